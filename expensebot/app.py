@@ -1,0 +1,143 @@
+"""The WSGI app: routes of SPEC §4, built by a factory from a Config and its collaborators."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import sqlite3
+
+import bottle
+
+from expensebot import store, times, webhook
+from expensebot.config import Config
+from expensebot.db import Database
+from expensebot.identity import PsidHasher, is_psid_hash
+from expensebot.ingest import Ingest
+from expensebot.logs import log_event
+from expensebot.spool import SpoolError
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(config: Config, db: Database, ingest: Ingest) -> bottle.Bottle:
+    """Build the Bottle app for one configuration."""
+    app = bottle.Bottle()
+    hash_psid = PsidHasher(config.psid_hash_key)
+
+    @app.get("/webhook")
+    def handshake():
+        query = bottle.request.query
+        token = query.getunicode("hub.verify_token", "")
+        if query.get("hub.mode") == "subscribe" and _same(token, config.fb_verify_token):
+            bottle.response.content_type = "text/plain; charset=utf-8"
+            return query.getunicode("hub.challenge", "")
+        return _error(403, "verify token mismatch")
+
+    @app.post("/webhook")
+    def receive():
+        body = _read_body(bottle.request)
+        if body is None:
+            return _error(413, "body over 1 MiB")
+        if not webhook.verify_signature(config.fb_app_secret, body, _header("X-Hub-Signature-256")):
+            log_event(logger, "signature_rejected", level=logging.WARNING, bytes=len(body))
+            return _error(403, "missing or wrong X-Hub-Signature-256")
+        payload = _json_object(body)
+        if payload is None:
+            return _error(400, "body is not a JSON object")
+        delivery = webhook.read_delivery(payload, hash_psid, times.now_ms())
+        for skipped in delivery.skipped:
+            log_event(logger, "event_skipped", kind=skipped.kind, reason=skipped.reason)
+        try:
+            ingest.accept(list(delivery.messages))
+        except SpoolError as exc:
+            log_event(logger, "spool_failed", level=logging.ERROR, reason=str(exc))
+            return _error(503, "not stored; please redeliver")
+        bottle.response.content_type = "text/plain; charset=utf-8"
+        return "EVENT_RECEIVED"
+
+    @app.get("/healthz")
+    def healthz():
+        try:
+            with db.reading() as conn:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error:
+            return _json({"status": "unavailable", "spool_depth": ingest.spool.depth()}, 503)
+        return _json({"status": "ok", "spool_depth": ingest.spool.depth()})
+
+    @app.get("/ops/last-write")
+    def last_write():
+        _require_ops_token(config)
+        psid_hash = bottle.request.query.getunicode("psid_hash", "")
+        if not is_psid_hash(psid_hash):
+            return _error(400, "psid_hash must be 64 lowercase hex digits")
+        with db.reading() as conn:
+            row = store.last_write(conn, psid_hash)
+        return _json({"psid_hash": psid_hash,
+                      "last_write": row["received_at"] if row else None,
+                      "mid": row["mid"] if row else None})
+
+    @app.get("/ops/stats")
+    def stats():
+        _require_ops_token(config)
+        with db.reading() as conn:
+            counts = store.counts(conn)
+        return _json({**counts, "spool_depth": ingest.spool.depth()})
+
+    for status in (400, 401, 403, 404, 405, 413, 500, 503):
+        app.error(status)(_error_page)
+    return app
+
+
+def _read_body(request: bottle.BaseRequest) -> bytes | None:
+    """Return the raw body, or None when it is over the limit."""
+    # Straight from wsgi.input: bottle's request.body would buffer big bodies in a temp file.
+    length = request.content_length
+    if length > webhook.MAX_BODY_BYTES:
+        return None
+    stream = request.environ["wsgi.input"]
+    body = stream.read(length if length >= 0 else webhook.MAX_BODY_BYTES + 1)
+    return None if len(body) > webhook.MAX_BODY_BYTES else body
+
+
+def _json_object(body: bytes) -> dict | None:
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _require_ops_token(config: Config) -> None:
+    if not config.ops_token:
+        raise bottle.HTTPError(404, "not found")
+    header = _header("Authorization")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not _same(token.strip(), config.ops_token):
+        raise bottle.HTTPError(401, "bearer token required")
+
+
+def _header(name: str) -> str:
+    """Read a header as sent (latin-1); bottle's get_header raises on bytes that are not UTF-8."""
+    return bottle.request.environ.get("HTTP_" + name.upper().replace("-", "_"), "")
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8"))
+
+
+def _json(data: dict, status: int = 200) -> str:
+    bottle.response.status = status
+    bottle.response.content_type = "application/json"
+    return json.dumps(data)
+
+
+def _error(status: int, message: str) -> str:
+    return _json({"error": message}, status)
+
+
+def _error_page(error: bottle.HTTPError) -> str:
+    bottle.response.content_type = "application/json"
+    if error.status_code == 401:
+        bottle.response.set_header("WWW-Authenticate", "Bearer")
+    return json.dumps({"error": error.body if isinstance(error.body, str) else error.status_line})

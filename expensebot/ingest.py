@@ -1,0 +1,177 @@
+"""Write first: commit each message, its expenses and its job in one transaction, or spool them.
+
+`accept` is what the webhook calls before answering 200. When the database cannot take the
+write in time the messages go to the spool, and `SpoolReplayer` writes them later through
+the same `write`, which is idempotent (INSERT OR IGNORE on psid_hash, mid).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable
+
+from expensebot import parser, store, times
+from expensebot.db import Database, DatabaseUnavailable
+from expensebot.logs import log_event
+from expensebot.spool import Spool
+from expensebot.webhook import Message
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Saved:
+    """A message committed by this call (new, or an edit applied), with what it produced."""
+
+    message: Message
+    message_id: int
+    expense_ids: tuple[int, ...]
+    job_id: int | None
+
+
+class Ingest:
+    def __init__(self, db: Database, spool: Spool, *, zone: dt.tzinfo, currency: str,
+                 after_commit: Callable[[list[Saved]], None] | None = None):
+        self.db = db
+        self.spool = spool
+        self.zone = zone
+        self.currency = currency
+        self.after_commit = after_commit or (lambda saved: None)
+        # Set while the spool holds events: new ones queue behind them, keeping arrival order.
+        self.spooling = threading.Event()
+        if spool.files():
+            self.spooling.set()
+
+    def accept(self, messages: list[Message]) -> None:
+        """Make messages durable: committed, or else spooled. Raise SpoolError if neither."""
+        if not messages:
+            return
+        if not self.spooling.is_set():
+            try:
+                self.write(messages)
+                return
+            except DatabaseUnavailable as exc:
+                log_event(logger, "database_unavailable", level=logging.WARNING, reason=str(exc))
+        self.spool.append(messages)
+        self.spooling.set()
+        for message in messages:
+            log_event(logger, "event_spooled", psid_hash=message.psid_hash, mid=message.mid)
+
+    def write(self, messages: list[Message]) -> list[Saved]:
+        """Commit messages in one transaction, log each, then hand them on; raise DatabaseUnavailable."""
+        # Parse before taking the write lock: the transaction only writes.
+        rows = [(message, self._expense_rows(message, message.sent_ms)) for message in messages]
+        saved = []
+        with self.db.writing() as conn:
+            for message, expense_rows in rows:
+                record = self._save(conn, message, expense_rows)
+                if record is not None:
+                    saved.append(record)
+        for record in saved:
+            message = record.message
+            log_event(logger, "event_logged", psid_hash=message.psid_hash, mid=message.mid,
+                      expense_id=record.expense_ids[0] if record.expense_ids else None,
+                      expenses=len(record.expense_ids), kind=message.kind)
+        if len(saved) < len(messages):
+            known = {(r.message.psid_hash, r.message.mid) for r in saved}
+            for message in messages:
+                if (message.psid_hash, message.mid) not in known:
+                    log_event(logger, "event_duplicate", psid_hash=message.psid_hash, mid=message.mid)
+        self.after_commit(saved)
+        return saved
+
+    def replay_spool(self) -> int:
+        """Write spooled files into the database, oldest first; return how many messages were new."""
+        new = 0
+        for path in self.spool.files():
+            try:
+                messages = self.spool.load(path)
+                new += len(self.write(messages))
+            except DatabaseUnavailable as exc:
+                if not isinstance(exc.__cause__, sqlite3.IntegrityError):
+                    return new
+                self._set_aside(path, exc)
+            except (ValueError, TypeError, OSError) as exc:
+                self._set_aside(path, exc)
+                continue
+            self.spool.remove(path)
+            log_event(logger, "spool_replayed", file=path.name, messages=len(messages))
+        if not self.spool.files():
+            self.spooling.clear()
+        return new
+
+    def _set_aside(self, path, exc: Exception) -> None:
+        bad = self.spool.quarantine(path)
+        log_event(logger, "spool_file_rejected", level=logging.ERROR, file=bad.name,
+                  reason=f"{type(exc).__name__}: {exc}")
+
+    def _save(self, conn: sqlite3.Connection, message: Message, expense_rows: list[tuple]) -> Saved | None:
+        """Store one message with its expenses and job; None when it was already stored."""
+        received_at = times.iso_utc(message.received_ms)
+        if message.kind == "edit":
+            edited = store.apply_edit(conn, message)
+            if edited is not None:
+                store.delete_expenses_of_message(conn, message.psid_hash, message.mid)
+                # The expense keeps the day of the original message, not of the edit.
+                rows = self._expense_rows(message, times.ms_from_iso(edited["sent_at"]))
+                expense_ids = store.insert_expenses(conn, message.psid_hash, message.mid, rows, received_at)
+                job_id = store.requeue_job(conn, message.psid_hash, message.mid, received_at)
+                return Saved(message, edited["id"], tuple(expense_ids), job_id)
+        message_id = store.insert_message(conn, message, received_at, times.iso_utc(message.sent_ms))
+        if message_id is None:
+            return None
+        expense_ids = store.insert_expenses(conn, message.psid_hash, message.mid, expense_rows, received_at)
+        job_id = store.insert_job(conn, message.psid_hash, message.mid, received_at)
+        return Saved(message, message_id, tuple(expense_ids), job_id)
+
+    def _expense_rows(self, message: Message, sent_ms: int) -> list[tuple]:
+        """Read the expenses of a message: (line, amount, currency, text, category, source, occurred_at)."""
+        if not message.text:
+            return []
+        today = times.local_date(sent_ms, self.zone)
+        result = parser.parse_message(message.text, default_currency=self.currency, today=today)
+        return [
+            (e.line, e.amount_minor, e.currency, e.description, e.category,
+             "user" if e.category else None, self._occurred_at(e.date, today, sent_ms))
+            for e in result.expenses
+        ]
+
+    def _occurred_at(self, date: dt.date, today: dt.date, sent_ms: int) -> str:
+        if date == today:
+            return times.iso_utc(sent_ms)
+        # A written date: noon there keeps the day the same whatever the offset to UTC.
+        return times.iso_from_datetime(dt.datetime.combine(date, dt.time(12), self.zone))
+
+
+class SpoolReplayer:
+    """A background thread that drains the spool into the database once it is writable."""
+
+    def __init__(self, ingest: Ingest, interval: float = 0.5):
+        self.ingest = ingest
+        self.interval = interval
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="spool-replayer", daemon=True)
+
+    def start(self) -> SpoolReplayer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            try:
+                if self.ingest.spool.files():
+                    self.ingest.replay_spool()
+            except Exception:
+                logger.exception("spool replay failed")

@@ -1,0 +1,76 @@
+"""JSON-line logs (SPEC §7): one object per line on stdout, no payloads, PSIDs or secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+
+
+def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields) -> None:
+    """Log one structured event: {"event": event, **fields}."""
+    if logger.isEnabledFor(level):
+        logger.log(level, event, extra={"fields": fields})
+
+
+class JsonFormatter(logging.Formatter):
+    """Render a record as one JSON object; structured events keep their own fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {"ts": _iso(record.created), "level": record.levelname.lower()}
+        fields = getattr(record, "fields", None)
+        if fields is not None:
+            line["event"] = record.msg
+            line.update(fields)
+        else:
+            line["event"] = "log"
+            line["logger"] = record.name
+            line["message"] = record.getMessage()
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+class EverySoOften(logging.Filter):
+    """Let a noisy record through at most once per interval, counting what it held back.
+
+    waitress warns "Task queue depth is N" on every request while all threads are busy:
+    under a burst that is thousands of lines a second saying the same thing.
+    """
+
+    def __init__(self, interval: float = 60.0, clock=time.monotonic):
+        super().__init__()
+        self.interval = interval
+        self.clock = clock
+        self._next = 0.0
+        self._held_back = 0
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        with self._lock:
+            now = self.clock()
+            if now < self._next:
+                self._held_back += 1
+                return False
+            self._next = now + self.interval
+            if self._held_back:
+                record.msg = f"{record.msg} ({self._held_back} similar lines held back)"
+                self._held_back = 0
+            return True
+
+
+def configure(stream=None, level: int = logging.INFO) -> None:
+    """Send every log record to stream (stdout) as JSON lines."""
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    queue_logger = logging.getLogger("waitress.queue")
+    queue_logger.filters[:] = [EverySoOften()]
+
+
+def _iso(created: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{int(created % 1 * 1000):03d}Z"

@@ -1,0 +1,77 @@
+"""Currencies, their minor units and symbols: amounts are integers, never floats."""
+from collections.abc import Mapping
+from types import MappingProxyType
+
+MAX_AMOUNT_MINOR = 10**12
+
+_ZERO_DIGIT_CODES = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF"
+_THREE_DIGIT_CODES = "BHD IQD JOD KWD LYD OMR TND"
+# Active ISO 4217 codes for money people spend; funds, metals and test codes are left out.
+_TWO_DIGIT_CODES = """
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BRL BSD BTN
+    BWP BYN BZD CAD CDF CHF CNY COP CRC CUP CVE CZK DKK DOP DZD EGP ERN ETB EUR FJD
+    FKP GBP GEL GHS GIP GMD GTQ GYD HKD HNL HTG HUF IDR ILS INR IRR JMD KES KGS KHR
+    KPW KYD KZT LAK LBP LKR LRD LSL MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN
+    MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP PKR PLN QAR RON RSD RUB SAR SBD
+    SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP TRY TTD
+    TWD TZS UAH USD UYU UZS VED VES WST XCD XCG YER ZAR ZMW ZWG ZWL
+"""
+
+MINOR_DIGITS: Mapping[str, int] = MappingProxyType(
+    {code: 2 for code in _TWO_DIGIT_CODES.split()}
+    | {code: 0 for code in _ZERO_DIGIT_CODES.split()}
+    | {code: 3 for code in _THREE_DIGIT_CODES.split()}
+)
+
+# Currencies whose own sign is a bare "$": there "$" means the local money, elsewhere USD.
+DOLLAR_CURRENCIES = frozenset(
+    "USD CAD AUD NZD SGD HKD TWD MXN BSD BBD BZD BMD BND KYD XCD FJD GYD JMD LRD NAD"
+    " SBD SRD TTD ARS CLP COP CUP DOP UYU".split()
+)
+
+_SYMBOL_CURRENCIES = {
+    "€": "EUR", "£": "GBP", "₱": "PHP", "₹": "INR", "₩": "KRW", "₫": "VND", "฿": "THB",
+    "₺": "TRY", "₽": "RUB", "₦": "NGN", "₴": "UAH", "₪": "ILS",
+    "US$": "USD", "C$": "CAD", "CA$": "CAD", "A$": "AUD", "AU$": "AUD", "NZ$": "NZD",
+    "HK$": "HKD", "S$": "SGD", "SG$": "SGD", "NT$": "TWD", "MX$": "MXN", "R$": "BRL",
+}
+_YEN_SIGNS = ("¥", "￥")
+
+# Longest first, so that "US$5" is read as "US$" and not as "U" followed by "S$".
+SYMBOLS: tuple[str, ...] = tuple(
+    sorted({"$", *_YEN_SIGNS, *_SYMBOL_CURRENCIES}, key=lambda symbol: (-len(symbol), symbol))
+)
+
+
+def is_currency(code: str) -> bool:
+    """Tell whether code is a known ISO 4217 code, written in upper case."""
+    return code in MINOR_DIGITS
+
+
+def minor_digits(code: str) -> int:
+    """Return how many digits the currency's minor unit has (2 for cents)."""
+    try:
+        return MINOR_DIGITS[code]
+    except KeyError:
+        raise ValueError(f"unknown currency code {code!r}") from None
+
+
+def currency_for_symbol(symbol: str, default_currency: str) -> str | None:
+    """Return the ISO code a currency symbol stands for, or None for an unknown symbol."""
+    if symbol == "$":
+        return default_currency if default_currency in DOLLAR_CURRENCIES else "USD"
+    if symbol in _YEN_SIGNS:
+        return "CNY" if default_currency == "CNY" else "JPY"
+    return _SYMBOL_CURRENCIES.get(symbol)
+
+
+def format_amount(amount_minor: int, currency: str) -> str:
+    """Write an amount as the parser reads it back: '12345.67 USD', no thousands separators."""
+    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int):
+        raise TypeError(f"amount_minor must be an int, not {type(amount_minor).__name__}")
+    digits = minor_digits(currency)
+    sign = "-" if amount_minor < 0 else ""
+    whole, fraction = divmod(abs(amount_minor), 10**digits)
+    if digits == 0:
+        return f"{sign}{whole} {currency}"
+    return f"{sign}{whole}.{fraction:0{digits}d} {currency}"

@@ -1,0 +1,111 @@
+"""Every SQL statement of the project: small named functions taking `conn` first."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+
+from expensebot.webhook import Message
+
+JOB_STATUSES = ("pending", "ok", "error", "skipped")
+
+
+def insert_message(conn: sqlite3.Connection, message: Message, received_at: str, sent_at: str) -> int | None:
+    """Store the message unless its mid is known; return the new row id, or None."""
+    row = conn.execute(
+        "INSERT OR IGNORE INTO messages_raw"
+        " (psid_hash, mid, received_at, sent_at, kind, text, edit_count, event)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " RETURNING id",
+        (message.psid_hash, message.mid, received_at, sent_at,
+         message.kind, message.text, message.num_edit, message.event),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def apply_edit(conn: sqlite3.Connection, message: Message) -> sqlite3.Row | None:
+    """Replace a stored message's text unless this edit (or a later one) was applied; return id, sent_at."""
+    return conn.execute(
+        "UPDATE messages_raw"
+        " SET text = ?, edit_count = ?"
+        " WHERE psid_hash = ?"
+        " AND mid = ?"
+        " AND edit_count < ?"
+        " RETURNING id, sent_at",
+        (message.text, message.num_edit, message.psid_hash, message.mid, message.num_edit),
+    ).fetchone()
+
+
+def insert_expenses(conn: sqlite3.Connection, psid_hash: str, mid: str,
+                    rows: Iterable[tuple], created_at: str) -> list[int]:
+    """Insert (line, amount_minor, currency, description, category, category_source, occurred_at) rows."""
+    ids = []
+    for line, amount_minor, currency, description, category, category_source, occurred_at in rows:
+        ids.append(conn.execute(
+            "INSERT INTO expenses"
+            " (psid_hash, mid, line, amount_minor, currency, description,"
+            "  category, category_source, occurred_at, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " RETURNING id",
+            (psid_hash, mid, line, amount_minor, currency, description,
+             category, category_source, occurred_at, created_at),
+        ).fetchone()[0])
+    return ids
+
+
+def delete_expenses_of_message(conn: sqlite3.Connection, psid_hash: str, mid: str) -> int:
+    """Delete the expenses read from one message; return how many."""
+    return conn.execute(
+        "DELETE FROM expenses"
+        " WHERE psid_hash = ?"
+        " AND mid = ?",
+        (psid_hash, mid),
+    ).rowcount
+
+
+def insert_job(conn: sqlite3.Connection, psid_hash: str, mid: str, now: str) -> int | None:
+    """Queue the enrichment job of a message unless it has one; return the new job id."""
+    row = conn.execute(
+        "INSERT OR IGNORE INTO jobs"
+        " (psid_hash, mid, status, run_after, created_at, updated_at)"
+        " VALUES (?, ?, 'pending', ?, ?, ?)"
+        " RETURNING id",
+        (psid_hash, mid, now, now, now),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def requeue_job(conn: sqlite3.Connection, psid_hash: str, mid: str, now: str) -> int | None:
+    """Make a message's job pending again (its text changed); return the job id."""
+    row = conn.execute(
+        "UPDATE jobs"
+        " SET status = 'pending', attempts = 0, last_error = NULL, run_after = ?, updated_at = ?"
+        " WHERE psid_hash = ?"
+        " AND mid = ?"
+        " RETURNING id",
+        (now, now, psid_hash, mid),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def last_write(conn: sqlite3.Connection, psid_hash: str) -> sqlite3.Row | None:
+    """Return received_at and mid of the person's newest message row."""
+    return conn.execute(
+        "SELECT received_at, mid"
+        " FROM messages_raw"
+        " WHERE psid_hash = ?"
+        " ORDER BY id DESC"
+        " LIMIT 1",
+        (psid_hash,),
+    ).fetchone()
+
+
+def counts(conn: sqlite3.Connection) -> dict:
+    """Count messages, expenses and jobs by status."""
+    jobs = dict.fromkeys(JOB_STATUSES, 0)
+    jobs.update(conn.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall())
+    return {
+        "messages": conn.execute("SELECT count(*) FROM messages_raw").fetchone()[0],
+        "expenses": conn.execute("SELECT count(*) FROM expenses").fetchone()[0],
+        "jobs": jobs,
+    }

@@ -1,0 +1,40 @@
+"""Timestamps as the database stores them: ISO-8601 UTC text with milliseconds."""
+
+import datetime as dt
+import time
+
+# Meta's timestamps are milliseconds; anything outside years 2000..9999 is garbage.
+MIN_MS = 946_684_800_000
+MAX_MS = 253_402_300_799_999
+
+
+def now_ms() -> int:
+    """Return the wall clock in milliseconds since the epoch."""
+    return time.time_ns() // 1_000_000
+
+
+def is_plausible_ms(value) -> bool:
+    """Tell whether value is an integer millisecond timestamp we can store."""
+    return type(value) is int and MIN_MS <= value <= MAX_MS
+
+
+def iso_utc(ms: int) -> str:
+    """Format epoch milliseconds as 'YYYY-MM-DDTHH:MM:SS.mmmZ'."""
+    seconds, millis = divmod(ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+def iso_from_datetime(value: dt.datetime) -> str:
+    """Format an aware datetime like iso_utc."""
+    return iso_utc(int(value.timestamp()) * 1000 + value.microsecond // 1000)
+
+
+def local_date(ms: int, zone: dt.tzinfo) -> dt.date:
+    """Return the calendar date of epoch milliseconds in zone."""
+    return dt.datetime.fromtimestamp(ms / 1000, zone).date()
+
+
+def ms_from_iso(value: str) -> int:
+    """Parse iso_utc's format back into epoch milliseconds."""
+    moment = dt.datetime.fromisoformat(value)
+    return int(moment.timestamp()) * 1000 + moment.microsecond // 1000

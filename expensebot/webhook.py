@@ -1,0 +1,208 @@
+"""Read Meta's webhook deliveries: signature over the raw bytes, then events into small records.
+
+Every event is handled on its own: a malformed or unknown event becomes a Skipped record,
+never an exception that would fail the whole delivery. The raw PSID stops here: records carry
+psid_hash; the PSID itself only goes into Delivery.recipients, in memory, for replies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Mapping
+
+from expensebot import times
+
+MAX_BODY_BYTES = 1024 * 1024
+MAX_ID_LENGTH = 512
+IDENTITY_FIELDS = ("sender", "recipient")
+# Events without a message of their own: acknowledged, never stored as expenses.
+NOTICE_KINDS = (
+    "delivery", "read", "reaction", "optin", "referral", "account_linking",
+    "policy_enforcement", "policy-enforcement", "app_roles", "pass_thread_control",
+    "take_thread_control", "request_thread_control", "game_play", "payment",
+    "checkout_update", "pre_checkout", "messaging_feedback",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Message:
+    """One person's message event, identity already hashed."""
+
+    psid_hash: str
+    mid: str
+    kind: str          # message | quick_reply | postback | edit
+    text: str | None   # what the bot reads: the text, or the quick reply / postback payload
+    sent_ms: int       # the event's own timestamp
+    received_ms: int   # when the webhook reached us
+    event: str         # the event as received, identity fields removed (JSON)
+    num_edit: int = 0  # message_edit only
+
+
+@dataclasses.dataclass(frozen=True)
+class Skipped:
+    """An event acknowledged but not stored: its kind and why."""
+
+    kind: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Delivery:
+    messages: tuple[Message, ...]
+    skipped: tuple[Skipped, ...]
+    recipients: Mapping[str, str]  # psid_hash -> PSID, kept in memory for replies only
+
+
+def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
+    """Check X-Hub-Signature-256 ("sha256=<hex>") against the raw body, in constant time."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    given = header[len("sha256="):].strip().lower().encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(expected.encode("ascii"), given)
+
+
+def sign(secret: str, body: bytes) -> str:
+    """Return the X-Hub-Signature-256 header value Meta would send for body."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def read_delivery(payload: dict, hash_psid: Callable[[str], str], received_ms: int) -> Delivery:
+    """Turn a parsed webhook body into message records and skipped events."""
+    messages, skipped, recipients = [], [], {}
+    if payload.get("object") != "page":
+        return Delivery((), (Skipped("object", f"not a page object: {_kind_of(payload.get('object'))}"),), {})
+    for entry in _list(payload.get("entry")):
+        if not isinstance(entry, dict):
+            skipped.append(Skipped("entry", "not an object"))
+            continue
+        entry_ms = entry.get("time") if times.is_plausible_ms(entry.get("time")) else received_ms
+        for channel in ("messaging", "standby", "changes"):
+            for raw in _list(entry.get(channel)):
+                record = _read_event(raw, channel, hash_psid, entry_ms, received_ms)
+                if isinstance(record, tuple):
+                    message, psid = record
+                    messages.append(message)
+                    recipients[message.psid_hash] = psid
+                else:
+                    skipped.append(record)
+    return Delivery(tuple(messages), tuple(skipped), recipients)
+
+
+def _read_event(raw, channel, hash_psid, entry_ms, received_ms) -> tuple[Message, str] | Skipped:
+    if not isinstance(raw, dict):
+        return Skipped(channel, "event is not an object")
+    if channel != "messaging":
+        # Standby events belong to another app's thread; changes are not Messenger events.
+        return Skipped(channel, "not for this app")
+    kind, body = _event_kind(raw)
+    if body is None:
+        return Skipped(kind, "no message")
+    if kind == "message" and body.get("is_echo"):
+        return Skipped("echo", "the Page's own message")
+    psid = _id(_get(raw, "sender", "id"))
+    if psid is None:
+        return Skipped(kind, "no usable sender id")
+    sent_ms = raw.get("timestamp") if times.is_plausible_ms(raw.get("timestamp")) else entry_ms
+    read = _MESSAGE_READERS[kind](body, sent_ms)
+    if isinstance(read, Skipped):
+        return read
+    mid, kind, text, num_edit = read
+    message = Message(
+        psid_hash=hash_psid(psid),
+        mid=_clean(mid),
+        kind=kind,
+        text=_clean(text),
+        sent_ms=sent_ms,
+        received_ms=received_ms,
+        event=_without_identity(raw),
+        num_edit=num_edit,
+    )
+    return message, psid
+
+
+def _event_kind(raw: dict) -> tuple[str, dict | None]:
+    for kind in ("message", "message_edit", "postback"):
+        if kind in raw:
+            body = raw[kind]
+            return kind, body if isinstance(body, dict) else None
+    for kind in NOTICE_KINDS:
+        if kind in raw:
+            return kind, None
+    return "unknown", None
+
+
+def _read_message(body: dict, sent_ms: int):
+    mid = _id(body.get("mid"))
+    if mid is None:
+        return Skipped("message", "no usable mid")
+    payload = _get(body, "quick_reply", "payload")
+    if isinstance(payload, str) and payload:
+        return mid, "quick_reply", payload, 0
+    text = body.get("text")
+    return mid, "message", text if isinstance(text, str) else None, 0
+
+
+def _read_edit(body: dict, sent_ms: int):
+    mid, text, num_edit = _id(body.get("mid")), body.get("text"), body.get("num_edit")
+    if mid is None or not isinstance(text, str):
+        return Skipped("message_edit", "no usable mid or text")
+    if type(num_edit) is not int or num_edit < 1:
+        num_edit = 1
+    return mid, "edit", text, num_edit
+
+
+def _read_postback(body: dict, sent_ms: int):
+    payload = body.get("payload")
+    if not isinstance(payload, str) or not payload:
+        return Skipped("postback", "no payload")
+    # Older postbacks have no mid: the timestamp and payload identify a redelivery.
+    digest = hashlib.sha256(_clean(payload).encode("utf-8")).hexdigest()[:16]
+    mid = _id(body.get("mid")) or f"postback.{sent_ms}.{digest}"
+    return mid, "postback", payload, 0
+
+
+_MESSAGE_READERS = {"message": _read_message, "message_edit": _read_edit, "postback": _read_postback}
+
+
+def _id(value) -> str | None:
+    """Return an id as a string: Meta sends strings, some fixtures send numbers."""
+    if type(value) is int and value >= 0:
+        return str(value)
+    if isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH:
+        return value
+    return None
+
+
+def _clean(text: str | None) -> str | None:
+    """Replace what SQLite cannot store (lone surrogates) so garbage can't break a write."""
+    if text is None:
+        return None
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _without_identity(raw: dict) -> str:
+    event = {key: value for key, value in raw.items() if key not in IDENTITY_FIELDS}
+    try:
+        return json.dumps(event, separators=(",", ":"))
+    except (ValueError, RecursionError):
+        return json.dumps({"unserializable": sorted(map(str, event))})
+
+
+def _get(obj, *keys):
+    for key in keys:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _kind_of(value) -> str:
+    return value if isinstance(value, str) and len(value) < 40 else type(value).__name__

@@ -1,0 +1,225 @@
+"""Shared fixtures: real SQLite files, the real WSGI app, real waitress and real server processes."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import wsgiref.util
+from pathlib import Path
+
+import pytest
+import waitress
+
+from expensebot import webhook
+from expensebot.config import Config
+from expensebot.identity import PsidHasher
+from expensebot.service import Service
+
+ROOT = Path(__file__).resolve().parent.parent
+PAYLOADS = Path(__file__).resolve().parent / "payloads"
+APP_SECRET = "test-app-secret"
+VERIFY_TOKEN = "test-verify-token"
+HASH_KEY = "test-psid-hash-key"
+OPS_TOKEN = "test-ops-token"
+PAGE_ID = "104520718523489"
+
+
+class Response:
+    def __init__(self, status: str, headers: list, body: bytes):
+        self.status = int(status.split()[0])
+        self.headers = {name.lower(): value for name, value in headers}
+        self.body = body
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+    def json(self):
+        return json.loads(self.body)
+
+
+class Client:
+    """Call a WSGI app in-process, the way a server would (no mocks of the app)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None) -> Response:
+        path, _, query = path.partition("?")
+        environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query,
+                   "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)}
+        for name, value in (headers or {}).items():
+            key = name.upper().replace("-", "_")
+            environ[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"] = value
+        wsgiref.util.setup_testing_defaults(environ)
+        captured = {}
+
+        def start_response(status, response_headers, exc_info=None):
+            captured["status"], captured["headers"] = status, response_headers
+
+        chunks = self.app(environ, start_response)
+        try:
+            data = b"".join(chunks)
+        finally:
+            getattr(chunks, "close", lambda: None)()
+        return Response(captured["status"], captured["headers"], data)
+
+    def get(self, path: str, token: str | None = None) -> Response:
+        return self.request("GET", path, headers={"Authorization": f"Bearer {token}"} if token else None)
+
+    def post_webhook(self, body: bytes | dict, secret: str = APP_SECRET, signature: str | None = None) -> Response:
+        if isinstance(body, dict):
+            body = json.dumps(body).encode()
+        headers = {"Content-Type": "application/json",
+                   "X-Hub-Signature-256": signature or webhook.sign(secret, body)}
+        return self.request("POST", "/webhook", body, headers)
+
+
+def make_config(tmp_path: Path, **overrides) -> Config:
+    values = dict(db_path=tmp_path / "expensebot.db", fb_app_secret=APP_SECRET,
+                  fb_verify_token=VERIFY_TOKEN, psid_hash_key=HASH_KEY, ops_token=OPS_TOKEN)
+    values.update(overrides)
+    return Config(**values)
+
+
+def message_event(psid: str, mid: str, text: str | None = "coffee 100", timestamp: int = 1764000000000,
+                  **message_fields) -> dict:
+    message = {"mid": mid, **({"text": text} if text is not None else {}), **message_fields}
+    return {"sender": {"id": psid}, "recipient": {"id": PAGE_ID}, "timestamp": timestamp, "message": message}
+
+
+def delivery(*events: dict, entries: int = 1) -> dict:
+    """Wrap events into a webhook body, spread over `entries` entry items."""
+    chunks = [list(events[i::entries]) for i in range(entries)]
+    return {"object": "page",
+            "entry": [{"id": PAGE_ID, "time": 1764000000000, "messaging": chunk} for chunk in chunks]}
+
+
+psid_hash = PsidHasher(HASH_KEY)
+
+
+@pytest.fixture
+def config(tmp_path):
+    return make_config(tmp_path)
+
+
+@pytest.fixture
+def service(config):
+    service = Service.open(config, replay_interval=0.05)
+    yield service
+    service.close()
+
+
+@pytest.fixture
+def client(service):
+    return Client(service.app)
+
+
+@pytest.fixture
+def rows(service):
+    """Query the test database through a connection of its own."""
+    import sqlite3
+
+    def query(sql: str, *params):
+        conn = sqlite3.connect(service.config.db_path)
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+    return query
+
+
+@pytest.fixture
+def live_server(service):
+    """The real app on real waitress, port 0, in a thread; yields the base URL."""
+    server = waitress.create_server(service.app, host="127.0.0.1", port=0, threads=4,
+                                    max_request_body_size=webhook.MAX_BODY_BYTES)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    server.close()
+    thread.join(timeout=5)
+
+
+class ServerProcess:
+    """`python run.py serve` as a real child process, logging to a file."""
+
+    def __init__(self, tmp_path: Path, **env):
+        self.log_path = tmp_path / f"server-{time.monotonic_ns()}.log"
+        self.env = {**os.environ, "EXPENSEBOT_DB": str(tmp_path / "expensebot.db"),
+                    "EXPENSEBOT_HOST": "127.0.0.1", "EXPENSEBOT_PORT": "0",
+                    "FB_APP_SECRET": APP_SECRET, "FB_VERIFY_TOKEN": VERIFY_TOKEN,
+                    "PSID_HASH_KEY": HASH_KEY, "OPS_TOKEN": OPS_TOKEN, **env}
+        self.process = None
+        self.url = None
+
+    def start(self, timeout: float = 15) -> ServerProcess:
+        log = open(self.log_path, "wb")
+        self.process = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "serve"], cwd=ROOT,
+                                        env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.log_lines():
+                if line.get("event") == "serving":
+                    self.url = f"http://127.0.0.1:{line['port']}"
+                    return self
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()}")
+            time.sleep(0.02)
+        raise RuntimeError("server did not start")
+
+    def log_lines(self) -> list[dict]:
+        lines = []
+        for raw in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                lines.append(json.loads(raw))
+            except ValueError:
+                lines.append({"event": "not-json", "raw": raw})
+        return lines
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def server_process(tmp_path):
+    started = []
+
+    def start(**env) -> ServerProcess:
+        process = ServerProcess(tmp_path, **env).start()
+        started.append(process)
+        return process
+    yield start
+    for process in started:
+        process.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(autouse=True)
+def _quiet_root_logger():
+    """Keep caplog working: tests read JSON-line events from records, not stdout."""
+    logging.getLogger().setLevel(logging.INFO)
+    yield

@@ -1,0 +1,129 @@
+"""Invariant 3: when the database cannot take the write, the spool does, and replay catches up."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+
+import pytest
+
+from conftest import Client, delivery, make_config, message_event, psid_hash
+from expensebot.service import Service
+from expensebot.webhook import Message
+
+
+def wait_for(predicate, timeout: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def count(db_path, sql="SELECT count(*) FROM messages_raw"):
+    conn = sqlite3.connect(db_path, timeout=0.1)
+    try:
+        return conn.execute(sql).fetchone()[0]
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def locker(service):
+    """Another connection holding the write lock, as a sqlite3 CLI session with an open transaction would."""
+    conn = sqlite3.connect(service.config.db_path, isolation_level=None)
+    conn.execute("BEGIN EXCLUSIVE")
+    yield conn
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+    conn.close()
+
+
+def test_locked_database_spools_answers_200_then_replays(service, client, locker, caplog):
+    started = time.monotonic()
+    response = client.post_webhook(delivery(message_event("111", "m_1", "coffee 100")))
+    first_answer = time.monotonic() - started
+    assert (response.status, response.text) == (200, "EVENT_RECEIVED")
+    assert 0.9 <= first_answer < 2.0
+    assert locker.execute("SELECT count(*) FROM messages_raw").fetchone()[0] == 0
+    assert service.ingest.spool.depth() == 1
+
+    # While the spool drains, new events queue behind it at once instead of waiting again.
+    started = time.monotonic()
+    assert client.post_webhook(delivery(message_event("111", "m_2", "tea 3"))).status == 200
+    assert time.monotonic() - started < 0.5
+    assert client.get("/healthz").json() == {"status": "ok", "spool_depth": 2}
+
+    locker.execute("ROLLBACK")
+    assert wait_for(lambda: count(service.config.db_path) == 2)
+    assert count(service.config.db_path, "SELECT sum(amount_minor) FROM expenses") == 10300
+    assert count(service.config.db_path, "SELECT count(*) FROM jobs") == 2
+    assert wait_for(lambda: service.ingest.spool.files() == [])
+    assert not service.ingest.spooling.is_set()
+    events = [(r.msg, r.fields.get("mid")) for r in caplog.records if hasattr(r, "fields")]
+    assert ("event_spooled", "m_1") in events and ("event_logged", "m_1") in events
+    assert events.index(("event_spooled", "m_1")) < events.index(("event_logged", "m_1"))
+
+
+def test_database_and_spool_both_failing_is_503(service, client, locker):
+    spool_dir = service.config.spool_dir
+    spool_dir.rmdir()
+    spool_dir.write_text("a file where the spool directory should be")
+    response = client.post_webhook(delivery(message_event("111", "m_1")))
+    assert response.status == 503
+    assert "redeliver" in response.json()["error"]
+
+
+def test_replay_is_idempotent(service):
+    service.replayer.stop()
+    ingest = service.ingest
+    first = Message(psid_hash("111"), "m_1", "message", "coffee 1", 1764000000000, 1764000000000, "{}")
+    second = Message(psid_hash("111"), "m_2", "message", "tea 2", 1764000000000, 1764000000000, "{}")
+    ingest.write([first])
+    ingest.spool.append([first, second])
+    ingest.spool.append([second])
+    assert ingest.replay_spool() == 1
+    assert count(service.config.db_path) == 2
+    assert count(service.config.db_path, "SELECT count(*) FROM expenses") == 2
+    assert ingest.spool.files() == []
+
+
+def test_spool_left_by_a_previous_run_is_replayed_on_start(tmp_path):
+    config = make_config(tmp_path)
+    service = Service.open(config, replay_interval=0.05)
+    service.replayer.stop()
+    service.ingest.spooling.set()  # as if the database had been locked
+    Client(service.app).post_webhook(delivery(message_event("111", "m_1", "coffee 5")))
+    service.db.close()
+    (config.spool_dir / "00000000000000000001-1-000000-1.tmp").write_text("half a line")
+    assert count(config.db_path) == 0
+
+    restarted = Service.open(config, replay_interval=0.05)
+    try:
+        assert wait_for(lambda: count(config.db_path) == 1)
+        assert list(config.spool_dir.iterdir()) == []
+    finally:
+        restarted.close()
+
+
+def test_unreadable_spool_file_is_set_aside_and_the_rest_replayed(service, caplog):
+    spool = service.ingest.spool
+    service.ingest.spooling.set()
+    bad = spool.directory / "00000000000000000001-1-000000-1.jsonl"
+    bad.write_text("{not json\n")
+    Client(service.app).post_webhook(delivery(message_event("111", "m_1", "coffee 5")))
+    assert wait_for(lambda: count(service.config.db_path) == 1)
+    assert wait_for(lambda: [p.name for p in spool.directory.iterdir()] == [bad.with_suffix(".bad").name])
+    assert [r.fields["file"] for r in caplog.records if r.msg == "spool_file_rejected"] == [bad.with_suffix(".bad").name]
+
+
+def test_spool_files_hold_psid_hash_never_the_psid(service, locker):
+    client = Client(service.app)
+    client.post_webhook(delivery(message_event("987654321012345", "m_1", "coffee 5")))
+    (path,) = service.ingest.spool.files()
+    content = path.read_text()
+    assert "987654321012345" not in content
+    assert json.loads(content)["psid_hash"] == psid_hash("987654321012345")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
