@@ -28,9 +28,8 @@ class Saved:
     """A message committed by this call (new, or an edit applied), with what it produced."""
 
     message: Message
-    message_id: int
+    message_id: int  # also the id of its job
     expense_ids: tuple[int, ...]
-    job_id: int | None
 
 
 class Ingest:
@@ -115,18 +114,19 @@ class Ingest:
         if message.kind == "edit":
             edited = store.apply_edit(conn, message)
             if edited is not None:
-                store.delete_expenses_of_message(conn, message.psid_hash, message.mid)
+                message_id = edited["id"]
+                store.delete_expenses_of_message(conn, message_id)
                 # The expense keeps the day of the original message, not of the edit.
                 rows = self._expense_rows(message, times.ms_from_iso(edited["sent_at"]))
-                expense_ids = store.insert_expenses(conn, message.psid_hash, message.mid, rows, received_at)
-                job_id = store.requeue_job(conn, message.psid_hash, message.mid, received_at)
-                return Saved(message, edited["id"], tuple(expense_ids), job_id)
+                expense_ids = store.insert_expenses(conn, message_id, message, rows, received_at)
+                store.requeue_job(conn, message_id, received_at)
+                return Saved(message, message_id, tuple(expense_ids))
         message_id = store.insert_message(conn, message, received_at, times.iso_utc(message.sent_ms))
         if message_id is None:
             return None
-        expense_ids = store.insert_expenses(conn, message.psid_hash, message.mid, expense_rows, received_at)
-        job_id = store.insert_job(conn, message.psid_hash, message.mid, received_at)
-        return Saved(message, message_id, tuple(expense_ids), job_id)
+        expense_ids = store.insert_expenses(conn, message_id, message, expense_rows, received_at)
+        store.insert_job(conn, message_id, received_at)
+        return Saved(message, message_id, tuple(expense_ids))
 
     def _expense_rows(self, message: Message, sent_ms: int) -> list[tuple]:
         """Read the expenses of a message: (line, amount, currency, text, category, source, occurred_at)."""

@@ -36,56 +36,46 @@ def apply_edit(conn: sqlite3.Connection, message: Message) -> sqlite3.Row | None
     ).fetchone()
 
 
-def insert_expenses(conn: sqlite3.Connection, psid_hash: str, mid: str,
+def insert_expenses(conn: sqlite3.Connection, message_id: int, message: Message,
                     rows: Iterable[tuple], created_at: str) -> list[int]:
     """Insert (line, amount_minor, currency, description, category, category_source, occurred_at) rows."""
-    ids = []
-    for line, amount_minor, currency, description, category, category_source, occurred_at in rows:
-        ids.append(conn.execute(
+    return [
+        conn.execute(
             "INSERT INTO expenses"
-            " (psid_hash, mid, line, amount_minor, currency, description,"
+            " (message_id, psid_hash, mid, line, amount_minor, currency, description,"
             "  category, category_source, occurred_at, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " RETURNING id",
-            (psid_hash, mid, line, amount_minor, currency, description,
-             category, category_source, occurred_at, created_at),
-        ).fetchone()[0])
-    return ids
+            (message_id, message.psid_hash, message.mid, *row, created_at),
+        ).fetchone()[0]
+        for row in rows
+    ]
 
 
-def delete_expenses_of_message(conn: sqlite3.Connection, psid_hash: str, mid: str) -> int:
+def delete_expenses_of_message(conn: sqlite3.Connection, message_id: int) -> int:
     """Delete the expenses read from one message; return how many."""
-    return conn.execute(
-        "DELETE FROM expenses"
-        " WHERE psid_hash = ?"
-        " AND mid = ?",
-        (psid_hash, mid),
-    ).rowcount
+    return conn.execute("DELETE FROM expenses WHERE message_id = ?", (message_id,)).rowcount
 
 
-def insert_job(conn: sqlite3.Connection, psid_hash: str, mid: str, now: str) -> int | None:
-    """Queue the enrichment job of a message unless it has one; return the new job id."""
-    row = conn.execute(
-        "INSERT OR IGNORE INTO jobs"
-        " (psid_hash, mid, status, run_after, created_at, updated_at)"
-        " VALUES (?, ?, 'pending', ?, ?, ?)"
-        " RETURNING id",
-        (psid_hash, mid, now, now, now),
-    ).fetchone()
-    return row[0] if row else None
+def insert_job(conn: sqlite3.Connection, message_id: int, now: str) -> None:
+    """Queue the enrichment job of a new message."""
+    conn.execute(
+        "INSERT INTO jobs (message_id, status, run_after, updated_at)"
+        " VALUES (?, 'pending', ?, ?)",
+        (message_id, now, now),
+    )
 
 
-def requeue_job(conn: sqlite3.Connection, psid_hash: str, mid: str, now: str) -> int | None:
-    """Make a message's job pending again (its text changed); return the job id."""
-    row = conn.execute(
-        "UPDATE jobs"
-        " SET status = 'pending', attempts = 0, last_error = NULL, run_after = ?, updated_at = ?"
-        " WHERE psid_hash = ?"
-        " AND mid = ?"
-        " RETURNING id",
-        (now, now, psid_hash, mid),
-    ).fetchone()
-    return row[0] if row else None
+def requeue_job(conn: sqlite3.Connection, message_id: int, now: str) -> None:
+    """Make a message's job pending again (its text changed), creating it if missing."""
+    conn.execute(
+        "INSERT INTO jobs (message_id, status, run_after, updated_at)"
+        " VALUES (?, 'pending', ?, ?)"
+        " ON CONFLICT (message_id) DO UPDATE"
+        " SET status = 'pending', attempts = 0, last_error = NULL,"
+        "     run_after = excluded.run_after, updated_at = excluded.updated_at",
+        (message_id, now, now),
+    )
 
 
 def last_write(conn: sqlite3.Connection, psid_hash: str) -> sqlite3.Row | None:

@@ -104,7 +104,7 @@ def test_text_message_commits_message_expense_and_job(client, rows, caplog):
         (h, "m_1", "message", "coffee 100", "2025-11-25T13:00:00.000Z")]
     assert rows("SELECT psid_hash, mid, amount_minor, currency, description, occurred_at FROM expenses") == [
         (h, "m_1", 10000, "USD", "coffee", "2025-11-25T13:00:00.000Z")]
-    assert rows("SELECT psid_hash, mid, status, attempts FROM jobs") == [(h, "m_1", "pending", 0)]
+    assert rows("SELECT message_id, status, attempts FROM jobs") == [(rows("SELECT id FROM messages_raw")[0][0], "pending", 0)]
     logged = [r for r in caplog.records if r.msg == "event_logged"]
     assert [(r.fields["psid_hash"], r.fields["mid"]) for r in logged] == [(h, "m_1")]
     assert logged[0].fields["expense_id"] == rows("SELECT id FROM expenses")[0][0]
