@@ -1,0 +1,79 @@
+"""The app on real waitress (port 0), and the JSON-line logs it writes."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import requests
+
+from conftest import APP_SECRET, delivery, message_event
+from expensebot import logs, webhook
+
+
+def signed_post(url: str, body: bytes, **kwargs) -> requests.Response:
+    return requests.post(f"{url}/webhook", data=body, timeout=5,
+                         headers={"X-Hub-Signature-256": webhook.sign(APP_SECRET, body)}, **kwargs)
+
+
+def test_signed_webhook_through_waitress_is_committed(live_server, rows):
+    response = signed_post(live_server, json.dumps(delivery(message_event("111", "m_1", "coffee 100"))).encode())
+    assert (response.status_code, response.text) == (200, "EVENT_RECEIVED")
+    assert rows("SELECT mid, amount_minor FROM messages_raw JOIN expenses USING (mid)") == [("m_1", 10000)]
+
+
+def test_chunked_body_is_read_whole(live_server, rows):
+    body = json.dumps(delivery(message_event("111", "m_chunked", "taxi 12,50"))).encode()
+    chunks = (body[i:i + 7] for i in range(0, len(body), 7))
+    response = requests.post(f"{live_server}/webhook", data=chunks, timeout=5,
+                             headers={"X-Hub-Signature-256": webhook.sign(APP_SECRET, body)})
+    assert response.status_code == 200
+    assert rows("SELECT amount_minor FROM expenses") == [(1250,)]
+
+
+def test_oversized_body_is_413_through_waitress(live_server, rows):
+    body = b'{"object": "page", "pad": "' + b"x" * (webhook.MAX_BODY_BYTES + 10) + b'"}'
+    response = signed_post(live_server, body)
+    assert response.status_code == 413
+    assert rows("SELECT count(*) FROM messages_raw") == [(0,)]
+    assert requests.get(f"{live_server}/healthz", timeout=5).status_code == 200
+
+
+def test_log_lines_are_json_objects():
+    stream = io.StringIO()
+    logs.configure(stream)
+    try:
+        logs.log_event(logging.getLogger("expensebot.test"), "event_logged", psid_hash="ab", mid="m_1", expense_id=3)
+        logging.getLogger("some.library").warning("plain %s", "message")
+    finally:
+        logging.getLogger().handlers.clear()
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert {k: first[k] for k in ("event", "psid_hash", "mid", "expense_id", "level")} == {
+        "event": "event_logged", "psid_hash": "ab", "mid": "m_1", "expense_id": 3, "level": "info"}
+    assert first["ts"].endswith("Z")
+    assert (second["event"], second["message"], second["logger"]) == ("log", "plain message", "some.library")
+
+
+def test_waitress_queue_depth_warnings_do_not_flood_the_log():
+    stream = io.StringIO()
+    logs.configure(stream)
+    try:
+        queue_logger = logging.getLogger("waitress.queue")
+        for depth in range(1000):
+            queue_logger.warning("Task queue depth is %d", depth)
+    finally:
+        logging.getLogger().handlers.clear()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["message"] for line in lines] == ["Task queue depth is 0"]
+
+
+def test_held_back_lines_are_counted_when_the_next_one_passes():
+    now = [0.0]
+    limiter = logs.EverySoOften(interval=60, clock=lambda: now[0])
+    records = [logging.LogRecord("waitress.queue", logging.WARNING, "", 0, "Task queue depth is %d", (n,), None)
+               for n in range(5)]
+    assert [limiter.filter(r) for r in records[:4]] == [True, False, False, False]
+    now[0] = 61.0
+    assert limiter.filter(records[4])
+    assert records[4].getMessage() == "Task queue depth is 4 (3 similar lines held back)"
