@@ -38,7 +38,7 @@ def serve(config: Config) -> int:
         ident="expensebot",
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    log_event(logger, "serving", host=config.host, port=server.effective_port,
+    log_event(logger, "serving", host=config.host, port=int(server.effective_port),
               db=str(config.db_path), spool=str(config.spool_dir))
     try:
         server.run()

@@ -49,7 +49,7 @@ def create_app(config: Config, db: Database, ingest: Ingest) -> bottle.Bottle:
         for skipped in delivery.skipped:
             log_event(logger, "event_skipped", kind=skipped.kind, reason=skipped.reason)
         try:
-            ingest.accept(list(delivery.messages))
+            ingest.accept(list(delivery.messages), delivery.recipients)
         except SpoolError as exc:
             log_event(logger, "spool_failed", level=logging.ERROR, reason=str(exc))
             return _error(503, "not stored; please redeliver")

@@ -12,9 +12,9 @@ import datetime as dt
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from expensebot import parser, store, times
+from expensebot import chat, parser, store, times
 from expensebot.db import Database, DatabaseUnavailable
 from expensebot.logs import log_event
 from expensebot.spool import Spool
@@ -24,50 +24,72 @@ logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
+class Reading:
+    """What a message's text says: a command, or expenses (and the lines that are not)."""
+
+    today: dt.date                      # the message's local date
+    command: chat.Command | None = None
+    parsed: parser.ParseResult | None = None
+
+    @property
+    def expenses(self) -> tuple:
+        return self.parsed.expenses if self.parsed else ()
+
+
+@dataclasses.dataclass(frozen=True)
 class Saved:
     """A message committed by this call (new, or an edit applied), with what it produced."""
 
     message: Message
     message_id: int  # also the id of its job
     expense_ids: tuple[int, ...]
+    reading: Reading
+    outcome: dict | None = None  # what a command did: the expense undone, the rows erased
+
+
+AfterCommit = Callable[[list[Saved], Mapping[str, str]], None]
 
 
 class Ingest:
     def __init__(self, db: Database, spool: Spool, *, zone: dt.tzinfo, currency: str,
-                 after_commit: Callable[[list[Saved]], None] | None = None):
+                 after_commit: AfterCommit | None = None):
         self.db = db
         self.spool = spool
         self.zone = zone
         self.currency = currency
-        self.after_commit = after_commit or (lambda saved: None)
+        self.after_commit = after_commit or (lambda saved, recipients: None)
         # Set while the spool holds events: new ones queue behind them, keeping arrival order.
         self.spooling = threading.Event()
         if spool.files():
             self.spooling.set()
+        # PSIDs of spooled messages, in memory only, so their replies can follow the replay.
+        self._spooled_recipients: dict[str, str] = {}
 
-    def accept(self, messages: list[Message]) -> None:
+    def accept(self, messages: list[Message], recipients: Mapping[str, str] | None = None) -> None:
         """Make messages durable: committed, or else spooled. Raise SpoolError if neither."""
         if not messages:
             return
+        recipients = recipients or {}
         if not self.spooling.is_set():
             try:
-                self.write(messages)
+                self.write(messages, recipients)
                 return
             except DatabaseUnavailable as exc:
                 log_event(logger, "database_unavailable", level=logging.WARNING, reason=str(exc))
         self.spool.append(messages)
         self.spooling.set()
+        self._spooled_recipients.update(recipients)
         for message in messages:
             log_event(logger, "event_spooled", psid_hash=message.psid_hash, mid=message.mid)
 
-    def write(self, messages: list[Message]) -> list[Saved]:
+    def write(self, messages: list[Message], recipients: Mapping[str, str]) -> list[Saved]:
         """Commit messages in one transaction, log each, then hand them on; raise DatabaseUnavailable."""
-        # Parse before taking the write lock: the transaction only writes.
-        rows = [(message, self._expense_rows(message, message.sent_ms)) for message in messages]
+        # Read the texts before taking the write lock: the transaction only writes.
+        readings = [(message, self.read(message, message.sent_ms)) for message in messages]
         saved = []
         with self.db.writing() as conn:
-            for message, expense_rows in rows:
-                record = self._save(conn, message, expense_rows)
+            for message, reading in readings:
+                record = self._save(conn, message, reading)
                 if record is not None:
                     saved.append(record)
         for record in saved:
@@ -80,7 +102,7 @@ class Ingest:
             for message in messages:
                 if (message.psid_hash, message.mid) not in known:
                     log_event(logger, "event_duplicate", psid_hash=message.psid_hash, mid=message.mid)
-        self.after_commit(saved)
+        self.after_commit(saved, recipients)
         return saved
 
     def replay_spool(self) -> int:
@@ -89,7 +111,7 @@ class Ingest:
         for path in self.spool.files():
             try:
                 messages = self.spool.load(path)
-                new += len(self.write(messages))
+                new += len(self.write(messages, self._spooled_recipients))
             except DatabaseUnavailable as exc:
                 if not isinstance(exc.__cause__, sqlite3.IntegrityError):
                     return new
@@ -101,15 +123,24 @@ class Ingest:
             log_event(logger, "spool_replayed", file=path.name, messages=len(messages))
         if not self.spool.files():
             self.spooling.clear()
+            self._spooled_recipients.clear()
         return new
+
+    def read(self, message: Message, sent_ms: int) -> Reading:
+        """Read a message's text as a command or as expenses, on the message's own date."""
+        today = times.local_date(sent_ms, self.zone)
+        command = chat.read_command(message.text)
+        if command is not None or not message.text:
+            return Reading(today, command)
+        return Reading(today, parsed=parser.parse_message(message.text, default_currency=self.currency, today=today))
 
     def _set_aside(self, path, exc: Exception) -> None:
         bad = self.spool.quarantine(path)
         log_event(logger, "spool_file_rejected", level=logging.ERROR, file=bad.name,
                   reason=f"{type(exc).__name__}: {exc}")
 
-    def _save(self, conn: sqlite3.Connection, message: Message, expense_rows: list[tuple]) -> Saved | None:
-        """Store one message with its expenses and job; None when it was already stored."""
+    def _save(self, conn: sqlite3.Connection, message: Message, reading: Reading) -> Saved | None:
+        """Store one message with its expenses and job, and do its command; None when already stored."""
         received_at = times.iso_utc(message.received_ms)
         if message.kind == "edit":
             edited = store.apply_edit(conn, message)
@@ -117,27 +148,27 @@ class Ingest:
                 message_id = edited["id"]
                 store.delete_expenses_of_message(conn, message_id)
                 # The expense keeps the day of the original message, not of the edit.
-                rows = self._expense_rows(message, times.ms_from_iso(edited["sent_at"]))
-                expense_ids = store.insert_expenses(conn, message_id, message, rows, received_at)
+                sent_ms = times.ms_from_iso(edited["sent_at"])
+                reading = self.read(message, sent_ms)
+                expense_ids = store.insert_expenses(
+                    conn, message_id, message, self._expense_rows(reading, sent_ms), received_at)
                 store.requeue_job(conn, message_id, received_at)
-                return Saved(message, message_id, tuple(expense_ids))
+                return Saved(message, message_id, tuple(expense_ids), reading)
         message_id = store.insert_message(conn, message, received_at, times.iso_utc(message.sent_ms))
         if message_id is None:
             return None
-        expense_ids = store.insert_expenses(conn, message_id, message, expense_rows, received_at)
+        expense_ids = store.insert_expenses(
+            conn, message_id, message, self._expense_rows(reading, message.sent_ms), received_at)
         store.insert_job(conn, message_id, received_at)
-        return Saved(message, message_id, tuple(expense_ids))
+        outcome = _run_command(conn, message.psid_hash, reading.command)
+        return Saved(message, message_id, tuple(expense_ids), reading, outcome)
 
-    def _expense_rows(self, message: Message, sent_ms: int) -> list[tuple]:
-        """Read the expenses of a message: (line, amount, currency, text, category, source, occurred_at)."""
-        if not message.text:
-            return []
-        today = times.local_date(sent_ms, self.zone)
-        result = parser.parse_message(message.text, default_currency=self.currency, today=today)
+    def _expense_rows(self, reading: Reading, sent_ms: int) -> list[tuple]:
+        """Rows for store.insert_expenses: (line, amount, currency, text, category, source, occurred_at)."""
         return [
             (e.line, e.amount_minor, e.currency, e.description, e.category,
-             "user" if e.category else None, self._occurred_at(e.date, today, sent_ms))
-            for e in result.expenses
+             "user" if e.category else None, self._occurred_at(e.date, reading.today, sent_ms))
+            for e in reading.expenses
         ]
 
     def _occurred_at(self, date: dt.date, today: dt.date, sent_ms: int) -> str:
@@ -145,6 +176,18 @@ class Ingest:
             return times.iso_utc(sent_ms)
         # A written date: noon there keeps the day the same whatever the offset to UTC.
         return times.iso_from_datetime(dt.datetime.combine(date, dt.time(12), self.zone))
+
+
+def _run_command(conn: sqlite3.Connection, psid_hash: str, command: chat.Command | None) -> dict | None:
+    """Do a command's writes in the message's own transaction, so it happens exactly once."""
+    if command is None:
+        return None
+    if command.name == "undo":
+        undone = store.delete_latest_expense(conn, psid_hash)
+        return {"undone": dict(undone) if undone else None}
+    if command.name == "delete_confirm":
+        return {"erased": store.erase_person(conn, psid_hash)}
+    return None
 
 
 class SpoolReplayer:

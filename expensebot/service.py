@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 import bottle
 
@@ -10,7 +11,10 @@ from expensebot.app import create_app
 from expensebot.config import Config
 from expensebot.db import Database
 from expensebot.ingest import Ingest, SpoolReplayer
+from expensebot.replies import Replier, SendApi
 from expensebot.spool import Spool
+
+REPLY_WORKERS = 4
 
 
 @dataclasses.dataclass
@@ -19,18 +23,25 @@ class Service:
     db: Database
     ingest: Ingest
     replayer: SpoolReplayer
+    replier: Replier
     app: bottle.Bottle
 
     @classmethod
-    def open(cls, config: Config, *, replay_interval: float = 0.5) -> Service:
-        """Open the database and spool, start the spool replayer, build the app."""
+    def open(cls, config: Config, *, replay_interval: float = 0.5, executor: Executor | None = None,
+             send_api: SendApi | None = None) -> Service:
+        """Open the database and spool, start the background threads, build the app."""
         db = Database(config.db_path).open()
         spool = Spool(config.spool_dir).open()
-        ingest = Ingest(db, spool, zone=config.zone, currency=config.currency)
+        if send_api is None and config.fb_page_access_token:
+            send_api = SendApi(config.fb_graph_url, config.fb_page_access_token)
+        executor = executor or ThreadPoolExecutor(REPLY_WORKERS, thread_name_prefix="reply")
+        replier = Replier(db, executor, zone=config.zone, send_api=send_api)
+        ingest = Ingest(db, spool, zone=config.zone, currency=config.currency, after_commit=replier.submit)
         replayer = SpoolReplayer(ingest, interval=replay_interval).start()
-        return cls(config, db, ingest, replayer, create_app(config, db, ingest))
+        return cls(config, db, ingest, replayer, replier, create_app(config, db, ingest))
 
     def close(self) -> None:
-        """Stop background work, then let go of the database."""
+        """Stop background work (letting queued replies finish), then let go of the database."""
         self.replayer.stop()
+        self.replier.executor.shutdown(wait=True)
         self.db.close()

@@ -99,3 +99,57 @@ def counts(conn: sqlite3.Connection) -> dict:
         "expenses": conn.execute("SELECT count(*) FROM expenses").fetchone()[0],
         "jobs": jobs,
     }
+
+
+# Bounds that include every ISO-8601 time, for the "all" period.
+_EARLIEST, _LATEST = "", "~"
+
+
+def currency_totals(conn: sqlite3.Connection, psid_hash: str, start: str | None, end: str | None) -> list:
+    """Sum one person's expenses in [start, end) per currency, most expenses first."""
+    return conn.execute(
+        "SELECT currency, sum(amount_minor) AS total_minor, count(*) AS count"
+        " FROM expenses"
+        " WHERE psid_hash = ?"
+        " AND occurred_at >= ?"
+        " AND occurred_at < ?"
+        " GROUP BY currency"
+        " ORDER BY count DESC, currency",
+        (psid_hash, start or _EARLIEST, end or _LATEST),
+    ).fetchall()
+
+
+def category_totals(conn: sqlite3.Connection, psid_hash: str, start: str | None, end: str | None) -> list:
+    """Sum one person's expenses in [start, end) per currency and category, largest first."""
+    return conn.execute(
+        "SELECT currency, category, sum(amount_minor) AS total_minor, count(*) AS count"
+        " FROM expenses"
+        " WHERE psid_hash = ?"
+        " AND occurred_at >= ?"
+        " AND occurred_at < ?"
+        " GROUP BY currency, category"
+        " ORDER BY total_minor DESC, category",
+        (psid_hash, start or _EARLIEST, end or _LATEST),
+    ).fetchall()
+
+
+def delete_latest_expense(conn: sqlite3.Connection, psid_hash: str) -> sqlite3.Row | None:
+    """Delete the person's most recently recorded expense; return what it was."""
+    return conn.execute(
+        "DELETE FROM expenses"
+        " WHERE id = (SELECT max(id) FROM expenses WHERE psid_hash = ?)"
+        " RETURNING description, amount_minor, currency, occurred_at",
+        (psid_hash,),
+    ).fetchone()
+
+
+def erase_person(conn: sqlite3.Connection, psid_hash: str) -> dict:
+    """Delete every row of one person: jobs, expenses, messages; return how many of each."""
+    jobs = conn.execute(
+        "DELETE FROM jobs"
+        " WHERE message_id IN (SELECT id FROM messages_raw WHERE psid_hash = ?)",
+        (psid_hash,),
+    ).rowcount
+    expenses = conn.execute("DELETE FROM expenses WHERE psid_hash = ?", (psid_hash,)).rowcount
+    messages = conn.execute("DELETE FROM messages_raw WHERE psid_hash = ?", (psid_hash,)).rowcount
+    return {"jobs": jobs, "expenses": expenses, "messages": messages}

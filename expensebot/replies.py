@@ -1,0 +1,154 @@
+"""Replies after the commit, never on the request thread: compose from the database, send via the Send API.
+
+The raw PSID a reply needs arrives in memory with the message and is dropped once the reply is
+sent; it is never stored. Without FB_PAGE_ACCESS_TOKEN the reply is logged (text and psid_hash).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+
+import requests
+
+from expensebot import chat, store, summary
+from expensebot.db import Database
+from expensebot.ingest import Saved
+from expensebot.logs import log_event
+
+logger = logging.getLogger(__name__)
+
+# Meta's error codes: try again later, or never (MESSENGER.md, Sending).
+RETRY_CODES = frozenset({1200, 613, 4, 2})
+NEVER_RETRY_CODES = frozenset({551, 10, 100, 190})
+SEND_TIMEOUT = (3.05, 10)  # connect, read
+BACKOFF = (0.5, 1.0, 2.0)
+
+
+class SendApiError(Exception):
+    """The Send API refused or failed a message."""
+
+    def __init__(self, message: str, code: int | None, subcode: int | None = None, retryable: bool = False):
+        super().__init__(message)
+        self.code = code
+        self.subcode = subcode
+        self.retryable = retryable
+
+
+class SendApi:
+    """POST {FB_GRAPH_URL}/me/messages through one requests.Session with explicit timeouts."""
+
+    def __init__(self, graph_url: str, page_access_token: str, session: requests.Session | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.url = f"{graph_url}/me/messages"
+        self._token = page_access_token
+        self._session = session or requests.Session()
+        self._sleep = sleep
+
+    def send(self, psid: str, text: str, quick_replies: list[chat.QuickReply] = ()) -> None:
+        """Send a RESPONSE text, retrying temporary failures with backoff; raise SendApiError."""
+        message = {"text": text}
+        if quick_replies:
+            message["quick_replies"] = [{"content_type": "text", "title": q.title, "payload": q.payload}
+                                        for q in quick_replies]
+        body = {"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": message}
+        for delay in (*BACKOFF, None):
+            try:
+                return self._post(body)
+            except SendApiError as exc:
+                if not exc.retryable or delay is None:
+                    raise
+            self._sleep(delay)
+
+    def _post(self, body: dict) -> None:
+        try:
+            response = self._session.post(self.url, params={"access_token": self._token}, json=body,
+                                          timeout=SEND_TIMEOUT)
+        except requests.RequestException as exc:
+            raise SendApiError(type(exc).__name__, None, retryable=True) from None
+        if response.status_code == 200:
+            return
+        try:
+            error = response.json().get("error") or {}
+        except ValueError:
+            error = {}
+        code, subcode = error.get("code"), error.get("error_subcode")
+        retryable = code in RETRY_CODES or (response.status_code >= 500 and code not in NEVER_RETRY_CODES)
+        raise SendApiError(f"HTTP {response.status_code}", code, subcode, retryable)
+
+
+@dataclasses.dataclass(frozen=True)
+class Reply:
+    text: str
+    quick_replies: tuple[chat.QuickReply, ...] = ()
+
+
+class Replier:
+    """Compose and send one reply per committed message, on a thread pool."""
+
+    def __init__(self, db: Database, executor: Executor, *, zone: dt.tzinfo, send_api: SendApi | None,
+                 now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)):
+        self.db = db
+        self.executor = executor
+        self.zone = zone
+        self.send_api = send_api
+        self.now = now
+
+    def submit(self, saved: list[Saved], recipients: Mapping[str, str]) -> None:
+        """Queue a reply for every saved message (called after the commit)."""
+        for record in saved:
+            self.executor.submit(self.reply, record, recipients.get(record.message.psid_hash))
+
+    def reply(self, record: Saved, psid: str | None) -> None:
+        """Compose and deliver one reply; failures are logged, never raised."""
+        psid_hash = record.message.psid_hash
+        try:
+            reply = self.compose(record)
+            if reply is None:
+                return
+            if self.send_api is None:
+                log_event(logger, "reply_logged", psid_hash=psid_hash, mid=record.message.mid, text=reply.text)
+                return
+            if psid is None:
+                log_event(logger, "reply_failed", level=logging.WARNING, psid_hash=psid_hash,
+                          mid=record.message.mid, code=None, reason="recipient not known after a restart")
+                return
+            self.send_api.send(psid, reply.text, list(reply.quick_replies))
+            log_event(logger, "reply_sent", psid_hash=psid_hash, mid=record.message.mid)
+        except SendApiError as exc:
+            log_event(logger, "reply_failed", level=logging.WARNING, psid_hash=psid_hash,
+                      mid=record.message.mid, code=exc.code, subcode=exc.subcode, reason=str(exc))
+        except Exception:
+            logger.exception("reply failed for psid_hash %s", psid_hash)
+
+    def compose(self, record: Saved) -> Reply | None:
+        """Build the reply text from the message's reading and the rows in the database."""
+        reading, command = record.reading, record.reading.command
+        psid_hash = record.message.psid_hash
+        if command is None:
+            if not reading.expenses:
+                return Reply(chat.HINT)
+            with self.db.reading() as conn:
+                today = summary.summarize(conn, psid_hash, "today",
+                                          dt.datetime.combine(reading.today, dt.time(12), self.zone), self.zone)
+            totals = [(t.currency, t.total_minor) for t in today.currencies]
+            return Reply(chat.expenses_reply(list(reading.expenses), list(reading.parsed.rejected), totals,
+                                             reading.today, edited=record.message.kind == "edit"))
+        if command.name == "summary":
+            with self.db.reading() as conn:
+                computed = summary.summarize(conn, psid_hash, command.period, self.now(), self.zone)
+            return Reply(chat.summary_reply(computed))
+        if command.name == "help":
+            return Reply(chat.HELP)
+        if command.name == "undo":
+            return Reply(chat.undo_reply(record.outcome["undone"]))
+        if command.name == "delete_request":
+            text, quick_replies = chat.delete_request_reply()
+            return Reply(text, tuple(quick_replies))
+        if command.name == "delete_confirm":
+            return Reply(chat.deleted_reply(record.outcome["erased"]))
+        return Reply("Kept. Nothing was deleted.")
