@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import json
 import logging
 import sqlite3
+from collections.abc import Callable
 
 import bottle
 
-from expensebot import store, times, webhook
+from expensebot import chat, store, summary, times, webhook
 from expensebot.config import Config
 from expensebot.db import Database
 from expensebot.identity import PsidHasher, is_psid_hash
@@ -20,7 +22,8 @@ from expensebot.spool import SpoolError
 logger = logging.getLogger(__name__)
 
 
-def create_app(config: Config, db: Database, ingest: Ingest) -> bottle.Bottle:
+def create_app(config: Config, db: Database, ingest: Ingest,
+               now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)) -> bottle.Bottle:
     """Build the Bottle app for one configuration."""
     app = bottle.Bottle()
     hash_psid = PsidHasher(config.psid_hash_key)
@@ -76,6 +79,19 @@ def create_app(config: Config, db: Database, ingest: Ingest) -> bottle.Bottle:
         return _json({"psid_hash": psid_hash,
                       "last_write": row["received_at"] if row else None,
                       "mid": row["mid"] if row else None})
+
+    @app.get("/summary")
+    def summary_route():
+        _require_ops_token(config)
+        psid_hash = bottle.request.query.getunicode("psid_hash", "")
+        period = bottle.request.query.getunicode("period", chat.DEFAULT_PERIOD)
+        if not is_psid_hash(psid_hash):
+            return _error(400, "psid_hash must be 64 lowercase hex digits")
+        if period not in summary.PERIODS:
+            return _error(400, f"period must be one of {', '.join(summary.PERIODS)}")
+        with db.reading() as conn:
+            computed = summary.summarize(conn, psid_hash, period, now(), config.zone)
+        return _json({"psid_hash": psid_hash, **computed.as_json()})
 
     @app.get("/ops/stats")
     def stats():

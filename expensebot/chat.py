@@ -66,6 +66,14 @@ def expenses_reply(expenses: list, rejected: list, today_totals: list, today: dt
     return fit(lines)
 
 
+def hint_reply(rejected: list) -> str:
+    """Answer text that holds no expense: why, when a line came close, and an example."""
+    reasons = [r.reason for r in rejected if r.reason != "no amount"]
+    if not reasons:
+        return HINT
+    return fit([f"Not saved: {reasons[0]}.", "Try \"coffee 4.50\" — or \"help\"."])
+
+
 def summary_reply(summary: Summary) -> str:
     """Render computed totals; every number comes from the Summary."""
     name = PERIOD_NAMES[summary.period]

@@ -131,7 +131,7 @@ class Replier:
         psid_hash = record.message.psid_hash
         if command is None:
             if not reading.expenses:
-                return Reply(chat.HINT)
+                return Reply(chat.hint_reply(list(reading.parsed.rejected) if reading.parsed else []))
             with self.db.reading() as conn:
                 today = summary.summarize(conn, psid_hash, "today",
                                           dt.datetime.combine(reading.today, dt.time(12), self.zone), self.zone)

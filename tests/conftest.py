@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import http.server
 import io
 import json
 import logging
@@ -12,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import wsgiref.util
 from pathlib import Path
 
@@ -223,3 +226,75 @@ def _quiet_root_logger():
     """Keep caplog working: tests read JSON-line events from records, not stdout."""
     logging.getLogger().setLevel(logging.INFO)
     yield
+
+
+class InlineExecutor(concurrent.futures.Executor):
+    """Run submitted work at once, so a test can assert right after the request."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # the Future carries it, as a pool would
+            future.set_exception(exc)
+        return future
+
+
+class GraphStandIn:
+    """A real local HTTP server playing the Send API: records requests, answers as scripted."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.script: list[tuple[int, bytes]] = []  # answers to give, in order; then 200
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                outer.requests.append({"path": urllib.parse.urlsplit(self.path).path, "query": query, "json": body})
+                status, payload = outer.script.pop(0) if outer.script else (
+                    200, json.dumps({"recipient_id": "1", "message_id": f"m_out_{len(outer.requests)}"}).encode())
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v25.0"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
+
+    def error(self, code: int, subcode: int | None = None, status: int = 400) -> None:
+        error = {"message": f"(#{code}) scripted", "type": "OAuthException", "code": code, "fbtrace_id": "x"}
+        if subcode is not None:
+            error["error_subcode"] = subcode
+        self.script.append((status, json.dumps({"error": error}).encode()))
+
+    @property
+    def texts(self) -> list[str]:
+        return [r["json"]["message"]["text"] for r in self.requests]
+
+
+@pytest.fixture
+def graph():
+    stand_in = GraphStandIn()
+    stand_in.thread.start()
+    yield stand_in
+    stand_in.server.shutdown()
+    stand_in.server.server_close()
+
+
+@pytest.fixture
+def bot(tmp_path, graph):
+    """The whole bot with replies sent at once to the Send API stand-in."""
+    from expensebot.replies import SendApi
+    config = make_config(tmp_path, fb_page_access_token="test-page-token", fb_graph_url=graph.url)
+    service = Service.open(config, replay_interval=0.05, executor=InlineExecutor(),
+                           send_api=SendApi(config.fb_graph_url, config.fb_page_access_token, sleep=lambda s: None))
+    yield service
+    service.close()

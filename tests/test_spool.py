@@ -81,7 +81,7 @@ def test_replay_is_idempotent(service):
     ingest = service.ingest
     first = Message(psid_hash("111"), "m_1", "message", "coffee 1", 1764000000000, 1764000000000, "{}")
     second = Message(psid_hash("111"), "m_2", "message", "tea 2", 1764000000000, 1764000000000, "{}")
-    ingest.write([first])
+    ingest.write([first], {})
     ingest.spool.append([first, second])
     ingest.spool.append([second])
     assert ingest.replay_spool() == 1
