@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 def create_app(config: Config, db: Database, ingest: Ingest,
-               now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)) -> bottle.Bottle:
+               now: Callable[[], dt.datetime] = times.utc_now) -> bottle.Bottle:
     """Build the Bottle app for one configuration."""
     app = bottle.Bottle()
     hash_psid = PsidHasher(config.psid_hash_key)

@@ -15,7 +15,7 @@ from concurrent.futures import Executor
 
 import requests
 
-from expensebot import chat, store, summary
+from expensebot import chat, summary, times
 from expensebot.db import Database
 from expensebot.ingest import Saved
 from expensebot.logs import log_event
@@ -91,7 +91,7 @@ class Replier:
     """Compose and send one reply per committed message, on a thread pool."""
 
     def __init__(self, db: Database, executor: Executor, *, zone: dt.tzinfo, send_api: SendApi | None,
-                 now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)):
+                 now: Callable[[], dt.datetime] = times.utc_now):
         self.db = db
         self.executor = executor
         self.zone = zone

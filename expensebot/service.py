@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 
 import bottle
@@ -13,6 +15,7 @@ from expensebot.db import Database
 from expensebot.ingest import Ingest, SpoolReplayer
 from expensebot.replies import Replier, SendApi
 from expensebot.spool import Spool
+from expensebot.times import utc_now
 
 REPLY_WORKERS = 4
 
@@ -28,17 +31,17 @@ class Service:
 
     @classmethod
     def open(cls, config: Config, *, replay_interval: float = 0.5, executor: Executor | None = None,
-             send_api: SendApi | None = None) -> Service:
+             send_api: SendApi | None = None, now: Callable[[], dt.datetime] = utc_now) -> Service:
         """Open the database and spool, start the background threads, build the app."""
         db = Database(config.db_path).open()
         spool = Spool(config.spool_dir).open()
         if send_api is None and config.fb_page_access_token:
             send_api = SendApi(config.fb_graph_url, config.fb_page_access_token)
         executor = executor or ThreadPoolExecutor(REPLY_WORKERS, thread_name_prefix="reply")
-        replier = Replier(db, executor, zone=config.zone, send_api=send_api)
+        replier = Replier(db, executor, zone=config.zone, send_api=send_api, now=now)
         ingest = Ingest(db, spool, zone=config.zone, currency=config.currency, after_commit=replier.submit)
         replayer = SpoolReplayer(ingest, interval=replay_interval).start()
-        return cls(config, db, ingest, replayer, replier, create_app(config, db, ingest))
+        return cls(config, db, ingest, replayer, replier, create_app(config, db, ingest, now))
 
     def close(self) -> None:
         """Stop background work (letting queued replies finish), then let go of the database."""

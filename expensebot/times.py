@@ -13,6 +13,11 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def utc_now() -> dt.datetime:
+    """Return the wall clock as an aware UTC datetime."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
 def is_plausible_ms(value) -> bool:
     """Tell whether value is an integer millisecond timestamp we can store."""
     return type(value) is int and MIN_MS <= value <= MAX_MS

@@ -1,0 +1,110 @@
+"""Summaries come from the rows: GET /summary equals SQL sums for every period, in EXPENSEBOT_TZ."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+
+import pytest
+
+from conftest import OPS_TOKEN, Client, InlineExecutor, delivery, make_config, message_event, psid_hash
+from expensebot.service import Service
+from expensebot.times import ms_from_iso
+
+# Asia/Manila is UTC+8: its days, weeks and months start at 16:00 UTC the day before.
+NOW = dt.datetime(2026, 12, 2, 1, 0, tzinfo=dt.timezone.utc)  # Wednesday 2 December, 09:00 in Manila
+EXPENSES = [  # (UTC time, text)
+    ("2025-12-31T15:59:00.000Z", "old 1"),            # 2025-12-31 23:59 Manila: last year
+    ("2025-12-31T16:00:00.000Z", "newyear 2"),         # 2026-01-01 00:00 Manila: this year
+    ("2026-11-29T15:59:00.000Z", "sunday 4 #food"),    # Sunday 29 Nov 23:59: last week
+    ("2026-11-29T16:00:00.000Z", "monday 8 #food"),    # Monday 30 Nov 00:00: this week, still November
+    ("2026-11-30T15:59:00.000Z", "lateNov 16 EUR"),    # Monday 30 Nov 23:59: this week, not this month
+    ("2026-11-30T16:00:00.000Z", "dec1 32 #travel"),   # Tuesday 1 Dec 00:00: this month
+    ("2026-12-01T16:30:00.000Z", "today1 64 #food"),   # Wednesday 2 Dec 00:30: today
+    ("2026-12-02T00:59:00.000Z", "today2 1,50 EUR"),   # Wednesday 2 Dec 08:59: today
+    ("2026-12-02T16:00:00.000Z", "thursday 128"),      # Thursday 3 Dec: this week and month, not today
+]
+BOUNDS = {  # the periods' [start, end) in UTC, written out by hand
+    "today": ("2026-12-01T16:00:00.000Z", "2026-12-02T16:00:00.000Z"),
+    "week": ("2026-11-29T16:00:00.000Z", "2026-12-06T16:00:00.000Z"),
+    "month": ("2026-11-30T16:00:00.000Z", "2026-12-31T16:00:00.000Z"),
+    "year": ("2025-12-31T16:00:00.000Z", "2026-12-31T16:00:00.000Z"),
+    "all": ("", "~"),
+}
+
+
+@pytest.fixture
+def manila(tmp_path):
+    config = make_config(tmp_path, tz="Asia/Manila")
+    service = Service.open(config, executor=InlineExecutor(), now=lambda: NOW)
+    client = Client(service.app)
+    for n, (when, text) in enumerate(EXPENSES):
+        client.post_webhook(delivery(message_event("111", f"m_{n}", text, timestamp=ms_from_iso(when))))
+    client.post_webhook(delivery(message_event("222", "m_other", "someone else 1000", timestamp=ms_from_iso(NOW.isoformat()))))
+    yield service, client
+    service.close()
+
+
+def sql_totals(db_path, psid_hash_, start, end) -> dict:
+    conn = sqlite3.connect(db_path)
+    try:
+        return {currency: (total, count) for currency, total, count in conn.execute(
+            "SELECT currency, SUM(amount_minor), COUNT(*) FROM expenses"
+            " WHERE psid_hash = ? AND occurred_at >= ? AND occurred_at < ? GROUP BY currency",
+            (psid_hash_, start, end))}
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("period", list(BOUNDS))
+def test_summary_route_equals_sql_sums_for_every_period(manila, period):
+    service, client = manila
+    h = psid_hash("111")
+    response = client.get(f"/summary?psid_hash={h}&period={period}", token=OPS_TOKEN)
+    assert response.status == 200
+    body = response.json()
+    got = {currency: (t["total_minor"], t["count"]) for currency, t in body["currencies"].items()}
+    assert got == sql_totals(service.config.db_path, h, *BOUNDS[period])
+    assert got  # every period holds something, so the comparison means something
+    start, end = BOUNDS[period]
+    assert (body["from"], body["to"]) == ((start, end) if period != "all" else (None, None))
+
+
+def test_expected_figures_by_hand(manila):
+    _, client = manila
+    h = psid_hash("111")
+
+    def totals(period):
+        body = client.get(f"/summary?psid_hash={h}&period={period}", token=OPS_TOKEN).json()
+        return {c: t["total_minor"] for c, t in body["currencies"].items()}
+    assert totals("today") == {"USD": 6400, "EUR": 150}
+    assert totals("week") == {"USD": 800 + 3200 + 6400 + 12800, "EUR": 1600 + 150}
+    assert totals("month") == {"USD": 3200 + 6400 + 12800, "EUR": 150}
+    assert totals("year")["USD"] == 200 + 400 + 800 + 3200 + 6400 + 12800
+    assert totals("all")["USD"] == 100 + 200 + 400 + 800 + 3200 + 6400 + 12800
+
+
+def test_categories_are_summed_per_currency(manila):
+    _, client = manila
+    body = client.get(f"/summary?psid_hash={psid_hash('111')}&period=week", token=OPS_TOKEN).json()
+    assert body["currencies"]["USD"]["categories"] == {
+        "uncategorized": {"total_minor": 12800, "count": 1},
+        "food": {"total_minor": 7200, "count": 2},
+        "travel": {"total_minor": 3200, "count": 1},
+    }
+
+
+@pytest.mark.parametrize("query, status", [
+    (f"psid_hash={'a' * 64}&period=decade", 400),
+    ("psid_hash=nope&period=week", 400),
+    (f"psid_hash={'a' * 64}", 200),
+])
+def test_summary_route_validates_its_input(manila, query, status):
+    _, client = manila
+    assert client.get(f"/summary?{query}", token=OPS_TOKEN).status == status
+
+
+def test_summary_route_needs_the_ops_token(manila):
+    _, client = manila
+    assert client.get(f"/summary?psid_hash={'a' * 64}&period=all").status == 401
+    assert client.get(f"/summary?psid_hash={'a' * 64}&period=all", token="wrong").status == 401
