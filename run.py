@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""expensebot's command line: `python run.py serve`, `python run.py hash-psid PSID`, ...
+"""expensebot's command line: `python run.py serve`, `python run.py demo`, operator commands.
 
 The only place that reads the environment, configures logging and starts waitress.
 """
@@ -7,24 +7,32 @@ The only place that reads the environment, configures logging and starts waitres
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
+from pathlib import Path
 
 import waitress
 
-from expensebot import logs, webhook
+from expensebot import demo, logs, store, summary, webhook
 from expensebot.config import Config, ConfigError
-from expensebot.identity import PsidHasher
+from expensebot.db import Database
+from expensebot.identity import PsidHasher, is_psid_hash
 from expensebot.logs import log_event
+from expensebot.money import format_amount
 from expensebot.service import Service
+from expensebot.times import utc_now
 
 logger = logging.getLogger("expensebot")
 SERVER_THREADS = 4
+DEMO_DB = Path("expensebot-demo.db")
 
 
-def serve(config: Config) -> int:
+def serve(config: Config, args) -> int:
     """Run the bot on waitress until SIGTERM or Ctrl-C."""
     config.require_serving()
     service = Service.open(config)
@@ -51,28 +59,108 @@ def serve(config: Config) -> int:
     return 0
 
 
-def hash_psid(config: Config, psid: str) -> int:
+def run_demo(config: Config, args) -> int:
+    """The whole bot locally, with a stand-in for the Send API; logs go to a file beside the database."""
+    logs.configure(open(f"{args.db}.log", "a", encoding="utf-8"))
+    return demo.run(args.db, args.say or None, config.tz, config.currency)
+
+
+def hash_psid(config: Config, args) -> int:
     """Print the psid_hash of a PSID, to find a person's rows."""
     if not config.psid_hash_key:
         raise ConfigError("PSID_HASH_KEY: required to hash a PSID")
-    print(PsidHasher(config.psid_hash_key)(psid))
+    print(PsidHasher(config.psid_hash_key)(args.psid))
     return 0
+
+
+def print_summary(config: Config, args) -> int:
+    """Print a person's totals for a period, computed from the rows, as JSON."""
+    with _database(config).reading() as conn:
+        computed = summary.summarize(conn, args.psid_hash, args.period, utc_now(), config.zone)
+    print(json.dumps({"psid_hash": args.psid_hash, **computed.as_json()}, indent=2))
+    return 0
+
+
+def export(config: Config, args) -> int:
+    """Write a person's expenses as RFC 4180 CSV, one row per expense."""
+    writer = csv.writer(sys.stdout, lineterminator="\r\n")
+    writer.writerow(["id", "occurred_at", "amount", "currency", "amount_minor", "description",
+                     "category", "category_source", "mid"])
+    with _database(config).reading() as conn:
+        for row in store.expenses_of(conn, args.psid_hash):
+            amount = format_amount(row["amount_minor"], row["currency"]).split(" ")[0]
+            writer.writerow([row["id"], row["occurred_at"], amount, row["currency"], row["amount_minor"],
+                             row["description"], row["category"] or "", row["category_source"] or "", row["mid"]])
+    return 0
+
+
+def backup(config: Config, args) -> int:
+    """Copy the database to PATH with SQLite's online backup API: consistent while the bot runs."""
+    target = Path(args.path)
+    if target.exists():
+        raise ConfigError(f"backup: {target} exists; choose a new file")
+    with _database(config).reading() as source:
+        destination = sqlite3.connect(target)
+        try:
+            source.backup(destination)
+        finally:
+            destination.close()
+    print(f"backed up {config.db_path} to {target}")
+    return 0
+
+
+def replay_spool(config: Config, args) -> int:
+    """Write spooled events into the database now (the server does this on its own while running)."""
+    service = Service.open(config, replay_interval=3600)
+    try:
+        written = service.ingest.replay_spool()
+        print(f"replayed {written} new messages; {service.ingest.spool.depth()} events still spooled")
+    finally:
+        service.close()
+    return 0
+
+
+def _database(config: Config) -> Database:
+    if not config.db_path.exists():
+        raise ConfigError(f"EXPENSEBOT_DB: {config.db_path} does not exist")
+    return Database(config.db_path)
+
+
+def _psid_hash(value: str) -> str:
+    if not is_psid_hash(value):
+        raise argparse.ArgumentTypeError("a psid_hash is 64 lowercase hex digits (see hash-psid)")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="run.py", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("serve", help="run the bot (configuration from the environment)")
-    hash_cmd = commands.add_parser("hash-psid", help="print the psid_hash of a PSID")
+    commands.add_parser("serve", help="run the bot (configuration from the environment)").set_defaults(run=serve)
+    demo_cmd = commands.add_parser("demo", help="the whole bot locally, chatting in this terminal")
+    demo_cmd.add_argument("--say", action="append", metavar="TEXT",
+                          help="send TEXT, print the reply; repeat for a scripted conversation, then exit")
+    demo_cmd.add_argument("--db", type=Path, default=DEMO_DB, help=f"SQLite file (default {DEMO_DB})")
+    demo_cmd.set_defaults(run=run_demo)
+    hash_cmd = commands.add_parser("hash-psid", help="print the psid_hash of a PSID (needs PSID_HASH_KEY)")
     hash_cmd.add_argument("psid")
+    hash_cmd.set_defaults(run=hash_psid)
+    summary_cmd = commands.add_parser("summary", help="a person's totals, from the database, as JSON")
+    summary_cmd.add_argument("--psid-hash", required=True, type=_psid_hash)
+    summary_cmd.add_argument("--period", choices=summary.PERIODS, default="month")
+    summary_cmd.set_defaults(run=print_summary)
+    export_cmd = commands.add_parser("export", help="a person's expenses as CSV on stdout")
+    export_cmd.add_argument("--psid-hash", required=True, type=_psid_hash)
+    export_cmd.set_defaults(run=export)
+    backup_cmd = commands.add_parser("backup", help="an online, consistent copy of the database")
+    backup_cmd.add_argument("path")
+    backup_cmd.set_defaults(run=backup)
+    commands.add_parser("replay-spool", help="write spooled events into the database now").set_defaults(
+        run=replay_spool)
     args = parser.parse_args(argv)
 
     logs.configure()
     try:
-        config = Config.from_env(os.environ)
-        if args.command == "serve":
-            return serve(config)
-        return hash_psid(config, args.psid)
+        return args.run(Config.from_env(os.environ), args)
     except ConfigError as exc:
         print(f"expensebot: configuration error: {exc}", file=sys.stderr)
         return 2

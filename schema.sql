@@ -62,3 +62,24 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 
 CREATE INDEX IF NOT EXISTS jobs_pending ON jobs (run_after) WHERE status = 'pending';
+
+-- Views for the common questions from the sqlite3 CLI (README, Data).
+-- daily_totals: per person, UTC day and currency (for another zone: date(occurred_at, '+8 hours')).
+CREATE VIEW IF NOT EXISTS daily_totals AS
+SELECT psid_hash, substr(occurred_at, 1, 10) AS day, currency,
+       sum(amount_minor) AS total_minor, count(*) AS expenses
+FROM expenses
+GROUP BY psid_hash, day, currency;
+
+-- enrichment_status: how many jobs are in each state, and since when.
+CREATE VIEW IF NOT EXISTS enrichment_status AS
+SELECT status, count(*) AS jobs, min(updated_at) AS oldest, max(updated_at) AS newest
+FROM jobs
+GROUP BY status;
+
+-- job_details: every job with the message it enriches.
+CREATE VIEW IF NOT EXISTS job_details AS
+SELECT jobs.message_id, messages_raw.psid_hash, messages_raw.mid, messages_raw.text,
+       jobs.status, jobs.attempts, jobs.last_error, jobs.run_after, jobs.updated_at
+FROM jobs
+JOIN messages_raw ON messages_raw.id = jobs.message_id;

@@ -44,9 +44,9 @@ def init(path: Path) -> None:
     try:
         conn.execute("PRAGMA journal_mode = WAL")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version < 1:
-            # executescript() commits on its own: it runs outside any transaction.
-            conn.executescript(SCHEMA_PATH.read_text(encoding="utf-8"))
+        # Every statement is CREATE ... IF NOT EXISTS. executescript() commits on its own,
+        # so it runs here, outside any transaction.
+        conn.executescript(SCHEMA_PATH.read_text(encoding="utf-8"))
         for step, sql in enumerate(MIGRATIONS, start=2):
             if version < step:
                 conn.executescript(sql)

@@ -153,3 +153,14 @@ def erase_person(conn: sqlite3.Connection, psid_hash: str) -> dict:
     expenses = conn.execute("DELETE FROM expenses WHERE psid_hash = ?", (psid_hash,)).rowcount
     messages = conn.execute("DELETE FROM messages_raw WHERE psid_hash = ?", (psid_hash,)).rowcount
     return {"jobs": jobs, "expenses": expenses, "messages": messages}
+
+
+def expenses_of(conn: sqlite3.Connection, psid_hash: str) -> list:
+    """Every expense of one person, oldest first."""
+    return conn.execute(
+        "SELECT id, occurred_at, amount_minor, currency, description, category, category_source, mid"
+        " FROM expenses"
+        " WHERE psid_hash = ?"
+        " ORDER BY occurred_at, id",
+        (psid_hash,),
+    ).fetchall()

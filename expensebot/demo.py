@@ -1,0 +1,159 @@
+"""`python run.py demo`: the whole real bot locally, no Facebook account needed.
+
+The real app on real waitress, a local SQLite file, generated secrets, and a small local server
+standing in for the Send API. What you type is signed and posted to /webhook exactly as Meta
+would; the reply the bot sends is caught by the stand-in and printed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.server
+import json
+import queue
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import requests
+import waitress
+
+from expensebot import webhook
+from expensebot.config import Config
+from expensebot.service import Service
+
+DEMO_PSID = "1000000000000001"
+PAGE_ID = "100000000000000"
+REPLY_WAIT = 5.0
+
+
+class SendApiStandIn:
+    """A local HTTP server that takes POST .../me/messages and queues what the bot sent."""
+
+    def __init__(self):
+        self.sent: queue.Queue[dict] = queue.Queue()
+        sent = self.sent
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                sent.put(json.loads(self.rfile.read(length) or b"{}").get("message", {}))
+                body = json.dumps({"recipient_id": DEMO_PSID, "message_id": f"m_{uuid.uuid4().hex}"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v25.0"
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclasses.dataclass
+class Demo:
+    """The running bot, the stand-in, and a way to talk to it."""
+
+    config: Config
+    service: Service
+    stand_in: SendApiStandIn
+    server: waitress.server.BaseWSGIServer
+    url: str
+
+    @classmethod
+    def start(cls, db_path: Path, tz: str = "UTC", currency: str = "USD") -> Demo:
+        stand_in = SendApiStandIn()
+        config = Config(db_path=db_path, port=0, tz=tz, currency=currency,
+                        fb_app_secret=secrets.token_hex(16), fb_verify_token=secrets.token_hex(8),
+                        fb_page_access_token=secrets.token_hex(16), fb_graph_url=stand_in.url,
+                        psid_hash_key=_demo_key(db_path), ops_token=secrets.token_hex(16))
+        config.validate()
+        service = Service.open(config)
+        server = waitress.create_server(service.app, host="127.0.0.1", port=0, threads=4)
+        threading.Thread(target=server.run, daemon=True).start()
+        return cls(config, service, stand_in, server, f"http://127.0.0.1:{server.effective_port}")
+
+    def say(self, text: str, quick_reply: str | None = None) -> list[dict]:
+        """Send text as the demo person; return the messages the bot sent back."""
+        message = {"mid": f"m_demo_{uuid.uuid4().hex}", "text": text}
+        if quick_reply:
+            message["quick_reply"] = {"payload": quick_reply}
+        now = int(time.time() * 1000)
+        body = json.dumps({"object": "page", "entry": [{"id": PAGE_ID, "time": now, "messaging": [
+            {"sender": {"id": DEMO_PSID}, "recipient": {"id": PAGE_ID}, "timestamp": now, "message": message}]}]})
+        raw = body.encode()
+        response = requests.post(f"{self.url}/webhook", data=raw, timeout=10, headers={
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": webhook.sign(self.config.fb_app_secret, raw)})
+        if response.status_code != 200:
+            return [{"text": f"(the webhook answered {response.status_code}: {response.text})"}]
+        try:
+            return [self.stand_in.sent.get(timeout=REPLY_WAIT)]
+        except queue.Empty:
+            return [{"text": "(no reply)"}]
+
+    def stop(self) -> None:
+        self.server.close()
+        self.service.close()
+        self.stand_in.close()
+
+
+def run(db_path: Path, script: Iterable[str] | None, tz: str, currency: str,
+        read: Callable[[str], str] = input, write: Callable[[str], None] = print) -> int:
+    """Talk to the bot: the scripted lines, or the terminal until EOF or 'quit'."""
+    demo = Demo.start(db_path, tz, currency)
+    write(f"expensebot demo — database {db_path}, webhook {demo.url}/webhook. "
+          "Type an expense (\"coffee 4.50\"), \"summary\", \"undo\", \"help\"; \"quit\" to leave.")
+    options: list[dict] = []
+    try:
+        for line in script if script is not None else _lines(read):
+            if script is not None:
+                write(f"you> {line}")
+            choice = _quick_reply(line, options)
+            for reply in demo.say(choice["title"] if choice else line, choice["payload"] if choice else None):
+                write("bot> " + reply.get("text", "").replace("\n", "\n     "))
+                options = reply.get("quick_replies", [])
+                for number, option in enumerate(options, start=1):
+                    write(f"     [{number}] {option['title']}")
+    finally:
+        demo.stop()
+    return 0
+
+
+def _lines(read: Callable[[str], str]):
+    while True:
+        try:
+            line = read("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            return
+        if line.lower() in ("quit", "exit"):
+            return
+        if line:
+            yield line
+
+
+def _quick_reply(line: str, options: list[dict]) -> dict | None:
+    """Let '1' or a button's title pick a quick reply offered by the last message."""
+    for number, option in enumerate(options, start=1):
+        if line in (str(number), option["title"]):
+            return option
+    return None
+
+
+def _demo_key(db_path: Path) -> str:
+    """Generate the demo's PSID_HASH_KEY once and keep it beside the database, so history survives."""
+    key_path = Path(f"{db_path}.demo-key")
+    if not key_path.exists():
+        key_path.touch(mode=0o600)
+        key_path.write_text(secrets.token_hex(32))
+    return key_path.read_text().strip()

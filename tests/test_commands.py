@@ -1,0 +1,150 @@
+"""run.py demo and the operator commands, as real processes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+import subprocess
+import sys
+
+from conftest import HASH_KEY, ROOT, Client, InlineExecutor, delivery, make_config, message_event, psid_hash
+from expensebot.service import Service
+
+
+def run_py(*args, env=None, cwd=ROOT, timeout=60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", **(env or {})}, timeout=timeout, cwd=cwd)
+
+
+def test_scripted_demo_conversation_end_to_end(tmp_path):
+    db = tmp_path / "demo.db"
+    result = run_py("demo", "--db", str(db), "--say", "coffee 100", "--say", "lunch 12,50 #food",
+                    "--say", "summary", "--say", "undo", "--say", "help")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "you> coffee 100\nbot> coffee — 100.00 USD, today\n     Today: 100.00 USD" in out
+    assert "bot> lunch — 12.50 USD, today #food\n     Today: 112.50 USD" in out
+    assert "bot> This month: 112.50 USD in 2 expenses\n     Top: uncategorized 100.00 USD, food 12.50 USD" in out
+    assert "bot> Removed: lunch — 12.50 USD." in out
+    assert "coffee 4.50" in out.split("you> help")[1]
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT description, amount_minor FROM expenses").fetchall() == [("coffee", 10000)]
+        assert conn.execute("SELECT count(*) FROM messages_raw").fetchone()[0] == 5
+    finally:
+        conn.close()
+    log = (tmp_path / "demo.db.log").read_text()
+    assert '"event": "event_logged"' in log and '"event": "reply_sent"' in log
+    assert "1000000000000001" not in log  # the demo person's PSID
+
+
+def test_demo_remembers_the_person_between_runs(tmp_path):
+    db = tmp_path / "demo.db"
+    assert run_py("demo", "--db", str(db), "--say", "coffee 100").returncode == 0
+    second = run_py("demo", "--db", str(db), "--say", "summary all")
+    assert "bot> All time: 100.00 USD in 1 expense" in second.stdout
+
+
+def test_interactive_demo_reads_the_terminal_until_eof(tmp_path):
+    process = subprocess.run([sys.executable, str(ROOT / "run.py"), "demo", "--db", str(tmp_path / "d.db")],
+                             input="tea 3\ndelete my data\n1\nquit\n", capture_output=True, text=True, timeout=60,
+                             cwd=ROOT)
+    assert process.returncode == 0, process.stderr
+    assert "bot> tea — 3.00 USD, today" in process.stdout
+    assert "[1] Yes, delete" in process.stdout
+    assert "Done: I erased your 3 messages and 1 expenses." in process.stdout
+
+
+def seeded(tmp_path):
+    config = make_config(tmp_path)
+    service = Service.open(config, executor=InlineExecutor())
+    client = Client(service.app)
+    texts = ["coffee 100", "lunch 12,50 #food", 'pizza, "large" 20', "€12 museum", "taxi 1,200.50", "tea 3"]
+    for n, text in enumerate(texts):
+        client.post_webhook(delivery(message_event("111", f"m_{n}", text)))
+    client.post_webhook(delivery(message_event("222", "m_x", "other 99")))
+    service.close()
+    return config, {"EXPENSEBOT_DB": str(config.db_path), "PSID_HASH_KEY": HASH_KEY}
+
+
+def test_export_is_rfc4180_csv_that_sums_to_the_summary(tmp_path):
+    config, env = seeded(tmp_path)
+    h = psid_hash("111")
+    exported = subprocess.run([sys.executable, str(ROOT / "run.py"), "export", "--psid-hash", h],
+                              capture_output=True, env={"PATH": "/usr/bin:/bin", **env}, timeout=60)
+    assert exported.returncode == 0, exported.stderr
+    text = exported.stdout.decode("utf-8")
+    assert text.count("\r\n") == 7 and "\n" not in text.replace("\r\n", "")
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert len(rows) == 6
+    assert {row["description"] for row in rows} >= {'pizza, "large"', "museum"}
+    sums = {}
+    for row in rows:
+        sums[row["currency"]] = sums.get(row["currency"], 0) + int(row["amount_minor"])
+    summary = json.loads(run_py("summary", "--psid-hash", h, "--period", "all", env=env).stdout)
+    assert sums == {c: t["total_minor"] for c, t in summary["currencies"].items()}
+    assert sums == {"USD": 10000 + 1250 + 2000 + 120050 + 300, "EUR": 1200}
+    assert next(r for r in rows if r["description"] == "taxi")["amount"] == "1200.50"
+
+
+def test_operator_commands_refuse_a_bad_psid_hash(tmp_path):
+    _, env = seeded(tmp_path)
+    result = run_py("summary", "--psid-hash", "not-a-hash", env=env)
+    assert result.returncode == 2 and "64 lowercase hex" in result.stderr
+
+
+def test_backup_is_a_consistent_copy(tmp_path):
+    config, env = seeded(tmp_path)
+    target = tmp_path / "backup.db"
+    result = run_py("backup", str(target), env=env)
+    assert result.returncode == 0, result.stderr
+    copy, original = sqlite3.connect(target), sqlite3.connect(config.db_path)
+    try:
+        query = "SELECT psid_hash, mid, amount_minor, currency FROM expenses ORDER BY id"
+        assert copy.execute(query).fetchall() == original.execute(query).fetchall()
+        assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        copy.close()
+        original.close()
+    assert run_py("backup", str(target), env=env).returncode == 2  # never overwrites
+
+
+def test_replay_spool_command_writes_spooled_events(tmp_path):
+    config = make_config(tmp_path)
+    service = Service.open(config, executor=InlineExecutor())
+    service.replayer.stop()
+    service.ingest.spooling.set()
+    Client(service.app).post_webhook(delivery(message_event("111", "m_1", "coffee 5")))
+    service.close()
+    result = run_py("replay-spool", env={"EXPENSEBOT_DB": str(config.db_path), "PSID_HASH_KEY": HASH_KEY})
+    assert result.returncode == 0, result.stderr
+    assert "replayed 1 new messages; 0 events still spooled" in result.stdout
+
+
+def test_views_answer_the_common_questions(tmp_path):
+    config, _ = seeded(tmp_path)
+    conn = sqlite3.connect(config.db_path)
+    try:
+        daily = conn.execute("SELECT day, currency, total_minor, expenses FROM daily_totals"
+                             " WHERE psid_hash = ? ORDER BY currency", (psid_hash("111"),)).fetchall()
+        assert daily == [("2025-11-24", "EUR", 1200, 1), ("2025-11-24", "USD", 133600, 5)]
+        assert conn.execute("SELECT status, jobs FROM enrichment_status").fetchall() == [("pending", 7)]
+        assert conn.execute("SELECT mid, text, status FROM job_details WHERE mid = 'm_0'").fetchall() == [
+            ("m_0", "coffee 100", "pending")]
+    finally:
+        conn.close()
+
+
+def test_schema_is_idempotent(tmp_path):
+    from expensebot import db
+    path = tmp_path / "x.db"
+    db.init(path)
+    db.init(path)
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
+    finally:
+        conn.close()
