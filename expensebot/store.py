@@ -105,20 +105,6 @@ def counts(conn: sqlite3.Connection) -> dict:
 _EARLIEST, _LATEST = "", "~"
 
 
-def currency_totals(conn: sqlite3.Connection, psid_hash: str, start: str | None, end: str | None) -> list:
-    """Sum one person's expenses in [start, end) per currency, most expenses first."""
-    return conn.execute(
-        "SELECT currency, sum(amount_minor) AS total_minor, count(*) AS count"
-        " FROM expenses"
-        " WHERE psid_hash = ?"
-        " AND occurred_at >= ?"
-        " AND occurred_at < ?"
-        " GROUP BY currency"
-        " ORDER BY count DESC, currency",
-        (psid_hash, start or _EARLIEST, end or _LATEST),
-    ).fetchall()
-
-
 def category_totals(conn: sqlite3.Connection, psid_hash: str, start: str | None, end: str | None) -> list:
     """Sum one person's expenses in [start, end) per currency and category, largest first."""
     return conn.execute(

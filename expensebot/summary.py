@@ -86,10 +86,11 @@ def summarize(conn: sqlite3.Connection, psid_hash: str, period: str,
     for row in store.category_totals(conn, psid_hash, start, end):
         categories.setdefault(row["currency"], []).append(
             CategoryTotal(row["category"], row["total_minor"], row["count"]))
-    totals = [
-        CurrencyTotal(row["currency"], row["total_minor"], row["count"], tuple(categories[row["currency"]]))
-        for row in store.currency_totals(conn, psid_hash, start, end)
-    ]
+    # Currency totals are the sums of their categories' SQL sums: one pass over the rows.
+    totals = sorted(
+        (CurrencyTotal(currency, sum(c.total_minor for c in parts), sum(c.count for c in parts), tuple(parts))
+         for currency, parts in categories.items()),
+        key=lambda total: (-total.count, total.currency))
     return Summary(period, start, end, tuple(totals))
 
 
