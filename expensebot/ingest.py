@@ -14,7 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 
-from expensebot import chat, parser, store, times
+from expensebot import chat, parser, store, summary, times
 from expensebot.db import Database, DatabaseUnavailable
 from expensebot.logs import log_event
 from expensebot.spool import Spool
@@ -45,6 +45,7 @@ class Saved:
     expense_ids: tuple[int, ...]
     reading: Reading
     outcome: dict | None = None  # what a command did: the expense undone, the rows erased
+    day_totals: tuple[tuple[str, int], ...] = ()  # (currency, total_minor) of the message's day, after it
 
 
 AfterCommit = Callable[[list[Saved], Mapping[str, str]], None]
@@ -153,7 +154,8 @@ class Ingest:
                 expense_ids = store.insert_expenses(
                     conn, message_id, message, self._expense_rows(reading, sent_ms), received_at)
                 store.requeue_job(conn, message_id, received_at)
-                return Saved(message, message_id, tuple(expense_ids), reading)
+                return Saved(message, message_id, tuple(expense_ids), reading,
+                             day_totals=self._day_totals(conn, message.psid_hash, reading))
         message_id = store.insert_message(conn, message, received_at, times.iso_utc(message.sent_ms))
         if message_id is None:
             return None
@@ -161,7 +163,18 @@ class Ingest:
             conn, message_id, message, self._expense_rows(reading, message.sent_ms), received_at)
         store.insert_job(conn, message_id, received_at)
         outcome = _run_command(conn, message.psid_hash, reading.command)
-        return Saved(message, message_id, tuple(expense_ids), reading, outcome)
+        return Saved(message, message_id, tuple(expense_ids), reading, outcome,
+                     self._day_totals(conn, message.psid_hash, reading))
+
+    def _day_totals(self, conn: sqlite3.Connection, psid_hash: str, reading: Reading) -> tuple:
+        """The day's running total for the reply, read in the write's own transaction.
+
+        Here rather than on the reply thread: this connection is open already, and the total is
+        exactly the one this commit makes; a reply thread would need a fresh connection of its own.
+        """
+        if not reading.expenses:
+            return ()
+        return tuple(store.currency_totals(conn, psid_hash, *summary.day_bounds(reading.today, self.zone)))
 
     def _expense_rows(self, reading: Reading, sent_ms: int) -> list[tuple]:
         """Rows for store.insert_expenses: (line, amount, currency, text, category, source, occurred_at)."""

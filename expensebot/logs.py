@@ -8,11 +8,16 @@ import sys
 import threading
 import time
 
+from expensebot import times
+
 
 def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields) -> None:
     """Log one structured event: {"event": event, **fields}."""
     if logger.isEnabledFor(level):
         logger.log(level, event, extra={"fields": fields})
+
+
+_ENCODER = json.JSONEncoder(default=str)  # json.dumps(default=...) builds one per call
 
 
 class JsonFormatter(logging.Formatter):
@@ -30,7 +35,7 @@ class JsonFormatter(logging.Formatter):
             line["message"] = record.getMessage()
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
+        return _ENCODER.encode(line)
 
 
 class EverySoOften(logging.Filter):
@@ -63,6 +68,12 @@ class EverySoOften(logging.Filter):
 
 def configure(stream=None, level: int = logging.INFO) -> None:
     """Send every log record to stream (stdout) as JSON lines."""
+    # Nothing reads a record's caller, thread or process: don't collect them
+    # ("Optimization" in the logging HOWTO; findCaller's stack walk is most of a LogRecord).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
@@ -73,4 +84,4 @@ def configure(stream=None, level: int = logging.INFO) -> None:
 
 
 def _iso(created: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{int(created % 1 * 1000):03d}Z"
+    return times.iso_utc(int(created * 1000))

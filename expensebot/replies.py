@@ -132,12 +132,9 @@ class Replier:
         if command is None:
             if not reading.expenses:
                 return Reply(chat.hint_reply(list(reading.parsed.rejected) if reading.parsed else []))
-            with self.db.reading() as conn:
-                today = summary.summarize(conn, psid_hash, "today",
-                                          dt.datetime.combine(reading.today, dt.time(12), self.zone), self.zone)
-            totals = [(t.currency, t.total_minor) for t in today.currencies]
-            return Reply(chat.expenses_reply(list(reading.expenses), list(reading.parsed.rejected), totals,
-                                             reading.today, edited=record.message.kind == "edit"))
+            return Reply(chat.expenses_reply(list(reading.expenses), list(reading.parsed.rejected),
+                                             list(record.day_totals), reading.today,
+                                             edited=record.message.kind == "edit"))
         if command.name == "summary":
             with self.db.reading() as conn:
                 computed = summary.summarize(conn, psid_hash, command.period, self.now(), self.zone)

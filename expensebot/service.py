@@ -17,7 +17,7 @@ from expensebot.replies import Replier, SendApi
 from expensebot.spool import Spool
 from expensebot.times import utc_now
 
-REPLY_WORKERS = 4
+REPLY_WORKERS = 2  # replies are I/O-bound; more threads only fight over the GIL
 
 
 @dataclasses.dataclass

@@ -12,15 +12,15 @@ JOB_STATUSES = ("pending", "ok", "error", "skipped")
 
 def insert_message(conn: sqlite3.Connection, message: Message, received_at: str, sent_at: str) -> int | None:
     """Store the message unless its mid is known; return the new row id, or None."""
-    row = conn.execute(
+    # lastrowid, not RETURNING: on a fresh connection RETURNING costs ~80 us a statement.
+    cursor = conn.execute(
         "INSERT OR IGNORE INTO messages_raw"
         " (psid_hash, mid, received_at, sent_at, kind, text, edit_count, event)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        " RETURNING id",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (message.psid_hash, message.mid, received_at, sent_at,
          message.kind, message.text, message.num_edit, message.event),
-    ).fetchone()
-    return row[0] if row else None
+    )
+    return cursor.lastrowid if cursor.rowcount == 1 else None
 
 
 def apply_edit(conn: sqlite3.Connection, message: Message) -> sqlite3.Row | None:
@@ -44,10 +44,9 @@ def insert_expenses(conn: sqlite3.Connection, message_id: int, message: Message,
             "INSERT INTO expenses"
             " (message_id, psid_hash, mid, line, amount_minor, currency, description,"
             "  category, category_source, occurred_at, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " RETURNING id",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (message_id, message.psid_hash, message.mid, *row, created_at),
-        ).fetchone()[0]
+        ).lastrowid
         for row in rows
     ]
 
@@ -103,6 +102,20 @@ def counts(conn: sqlite3.Connection) -> dict:
 
 # Bounds that include every ISO-8601 time, for the "all" period.
 _EARLIEST, _LATEST = "", "~"
+
+
+def currency_totals(conn: sqlite3.Connection, psid_hash: str, start: str, end: str) -> list[tuple[str, int]]:
+    """Sum one person's expenses in [start, end) per currency: (currency, total_minor), most first."""
+    return [tuple(row) for row in conn.execute(
+        "SELECT currency, sum(amount_minor)"
+        " FROM expenses"
+        " WHERE psid_hash = ?"
+        " AND occurred_at >= ?"
+        " AND occurred_at < ?"
+        " GROUP BY currency"
+        " ORDER BY count(*) DESC, currency",
+        (psid_hash, start, end),
+    )]
 
 
 def category_totals(conn: sqlite3.Connection, psid_hash: str, start: str | None, end: str | None) -> list:

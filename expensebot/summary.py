@@ -78,6 +78,11 @@ def period_bounds(period: str, now: dt.datetime, zone: dt.tzinfo) -> tuple[str |
     return _midnight(start, zone), _midnight(end, zone)
 
 
+def day_bounds(day: dt.date, zone: dt.tzinfo) -> tuple[str, str]:
+    """Return the UTC bounds [start, end) of a calendar day in zone."""
+    return _midnight(day, zone), _midnight(day + dt.timedelta(days=1), zone)
+
+
 def summarize(conn: sqlite3.Connection, psid_hash: str, period: str,
               now: dt.datetime, zone: dt.tzinfo) -> Summary:
     """Aggregate one person's expenses of a period from the rows."""

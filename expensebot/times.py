@@ -1,6 +1,7 @@
 """Timestamps as the database stores them: ISO-8601 UTC text with milliseconds."""
 
 import datetime as dt
+import functools
 import time
 
 # Meta's timestamps are milliseconds; anything outside years 2000..9999 is garbage.
@@ -26,7 +27,13 @@ def is_plausible_ms(value) -> bool:
 def iso_utc(ms: int) -> str:
     """Format epoch milliseconds as 'YYYY-MM-DDTHH:MM:SS.mmmZ'."""
     seconds, millis = divmod(ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    return f"{_iso_second(seconds)}.{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=256)
+def _iso_second(seconds: int) -> str:
+    # Most calls fall in a few recent seconds (now, the event's timestamp): format each once.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 def iso_from_datetime(value: dt.datetime) -> str:
