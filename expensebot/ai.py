@@ -96,8 +96,8 @@ class AiClient:
         with _Deadline(self.timeout) as deadline:
             try:
                 data = self._read(body, headers, deadline)
-            except requests.RequestException as exc:
-                if deadline.expired or isinstance(exc, requests.Timeout):
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+                if deadline.expired or isinstance(exc, (requests.Timeout, TimeoutError)):
                     raise AiError(f"no answer within {self.timeout} s") from None
                 raise AiError(f"request failed: {type(exc).__name__}") from None
             if deadline.expired:  # a body cut short by the timer can end without an error
@@ -126,7 +126,7 @@ def read_category(content: str) -> str:
     word = content.strip().lower()
     if word in CATEGORIES:
         return word
-    answer = _parse_json(content.encode("utf-8"))
+    answer = _parse_json(content)
     if isinstance(answer, dict):
         answer = answer.get("category")
     if not isinstance(answer, str):
@@ -137,7 +137,7 @@ def read_category(content: str) -> str:
     return category
 
 
-def _parse_json(data: bytes):
+def _parse_json(data: str | bytes):
     try:
         return json.loads(data)
     except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested past the parser's stack
@@ -224,7 +224,7 @@ class _Deadline:
     def __exit__(self, *exc_info) -> None:
         _current.deadline = None
         self._timer.cancel()
-        # Done before the connection goes back to the pool, so a late timer cannot cut the next call.
+        # From here a late timer cannot touch the socket, which the pool may hand to the next call.
         with self._lock:
             self._state = "done"
             if self._handle is not None:

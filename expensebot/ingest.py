@@ -14,7 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 
-from expensebot import chat, parser, store, summary, times
+from expensebot import chat, parser, rules, store, summary, times
 from expensebot.db import Database, DatabaseUnavailable
 from expensebot.logs import log_event
 from expensebot.spool import Spool
@@ -179,8 +179,8 @@ class Ingest:
     def _expense_rows(self, reading: Reading, sent_ms: int) -> list[tuple]:
         """Rows for store.insert_expenses: (line, amount, currency, text, category, source, occurred_at)."""
         return [
-            (e.line, e.amount_minor, e.currency, e.description, e.category,
-             "user" if e.category else None, self._occurred_at(e.date, reading.today, sent_ms))
+            (e.line, e.amount_minor, e.currency, e.description, *_category(e),
+             self._occurred_at(e.date, reading.today, sent_ms))
             for e in reading.expenses
         ]
 
@@ -189,6 +189,14 @@ class Ingest:
             return times.iso_utc(sent_ms)
         # A written date: noon there keeps the day the same whatever the offset to UTC.
         return times.iso_from_datetime(dt.datetime.combine(date, dt.time(12), self.zone))
+
+
+def _category(expense: parser.ParsedExpense) -> tuple[str | None, str | None]:
+    """The person's #category, else a keyword rule's, else none yet (the AI may add one later)."""
+    if expense.category:
+        return expense.category, "user"
+    category = rules.categorize(expense.description)
+    return (category, "rule") if category else (None, None)
 
 
 def _run_command(conn: sqlite3.Connection, psid_hash: str, command: chat.Command | None) -> dict | None:

@@ -16,7 +16,9 @@ from concurrent.futures import Executor
 import requests
 
 from expensebot import chat, summary, times
+from expensebot.ai import AiClient, AiError, rephrasing_is_faithful
 from expensebot.db import Database
+from expensebot.enrich import RateLimiter
 from expensebot.ingest import Saved
 from expensebot.logs import log_event
 
@@ -91,12 +93,15 @@ class Replier:
     """Compose and send one reply per committed message, on a thread pool."""
 
     def __init__(self, db: Database, executor: Executor, *, zone: dt.tzinfo, send_api: SendApi | None,
-                 now: Callable[[], dt.datetime] = times.utc_now):
+                 now: Callable[[], dt.datetime] = times.utc_now, ai: AiClient | None = None,
+                 rate: RateLimiter | None = None):
         self.db = db
         self.executor = executor
         self.zone = zone
         self.send_api = send_api
         self.now = now
+        self.ai = ai
+        self.rate = rate
 
     def submit(self, saved: list[Saved], recipients: Mapping[str, str]) -> None:
         """Queue a reply for every saved message (called after the commit)."""
@@ -138,7 +143,7 @@ class Replier:
         if command.name == "summary":
             with self.db.reading() as conn:
                 computed = summary.summarize(conn, psid_hash, command.period, self.now(), self.zone)
-            return Reply(chat.summary_reply(computed))
+            return Reply(self._rephrased(psid_hash, chat.summary_reply(computed)))
         if command.name == "help":
             return Reply(chat.HELP)
         if command.name == "undo":
@@ -149,3 +154,20 @@ class Replier:
         if command.name == "delete_confirm":
             return Reply(chat.deleted_reply(record.outcome["erased"]))
         return Reply("Kept. Nothing was deleted.")
+
+    def _rephrased(self, psid_hash: str, plain: str) -> str:
+        """The model's wording of a computed summary when it adds no number of its own; else plain.
+
+        The AI call has a whole-call deadline (AI_TIMEOUT), so the plain answer is never later than that.
+        """
+        if self.ai is None or self.rate.acquire(psid_hash):
+            return plain
+        try:
+            rephrased = self.ai.rephrase(plain)
+        except AiError as exc:
+            log_event(logger, "ai_rephrase_discarded", psid_hash=psid_hash, reason=str(exc))
+            return plain
+        if not rephrasing_is_faithful(plain, rephrased):
+            log_event(logger, "ai_rephrase_discarded", psid_hash=psid_hash, reason="numbers not in the summary")
+            return plain
+        return rephrased

@@ -9,9 +9,11 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 
 import bottle
 
+from expensebot.ai import AiClient
 from expensebot.app import create_app
 from expensebot.config import Config
 from expensebot.db import Database
+from expensebot.enrich import Enricher, RateLimiter
 from expensebot.ingest import Ingest, SpoolReplayer
 from expensebot.replies import Replier, SendApi
 from expensebot.spool import Spool
@@ -27,24 +29,42 @@ class Service:
     ingest: Ingest
     replayer: SpoolReplayer
     replier: Replier
+    enricher: Enricher
     app: bottle.Bottle
 
     @classmethod
     def open(cls, config: Config, *, replay_interval: float = 0.5, executor: Executor | None = None,
-             send_api: SendApi | None = None, now: Callable[[], dt.datetime] = utc_now) -> Service:
+             send_api: SendApi | None = None, now: Callable[[], dt.datetime] = utc_now,
+             enrich_interval: float = 1.0) -> Service:
         """Open the database and spool, start the background threads, build the app."""
         db = Database(config.db_path).open()
         spool = Spool(config.spool_dir).open()
         if send_api is None and config.fb_page_access_token:
             send_api = SendApi(config.fb_graph_url, config.fb_page_access_token)
         executor = executor or ThreadPoolExecutor(REPLY_WORKERS, thread_name_prefix="reply")
-        replier = Replier(db, executor, zone=config.zone, send_api=send_api, now=now)
-        ingest = Ingest(db, spool, zone=config.zone, currency=config.currency, after_commit=replier.submit)
+        rate = RateLimiter(config.ai_rate_per_minute)
+        enricher = Enricher(db, _ai_client(config), rate, poll_interval=enrich_interval).start()
+        replier = Replier(db, executor, zone=config.zone, send_api=send_api, now=now,
+                          ai=enricher.ai, rate=rate)
+
+        def after_commit(saved, recipients):
+            replier.submit(saved, recipients)
+            enricher.wake()
+
+        ingest = Ingest(db, spool, zone=config.zone, currency=config.currency, after_commit=after_commit)
         replayer = SpoolReplayer(ingest, interval=replay_interval).start()
-        return cls(config, db, ingest, replayer, replier, create_app(config, db, ingest, now))
+        return cls(config, db, ingest, replayer, replier, enricher, create_app(config, db, ingest, now))
 
     def close(self) -> None:
         """Stop background work (letting queued replies finish), then let go of the database."""
         self.replayer.stop()
+        self.enricher.stop()
         self.replier.executor.shutdown(wait=True)
         self.db.close()
+
+
+def _ai_client(config: Config) -> AiClient | None:
+    """The model client, or None with AI off: then not one AI request is ever made."""
+    if not config.ai_enabled:
+        return None
+    return AiClient(config.ai_url, config.ai_api_key, config.ai_model, config.ai_timeout)

@@ -163,3 +163,111 @@ def expenses_of(conn: sqlite3.Connection, psid_hash: str) -> list:
         " ORDER BY occurred_at, id",
         (psid_hash,),
     ).fetchall()
+
+
+def due_jobs(conn: sqlite3.Connection, now: str, limit: int) -> list[int]:
+    """Message ids of pending jobs whose time has come, oldest first."""
+    return [row[0] for row in conn.execute(
+        "SELECT message_id"
+        " FROM jobs"
+        " WHERE status = 'pending'"
+        " AND run_after <= ?"
+        " ORDER BY run_after"
+        " LIMIT ?",
+        (now, limit),
+    )]
+
+
+def job_message(conn: sqlite3.Connection, message_id: int) -> sqlite3.Row | None:
+    """The psid_hash and mid of a job's message, with its attempts so far."""
+    return conn.execute(
+        "SELECT jobs.message_id, messages_raw.psid_hash, messages_raw.mid, jobs.attempts, jobs.status"
+        " FROM jobs"
+        " JOIN messages_raw ON messages_raw.id = jobs.message_id"
+        " WHERE jobs.message_id = ?",
+        (message_id,),
+    ).fetchone()
+
+
+def uncategorized_expenses(conn: sqlite3.Connection, message_id: int) -> list:
+    """The expenses of a message that nobody (person, rule, AI) has categorised yet."""
+    return conn.execute(
+        "SELECT id, description"
+        " FROM expenses"
+        " WHERE message_id = ?"
+        " AND category IS NULL",
+        (message_id,),
+    ).fetchall()
+
+
+def set_ai_category(conn: sqlite3.Connection, expense_id: int, category: str) -> bool:
+    """Set the AI's category unless one was set meanwhile (a person's #category always wins)."""
+    return conn.execute(
+        "UPDATE expenses"
+        " SET category = ?, category_source = 'ai'"
+        " WHERE id = ?"
+        " AND category IS NULL",
+        (category, expense_id),
+    ).rowcount == 1
+
+
+def finish_job(conn: sqlite3.Connection, message_id: int, status: str, now: str,
+               error: str | None = None, attempted: bool = True) -> None:
+    """Record a job's outcome: ok, skipped or error (with its reason)."""
+    conn.execute(
+        "UPDATE jobs"
+        " SET status = ?, last_error = ?, attempts = attempts + ?, updated_at = ?"
+        " WHERE message_id = ?",
+        (status, error, int(attempted), now, message_id),
+    )
+
+
+def postpone_job(conn: sqlite3.Connection, message_id: int, run_after: str, now: str,
+                 error: str | None = None, attempted: bool = False) -> None:
+    """Leave a job pending until run_after (a retry after a failure, or a rate limit)."""
+    conn.execute(
+        "UPDATE jobs"
+        " SET run_after = ?, last_error = coalesce(?, last_error), attempts = attempts + ?, updated_at = ?"
+        " WHERE message_id = ?",
+        (run_after, error, int(attempted), now, message_id),
+    )
+
+
+def skip_due_jobs(conn: sqlite3.Connection, now: str, limit: int) -> list:
+    """End due pending jobs `skipped` (AI off); return their message_id, psid_hash, mid."""
+    jobs = conn.execute(
+        "SELECT message_id, psid_hash, mid"
+        " FROM job_details"
+        " WHERE status = 'pending'"
+        " AND run_after <= ?"
+        " ORDER BY run_after"
+        " LIMIT ?",
+        (now, limit),
+    ).fetchall()
+    conn.executemany(
+        "UPDATE jobs SET status = 'skipped', updated_at = ? WHERE message_id = ?",
+        [(now, job["message_id"]) for job in jobs],
+    )
+    return jobs
+
+
+def failed_jobs(conn: sqlite3.Connection, limit: int = 100) -> list:
+    """Jobs that ended in error, newest first, with their message."""
+    return conn.execute(
+        "SELECT message_id, psid_hash, mid, attempts, last_error, updated_at"
+        " FROM job_details"
+        " WHERE status = 'error'"
+        " ORDER BY updated_at DESC"
+        " LIMIT ?",
+        (limit,),
+    ).fetchall()
+
+
+def requeue_failed_jobs(conn: sqlite3.Connection, now: str) -> int:
+    """Make every job that ended in error pending again, with fresh attempts; return how many."""
+    return conn.execute(
+        "UPDATE jobs"
+        " SET status = 'pending', attempts = 0, run_after = ?, updated_at = ?"
+        " WHERE status = 'error'",
+        (now, now),
+    ).rowcount

@@ -26,7 +26,7 @@ def test_scripted_demo_conversation_end_to_end(tmp_path):
     out = result.stdout
     assert "you> coffee 100\nbot> coffee — 100.00 USD, today\n     Today: 100.00 USD" in out
     assert "bot> lunch — 12.50 USD, today #food\n     Today: 112.50 USD" in out
-    assert "bot> This month: 112.50 USD in 2 expenses\n     Top: uncategorized 100.00 USD, food 12.50 USD" in out
+    assert "bot> This month: 112.50 USD in 2 expenses\n     Top: food 112.50 USD" in out
     assert "bot> Removed: lunch — 12.50 USD." in out
     assert "coffee 4.50" in out.split("you> help")[1]
     conn = sqlite3.connect(db)
@@ -59,7 +59,7 @@ def test_interactive_demo_reads_the_terminal_until_eof(tmp_path):
 
 def seeded(tmp_path):
     config = make_config(tmp_path)
-    service = Service.open(config, executor=InlineExecutor())
+    service = Service.open(config, executor=InlineExecutor(), enrich_interval=3600)  # jobs stay pending
     client = Client(service.app)
     texts = ["coffee 100", "lunch 12,50 #food", 'pizza, "large" 20', "€12 museum", "taxi 1,200.50", "tea 3"]
     for n, text in enumerate(texts):

@@ -1,0 +1,169 @@
+"""AI enrichment in the background: the jobs table is the queue, the database the only memory.
+
+A poller thread takes due jobs from the database (woken after each commit, and every second),
+never more than the pool can run, so 100,000 pending jobs cost no RAM. Each job asks the model
+for the category of the message's uncategorised expenses; a failure is retried with backoff a
+few times, then the job stays `error` with its reason. With AI off, jobs end `skipped` in bulk.
+Nothing here can touch a write that was already committed, or delay one.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from expensebot import store, times
+from expensebot.ai import AiClient, AiError
+from expensebot.db import Database
+from expensebot.logs import log_event
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+RETRY_AFTER_MS = 5_000  # then 10 s; after MAX_ATTEMPTS the job is `error`
+SKIP_BATCH = 500
+
+
+class RateLimiter:
+    """At most `per_minute` AI calls per psid_hash in any 60 seconds; in memory, per process."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic):
+        self.per_minute = per_minute
+        self.clock = clock
+        self._calls: dict[str, collections.deque] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, psid_hash: str) -> float:
+        """Take a slot and return 0, or return the seconds until one frees (nothing taken)."""
+        with self._lock:
+            now = self.clock()
+            calls = self._calls.setdefault(psid_hash, collections.deque())
+            while calls and calls[0] <= now - 60:
+                calls.popleft()
+            if len(calls) >= self.per_minute:
+                return calls[0] + 60 - now
+            calls.append(now)
+            return 0.0
+
+
+class Enricher:
+    def __init__(self, db: Database, ai: AiClient | None, rate: RateLimiter, *, workers: int = 2,
+                 poll_interval: float = 1.0, now_ms: Callable[[], int] = times.now_ms):
+        self.db = db
+        self.ai = ai
+        self.rate = rate
+        self.poll_interval = poll_interval
+        self.now_ms = now_ms
+        self.capacity = workers * 2  # jobs in memory at once, running or queued for a worker
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="enrich")
+        self._in_flight: set[int] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="enrich-poller", daemon=True)
+
+    def start(self) -> Enricher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self.ai is not None:
+            self.ai.close()
+
+    def wake(self, *_) -> None:
+        """Look for due jobs now (called after a commit); with AI off the timer's batches suffice."""
+        if self.ai is not None:
+            self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()
+            try:
+                self.dispatch()
+            except Exception:
+                logger.exception("enrichment dispatch failed")
+
+    def dispatch(self) -> int:
+        """Hand due jobs to the pool (or skip them all, with AI off); return how many."""
+        now = times.iso_utc(self.now_ms())
+        if self.ai is None:
+            return self._skip_all(now)
+        with self._lock:
+            free = self.capacity - len(self._in_flight)
+            if free <= 0:
+                return 0
+            with self.db.reading() as conn:
+                due = [i for i in store.due_jobs(conn, now, free + len(self._in_flight))
+                       if i not in self._in_flight][:free]
+            self._in_flight.update(due)
+        for message_id in due:
+            self._pool.submit(self.run_job, message_id)
+        return len(due)
+
+    def run_job(self, message_id: int) -> None:
+        """Enrich one message; contain every failure, leave durable state."""
+        try:
+            self._enrich(message_id)
+        except Exception:
+            logger.exception("enrichment job %s failed", message_id)
+        finally:
+            with self._lock:
+                self._in_flight.discard(message_id)
+            self._wake.set()
+
+    def _enrich(self, message_id: int) -> None:
+        with self.db.reading() as conn:
+            job = store.job_message(conn, message_id)
+            expenses = store.uncategorized_expenses(conn, message_id)
+        if job is None or job["status"] != "pending":
+            return
+        if not expenses:
+            return self._finish(message_id, job, "skipped", attempted=False)
+        for expense in expenses:
+            wait = self.rate.acquire(job["psid_hash"])
+            if wait:
+                return self._postpone(message_id, job, int(wait * 1000), "rate limited", attempted=False)
+            try:
+                category = self.ai.categorize(expense["description"])
+            except AiError as exc:
+                return self._failed(message_id, job, str(exc))
+            with self.db.writing() as conn:
+                store.set_ai_category(conn, expense["id"], category)
+        self._finish(message_id, job, "ok")
+
+    def _failed(self, message_id: int, job, reason: str) -> None:
+        if job["attempts"] + 1 >= MAX_ATTEMPTS:
+            return self._finish(message_id, job, "error", reason)
+        self._postpone(message_id, job, RETRY_AFTER_MS * 2 ** job["attempts"], reason, attempted=True)
+
+    def _postpone(self, message_id: int, job, delay_ms: int, reason: str, attempted: bool) -> None:
+        now_ms = self.now_ms()
+        with self.db.writing() as conn:
+            store.postpone_job(conn, message_id, times.iso_utc(now_ms + delay_ms), times.iso_utc(now_ms),
+                               reason if attempted else None, attempted)
+        log_event(logger, "ai_postponed", psid_hash=job["psid_hash"], mid=job["mid"], reason=reason,
+                  seconds=round(delay_ms / 1000, 1))
+
+    def _finish(self, message_id: int, job, status: str, reason: str | None = None,
+                attempted: bool = True) -> None:
+        with self.db.writing() as conn:
+            store.finish_job(conn, message_id, status, times.iso_utc(self.now_ms()), reason, attempted)
+        fields = {"error": reason} if reason else {}
+        log_event(logger, "ai_enriched", psid_hash=job["psid_hash"], mid=job["mid"], status=status, **fields)
+
+    def _skip_all(self, now: str) -> int:
+        """AI off: end every due job `skipped`, many per transaction, without a single AI call."""
+        with self.db.writing() as conn:
+            jobs = store.skip_due_jobs(conn, now, SKIP_BATCH)
+        for job in jobs:
+            log_event(logger, "ai_enriched", psid_hash=job["psid_hash"], mid=job["mid"], status="skipped")
+        return len(jobs)
