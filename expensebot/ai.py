@@ -7,8 +7,8 @@ call is doing then (TLS handshake, waiting for headers, reading them, reading th
 blocked read returns at once and the call raises AiError. The socket timeouts are set to the time
 left as well, so a silent server fails the same way without the timer.
 
-Only the AI's own answer is trusted for wording: totals come from rows (SPEC §2.5), and
-`rephrasing_is_faithful` discards a rephrasing that states a number the computed summary does not.
+The model words things, it never counts: totals come from rows (SPEC §2.5), and
+`rephrasing_is_faithful` rejects a rephrasing that states a number the computed summary does not.
 """
 
 from __future__ import annotations

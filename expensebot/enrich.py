@@ -84,9 +84,11 @@ class Enricher:
             self._wake.set()
 
     def _run(self) -> None:
-        while not self._stopping.is_set():
+        while True:
             self._wake.wait(self.poll_interval)
             self._wake.clear()
+            if self._stopping.is_set():
+                return
             try:
                 self.dispatch()
             except Exception:
