@@ -18,14 +18,13 @@ from pathlib import Path
 
 import waitress
 
-from expensebot import demo, logs, store, summary, webhook
+from expensebot import demo, logs, store, summary, times, webhook
 from expensebot.config import Config, ConfigError
 from expensebot.db import Database
 from expensebot.identity import PsidHasher, is_psid_hash
 from expensebot.logs import log_event
 from expensebot.money import format_amount
 from expensebot.service import Service
-from expensebot.times import utc_now
 
 logger = logging.getLogger("expensebot")
 # Few threads: each sqlite3 call releases the GIL, and with more threads the one holding the
@@ -78,7 +77,7 @@ def hash_psid(config: Config, args) -> int:
 def print_summary(config: Config, args) -> int:
     """Print a person's totals for a period, computed from the rows, as JSON."""
     with _database(config).reading() as conn:
-        computed = summary.summarize(conn, args.psid_hash, args.period, utc_now(), config.zone)
+        computed = summary.summarize(conn, args.psid_hash, args.period, times.utc_now(), config.zone)
     print(json.dumps({"psid_hash": args.psid_hash, **computed.as_json()}, indent=2))
     return 0
 
@@ -122,6 +121,23 @@ def replay_spool(config: Config, args) -> int:
     return 0
 
 
+def jobs(config: Config, args) -> int:
+    """List enrichment jobs that ended in error; with --retry, make them pending again."""
+    database = _database(config)
+    if args.retry:
+        with database.writing() as conn:
+            count = store.requeue_failed_jobs(conn, times.iso_utc(times.now_ms()))
+        print(f"re-queued {count} jobs; a running server picks them up within a second")
+        return 0
+    with database.reading() as conn:
+        counts = store.counts(conn)["jobs"]
+        failed = store.failed_jobs(conn)
+    print("  ".join(f"{status}: {count}" for status, count in counts.items()))
+    for job in failed:
+        print(f"{job['updated_at']}  {job['psid_hash'][:12]}…  {job['mid']}  attempts={job['attempts']}  {job['last_error']}")
+    return 0
+
+
 def _database(config: Config) -> Database:
     if not config.db_path.exists():
         raise ConfigError(f"EXPENSEBOT_DB: {config.db_path} does not exist")
@@ -156,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     backup_cmd = commands.add_parser("backup", help="an online, consistent copy of the database")
     backup_cmd.add_argument("path")
     backup_cmd.set_defaults(run=backup)
+    jobs_cmd = commands.add_parser("jobs", help="enrichment jobs that ended in error")
+    jobs_cmd.add_argument("--retry", action="store_true", help="make every failed job pending again")
+    jobs_cmd.set_defaults(run=jobs)
     commands.add_parser("replay-spool", help="write spooled events into the database now").set_defaults(
         run=replay_spool)
     args = parser.parse_args(argv)
