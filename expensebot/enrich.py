@@ -73,7 +73,8 @@ class Enricher:
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
         self._pool.shutdown(wait=True, cancel_futures=True)
         if self.ai is not None:
             self.ai.close()

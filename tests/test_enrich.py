@@ -1,0 +1,249 @@
+"""AI enrichment against a real local model server: it can be slow, down or wrong, and nothing is lost."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import time
+
+import pytest
+
+from conftest import Client, InlineExecutor, delivery, make_config, message_event
+from expensebot import enrich, store, times
+from expensebot.ai import AiClient
+from expensebot.enrich import Enricher, RateLimiter
+from expensebot.service import Service
+from test_ai import answers_raw, hangs, model, says, trickles_body  # noqa: F401  (model is a fixture)
+
+TIMEOUT = 1.0
+MARGIN = 0.5
+T0 = 1764075600000
+
+
+def rows(service, sql, *params):
+    conn = sqlite3.connect(service.config.db_path)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+class Clock:
+    def __init__(self, ms: int = T0):
+        self.ms = ms
+
+    def __call__(self) -> int:
+        return self.ms
+
+
+@pytest.fixture
+def bot(tmp_path, model):
+    """The bot, and an Enricher with the AI that the tests drive themselves on a fake clock.
+
+    The service's own enricher has AI off and a parked timer, so it never touches these jobs.
+    """
+    config = make_config(tmp_path, ai_rate_per_minute=6)
+    service = Service.open(config, executor=InlineExecutor(), enrich_interval=3600)
+    clock = Clock()
+    enricher = Enricher(service.db, AiClient(model.url, "", "test-model", TIMEOUT),
+                        RateLimiter(config.ai_rate_per_minute, clock=lambda: clock.ms / 1000), now_ms=clock)
+    yield service, enricher, clock
+    enricher.stop()
+    service.close()
+
+
+def say(service, text, mid, psid="111"):
+    started = time.monotonic()
+    response = Client(service.app).post_webhook(delivery(message_event(psid, mid, text, timestamp=T0)))
+    assert (response.status, time.monotonic() - started < 0.5) == (200, True)
+    return rows(service, "SELECT id FROM messages_raw WHERE mid = ?", mid)[0][0]
+
+
+def test_ai_off_makes_zero_calls_and_jobs_end_skipped(tmp_path, model, caplog):
+    config = make_config(tmp_path, ai_enabled=False, ai_url=model.url, ai_model="m")
+    service = Service.open(config, executor=InlineExecutor(), enrich_interval=0.05)
+    try:
+        for n in range(5):
+            say(service, f"gizmo {n + 1}", f"m_{n}")
+        deadline = time.monotonic() + 5
+        while rows(service, "SELECT count(*) FROM jobs WHERE status = 'skipped'") != [(5,)]:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        service.close()
+    assert model.requests == []
+    events = [(r.msg, r.fields.get("mid")) for r in caplog.records if r.msg in ("event_logged", "ai_enriched")]
+    for n in range(5):
+        assert events.index(("event_logged", f"m_{n}")) < events.index(("ai_enriched", f"m_{n}"))
+    assert {r.fields["status"] for r in caplog.records if r.msg == "ai_enriched"} == {"skipped"}
+
+
+def test_model_category_is_stored_with_source_ai(bot, model, caplog):
+    service, enricher, _ = bot
+    model.will(says('{"category": "shopping"}'))
+    message_id = say(service, "gizmo 12", "m_1")
+    enricher.run_job(message_id)
+    assert rows(service, "SELECT category, category_source FROM expenses") == [("shopping", "ai")]
+    assert rows(service, "SELECT status, attempts FROM jobs") == [("ok", 1)]
+    assert [r.fields["status"] for r in caplog.records if r.msg == "ai_enriched"] == ["ok"]
+    assert model.requests[0]["json"]["messages"][1]["content"] == "gizmo"
+
+
+def test_a_persons_category_and_the_rules_come_first(bot, model):
+    service, enricher, _ = bot
+    for message_id in (say(service, "gizmo 12 #toys", "m_1"), say(service, "coffee 3", "m_2")):
+        enricher.run_job(message_id)
+    assert rows(service, "SELECT description, category, category_source FROM expenses ORDER BY id") == [
+        ("gizmo", "toys", "user"), ("coffee", "food", "rule")]
+    assert model.requests == []
+    assert rows(service, "SELECT status FROM jobs") == [("skipped",), ("skipped",)]
+
+
+def test_ai_never_overwrites_a_category_set_meanwhile(bot, model):
+    service, enricher, _ = bot
+    model.will(says('{"category": "shopping"}'))
+    message_id = say(service, "gizmo 12", "m_1")
+    conn = sqlite3.connect(service.config.db_path)
+    conn.execute("UPDATE expenses SET category = 'gifts', category_source = 'user'")
+    conn.commit()
+    conn.close()
+    enricher.run_job(message_id)
+    assert rows(service, "SELECT category, category_source FROM expenses") == [("gifts", "user")]
+
+
+BAD_MODELS = {
+    "hangs": hangs,
+    "trickles": trickles_body,
+    "answers 500": answers_raw(500, b'{"error": "overloaded"}'),
+    "answers garbage": answers_raw(200, b"<html>not json"),
+    "answers prose": says("I think this is probably shopping, but it could be anything."),
+    "answers an unknown category": says('{"category": "yachts"}'),
+}
+
+
+@pytest.mark.parametrize("behaviour", BAD_MODELS)
+def test_a_bad_model_never_costs_a_write_and_the_job_ends_error(bot, model, caplog, behaviour):
+    service, enricher, clock = bot
+    model.will(BAD_MODELS[behaviour])
+    message_id = say(service, "gizmo 12", "m_1")  # committed and answered at once
+    assert rows(service, "SELECT amount_minor, category FROM expenses") == [(1200, None)]
+    for attempt in range(1, enrich.MAX_ATTEMPTS + 1):
+        started = time.monotonic()
+        enricher.run_job(message_id)
+        assert time.monotonic() - started < TIMEOUT + MARGIN
+        clock.ms += 60_000
+        status, attempts, error = rows(service, "SELECT status, attempts, last_error FROM jobs")[0]
+        assert attempts == attempt and error
+        assert status == ("error" if attempt == enrich.MAX_ATTEMPTS else "pending")
+    assert [r.fields["status"] for r in caplog.records if r.msg == "ai_enriched"] == ["error"]
+    assert rows(service, "SELECT amount_minor, category FROM expenses") == [(1200, None)]
+    assert Client(service.app).get("/healthz").status == 200
+
+
+def test_failed_job_waits_for_its_backoff(bot, model):
+    service, enricher, clock = bot
+    model.will(answers_raw(500, b"{}"))
+    message_id = say(service, "gizmo 12", "m_1")
+    enricher.run_job(message_id)
+    with service.db.reading() as conn:
+        assert store.due_jobs(conn, times.iso_utc(clock.ms), 10) == []
+        assert store.due_jobs(conn, times.iso_utc(clock.ms + enrich.RETRY_AFTER_MS), 10) == [message_id]
+
+
+def test_rate_limit_per_person_while_another_persons_jobs_run(bot, model):
+    service, enricher, clock = bot
+    enricher.rate.per_minute = 2
+    model.will(says('{"category": "shopping"}'))
+    first = [say(service, f"gizmo {n + 1}", f"a_{n}", psid="111") for n in range(3)]
+    other = say(service, "widget 5", "b_0", psid="222")
+    for message_id in (*first, other):
+        enricher.run_job(message_id)
+    assert rows(service, "SELECT mid, status, attempts FROM jobs JOIN messages_raw ON id = message_id ORDER BY mid") == [
+        ("a_0", "ok", 1), ("a_1", "ok", 1), ("a_2", "pending", 0), ("b_0", "ok", 1)]
+    assert len(model.requests) == 3
+    clock.ms += 61_000  # the minute has passed: the waiting job runs
+    enricher.run_job(first[2])
+    assert rows(service, "SELECT count(*) FROM jobs WHERE status = 'ok'") == [(4,)]
+
+
+def test_writes_are_never_rate_limited(bot, model):
+    service, _, _ = bot
+    for n in range(20):
+        say(service, f"gizmo {n + 1}", f"m_{n}")
+    assert rows(service, "SELECT count(*) FROM expenses") == [(20,)]
+
+
+def test_restart_with_pending_jobs_resumes_them(tmp_path, model):
+    config = make_config(tmp_path, ai_enabled=True, ai_url=model.url, ai_model="m", ai_timeout=TIMEOUT)
+    model.will(says('{"category": "shopping"}'))
+    # A first run that stops before its jobs ran (as a crash or a restart would leave them).
+    first = Service.open(dataclasses.replace(config, ai_enabled=False), executor=InlineExecutor(),
+                         enrich_interval=3600)
+    for n in range(3):
+        say(first, f"gizmo {n + 1}", f"m_{n}")
+    first.close()
+    assert rows(first, "SELECT status FROM jobs") == [("pending",)] * 3
+    second = Service.open(config, executor=InlineExecutor(), enrich_interval=0.05)
+    try:
+        deadline = time.monotonic() + 10
+        while rows(second, "SELECT count(*) FROM jobs WHERE status = 'ok'") != [(3,)]:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        second.close()
+    assert rows(second, "SELECT DISTINCT category_source FROM expenses") == [("ai",)]
+
+
+def test_pending_jobs_wait_in_the_database_not_in_memory(bot, model):
+    service, enricher, _ = bot
+    model.will(hangs)
+    conn = sqlite3.connect(service.config.db_path)
+    conn.executemany("INSERT INTO messages_raw (id, psid_hash, mid, received_at, sent_at, kind, event)"
+                     " VALUES (?, 'h', ?, 'x', 'x', 'message', '{}')", [(n, f"m_{n}") for n in range(1, 5001)])
+    conn.executemany("INSERT INTO expenses (message_id, psid_hash, mid, line, amount_minor, currency, description,"
+                     " occurred_at, created_at) VALUES (?, 'h', ?, 0, 100, 'USD', 'gizmo', 'x', 'x')",
+                     [(n, f"m_{n}") for n in range(1, 5001)])
+    conn.executemany("INSERT INTO jobs (message_id, run_after, updated_at) VALUES (?, '2000', 'x')",
+                     [(n,) for n in range(1, 5001)])
+    conn.commit()
+    conn.close()
+    enricher.start()
+    for _ in range(5):
+        enricher.dispatch()
+    assert len(enricher._in_flight) == enricher.capacity
+    started = time.monotonic()
+    say(service, "coffee 3", "m_new")  # ingest is not slowed by a hanging model
+    assert time.monotonic() - started < 0.5
+
+
+# --- summaries, rephrased ------------------------------------------------------------------------
+
+@pytest.fixture
+def chatty(tmp_path, model, graph):
+    from expensebot.replies import SendApi
+    config = make_config(tmp_path, ai_enabled=True, ai_url=model.url, ai_model="m", ai_timeout=TIMEOUT,
+                         fb_page_access_token="t", fb_graph_url=graph.url)
+    service = Service.open(config, executor=InlineExecutor(), enrich_interval=3600,
+                           send_api=SendApi(config.fb_graph_url, "t", sleep=lambda s: None))
+    Client(service.app).post_webhook(delivery(message_event("111", "m_1", "coffee 100", timestamp=int(time.time() * 1000))))
+    yield service
+    service.close()
+
+
+PLAIN = "This month: 100.00 USD in 1 expense\nTop: food 100.00 USD"
+
+
+@pytest.mark.parametrize("behaviour, expected", [
+    (says("You spent 100.00 USD this month across 1 expense, all on food (100.00 USD)."),
+     "You spent 100.00 USD this month across 1 expense, all on food (100.00 USD)."),
+    (says("You spent 120.00 USD this month on 1 expense."), PLAIN),  # a number not in the summary
+    (says("That's 50% of your budget: 100.00 USD."), PLAIN),
+    (hangs, PLAIN),
+    (answers_raw(500, b"{}"), PLAIN),
+])
+def test_rephrased_summary_is_used_only_when_faithful(chatty, model, graph, behaviour, expected):
+    model.will(behaviour)
+    started = time.monotonic()
+    Client(chatty.app).post_webhook(delivery(message_event("111", "m_2", "summary", timestamp=int(time.time() * 1000))))
+    assert time.monotonic() - started < TIMEOUT + MARGIN
+    assert graph.texts[-1] == expected
