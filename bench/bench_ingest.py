@@ -9,7 +9,9 @@ exits 0 when every target passes, 1 when one fails, 2 when the harness itself co
 Timings on a shared 2-core machine are noisy: only the ratios within one invocation mean much.
 """
 import argparse
+import contextlib
 import hashlib
+import http.server
 import hmac
 import json
 import os
@@ -25,6 +27,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -81,6 +84,8 @@ def parse_args(argv=None):
                      help="command that starts the real server, run in --root "
                           "(default: '<this python> run.py serve')")
     run.add_argument("--skip-batch", action="store_true", help="skip the batch run")
+    run.add_argument("--skip-ai-hang", action="store_true",
+                     help="skip the single-event run with AI on and a model that never answers")
     run.add_argument("--tmpdir", type=Path, default=None,
                      help="parent of the scratch directory (databases, logs, bodies); default: system temp")
     run.add_argument("--keep-tmp", action="store_true",
@@ -265,7 +270,30 @@ def run_baseline(args, work, bodies):
     return result
 
 
-def run_server(args, work, name, bodies, duration, senders):
+@contextlib.contextmanager
+def hanging_model():
+    """A local OpenAI-compatible endpoint that accepts every request and never answers."""
+    release = threading.Event()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            release.wait(60)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+
+
+def run_server(args, work, name, bodies, duration, senders, extra_env=None):
     """Start the real server on a fresh database, drive it with wrk, stop it, count rows."""
     port = free_port()
     db = work / f"{name}.db"
@@ -278,6 +306,7 @@ def run_server(args, work, name, bodies, duration, senders):
         "FB_VERIFY_TOKEN": secrets.token_urlsafe(16),
         "PSID_HASH_KEY": secrets.token_hex(32),
         "OPS_TOKEN": secrets.token_urlsafe(24),
+        **(extra_env or {}),
     })
     proc = start(shlex.split(args.server_cmd), args.root, env, log)
     try:
@@ -300,6 +329,15 @@ def run_server(args, work, name, bodies, duration, senders):
     return result
 
 
+def count_jobs(db):
+    """Jobs per status after the run (with the model hanging: pending or error, never lost)."""
+    conn = sqlite3.connect(db)
+    try:
+        return dict(conn.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall())
+    finally:
+        conn.close()
+
+
 def delta(a, b):
     return None if a is None or b is None else round(a - b, 2)
 
@@ -320,7 +358,7 @@ def rows_check(result, per_body):
                 f"in flight when wrk stopped)")
 
 
-def verdicts(args, base, hook, batch):
+def verdicts(args, base, hook, batch, hang=None):
     checks = []
 
     def check(name, ok, detail):
@@ -339,6 +377,14 @@ def verdicts(args, base, hook, batch):
           f"{hook['errors']} errors, non-2xx {hook['non2xx_by_status'] or {}}, "
           f"bodies exhausted {hook['exhausted']}")
     check("webhook rows == 2xx", *rows_check(hook, 1))
+    if hang is not None:
+        speed = hang["requests_per_s"] / hook["requests_per_s"] if hook["requests_per_s"] else 0.0
+        p99 = hang["latency_p99_us"] / hook["latency_p99_us"] if hook["latency_p99_us"] else 0.0
+        check("AI hanging: throughput", speed >= 0.9,
+              f"{speed:.3f} of the AI-off run (target >= 0.90); jobs {hang['ai_jobs']}")
+        check("AI hanging: p99", p99 <= 1.1, f"{p99:.3f} of the AI-off run (target <= 1.10)")
+        check("AI hanging: errors and rows", hang["errors"] == 0 and rows_check(hang, 1)[0],
+              f"{hang['errors']} errors; " + rows_check(hang, 1)[1])
     if batch is not None:
         eps = batch["rows"] / (batch["duration_us"] / 1e6)
         lower = " (lower bound: bodies ran out)" if batch["exhausted"] else ""
@@ -354,12 +400,12 @@ def verdicts(args, base, hook, batch):
     return ratio, checks
 
 
-def print_report(base, hook, batch, ratio, checks, args):
+def print_report(base, hook, batch, ratio, checks, args, hang=None):
     head = (f"{'run':<10}{'requests':>10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
             f"{'errors':>8}{'srv cpu':>9}{'rows':>10}")
     print(head)
     print("-" * len(head))
-    for name, r in (("baseline", base), ("webhook", hook), ("batch", batch)):
+    for name, r in (("baseline", base), ("webhook", hook), ("ai-hang", hang), ("batch", batch)):
         if r is None:
             continue
         cpu = "-" if r.get("server_cpu_s") is None else f"{r['server_cpu_s']:.1f}s"
@@ -413,6 +459,13 @@ def main(argv=None):
         base = run_baseline(args, work, single)
         print("running webhook (single events) ...", file=sys.stderr)
         hook = run_server(args, work, "webhook", single, args.duration, senders)
+        hang = None
+        if not args.skip_ai_hang:
+            print("running webhook with AI on and the model hanging ...", file=sys.stderr)
+            with hanging_model() as model_url:
+                hang = run_server(args, work, "ai-hang", single, args.duration, senders, {
+                    "AI_ENABLED": "true", "AI_URL": model_url, "AI_MODEL": "hangs", "AI_TIMEOUT": "2.5"})
+                hang["ai_jobs"] = count_jobs(work / "ai-hang.db")
         batch = None
         if not args.skip_batch:
             print(f"running batch ({args.batch_size} events per POST) ...", file=sys.stderr)
@@ -424,9 +477,9 @@ def main(argv=None):
                 bodies.unlink()
         print(f"scratch directory kept: {work}", file=sys.stderr)
         return 2
-    ratio, checks = verdicts(args, base, hook, batch)
-    print_report(base, hook, batch, ratio, checks, args)
-    path = write_result(args, work, base, hook, batch, ratio, checks)
+    ratio, checks = verdicts(args, base, hook, batch, hang)
+    print_report(base, hook, batch, ratio, checks, args, hang)
+    path = write_result(args, work, base, hook, batch, ratio, checks, hang)
     print(f"\nresult written to {path}")
     if args.keep_tmp:
         print(f"scratch directory kept: {work}")
@@ -435,7 +488,7 @@ def main(argv=None):
     return 0 if all(c["pass"] for c in checks) else 1
 
 
-def write_result(args, work, base, hook, batch, ratio, checks):
+def write_result(args, work, base, hook, batch, ratio, checks, hang=None):
     args.results_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     path = args.results_dir / f"ingest-{stamp}.json"
@@ -447,7 +500,7 @@ def write_result(args, work, base, hook, batch, ratio, checks):
                  "platform": platform.platform()},
         "settings": settings,
         "scratch_dir": str(work) if args.keep_tmp else None,
-        "baseline": base, "webhook": hook, "batch": batch,
+        "baseline": base, "webhook": hook, "ai_hang": hang, "batch": batch,
         "ratio_webhook_to_baseline": round(ratio, 4),
         "checks": checks,
         "pass": all(c["pass"] for c in checks),
