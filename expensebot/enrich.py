@@ -81,7 +81,7 @@ class Enricher:
 
     def wake(self, *_) -> None:
         """Look for due jobs now (called after a commit); with AI off the timer's batches suffice."""
-        if self.ai is not None:
+        if self.ai is not None and len(self._in_flight) < self.capacity:
             self._wake.set()
 
     def _run(self) -> None:
