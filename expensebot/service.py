@@ -56,10 +56,11 @@ class Service:
         return cls(config, db, ingest, replayer, replier, enricher, create_app(config, db, ingest, now))
 
     def close(self) -> None:
-        """Stop background work (letting queued replies finish), then let go of the database."""
+        """Stop background work (replies being sent finish), then let go of the database."""
         self.replayer.stop()
         self.enricher.stop()
-        self.replier.executor.shutdown(wait=True)
+        # Replies still queued (say, retrying against a failing Send API) are dropped, not waited for.
+        self.replier.executor.shutdown(wait=True, cancel_futures=True)
         self.db.close()
 
 

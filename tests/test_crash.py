@@ -20,8 +20,8 @@ def post(url: str, body: bytes, timeout: float = 5.0) -> requests.Response:
                                   "X-Hub-Signature-256": webhook.sign(APP_SECRET, body)})
 
 
-def signed_message(mid: str, psid: str = "5550001") -> bytes:
-    return json.dumps(delivery(message_event(psid, mid, "coffee 2"))).encode()
+def signed_message(mid: str, psid: str = "5550001", text: str = "coffee 2") -> bytes:
+    return json.dumps(delivery(message_event(psid, mid, text))).encode()
 
 
 def stored_mids(db_path) -> list[str]:
@@ -32,14 +32,22 @@ def stored_mids(db_path) -> list[str]:
         conn.close()
 
 
-def send_until_killed(url: str, acked: list, prefix: str, stop: threading.Event) -> None:
+def pending_jobs(db_path) -> int:
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute("SELECT count(*) FROM jobs WHERE status = 'pending'").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def send_until_killed(url: str, acked: list, prefix: str, stop: threading.Event, text: str = "coffee 2") -> None:
     """Post distinct mids until the server goes away, recording every mid answered 200."""
     session = requests.Session()
     for n in itertools.count():
         if stop.is_set():
             return
         mid = f"{prefix}-{n}"
-        body = signed_message(mid, psid=f"555{prefix[-1]}")
+        body = signed_message(mid, psid=f"555{prefix[-1]}", text=text)
         try:
             response = session.post(f"{url}/webhook", data=body, timeout=5,
                                     headers={"X-Hub-Signature-256": webhook.sign(APP_SECRET, body)})
@@ -75,6 +83,10 @@ def test_kill_9_mid_stream_loses_no_acknowledged_mid(tmp_path, server_process):
     mids = stored_mids(db_path)
     assert set(all_acked) <= set(mids)
     assert len(mids) == len(set(mids))
+    deadline = time.monotonic() + 10  # jobs left pending by the kills resume (AI off: they end skipped)
+    while pending_jobs(db_path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pending_jobs(db_path) == 0
     conn = sqlite3.connect(db_path)
     try:
         assert conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == len(mids)
@@ -107,3 +119,37 @@ def test_spooled_event_survives_kill_9_and_is_replayed_after_restart(tmp_path, s
     assert stored_mids(db_path) == ["m_spooled"]
     events = [line["event"] for line in restarted.log_lines()]
     assert "event_logged" in events
+
+
+def test_load_with_the_model_hanging_and_the_send_api_failing_loses_nothing(tmp_path, server_process, graph):
+    """Several senders at full speed; every AI call hangs, every reply fails: every event is stored once."""
+    from test_ai import ModelStandIn, hangs
+    model = ModelStandIn()
+    model.will(hangs)
+    model.thread.start()
+    for _ in range(10_000):
+        graph.error(1200, status=500)
+    try:
+        server = server_process(AI_ENABLED="true", AI_URL=model.url, AI_MODEL="m", AI_TIMEOUT="1",
+                                FB_PAGE_ACCESS_TOKEN="page-token", FB_GRAPH_URL=graph.url)
+        acked, stop = [], threading.Event()
+        threads = [threading.Thread(target=send_until_killed, args=(server.url, acked, f"load{i}", stop, "gizmo 3"))
+                   for i in range(4)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while len(acked) < 400 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        server.stop()
+    finally:
+        model.stopped.set()
+        model.server.shutdown()
+        model.server.server_close()
+    mids = stored_mids(tmp_path / "expensebot.db")
+    assert len(acked) >= 400
+    assert set(acked) <= set(mids) and len(mids) == len(set(mids))
+    assert graph.requests, "replies were attempted"
+    assert model.requests, "the model was called"

@@ -7,10 +7,12 @@ import re
 import sqlite3
 import time
 
+import pytest
 import requests
 
 from conftest import APP_SECRET, HASH_KEY, OPS_TOKEN, PAYLOADS, VERIFY_TOKEN, delivery, message_event, psid_hash
 from expensebot import webhook
+from test_ai import ModelStandIn, says
 
 SYNTHETIC_PSIDS = ["7000000000000001", "7000000000000002", "24658871334673719"]
 SPOOLED_PSID = "7000000000000099"
@@ -31,15 +33,30 @@ def payload_psids() -> set[str]:
     return ids - pages
 
 
-def test_no_raw_psid_or_secret_anywhere_after_real_traffic(tmp_path, server_process):
-    server = server_process()
+PAGE_TOKEN, AI_KEY = "audit-page-access-token", "audit-ai-api-key"
+
+
+@pytest.fixture
+def categorizing_model():
+    model = ModelStandIn()
+    model.will(says('{"category": "shopping"}'))
+    model.thread.start()
+    yield model
+    model.stopped.set()
+    model.server.shutdown()
+    model.server.server_close()
+
+
+def test_no_raw_psid_or_secret_anywhere_after_real_traffic(tmp_path, server_process, graph, categorizing_model):
+    server = server_process(FB_PAGE_ACCESS_TOKEN=PAGE_TOKEN, FB_GRAPH_URL=graph.url, AI_ENABLED="true",
+                            AI_URL=categorizing_model.url, AI_MODEL="m", AI_API_KEY=AI_KEY)
     for path in sorted(PAYLOADS.glob("*.json")):
         raw = path.read_bytes()
         body = json.dumps({"object": "page", "entry": [{"id": "1", "time": 1, "messaging": [json.loads(raw)]}]}).encode() \
             if path.name.endswith("_event.json") else raw
         assert post(server.url, body) == 200
     for n, psid in enumerate(SYNTHETIC_PSIDS):
-        assert post(server.url, json.dumps(delivery(message_event(psid, f"m_{n}", "coffee 3"))).encode()) == 200
+        assert post(server.url, json.dumps(delivery(message_event(psid, f"m_{n}", "gizmo 3"))).encode()) == 200
     assert post(server.url, b"not json") == 400
 
     # A spooled event: the spool file must hold the hash too.
@@ -55,8 +72,13 @@ def test_no_raw_psid_or_secret_anywhere_after_real_traffic(tmp_path, server_proc
     deadline = time.monotonic() + 10
     while b"m_spool" not in db_path.read_bytes() + _read(tmp_path / "expensebot.db-wal") and time.monotonic() < deadline:
         time.sleep(0.05)
+    deadline = time.monotonic() + 10  # let replies and enrichment happen, so their logs are audited too
+    while (len(graph.requests) < len(SYNTHETIC_PSIDS) or not categorizing_model.requests) \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
     wal = _read(tmp_path / "expensebot.db-wal")
     server.stop()
+    assert graph.requests and categorizing_model.requests
 
     stores = {"database": db_path.read_bytes(), "wal": wal, "spool": spooled,
               "logs": server.log_path.read_bytes()}
@@ -65,7 +87,7 @@ def test_no_raw_psid_or_secret_anywhere_after_real_traffic(tmp_path, server_proc
     for name, content in stores.items():
         for psid in psids:
             assert psid.encode() not in content, f"raw PSID {psid} found in {name}"
-        for secret in (APP_SECRET, HASH_KEY, OPS_TOKEN, VERIFY_TOKEN):
+        for secret in (APP_SECRET, HASH_KEY, OPS_TOKEN, VERIFY_TOKEN, PAGE_TOKEN, AI_KEY):
             assert secret.encode() not in content, f"a secret found in {name}"
 
     # The audit can fail: the hashes it replaced are there.
