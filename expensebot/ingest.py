@@ -103,7 +103,10 @@ class Ingest:
             for message in messages:
                 if (message.psid_hash, message.mid) not in known:
                     log_event(logger, "event_duplicate", psid_hash=message.psid_hash, mid=message.mid)
-        self.after_commit(saved, recipients)
+        try:
+            self.after_commit(saved, recipients)
+        except Exception:  # the write is committed: nothing after it may turn it into an error
+            logger.exception("handing committed messages on failed")
         return saved
 
     def replay_spool(self) -> int:
@@ -117,6 +120,7 @@ class Ingest:
                 if not isinstance(exc.__cause__, sqlite3.IntegrityError):
                     return new
                 self._set_aside(path, exc)
+                continue
             except (ValueError, TypeError, OSError) as exc:
                 self._set_aside(path, exc)
                 continue

@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -129,15 +130,16 @@ def client(service):
 @pytest.fixture
 def rows(service):
     """Query the test database through a connection of its own."""
-    import sqlite3
+    return lambda sql, *params: query(service, sql, *params)
 
-    def query(sql: str, *params):
-        conn = sqlite3.connect(service.config.db_path)
-        try:
-            return conn.execute(sql, params).fetchall()
-        finally:
-            conn.close()
-    return query
+
+def query(service: Service, sql: str, *params) -> list[tuple]:
+    """Run one query on a service's database through a connection of the test's own."""
+    conn = sqlite3.connect(service.config.db_path)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import Client, InlineExecutor, delivery, make_config, message_event
+from conftest import Client, InlineExecutor, delivery, make_config, message_event, query
 from expensebot import enrich, store, times
 from expensebot.ai import AiClient
 from expensebot.enrich import Enricher, RateLimiter
@@ -20,12 +20,7 @@ MARGIN = 0.5
 T0 = 1764075600000
 
 
-def rows(service, sql, *params):
-    conn = sqlite3.connect(service.config.db_path)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
+rows = query
 
 
 class Clock:

@@ -12,7 +12,7 @@ import requests
 
 from conftest import APP_SECRET, HASH_KEY, OPS_TOKEN, PAYLOADS, VERIFY_TOKEN, delivery, message_event, psid_hash
 from expensebot import webhook
-from test_ai import ModelStandIn, says
+from test_ai import ModelStandIn, serve
 
 SYNTHETIC_PSIDS = ["7000000000000001", "7000000000000002", "24658871334673719"]
 SPOOLED_PSID = "7000000000000099"
@@ -38,13 +38,7 @@ PAGE_TOKEN, AI_KEY = "audit-page-access-token", "audit-ai-api-key"
 
 @pytest.fixture
 def categorizing_model():
-    model = ModelStandIn()
-    model.will(says('{"category": "shopping"}'))
-    model.thread.start()
-    yield model
-    model.stopped.set()
-    model.server.shutdown()
-    model.server.server_close()
+    yield from serve(ModelStandIn())  # answers {"category": "food"}
 
 
 def test_no_raw_psid_or_secret_anywhere_after_real_traffic(tmp_path, server_process, graph, categorizing_model):

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import logging
 
 import pytest
 
-from conftest import Client, InlineExecutor, delivery, make_config, message_event, psid_hash
+from conftest import Client, InlineExecutor, delivery, make_config, message_event, psid_hash, query
 from expensebot import chat
 from expensebot.service import Service
 
@@ -53,11 +52,11 @@ def test_yesterday_is_named(bot, graph):
     ("-5 coffee", 'Not saved: amount must be positive.\nTry "coffee 4.50" — or "help".'),
     ("yacht 99999999999999", 'Not saved: amount too large.\nTry "coffee 4.50" — or "help".'),
 ])
-def test_unparseable_text_gets_a_hint_and_is_stored(bot, graph, rows_of, text, reply):
+def test_unparseable_text_gets_a_hint_and_is_stored(bot, graph, text, reply):
     say(bot, text, "m_1")
     assert graph.texts == [reply]
-    assert rows_of(bot, "SELECT text FROM messages_raw") == [(text,)]
-    assert rows_of(bot, "SELECT count(*) FROM expenses") == [(0,)]
+    assert query(bot, "SELECT text FROM messages_raw") == [(text,)]
+    assert query(bot, "SELECT count(*) FROM expenses") == [(0,)]
 
 
 def test_attachment_only_message_gets_a_hint(bot, graph):
@@ -90,27 +89,27 @@ def test_edit_reply_says_updated(bot, graph):
     assert graph.texts[-1] == "Updated: coffee — 120.00 USD, today\nToday: 120.00 USD"
 
 
-def test_undo_removes_the_latest_expense_and_names_it(bot, graph, rows_of):
+def test_undo_removes_the_latest_expense_and_names_it(bot, graph):
     say(bot, "coffee 100", "m_1")
     say(bot, "taxi 12,50", "m_2")
     say(bot, "undo", "m_3")
     assert graph.texts[-1] == "Removed: taxi — 12.50 USD."
-    assert rows_of(bot, "SELECT description FROM expenses") == [("coffee",)]
+    assert query(bot, "SELECT description FROM expenses") == [("coffee",)]
     say(bot, "undo", "m_3")  # redelivered: not undone twice
-    assert rows_of(bot, "SELECT description FROM expenses") == [("coffee",)]
+    assert query(bot, "SELECT description FROM expenses") == [("coffee",)]
     say(bot, "Undo!", "m_4")
     say(bot, "undo", "m_5")
     assert graph.texts[-2:] == ["Removed: coffee — 100.00 USD.", "Nothing to undo."]
 
 
-def test_undo_only_touches_that_person(bot, graph, rows_of):
+def test_undo_only_touches_that_person(bot, graph):
     say(bot, "coffee 100", "m_1", psid="111")
     say(bot, "tea 3", "m_2", psid="222")
     say(bot, "undo", "m_3", psid="111")
-    assert rows_of(bot, "SELECT psid_hash, description FROM expenses") == [(psid_hash("222"), "tea")]
+    assert query(bot, "SELECT psid_hash, description FROM expenses") == [(psid_hash("222"), "tea")]
 
 
-def test_delete_my_data_asks_then_erases_only_that_person(bot, graph, rows_of):
+def test_delete_my_data_asks_then_erases_only_that_person(bot, graph):
     say(bot, "coffee 100", "m_1", psid="111")
     say(bot, "tea 3\nbus 2", "m_2", psid="111")
     say(bot, "tea 3", "m_3", psid="222")
@@ -118,22 +117,22 @@ def test_delete_my_data_asks_then_erases_only_that_person(bot, graph, rows_of):
     ask = graph.requests[-1]["json"]["message"]
     assert ask["text"].endswith("Are you sure?")
     assert [q["payload"] for q in ask["quick_replies"]] == [chat.DELETE_CONFIRM, chat.DELETE_CANCEL]
-    assert rows_of(bot, "SELECT count(*) FROM expenses WHERE psid_hash = ?", psid_hash("111")) == [(3,)]
+    assert query(bot, "SELECT count(*) FROM expenses WHERE psid_hash = ?", psid_hash("111")) == [(3,)]
 
     say(bot, "Yes, delete", "m_5", psid="111", quick_reply={"payload": chat.DELETE_CONFIRM})
     assert graph.texts[-1].startswith("Done: I erased your 4 messages and 3 expenses.")
     for table in ("messages_raw", "expenses"):
-        assert rows_of(bot, f"SELECT count(*) FROM {table} WHERE psid_hash = ?", psid_hash("111")) == [(0,)]
-    assert rows_of(bot, "SELECT count(*) FROM jobs") == [(1,)]
-    assert rows_of(bot, "SELECT psid_hash, description FROM expenses") == [(psid_hash("222"), "tea")]
-    assert rows_of(bot, "SELECT count(*) FROM messages_raw") == [(1,)]
+        assert query(bot, f"SELECT count(*) FROM {table} WHERE psid_hash = ?", psid_hash("111")) == [(0,)]
+    assert query(bot, "SELECT count(*) FROM jobs") == [(1,)]
+    assert query(bot, "SELECT psid_hash, description FROM expenses") == [(psid_hash("222"), "tea")]
+    assert query(bot, "SELECT count(*) FROM messages_raw") == [(1,)]
 
 
-def test_delete_cancel_keeps_everything(bot, graph, rows_of):
+def test_delete_cancel_keeps_everything(bot, graph):
     say(bot, "coffee 100", "m_1")
     say(bot, "No, keep", "m_2", quick_reply={"payload": chat.DELETE_CANCEL})
     assert graph.texts[-1] == "Kept. Nothing was deleted."
-    assert rows_of(bot, "SELECT count(*) FROM expenses") == [(1,)]
+    assert query(bot, "SELECT count(*) FROM expenses") == [(1,)]
 
 
 def test_summary_reply_comes_from_the_rows(bot, graph):
@@ -157,14 +156,14 @@ def test_summary_reply_comes_from_the_rows(bot, graph):
     (100, 2018001, 400, 1),  # no matching user
     (190, None, 401, 1),    # bad token
 ])
-def test_send_api_errors_are_retried_only_when_it_helps(bot, graph, rows_of, caplog, code, subcode, status, attempts):
+def test_send_api_errors_are_retried_only_when_it_helps(bot, graph, caplog, code, subcode, status, attempts):
     if code is None:
         graph.script.append((status, b"<html>bad gateway</html>"))
     else:
         graph.error(code, subcode, status)
     say(bot, "coffee 100", "m_1")
     assert len(graph.requests) == attempts
-    assert rows_of(bot, "SELECT amount_minor FROM expenses") == [(10000,)]
+    assert query(bot, "SELECT amount_minor FROM expenses") == [(10000,)]
     failed = [r.fields for r in caplog.records if r.msg == "reply_failed"]
     if attempts == 1:
         assert [(f["psid_hash"], f["code"]) for f in failed] == [(psid_hash("111"), code)]
@@ -180,7 +179,7 @@ def test_retries_give_up_after_a_bound_and_log(bot, graph, caplog):
     assert [r.fields["code"] for r in caplog.records if r.msg == "reply_failed"] == [1200]
 
 
-def test_send_api_down_never_affects_the_write(tmp_path, rows_of, caplog):
+def test_send_api_down_never_affects_the_write(tmp_path, caplog):
     from conftest import free_port
     from expensebot.replies import SendApi
     config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=f"http://127.0.0.1:{free_port()}/v25.0")
@@ -188,7 +187,7 @@ def test_send_api_down_never_affects_the_write(tmp_path, rows_of, caplog):
                        send_api=SendApi(config.fb_graph_url, "t", sleep=lambda s: None))
     try:
         assert say(bot, "coffee 100", "m_1").text == "EVENT_RECEIVED"
-        assert rows_of(bot, "SELECT amount_minor FROM expenses") == [(10000,)]
+        assert query(bot, "SELECT amount_minor FROM expenses") == [(10000,)]
         assert [r.fields["reason"] for r in caplog.records if r.msg == "reply_failed"] == ["ConnectionError"]
     finally:
         bot.close()
@@ -210,19 +209,3 @@ def test_replies_stay_under_2000_characters(bot, graph):
     say(bot, "\n".join(f"item number {i} with a rather long description {i + 1}" for i in range(50)), "m_1")
     assert len(graph.texts[0]) < 2000
     assert graph.texts[0].endswith("…")
-
-
-@pytest.fixture
-def rows_of():
-    import sqlite3
-
-    def query(service, sql, *params):
-        conn = sqlite3.connect(service.config.db_path)
-        try:
-            return conn.execute(sql, params).fetchall()
-        finally:
-            conn.close()
-    return query
-
-
-logging.getLogger("expensebot").setLevel(logging.INFO)

@@ -300,3 +300,18 @@ def test_reply_then_edit_then_reaction_real_events(client, rows):
     for name in ("22_reply_to_event.json", "23_message_edit_event.json", "24_reaction_event.json"):
         assert client.post_webhook(payload_body(name)).status == 200
     assert rows("SELECT text, edit_count FROM messages_raw") == [("hello, world! (edited)", 1)]
+
+
+def test_a_failure_after_the_commit_never_turns_into_an_error(service, client, rows):
+    def broken(saved, recipients):
+        raise RuntimeError("reply pool is gone")
+    service.ingest.after_commit = broken
+    response = client.post_webhook(delivery(message_event("111", "m_1", "coffee 100")))
+    assert (response.status, response.text) == (200, "EVENT_RECEIVED")
+    assert rows("SELECT amount_minor FROM expenses") == [(10000,)]
+
+
+def test_rules_give_common_items_a_category(client, rows):
+    client.post_webhook(delivery(message_event("111", "m_1", "taxi 12\ngizmo 3\ncoffee 2 #treats")))
+    assert rows("SELECT description, category, category_source FROM expenses ORDER BY line") == [
+        ("taxi", "transport", "rule"), ("gizmo", None, None), ("coffee", "treats", "user")]
