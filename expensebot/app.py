@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hmac
 import json
 import logging
@@ -69,6 +70,7 @@ def create_app(config: Config, db: Database, ingest: Ingest,
         return _json({"status": "ok", "spool_depth": ingest.spool.depth()})
 
     @app.get("/ops/last-write")
+    @_database_required
     def last_write():
         _require_ops_token(config)
         psid_hash = bottle.request.query.getunicode("psid_hash", "")
@@ -81,6 +83,7 @@ def create_app(config: Config, db: Database, ingest: Ingest,
                       "mid": row["mid"] if row else None})
 
     @app.get("/summary")
+    @_database_required
     def summary_route():
         _require_ops_token(config)
         psid_hash = bottle.request.query.getunicode("psid_hash", "")
@@ -94,6 +97,7 @@ def create_app(config: Config, db: Database, ingest: Ingest,
         return _json({"psid_hash": psid_hash, **computed.as_json()})
 
     @app.get("/ops/stats")
+    @_database_required
     def stats():
         _require_ops_token(config)
         with db.reading() as conn:
@@ -103,6 +107,18 @@ def create_app(config: Config, db: Database, ingest: Ingest,
     for status in (400, 401, 403, 404, 405, 413, 500, 503):
         app.error(status)(_error_page)
     return app
+
+
+def _database_required(route: Callable) -> Callable:
+    """Answer 503, not 500, when a read route finds the database unreadable."""
+    @functools.wraps(route)
+    def wrapper(*args, **kwargs):
+        try:
+            return route(*args, **kwargs)
+        except sqlite3.Error:
+            logger.exception("database read failed")
+            return _error(503, "database unavailable")
+    return wrapper
 
 
 def _read_body(request: bottle.BaseRequest) -> bytes | None:

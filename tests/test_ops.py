@@ -69,3 +69,13 @@ def test_stats_counts_messages_expenses_jobs_and_spool(client):
     assert response.json() == {"messages": 2, "expenses": 2,
                                "jobs": {"pending": 2, "ok": 0, "error": 0, "skipped": 0},
                                "spool_depth": 0}
+
+
+@pytest.mark.parametrize("path", ["/ops/stats", f"/ops/last-write?psid_hash={'a' * 64}",
+                                  f"/summary?psid_hash={'a' * 64}&period=all"])
+def test_read_routes_answer_503_when_the_database_is_gone(service, client, path):
+    service.config.db_path.unlink()
+    service.config.db_path.mkdir()
+    response = client.get(path, token=OPS_TOKEN)
+    assert response.status == 503
+    assert response.json() == {"error": "database unavailable"}
