@@ -127,3 +127,30 @@ def test_spool_files_hold_psid_hash_never_the_psid(service, locker):
     assert "987654321012345" not in content
     assert json.loads(content)["psid_hash"] == psid_hash("987654321012345")
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def set_immutable(path, on: bool) -> bool:
+    """chattr +i: read-only even for root (which ignores file modes); False where unsupported."""
+    import subprocess
+    try:
+        return subprocess.run(["chattr", "+i" if on else "-i", str(path)], capture_output=True).returncode == 0
+    except FileNotFoundError:
+        return False
+
+
+def test_read_only_database_file_spools_then_replays_when_writable(service, client, caplog):
+    db_path = service.config.db_path
+    if not set_immutable(db_path, True):
+        pytest.skip("chattr +i is not available here (needs root and ext4-like file systems)")
+    try:
+        started = time.monotonic()
+        response = client.post_webhook(delivery(message_event("111", "m_ro", "coffee 5")))
+        assert response.status == 200
+        assert time.monotonic() - started < 2.0
+        assert service.ingest.spool.depth() == 1
+        reasons = [r.fields["reason"] for r in caplog.records if r.msg == "database_unavailable"]
+        assert reasons and "readonly" in reasons[0]
+    finally:
+        set_immutable(db_path, False)
+    assert wait_for(lambda: count(db_path) == 1)
+    assert wait_for(lambda: service.ingest.spool.depth() == 0)
