@@ -85,6 +85,8 @@ def parse_args(argv=None):
                      help="command that starts the real server, run in --root "
                           "(default: '<this python> run.py serve')")
     run.add_argument("--skip-batch", action="store_true", help="skip the batch run")
+    run.add_argument("--skip-faults", action="store_true",
+                     help="skip the run with the model hanging and the Send API failing")
     run.add_argument("--rounds", type=int, default=3,
                      help="baseline/webhook/AI-hang rounds, alternated; verdicts use the median round")
     run.add_argument("--skip-ai-hang", action="store_true",
@@ -296,6 +298,33 @@ def hanging_model():
         server.server_close()
 
 
+@contextlib.contextmanager
+def failing_send_api():
+    """A local Graph API that answers every send with a temporary failure (code 1200), so replies retry."""
+    body = json.dumps({"error": {"message": "(#1200) Temporary send message failure", "code": 1200}}).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(500)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v25.0"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def run_server(args, work, name, bodies, duration, senders, extra_env=None):
     """Start the real server on a fresh database, drive it with wrk, stop it, count rows."""
     port = free_port()
@@ -349,6 +378,14 @@ def print_rounds(rounds):
                      f"{hang['latency_p99_us'] / hook['latency_p99_us']:>8.3f}")
         print(line)
     print("(the verdicts below use the median round by ratio)\n")
+
+
+def count_distinct_mids(db):
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT count(DISTINCT psid_hash || ' ' || mid) FROM messages_raw").fetchone()[0]
+    finally:
+        conn.close()
 
 
 def count_jobs(db):
@@ -421,12 +458,13 @@ def verdicts(args, base, hook, batch, hang=None):
     return ratio, checks
 
 
-def print_report(base, hook, batch, ratio, checks, args, hang=None):
+def print_report(base, hook, batch, ratio, checks, args, hang=None, faults=None):
     head = (f"{'run':<10}{'requests':>10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
             f"{'errors':>8}{'srv cpu':>9}{'rows':>10}")
     print(head)
     print("-" * len(head))
-    for name, r in (("baseline", base), ("webhook", hook), ("ai-hang", hang), ("batch", batch)):
+    for name, r in (("baseline", base), ("webhook", hook), ("ai-hang", hang), ("faults", faults),
+                    ("batch", batch)):
         if r is None:
             continue
         cpu = "-" if r.get("server_cpu_s") is None else f"{r['server_cpu_s']:.1f}s"
@@ -496,6 +534,14 @@ def main(argv=None):
             # AI hanging vs AI off: each round compares runs a few seconds apart; take the median.
             hang["speed_vs_off"] = statistics.median(h["requests_per_s"] / k["requests_per_s"] for _, k, h in rounds)
             hang["p99_vs_off"] = statistics.median(h["latency_p99_us"] / k["latency_p99_us"] for _, k, h in rounds)
+        faults = None
+        if not args.skip_faults:
+            print("load with faults: model hanging and Send API failing ...", file=sys.stderr)
+            with hanging_model() as model_url, failing_send_api() as graph_url:
+                faults = run_server(args, work, "faults", single, args.duration, senders, {
+                    "AI_ENABLED": "true", "AI_URL": model_url, "AI_MODEL": "hangs", "AI_TIMEOUT": "2.5",
+                    "FB_PAGE_ACCESS_TOKEN": secrets.token_hex(16), "FB_GRAPH_URL": graph_url})
+            faults["distinct_mids"] = count_distinct_mids(work / "faults.db")
         batch = None
         if not args.skip_batch:
             print(f"running batch ({args.batch_size} events per POST) ...", file=sys.stderr)
@@ -508,9 +554,15 @@ def main(argv=None):
         print(f"scratch directory kept: {work}", file=sys.stderr)
         return 2
     ratio, checks = verdicts(args, base, hook, batch, hang)
+    if faults is not None:
+        ok, detail = rows_check(faults, 1)
+        checks.append({"name": "load with faults: nothing lost, nothing twice",
+                       "pass": ok and faults["errors"] == 0 and faults["distinct_mids"] == faults["rows"],
+                       "detail": f"{faults['requests_per_s']:.0f} req/s, {faults['errors']} errors; {detail}; "
+                                 f"{faults['distinct_mids']} distinct (psid_hash, mid)"})
     print_rounds(rounds)
-    print_report(base, hook, batch, ratio, checks, args, hang)
-    path = write_result(args, work, base, hook, batch, ratio, checks, hang, rounds)
+    print_report(base, hook, batch, ratio, checks, args, hang, faults)
+    path = write_result(args, work, base, hook, batch, ratio, checks, hang, rounds, faults)
     print(f"\nresult written to {path}")
     if args.keep_tmp:
         print(f"scratch directory kept: {work}")
@@ -519,7 +571,7 @@ def main(argv=None):
     return 0 if all(c["pass"] for c in checks) else 1
 
 
-def write_result(args, work, base, hook, batch, ratio, checks, hang=None, rounds=()):
+def write_result(args, work, base, hook, batch, ratio, checks, hang=None, rounds=(), faults=None):
     args.results_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     path = args.results_dir / f"ingest-{stamp}.json"
@@ -531,7 +583,7 @@ def write_result(args, work, base, hook, batch, ratio, checks, hang=None, rounds
                  "platform": platform.platform()},
         "settings": settings,
         "scratch_dir": str(work) if args.keep_tmp else None,
-        "baseline": base, "webhook": hook, "ai_hang": hang, "batch": batch, "rounds": rounds,
+        "baseline": base, "webhook": hook, "ai_hang": hang, "batch": batch, "rounds": rounds, "faults": faults,
         "ratio_webhook_to_baseline": round(ratio, 4),
         "checks": checks,
         "pass": all(c["pass"] for c in checks),
