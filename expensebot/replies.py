@@ -51,6 +51,10 @@ class SendApi:
         self._session = session or requests.Session()
         self._sleep = sleep
 
+    def close(self) -> None:
+        """Close the session's pooled connections."""
+        self._session.close()
+
     def send(self, psid: str, text: str, quick_replies: list[chat.QuickReply] = ()) -> None:
         """Send a RESPONSE text, retrying temporary failures with backoff; raise SendApiError."""
         message = {"text": text}

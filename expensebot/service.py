@@ -61,6 +61,8 @@ class Service:
         self.enricher.stop()
         # Replies still queued (say, retrying against a failing Send API) are dropped, not waited for.
         self.replier.executor.shutdown(wait=True, cancel_futures=True)
+        if self.replier.send_api is not None:
+            self.replier.send_api.close()
         self.db.close()
 
 

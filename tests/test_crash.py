@@ -42,19 +42,19 @@ def pending_jobs(db_path) -> int:
 
 def send_until_killed(url: str, acked: list, prefix: str, stop: threading.Event, text: str = "coffee 2") -> None:
     """Post distinct mids until the server goes away, recording every mid answered 200."""
-    session = requests.Session()
-    for n in itertools.count():
-        if stop.is_set():
-            return
-        mid = f"{prefix}-{n}"
-        body = signed_message(mid, psid=f"555{prefix[-1]}", text=text)
-        try:
-            response = session.post(f"{url}/webhook", data=body, timeout=5,
-                                    headers={"X-Hub-Signature-256": webhook.sign(APP_SECRET, body)})
-        except requests.RequestException:
-            return
-        if response.status_code == 200:
-            acked.append(mid)
+    with requests.Session() as session:
+        for n in itertools.count():
+            if stop.is_set():
+                return
+            mid = f"{prefix}-{n}"
+            body = signed_message(mid, psid=f"555{prefix[-1]}", text=text)
+            try:
+                response = session.post(f"{url}/webhook", data=body, timeout=5,
+                                        headers={"X-Hub-Signature-256": webhook.sign(APP_SECRET, body)})
+            except requests.RequestException:
+                return
+            if response.status_code == 200:
+                acked.append(mid)
 
 
 def test_kill_9_mid_stream_loses_no_acknowledged_mid(tmp_path, server_process):
