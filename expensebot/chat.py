@@ -23,6 +23,7 @@ HELP = (
     "  €12 groceries 2026-11-20\n"
     "Commands: summary [today|week|month|year|all], undo, help, delete my data."
 )
+KEPT = "Kept. Nothing was deleted."
 HINT = "I couldn't find an amount in that. Try \"coffee 4.50\" — or \"help\"."
 
 

@@ -117,8 +117,6 @@ class Replier:
         psid_hash = record.message.psid_hash
         try:
             reply = self.compose(record)
-            if reply is None:
-                return
             if self.send_api is None:
                 log_event(logger, "reply_logged", psid_hash=psid_hash, mid=record.message.mid, text=reply.text)
                 return
@@ -134,7 +132,7 @@ class Replier:
         except Exception:
             logger.exception("reply failed for psid_hash %s", psid_hash)
 
-    def compose(self, record: Saved) -> Reply | None:
+    def compose(self, record: Saved) -> Reply:
         """Build the reply text from the message's reading and the rows in the database."""
         reading, command = record.reading, record.reading.command
         psid_hash = record.message.psid_hash
@@ -157,7 +155,7 @@ class Replier:
             return Reply(text, tuple(quick_replies))
         if command.name == "delete_confirm":
             return Reply(chat.deleted_reply(record.outcome["erased"]))
-        return Reply("Kept. Nothing was deleted.")
+        return Reply(chat.KEPT)  # delete_cancel
 
     def _rephrased(self, psid_hash: str, plain: str) -> str:
         """The model's wording of a computed summary when it adds no number of its own; else plain.
