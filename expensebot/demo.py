@@ -14,6 +14,7 @@ import queue
 import secrets
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -31,29 +32,49 @@ REPLY_WAIT = 5.0
 
 
 class SendApiStandIn:
-    """A local HTTP server that takes POST .../me/messages and queues what the bot sent."""
+    """A local HTTP server playing the Send API: records each request, answers as scripted, then 200.
+
+    The demo prints what arrives in `sent`; the tests read `requests` and script errors.
+    """
 
     def __init__(self):
+        self.requests: list[dict] = []
+        self.script: list[tuple[int, bytes]] = []  # (status, body) answers to give first, in order
         self.sent: queue.Queue[dict] = queue.Queue()
-        sent = self.sent
+        outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
-                sent.put(json.loads(self.rfile.read(length) or b"{}").get("message", {}))
-                body = json.dumps({"recipient_id": DEMO_PSID, "message_id": f"m_{uuid.uuid4().hex}"}).encode()
-                self.send_response(200)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                url = urllib.parse.urlsplit(self.path)
+                outer.requests.append({"path": url.path, "query": urllib.parse.parse_qs(url.query), "json": body})
+                outer.sent.put(body.get("message", {}))
+                status, payload = outer.script.pop(0) if outer.script else (200, json.dumps(
+                    {"recipient_id": DEMO_PSID, "message_id": f"m_{uuid.uuid4().hex}"}).encode())
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(payload)
 
             def log_message(self, *args):
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v25.0"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
+
+    def error(self, code: int, subcode: int | None = None, status: int = 400) -> None:
+        """Answer the next send with a Graph error of this code."""
+        error = {"message": f"(#{code}) scripted", "type": "OAuthException", "code": code, "fbtrace_id": "x"}
+        if subcode is not None:
+            error["error_subcode"] = subcode
+        self.script.append((status, json.dumps({"error": error}).encode()))
+
+    @property
+    def texts(self) -> list[str]:
+        return [r["json"]["message"]["text"] for r in self.requests]
 
     def close(self) -> None:
         self.server.shutdown()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import http.server
 import io
 import json
 import logging
@@ -15,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.parse
 import wsgiref.util
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import waitress
 
 from expensebot import webhook
 from expensebot.config import Config
+from expensebot.demo import SendApiStandIn
 from expensebot.identity import PsidHasher
 from expensebot.service import Service
 
@@ -242,53 +241,12 @@ class InlineExecutor(concurrent.futures.Executor):
         return future
 
 
-class GraphStandIn:
-    """A real local HTTP server playing the Send API: records requests, answers as scripted."""
-
-    def __init__(self):
-        self.requests: list[dict] = []
-        self.script: list[tuple[int, bytes]] = []  # answers to give, in order; then 200
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length", 0))
-                body = json.loads(self.rfile.read(length) or b"{}")
-                query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
-                outer.requests.append({"path": urllib.parse.urlsplit(self.path).path, "query": query, "json": body})
-                status, payload = outer.script.pop(0) if outer.script else (
-                    200, json.dumps({"recipient_id": "1", "message_id": f"m_out_{len(outer.requests)}"}).encode())
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v25.0"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
-
-    def error(self, code: int, subcode: int | None = None, status: int = 400) -> None:
-        error = {"message": f"(#{code}) scripted", "type": "OAuthException", "code": code, "fbtrace_id": "x"}
-        if subcode is not None:
-            error["error_subcode"] = subcode
-        self.script.append((status, json.dumps({"error": error}).encode()))
-
-    @property
-    def texts(self) -> list[str]:
-        return [r["json"]["message"]["text"] for r in self.requests]
-
-
 @pytest.fixture
 def graph():
-    stand_in = GraphStandIn()
-    stand_in.thread.start()
+    """Meta's Send API, played by the demo's stand-in: a real local HTTP server."""
+    stand_in = SendApiStandIn()
     yield stand_in
-    stand_in.server.shutdown()
-    stand_in.server.server_close()
+    stand_in.close()
 
 
 @pytest.fixture
