@@ -276,13 +276,11 @@ def run_baseline(args, work, bodies):
 
 
 @contextlib.contextmanager
-def hanging_model():
-    """A local OpenAI-compatible endpoint that accepts every request and never answers."""
-    release = threading.Event()
-
+def local_server(answer):
+    """A throwaway HTTP server on port 0 whose POST handler is answer(handler); yields its base URL."""
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self):
-            release.wait(60)
+            answer(self)
 
         def log_message(self, *args):
             pass
@@ -291,11 +289,21 @@ def hanging_model():
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
-        release.set()
         server.shutdown()
         server.server_close()
+
+
+@contextlib.contextmanager
+def hanging_model():
+    """A local OpenAI-compatible endpoint that accepts every request and never answers."""
+    release = threading.Event()
+    try:
+        with local_server(lambda handler: release.wait(60)) as url:
+            yield f"{url}/v1"
+    finally:
+        release.set()
 
 
 @contextlib.contextmanager
@@ -303,26 +311,16 @@ def failing_send_api():
     """A local Graph API that answers every send with a temporary failure (code 1200), so replies retry."""
     body = json.dumps({"error": {"message": "(#1200) Temporary send message failure", "code": 1200}}).encode()
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self.send_response(500)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(handler):
+        handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
+        handler.send_response(500)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v25.0"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with local_server(answer) as url:
+        yield f"{url}/v25.0"
 
 
 def run_server(args, work, name, bodies, duration, senders, extra_env=None):
