@@ -12,7 +12,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -89,20 +89,46 @@ class Database:
         Raises DatabaseUnavailable when the write cannot start or finish within write_timeout.
         """
         deadline = time.monotonic() + self.write_timeout
+        with self.connection() as conn, self.transaction(conn, deadline):
+            yield conn
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """Yield a fresh connection for a write (see transaction), closed afterwards."""
         try:
             conn = connect(self.path, self.write_timeout)
         except sqlite3.Error as exc:
             raise DatabaseUnavailable(f"connect: {exc}") from exc
         try:
-            if not self._write_lock.acquire(timeout=self.write_timeout):
+            yield conn
+        finally:
+            conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self, conn: sqlite3.Connection, deadline: float,
+                    prepare: Iterable[str] = ()) -> Iterator[None]:
+        """Run a BEGIN IMMEDIATE transaction on conn under the process' write lock; commit on exit.
+
+        `prepare` lists the statements the transaction will run: they are compiled before the
+        lock is taken, so the lock is held only while rows are written. Raises
+        DatabaseUnavailable when the write cannot start or finish by `deadline` (monotonic).
+        """
+        try:
+            for sql in prepare:
+                # executemany over no rows compiles the statement into the connection's
+                # statement cache and runs nothing; the later execute() finds it there.
+                conn.executemany(sql, ())
+            if not self._write_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
                 raise DatabaseUnavailable("another write in this process took too long")
             try:
-                remaining_ms = max(1, int((deadline - time.monotonic()) * 1000))
-                conn.execute(f"PRAGMA busy_timeout = {remaining_ms}")
+                remaining = deadline - time.monotonic()
+                if remaining < self.write_timeout * 0.9:
+                    # The wait for the lock used part of the budget: SQLite gets what is left.
+                    conn.execute(f"PRAGMA busy_timeout = {max(1, int(remaining * 1000))}")
                 # IMMEDIATE so busy_timeout covers taking the write lock, not a later upgrade.
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    yield conn
+                    yield
                     conn.execute("COMMIT")
                 except BaseException:
                     with contextlib.suppress(sqlite3.Error):
@@ -112,8 +138,6 @@ class Database:
                 self._write_lock.release()
         except sqlite3.Error as exc:
             raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        finally:
-            conn.close()
 
 
 class WalKeeper:

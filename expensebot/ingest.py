@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping
 
 from expensebot import chat, parser, rules, store, summary, times
@@ -88,11 +89,14 @@ class Ingest:
         # Read the texts before taking the write lock: the transaction only writes.
         readings = [(message, self.read(message, message.sent_ms)) for message in messages]
         saved = []
-        with self.db.writing() as conn:
-            for message, reading in readings:
-                record = self._save(conn, message, reading)
-                if record is not None:
-                    saved.append(record)
+        deadline = time.monotonic() + self.db.write_timeout
+        with self.db.connection() as conn:
+            with self.db.transaction(conn, deadline, prepare=store.INGEST_STATEMENTS):
+                for message, reading in readings:
+                    record = self._save(conn, message, reading)
+                    if record is not None:
+                        saved.append(record)
+            saved = [self._with_day_totals(conn, record) for record in saved]
         for record in saved:
             message = record.message
             log_event(logger, "event_logged", psid_hash=message.psid_hash, mid=message.mid,
@@ -158,8 +162,7 @@ class Ingest:
                 expense_ids = store.insert_expenses(
                     conn, message_id, message, self._expense_rows(reading, sent_ms), received_at)
                 store.requeue_job(conn, message_id, received_at)
-                return Saved(message, message_id, tuple(expense_ids), reading,
-                             day_totals=self._day_totals(conn, message.psid_hash, reading))
+                return Saved(message, message_id, tuple(expense_ids), reading)
         message_id = store.insert_message(conn, message, received_at, times.iso_utc(message.sent_ms))
         if message_id is None:
             return None
@@ -167,18 +170,24 @@ class Ingest:
             conn, message_id, message, self._expense_rows(reading, message.sent_ms), received_at)
         store.insert_job(conn, message_id, received_at)
         outcome = _run_command(conn, message.psid_hash, reading.command)
-        return Saved(message, message_id, tuple(expense_ids), reading, outcome,
-                     self._day_totals(conn, message.psid_hash, reading))
+        return Saved(message, message_id, tuple(expense_ids), reading, outcome)
 
-    def _day_totals(self, conn: sqlite3.Connection, psid_hash: str, reading: Reading) -> tuple:
-        """The day's running total for the reply, read in the write's own transaction.
+    def _with_day_totals(self, conn: sqlite3.Connection, record: Saved) -> Saved:
+        """Add the day's running total for the reply, read right after the commit.
 
-        Here rather than on the reply thread: this connection is open already, and the total is
-        exactly the one this commit makes; a reply thread would need a fresh connection of its own.
+        On the write's own connection, already open, but outside the write lock. The write is
+        committed: a failed read only leaves the total out of the reply.
         """
+        reading = record.reading
         if not reading.expenses:
-            return ()
-        return tuple(store.currency_totals(conn, psid_hash, *summary.day_bounds(reading.today, self.zone)))
+            return record
+        try:
+            totals = store.currency_totals(conn, record.message.psid_hash,
+                                           *summary.day_bounds(reading.today, self.zone))
+        except sqlite3.Error as exc:
+            log_event(logger, "day_totals_failed", level=logging.WARNING, reason=str(exc))
+            return record
+        return dataclasses.replace(record, day_totals=tuple(totals))
 
     def _expense_rows(self, reading: Reading, sent_ms: int) -> list[tuple]:
         """Rows for store.insert_expenses: (line, amount, currency, text, category, source, occurred_at)."""

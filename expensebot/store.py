@@ -9,14 +9,27 @@ from expensebot.webhook import Message
 
 JOB_STATUSES = ("pending", "ok", "error", "skipped")
 
+INSERT_MESSAGE = (
+    "INSERT OR IGNORE INTO messages_raw"
+    " (psid_hash, mid, received_at, sent_at, kind, text, edit_count, event)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+INSERT_EXPENSE = (
+    "INSERT INTO expenses"
+    " (message_id, psid_hash, mid, line, amount_minor, currency, description,"
+    "  category, category_source, occurred_at, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+INSERT_JOB = "INSERT INTO jobs (message_id, status, run_after, updated_at) VALUES (?, 'pending', ?, ?)"
+# What a new message's transaction runs: compiled before the write lock (Database.transaction).
+INGEST_STATEMENTS = (INSERT_MESSAGE, INSERT_EXPENSE, INSERT_JOB)
+
 
 def insert_message(conn: sqlite3.Connection, message: Message, received_at: str, sent_at: str) -> int | None:
     """Store the message unless its mid is known; return the new row id, or None."""
     # lastrowid, not RETURNING: on a fresh connection RETURNING costs ~80 us a statement.
     cursor = conn.execute(
-        "INSERT OR IGNORE INTO messages_raw"
-        " (psid_hash, mid, received_at, sent_at, kind, text, edit_count, event)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        INSERT_MESSAGE,
         (message.psid_hash, message.mid, received_at, sent_at,
          message.kind, message.text, message.num_edit, message.event),
     )
@@ -40,12 +53,7 @@ def insert_expenses(conn: sqlite3.Connection, message_id: int, message: Message,
                     rows: Iterable[tuple], created_at: str) -> list[int]:
     """Insert (line, amount_minor, currency, description, category, category_source, occurred_at) rows."""
     return [
-        conn.execute(
-            "INSERT INTO expenses"
-            " (message_id, psid_hash, mid, line, amount_minor, currency, description,"
-            "  category, category_source, occurred_at, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (message_id, message.psid_hash, message.mid, *row, created_at),
+        conn.execute(INSERT_EXPENSE, (message_id, message.psid_hash, message.mid, *row, created_at),
         ).lastrowid
         for row in rows
     ]
@@ -58,11 +66,7 @@ def delete_expenses_of_message(conn: sqlite3.Connection, message_id: int) -> int
 
 def insert_job(conn: sqlite3.Connection, message_id: int, now: str) -> None:
     """Queue the enrichment job of a new message."""
-    conn.execute(
-        "INSERT INTO jobs (message_id, status, run_after, updated_at)"
-        " VALUES (?, 'pending', ?, ?)",
-        (message_id, now, now),
-    )
+    conn.execute(INSERT_JOB, (message_id, now, now))
 
 
 def requeue_job(conn: sqlite3.Connection, message_id: int, now: str) -> None:
