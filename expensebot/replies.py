@@ -6,9 +6,11 @@ sent; it is never stored. Without FB_PAGE_ACCESS_TOKEN the reply is logged (text
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
@@ -29,6 +31,8 @@ RETRY_CODES = frozenset({1200, 613, 4, 2})
 NEVER_RETRY_CODES = frozenset({551, 10, 100, 190})
 SEND_TIMEOUT = (3.05, 10)  # connect, read
 BACKOFF = (0.5, 1.0, 2.0)
+# Replies waiting while the Send API fails for a long time: beyond this the oldest are dropped.
+MAX_QUEUED_REPLIES = 10_000
 
 
 class SendApiError(Exception):
@@ -94,11 +98,16 @@ class Reply:
 
 
 class Replier:
-    """Compose and send one reply per committed message, on a thread pool."""
+    """Compose and send one reply per committed message, one after another, in commit order.
+
+    The request thread only appends to a queue; one drain task at a time (on the executor)
+    works through it. In order, so "summary" is answered after the expense sent just before it;
+    and under load one wake-up serves many replies instead of one thread hand-off per message.
+    """
 
     def __init__(self, db: Database, executor: Executor, *, zone: dt.tzinfo, send_api: SendApi | None,
                  now: Callable[[], dt.datetime] = times.utc_now, ai: AiClient | None = None,
-                 rate: RateLimiter | None = None):
+                 rate: RateLimiter | None = None, max_queued: int = MAX_QUEUED_REPLIES):
         self.db = db
         self.executor = executor
         self.zone = zone
@@ -106,11 +115,44 @@ class Replier:
         self.now = now
         self.ai = ai
         self.rate = rate
+        self.max_queued = max_queued
+        self._queue: collections.deque[tuple[Saved, str | None]] = collections.deque()
+        self._lock = threading.Lock()
+        self._draining = False
+        self._stopped = False
 
     def submit(self, saved: list[Saved], recipients: Mapping[str, str]) -> None:
         """Queue a reply for every saved message (called after the commit)."""
-        for record in saved:
-            self.executor.submit(self.reply, record, recipients.get(record.message.psid_hash))
+        dropped = []
+        with self._lock:
+            if self._stopped:
+                return
+            self._queue.extend((record, recipients.get(record.message.psid_hash)) for record in saved)
+            while len(self._queue) > self.max_queued:
+                dropped.append(self._queue.popleft()[0])
+            start = bool(self._queue) and not self._draining
+            self._draining = self._draining or start
+        for record in dropped:  # the Send API has been failing for a long while; the rows are safe
+            log_event(logger, "reply_dropped", level=logging.WARNING, psid_hash=record.message.psid_hash,
+                      mid=record.message.mid, reason="reply queue full")
+        if start:
+            self.executor.submit(self._drain)
+
+    def stop(self) -> None:
+        """Drop the replies not yet started and wait for the one being sent."""
+        with self._lock:
+            self._stopped = True
+            self._queue.clear()
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._draining = False
+                    return
+                record, psid = self._queue.popleft()
+            self.reply(record, psid)
 
     def reply(self, record: Saved, psid: str | None) -> None:
         """Compose and deliver one reply; failures are logged, never raised."""

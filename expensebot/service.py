@@ -19,7 +19,6 @@ from expensebot.replies import Replier, SendApi
 from expensebot.spool import Spool
 from expensebot.times import utc_now
 
-REPLY_WORKERS = 2  # replies are I/O-bound; more threads only fight over the GIL
 
 
 @dataclasses.dataclass
@@ -41,7 +40,8 @@ class Service:
         spool = Spool(config.spool_dir).open()
         if send_api is None and config.fb_page_access_token:
             send_api = SendApi(config.fb_graph_url, config.fb_page_access_token)
-        executor = executor or ThreadPoolExecutor(REPLY_WORKERS, thread_name_prefix="reply")
+        # Replies go out one at a time, in commit order (Replier): one thread is all they use.
+        executor = executor or ThreadPoolExecutor(1, thread_name_prefix="reply")
         rate = RateLimiter(config.ai_rate_per_minute)
         enricher = Enricher(db, _ai_client(config), rate, poll_interval=enrich_interval).start()
         replier = Replier(db, executor, zone=config.zone, send_api=send_api, now=now,
@@ -60,7 +60,7 @@ class Service:
         self.replayer.stop()
         self.enricher.stop()
         # Replies still queued (say, retrying against a failing Send API) are dropped, not waited for.
-        self.replier.executor.shutdown(wait=True, cancel_futures=True)
+        self.replier.stop()
         if self.replier.send_api is not None:
             self.replier.send_api.close()
         self.db.close()

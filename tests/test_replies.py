@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
+import time
 
 import pytest
 
@@ -209,3 +211,66 @@ def test_replies_stay_under_2000_characters(bot, graph):
     say(bot, "\n".join(f"item number {i} with a rather long description {i + 1}" for i in range(50)), "m_1")
     assert len(graph.texts[0]) < 2000
     assert graph.texts[0].endswith("…")
+
+
+def test_replies_go_out_in_commit_order_on_a_real_thread(tmp_path, graph):
+    from expensebot.replies import SendApi
+    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
+    bot = Service.open(config, send_api=SendApi(graph.url, "t"))  # the real reply thread
+    try:
+        for i in range(1, 21):
+            say(bot, f"item {i}", f"m_{i}")
+        say(bot, "summary all", "m_21")
+        deadline = time.monotonic() + 10
+        while len(graph.requests) < 21 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [t.split(",")[0] for t in graph.texts[:20]] == [f"item — {i}.00 USD" for i in range(1, 21)]
+        assert "210.00 USD in 20 expenses" in graph.texts[20]
+    finally:
+        bot.close()
+
+
+class HeldExecutor(concurrent.futures.Executor):
+    """Keep submitted work until run() is called: replies pile up as behind a slow Send API."""
+
+    def __init__(self):
+        self.held = []
+
+    def submit(self, fn, /, *args, **kwargs):
+        self.held.append((fn, args, kwargs))
+        return concurrent.futures.Future()
+
+    def run(self):
+        while self.held:
+            fn, args, kwargs = self.held.pop(0)
+            fn(*args, **kwargs)
+
+
+def test_a_long_outage_drops_the_oldest_replies_never_a_row(tmp_path, graph, caplog):
+    from expensebot.replies import SendApi
+    executor = HeldExecutor()
+    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
+    bot = Service.open(config, executor=executor, send_api=SendApi(graph.url, "t"))
+    bot.replier.max_queued = 3
+    try:
+        for i in range(1, 6):
+            say(bot, f"item {i}", f"m_{i}")
+        assert len(executor.held) == 1  # one drain for the whole queue, not a task per message
+        executor.run()
+        assert [t.split(",")[0] for t in graph.texts] == [f"item — {i}.00 USD" for i in (3, 4, 5)]
+        assert [r.fields["mid"] for r in caplog.records if r.msg == "reply_dropped"] == ["m_1", "m_2"]
+        assert query(bot, "SELECT count(*) FROM expenses") == [(5,)]
+    finally:
+        bot.close()
+
+
+def test_stopping_drops_queued_replies_without_sending(tmp_path, graph):
+    from expensebot.replies import SendApi
+    executor = HeldExecutor()
+    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
+    bot = Service.open(config, executor=executor, send_api=SendApi(graph.url, "t"))
+    say(bot, "coffee 100", "m_1")
+    bot.close()
+    executor.run()
+    assert graph.requests == []
+    assert query(bot, "SELECT count(*) FROM expenses") == [(1,)]
