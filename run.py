@@ -27,9 +27,10 @@ from expensebot.money import format_amount
 from expensebot.service import Service
 
 logger = logging.getLogger("expensebot")
-# Few threads: each sqlite3 call releases the GIL, and with more threads the one holding the
-# write lock waits behind the others' Python work (measured: 4 threads ~25% slower than 1-2).
-SERVER_THREADS = 2
+# One request thread. Writes take turns anyway (one write lock), and a thread holding it gives
+# up the GIL on every sqlite3 call: with a second request thread running Python meanwhile, the
+# locked stretch took 4x longer (README, Speed). Reads (summaries, ops) take milliseconds.
+SERVER_THREADS = 1
 DEMO_DB = Path("expensebot-demo.db")
 
 
