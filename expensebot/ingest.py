@@ -7,6 +7,7 @@ the same `write`, which is idempotent (INSERT OR IGNORE on psid_hash, mid).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import logging
@@ -46,7 +47,7 @@ class Saved:
     expense_ids: tuple[int, ...]
     reading: Reading
     outcome: dict | None = None  # what a command did: the expense undone, the rows erased
-    day_totals: tuple[tuple[str, int], ...] = ()  # (currency, total_minor) of the message's day, after it
+    day_totals: tuple[tuple[str, int], ...] = ()  # (currency, total_minor) of the message's day, read after the commit
 
 
 AfterCommit = Callable[[list[Saved], Mapping[str, str]], None]
@@ -96,7 +97,7 @@ class Ingest:
                     record = self._save(conn, message, reading)
                     if record is not None:
                         saved.append(record)
-            saved = [self._with_day_totals(conn, record) for record in saved]
+            saved = self._with_day_totals(conn, saved)
         for record in saved:
             message = record.message
             log_event(logger, "event_logged", psid_hash=message.psid_hash, mid=message.mid,
@@ -172,22 +173,28 @@ class Ingest:
         outcome = _run_command(conn, message.psid_hash, reading.command)
         return Saved(message, message_id, tuple(expense_ids), reading, outcome)
 
-    def _with_day_totals(self, conn: sqlite3.Connection, record: Saved) -> Saved:
-        """Add the day's running total for the reply, read right after the commit.
+    def _with_day_totals(self, conn: sqlite3.Connection, saved: list[Saved]) -> list[Saved]:
+        """Add each expense message's day total for its reply, read right after the commit.
 
-        On the write's own connection, already open, but outside the write lock. The write is
-        committed: a failed read only leaves the total out of the reply.
+        On the write's own connection, already open, but outside the write lock; one query per
+        day for everyone in the batch. The write is committed: a failed read only leaves the
+        total out of the replies.
         """
-        reading = record.reading
-        if not reading.expenses:
-            return record
+        people_by_day: dict[dt.date, set[str]] = collections.defaultdict(set)
+        for record in saved:
+            if record.reading.expenses:
+                people_by_day[record.reading.today].add(record.message.psid_hash)
+        totals = {}
         try:
-            totals = store.currency_totals(conn, record.message.psid_hash,
-                                           *summary.day_bounds(reading.today, self.zone))
+            for day, people in people_by_day.items():
+                bounds = summary.day_bounds(day, self.zone)
+                for psid_hash, rows in store.currency_totals(conn, people, *bounds).items():
+                    totals[day, psid_hash] = tuple(rows)
         except sqlite3.Error as exc:
             log_event(logger, "day_totals_failed", level=logging.WARNING, reason=str(exc))
-            return record
-        return dataclasses.replace(record, day_totals=tuple(totals))
+            return saved
+        return [dataclasses.replace(r, day_totals=totals.get((r.reading.today, r.message.psid_hash), ()))
+                if r.reading.expenses else r for r in saved]
 
     def _expense_rows(self, reading: Reading, sent_ms: int) -> list[tuple]:
         """Rows for store.insert_expenses: (line, amount, currency, text, category, source, occurred_at)."""

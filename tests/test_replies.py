@@ -42,6 +42,23 @@ def test_currencies_are_totalled_apart(bot, graph):
     assert graph.texts[-1] == "lunch — 12.00 EUR, today\nToday: 12.00 EUR, 100.00 USD"
 
 
+def test_one_delivery_for_several_people_totals_each_person_apart(bot, graph):
+    say(bot, "coffee 1", "m_0", psid="111", timestamp=T0 - 86_400_000)  # yesterday: not in today's total
+    events = [message_event("111", "m_1", "coffee 100", timestamp=T0),
+              message_event("222", "m_2", "tea 7", timestamp=T0),
+              message_event("111", "m_3", "€5 cake", timestamp=T0),
+              message_event("222", "m_4", "hello", timestamp=T0)]
+    assert Client(bot.app).post_webhook(delivery(*events)).status == 200
+    replies = sorted((r["json"]["recipient"]["id"], r["json"]["message"]["text"]) for r in graph.requests[1:])
+    # Read after the batch's commit: both of 111's replies count both of 111's expenses.
+    assert replies == sorted([
+        ("111", "coffee — 100.00 USD, today\nToday: 5.00 EUR, 100.00 USD"),
+        ("111", "cake — 5.00 EUR, today\nToday: 5.00 EUR, 100.00 USD"),
+        ("222", "tea — 7.00 USD, today\nToday: 7.00 USD"),
+        ("222", chat.HINT),
+    ])
+
+
 def test_yesterday_is_named(bot, graph):
     say(bot, "taxi 20 yesterday", "m_1")
     assert graph.texts == ["taxi — 20.00 USD, yesterday"]
