@@ -1,10 +1,15 @@
-"""Read expenses out of chat text, one per line (SPEC §5): 'coffee 4.50', '€12 lunch #food'."""
+"""Read expenses out of chat text, one per line (SPEC §5): 'coffee 4.50', '€12 lunch #food'.
+
+This runs on the webhook's request path for every message, so each word is looked at
+once, cheap tests come before regexes, and nothing is built only to be thrown away.
+"""
 import datetime
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from expensebot.money import (
-    MAX_AMOUNT_MINOR, SYMBOLS, currency_for_symbol, is_currency, minor_digits,
+    MAX_AMOUNT_MINOR, MINOR_DIGITS, SYMBOLS, currency_for_symbol, is_currency, minor_digits,
 )
 
 MAX_EXPENSES_PER_MESSAGE = 50
@@ -18,8 +23,10 @@ _TAG = re.compile(r"#([^\W_][\w-]{0,31})")
 _TRAILING_PUNCTUATION = ".,;:!?"
 _EDGE_PUNCTUATION = " -–—:=@,;"
 _SIGNS = {"-": True, "−": True, "+": False}
+_DIGITS = frozenset("0123456789")
 _NUMBER_START = frozenset("0123456789+-−")
 _MAX_WHOLE_DIGITS = len(str(MAX_AMOUNT_MINOR))
+_ONE_DAY = datetime.timedelta(days=1)
 # Codes that are also everyday words ("pen 5", "top up 20") count only when written in capitals.
 _CODES_THAT_ARE_WORDS = frozenset(
     "ALL BAM BOB CAD COP CUP GEL MAD MOP PEN RON RUB SOS TOP TRY".split()
@@ -30,6 +37,34 @@ _CLEAN = str.maketrans(
     {code: " " for code in [*range(0x20), *range(0x7F, 0xA0), 0x200B, 0x2060, 0xFEFF]}
     | {code: "\ufffd" for code in range(0xD800, 0xE000)}
 )
+
+
+def _case_spellings(code: str) -> list[str]:
+    """Every way to write a three-letter code in upper and lower case: 'usd', 'Usd', ... 'USD'."""
+    spellings = [""]
+    for letter in code:
+        spellings = [start + case for start in spellings for case in (letter.lower(), letter)]
+    return spellings
+
+
+# Every ASCII spelling a currency code is read from, so that telling whether a word is a
+# code is one dict look-up. Same rule as before: any case, except that the codes that are
+# also words count only in capitals. (Only ASCII letters change under str.upper() into the
+# letters of a code among ASCII text, so these are all the spellings there are.)
+_CODE_SPELLINGS: dict[str, str] = {
+    spelling: code
+    for code in MINOR_DIGITS
+    for spelling in (
+        [code] if code in _CODES_THAT_ARE_WORDS else _case_spellings(code)
+    )
+}
+_SYMBOL_SET = frozenset(SYMBOLS)
+# The symbols a word may start with, by first character, longest first as in SYMBOLS, so
+# that a number needs no look at the symbols unless its first character could begin one.
+_SYMBOLS_BY_START: dict[str, tuple[str, ...]] = {}
+for _symbol in SYMBOLS:
+    _SYMBOLS_BY_START[_symbol[0]] = (*_SYMBOLS_BY_START.get(_symbol[0], ()), _symbol)
+del _symbol
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,23 +95,22 @@ class ParseResult:
     rejected: tuple[RejectedLine, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class _Money:
-    """A word that reads as a number, with the currency written on it if any."""
+class _Money(NamedTuple):
+    """A word that reads as a number, with the currency written on it if any.
 
-    text: str
+    A named tuple rather than a frozen dataclass: one is made for every number read,
+    and a tuple is several times cheaper to build.
+    """
+
     negative: bool
     number: str
     thousands: bool
     currency: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class _Currency:
-    """A word that is only a currency: '$', 'EUR', 'php'."""
-
-    text: str
-    code: str
+# What a word of a line is: a number, the ISO code of a word that is only a currency
+# ('$', 'EUR', 'php'), or None for any other word.
+_Token = _Money | str | None
 
 
 class _Rejected(Exception):
@@ -90,17 +124,19 @@ class _Rejected(Exception):
 def parse_message(text: str, *, default_currency: str, today: datetime.date) -> ParseResult:
     """Read every non-blank line; lines past MAX_EXPENSES_PER_MESSAGE are rejected unread."""
     _check_currency(default_currency)
-    expenses, rejected = [], []
+    expenses: list[ParsedExpense] = []
+    rejected: list[RejectedLine] = []
     read = 0
     for index, line in enumerate(_split_lines(text)):
-        if not line.translate(_CLEAN).strip():
+        cleaned = _clean(line)
+        if not cleaned.strip():
             continue
         if read == MAX_EXPENSES_PER_MESSAGE:
             rejected.append(RejectedLine(index, "too many lines"))
             continue
         read += 1
-        result = parse_line(line, default_currency=default_currency, today=today, index=index)
-        (expenses if isinstance(result, ParsedExpense) else rejected).append(result)
+        result = _parse_line(line, cleaned, default_currency, today, index)
+        (expenses if type(result) is ParsedExpense else rejected).append(result)
     return ParseResult(tuple(expenses), tuple(rejected))
 
 
@@ -113,10 +149,17 @@ def parse_line(
     expense is still read. Only lines over MAX_LINE_LENGTH are rejected for length.
     """
     _check_currency(default_currency)
+    return _parse_line(line, _clean(line), default_currency, today, index)
+
+
+def _parse_line(
+    line: str, cleaned: str, default_currency: str, today: datetime.date, index: int
+) -> ParsedExpense | RejectedLine:
+    """parse_line for a line already cleaned and a default currency already checked."""
     if len(line) > MAX_LINE_LENGTH:
         return RejectedLine(index, "line too long")
     try:
-        return _read_expense(line, default_currency, today, index)
+        return _read_expense(cleaned, default_currency, today, index)
     except _Rejected as rejection:
         return RejectedLine(index, rejection.reason)
 
@@ -127,154 +170,184 @@ def _check_currency(code: str) -> None:
         raise ValueError(f"default_currency must be an ISO 4217 code, not {code!r}")
 
 
-def _split_lines(text):
+def _split_lines(text: str) -> list[str]:
     """Split at LF, CRLF and CR only: str.splitlines() also splits at U+2028 and friends."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.split("\n")
 
 
-def _read_expense(line, default_currency, today, index):
-    """Turn one line into a ParsedExpense, raising _Rejected when it is not one."""
-    category, words = _take_category(line.translate(_CLEAN).split())
-    date, words = _take_date(words, today)
-    tokens = [_classify(word, default_currency) for word in words]
-    chosen, currency, used = _choose_amount(tokens, default_currency)
+def _clean(line: str) -> str:
+    """Return line with control characters as spaces and lone surrogates as U+FFFD.
+
+    Every character _CLEAN replaces (Cc, Cf and Cs) is one str.isprintable() refuses,
+    so a printable line, which is nearly every line, needs no translate() at all.
+    """
+    return line if line.isprintable() else line.translate(_CLEAN)
+
+
+def _read_expense(
+    text: str, default_currency: str, today: datetime.date, index: int
+) -> ParsedExpense:
+    """Turn one cleaned line into a ParsedExpense, raising _Rejected when it is not one.
+
+    One pass over the words: the #tags come out (the first names the category), the
+    dates come out (more than one is ambiguous), and each other word is kept with
+    what it reads as. Only dates can raise here, and they are met in the same order
+    as before, so the first invalid date still wins over any later problem.
+    """
+    category: str | None = None
+    dates: set[datetime.date] = set()
+    words: list[str] = []
+    tokens: list[_Token] = []
+    numbers: list[int] = []
+    currencies: list[int] = []
+    for word in text.split():
+        bare = word.rstrip(_TRAILING_PUNCTUATION)
+        if bare[:1] == "#":
+            tag = _TAG.fullmatch(bare)
+            if tag is not None:
+                if category is None:
+                    category = tag[1].lower()
+                continue
+        date = _read_date(bare, today)
+        if date is not None:
+            dates.add(date)
+            continue
+        token = _classify(bare, default_currency)
+        if type(token) is _Money:
+            numbers.append(len(tokens))
+        elif token is not None:
+            currencies.append(len(tokens))
+        words.append(word)
+        tokens.append(token)
+    if len(dates) > 1:
+        raise _Rejected("ambiguous date")
+    chosen, currency, used = _choose_amount(tokens, numbers, currencies, default_currency)
     return ParsedExpense(
-        line=index,
-        amount_minor=_amount_minor(tokens[chosen], currency),
-        currency=currency,
-        description=_describe(token for i, token in enumerate(tokens) if i not in used),
-        category=category,
-        date=date,
+        index,
+        _amount_minor(tokens[chosen], currency),
+        currency,
+        _describe(words, used),
+        category,
+        dates.pop() if dates else today,
     )
 
 
-def _take_category(words):
-    """Return the first #tag, lower-cased, and the words without any tag."""
-    category, kept = None, []
-    for word in words:
-        tag = _TAG.fullmatch(word.rstrip(_TRAILING_PUNCTUATION))
-        if tag is None:
-            kept.append(word)
-        elif category is None:
-            category = tag[1].lower()
-    return category, kept
+def _read_date(word: str, today: datetime.date) -> datetime.date | None:
+    """Read 'today', 'yesterday' or YYYY-MM-DD; None when the word is no date.
 
-
-def _take_date(words, today):
-    """Return the date the line names (today if none) and the words without it."""
-    dates, kept = set(), []
-    for word in words:
-        date = _read_date(word.rstrip(_TRAILING_PUNCTUATION), today)
-        if date is None:
-            kept.append(word)
-        else:
-            dates.add(date)
-    if len(dates) > 1:
-        raise _Rejected("ambiguous date")
-    return (dates.pop() if dates else today), kept
-
-
-def _read_date(word, today):
-    """Read 'today', 'yesterday' or YYYY-MM-DD; None when the word is no date."""
-    lowered = word.lower()
-    if lowered == "today":
-        return today
-    try:
-        if lowered == "yesterday":
-            return today - datetime.timedelta(days=1)
+    Only words of 5, 9 or 10 characters can be one: the only non-ASCII characters
+    that lower-case to ASCII letters are 'İ' and the Kelvin sign, and neither 'i' nor
+    'k' is in 'today' or 'yesterday', so those two match only ASCII words of their length.
+    """
+    size = len(word)
+    if size == 10:
         match = _DATE.fullmatch(word)
-        return match and datetime.date(*map(int, match.groups()))
-    except (ValueError, OverflowError):
-        raise _Rejected("invalid date") from None
+        if match is None:
+            return None
+        try:
+            return datetime.date(*map(int, match.groups()))
+        except (ValueError, OverflowError):
+            raise _Rejected("invalid date") from None
+    if size == 5 or size == 9:
+        lowered = word.lower()
+        if lowered == "today":
+            return today
+        if lowered == "yesterday":
+            try:
+                return today - _ONE_DAY
+            except (ValueError, OverflowError):
+                raise _Rejected("invalid date") from None
+    return None
 
 
-def _classify(word, default_currency):
-    """Return a _Currency, a _Money or the word itself."""
-    bare = word.rstrip(_TRAILING_PUNCTUATION)
+def _classify(bare: str, default_currency: str) -> _Token:
+    """Read a word without its trailing punctuation: a currency code, a _Money or None."""
     code = _currency_code(bare, default_currency)
     if code is not None:
-        return _Currency(word, code)
-    return _read_money(word, bare, default_currency) or word
+        return code
+    if bare.isalpha():  # a number needs an ASCII digit, and no digit is alphabetic
+        return None
+    return _read_money(bare, default_currency)
 
 
-def _currency_code(text, default_currency):
+def _currency_code(text: str, default_currency: str) -> str | None:
     """Return the ISO code a symbol or a code stands for, or None."""
-    if text in SYMBOLS:
+    if text in _SYMBOL_SET:
         return currency_for_symbol(text, default_currency)
-    code = text.upper()
-    if not text.isascii() or not is_currency(code):
-        return None
-    if code in _CODES_THAT_ARE_WORDS and text != code:
-        return None
-    return code
+    return _CODE_SPELLINGS.get(text)
 
 
-def _read_money(word, bare, default_currency):
+def _read_money(bare: str, default_currency: str) -> _Money | None:
     """Read '-$1,200.50', '1.5k', '4.50usd' or '12€'; None when the word is no number."""
     negative, rest = _take_sign(bare)
     currency, rest = _take_prefix(rest, default_currency)
     if not negative:
         negative, rest = _take_sign(rest)
-    match = _NUMBER.fullmatch(rest)
-    if match is None:
+    if rest[:1] not in _DIGITS:  # what _NUMBER needs, tested without the regex
         return None
-    number, suffix = match.groups()
-    thousands = suffix[:1] in ("k", "K") and _suffix_code(suffix, default_currency) is None
+    number, suffix = _NUMBER.fullmatch(rest).groups()
+    if not suffix:
+        return _Money(negative, number, False, currency)
+    thousands = suffix[0] in "kK" and _currency_code(suffix, default_currency) is None
     if thousands:
         suffix = suffix[1:]
-    suffix_code = _suffix_code(suffix, default_currency)
+    suffix_code = _currency_code(suffix, default_currency) if suffix else None
     if suffix and (suffix_code is None or currency is not None):
         return None
-    return _Money(word, negative, number, thousands, currency or suffix_code)
+    return _Money(negative, number, thousands, currency or suffix_code)
 
 
-def _suffix_code(suffix, default_currency):
-    """Return the currency a non-empty suffix names, or None."""
-    return _currency_code(suffix, default_currency) if suffix else None
-
-
-def _take_sign(text):
+def _take_sign(text: str) -> tuple[bool, str]:
     """Split a leading +, - or − off text; tell whether it was negative."""
-    if text[:1] in _SIGNS:
-        return _SIGNS[text[0]], text[1:]
-    return False, text
+    negative = _SIGNS.get(text[:1])
+    if negative is None:
+        return False, text
+    return negative, text[1:]
 
 
-def _take_prefix(text, default_currency):
+def _take_prefix(text: str, default_currency: str) -> tuple[str | None, str]:
     """Split a leading currency symbol or code ('$', 'US$', 'usd') off a number."""
-    for symbol in SYMBOLS:
+    for symbol in _SYMBOLS_BY_START.get(text[:1], ()):
         if text.startswith(symbol):
             return currency_for_symbol(symbol, default_currency), text[len(symbol):]
-    code = _currency_code(text[:3], default_currency)
-    if code is not None and text[3:4] and text[3] in _NUMBER_START:
-        return code, text[3:]
+    if text[3:4] in _NUMBER_START:
+        code = _currency_code(text[:3], default_currency)
+        if code is not None:
+            return code, text[3:]
     return None, text
 
 
-def _choose_amount(tokens, default_currency):
+def _choose_amount(
+    tokens: list[_Token], numbers: list[int], currencies: list[int], default_currency: str
+) -> tuple[int, str, tuple[int, ...] | set[int]]:
     """Return the index of the amount, its currency and the indexes it used up.
 
     A number next to a currency wins; else the only number; else a number that ends
     the line. Anything else is ambiguous: an amount is never guessed.
     """
-    bindings = _bind_currencies(tokens)
-    priced = _priced_numbers(tokens, bindings)
+    if len(numbers) == 1 and not currencies:
+        # The everyday line, one number and no currency word: the rules below would
+        # pick that number, in its own currency or the default, and use up nothing else.
+        chosen = numbers[0]
+        return chosen, tokens[chosen].currency or default_currency, (chosen,)
+    bindings = _bind_currencies(tokens, currencies)
+    priced = _priced_numbers(tokens, numbers, bindings)
     if len(priced) > 1:
         raise _Rejected("ambiguous amount")
     if priced:
         [(chosen, currency)] = priced.items()
         return chosen, currency, {chosen, *(c for c, n in bindings.items() if n == chosen)}
-    chosen = _only_or_last_number(tokens)
-    currency, used = _floating_currency(tokens, default_currency)
+    chosen = _only_or_last_number(tokens, numbers)
+    currency, used = _floating_currency(tokens, currencies, default_currency)
     return chosen, currency, {chosen, *used}
 
 
-def _bind_currencies(tokens):
+def _bind_currencies(tokens: list[_Token], currencies: list[int]) -> dict[int, int]:
     """Pair each standalone currency with the bare number beside it: 'PHP 250', '250 PHP'."""
     bindings = {}
-    for i, token in enumerate(tokens):
-        if not isinstance(token, _Currency):
-            continue
+    for i in currencies:
         beside = [j for j in (i - 1, i + 1) if 0 <= j < len(tokens) and _is_bare(tokens[j])]
         if len(beside) > 1:
             raise _Rejected("ambiguous amount")
@@ -283,24 +356,25 @@ def _bind_currencies(tokens):
     return bindings
 
 
-def _is_bare(token):
+def _is_bare(token: _Token) -> bool:
     """Tell whether token is a number that names no currency of its own."""
-    return isinstance(token, _Money) and token.currency is None
+    return type(token) is _Money and token.currency is None
 
 
-def _priced_numbers(tokens, bindings):
+def _priced_numbers(
+    tokens: list[_Token], numbers: list[int], bindings: dict[int, int]
+) -> dict[int, str]:
     """Map the index of each number that has a currency to that currency."""
-    priced = {i: t.currency for i, t in enumerate(tokens) if isinstance(t, _Money) and t.currency}
+    priced = {i: tokens[i].currency for i in numbers if tokens[i].currency}
     for currency_index, number_index in bindings.items():
-        code = tokens[currency_index].code
+        code = tokens[currency_index]
         if priced.setdefault(number_index, code) != code:
             raise _Rejected("ambiguous amount")
     return priced
 
 
-def _only_or_last_number(tokens):
+def _only_or_last_number(tokens: list[_Token], numbers: list[int]) -> int:
     """Return the index of the line's only number, or of the number that ends it."""
-    numbers = [i for i, token in enumerate(tokens) if isinstance(token, _Money)]
     if not numbers:
         raise _Rejected("no amount")
     if len(numbers) == 1 or numbers[-1] == len(tokens) - 1:
@@ -308,18 +382,19 @@ def _only_or_last_number(tokens):
     raise _Rejected("ambiguous amount")
 
 
-def _floating_currency(tokens, default_currency):
+def _floating_currency(
+    tokens: list[_Token], currencies: list[int], default_currency: str
+) -> tuple[str, list[int]]:
     """Return the currency named away from the number ('PHP lunch 250') and its indexes."""
-    named = {i: t.code for i, t in enumerate(tokens) if isinstance(t, _Currency)}
-    codes = set(named.values())
+    codes = {tokens[i] for i in currencies}
     if len(codes) > 1:
         raise _Rejected("ambiguous currency")
     if codes:
-        return codes.pop(), set(named)
-    return default_currency, set()
+        return codes.pop(), currencies
+    return default_currency, currencies
 
 
-def _amount_minor(money, currency):
+def _amount_minor(money: _Money, currency: str) -> int:
     """Return the amount in minor units, exactly, or raise _Rejected."""
     if money.negative:
         raise _Rejected("amount must be positive")
@@ -342,18 +417,23 @@ def _amount_minor(money, currency):
     return amount
 
 
-def _split_number(number, digits):
+def _split_number(number: str, digits: int) -> tuple[str, str, bool]:
     """Split '1,200.50' into whole digits, fraction digits and whether it had thousands groups.
 
     One separator before exactly three digits groups thousands ('1.200', '1,200'),
     unless the currency itself has three minor digits (KWD 1.250).
     """
+    # The usual numbers ('100', '4.50', '12,50') are split without a regex.
+    dots = number.count(".")
+    commas = number.count(",")
+    if dots + commas == 0:
+        return number, "", False
+    if dots + commas == 1:
+        whole, _, fraction = number.partition("." if dots else ",")
+        if len(fraction) != 3 or digits == 3:
+            return whole, fraction, False
     parts = _SEPARATOR.split(number)
     separators = _SEPARATOR.findall(number)
-    if not separators:
-        return number, "", False
-    if len(separators) == 1 and (len(parts[1]) != 3 or digits == 3):
-        return parts[0], parts[1], False
     if len(set(separators)) == 1:
         groups, fraction = parts, ""
     elif len(set(separators[:-1])) == 1:
@@ -365,14 +445,14 @@ def _split_number(number, digits):
     return "".join(groups), fraction, True
 
 
-def _is_grouped(groups):
+def _is_grouped(groups: list[str]) -> bool:
     """Tell whether digit groups read as thousands: '1', '234', '567'."""
     first, rest = groups[0], groups[1:]
     return len(first) <= 3 and first[0] != "0" and all(len(group) == 3 for group in rest)
 
 
-def _describe(tokens):
-    """Join what is left of the line into the description, without edge punctuation."""
-    words = (token if isinstance(token, str) else token.text for token in tokens)
-    description = " ".join(words).strip(_EDGE_PUNCTUATION)
+def _describe(words: list[str], used: tuple[int, ...] | set[int]) -> str:
+    """Join the words the amount did not use into the description, without edge punctuation."""
+    description = " ".join([word for i, word in enumerate(words) if i not in used])
+    description = description.strip(_EDGE_PUNCTUATION)
     return description[:MAX_DESCRIPTION_LENGTH].rstrip()
