@@ -7,7 +7,6 @@ the same `write`, which is idempotent (INSERT OR IGNORE on psid_hash, mid).
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import datetime as dt
 import logging
@@ -176,24 +175,21 @@ class Ingest:
     def _with_day_totals(self, conn: sqlite3.Connection, saved: list[Saved]) -> list[Saved]:
         """Add each expense message's day total for its reply, read right after the commit.
 
-        On the write's own connection, already open, but outside the write lock; one query per
-        day for everyone in the batch. The write is committed: a failed read only leaves the
+        On the write's own connection, already open, but outside the write lock; once per
+        person and day in a batch. The write is committed: a failed read only leaves the
         total out of the replies.
         """
-        people_by_day: dict[dt.date, set[str]] = collections.defaultdict(set)
-        for record in saved:
-            if record.reading.expenses:
-                people_by_day[record.reading.today].add(record.message.psid_hash)
-        totals = {}
+        totals: dict[tuple[dt.date, str], tuple] = {}
         try:
-            for day, people in people_by_day.items():
-                bounds = summary.day_bounds(day, self.zone)
-                for psid_hash, rows in store.currency_totals(conn, people, *bounds).items():
-                    totals[day, psid_hash] = tuple(rows)
+            for record in saved:
+                key = (record.reading.today, record.message.psid_hash)
+                if record.reading.expenses and key not in totals:
+                    bounds = summary.day_bounds(record.reading.today, self.zone)
+                    totals[key] = tuple(store.currency_totals(conn, record.message.psid_hash, *bounds))
         except sqlite3.Error as exc:
             log_event(logger, "day_totals_failed", level=logging.WARNING, reason=str(exc))
             return saved
-        return [dataclasses.replace(r, day_totals=totals.get((r.reading.today, r.message.psid_hash), ()))
+        return [dataclasses.replace(r, day_totals=totals[r.reading.today, r.message.psid_hash])
                 if r.reading.expenses else r for r in saved]
 
     def _expense_rows(self, reading: Reading, sent_ms: int) -> list[tuple]:
