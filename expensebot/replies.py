@@ -102,12 +102,13 @@ class Replier:
 
     The request thread only appends to a queue; one drain task at a time (on the executor)
     works through it. In order, so "summary" is answered after the expense sent just before it;
-    and under load one wake-up serves many replies instead of one thread hand-off per message.
+    and under load one wake-up, `gather` seconds after the first reply queued, serves all the
+    replies queued by then instead of one thread hand-off per message.
     """
 
     def __init__(self, db: Database, executor: Executor, *, zone: dt.tzinfo, send_api: SendApi | None,
                  now: Callable[[], dt.datetime] = times.utc_now, ai: AiClient | None = None,
-                 rate: RateLimiter | None = None, max_queued: int = MAX_QUEUED_REPLIES):
+                 rate: RateLimiter | None = None, max_queued: int = MAX_QUEUED_REPLIES, gather: float = 0.0):
         self.db = db
         self.executor = executor
         self.zone = zone
@@ -116,6 +117,7 @@ class Replier:
         self.ai = ai
         self.rate = rate
         self.max_queued = max_queued
+        self.gather = gather  # seconds a drain waits first, so replies queued meanwhile go with it
         self._queue: collections.deque[tuple[Saved, str | None]] = collections.deque()
         self._lock = threading.Lock()
         self._draining = False
@@ -146,6 +148,8 @@ class Replier:
         self.executor.shutdown(wait=True, cancel_futures=True)
 
     def _drain(self) -> None:
+        if self.gather:
+            time.sleep(self.gather)
         while True:
             with self._lock:
                 if not self._queue:

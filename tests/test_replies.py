@@ -291,3 +291,26 @@ def test_stopping_drops_queued_replies_without_sending(tmp_path, graph):
     executor.run()
     assert graph.requests == []
     assert query(bot, "SELECT count(*) FROM expenses") == [(1,)]
+
+
+def test_replies_queued_while_the_thread_gathers_go_out_with_one_wake_up(tmp_path, graph):
+    from expensebot.replies import SendApi
+    from expensebot.service import REPLY_GATHER
+    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
+    bot = Service.open(config, send_api=SendApi(graph.url, "t"))
+    assert bot.replier.gather == REPLY_GATHER > 0
+    drains = []
+    submit = bot.replier.executor.submit
+    bot.replier.executor.submit = lambda fn, *args: drains.append(fn) or submit(fn, *args)
+    try:
+        started = time.monotonic()
+        for i in range(1, 6):
+            say(bot, f"item {i}", f"m_{i}")
+        assert time.monotonic() - started < REPLY_GATHER  # all queued within one gathering
+        deadline = time.monotonic() + 10
+        while len(graph.requests) < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [t.split(",")[0] for t in graph.texts] == [f"item — {i}.00 USD" for i in range(1, 6)]
+        assert len(drains) == 1
+    finally:
+        bot.close()
