@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from expensebot import store, times
 from expensebot.ai import AiClient, AiError
+from expensebot.background import Periodic
 from expensebot.db import Database
 from expensebot.logs import log_event
 
@@ -56,25 +57,19 @@ class Enricher:
         self.db = db
         self.ai = ai
         self.rate = rate
-        self.poll_interval = poll_interval
         self.now_ms = now_ms
         self.capacity = workers * 2  # jobs in memory at once, running or queued for a worker
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="enrich")
         self._in_flight: set[int] = set()
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="enrich-poller", daemon=True)
+        self._poller = Periodic("enrich-poller", poll_interval, self.dispatch)
 
     def start(self) -> Enricher:
-        self._thread.start()
+        self._poller.start()
         return self
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
+        self._poller.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
         if self.ai is not None:
             self.ai.close()
@@ -82,18 +77,7 @@ class Enricher:
     def wake(self, *_) -> None:
         """Look for due jobs now (called after a commit); with AI off the timer's batches suffice."""
         if self.ai is not None and len(self._in_flight) < self.capacity:
-            self._wake.set()
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(self.poll_interval)
-            self._wake.clear()
-            if self._stopping.is_set():
-                return
-            try:
-                self.dispatch()
-            except Exception:
-                logger.exception("enrichment dispatch failed")
+            self._poller.wake()
 
     def dispatch(self) -> int:
         """Hand due jobs to the pool (or skip them all, with AI off); return how many."""
@@ -121,7 +105,7 @@ class Enricher:
         finally:
             with self._lock:
                 self._in_flight.discard(message_id)
-            self._wake.set()
+            self._poller.wake()
 
     def _enrich(self, message_id: int) -> None:
         with self.db.reading() as conn:

@@ -1,8 +1,9 @@
 """Write first: commit each message, its expenses and its job in one transaction, or spool them.
 
 `accept` is what the webhook calls before answering 200. When the database cannot take the
-write in time the messages go to the spool, and `SpoolReplayer` writes them later through
-the same `write`, which is idempotent (INSERT OR IGNORE on psid_hash, mid).
+write in time the messages go to the spool, and `replay_spool` (on a background thread, see
+service.py) writes them later through the same `write`, which is idempotent (INSERT OR IGNORE
+on psid_hash, mid).
 """
 
 from __future__ import annotations
@@ -225,33 +226,3 @@ def _run_command(conn: sqlite3.Connection, psid_hash: str, command: chat.Command
     if command.name == "delete_confirm":
         return {"erased": store.erase_person(conn, psid_hash)}
     return None
-
-
-class SpoolReplayer:
-    """A background thread that drains the spool into the database once it is writable."""
-
-    def __init__(self, ingest: Ingest, interval: float = 0.5):
-        self.ingest = ingest
-        self.interval = interval
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="spool-replayer", daemon=True)
-
-    def start(self) -> SpoolReplayer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            try:
-                if self.ingest.spool.files():
-                    self.ingest.replay_spool()
-            except Exception:
-                logger.exception("spool replay failed")

@@ -10,11 +10,12 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 import bottle
 
 from expensebot.ai import AiClient
+from expensebot.background import Periodic
 from expensebot.app import create_app
 from expensebot.config import Config
 from expensebot.db import Database
 from expensebot.enrich import Enricher, RateLimiter
-from expensebot.ingest import Ingest, SpoolReplayer
+from expensebot.ingest import Ingest
 from expensebot.replies import Replier, SendApi
 from expensebot.spool import Spool
 from expensebot.times import utc_now
@@ -31,7 +32,7 @@ class Service:
     config: Config
     db: Database
     ingest: Ingest
-    replayer: SpoolReplayer
+    replayer: Periodic  # drains the spool into the database once it is writable
     replier: Replier
     enricher: Enricher
     app: bottle.Bottle
@@ -63,7 +64,7 @@ class Service:
             enricher.wake()
 
         ingest = Ingest(db, spool, zone=config.zone, currency=config.currency, after_commit=after_commit)
-        replayer = SpoolReplayer(ingest, interval=replay_interval).start()
+        replayer = Periodic("spool-replayer", replay_interval, ingest.replay_spool).start()
         return cls(config, db, ingest, replayer, replier, enricher, create_app(config, db, ingest, now))
 
     def close(self) -> None:
