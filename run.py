@@ -29,7 +29,7 @@ from expensebot.service import Service
 logger = logging.getLogger("expensebot")
 # One request thread. Writes take turns anyway (one write lock), and a thread holding it gives
 # up the GIL on every sqlite3 call: with a second request thread running Python meanwhile, the
-# locked stretch took 4x longer (README, Speed). Reads (summaries, ops) take milliseconds.
+# locked stretch took 3-4x longer (README, Speed). Reads (summaries, ops) take milliseconds.
 SERVER_THREADS = 1
 DEMO_DB = Path("expensebot-demo.db")
 

@@ -47,7 +47,7 @@ class Saved:
     expense_ids: tuple[int, ...]
     reading: Reading
     outcome: dict | None = None  # what a command did: the expense undone, the rows erased
-    day_totals: tuple[tuple[str, int], ...] = ()  # (currency, total_minor) of the message's day, read after the commit
+    day_totals: tuple[tuple[str, int], ...] = ()  # (currency, total_minor) of its day, read after the commit
 
 
 AfterCommit = Callable[[list[Saved], Mapping[str, str]], None]

@@ -53,8 +53,7 @@ def insert_expenses(conn: sqlite3.Connection, message_id: int, message: Message,
                     rows: Iterable[tuple], created_at: str) -> list[int]:
     """Insert (line, amount_minor, currency, description, category, category_source, occurred_at) rows."""
     return [
-        conn.execute(INSERT_EXPENSE, (message_id, message.psid_hash, message.mid, *row, created_at),
-        ).lastrowid
+        conn.execute(INSERT_EXPENSE, (message_id, message.psid_hash, message.mid, *row, created_at)).lastrowid
         for row in rows
     ]
 
