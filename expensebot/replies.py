@@ -141,10 +141,14 @@ class Replier:
             self.executor.submit(self._drain)
 
     def stop(self) -> None:
-        """Drop the replies not yet started and wait for the one being sent."""
+        """Drop the replies not yet started (each logged) and wait for the one being sent."""
         with self._lock:
             self._stopped = True
+            dropped = [record for record, _ in self._queue]
             self._queue.clear()
+        for record in dropped:
+            log_event(logger, "reply_dropped", level=logging.WARNING, psid_hash=record.message.psid_hash,
+                      mid=record.message.mid, reason="shutting down")
         self.executor.shutdown(wait=True, cancel_futures=True)
 
     def _drain(self) -> None:

@@ -281,7 +281,7 @@ def test_a_long_outage_drops_the_oldest_replies_never_a_row(tmp_path, graph, cap
         bot.close()
 
 
-def test_stopping_drops_queued_replies_without_sending(tmp_path, graph):
+def test_stopping_drops_queued_replies_without_sending(tmp_path, graph, caplog):
     from expensebot.replies import SendApi
     executor = HeldExecutor()
     config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
@@ -290,6 +290,8 @@ def test_stopping_drops_queued_replies_without_sending(tmp_path, graph):
     bot.close()
     executor.run()
     assert graph.requests == []
+    assert [(r.fields["mid"], r.fields["reason"]) for r in caplog.records if r.msg == "reply_dropped"] == [
+        ("m_1", "shutting down")]
     assert query(bot, "SELECT count(*) FROM expenses") == [(1,)]
 
 
