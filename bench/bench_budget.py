@@ -120,10 +120,16 @@ def main(argv=None) -> int:
     p.add_argument("--ingest-result", type=Path, default=None,
                    help="a bench/results/ingest-*.json to set the figures against")
     args = p.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="expensebot-budget-") as tmp:
-        with open(Path(tmp) / "log.jsonl", "w") as log_file:
-            logs.configure(log_file)  # the server's JSON lines, to a file as under systemd
-            rounds = [one_round(Path(tmp), args.messages, r) for r in range(args.rounds)]
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        with tempfile.TemporaryDirectory(prefix="expensebot-budget-") as tmp:
+            with open(Path(tmp) / "log.jsonl", "w") as log_file:
+                logs.configure(log_file)  # the server's JSON lines, to a file as under systemd
+                rounds = [one_round(Path(tmp), args.messages, r) for r in range(args.rounds)]
+    finally:  # leave logging as it was (the tests call main())
+        root.handlers[:] = handlers
+        root.setLevel(level)
     print(f"thread CPU per message, median of {args.rounds} rounds of {args.messages} messages")
     print("-" * 72)
     for step in rounds[0]:

@@ -1,0 +1,73 @@
+"""The benchmarks judge the speed targets: their own arithmetic and inputs are tested here.
+
+(wrk itself is not needed: these are the parts that run without it.)
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from pathlib import Path
+
+from conftest import ROOT
+from expensebot import webhook
+
+sys.path.insert(0, str(ROOT / "bench"))
+import bench_budget  # noqa: E402
+import bench_ingest  # noqa: E402
+
+
+def test_generated_bodies_are_signed_like_meta_and_every_mid_is_distinct(tmp_path):
+    rng = random.Random(7)
+    senders = bench_ingest.make_senders(rng, 5)
+    path = tmp_path / "bodies.txt"
+    events = bench_ingest.write_bodies(path, "s3cret", rng, senders, n_bodies=30, per_body=3, mid_prefix="t")
+    lines = path.read_text().splitlines()
+    assert events == 90 and len(lines) == 30
+    mids = []
+    for line in lines:
+        signature, body = line.split("\t")
+        assert webhook.verify_signature("s3cret", body.encode(), signature)
+        assert not webhook.verify_signature("other", body.encode(), signature)
+        payload = json.loads(body)
+        for event in payload["entry"][0]["messaging"]:
+            assert event["sender"]["id"] in senders
+            mids.append(event["message"]["mid"])
+    assert len(set(mids)) == 90
+
+
+def test_rows_must_cover_every_2xx_and_only_in_flight_requests_may_add_more():
+    result = {"status_2xx": 100, "status_non2xx": 0, "sent": 103, "rows": 100}
+    assert bench_ingest.rows_check(result, 1)[0]
+    assert bench_ingest.rows_check({**result, "rows": 103}, 1)[0]      # committed, answer not read
+    assert not bench_ingest.rows_check({**result, "rows": 99}, 1)[0]   # an acknowledged event lost
+    assert not bench_ingest.rows_check({**result, "rows": 104}, 1)[0]  # more rows than could exist
+    assert bench_ingest.rows_check({**result, "rows": 10_300}, 100)[0]
+
+
+def test_the_median_round_is_chosen_by_ratio():
+    rounds = [({"requests_per_s": 1000}, {"requests_per_s": r}, None) for r in (300, 100, 200)]
+    assert bench_ingest.median_round(rounds)[1]["requests_per_s"] == 200
+
+
+def test_a_raw_psid_in_a_log_is_found(tmp_path):
+    log = tmp_path / "server.log"
+    log.write_text('{"event": "event_logged", "psid_hash": "ab"}\n{"oops": "1234567890123456"}\n')
+    assert bench_ingest.raw_psids_in_log(log, ["1234567890123456", "6543210987654321"]) == 1
+
+
+def test_budget_times_every_step_through_the_real_write_path(tmp_path, capsys):
+    report = tmp_path / "ingest.json"
+    report.write_text(json.dumps({"baseline": {"server_cpu_s": 4.0, "requests": 10_000},
+                                  "webhook": {"server_cpu_s": 8.0, "requests": 5_000}}))
+    assert bench_budget.main(["--messages", "40", "--rounds", "1", "--ingest-result", str(report)]) == 0
+    out = capsys.readouterr().out
+    figures = {line[:62].strip(): float(line[62:].split()[0]) for line in out.splitlines()
+               if line.endswith(" us")}
+    assert figures["fresh connection: open (settings, schema) + close"] > 0
+    assert figures["its read + transaction + day total, fresh connection"] > 0
+    assert figures["hello-world baseline"] == 400
+    assert figures["webhook"] == 1600
+    assert figures["webhook at a 0.40 throughput ratio (baseline / 0.40)"] == 1000
+    assert len(figures) == 10
