@@ -30,6 +30,11 @@ class Periodic:
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def stopping(self) -> bool:
+        """True once stop() was called: a long task can end early."""
+        return self._stopping.is_set()
+
     def stop(self, timeout: float = 10.0) -> None:
         """Let the task being run finish, then end the thread."""
         self._stopping.set()

@@ -148,9 +148,19 @@ class Enricher:
         log_event(logger, "ai_enriched", psid_hash=job["psid_hash"], mid=job["mid"], status=status, **fields)
 
     def _skip_all(self, now: str) -> int:
-        """AI off: end every due job `skipped`, many per transaction, without a single AI call."""
-        with self.db.writing() as conn:
-            jobs = store.skip_due_jobs(conn, now, SKIP_BATCH)
-        for job in jobs:
-            log_event(logger, "ai_enriched", psid_hash=job["psid_hash"], mid=job["mid"], status="skipped")
-        return len(jobs)
+        """AI off: end every due job `skipped`, SKIP_BATCH per transaction, without a single AI call.
+
+        All of them, not one batch a turn: more than SKIP_BATCH messages a second would otherwise
+        leave a growing backlog `pending`. Each batch is its own short write, so webhooks take
+        turns with it.
+        """
+        skipped = 0
+        while not self._poller.stopping:
+            with self.db.writing() as conn:
+                jobs = store.skip_due_jobs(conn, now, SKIP_BATCH)
+            for job in jobs:
+                log_event(logger, "ai_enriched", psid_hash=job["psid_hash"], mid=job["mid"], status="skipped")
+            skipped += len(jobs)
+            if len(jobs) < SKIP_BATCH:
+                break
+        return skipped

@@ -73,6 +73,20 @@ def test_ai_off_makes_zero_calls_and_jobs_end_skipped(tmp_path, model, caplog):
     assert {r.fields["status"] for r in caplog.records if r.msg == "ai_enriched"} == {"skipped"}
 
 
+def test_ai_off_skips_a_backlog_larger_than_a_batch_in_one_turn(tmp_path, monkeypatch):
+    monkeypatch.setattr(enrich, "SKIP_BATCH", 3)
+    service = Service.open(make_config(tmp_path, ai_enabled=False), executor=InlineExecutor(),
+                           enrich_interval=3600)  # the timer stays parked: the test calls dispatch()
+    try:
+        events = [message_event("111", f"m_{n}", f"gizmo {n + 1}", timestamp=T0) for n in range(10)]
+        assert Client(service.app).post_webhook(delivery(*events)).status == 200
+        assert service.enricher.dispatch() == 10
+        assert rows(service, "SELECT status, count(*) FROM jobs GROUP BY status") == [("skipped", 10)]
+        assert service.enricher.dispatch() == 0
+    finally:
+        service.close()
+
+
 def test_model_category_is_stored_with_source_ai(bot, model, caplog):
     service, enricher, _ = bot
     model.will(says('{"category": "shopping"}'))
