@@ -86,6 +86,16 @@ class Client:
         return self.request("POST", "/webhook", body, headers)
 
 
+def wait_for(predicate, timeout: float = 5.0, interval: float = 0.02) -> bool:
+    """Poll predicate until it holds or timeout seconds pass; return whether it held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
 def make_config(tmp_path: Path, **overrides) -> Config:
     values = dict(db_path=tmp_path / "expensebot.db", fb_app_secret=APP_SECRET,
                   fb_verify_token=VERIFY_TOKEN, psid_hash_key=HASH_KEY, ops_token=OPS_TOKEN)

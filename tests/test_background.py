@@ -5,14 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+from conftest import wait_for
 from expensebot.background import Periodic
-
-
-def wait_for(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return condition()
 
 
 def test_runs_on_its_interval_and_at_once_when_woken():

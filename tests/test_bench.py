@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import random
 import sys
-from pathlib import Path
 
 from conftest import ROOT
 from expensebot import webhook

@@ -10,7 +10,7 @@ import time
 
 import requests
 
-from conftest import APP_SECRET, delivery, message_event
+from conftest import APP_SECRET, delivery, message_event, wait_for
 from expensebot import webhook
 
 
@@ -67,9 +67,7 @@ def test_kill_9_mid_stream_loses_no_acknowledged_mid(tmp_path, server_process):
                    for i in range(4)]
         for thread in threads:
             thread.start()
-        deadline = time.monotonic() + 10
-        while len(acked) < 50 * (round_ + 1) and time.monotonic() < deadline:
-            time.sleep(0.005)
+        wait_for(lambda: len(acked) >= 50 * (round_ + 1), 10, interval=0.005)
         server.kill()
         stop.set()
         for thread in threads:
@@ -85,9 +83,7 @@ def test_kill_9_mid_stream_loses_no_acknowledged_mid(tmp_path, server_process):
           f"{len(set(all_acked) - set(mids))} lost, {len(mids) - len(set(mids))} duplicated")
     assert set(all_acked) <= set(mids)
     assert len(mids) == len(set(mids))
-    deadline = time.monotonic() + 10  # jobs left pending by the kills resume (AI off: they end skipped)
-    while pending_jobs(db_path) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: not pending_jobs(db_path), 10)  # jobs left pending by the kills resume (AI off: skipped)
     assert pending_jobs(db_path) == 0
     conn = sqlite3.connect(db_path)
     try:
@@ -115,9 +111,7 @@ def test_spooled_event_survives_kill_9_and_is_replayed_after_restart(tmp_path, s
     assert len(list((tmp_path / "expensebot.db.spool").glob("*.jsonl"))) == 1
 
     restarted = server_process()
-    deadline = time.monotonic() + 10
-    while stored_mids(db_path) != ["m_spooled"] and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: stored_mids(db_path) == ["m_spooled"], 10)
     assert stored_mids(db_path) == ["m_spooled"]
     events = [line["event"] for line in restarted.log_lines()]
     assert "event_logged" in events
@@ -139,9 +133,7 @@ def test_load_with_the_model_hanging_and_the_send_api_failing_loses_nothing(tmp_
                    for i in range(4)]
         for thread in threads:
             thread.start()
-        deadline = time.monotonic() + 30
-        while len(acked) < 400 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: len(acked) >= 400, 30, interval=0.01)
         stop.set()
         for thread in threads:
             thread.join(timeout=10)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import Client, InlineExecutor, delivery, make_config, message_event, query
+from conftest import Client, InlineExecutor, delivery, make_config, message_event, query, wait_for
 from expensebot import enrich, store, times
 from expensebot.ai import AiClient
 from expensebot.enrich import Enricher, RateLimiter
@@ -60,10 +60,7 @@ def test_ai_off_makes_zero_calls_and_jobs_end_skipped(tmp_path, model, caplog):
     try:
         for n in range(5):
             say(service, f"gizmo {n + 1}", f"m_{n}")
-        deadline = time.monotonic() + 5
-        while rows(service, "SELECT count(*) FROM jobs WHERE status = 'skipped'") != [(5,)]:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        assert wait_for(lambda: rows(service, "SELECT count(*) FROM jobs WHERE status = 'skipped'") == [(5,)])
     finally:
         service.close()
     assert model.requests == []
@@ -194,10 +191,7 @@ def test_restart_with_pending_jobs_resumes_them(tmp_path, model):
     assert rows(first, "SELECT status FROM jobs") == [("pending",)] * 3
     second = Service.open(config, executor=InlineExecutor(), enrich_interval=0.05)
     try:
-        deadline = time.monotonic() + 10
-        while rows(second, "SELECT count(*) FROM jobs WHERE status = 'ok'") != [(3,)]:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        assert wait_for(lambda: rows(second, "SELECT count(*) FROM jobs WHERE status = 'ok'") == [(3,)], 10)
     finally:
         second.close()
     assert rows(second, "SELECT DISTINCT category_source FROM expenses") == [("ai",)]

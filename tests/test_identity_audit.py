@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import time
 
 import pytest
 import requests
 
-from conftest import APP_SECRET, HASH_KEY, OPS_TOKEN, PAYLOADS, VERIFY_TOKEN, delivery, message_event, psid_hash
+from conftest import (APP_SECRET, HASH_KEY, OPS_TOKEN, PAYLOADS, VERIFY_TOKEN, delivery, message_event, psid_hash,
+                      wait_for)
 from expensebot import webhook
 from test_ai import ModelStandIn, serve
 
@@ -63,13 +63,9 @@ def test_no_raw_psid_or_secret_anywhere_after_real_traffic(tmp_path, server_proc
     finally:
         locker.execute("ROLLBACK")
         locker.close()
-    deadline = time.monotonic() + 10
-    while b"m_spool" not in db_path.read_bytes() + _read(tmp_path / "expensebot.db-wal") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    deadline = time.monotonic() + 10  # let replies and enrichment happen, so their logs are audited too
-    while (len(graph.requests) < len(SYNTHETIC_PSIDS) or not categorizing_model.requests) \
-            and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: b"m_spool" in db_path.read_bytes() + _read(tmp_path / "expensebot.db-wal"), 10)
+    # Let replies and enrichment happen, so their logs are audited too.
+    wait_for(lambda: len(graph.requests) >= len(SYNTHETIC_PSIDS) and bool(categorizing_model.requests), 10)
     wal = _read(tmp_path / "expensebot.db-wal")
     server.stop()
     assert graph.requests and categorizing_model.requests

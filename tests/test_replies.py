@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import Client, InlineExecutor, delivery, make_config, message_event, psid_hash, query
+from conftest import Client, InlineExecutor, delivery, make_config, message_event, psid_hash, query, wait_for
 from expensebot import chat
 from expensebot.service import Service
 
@@ -238,9 +238,7 @@ def test_replies_go_out_in_commit_order_on_a_real_thread(tmp_path, graph):
         for i in range(1, 21):
             say(bot, f"item {i}", f"m_{i}")
         say(bot, "summary all", "m_21")
-        deadline = time.monotonic() + 10
-        while len(graph.requests) < 21 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: len(graph.requests) >= 21, 10)
         assert [t.split(",")[0] for t in graph.texts[:20]] == [f"item — {i}.00 USD" for i in range(1, 21)]
         assert "210.00 USD in 20 expenses" in graph.texts[20]
     finally:
@@ -309,9 +307,7 @@ def test_replies_queued_while_the_thread_gathers_go_out_with_one_wake_up(tmp_pat
         for i in range(1, 6):
             say(bot, f"item {i}", f"m_{i}")
         assert time.monotonic() - started < REPLY_GATHER  # all queued within one gathering
-        deadline = time.monotonic() + 10
-        while len(graph.requests) < 5 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: len(graph.requests) >= 5, 10)
         assert [t.split(",")[0] for t in graph.texts] == [f"item — {i}.00 USD" for i in range(1, 6)]
         assert len(drains) == 1
     finally:

@@ -8,18 +8,9 @@ import time
 
 import pytest
 
-from conftest import Client, delivery, make_config, message_event, psid_hash
+from conftest import Client, delivery, make_config, message_event, psid_hash, wait_for
 from expensebot.service import Service
 from expensebot.webhook import Message
-
-
-def wait_for(predicate, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def count(db_path, sql="SELECT count(*) FROM messages_raw"):
