@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from expensebot import db, logs, store, webhook  # noqa: E402
+from expensebot import db, logs, webhook  # noqa: E402
 from expensebot.identity import PsidHasher  # noqa: E402
 from expensebot.ingest import Ingest  # noqa: E402
 from expensebot.logs import log_event  # noqa: E402
@@ -86,16 +86,9 @@ def one_round(workdir: Path, n: int, round_no: int) -> dict[str, float]:
     results["fresh connection: open (settings, schema) + close"] = cpu_us(
         lambda _: db.connect(path).close(), range(n))
 
-    def transaction(conn, message):
-        reading = ingest.read(message, message.sent_ms)
-        deadline = time.monotonic() + 1
-        with database.transaction(conn, deadline, prepare=store.INGEST_STATEMENTS):
-            saved = [ingest._save(conn, message, reading)]
-        return saved
-
     def fresh_write(message):
         with database.connection() as conn:
-            ingest._with_day_totals(conn, transaction(conn, message))
+            ingest.save(conn, [message], time.monotonic() + 1)
 
     results["Ingest.write, end to end (replies aside)"] = cpu_us(lambda m: ingest.write([m], {}), fresh)
     results["  its read + transaction + day total, fresh connection"] = cpu_us(
@@ -103,7 +96,7 @@ def one_round(workdir: Path, n: int, round_no: int) -> dict[str, float]:
     keep = db.connect(path)
     try:
         results["  its read + transaction + day total, connection kept open"] = cpu_us(
-            lambda m: ingest._with_day_totals(keep, transaction(keep, m)), reused)
+            lambda m: ingest.save(keep, [m], time.monotonic() + 1), reused)
     finally:
         keep.close()
     results["one JSON log line (event_logged)"] = cpu_us(

@@ -87,17 +87,9 @@ class Ingest:
 
     def write(self, messages: list[Message], recipients: Mapping[str, str]) -> list[Saved]:
         """Commit messages in one transaction, log each, then hand them on; raise DatabaseUnavailable."""
-        # Read the texts before taking the write lock: the transaction only writes.
-        readings = [(message, self.read(message, message.sent_ms)) for message in messages]
-        saved = []
         deadline = time.monotonic() + self.db.write_timeout
         with self.db.connection() as conn:
-            with self.db.transaction(conn, deadline, prepare=store.INGEST_STATEMENTS):
-                for message, reading in readings:
-                    record = self._save(conn, message, reading)
-                    if record is not None:
-                        saved.append(record)
-            saved = self._with_day_totals(conn, saved)
+            saved = self.save(conn, messages, deadline)
         for record in saved:
             message = record.message
             log_event(logger, "event_logged", psid_hash=message.psid_hash, mid=message.mid,
@@ -113,6 +105,20 @@ class Ingest:
         except Exception:  # the write is committed: nothing after it may turn it into an error
             logger.exception("handing committed messages on failed")
         return saved
+
+    def save(self, conn: sqlite3.Connection, messages: list[Message], deadline: float) -> list[Saved]:
+        """Commit messages on conn in one transaction; return those new (or edited), with day totals.
+
+        The texts are read before the write lock is taken: the transaction only writes.
+        """
+        readings = [(message, self.read(message, message.sent_ms)) for message in messages]
+        saved = []
+        with self.db.transaction(conn, deadline, prepare=store.INGEST_STATEMENTS):
+            for message, reading in readings:
+                record = self._save(conn, message, reading)
+                if record is not None:
+                    saved.append(record)
+        return self._with_day_totals(conn, saved)
 
     def replay_spool(self) -> int:
         """Write spooled files into the database, oldest first; return how many messages were new."""
