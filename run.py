@@ -7,7 +7,6 @@ The only place that reads the environment, configures logging and starts waitres
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import os
@@ -18,12 +17,11 @@ from pathlib import Path
 
 import waitress
 
-from expensebot import demo, logs, store, summary, times, webhook
+from expensebot import demo, export as export_csv, logs, store, summary, times, webhook
 from expensebot.config import Config, ConfigError
 from expensebot.db import Database
 from expensebot.identity import PsidHasher, is_psid_hash
 from expensebot.logs import log_event
-from expensebot.money import format_amount
 from expensebot.service import Service
 
 logger = logging.getLogger("expensebot")
@@ -84,15 +82,9 @@ def print_summary(config: Config, args) -> int:
 
 
 def export(config: Config, args) -> int:
-    """Write a person's expenses as RFC 4180 CSV, one row per expense."""
-    writer = csv.writer(sys.stdout, lineterminator="\r\n")
-    writer.writerow(["id", "occurred_at", "amount", "currency", "amount_minor", "description",
-                     "category", "category_source", "mid"])
+    """Write a person's expenses as RFC 4180 CSV, one row per expense, formula-safe."""
     with _database(config).reading() as conn:
-        for row in store.expenses_of(conn, args.psid_hash):
-            amount = format_amount(row["amount_minor"], row["currency"]).split(" ")[0]
-            writer.writerow([row["id"], row["occurred_at"], amount, row["currency"], row["amount_minor"],
-                             row["description"], row["category"] or "", row["category_source"] or "", row["mid"]])
+        export_csv.write_expenses(sys.stdout, store.expenses_of(conn, args.psid_hash))
     return 0
 
 

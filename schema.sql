@@ -85,3 +85,44 @@ SELECT jobs.message_id, messages_raw.psid_hash, messages_raw.mid, messages_raw.t
        jobs.status, jobs.attempts, jobs.last_error, jobs.run_after, jobs.updated_at
 FROM jobs
 JOIN messages_raw ON messages_raw.id = jobs.message_id;
+
+-- people: a person's own settings (one row per psid_hash that changed one). NULL: the default
+-- from EXPENSEBOT_CURRENCY / EXPENSEBOT_TZ.
+--   currency  ISO 4217 code
+--   timezone  IANA zone name
+CREATE TABLE IF NOT EXISTS people (
+    psid_hash TEXT PRIMARY KEY,
+    currency TEXT,
+    timezone TEXT,
+    updated_at TEXT NOT NULL
+);
+
+-- budgets: monthly budgets in the person's currency and zone.
+--   category  '' for everything, else a category name (lowercase)
+CREATE TABLE IF NOT EXISTS budgets (
+    psid_hash TEXT NOT NULL,
+    category TEXT NOT NULL,
+    amount_minor INTEGER NOT NULL CHECK (amount_minor > 0),
+    currency TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (psid_hash, category)
+);
+
+-- rejected_events: events that can never be stored (a value out of range, a constraint broken),
+-- kept with the reason so the rest of their delivery is stored and acknowledged.
+--   event  the event as received, sender and recipient removed (JSON)
+CREATE TABLE IF NOT EXISTS rejected_events (
+    id INTEGER PRIMARY KEY,
+    psid_hash TEXT,
+    mid TEXT,
+    event TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    rejected_at TEXT NOT NULL
+);
+
+-- erasures: people who erased their data; the only table that keeps a psid_hash after that.
+-- Events older than erased_at are never stored again, and a redelivered confirmation erases nothing.
+CREATE TABLE IF NOT EXISTS erasures (
+    psid_hash TEXT PRIMARY KEY,
+    erased_at TEXT NOT NULL
+);

@@ -276,3 +276,24 @@ def requeue_failed_jobs(conn: sqlite3.Connection, now: str) -> int:
         " WHERE status = 'error'",
         (now, now),
     ).rowcount
+
+
+def person(conn: sqlite3.Connection, psid_hash: str) -> sqlite3.Row | None:
+    """The person's own settings row (currency, timezone), or None."""
+    return conn.execute(
+        "SELECT currency, timezone"
+        " FROM people"
+        " WHERE psid_hash = ?",
+        (psid_hash,),
+    ).fetchone()
+
+
+def budgets_of(conn: sqlite3.Connection, psid_hash: str) -> list:
+    """The person's monthly budgets: category ('' for everything), amount_minor, currency."""
+    return conn.execute(
+        "SELECT category, amount_minor, currency"
+        " FROM budgets"
+        " WHERE psid_hash = ?"
+        " ORDER BY category",
+        (psid_hash,),
+    ).fetchall()

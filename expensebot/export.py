@@ -1,0 +1,31 @@
+"""CSV export of a person's expenses: the same columns everywhere, and formula-safe cells."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from typing import TextIO
+
+from expensebot.money import format_amount
+
+COLUMNS = ("id", "occurred_at", "amount", "currency", "amount_minor", "description",
+           "category", "category_source", "mid")
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value) -> str:
+    """The cell as text, with a leading ' when a spreadsheet would read it as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def write_expenses(file: TextIO, rows: Iterable) -> None:
+    """Write expense rows (store.expenses_of) as RFC 4180 CSV with a header line."""
+    writer = csv.writer(file, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for row in rows:
+        amount = format_amount(row["amount_minor"], row["currency"]).split(" ")[0]
+        writer.writerow([row["id"], row["occurred_at"], amount, row["currency"], row["amount_minor"],
+                         safe_cell(row["description"]), safe_cell(row["category"]),
+                         row["category_source"] or "", safe_cell(row["mid"])])
