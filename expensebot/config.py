@@ -39,6 +39,9 @@ class Config:
     ai_timeout: float = 2.5
     ai_rate_per_minute: int = 6
     ops_token: str = ""
+    public_url: str = ""   # the public https:// base report links start with; "" = not set up
+    operator: str = ""     # who runs the bot, shown on /privacy
+    contact: str = ""      # how to reach them, shown on /privacy
 
     def __post_init__(self):
         object.__setattr__(self, "db_path", Path(self.db_path))
@@ -82,6 +85,9 @@ class Config:
             ai_timeout=_number("AI_TIMEOUT", get("AI_TIMEOUT") or "2.5", float),
             ai_rate_per_minute=_number("AI_RATE_PER_MINUTE", get("AI_RATE_PER_MINUTE") or "6", int),
             ops_token=get("OPS_TOKEN", ""),
+            public_url=(get("EXPENSEBOT_PUBLIC_URL") or "").rstrip("/"),
+            operator=get("EXPENSEBOT_OPERATOR", ""),
+            contact=get("EXPENSEBOT_CONTACT", ""),
         )
         config.validate()
         return config
@@ -100,7 +106,8 @@ class Config:
             raise ConfigError("AI_RATE_PER_MINUTE: must be at least 1")
         if self.ai_enabled and not (self.ai_url and self.ai_model):
             raise ConfigError("AI_URL and AI_MODEL: required when AI_ENABLED=true")
-        for name, url in (("FB_GRAPH_URL", self.fb_graph_url), ("AI_URL", self.ai_url)):
+        for name, url in (("FB_GRAPH_URL", self.fb_graph_url), ("AI_URL", self.ai_url),
+                          ("EXPENSEBOT_PUBLIC_URL", self.public_url)):
             if url and not url.startswith(("http://", "https://")):
                 raise ConfigError(f"{name}: must start with http:// or https://")
 

@@ -59,12 +59,8 @@ class SendApi:
         """Close the session's pooled connections."""
         self._session.close()
 
-    def send(self, psid: str, text: str, quick_replies: list[chat.QuickReply] = ()) -> None:
-        """Send a RESPONSE text, retrying temporary failures with backoff; raise SendApiError."""
-        message = {"text": text}
-        if quick_replies:
-            message["quick_replies"] = [{"content_type": "text", "title": q.title, "payload": q.payload}
-                                        for q in quick_replies]
+    def send(self, psid: str, message: dict) -> None:
+        """Send a RESPONSE message (Reply.as_message), retrying temporary failures; raise SendApiError."""
         body = {"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": message}
         for delay in (*BACKOFF, None):
             try:
@@ -95,6 +91,19 @@ class SendApi:
 class Reply:
     text: str
     quick_replies: tuple[chat.QuickReply, ...] = ()
+    buttons: tuple[tuple[str, str], ...] = ()  # (title, url): URL buttons under the text
+
+    def as_message(self) -> dict:
+        """The Send API's `message` object: text with quick replies, or a button template."""
+        if self.buttons:
+            buttons = [{"type": "web_url", "url": url, "title": title} for title, url in self.buttons]
+            return {"attachment": {"type": "template", "payload": {
+                "template_type": "button", "text": self.text, "buttons": buttons}}}
+        message = {"text": self.text}
+        if self.quick_replies:
+            message["quick_replies"] = [{"content_type": "text", "title": q.title, "payload": q.payload}
+                                        for q in self.quick_replies]
+        return message
 
 
 class Replier:
@@ -174,7 +183,7 @@ class Replier:
                 log_event(logger, "reply_failed", level=logging.WARNING, psid_hash=psid_hash,
                           mid=record.message.mid, code=None, reason="recipient not known after a restart")
                 return
-            self.send_api.send(psid, reply.text, list(reply.quick_replies))
+            self.send_api.send(psid, reply.as_message())
             log_event(logger, "reply_sent", psid_hash=psid_hash, mid=record.message.mid)
         except SendApiError as exc:
             log_event(logger, "reply_failed", level=logging.WARNING, psid_hash=psid_hash,
