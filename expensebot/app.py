@@ -8,6 +8,8 @@ import hmac
 import json
 import logging
 import sqlite3
+import traceback
+from collections import Counter
 from collections.abc import Callable
 
 import bottle
@@ -15,18 +17,23 @@ import bottle
 from expensebot import chat, store, summary, times, webhook
 from expensebot.config import Config
 from expensebot.db import Database
+from expensebot.errors import describe
 from expensebot.identity import PsidHasher, is_psid_hash
 from expensebot.ingest import Ingest
 from expensebot.logs import log_event
 from expensebot.spool import SpoolError
 
 logger = logging.getLogger(__name__)
+# /healthz turns 503 when the spool has waited (or replay has failed) this long.
+SPOOL_STALE_AFTER = 60.0
 
 
 def create_app(config: Config, db: Database, ingest: Ingest,
-               now: Callable[[], dt.datetime] = times.utc_now) -> bottle.Bottle:
+               now: Callable[[], dt.datetime] = times.utc_now,
+               spool_stale_after: float = SPOOL_STALE_AFTER) -> bottle.Bottle:
     """Build the Bottle app for one configuration."""
     app = bottle.Bottle()
+    app.install(_json_500)
     hash_psid = PsidHasher(config.psid_hash_key)
 
     @app.get("/webhook")
@@ -49,9 +56,12 @@ def create_app(config: Config, db: Database, ingest: Ingest,
         payload = _json_object(body)
         if payload is None:
             return _error(400, "body is not a JSON object")
-        delivery = webhook.read_delivery(payload, hash_psid, times.now_ms())
-        for skipped in delivery.skipped:
-            log_event(logger, "event_skipped", kind=skipped.kind, reason=skipped.reason)
+        # The injected clock: event times are judged against it (more than a day ahead is garbage).
+        delivery = webhook.read_delivery(payload, hash_psid, int(now().timestamp() * 1000))
+        if delivery.skipped:
+            # One line per delivery: a body of 10,000 read receipts is one line, not 10,000.
+            log_event(logger, "events_skipped", count=len(delivery.skipped),
+                      kinds=dict(Counter(skipped.kind for skipped in delivery.skipped)))
         try:
             ingest.accept(list(delivery.messages), delivery.recipients)
         except SpoolError as exc:
@@ -63,11 +73,20 @@ def create_app(config: Config, db: Database, ingest: Ingest,
     @app.get("/healthz")
     def healthz():
         try:
-            with db.reading() as conn:
-                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.Error:
-            return _json({"status": "unavailable", "spool_depth": ingest.spool.depth()}, 503)
-        return _json({"status": "ok", "spool_depth": ingest.spool.depth()})
+            depth = ingest.spool.depth()
+        except SpoolError as exc:
+            return _json({"status": "unavailable", "reason": str(exc), "spool_depth": None}, 503)
+        problem = db.file_problem()
+        if problem is None:
+            try:
+                with db.reading() as conn:
+                    conn.execute("SELECT count(*) FROM messages_raw WHERE 0").fetchone()
+            except sqlite3.Error as exc:
+                problem = f"database does not answer: {exc}"
+        problem = problem or ingest.health_problem(spool_stale_after)
+        if problem:
+            return _json({"status": "unavailable", "reason": problem, "spool_depth": depth}, 503)
+        return _json({"status": "ok", "spool_depth": depth})
 
     @app.get("/ops/last-write")
     @_database_required
@@ -102,11 +121,30 @@ def create_app(config: Config, db: Database, ingest: Ingest,
         _require_ops_token(config)
         with db.reading() as conn:
             counts = store.counts(conn)
-        return _json({**counts, "spool_depth": ingest.spool.depth()})
+        try:
+            depth = ingest.spool.depth()
+        except SpoolError:
+            depth = None
+        return _json({**counts, "spool_depth": depth, **db.keeper.stats()})
 
     for status in (400, 401, 403, 404, 405, 413, 500, 503):
         app.error(status)(_error_page)
     return app
+
+
+def _json_500(route: Callable) -> Callable:
+    """Answer a bug in a route with a JSON 500 and log it as one JSON line, traceback in a field."""
+    @functools.wraps(route)
+    def wrapper(*args, **kwargs):
+        try:
+            return route(*args, **kwargs)
+        except bottle.HTTPResponse:
+            raise
+        except Exception as exc:
+            log_event(logger, "request_failed", level=logging.ERROR, path=bottle.request.path,
+                      reason=f"{type(exc).__name__}", traceback="".join(traceback.format_exception(exc)))
+            return _error(500, "internal error")
+    return wrapper
 
 
 def _database_required(route: Callable) -> Callable:
@@ -115,8 +153,8 @@ def _database_required(route: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         try:
             return route(*args, **kwargs)
-        except sqlite3.Error:
-            logger.exception("database read failed")
+        except sqlite3.Error as exc:
+            log_event(logger, "database_read_failed", level=logging.WARNING, reason=describe(exc))
             return _error(503, "database unavailable")
     return wrapper
 
