@@ -131,6 +131,20 @@ def jobs(config: Config, args) -> int:
     return 0
 
 
+def rejected(config: Config, args) -> int:
+    """List events that can never be stored (kept in rejected_events), newest first, with the reason."""
+    with _database(config).reading() as conn:
+        total = conn.execute("SELECT count(*) FROM rejected_events").fetchone()[0]
+        events = store.rejected_events(conn, args.limit)
+    print(f"rejected events: {total}")
+    for event in events:
+        who = f"{event['psid_hash'][:12]}…" if event["psid_hash"] else "-"
+        print(f"{event['rejected_at']}  #{event['id']}  {who}  {event['mid'] or '-'}  {event['reason']}")
+        if args.events:
+            print(f"    {event['event']}")
+    return 0
+
+
 def _database(config: Config) -> Database:
     if not config.db_path.exists():
         raise ConfigError(f"EXPENSEBOT_DB: {config.db_path} does not exist")
@@ -168,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     jobs_cmd = commands.add_parser("jobs", help="enrichment jobs that ended in error")
     jobs_cmd.add_argument("--retry", action="store_true", help="make every failed job pending again")
     jobs_cmd.set_defaults(run=jobs)
+    rejected_cmd = commands.add_parser("rejected", help="events that can never be stored, with the reason")
+    rejected_cmd.add_argument("--limit", type=int, default=100, help="show at most this many (default 100)")
+    rejected_cmd.add_argument("--events", action="store_true", help="print each event as received too")
+    rejected_cmd.set_defaults(run=rejected)
     commands.add_parser("replay-spool", help="write spooled events into the database now").set_defaults(
         run=replay_spool)
     args = parser.parse_args(argv)

@@ -24,6 +24,10 @@ HELP = (
     "Commands: summary [today|week|month|year|all], undo, help, delete my data."
 )
 KEPT = "Kept. Nothing was deleted."
+# An edit never runs a command that changes rows: an edit's redelivery or reorder must not undo twice.
+EDIT_NO_COMMAND = "Edits can't run commands; send {command} again."
+COMMAND_WORDS = {"undo": "undo", "delete_request": "delete my data", "delete_confirm": "delete my data",
+                 "delete_cancel": "delete my data"}
 HINT = "I couldn't find an amount in that. Try \"coffee 4.50\" — or \"help\"."
 
 

@@ -272,7 +272,9 @@ class Ingest:
         expense_ids = store.insert_expenses(
             conn, message_id, message, self._expense_rows(reading, message.sent_ms), received_at)
         store.insert_job(conn, message_id, received_at)
-        outcome = _run_command(conn, message.psid_hash, reading.command, sent_at)
+        # An edit never runs a command (its reply says so): only a new message does.
+        command = reading.command if message.kind != "edit" else None
+        outcome = _run_command(conn, message.psid_hash, command, sent_at)
         return Saved(message, message_id, tuple(expense_ids), reading, outcome)
 
     def _with_day_totals(self, conn: sqlite3.Connection, saved: list[Saved]) -> list[Saved]:

@@ -201,6 +201,8 @@ class Replier:
             return Reply(chat.expenses_reply(list(reading.expenses), list(reading.parsed.rejected),
                                              list(record.day_totals), reading.today,
                                              edited=record.message.kind == "edit"))
+        if record.message.kind == "edit" and command.name in chat.COMMAND_WORDS:
+            return Reply(chat.EDIT_NO_COMMAND.format(command=chat.COMMAND_WORDS[command.name]))
         if command.name == "summary":
             with self.db.reading() as conn:
                 computed = summary.summarize(conn, psid_hash, command.period, self.now(), self.zone)
@@ -229,6 +231,6 @@ class Replier:
             log_event(logger, "ai_rephrase_discarded", psid_hash=psid_hash, reason=str(exc))
             return plain
         if not rephrasing_is_faithful(plain, rephrased):
-            log_event(logger, "ai_rephrase_discarded", psid_hash=psid_hash, reason="numbers not in the summary")
+            log_event(logger, "ai_rephrase_discarded", psid_hash=psid_hash, reason="states what the summary does not")
             return plain
         return rephrased

@@ -13,7 +13,7 @@ from expensebot.ai import AiClient
 from expensebot.background import Periodic
 from expensebot.app import create_app
 from expensebot.config import Config
-from expensebot.db import Database
+from expensebot.db import WAL_LIMIT, Database
 from expensebot.enrich import Enricher, RateLimiter
 from expensebot.ingest import Ingest
 from expensebot.replies import Replier, SendApi
@@ -40,13 +40,13 @@ class Service:
     @classmethod
     def open(cls, config: Config, *, replay_interval: float = 0.5, executor: Executor | None = None,
              send_api: SendApi | None = None, now: Callable[[], dt.datetime] = utc_now,
-             enrich_interval: float = 1.0) -> Service:
+             enrich_interval: float = 1.0, wal_limit: int = WAL_LIMIT) -> Service:
         """Open the database and spool, start the background threads, build the app.
 
         An `executor` given here runs replies as soon as they are queued (tests pass one that
         runs them inline); the default reply thread lets them gather for REPLY_GATHER first.
         """
-        db = Database(config.db_path).open()
+        db = Database(config.db_path, wal_limit=wal_limit).open()
         spool = Spool(config.spool_dir).open()
         if send_api is None and config.fb_page_access_token:
             send_api = SendApi(config.fb_graph_url, config.fb_page_access_token)
