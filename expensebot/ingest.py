@@ -121,11 +121,6 @@ class Ingest:
             log_event(logger, "event_logged", psid_hash=message.psid_hash, mid=message.mid,
                       expense_id=record.expense_ids[0] if record.expense_ids else None,
                       expenses=len(record.expense_ids), kind=message.kind)
-        if len(saved) < len(messages):
-            known = {(r.message.psid_hash, r.message.mid) for r in saved}
-            for message in messages:
-                if (message.psid_hash, message.mid) not in known:
-                    log_event(logger, "event_duplicate", psid_hash=message.psid_hash, mid=message.mid)
         try:
             self.after_commit(saved, recipients)
         except Exception:  # the write is committed: nothing after it may turn it into an error
@@ -160,6 +155,11 @@ class Ingest:
         for message, reason in rejected:
             log_event(logger, "event_rejected", level=logging.WARNING, psid_hash=message.psid_hash,
                       mid=message.mid, reason=reason)
+        if len(saved) + len(rejected) < len(messages):
+            known = {id(r.message) for r in saved} | {id(message) for message, _ in rejected}
+            for message in messages:
+                if id(message) not in known:
+                    log_event(logger, "event_duplicate", psid_hash=message.psid_hash, mid=message.mid)
         return self._with_day_totals(conn, saved)
 
     def replay_spool(self) -> int:

@@ -63,7 +63,8 @@ class Spool:
     def files(self) -> list[Path]:
         """Return the spooled files, oldest first; raise SpoolError when the folder can't be listed."""
         try:
-            return sorted(self.directory.glob(f"*{SUFFIX}"))
+            # os.listdir, not Path.glob: glob reads a folder it cannot list as an empty one.
+            return sorted(self.directory / name for name in os.listdir(self.directory) if name.endswith(SUFFIX))
         except OSError as exc:
             raise SpoolError(f"{self.directory}: cannot list: {exc.strerror or exc}") from exc
 

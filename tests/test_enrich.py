@@ -241,6 +241,10 @@ PLAIN = "This month: 100.00 USD in 1 expense\nTop: food 100.00 USD"
      "You spent 100.00 USD this month across 1 expense, all on food (100.00 USD)."),
     (says("You spent 120.00 USD this month on 1 expense."), PLAIN),  # a number not in the summary
     (says("That's 50% of your budget: 100.00 USD."), PLAIN),
+    (says("You spent 100.00 EUR this month across 1 expense, all on food."), PLAIN),  # another currency
+    (says("You spent €100.00 this month across 1 expense."), PLAIN),
+    (says("You spent 100.00 USD this week across 1 expense."), PLAIN),             # another period
+    (says("You spent 100.00 USD this month, all on travel."), PLAIN),              # another category
     (hangs, PLAIN),
     (answers_raw(500, b"{}"), PLAIN),
 ])
