@@ -71,7 +71,6 @@ def run(seconds: float, wal_limit: int, directory: Path, connections: int = 2) -
     thread.start()
     wal = Path(f"{config.db_path}-wal")
     samples: list[int] = []
-    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth" on every request
     try:
         load = subprocess.Popen([sys.executable, "-c", LOAD, str(server.effective_port), str(seconds),
                                  str(connections), SECRET], stdout=subprocess.PIPE, text=True)
@@ -100,6 +99,7 @@ def main() -> int:
     parser.add_argument("--wal-limit-mb", type=float, default=64)
     parser.add_argument("--connections", type=int, default=2)
     args = parser.parse_args()
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth" on every request
     with tempfile.TemporaryDirectory() as directory:
         result = run(args.seconds, int(args.wal_limit_mb * 1024 * 1024), Path(directory), args.connections)
     print(json.dumps(result, indent=2))

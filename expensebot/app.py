@@ -60,12 +60,11 @@ def create_app(config: Config, db: Database, ingest: Ingest,
         delivery = webhook.read_delivery(payload, hash_psid, int(now().timestamp() * 1000))
         if delivery.skipped:
             # One line per delivery: a body of 10,000 read receipts is one line, not 10,000.
-            log_event(logger, "events_skipped", count=len(delivery.skipped),
+            log_event(logger, "event_skipped", count=len(delivery.skipped),
                       kinds=dict(Counter(skipped.kind for skipped in delivery.skipped)))
         try:
             ingest.accept(list(delivery.messages), delivery.recipients)
-        except SpoolError as exc:
-            log_event(logger, "spool_failed", level=logging.ERROR, reason=str(exc))
+        except SpoolError:  # logged by ingest, once per incident
             return _error(503, "not stored; please redeliver")
         bottle.response.content_type = "text/plain; charset=utf-8"
         return "EVENT_RECEIVED"

@@ -78,7 +78,8 @@ class Ingest:
         self._done: set[Path] = set()
         self.replay_failing_since: float | None = None  # monotonic; None while replay succeeds
         self.database_incident = Incident(logger, "database_unavailable", "database_available")
-        self.spool_incident = Incident(logger, "spool_unwritable", "spool_writable")
+        self.spool_incident = Incident(logger, "spool_failed", "spool_recovered",
+                                      level=logging.ERROR)
 
     def accept(self, messages: list[Message], recipients: Mapping[str, str] | None = None) -> None:
         """Make messages durable: committed, or else spooled. Raise SpoolError if neither."""

@@ -73,8 +73,10 @@ class Incident:
     count and how long it lasted. Never a traceback: these are expected conditions, not bugs.
     """
 
-    def __init__(self, logger: logging.Logger, started_event: str, ended_event: str, clock=time.monotonic):
+    def __init__(self, logger: logging.Logger, started_event: str, ended_event: str,
+                 level: int = logging.WARNING, clock=time.monotonic):
         self.logger = logger
+        self.level = level
         self.started_event = started_event
         self.ended_event = ended_event
         self.clock = clock
@@ -93,7 +95,7 @@ class Incident:
             if self._since is not None:
                 return
             self._since, self._reason = self.clock(), reason
-        log_event(self.logger, self.started_event, level=logging.WARNING, reason=reason)
+        log_event(self.logger, self.started_event, level=self.level, reason=reason)
 
     def ended(self) -> None:
         if self._since is None:  # the common case, without the lock

@@ -225,7 +225,7 @@ def test_ten_thousand_read_receipts_are_one_log_line_and_answered_quickly(tmp_pa
     assert response.status_code == 200
     assert response.elapsed.total_seconds() < 5  # generous; it takes well under a tenth of a second
     new = server.log_lines()[lines_before:]
-    skipped = [line for line in new if line.get("event") == "events_skipped"]
+    skipped = [line for line in new if line.get("event") == "event_skipped"]
     assert [(line["count"], line["kinds"]) for line in skipped] == [(10_000, {"read": 10_000})]
     assert len(new) < 10
 
