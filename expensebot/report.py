@@ -181,7 +181,7 @@ class Bar:
     label: str     # the name shortened to fit beside the amount (charts)
     amount: str    # formatted, e.g. "12.50 USD"
     percent: float  # of the chart's width
-    tone: int       # colour class 0..7
+    tone: str       # colour class: tone0..tone7, tone-none for uncategorized
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,6 +213,7 @@ class BudgetLine:
     percent: float  # spent of the budget, capped at 100 for the bar
     used: int       # whole percent, uncapped
     over: str       # "" or how much over, formatted
+    state: str      # within | near (90% or more) | over
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,7 +271,9 @@ def month_page(rows: list, budgets: list, first: dt.date, today: dt.date, curren
         "title": month_title(first),
         "month": first.strftime("%Y-%m"),
         "previous": previous_month(first).strftime("%Y-%m") if first.year > 2000 or first.month > 1 else "",
+        "previous_label": _step_label(previous_month(first), first),
         "next": next_month(first).strftime("%Y-%m") if next_month(first) <= today.replace(day=1) else "",
+        "next_label": _step_label(next_month(first), first),
         "blocks": blocks,
         "budgets": _budget_lines(budgets, by_currency),
         "listed": listed,
@@ -289,8 +292,9 @@ def _currency_block(currency: str, rows: list, first: dt.date, zone: dt.tzinfo) 
     ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
     largest = ranked[0][1] if ranked else 1
     names = [name or "uncategorized" for name, _ in ranked]
-    categories = tuple(Bar(name, _short(name), format_amount(total, currency), _share(total, largest), index % 8)
-                       for index, (name, (_, total)) in enumerate(zip(names, ranked)))
+    categories = tuple(Bar(name, _short(name), format_amount(total, currency), _share(total, largest),
+                           f"tone{index % 8}" if category else "tone-none")
+                       for index, (name, (category, total)) in enumerate(zip(names, ranked)))
     length = (next_month(first) - first).days
     highest = max(per_day.values(), default=0) or 1
     slot = 100 / length
@@ -316,7 +320,8 @@ def _budget_lines(budgets: list, by_currency: dict[str, list]) -> list[BudgetLin
         used = spent * 100 // limit
         lines.append(BudgetLine(category or "Everything", format_amount(spent, currency),
                                 format_amount(limit, currency), min(100.0, _share(spent, limit)), used,
-                                format_amount(spent - limit, currency) if spent > limit else ""))
+                                format_amount(spent - limit, currency) if spent > limit else "",
+                                "over" if spent > limit else "near" if used >= 90 else "within"))
     return lines
 
 
@@ -324,6 +329,11 @@ def _listed(row, zone: dt.tzinfo) -> Listed:
     when = _local(row["occurred_at"], zone)
     return Listed(f"{when:%b} {when.day}", row["description"] or "expense", row["category"] or "",
                   format_amount(row["amount_minor"], row["currency"]))
+
+
+def _step_label(month: dt.date, shown: dt.date) -> str:
+    """'Oct' beside November; 'Dec 2025' beside January 2026."""
+    return f"{month:%b}" if month.year == shown.year else f"{month:%b %Y}"
 
 
 def _short(label: str, limit: int = 24) -> str:

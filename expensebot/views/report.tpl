@@ -12,13 +12,13 @@
 <header>
 <nav aria-label="Months">
 % if previous:
-<a class="step" href="?month={{previous}}" rel="prev">&larr; Earlier</a>
+<a class="step" href="?month={{previous}}" rel="prev">&larr; {{previous_label}}</a>
 % else:
 <span class="step"></span>
 % end
 <h1>{{title}}</h1>
 % if next:
-<a class="step next" href="?month={{next}}" rel="next">Later &rarr;</a>
+<a class="step next" href="?month={{next}}" rel="next">{{next_label}} &rarr;</a>
 % else:
 <span class="step"></span>
 % end
@@ -32,7 +32,8 @@
 % for block in blocks:
 <div class="card total">
 <div class="caption">Spent in {{block.currency}}</div>
-<div class="sum">{{block.total}}</div>
+% number, code = block.total.rsplit(" ", 1)
+<div class="sum">{{number}} <span class="code">{{code}}</span></div>
 <div class="caption">{{block.count}} {{"expense" if block.count == 1 else "expenses"}}</div>
 </div>
 % end
@@ -46,7 +47,7 @@
 <text x="0" y="{{row * 44 + 15}}" class="label">{{bar.label}}</text>
 <text x="100%" y="{{row * 44 + 15}}" class="amount" text-anchor="end">{{bar.amount}}</text>
 <rect x="0" y="{{row * 44 + 22}}" width="100%" height="12" rx="6" class="track"/>
-<rect x="0" y="{{row * 44 + 22}}" width="{{bar.percent}}%" height="12" rx="6" class="tone{{bar.tone}}"/>
+<rect x="0" y="{{row * 44 + 22}}" width="{{bar.percent}}%" height="12" rx="6" class="{{bar.tone}}"/>
 % end
 </svg>
 <table class="sr-only">
@@ -94,9 +95,9 @@
 <p class="line"><span>{{budget.label}}</span> <span class="num">{{budget.spent}} of {{budget.limit}}</span></p>
 <svg class="chart meter" width="100%" height="12" aria-hidden="true" focusable="false">
 <rect x="0" y="0" width="100%" height="12" rx="6" class="track"/>
-<rect x="0" y="0" width="{{budget.percent}}%" height="12" rx="6" class="{{'over' if budget.over else 'within'}}"/>
+<rect x="0" y="0" width="{{budget.percent}}%" height="12" rx="6" class="{{budget.state}}"/>
 </svg>
-<p class="caption{{' warn' if budget.over else ''}}">{{budget.used}}% used{{", over by " + budget.over if budget.over else ""}}</p>
+<p class="caption {{budget.state}}">{{budget.used}}% used{{", over by " + budget.over if budget.over else ""}}</p>
 </div>
 % end
 </section>
