@@ -42,7 +42,7 @@ _TOKEN = struct.Struct(">B32sII")  # version, psid_hash (32 bytes), made, expire
 _MAC_BYTES = 32
 _TOKEN_CHARS = len(base64.urlsafe_b64encode(bytes(_TOKEN.size + _MAC_BYTES)).rstrip(b"="))
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]+")
-_MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
+_MONTH_RE = re.compile(r"([0-9]{4})-([0-9]{2})")
 RATE_PER_MINUTE = 60     # report requests per client address per minute (a page is 2: HTML and CSS)
 RATE_ADDRESSES = 10_000  # addresses remembered at once; the least recent is forgotten first
 MAX_LISTED = 1_000       # expenses listed on a page; the CSV always has all of them
