@@ -12,9 +12,10 @@ import logging
 import sqlite3
 
 import pytest
+import requests
 
 from conftest import Client, InlineExecutor, OPS_TOKEN, delivery, make_config, message_event, psid_hash
-from expensebot import chat, export, report
+from expensebot import chat, demo, export, report
 from expensebot.replies import SendApi
 from expensebot.service import Service
 
@@ -425,3 +426,27 @@ def test_the_link_never_reaches_a_log_line(tmp_path, caplog, clock):
     token = report.make_token(report.link_key(config.psid_hash_key), psid_hash(ALICE), NOW)
     assert all(token not in str(getattr(record, "fields", "")) and token not in record.getMessage()
                for record in caplog.records)
+
+
+# ---- The demo ----
+
+def test_the_demo_prints_a_local_link_that_opens_the_page_and_its_csv(tmp_path):
+    """While the demo runs, the printed link works in a browser on this machine (here: requests)."""
+    printed: list[str] = []
+    fetched: dict[str, requests.Response] = {}
+    lines = iter(["coffee 4.50 #coffee", "<b>bold</b> 2", "report"])
+
+    def read(prompt: str) -> str:
+        link = next((line.split("] ", 1)[1] for line in printed if line.startswith("     [Open report] ")), None)
+        if link and not fetched:  # the demo is still running: open the page now
+            fetched["page"] = requests.get(link, timeout=10)
+            fetched["csv"] = requests.get(link + "expenses.csv", timeout=10)
+        return next(lines, "quit")
+
+    assert demo.run(tmp_path / "demo.db", None, "UTC", "USD", read=read, write=printed.append) == 0
+    assert any(line.startswith("bot> Your report for ") for line in printed)
+    assert fetched["page"].status_code == 200
+    assert "coffee" in fetched["page"].text and "&lt;b&gt;bold&lt;/b&gt;" in fetched["page"].text
+    assert fetched["page"].headers["Cache-Control"] == "no-store"
+    rows = list(csv.DictReader(io.StringIO(fetched["csv"].text)))
+    assert sorted(row["amount_minor"] for row in rows) == ["200", "450"]
