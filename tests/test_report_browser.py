@@ -106,8 +106,8 @@ def test_the_page_renders_its_charts_without_a_console_error(report_server, tmp_
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom and "<script>" not in dom
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 10_000
     if width > 1000 and os.environ.get("REPORT_SCREENSHOT"):
-        # The whole month in one picture: the same page, taller.
-        tall = open_in_chromium(report_server, width, 2400, tmp_path / "tall")[2]
+        # The month in one picture: the same page, taller (the list runs on below it).
+        tall = open_in_chromium(report_server, width, 1500, tmp_path / "tall")[2]
         shutil.copyfile(tall, os.environ["REPORT_SCREENSHOT"])
 
 

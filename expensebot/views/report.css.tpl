@@ -57,5 +57,11 @@ footer { padding-bottom: 28px; }
 .button { display: inline-block; padding: 11px 18px; border-radius: 10px; background: var(--accent); color: #fff;
           font-weight: 600; text-decoration: none; }
 @media (prefers-color-scheme: dark) { .button { color: #0d1117; } }
+.actions { margin: 4px 0 12px; }
+@media (min-width: 900px) {
+  header, main, footer { max-width: 1040px; }
+  .pair { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; align-items: start; }
+  .pair .card { margin: 0 0 12px; }
+}
 .sr-only { position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden;
            clip: rect(0, 0, 0, 0); white-space: nowrap; border: 0; }

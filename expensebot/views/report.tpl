@@ -39,7 +39,9 @@
 % end
 </section>
 % end
+<p class="actions"><a class="button" href="expenses.csv?month={{month}}" download>Download CSV</a></p>
 % for block in blocks:
+<div class="pair">
 <section class="card">
 <h2>By category <span class="muted">{{block.currency}}</span></h2>
 <svg class="chart bars" width="100%" height="{{len(block.categories) * 44}}" aria-hidden="true" focusable="false">
@@ -86,6 +88,7 @@
 </tbody>
 </table>
 </section>
+</div>
 % end
 % if budgets:
 <section class="card">
@@ -124,7 +127,6 @@
 % end
 </main>
 <footer>
-<p><a class="button" href="expenses.csv?month={{month}}" download>Download CSV</a></p>
 <p class="caption">This page is yours alone. Its link stops working 24 hours after the bot sent it; type “report” in the chat for a new one.</p>
 </footer>
 </body>
