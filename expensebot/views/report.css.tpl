@@ -43,7 +43,7 @@ a { color: var(--accent); }
 .tone0 { fill: #4e79a7; } .tone1 { fill: #f28e2b; } .tone2 { fill: #e15759; } .tone3 { fill: #76b7b2; }
 .tone4 { fill: #59a14f; } .tone5 { fill: #edc948; } .tone6 { fill: #b07aa1; } .tone7 { fill: #ff9da7; }
 .budget + .budget { margin-top: 14px; }
-.budget .line { display: flex; justify-content: space-between; gap: 8px; margin: 0 0 6px; }
+.budget .line { display: flex; flex-wrap: wrap; justify-content: space-between; gap: 0 8px; margin: 0 0 6px; }
 .list { width: 100%; border-collapse: collapse; }
 .list th { color: var(--muted); font-size: 0.85rem; font-weight: 600; text-align: left; }
 .list th, .list td { padding: 8px 4px; border-bottom: 1px solid var(--line); vertical-align: top; }
@@ -58,6 +58,7 @@ footer { padding-bottom: 28px; }
           font-weight: 600; text-decoration: none; }
 @media (prefers-color-scheme: dark) { .button { color: #0d1117; } }
 .actions { margin: 4px 0 12px; }
+@media (max-width: 380px) { h1 { font-size: 1.2rem; } .step { font-size: 0.9rem; } }
 @media (min-width: 900px) {
   header, main, footer { max-width: 1040px; }
   .pair { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; align-items: start; }
