@@ -209,7 +209,7 @@ def test_another_month_through_its_link(bot, client):
 
 def test_an_empty_month_says_so(bot, client):
     page = client.get(page_path(bot, ALICE) + "?month=2025-02").text
-    assert "No expenses in February 2025." in page and "<svg" not in page
+    assert "No expenses in February 2025." in page and "<svg" not in page and "Download CSV" not in page
 
 
 def test_the_month_follows_the_persons_time_zone(bot, client):

@@ -38,8 +38,8 @@
 </div>
 % end
 </section>
-% end
 <p class="actions"><a class="button" href="expenses.csv?month={{month}}" download>Download CSV</a></p>
+% end
 % for block in blocks:
 <div class="pair">
 <section class="card">
