@@ -21,6 +21,7 @@ from expensebot.errors import describe
 from expensebot.identity import PsidHasher, is_psid_hash
 from expensebot.ingest import Ingest
 from expensebot.logs import log_event
+from expensebot.report import install_report
 from expensebot.spool import SpoolError
 
 logger = logging.getLogger(__name__)
@@ -126,6 +127,7 @@ def create_app(config: Config, db: Database, ingest: Ingest,
             depth = None
         return _json({**counts, "spool_depth": depth, **db.keeper.stats()})
 
+    install_report(app, config, db, now)
     for status in (400, 401, 403, 404, 405, 413, 500, 503):
         app.error(status)(_error_page)
     return app

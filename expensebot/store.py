@@ -349,3 +349,16 @@ def rejected_events(conn: sqlite3.Connection, limit: int = 100) -> list:
 def delete_rejected_events(conn: sqlite3.Connection, psid_hash: str) -> int:
     """Delete one person's rejected events; return how many."""
     return conn.execute("DELETE FROM rejected_events WHERE psid_hash = ?", (psid_hash,)).rowcount
+
+
+def expenses_between(conn: sqlite3.Connection, psid_hash: str, start: str, end: str) -> list:
+    """One person's expenses in [start, end), oldest first, with the columns of expenses_of."""
+    return conn.execute(
+        "SELECT id, occurred_at, amount_minor, currency, description, category, category_source, mid"
+        " FROM expenses"
+        " WHERE psid_hash = ?"
+        " AND occurred_at >= ?"
+        " AND occurred_at < ?"
+        " ORDER BY occurred_at, id",
+        (psid_hash, start, end),
+    ).fetchall()
