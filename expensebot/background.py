@@ -8,7 +8,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from expensebot.errors import describe, is_unavailable
+from expensebot.errors import describe, is_expected
 from expensebot.logs import log_event
 
 logger = logging.getLogger(__name__)
@@ -19,9 +19,9 @@ class Periodic:
 
     A failing task is tried again at the next turn: the thread never dies of it. Failures are
     logged once per incident, not once per turn: the first failure as one line (a database that
-    cannot take writes now as a warning with its reason; anything else, a bug, as an error with
-    the traceback in a field), then, when a turn succeeds again, one line with how many turns
-    failed and for how long.
+    cannot take writes now or a spool folder that can't be listed as a warning with its reason;
+    anything else, a bug, as an error with the traceback in a field), then, when a turn succeeds
+    again, one line with how many turns failed and for how long.
     """
 
     def __init__(self, name: str, interval: float, task: Callable[[], object],
@@ -84,7 +84,7 @@ class Periodic:
             self._incident = (first, since, turns + 1)
             return
         self._incident = (reason, self.clock(), 1)
-        if is_unavailable(exc):
+        if is_expected(exc):
             log_event(logger, "task_unavailable", level=logging.WARNING, task=self.name, reason=reason)
         else:
             log_event(logger, "task_failed", level=logging.ERROR, task=self.name, reason=reason,

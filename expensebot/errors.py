@@ -31,7 +31,11 @@ _UNAVAILABLE_CODES = {
 _MISSING_SCHEMA = ("no such table", "no such column")
 
 
-class DatabaseUnavailable(Exception):
+class Unavailable(Exception):
+    """Something the bot needs (the database, the spool folder) can't be used now: expected, not a bug."""
+
+
+class DatabaseUnavailable(Unavailable):
     """The database could not take a write in time (locked, busy, read-only, full, broken, gone)."""
 
 
@@ -54,6 +58,11 @@ def is_unavailable(exc: BaseException) -> bool:
     if code & 0xFF in _UNAVAILABLE_CODES:
         return True
     return code & 0xFF == 1 and str(exc).startswith(_MISSING_SCHEMA)
+
+
+def is_expected(exc: BaseException) -> bool:
+    """Tell whether exc is a condition an operator can cause and fix (logged without a traceback)."""
+    return isinstance(exc, Unavailable) or is_unavailable(exc)
 
 
 def classify(exc: BaseException) -> DatabaseUnavailable | EventRejected:

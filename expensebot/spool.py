@@ -16,13 +16,14 @@ import os
 import time
 from pathlib import Path
 
+from expensebot.errors import Unavailable
 from expensebot.webhook import Message
 
 SUFFIX = ".jsonl"
 BAD_SUFFIX = ".bad"
 
 
-class SpoolError(Exception):
+class SpoolError(Unavailable):
     """The spool could not durably take the events."""
 
 

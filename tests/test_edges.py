@@ -320,12 +320,22 @@ def test_an_immutable_spool_folder_does_not_stop_writes_while_the_database_takes
             service.close()
 
 
-def test_a_spool_folder_that_cannot_be_listed_is_an_error_not_empty(service, client):
-    service.config.spool_dir.rmdir()
-    service.config.spool_dir.write_text("a file where the spool folder was")
-    response = client.get("/healthz")
-    assert response.status == 503 and "cannot list" in response.json()["reason"]
-    assert client.get("/ops/stats", token=OPS_TOKEN).json()["spool_depth"] is None
+def test_a_spool_folder_that_cannot_be_listed_is_an_error_not_empty(tmp_path, caplog):
+    service = Service.open(make_config(tmp_path), replay_interval=3600)
+    try:
+        client = Client(service.app)
+        service.config.spool_dir.rmdir()
+        service.config.spool_dir.write_text("a file where the spool folder was")
+        response = client.get("/healthz")
+        assert response.status == 503 and "cannot list" in response.json()["reason"]
+        assert client.get("/ops/stats", token=OPS_TOKEN).json()["spool_depth"] is None
+        for _ in range(5):
+            service.replayer.run_once()
+        # An operator's problem, not a bug: one warning, no traceback.
+        assert [(r.levelname, r.msg) for r in caplog.records] == [("WARNING", "task_unavailable")]
+        assert "cannot list" in caplog.records[0].fields["reason"]
+    finally:
+        service.close()
 
 
 # --- the database file gone or replaced ------------------------------------------------------------
