@@ -18,6 +18,7 @@ import sqlite3
 import contextlib
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -125,7 +126,8 @@ class Ingest:
         try:
             self.after_commit(saved, recipients)
         except Exception:  # the write is committed: nothing after it may turn it into an error
-            logger.exception("handing committed messages on failed")
+            log_event(logger, "after_commit_failed", level=logging.ERROR,
+                      traceback=traceback.format_exc())
         return saved
 
     def save(self, conn: sqlite3.Connection, messages: list[Message], deadline: float) -> list[Saved]:

@@ -185,7 +185,7 @@ _MESSAGE_READERS = {"message": _read_message, "message_edit": _read_edit, "postb
 
 def _id(value) -> str | None:
     """Return an id as a string: Meta sends strings, some fixtures send numbers."""
-    if type(value) is int and value >= 0:
+    if type(value) is int and 0 <= value <= MAX_COUNTER:
         return str(value)
     if isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH:
         return value

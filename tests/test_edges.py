@@ -3,6 +3,7 @@ erasure, a spool that cannot be written, a database file gone, floods of receipt
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -232,17 +233,28 @@ def test_ten_thousand_read_receipts_are_one_log_line_and_answered_quickly(tmp_pa
 
 # --- a spool that cannot be written ----------------------------------------------------------------
 
-@pytest.fixture
-def tiny_tmpfs(tmp_path):
-    """A 64 KiB tmpfs of the test's own, for a nearly full spool (needs root: skipped otherwise)."""
+def mounted_tmpfs(tmp_path, size: str):
+    """A tmpfs of the test's own, to fill up (needs root: skipped otherwise)."""
     mount_point = tmp_path / "tmpfs"
     mount_point.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount_point)],
                             capture_output=True, text=True)
     if result.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip() or result.returncode}")
     yield mount_point
     subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    """64 KiB: a spool that is nearly full."""
+    yield from mounted_tmpfs(tmp_path, "64k")
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """2 MiB: room for a database, then filled."""
+    yield from mounted_tmpfs(tmp_path, "2m")
 
 
 def test_nearly_full_spool_never_acknowledges_a_cut_short_file(tmp_path, tiny_tmpfs):
@@ -264,6 +276,50 @@ def test_nearly_full_spool_never_acknowledges_a_cut_short_file(tmp_path, tiny_tm
         locker.execute("ROLLBACK")
         service.ingest.replay_spool()
         assert query(service, "SELECT mid FROM messages_raw") == [("m_small",)]
+    finally:
+        locker.close()
+        service.close()
+
+
+def test_a_database_on_a_full_disk_spools_then_stores_once_there_is_room(tmp_path, small_tmpfs, caplog):
+    config = make_config(tmp_path, db_path=small_tmpfs / "expensebot.db", spool_dir=tmp_path / "spool")
+    service = Service.open(config, executor=InlineExecutor(), replay_interval=3600)
+    try:
+        client = Client(service.app)
+        filler = small_tmpfs / "filler"
+        with open(filler, "wb", buffering=0) as file:  # every byte left on the filesystem
+            with contextlib.suppress(OSError):
+                while file.write(b"x" * 1024):
+                    pass
+        body = delivery(*[message_event("111", f"m_{n}", "coffee 1 " + "y" * 500) for n in range(20)])
+        assert client.post_webhook(body).status == 200
+        assert service.ingest.spool.depth() == 20
+        reasons = [r.fields["reason"] for r in caplog.records if r.msg == "database_unavailable"]
+        assert len(reasons) == 1 and "full" in reasons[0]
+        filler.unlink()
+        service.ingest.replay_spool()
+        assert query(service, "SELECT count(*) FROM messages_raw") == [(20,)]
+        assert service.ingest.spool.depth() == 0
+    finally:
+        service.close()
+
+
+def test_replay_failing_for_a_while_makes_health_503(tmp_path):
+    config = make_config(tmp_path)
+    service = Service.open(config, executor=InlineExecutor(), replay_interval=3600)
+    locker = sqlite3.connect(config.db_path, isolation_level=None)
+    try:
+        client = Client(service.app)
+        locker.execute("BEGIN IMMEDIATE")
+        assert client.post_webhook(delivery(message_event("111", "m_1"))).status == 200
+        service.replayer.run_once()  # fails: still locked
+        assert client.get("/healthz").status == 200  # a lock for a moment is not a problem
+        strict = Client(create_app(config, service.db, service.ingest, spool_stale_after=0))
+        response = strict.get("/healthz")
+        assert response.status == 503 and "replay failing" in response.json()["reason"]
+        locker.execute("ROLLBACK")
+        service.replayer.run_once()
+        assert strict.get("/healthz").status == 200
     finally:
         locker.close()
         service.close()
