@@ -11,11 +11,11 @@ take the write now (errors.DatabaseUnavailable) the whole delivery goes to the s
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
 import sqlite3
-import contextlib
 import threading
 import time
 import traceback
@@ -324,7 +324,7 @@ def _category(expense: parser.ParsedExpense) -> tuple[str | None, str | None]:
 
 
 def _run_command(conn: sqlite3.Connection, psid_hash: str, command: chat.Command | None,
-                 sent_at: str = "") -> dict | None:
+                 sent_at: str | None = None) -> dict | None:
     """Do a command's writes in the message's own transaction, so it happens exactly once."""
     if command is None:
         return None
