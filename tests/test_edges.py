@@ -112,6 +112,8 @@ def test_huge_num_edit_while_the_database_is_locked_then_released(tmp_path, serv
     lines = server.log_lines()
     assert not [line for line in lines if line.get("event") == "not-json" or "Traceback" in json.dumps(line)]
     assert [line["event"] for line in lines].count("database_unavailable") == 1  # one warning per incident
+    [ended] = [line for line in lines if line.get("event") == "database_available"]
+    assert ended["count"] == 1 and ended["seconds"] > 0 and "locked" in ended["reason"]
 
 
 def post(url: str, body: bytes) -> requests.Response:
