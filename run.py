@@ -23,6 +23,7 @@ from expensebot.db import Database
 from expensebot.identity import PsidHasher, is_psid_hash
 from expensebot.logs import log_event
 from expensebot.service import Service
+from expensebot.settings import Settings, settings_of
 
 logger = logging.getLogger("expensebot")
 # One request thread. Writes take turns anyway (one write lock), and a thread holding it gives
@@ -76,7 +77,8 @@ def hash_psid(config: Config, args) -> int:
 def print_summary(config: Config, args) -> int:
     """Print a person's totals for a period, computed from the rows, as JSON."""
     with _database(config).reading() as conn:
-        computed = summary.summarize(conn, args.psid_hash, args.period, times.utc_now(), config.zone)
+        zone = settings_of(conn, args.psid_hash, Settings(config.currency, config.tz)).zone
+        computed = summary.summarize(conn, args.psid_hash, args.period, times.utc_now(), zone)
     print(json.dumps({"psid_hash": args.psid_hash, **computed.as_json()}, indent=2))
     return 0
 

@@ -122,8 +122,9 @@ def starts_with_command_word(text: str) -> bool:
 def read_command(text: str, settings: Settings, today: dt.date) -> Command | None:
     """The command a message is; None when its first word is no command word."""
     stripped = text.strip()
-    if stripped in POSTBACKS:
-        return Command(POSTBACKS[stripped])
+    if stripped in POSTBACKS:  # a menu item is its command typed without arguments
+        name = POSTBACKS[stripped]
+        return _COMMANDS[name]("", settings, today) if name in _COMMANDS else Command(name)
     if stripped in (DELETE_CONFIRM, DELETE_CANCEL):
         return Command("delete_confirm" if stripped == DELETE_CONFIRM else "delete_cancel")
     if stripped == "?":

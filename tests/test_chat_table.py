@@ -1,0 +1,187 @@
+"""What a person texts and what they read back, through the real app, the real database and a
+real local Send API stand-in: command words, currency words, several amounts, settings, budgets
+and questions. Each case is a short conversation; the last reply and the person's rows are checked."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import Client, delivery, psid_hash, query
+from expensebot import chat
+
+T0 = 1764075600000  # Tuesday 2025-11-25 13:00 UTC
+PSID = "111"
+DAY_MS = 86_400_000
+NOT_SET_UP = chat.REPORT_NOT_SET_UP
+OVER = "over budget by"
+
+
+def event(text, n: int, timestamp: int) -> dict:
+    """A message event; ("postback", P) and ("quick", P) send P as a postback or a quick reply."""
+    base = {"sender": {"id": PSID}, "recipient": {"id": "1"}, "timestamp": timestamp}
+    if isinstance(text, tuple):
+        kind, payload = text
+        if kind == "postback":
+            return {**base, "postback": {"title": "Menu", "payload": payload, "mid": f"m_{n}"}}
+        return {**base, "message": {"mid": f"m_{n}", "text": payload[:20], "quick_reply": {"payload": payload}}}
+    return {**base, "message": {"mid": f"m_{n}", "text": text}}
+
+
+def converse(bot, graph, texts, start: int = T0) -> list[dict]:
+    """Send each text in its own delivery, a second apart; return the messages the bot sent."""
+    client = Client(bot.app)
+    for n, text in enumerate(texts):
+        assert client.post_webhook(delivery(event(text, n, start + n * 1000))).status == 200
+    return [r["json"]["message"] for r in graph.requests]
+
+
+def expenses(bot) -> list[tuple]:
+    return query(bot, "SELECT amount_minor, currency, description FROM expenses WHERE psid_hash = ? ORDER BY id",
+                 psid_hash(PSID))
+
+
+COFFEE = [(500, "USD", "coffee")]
+
+# (conversation, what the last reply says (a part of it, or all of it when it starts with '='),
+#  the person's expenses afterwards as (amount_minor, currency, description))
+CASES = {
+    # command words with numbers are commands, never expenses
+    "summary year": (["coffee 5 2025-01-10", "summary 2025"], "=2025: 5.00 USD in 1 expense\nTop: food 5.00 USD", COFFEE),
+    "summary empty year": (["summary 2026"], "=2026: no expenses yet.", []),
+    "summary month name": (["coffee 5", "summary november"], "=November 2025: 5.00 USD in 1 expense\nTop: food 5.00 USD", COFFEE),
+    "summary short month": (["coffee 5", "summary Nov"], "November 2025: 5.00 USD", COFFEE),
+    "summary month name and year": (["coffee 5", "summary november 2025"], "November 2025: 5.00 USD", COFFEE),
+    "summary year-month": (["coffee 5", "summary 2025-11"], "November 2025: 5.00 USD", COFFEE),
+    "summary a later month name is last year's": (["summary december"], "=December 2024: no expenses yet.", []),
+    "summary one day": (["coffee 5", "summary 2025-11-25"], "2025-11-25: 5.00 USD", COFFEE),
+    "summary last 7 days": (["coffee 5 2025-11-18", "coffee 5 2025-11-19", "summary last 7 days"],
+                            "Last 7 days: 5.00 USD in 1 expense", COFFEE * 2),
+    "summary today": (["coffee 5", "summary today"], "Today: 5.00 USD", COFFEE),
+    "summary yesterday": (["coffee 5", "summary yesterday"], "=Yesterday: no expenses yet.", COFFEE),
+    "summary week": (["coffee 5", "summary week"], "This week: 5.00 USD", COFFEE),
+    "summary this week": (["coffee 5", "summary this week"], "This week: 5.00 USD", COFFEE),
+    "summary last month": (["coffee 5 2025-10-31", "summary last month"], "Last month: 5.00 USD", COFFEE),
+    "summary all": (["coffee 5", "SUMMARY ALL"], "All time: 5.00 USD", COFFEE),
+    "summary with a colon": (["coffee 5", "Summary: 2025"], "2025: 5.00 USD", COFFEE),
+    "summary nonsense": (["summary foo"], "=" + chat.DID_YOU_MEAN["summary"], []),
+    "summary a small number": (["summary 12"], "=" + chat.DID_YOU_MEAN["summary"], []),
+    "summary too many days": (["summary last 99999 days"], "=" + chat.DID_YOU_MEAN["summary"], []),
+    "summary with an amount": (["summary coffee 5"], "=" + chat.DID_YOU_MEAN["summary"], []),
+    "undo 2": (["coffee 5", "tea 3", "taxi 7", "undo 2"], "=Removed: taxi — 7.00 USD.\nRemoved: tea — 3.00 USD.", COFFEE),
+    "undo more than there is": (["coffee 5", "undo 3"], "=Removed: coffee — 5.00 USD.", []),
+    "undo 11": (["coffee 5", "undo 11"], "=" + chat.DID_YOU_MEAN["undo"], COFFEE),
+    "undo 0": (["coffee 5", "undo 0"], "=" + chat.DID_YOU_MEAN["undo"], COFFEE),
+    "undo with words": (["coffee 5", "undo coffee 5"], "=" + chat.DID_YOU_MEAN["undo"], COFFEE),
+    "undo nothing": (["Undo"], "=Nothing to undo.", []),
+    "help with a number": (["help 5"], "=" + chat.HELP, []),
+    "delete with a number": (["delete 5"], "=" + chat.DID_YOU_MEAN["delete"], []),
+    "report": (["report"], "=" + NOT_SET_UP, []),
+    "report with a number": (["report 2026"], "=" + chat.DID_YOU_MEAN["report"], []),
+    "budgets with a number": (["budgets 5"], "=" + chat.DID_YOU_MEAN["budgets"], []),
+    "settings with a number": (["settings 5"], "=" + chat.DID_YOU_MEAN["settings"], []),
+    "a command then more lines": (["summary\ncoffee 5"], "=" + chat.DID_YOU_MEAN["summary"], []),
+    # currency words
+    "yen": (["sushi 500 yen"], "=sushi — 500 JPY, today\nToday: 500 JPY", [(500, "JPY", "sushi")]),
+    "euros": (["lunch 12 euros"], "=lunch — 12.00 EUR, today\nToday: 12.00 EUR", [(1200, "EUR", "lunch")]),
+    "euro": (["Lunch 12 Euro"], "Lunch — 12.00 EUR", [(1200, "EUR", "Lunch")]),
+    "pesos are asked about": (["jeepney 100 pesos"], "which currency did you mean on line 1?", []),
+    "picking a peso": (["jeepney 100 pesos", ("quick", "jeepney 100 PHP")], "=jeepney — 100.00 PHP, today\nToday: 100.00 PHP",
+                       [(10000, "PHP", "jeepney")]),
+    "pesos for a person in pesos": (["currency PHP", "jeepney 100 pesos"], "jeepney — 100.00 PHP", [(10000, "PHP", "jeepney")]),
+    "dollars for a person in dollars": (["taxi 20 dollars"], "taxi — 20.00 USD", [(2000, "USD", "taxi")]),
+    "dollars for a person in pesos": (["currency PHP", "taxi 20 dollars"], "which currency", []),
+    "piso": (["jeepney 13 piso"], "jeepney — 13.00 PHP", [(1300, "PHP", "jeepney")]),
+    "peso sign": (["₱250 lunch"], "lunch — 250.00 PHP", [(25000, "PHP", "lunch")]),
+    "baht": (["tea 40 baht"], "tea — 40.00 THB", [(4000, "THB", "tea")]),
+    "won": (["kimchi 9000 won"], "kimchi — 9000 KRW", [(9000, "KRW", "kimchi")]),
+    "rupees are asked about": (["chai 30 rupees"], "which currency", []),
+    "rupees for a person in rupees": (["currency INR", "chai 30 rupees"], "chai — 30.00 INR", [(3000, "INR", "chai")]),
+    "pounds are a weight by default": (["rice 5 pounds"], "rice pounds — 5.00 USD", [(500, "USD", "rice pounds")]),
+    "pounds for a person in pounds": (["currency GBP", "beer 5 pounds"], "beer — 5.00 GBP", [(500, "GBP", "beer")]),
+    "quid": (["beer 5 quid"], "beer — 5.00 GBP", [(500, "GBP", "beer")]),
+    "bucks": (["coffee 3 bucks"], "coffee — 3.00 USD", [(300, "USD", "coffee")]),
+    "francs": (["bread 2 francs"], "bread — 2.00 CHF", [(200, "CHF", "bread")]),
+    # several amounts on one line
+    "two pairs": (["coffee 4.50 lunch 12"], "=coffee — 4.50 USD, today\nlunch — 12.00 USD, today\nToday: 16.50 USD",
+                  [(450, "USD", "coffee"), (1200, "USD", "lunch")]),
+    "two pairs with codes": (["lunch 12 EUR dinner 20 EUR"], "dinner — 20.00 EUR",
+                             [(1200, "EUR", "lunch"), (2000, "EUR", "dinner")]),
+    "two pairs in yen": (["sushi 500 yen ramen 900 yen"], "ramen — 900 JPY", [(500, "JPY", "sushi"), (900, "JPY", "ramen")]),
+    "two pairs and a tag": (["bus 2 coffee 3 #food"], "coffee — 3.00 USD, today #food",
+                            [(200, "USD", "bus"), (300, "USD", "coffee")]),
+    "an amount too many": (["coffee 4.50 12"], "more than one amount", []),
+    "two bare amounts": (["taxi 12 50"], "more than one amount", []),
+    "a quantity is no pair": (["2 coffees 10"], "2 coffees — 10.00 USD", [(1000, "USD", "2 coffees")]),
+    # settings
+    "currency code": (["currency EUR", "lunch 12"], "lunch — 12.00 EUR", [(1200, "EUR", "lunch")]),
+    "currency set reply": (["currency eur"], "Your currency is now EUR", []),
+    "currency symbol": (["currency €", "lunch 12"], "lunch — 12.00 EUR", [(1200, "EUR", "lunch")]),
+    "currency word": (["currency yen", "ramen 900"], "ramen — 900 JPY", [(900, "JPY", "ramen")]),
+    "currency words with a country": (["currency PHP", "currency us dollars", "taxi 5"], "taxi — 5.00 USD",
+                                      [(500, "USD", "taxi")]),
+    "currency of several is asked": (["currency pesos"], "Which one should amounts without a currency be in?", []),
+    "currency unknown": (["currency doubloons"], "=" + chat.DID_YOU_MEAN["currency"], []),
+    "timezone city": (["timezone Manila"], "Your time zone is now Asia/Manila (it is ", []),
+    "timezone IANA": (["timezone Asia/Manila"], "Your time zone is now Asia/Manila", []),
+    "time zone two words": (["time zone new york"], "Your time zone is now America/New_York", []),
+    "timezone unknown": (["timezone Atlantis"], "=" + chat.DID_YOU_MEAN["timezone"], []),
+    "settings fresh": (["settings"], "=Currency: USD\nTime zone: UTC\nChange them with \"currency EUR\" or \"timezone Manila\".", []),
+    "settings after changes": (["currency EUR", "timezone Manila", "settings"], "Currency: EUR\nTime zone: Asia/Manila", []),
+    "timezone alone shows settings": (["timezone"], "Time zone: UTC", []),
+    # budgets
+    "budget set": (["budget food 300"], "=Budget set: food 300.00 USD a month.\nFood: 0.00 of 300.00 USD", []),
+    "budget shown on an expense": (["budget food 300", "lunch 250 #food"],
+                                   "=lunch — 250.00 USD, today #food\nToday: 250.00 USD\nFood: 250.00 of 300.00 USD",
+                                   [(25000, "USD", "lunch")]),
+    "budget over": (["budget food 300", "lunch 250 #food", "dinner 100"],
+                    "Food: 350.00 of 300.00 USD — over budget by 50.00 USD.", [(25000, "USD", "lunch"), (10000, "USD", "dinner")]),
+    "budget for everything": (["budget 1500", "taxi 20"], "Everything: 20.00 of 1500.00 USD", [(2000, "USD", "taxi")]),
+    "budget of another category stays out": (["budget food 300", "taxi 20"], "=taxi — 20.00 USD, today\nToday: 20.00 USD",
+                                             [(2000, "USD", "taxi")]),
+    "budgets list": (["budget food 300", "budget 1500", "lunch 20", "budgets"],
+                     "=This month:\nEverything: 20.00 of 1500.00 USD\nFood: 20.00 of 300.00 USD", [(2000, "USD", "lunch")]),
+    "budget off": (["budget food 300", "budget food off", "budgets"], "No budgets yet.", []),
+    "budget off reply": (["budget food 300", "budget food off"], "=Budget removed: food.", []),
+    "budget off when none": (["budget food off"], "=There was no budget for food.", []),
+    "budget in another currency": (["budget food 300 EUR"], "=" + chat.DID_YOU_MEAN["budget"], []),
+    "budget without an amount": (["budget food lots"], "=" + chat.DID_YOU_MEAN["budget"], []),
+    "budget follows the currency": (["currency EUR", "budget food 300", "lunch 12 #food"], "Food: 12.00 of 300.00 EUR",
+                                    [(1200, "EUR", "lunch")]),
+    # questions
+    "how much on a category": (["lunch 12 #food", "taxi 5", "how much on food this month?"],
+                               "=This month, food: 12.00 USD in 1 expense", [(1200, "USD", "lunch"), (500, "USD", "taxi")]),
+    "how much this week": (["lunch 12", "how much did I spend this week?"],
+                           "=This week: 12.00 USD in 1 expense\nTop: food 12.00 USD", [(1200, "USD", "lunch")]),
+    "a word and a period": (["coffee 4", "coffee 3", "tea 1", "coffee this year?"], "=This year, coffee: 7.00 USD in 2 expenses",
+                            [(400, "USD", "coffee"), (300, "USD", "coffee"), (100, "USD", "tea")]),
+    "what did I spend yesterday": (["coffee 4 yesterday", "coffee 9", "what did I spend yesterday?"],
+                                   "=Yesterday: 4.00 USD in 1 expense\nTop: food 4.00 USD",
+                                   [(400, "USD", "coffee"), (900, "USD", "coffee")]),
+    "how much on nothing yet": (["how much on food?"], "=This month: nothing on food.", []),
+    "how much in a month": (["coffee 4", "how much on coffee in november?"], "November 2025, coffee: 4.00 USD",
+                            [(400, "USD", "coffee")]),
+    "how much last month": (["coffee 4 2025-10-02", "how much did I spend last month?"], "Last month: 4.00 USD",
+                            [(400, "USD", "coffee")]),
+    "a question it cannot read": (["how much on xyz 77?"], "=" + chat.DID_YOU_MEAN["question"], []),
+    # the Get Started button and the menu
+    "get started": ([("postback", "GET_STARTED")], "=" + chat.WELCOME, []),
+    "menu summary": (["coffee 5", ("postback", "MENU_SUMMARY")], "This month: 5.00 USD", COFFEE),
+    "menu undo": (["coffee 5", ("postback", "MENU_UNDO")], "=Removed: coffee — 5.00 USD.", []),
+    "menu help": ([("postback", "MENU_HELP")], "=" + chat.HELP, []),
+    "menu report": ([("postback", "MENU_REPORT")], "=" + NOT_SET_UP, []),
+    "welcome currency pick": ([("postback", "GET_STARTED"), ("quick", "currency EUR"), "lunch 12"], "lunch — 12.00 EUR",
+                              [(1200, "EUR", "lunch")]),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_chat(bot, graph, name):
+    texts, reply, rows = CASES[name]
+    sent = converse(bot, graph, texts)
+    assert len(sent) == len(texts)
+    last = sent[-1]["text"]
+    if reply.startswith("="):
+        assert last == reply[1:]
+    else:
+        assert reply in last
+    assert expenses(bot) == rows
