@@ -91,7 +91,7 @@ def which_currency_reply(line) -> tuple[str, list[QuickReply]]:
     """Ask which currency a word like 'dollars' meant; each quick reply is the line with a code."""
     codes = ", ".join(code for code, _ in line.choices)
     text = fit([f"Not saved yet: which currency did you mean on line {line.line + 1}? ({codes})",
-                "Pick one, or write the code: \"taxi 20 USD\"."])
+                f"Pick one, or write the code: \"{line.choices[0][1]}\"."])
     return text, [QuickReply(code, rewritten) for code, rewritten in line.choices]
 
 

@@ -4,10 +4,15 @@ and questions. Each case is a short conversation; the last reply and the person'
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import Client, delivery, psid_hash, query
-from expensebot import chat
+from expensebot import chat, reading
+from expensebot.settings import Settings
 
 T0 = 1764075600000  # Tuesday 2025-11-25 13:00 UTC
 PSID = "111"
@@ -22,9 +27,9 @@ def event(text, n: int, timestamp: int) -> dict:
     if isinstance(text, tuple):
         kind, payload = text
         if kind == "postback":
-            return {**base, "postback": {"title": "Menu", "payload": payload, "mid": f"m_{n}"}}
-        return {**base, "message": {"mid": f"m_{n}", "text": payload[:20], "quick_reply": {"payload": payload}}}
-    return {**base, "message": {"mid": f"m_{n}", "text": text}}
+            return {**base, "postback": {"title": "Menu", "payload": payload, "mid": f"m_{timestamp}_{n}"}}
+        return {**base, "message": {"mid": f"m_{timestamp}_{n}", "text": payload[:20], "quick_reply": {"payload": payload}}}
+    return {**base, "message": {"mid": f"m_{timestamp}_{n}", "text": text}}
 
 
 def converse(bot, graph, texts, start: int = T0) -> list[dict]:
@@ -185,3 +190,167 @@ def test_chat(bot, graph, name):
     else:
         assert reply in last
     assert expenses(bot) == rows
+
+
+def test_which_currency_offers_the_line_with_each_code(bot, graph):
+    [ask] = converse(bot, graph, ["jeepney 100 pesos"])
+    assert [(q["title"], q["payload"]) for q in ask["quick_replies"]][:3] == [
+        ("PHP", "jeepney 100 PHP"), ("MXN", "jeepney 100 MXN"), ("ARS", "jeepney 100 ARS")]
+    assert ask["text"].endswith('Pick one, or write the code: "jeepney 100 PHP".')
+
+
+def test_welcome_offers_common_currencies_that_set_the_currency(bot, graph):
+    [welcome] = converse(bot, graph, [("postback", "GET_STARTED")])
+    assert [q["payload"] for q in welcome["quick_replies"]][:3] == ["currency USD", "currency EUR", "currency PHP"]
+    assert all(len(q["title"]) <= 20 for q in welcome["quick_replies"])
+
+
+def test_a_setting_applies_to_the_next_message_of_the_same_delivery(bot, graph):
+    events = [event("lunch 12", 0, T0), event("currency EUR", 1, T0 + 1), event("dinner 20", 2, T0 + 2),
+              {**event("tea 3", 3, T0 + 3), "sender": {"id": "222"}}]
+    assert Client(bot.app).post_webhook(delivery(*events)).status == 200
+    assert query(bot, "SELECT description, currency FROM expenses ORDER BY id") == [
+        ("lunch", "USD"), ("dinner", "EUR"), ("tea", "USD")]
+
+
+def test_undo_2_redelivered_undoes_only_2(bot, graph):
+    converse(bot, graph, ["a 1", "b 2", "c 3", "undo 2"])
+    converse(bot, graph, ["a 1", "b 2", "c 3", "undo 2"])  # the same mids again: nothing new
+    assert expenses(bot) == [(100, "USD", "a")]
+
+
+def test_delete_my_data_erases_settings_and_budgets(bot, graph):
+    converse(bot, graph, ["currency EUR", "budget food 300", "lunch 12", "delete my data",
+                          ("quick", chat.DELETE_CONFIRM)])
+    h = psid_hash(PSID)
+    assert query(bot, "SELECT count(*) FROM people WHERE psid_hash = ?", h) == [(0,)]
+    assert query(bot, "SELECT count(*) FROM budgets WHERE psid_hash = ?", h) == [(0,)]
+    converse(bot, graph, ["settings"], start=T0 + DAY_MS)
+    assert graph.texts[-1].startswith("Currency: USD\nTime zone: UTC")
+
+
+def test_settings_are_kept_by_psid_hash_only(bot, graph):
+    converse(bot, graph, ["currency EUR", "timezone Manila"])
+    assert query(bot, "SELECT psid_hash, currency, timezone FROM people") == [(psid_hash(PSID), "EUR", "Asia/Manila")]
+
+
+# A zone at UTC+14 and one at UTC-11: local midnight of 1 December 2025 in UTC, and a minute before it.
+ZONES = {
+    "Pacific/Kiritimati": ("2025-11-30T09:59:00.000Z", "2025-11-30T10:00:00.000Z"),
+    "Pacific/Pago_Pago": ("2025-12-01T10:59:00.000Z", "2025-12-01T11:00:00.000Z"),
+}
+
+
+@pytest.fixture
+def zoned_bot(tmp_path, graph):
+    """The bot with the clock of GET /summary at a minute past local midnight of 1 December."""
+    from conftest import InlineExecutor, make_config
+    from expensebot.replies import SendApi
+    from expensebot.service import Service
+    services = []
+
+    def start(now):
+        config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
+        service = Service.open(config, executor=InlineExecutor(), now=lambda: now,
+                               send_api=SendApi(graph.url, "t", sleep=lambda s: None))
+        services.append(service)
+        return service
+    yield start
+    for service in services:
+        service.close()
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_day_and_month_follow_the_persons_zone(zoned_bot, graph, zone):
+    import datetime as dt
+    from conftest import OPS_TOKEN
+    from expensebot.times import ms_from_iso
+    before, after = (ms_from_iso(when) for when in ZONES[zone])
+    bot = zoned_bot(dt.datetime.fromtimestamp((after + 60_000) / 1000, dt.timezone.utc))
+    converse(bot, graph, [f"timezone {zone}"], start=before - DAY_MS)
+    converse(bot, graph, ["coffee 1"], start=before)   # 23:59 on 30 November there
+    converse(bot, graph, ["book 2", "taxi 4 yesterday", "summary", "summary november", "summary today"], start=after)
+    assert graph.texts[1:] == [
+        "coffee — 1.00 USD, today\nToday: 1.00 USD",
+        "book — 2.00 USD, today\nToday: 2.00 USD",                     # a new day there: the coffee is yesterday's
+        "taxi — 4.00 USD, yesterday\nToday: 2.00 USD",
+        "This month: 2.00 USD in 1 expense\nTop: education 2.00 USD",  # December there
+        "November 2025: 5.00 USD in 2 expenses\nTop: transport 4.00 USD, food 1.00 USD",
+        "Today: 2.00 USD in 1 expense\nTop: education 2.00 USD",
+    ]
+    # "yesterday" is noon of 30 November in the person's zone
+    noon = dt.datetime(2025, 11, 30, 12, tzinfo=__import__("zoneinfo").ZoneInfo(zone)).astimezone(dt.timezone.utc)
+    assert query(bot, "SELECT occurred_at FROM expenses WHERE description = 'taxi'") == [
+        (noon.strftime("%Y-%m-%dT%H:%M:%S.000Z"),)]
+    client, h = Client(bot.app), psid_hash(PSID)
+    # GET /summary counts in the person's zone too (in UTC, both would fall in one month).
+    for period in ("today", "month"):
+        body = client.get(f"/summary?psid_hash={h}&period={period}", token=OPS_TOKEN).json()
+        assert {c: t["total_minor"] for c, t in body["currencies"].items()} == {"USD": 200}
+
+
+def test_budgets_equal_sql_sums_over_the_persons_month(zoned_bot, graph):
+    import datetime as dt
+    import re
+    from expensebot.times import ms_from_iso
+    bot = zoned_bot(dt.datetime(2025, 12, 15, tzinfo=dt.timezone.utc))
+    converse(bot, graph, ["timezone Asia/Manila", "budget food 300", "budget 1000", "budget taxi 50"],
+             start=ms_from_iso("2025-11-20T00:00:00.000Z"))
+    lines = [("2025-11-30T15:59:00.000Z", "lunch 40 #food"),    # 23:59 on 30 November in Manila: not December
+             ("2025-11-30T16:00:00.000Z", "dinner 25.50 #food"),  # 00:00 on 1 December in Manila
+             ("2025-12-03T08:00:00.000Z", "taxi 30"),
+             ("2025-12-04T08:00:00.000Z", "lunch 12 EUR #food"),   # another currency: not in a USD budget
+             ("2025-12-05T08:00:00.000Z", "groceries 310.25 #food"),
+             ("2025-12-06T08:00:00.000Z", "pen 2"),
+             ("2025-12-07T08:00:00.000Z", "budgets")]
+    for n, (when, text) in enumerate(lines):
+        assert Client(bot.app).post_webhook(delivery(event(text, 100 + n, ms_from_iso(when)))).status == 200
+    shown = dict(re.findall(r"(\w+): ([0-9.]+) of [0-9.]+ USD", graph.texts[-1]))
+
+    def sql(category_clause):
+        return query(bot, "SELECT printf('%.2f', coalesce(sum(amount_minor), 0) / 100.0) FROM expenses"
+                          " WHERE psid_hash = ? AND currency = 'USD' AND occurred_at >= ? AND occurred_at < ?"
+                          + category_clause, psid_hash(PSID), "2025-11-30T16:00:00.000Z", "2025-12-31T16:00:00.000Z")[0][0]
+    assert shown == {"Everything": sql(""), "Food": sql(" AND category = 'food'"),
+                     "Taxi": sql(" AND category = 'taxi'")}
+    assert shown == {"Everything": "367.75", "Food": "335.75", "Taxi": "0.00"}  # by hand
+    assert "Food: 335.75 of 300.00 USD — over budget by 35.75 USD." in graph.texts[-1]
+
+
+# Written out here, not taken from reading.COMMAND_WORDS, so that a word dropped there fails.
+COMMAND_WORDS = "summary undo help delete currency timezone tz settings budget budgets report".split()
+command_words = st.sampled_from(COMMAND_WORDS).flatmap(
+    lambda word: st.sampled_from([word, word.upper(), word.capitalize()]))
+rests = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+separators = st.sampled_from([" ", "  ", ": ", "! ", "\t", "\n", " 5 "])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(command_words, separators, rests, st.sampled_from(["USD", "JPY", "PHP"]))
+def test_a_message_starting_with_a_command_word_is_never_an_expense(word, separator, rest, currency):
+    result = reading.read(f"{word}{separator}{rest}", Settings(currency, "UTC"), T0)
+    assert result.expenses == ()
+    assert result.command is not None
+
+
+@pytest.fixture(scope="module")
+def shared_service(tmp_path_factory):
+    """One bot for every example of the property below (opening one per example is slow)."""
+    from conftest import InlineExecutor, make_config
+    from expensebot.service import Service
+    service = Service.open(make_config(tmp_path_factory.mktemp("property")), executor=InlineExecutor())
+    yield service
+    service.close()
+
+
+_deliveries = itertools.count()
+
+
+@settings(max_examples=150, deadline=None)
+@given(texts=st.lists(st.builds(lambda w, s, r: f"{w}{s}{r}", command_words, separators, rests), min_size=1, max_size=5))
+def test_no_command_word_message_creates_an_expense_through_the_app(shared_service, texts):
+    start = T0 + next(_deliveries) * 10_000
+    events = [event(text, n, start + n) for n, text in enumerate(texts)]
+    assert Client(shared_service.app).post_webhook(delivery(*events)).status == 200
+    assert query(shared_service, "SELECT count(*) FROM expenses") == [(0,)]
+    assert query(shared_service, "SELECT count(*) FROM messages_raw") >= [(len(texts),)]
