@@ -63,7 +63,7 @@ def serve(config: Config, args) -> int:
 def run_demo(config: Config, args) -> int:
     """The whole bot locally, with a stand-in for the Send API; logs go to a file beside the database."""
     logs.configure(open(f"{args.db}.log", "a", encoding="utf-8"))
-    return demo.run(args.db, args.say or None, config.tz, config.currency)
+    return demo.run(args.db, args.say or (demo.EXAMPLE if args.example else None), config.tz, config.currency)
 
 
 def hash_psid(config: Config, args) -> int:
@@ -153,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     demo_cmd.add_argument("--say", action="append", metavar="TEXT",
                           help="send TEXT, print the reply; repeat for a scripted conversation, then exit")
     demo_cmd.add_argument("--db", type=Path, default=DEMO_DB, help=f"SQLite file (default {DEMO_DB})")
+    demo_cmd.add_argument("--example", action="store_true",
+                          help="run the example conversation (currency, expenses, a budget, a question) and exit")
     demo_cmd.set_defaults(run=run_demo)
     hash_cmd = commands.add_parser("hash-psid", help="print the psid_hash of a PSID (needs PSID_HASH_KEY)")
     hash_cmd.add_argument("psid")
