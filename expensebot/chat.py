@@ -99,7 +99,7 @@ def summary_reply(summary: Summary) -> str:
     """Render computed totals; every number comes from the Summary."""
     name = summary.label or PERIOD_NAMES[summary.period]
     if not summary.currencies:
-        return f"{name}: no expenses yet."
+        return f"{name}: no expenses."
     lines = []
     for total in summary.currencies:
         noun = "expense" if total.count == 1 else "expenses"
@@ -188,7 +188,7 @@ def _budget_name(category: str) -> str:
 
 
 def delete_request_reply() -> tuple[str, list[QuickReply]]:
-    return ("This erases every expense and message of yours that I keep. Are you sure?",
+    return ("This erases every expense, message, setting and budget of yours that I keep. Are you sure?",
             [QuickReply("Yes, delete", DELETE_CONFIRM), QuickReply("No, keep", DELETE_CANCEL)])
 
 
