@@ -51,7 +51,7 @@ _ZONE_ALIASES = {"utc": "UTC", "gmt": "Etc/GMT", "nyc": "America/New_York", "was
                  "seattle": "America/Los_Angeles", "houston": "America/Chicago", "dallas": "America/Chicago",
                  "cebu": "Asia/Manila", "davao": "Asia/Manila", "beijing": "Asia/Shanghai",
                  "delhi": "Asia/Kolkata", "new delhi": "Asia/Kolkata", "mumbai": "Asia/Kolkata",
-                 "bangalore": "Asia/Kolkata", "saigon": "Asia/Ho_Chi_Minh", "hanoi": "Asia/Bangkok"}
+                 "bangalore": "Asia/Kolkata", "saigon": "Asia/Ho_Chi_Minh", "hanoi": "Asia/Ho_Chi_Minh"}
 _REGIONS = ("Africa", "America", "Antarctica", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific")
 
 
@@ -347,7 +347,7 @@ def read_zone(text: str) -> str | None:
     if not key or len(key) > 64:
         return None
     zones = _zone_index()
-    return _ZONE_ALIASES.get(key) or zones.get(key) or zones.get(key.rsplit("/", 1)[-1] if "/" not in key else "")
+    return _ZONE_ALIASES.get(key) or zones.get(key)
 
 
 @functools.cache

@@ -354,3 +354,16 @@ def test_no_command_word_message_creates_an_expense_through_the_app(shared_servi
     assert Client(shared_service.app).post_webhook(delivery(*events)).status == 200
     assert query(shared_service, "SELECT count(*) FROM expenses") == [(0,)]
     assert query(shared_service, "SELECT count(*) FROM messages_raw") >= [(len(texts),)]
+
+
+@pytest.mark.parametrize("currency, tz", [("XXX", "Mars/Olympus"), ("usd", "../../etc/passwd"), ("", ""), (None, None)])
+def test_a_settings_row_changed_by_hand_falls_back_to_the_defaults(bot, graph, currency, tz):
+    import sqlite3
+    conn = sqlite3.connect(bot.config.db_path)
+    with conn:
+        conn.execute("INSERT INTO people (psid_hash, currency, timezone, updated_at) VALUES (?, ?, ?, 'x')",
+                     (psid_hash(PSID), currency, tz))
+    conn.close()
+    converse(bot, graph, ["coffee 5", "settings"])
+    assert graph.texts == ["coffee — 5.00 USD, today\nToday: 5.00 USD",
+                           "Currency: USD\nTime zone: UTC\nChange them with \"currency EUR\" or \"timezone Manila\"."]
