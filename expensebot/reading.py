@@ -10,10 +10,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import json
 import re
 import zoneinfo
 
-from expensebot import money, parser, periods, times
+from expensebot import money, parser, periods, rules, times
 from expensebot.periods import Period
 from expensebot.settings import Settings
 
@@ -362,3 +363,29 @@ def _zone_index() -> dict[str, str]:
     for name in names:
         index[name.lower().replace("_", " ")] = name
     return index
+
+
+# With AI on, a question the reader above cannot read may be mapped by the model to a query;
+# the answer is only a category and a period, both checked here, and the totals come from SQL.
+MODEL_PERIODS = ("today", "yesterday", "week", "month", "year", "all", "last week", "last month", "last year")
+QUESTION_PROMPT = (
+    "You turn a person's question about their own spending into a query. Answer with a JSON object "
+    '{"category": <one of: ' + ", ".join(rules.CATEGORIES) + ', or null for all spending>, '
+    '"period": <one of: ' + ", ".join(MODEL_PERIODS) + ">} and nothing else. "
+    'If the text is not a question about spending, answer {"period": null}.'
+)
+
+
+def read_model_query(content: str, today: dt.date) -> Command | None:
+    """The question a model's answer to QUESTION_PROMPT stands for; None unless it is exactly valid."""
+    try:
+        answer = json.loads(content)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(answer, dict) or answer.get("period") not in MODEL_PERIODS:
+        return None
+    category = answer.get("category")
+    if category is not None and (not isinstance(category, str) or category.strip().lower() not in rules.CATEGORIES):
+        return None
+    return Command("question", period=read_period(answer["period"].split(), today),
+                   category=category.strip().lower() if category else None)

@@ -17,7 +17,7 @@ from concurrent.futures import Executor
 
 import requests
 
-from expensebot import chat, money, store, summary, times
+from expensebot import chat, money, reading, store, summary, times
 from expensebot.ai import AiClient, AiError, rephrasing_is_faithful
 from expensebot.db import Database
 from expensebot.enrich import RateLimiter
@@ -199,6 +199,8 @@ class Replier:
         outcome = record.outcome or {}
         if command is None:
             return self._expenses_reply(record)
+        if command.name == "did_you_mean" and command.topic == "question":
+            command = self._model_query(record) or command
         if command.name in ("summary", "question"):
             with self.db.reading() as conn:
                 if command.category:
@@ -258,6 +260,21 @@ class Replier:
         if ask is not None:
             return Reply(text, tuple(chat.which_currency_reply(ask)[1]))
         return Reply(text)
+
+    def _model_query(self, record: Saved):
+        """With AI on, the model's reading of a question the reader could not read, validated; else None."""
+        psid_hash = record.message.psid_hash
+        if self.ai is None or self.rate.acquire(psid_hash):
+            return None
+        try:
+            answer = self.ai.complete(reading.QUESTION_PROMPT, record.message.text or "", json_object=True)
+        except AiError as exc:
+            log_event(logger, "ai_question_discarded", psid_hash=psid_hash, reason=str(exc))
+            return None
+        command = reading.read_model_query(answer, record.reading.today)
+        if command is None:
+            log_event(logger, "ai_question_discarded", psid_hash=psid_hash, reason="not a known category and period")
+        return command
 
     def _budgets_of(self, record: Saved) -> list:
         """The month's use of the budgets this message's expenses count toward."""

@@ -367,3 +367,49 @@ def test_a_settings_row_changed_by_hand_falls_back_to_the_defaults(bot, graph, c
     converse(bot, graph, ["coffee 5", "settings"])
     assert graph.texts == ["coffee — 5.00 USD, today\nToday: 5.00 USD",
                            "Currency: USD\nTime zone: UTC\nChange them with \"currency EUR\" or \"timezone Manila\"."]
+
+
+@pytest.fixture
+def ai_bot(tmp_path, graph):
+    """The bot with AI on, the model played by a real local server (tests/test_ai.py)."""
+    from conftest import InlineExecutor, make_config
+    from expensebot.replies import SendApi
+    from expensebot.service import Service
+    from test_ai import ModelStandIn, serve
+    stand_in = serve(ModelStandIn())
+    model = next(stand_in)
+    config = make_config(tmp_path, ai_enabled=True, ai_url=model.url, ai_model="m", ai_timeout=2.0,
+                         fb_page_access_token="t", fb_graph_url=graph.url)
+    service = Service.open(config, executor=InlineExecutor(), enrich_interval=3600,
+                           send_api=SendApi(graph.url, "t", sleep=lambda s: None))
+    yield service, model
+    service.close()
+    next(stand_in, None)
+
+
+@pytest.mark.parametrize("answer, reply", [
+    ('{"category": "food", "period": "month"}', "This month, food: 12.00 USD in 1 expense"),
+    ('{"category": null, "period": "today"}', "Today: 17.00 USD in 2 expenses\nTop: food 12.00 USD, transport 5.00 USD"),
+    ('{"category": "Food", "period": "week"}', "This week, food: 12.00 USD in 1 expense"),
+    # anything else is not trusted: the reader's own "did you mean"
+    ('{"category": "gambling", "period": "month"}', chat.DID_YOU_MEAN["question"]),
+    ('{"category": "food", "period": "decade"}', chat.DID_YOU_MEAN["question"]),
+    ('{"category": "food", "period": "month", "total": 999}', "This month, food: 12.00 USD in 1 expense"),
+    ('{"period": null}', chat.DID_YOU_MEAN["question"]),
+    ("You spent 999 on food", chat.DID_YOU_MEAN["question"]),
+    ('["food", "month"]', chat.DID_YOU_MEAN["question"]),
+])
+def test_a_question_the_reader_cannot_read_may_be_mapped_by_the_model(ai_bot, graph, answer, reply):
+    from test_ai import says
+    bot, model = ai_bot
+    converse(bot, graph, ["lunch 12 #food", "taxi 5"])
+    model.will(says(answer))
+    converse(bot, graph, ["how much did the food thing cost me lately?"], start=T0 + 60_000)
+    assert graph.texts[-1] == reply
+    asked = [r for r in model.requests if r["json"]["messages"][0]["content"].startswith("You turn")]
+    assert [r["json"]["messages"][1]["content"] for r in asked] == ["how much did the food thing cost me lately?"]
+
+
+def test_with_ai_off_an_unreadable_question_gets_the_did_you_mean(bot, graph):
+    converse(bot, graph, ["how much did the food thing cost me lately?"])
+    assert graph.texts == [chat.DID_YOU_MEAN["question"]]
