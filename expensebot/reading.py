@@ -281,8 +281,8 @@ def read_question(text: str, today: dt.date) -> Command | None:
     A message that starts like a question but cannot be read is a did-you-mean, not an expense.
     """
     lowered = text.strip().lower()
-    if len(lowered) > 120 or "\n" in lowered:
-        return None
+    if len(lowered) > 120 or "\n" in lowered or not (lowered[:4] in ("how ", "what") or lowered[-1:] == "?"):
+        return None  # the everyday expense line: no question, and no regex run on it
     words = _QUESTION_WORD.findall(lowered)
     asked = None
     if words[:2] == ["how", "much"]:
