@@ -1,4 +1,7 @@
-"""Read expenses out of chat text, one per line (SPEC §5): 'coffee 4.50', '€12 lunch #food'.
+"""Read expenses out of chat text: 'coffee 4.50', '€12 lunch #food', 'sushi 500 yen'.
+
+One expense per line, or one per item-amount pair ('coffee 4.50 lunch 12'); a line that can't
+be read with certainty is no expense, and says why.
 
 This runs on the webhook's request path for every message, so each word is looked at
 once, cheap tests come before regexes, and nothing is built only to be thrown away.

@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 import sqlite3
 
-from expensebot import periods, store, times
+from expensebot import periods, store
 from expensebot.periods import Period
 
 PERIODS = periods.NAMED  # what GET /summary and the CLI take
