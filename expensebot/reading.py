@@ -210,6 +210,8 @@ def _budget(arguments: str, settings: Settings, today: dt.date) -> Command | Non
     if not isinstance(amount, parser.ParsedExpense) or amount.currency != settings.currency:
         return None
     rest = amount.description.split()[1:]  # "budget" and the category, without the amount
+    if amount.category:  # written as a tag: "budget #food 300"
+        rest = [*rest, amount.category]
     if len(rest) > 1:
         return None
     category = _category(rest[0]) if rest else ""

@@ -145,6 +145,8 @@ CASES = {
                                              [(2000, "USD", "taxi")]),
     "budgets list": (["budget food 300", "budget 1500", "lunch 20", "budgets"],
                      "=This month:\nEverything: 20.00 of 1500.00 USD\nFood: 20.00 of 300.00 USD", [(2000, "USD", "lunch")]),
+    "budget with a tag": (["budget #food 300", "budgets"], "=This month:\nFood: 0.00 of 300.00 USD", []),
+    "budget amount first": (["budget 1.5k food", "budgets"], "=This month:\nFood: 0.00 of 1500.00 USD", []),
     "budget off": (["budget food 300", "budget food off", "budgets"], "No budgets yet.", []),
     "budget off reply": (["budget food 300", "budget food off"], "=Budget removed: food.", []),
     "budget off when none": (["budget food off"], "=There was no budget for food.", []),
