@@ -194,7 +194,7 @@ class Ingest:
                 if record.reading.expenses and key not in totals:
                     bounds = summary.day_bounds(record.reading.today, record.reading.settings.zone)
                     totals[key] = tuple(store.currency_totals(conn, record.message.psid_hash, *bounds))
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OverflowError) as exc:  # OverflowError: the day after 9999-12-31
             log_event(logger, "day_totals_failed", level=logging.WARNING, reason=str(exc))
             return saved
         return [dataclasses.replace(r, day_totals=totals[r.reading.today, r.message.psid_hash])

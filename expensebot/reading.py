@@ -102,12 +102,16 @@ class Reading:
 
 def read(text: str | None, settings: Settings, sent_ms: int) -> Reading:
     """Read a message sent at sent_ms by a person with these settings."""
-    today = times.local_date(sent_ms, settings.zone)
+    try:
+        today = times.local_date(sent_ms, settings.zone)
+    except (OverflowError, ValueError):  # the last hours of year 9999 in a zone ahead of UTC
+        today = times.local_date(sent_ms, dt.timezone.utc)
     if not text:
         return Reading(today, settings)
-    command = read_command(text, settings, today)
-    if command is None:
-        command = read_question(text, today)
+    try:
+        command = read_command(text, settings, today) or read_question(text, today)
+    except (OverflowError, ValueError):  # a period that would end after year 9999
+        command = Command("did_you_mean", topic="question" if not starts_with_command_word(text) else "summary")
     if command is not None:
         return Reading(today, settings, command)
     return Reading(today, settings, parsed=parser.parse_message(

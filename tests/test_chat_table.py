@@ -415,3 +415,26 @@ def test_a_question_the_reader_cannot_read_may_be_mapped_by_the_model(ai_bot, gr
 def test_with_ai_off_an_unreadable_question_gets_the_did_you_mean(bot, graph):
     converse(bot, graph, ["how much did the food thing cost me lately?"])
     assert graph.texts == [chat.DID_YOU_MEAN["question"]]
+
+
+question_like = st.builds(lambda a, b, c: f"{a}{b}{c}", st.sampled_from(["how much ", "what did I spend ", "", "budget ",
+                                                                         "currency ", "timezone ", "summary last "]),
+                          rests, st.sampled_from(["", "?", " this month?", " days"]))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(rests, question_like), st.sampled_from([("USD", "UTC"), ("JPY", "Pacific/Kiritimati"),
+                                                         ("PHP", "Pacific/Pago_Pago")]),
+       st.integers(946_684_800_000, 253_402_300_799_999))
+def test_reading_never_raises(text, settings_, sent_ms):
+    result = reading.read(text, Settings(*settings_), sent_ms)
+    assert result.command is None or result.expenses == ()
+
+
+@pytest.mark.parametrize("text", ["coffee 5", "summary", "how much?", "budget food 3", "coffee 5 yesterday"])
+def test_the_last_moment_of_year_9999_ahead_of_utc_is_stored_without_a_5xx(bot, graph, text):
+    from expensebot.times import MAX_MS
+    converse(bot, graph, ["timezone Pacific/Kiritimati"])
+    response = Client(bot.app).post_webhook(delivery(event(text, 1, MAX_MS)))
+    assert response.status == 200
+    assert query(bot, "SELECT count(*) FROM messages_raw WHERE text = ?", text) == [(1,)]
