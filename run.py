@@ -23,6 +23,7 @@ from expensebot.db import Database
 from expensebot.identity import PsidHasher, is_psid_hash
 from expensebot.logs import log_event
 from expensebot.service import Service
+from expensebot.settings import Settings, settings_of
 
 logger = logging.getLogger("expensebot")
 # One request thread. Writes take turns anyway (one write lock), and a thread holding it gives
@@ -62,7 +63,7 @@ def serve(config: Config, args) -> int:
 def run_demo(config: Config, args) -> int:
     """The whole bot locally, with a stand-in for the Send API; logs go to a file beside the database."""
     logs.configure(open(f"{args.db}.log", "a", encoding="utf-8"))
-    return demo.run(args.db, args.say or None, config.tz, config.currency)
+    return demo.run(args.db, args.say or (demo.EXAMPLE if args.example else None), config.tz, config.currency)
 
 
 def hash_psid(config: Config, args) -> int:
@@ -76,7 +77,8 @@ def hash_psid(config: Config, args) -> int:
 def print_summary(config: Config, args) -> int:
     """Print a person's totals for a period, computed from the rows, as JSON."""
     with _database(config).reading() as conn:
-        computed = summary.summarize(conn, args.psid_hash, args.period, times.utc_now(), config.zone)
+        zone = settings_of(conn, args.psid_hash, Settings(config.currency, config.tz)).zone
+        computed = summary.summarize(conn, args.psid_hash, args.period, times.utc_now(), zone)
     print(json.dumps({"psid_hash": args.psid_hash, **computed.as_json()}, indent=2))
     return 0
 
@@ -151,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     demo_cmd.add_argument("--say", action="append", metavar="TEXT",
                           help="send TEXT, print the reply; repeat for a scripted conversation, then exit")
     demo_cmd.add_argument("--db", type=Path, default=DEMO_DB, help=f"SQLite file (default {DEMO_DB})")
+    demo_cmd.add_argument("--example", action="store_true",
+                          help="run the example conversation (currency, expenses, a budget, a question) and exit")
     demo_cmd.set_defaults(run=run_demo)
     hash_cmd = commands.add_parser("hash-psid", help="print the psid_hash of a PSID (needs PSID_HASH_KEY)")
     hash_cmd.add_argument("psid")

@@ -30,6 +30,9 @@ from expensebot.service import Service
 DEMO_PSID = "1000000000000001"
 PAGE_ID = "100000000000000"
 REPLY_WAIT = 5.0
+# `run.py demo --example`: a conversation that shows the chat language end to end.
+EXAMPLE = ("currency EUR", "coffee 4.50 croissant 3", "budget food 15", "lunch 14 #food", "sushi 500 yen",
+           "how much on food this month?", "summary", "undo", "settings")
 
 
 class SendApiStandIn:
