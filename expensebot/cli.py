@@ -44,9 +44,10 @@ class Failure(Exception):
 
 def serve(config: Config, args) -> int:
     """Run the bot on waitress until SIGTERM or Ctrl-C."""
-    _require(config.serving_problems()
+    _require(args.config_problems + config.serving_problems()
              + checks.database_problems(config.db_path, must_exist=False, write=True)
-             + checks.spool_problems(config.spool_dir))
+             + checks.spool_problems(config.spool_dir)
+             + checks.port_problems(config.host, config.port))
     service = Service.open(config)
     try:
         server = make_server(service.app, config)
@@ -165,11 +166,12 @@ def backup(config: Config, args) -> int:
     return 0
 
 
-def _backup_target(path: Path) -> Path:
+def _backup_target(name: str) -> Path:
     """A new file: PATH itself, or, when PATH is a folder (or ends with /), a time-stamped file in it."""
-    if path.is_dir() or str(path).endswith("/"):
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        return path / f"{BACKUP_PREFIX}{stamp}.db"
+    path = Path(name)
+    if path.is_dir() or name.endswith("/"):
+        now = dt.datetime.now(dt.timezone.utc)
+        path = path / f"{BACKUP_PREFIX}{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z.db"
     if path.exists():
         raise ConfigError(f"backup: {path} exists; choose a new file")
     return path
@@ -288,7 +290,7 @@ COMMANDS = {
         (("--psid-hash",), dict(required=True, type=_psid_hash, help="64 hex digits (see hash-psid)")),
         (("--output",), dict(type=Path, metavar="PATH", help="write to this new file instead of stdout"))]),
     "backup": (backup, "an online, consistent copy of the database", DB, [
-        (("path",), dict(type=Path, help="a new file, or a folder (created if missing; a name ending in / "
+        (("path",), dict(help="a new file, or a folder (created if missing; a name ending in / "
                                          "is a folder) to get expensebot-<UTC time>.db")),
         (("--keep",), dict(type=_positive, metavar="N",
                            help="then delete all but the newest N expensebot-*.db files in that folder"))]),
@@ -356,7 +358,8 @@ def _run(args) -> int:
             env.update(envfile.read(args.env_file))
         except envfile.EnvFileError as exc:
             raise ConfigError(f"--env-file: {exc}") from None
-    if args.command == "check":
+    if args.command in ("check", "serve"):
+        # These two report every problem at once, the values' and the machine's.
         config, args.config_problems = Config.read(env)
     else:
         config = Config.from_env(env)
