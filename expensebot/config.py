@@ -17,6 +17,8 @@ REQUIRED_TO_SERVE = ("FB_APP_SECRET", "FB_VERIFY_TOKEN", "PSID_HASH_KEY")
 # `openssl rand -hex 32` gives 64 characters. Meta's app secrets are 32 hex digits.
 MIN_SECRET_LENGTH = {"FB_APP_SECRET": 8, "FB_VERIFY_TOKEN": 8, "PSID_HASH_KEY": 16, "OPS_TOKEN": 8,
                      "FB_PAGE_ACCESS_TOKEN": 8}
+# Values in docs/OPERATIONS.md's example environment file that the operator must replace.
+PLACEHOLDER = "replace-me"
 VARIABLES = ("EXPENSEBOT_DB", "EXPENSEBOT_HOST", "EXPENSEBOT_PORT", "EXPENSEBOT_SPOOL", "EXPENSEBOT_TZ",
              "EXPENSEBOT_CURRENCY", "FB_APP_SECRET", "FB_VERIFY_TOKEN", "FB_PAGE_ACCESS_TOKEN",
              "FB_GRAPH_URL", "PSID_HASH_KEY", "AI_ENABLED", "AI_URL", "AI_API_KEY", "AI_MODEL",
@@ -179,10 +181,20 @@ class Config:
 
 
 def _comment_problems(env: Mapping[str, str]) -> list[str]:
-    """Flag values that hold a comment: systemd keeps `KEY=value # note` whole, a shell does not."""
-    return [f"{name}: the value contains ' #'; in an environment file a comment must be on a line "
-            f"of its own (systemd keeps the rest of the line as part of the value)"
-            for name in VARIABLES if " #" in env.get(name, "")]
+    """Flag values that hold a comment or are still the documented example's placeholder.
+
+    systemd keeps `KEY=value # note` whole (a shell would drop the comment), so such a value is
+    almost certainly a mistake.
+    """
+    problems = []
+    for name in VARIABLES:
+        value = env.get(name, "")
+        if " #" in value:
+            problems.append(f"{name}: the value contains ' #'; in an environment file a comment must be on "
+                            f"a line of its own (systemd keeps the rest of the line as part of the value)")
+        if value.startswith(PLACEHOLDER):
+            problems.append(f"{name}: still the example's placeholder {value!r}; put the real value here")
+    return problems
 
 
 def _collecting(parse, problems: list[str]):
