@@ -63,7 +63,7 @@ def test_check_passes_the_documented_file_once_the_placeholders_are_filled(tmp_p
     assert left.returncode == 2
     assert sorted(p.split(":")[0] for p in problems_of(left)) == sorted(REAL_VALUES)
     (tmp_path / "filled.env").write_text(filled(text))
-    done = expensebot("check", "--env-file", tmp_path / "done.env")
+    done = expensebot("check", "--env-file", tmp_path / "filled.env")
     assert done.returncode == 0, done.stdout
     assert [line["event"] for line in json_lines(done.stdout)] == ["check_ok"]
 
