@@ -34,6 +34,9 @@ logger = logging.getLogger("expensebot")
 DEMO_DB = Path("expensebot-demo.db")
 BACKUP_PREFIX = "expensebot-"
 CONFIG_EXIT, FAILURE_EXIT = 2, 1
+# SQLite errors the machine causes (disk, permissions, another process), not the code.
+ENVIRONMENT_ERRORS = ("disk I/O error", "database or disk is full", "unable to open database file",
+                      "readonly database", "database is locked")
 
 
 class Failure(Exception):
@@ -132,10 +135,10 @@ def export(config: Config, args) -> int:
     try:
         with open(args.output, "x", encoding="utf-8", newline="") as file:
             export_csv.write_expenses(file, rows)
-    except OSError:
+    except OSError as exc:
         with contextlib.suppress(OSError):
             args.output.unlink()
-        raise
+        raise Failure(f"export: writing {args.output} failed: {exc.strerror or exc}") from None
     log_event(logger, "exported", path=str(args.output), expenses=len(rows))
     return 0
 
@@ -332,9 +335,13 @@ def main(argv: list[str] | None = None, prog: str = "expensebot") -> int:
     args = build_parser(prog).parse_args(argv)
     # export's stdout is the CSV: its log lines go to stderr.
     logs.configure(sys.stderr if args.command == "export" and args.output is None else None)
+    logging.captureWarnings(True)  # a library's warning is a JSON line too
     _log_uncaught_exceptions()
     try:
         return _run(args)
+    except KeyboardInterrupt:
+        log_event(logger, "interrupted", level=logging.WARNING, command=args.command)
+        return 130
     except ConfigError as exc:
         for problem in exc.problems:
             log_event(logger, "config_error", level=logging.ERROR, command=args.command, problem=problem)
@@ -363,7 +370,12 @@ def _run(args) -> int:
         config, args.config_problems = Config.read(env)
     else:
         config = Config.from_env(env)
-    return args.run(config, args)
+    try:
+        return args.run(config, args)
+    except sqlite3.OperationalError as exc:
+        if not any(words in str(exc) for words in ENVIRONMENT_ERRORS):
+            raise  # "no such table" and the like are bugs: their traceback is logged
+        raise Failure(f"EXPENSEBOT_DB: {config.db_path}: {exc}") from None
 
 
 def _os_problem(exc: OSError) -> str:

@@ -161,6 +161,46 @@ def test_export_to_a_full_disk_is_one_line(tmp_path):
     assert problems_of(subprocess.CompletedProcess([], 1, "", result.stderr)) == ["stdout: No space left on device"]
 
 
+def small_file_limit():
+    """In the child: files may not grow past 40 kB, as on a disk that is full (EFBIG instead of ENOSPC).
+
+    Above SQLite's 32 KiB -shm file, so the database still opens.
+    """
+    import resource
+    import signal
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
+
+
+@pytest.mark.parametrize("command, target", [
+    (["export", "--psid-hash", HASH, "--output"], "out.csv"),
+    (["backup"], "backups/copy.db"),
+])
+def test_a_write_that_runs_out_of_room_is_one_line_and_leaves_no_file(tmp_path, command, target):
+    path = seeded_db(tmp_path / "x.db")
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE filler (x)")
+    conn.execute("INSERT INTO filler VALUES (randomblob(100000))")  # a database well past the limit
+    conn.close()
+    if command[0] == "export":
+        seeded = make_config(tmp_path, db_path=path)
+        from expensebot.service import Service
+        from conftest import delivery, message_event, psid_hash
+        service = Service.open(seeded)
+        Client(service.app).post_webhook(delivery(*(message_event("111", f"m_{n}", "lunch " + "x" * 300 + f" {n + 1}")
+                                                    for n in range(200))))  # a CSV of ~70 kB
+        service.close()
+        command = [*command[:2], psid_hash("111"), command[3]]
+    result = subprocess.run([sys.executable, str(ROOT / "run.py"), *command, str(tmp_path / target)],
+                            capture_output=True, text=True, timeout=60, preexec_fn=small_file_limit,
+                            # no .pyc writes: the limit would cut them short
+                            env={"PATH": "/usr/bin:/bin", "EXPENSEBOT_DB": str(path), "PYTHONDONTWRITEBYTECODE": "1"})
+    assert result.returncode == 1, result.stdout + result.stderr
+    (problem,) = problems_of(result)
+    assert problem.startswith(f"{command[0]}: writing {tmp_path / target} failed: ")
+    assert [p.name for p in (tmp_path / target).parent.iterdir() if p.name.startswith(Path(target).name)] == []
+
+
 def test_a_bug_logs_its_traceback_inside_one_json_line(tmp_path):
     path = seeded_db(tmp_path / "x.db")
     conn = sqlite3.connect(path)
