@@ -127,8 +127,12 @@ def export(config: Config, args) -> int:
     with _database(config).reading() as conn:
         rows = store.expenses_of(conn, args.psid_hash)
     if args.output is None:
-        export_csv.write_expenses(sys.stdout, rows)
-        sys.stdout.flush()
+        try:
+            export_csv.write_expenses(sys.stdout, rows)
+            sys.stdout.flush()
+        except OSError as exc:
+            _quiet_broken_stdout()
+            raise Failure(f"export: writing stdout failed: {exc.strerror or exc}") from None
         return 0
     if args.output.exists():
         raise ConfigError(f"--output: {args.output} exists; choose a new file")
@@ -350,7 +354,6 @@ def main(argv: list[str] | None = None, prog: str = "expensebot") -> int:
         log_event(logger, "command_failed", level=logging.ERROR, command=args.command, problem=str(exc))
         return FAILURE_EXIT
     except OSError as exc:
-        _quiet_broken_stdout()
         log_event(logger, "command_failed", level=logging.ERROR, command=args.command, problem=_os_problem(exc))
         return FAILURE_EXIT
     except Exception:
@@ -379,8 +382,8 @@ def _run(args) -> int:
 
 
 def _os_problem(exc: OSError) -> str:
-    where = exc.filename if exc.filename is not None else "stdout"
-    return f"{where}: {exc.strerror or exc}"
+    reason = exc.strerror or str(exc)
+    return f"{exc.filename}: {reason}" if exc.filename is not None else reason
 
 
 def _quiet_broken_stdout() -> None:

@@ -158,7 +158,7 @@ def test_export_to_a_full_disk_is_one_line(tmp_path):
     with open("/dev/full", "w") as full:
         result = expensebot("export", "--psid-hash", HASH, env={"EXPENSEBOT_DB": str(path)}, stdout=full)
     assert result.returncode == 1
-    assert problems_of(subprocess.CompletedProcess([], 1, "", result.stderr)) == ["stdout: No space left on device"]
+    assert problems_of(subprocess.CompletedProcess([], 1, "", result.stderr)) == ["export: writing stdout failed: No space left on device"]
 
 
 def small_file_limit():
