@@ -280,3 +280,21 @@ def test_privacy_page_is_served_and_escaped(tmp_path):
     assert "Ann &lt;script&gt;alert(1)&lt;/script&gt;" in response.text and "ann@example.org &amp; co" in response.text
     for words in ("keyed hash", "delete my data", "ai.example.org", "An erasure is final", "Until you erase it"):
         assert words in response.text
+
+
+@pytest.mark.skipif(not os.environ.get("EXPENSEBOT_INSTALL_TEST"),
+                    reason="slow (a fresh venv and pip install .): set EXPENSEBOT_INSTALL_TEST=1, as CI does")
+def test_a_regular_install_works_from_another_folder(tmp_path):
+    import shutil
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__",
+                                                                 "*.db*", "results"))
+    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True)
+    subprocess.run([str(tmp_path / "venv/bin/pip"), "install", "-q", str(source)], check=True, cwd=tmp_path)
+    shutil.rmtree(source)  # nothing may run from the checkout afterwards
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = subprocess.run([str(tmp_path / "venv/bin/expensebot"), "demo", "--say", "coffee 100"], cwd=elsewhere,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "bot> coffee — 100.00 USD, today" in result.stdout
