@@ -1,15 +1,16 @@
 """Read an environment file the way systemd's EnvironmentFile= does, so commands see what the service sees.
 
-systemd's rules, which a shell's `. file` does not follow:
+systemd's rules (its env-file parser, v254 and later), which a shell's `. file` does not follow:
 - a line whose first non-blank character is `#` or `;` is a comment; nothing else is: a `#` after
   a value is part of the value (`KEY=abc # note` gives `abc # note`);
-- blanks around the key and at both ends of an unquoted value are dropped;
-- 'single quotes' keep everything literally, newlines included; "double quotes" keep everything
-  except that a backslash escapes `"`, `\\`, `` ` `` and `$`, and a backslash before a newline
-  joins the lines;
-- outside quotes a backslash keeps the next character literally, and a backslash at the end of
-  a line joins it with the next;
-- a line without `=` is ignored (systemd only warns).
+- blanks around the key, before the value and at the end of an unquoted value are dropped;
+- a quote counts only where the value starts (or right after a closing quote): 'single quotes'
+  keep everything literally, newlines included; "double quotes" keep everything, except that a
+  backslash before `"`, `\\`, `` ` `` or `$` stands for that character, and a backslash before a
+  newline joins the lines; blanks between a closing quote and more text are dropped;
+- elsewhere a backslash keeps the next character literally, and one at the end of a line joins
+  it with the next;
+- a line without `=` is ignored (systemd only warns); `\\r` ends a line like `\\n`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import re
 from pathlib import Path
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_NEWLINE = "\n\r"
+_BLANK = " \t\n\r"
 _DOUBLE_QUOTE_ESCAPES = '"\\`$'
 
 
@@ -37,58 +40,72 @@ def read(path: Path) -> dict[str, str]:
 def parse(text: str) -> dict[str, str]:
     """Return the assignments of an environment file's text, later ones winning."""
     values: dict[str, str] = {}
-    position = 0
-    while position < len(text):
-        position = _skip_blanks(text, position)
-        if position >= len(text):
-            break
-        if text[position] in "#;":
-            position = _skip_comment(text, position)
-            continue
-        end = _line_end(text, position)
-        key, equals, _ = text[position:end].partition("=")
-        if not equals:
-            position = end + 1
-            continue
-        value, position = _value(text, position + len(key) + 1)
-        key = key.strip()
-        if _NAME.match(key):
-            values[key] = value
+    position, length = 0, len(text)
+    while position < length:
+        char = text[position]
+        if char in _BLANK:
+            position += 1
+        elif char in "#;":
+            position = _line_end(text, position) + 1
+        else:
+            equals = _key_end(text, position)
+            if equals is None:  # no "=" on this line: ignored
+                position = _line_end(text, position) + 1
+                continue
+            key = text[position:equals].rstrip(_BLANK)
+            value, position = _value(text, equals + 1)
+            if _NAME.match(key):
+                values[key] = value
     return values
 
 
+def _key_end(text: str, position: int) -> int | None:
+    """Where the "=" after a key is, or None when the line ends first."""
+    while position < len(text) and text[position] not in _NEWLINE:
+        if text[position] == "=":
+            return position
+        position += 1
+    return None
+
+
 def _value(text: str, position: int) -> tuple[str, int]:
-    """Read a value starting at position; return it and where the next line starts."""
+    """Read a value that starts at position; return it and where reading goes on."""
     out: list[str] = []
-    kept = 0  # length of out without trailing blanks written unquoted
-    started = False
-    while position < len(text):
+    while position < len(text):  # before the value, or after a closing quote
         char = text[position]
-        if char == "\n":
-            return "".join(out[:kept]), position + 1
-        if char in " \t" and not started:
-            position += 1
-            continue
-        started = True
+        if char in _NEWLINE:
+            return "".join(out), position + 1
         if char == "'":
             closing = text.find("'", position + 1)
             closing = len(text) if closing < 0 else closing
-            out.extend(text[position + 1:closing])
-            kept, position = len(out), closing + 1
+            out.append(text[position + 1:closing])
+            position = closing + 1
         elif char == '"':
             position = _double_quoted(text, position + 1, out)
-            kept = len(out)
-        elif char == "\\":
-            following = text[position + 1:position + 2]
-            if following not in ("\n", ""):
-                out.append(following)
-                kept = len(out)
-            position += 2
-        else:
-            out.append(char)
-            if char not in " \t":
-                kept = len(out)
+        elif char in _BLANK:
             position += 1
+        else:
+            return _unquoted(text, position, out)
+    return "".join(out), position
+
+
+def _unquoted(text: str, position: int, out: list[str]) -> tuple[str, int]:
+    kept = len(out)  # out without the blanks at its end, which are dropped
+    while position < len(text):
+        char = text[position]
+        if char in _NEWLINE:
+            return "".join(out[:kept]), position + 1
+        if char == "\\":
+            following = text[position + 1:position + 2]
+            if following and following not in _NEWLINE:
+                out.append(following)
+            kept = len(out)
+            position += 2
+            continue
+        out.append(char)
+        if char not in _BLANK:
+            kept = len(out)
+        position += 1
     return "".join(out[:kept]), position
 
 
@@ -102,7 +119,7 @@ def _double_quoted(text: str, position: int, out: list[str]) -> int:
             if following in _DOUBLE_QUOTE_ESCAPES:
                 out.append(following)
             elif following != "\n":
-                out.extend(("\\", following))
+                out.append("\\" + following)
             position += 2
             continue
         out.append(char)
@@ -110,27 +127,9 @@ def _double_quoted(text: str, position: int, out: list[str]) -> int:
     return position
 
 
-def _skip_blanks(text: str, position: int) -> int:
-    while position < len(text) and text[position] in " \t\r\n":
-        position += 1
-    return position
-
-
-def _skip_comment(text: str, position: int) -> int:
-    """Skip a comment line; like systemd, a backslash at its end continues the comment."""
-    while position < len(text):
-        if text[position] == "\\":
-            position += 2
-            continue
-        if text[position] == "\n":
-            return position + 1
-        position += 1
-    return position
-
-
 def _line_end(text: str, position: int) -> int:
-    end = text.find("\n", position)
-    return len(text) if end < 0 else end
+    ends = [found for found in (text.find("\n", position), text.find("\r", position)) if found >= 0]
+    return min(ends) if ends else len(text)
 
 
 def _reason(exc: Exception) -> str:

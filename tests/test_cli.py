@@ -77,6 +77,7 @@ CASES = [
      "EXPENSEBOT_DB: {tmp}/typo.db does not exist"),
     ("export over an existing file", {"x.db": None}, ["export", "--psid-hash", HASH, "--output", "/dev/full"],
      {"EXPENSEBOT_DB": "{tmp}/x.db"}, 2, "--output: /dev/full exists"),
+    ("no hash key", {}, ["hash-psid", "123"], {"PSID_HASH_KEY": None}, 2, "PSID_HASH_KEY: required to hash a PSID"),
     ("short hash key", {}, ["hash-psid", "123"], {"PSID_HASH_KEY": "abc"}, 2,
      "PSID_HASH_KEY: 3 characters is too short"),
     ("empty psid", {}, ["hash-psid", ""], {"PSID_HASH_KEY": HASH_KEY}, 2, "argument psid: a PSID is the digits"),
@@ -98,7 +99,8 @@ def test_each_operator_mistake_is_one_line_without_a_traceback(tmp_path, name, f
         else:
             target.write_text(content)
     fill = lambda text: text.replace("{tmp}", str(tmp_path))  # noqa: E731
-    result = expensebot(*map(fill, command), env={**SECRETS, **{k: fill(v) for k, v in env.items()}})
+    env = {**SECRETS, **env}  # None: the variable is not set
+    result = expensebot(*map(fill, command), env={k: fill(v) for k, v in env.items() if v is not None})
     assert result.returncode == status
     assert len(problems_of(result)) == 1
     assert problems_of(result)[0].startswith(fill(problem))

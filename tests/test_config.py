@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from expensebot import envfile
 from expensebot.config import Config, ConfigError
 from expensebot.identity import PsidHasher
 
@@ -99,3 +100,38 @@ def test_public_url_must_be_https():
     assert Config.from_env({"EXPENSEBOT_PUBLIC_URL": "https://bot.example.org/"}).public_url == "https://bot.example.org"
     with pytest.raises(ConfigError, match="EXPENSEBOT_PUBLIC_URL: must start with https://"):
         Config.from_env({"EXPENSEBOT_PUBLIC_URL": "http://bot.example.org"})
+
+
+# The environment file, read as systemd reads it: (file text, the values it gives).
+ENV_FILES = [
+    ("A=abc # not a comment\n", {"A": "abc # not a comment"}),
+    ("# comment\n; comment too\n   # indented comment\nA=1\n", {"A": "1"}),
+    ("A = spaced value   \n", {"A": "spaced value"}),
+    ("A='  single # quoted  '\n", {"A": "  single # quoted  "}),
+    ('A="double \\"quoted\\" \\$HOME \\\\ \\n"\n', {"A": 'double "quoted" $HOME \\ \\n'}),
+    ("A='first\nsecond'\n", {"A": "first\nsecond"}),
+    ('A="joined \\\nline"\n', {"A": "joined line"}),
+    ("A=joined\\\n  line\n", {"A": "joined  line"}),
+    ("A=keep\\ \n", {"A": "keep "}),
+    ("A=mid\"quote\"s\n", {"A": 'mid"quote"s'}),
+    ('A="a b"   c  \n', {"A": "a bc"}),
+    ("A=\nB\nC=3\n", {"A": "", "C": "3"}),
+    ("# a comment ending in a backslash \\\nA=1\n", {"A": "1"}),
+    ("A=1\r\nB=2\r\n", {"A": "1", "B": "2"}),
+    ("A=1\nA=2\n", {"A": "2"}),
+    ("BAD KEY=1\n9X=2\nGOOD_1=3", {"GOOD_1": "3"}),
+    ('A="unterminated\n', {"A": "unterminated\n"}),
+]
+
+
+@pytest.mark.parametrize("text, expected", ENV_FILES)
+def test_environment_files_are_read_with_systemds_rules(text, expected):
+    assert envfile.parse(text) == expected
+
+
+def test_an_unreadable_environment_file_is_named(tmp_path):
+    (tmp_path / "latin1.env").write_bytes(b"A=caf\xe9\n")
+    with pytest.raises(envfile.EnvFileError, match="latin1.env: cannot read the environment file \\(not UTF-8 text\\)"):
+        envfile.read(tmp_path / "latin1.env")
+    with pytest.raises(envfile.EnvFileError, match="missing.env: cannot read the environment file \\(No such file"):
+        envfile.read(tmp_path / "missing.env")
