@@ -18,6 +18,7 @@ from expensebot.db import Database
 from expensebot.identity import PsidHasher, is_psid_hash
 from expensebot.ingest import Ingest
 from expensebot.logs import log_event
+from expensebot.report import install_report
 from expensebot.spool import SpoolError
 
 logger = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ def create_app(config: Config, db: Database, ingest: Ingest,
             counts = store.counts(conn)
         return _json({**counts, "spool_depth": ingest.spool.depth()})
 
+    install_report(app, config, db, now)
     pages.install_privacy(app, config)
     for status in (400, 401, 403, 404, 405, 413, 500, 503):
         app.error(status)(_error_page)

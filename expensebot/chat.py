@@ -25,6 +25,7 @@ HELP = (
 )
 KEPT = "Kept. Nothing was deleted."
 HINT = "I couldn't find an amount in that. Try \"coffee 4.50\" — or \"help\"."
+REPORT_NOT_SET_UP = "Report pages are not set up here: the bot's operator has not given it a public address yet."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +49,8 @@ def read_command(text: str | None) -> Command | None:
     words = _COMMAND_RE.sub(" ", text.lower()).split()
     if words == ["help"] or words == ["?"] or text.strip() == "?":
         return Command("help")
+    if words == ["report"]:
+        return Command("report")
     if words == ["undo"]:
         return Command("undo")
     if words == ["delete", "my", "data"]:

@@ -142,8 +142,6 @@ class Config:
                           ("EXPENSEBOT_PUBLIC_URL", self.public_url)):
             if url and not url.startswith(("http://", "https://")):
                 problems.append(f"{name}: must start with http:// or https://")
-        if self.public_url.startswith("http://"):
-            problems.append("EXPENSEBOT_PUBLIC_URL: must start with https:// (people open these links)")
         return problems
 
     def require_serving(self) -> None:
@@ -153,7 +151,7 @@ class Config:
             raise ConfigError(*problems)
 
     def serving_problems(self) -> list[str]:
-        """What `serve` needs beyond valid values: the secrets, long enough, and an IP to listen on."""
+        """What `serve` needs beyond valid values: the secrets, long enough, an https public URL, an IP to listen on."""
         problems = []
         for name in REQUIRED_TO_SERVE:
             if not getattr(self, name.lower()):
@@ -163,6 +161,9 @@ class Config:
             if value and len(value) < shortest:
                 problems.append(f"{name}: {len(value)} characters is too short for a secret; "
                                 f"use at least {shortest} (openssl rand -hex 32)")
+        if self.public_url.startswith("http://"):
+            # The demo serves its report links over http on localhost; a real bot never does.
+            problems.append("EXPENSEBOT_PUBLIC_URL: must start with https:// (people open these links)")
         try:
             ipaddress.ip_address(self.host)
         except ValueError:

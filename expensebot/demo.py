@@ -12,6 +12,7 @@ import http.server
 import json
 import queue
 import secrets
+import socket
 import threading
 import time
 import urllib.parse
@@ -95,15 +96,18 @@ class Demo:
     @classmethod
     def start(cls, db_path: Path, tz: str = "UTC", currency: str = "USD") -> Demo:
         stand_in = SendApiStandIn()
+        # The listening socket first: its port is the public URL report links start with.
+        listener = socket.create_server(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
         config = Config(db_path=db_path, host="127.0.0.1", port=0, tz=tz, currency=currency,
                         fb_app_secret=secrets.token_hex(16), fb_verify_token=secrets.token_hex(8),
                         fb_page_access_token=secrets.token_hex(16), fb_graph_url=stand_in.url,
-                        psid_hash_key=_demo_key(db_path), ops_token=secrets.token_hex(16))
+                        psid_hash_key=_demo_key(db_path), ops_token=secrets.token_hex(16), public_url=url)
         config.validate()
         service = Service.open(config)
-        server = make_server(service.app, config)
+        server = make_server(service.app, config, sockets=[listener])
         threading.Thread(target=server.run, daemon=True).start()
-        return cls(config, service, stand_in, server, f"http://127.0.0.1:{server.effective_port}")
+        return cls(config, service, stand_in, server, url)
 
     def say(self, text: str, quick_reply: str | None = None) -> list[dict]:
         """Send text as the demo person; return the messages the bot sent back."""
@@ -135,7 +139,7 @@ def run(db_path: Path, script: Iterable[str] | None, tz: str, currency: str,
     """Talk to the bot: the scripted lines, or the terminal until EOF or 'quit'."""
     demo = Demo.start(db_path, tz, currency)
     write(f"expensebot demo — database {db_path}, webhook {demo.url}/webhook. "
-          "Type an expense (\"coffee 4.50\"), \"summary\", \"undo\", \"help\"; \"quit\" to leave.")
+          "Type an expense (\"coffee 4.50\"), \"summary\", \"report\", \"undo\", \"help\"; \"quit\" to leave.")
     options: list[dict] = []
     try:
         for line in script if script is not None else _lines(read):
@@ -143,13 +147,27 @@ def run(db_path: Path, script: Iterable[str] | None, tz: str, currency: str,
                 write(f"you> {line}")
             choice = _quick_reply(line, options)
             for reply in demo.say(choice["title"] if choice else line, choice["payload"] if choice else None):
-                write("bot> " + reply.get("text", "").replace("\n", "\n     "))
+                write("bot> " + _text_of(reply).replace("\n", "\n     "))
+                for button in _buttons_of(reply):  # a report link: open it in a browser on this machine
+                    write(f"     [{button['title']}] {button['url']}")
                 options = reply.get("quick_replies", [])
                 for number, option in enumerate(options, start=1):
                     write(f"     [{number}] {option['title']}")
     finally:
         demo.stop()
     return 0
+
+
+def _text_of(message: dict) -> str:
+    """The words of a sent message: its text, or a button template's text."""
+    if "text" in message:
+        return message["text"]
+    return message.get("attachment", {}).get("payload", {}).get("text", "")
+
+
+def _buttons_of(message: dict) -> list[dict]:
+    return [button for button in message.get("attachment", {}).get("payload", {}).get("buttons", [])
+            if button.get("type") == "web_url"]
 
 
 def _lines(read: Callable[[str], str]):

@@ -117,7 +117,8 @@ class Replier:
 
     def __init__(self, db: Database, executor: Executor, *, zone: dt.tzinfo, send_api: SendApi | None,
                  now: Callable[[], dt.datetime] = times.utc_now, ai: AiClient | None = None,
-                 rate: RateLimiter | None = None, max_queued: int = MAX_QUEUED_REPLIES, gather: float = 0.0):
+                 rate: RateLimiter | None = None, max_queued: int = MAX_QUEUED_REPLIES, gather: float = 0.0,
+                 reports=None):
         self.db = db
         self.executor = executor
         self.zone = zone
@@ -127,6 +128,7 @@ class Replier:
         self.rate = rate
         self.max_queued = max_queued
         self.gather = gather  # seconds a drain waits first, so replies queued meanwhile go with it
+        self.reports = reports  # report.Links, or None: then `report` says it is not set up
         self._queue: collections.deque[tuple[Saved, str | None]] = collections.deque()
         self._lock = threading.Lock()
         self._draining = False
@@ -207,6 +209,12 @@ class Replier:
             return Reply(self._rephrased(psid_hash, chat.summary_reply(computed)))
         if command.name == "help":
             return Reply(chat.HELP)
+        if command.name == "report":
+            offer = self.reports.offer(psid_hash) if self.reports is not None else None
+            if offer is None:
+                return Reply(chat.REPORT_NOT_SET_UP)
+            month, url = offer
+            return Reply(f"Your report for {month}", buttons=(("Open report", url),))
         if command.name == "undo":
             return Reply(chat.undo_reply(record.outcome["undone"]))
         if command.name == "delete_request":

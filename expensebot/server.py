@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import bottle
 import waitress
 import waitress.server
@@ -21,15 +23,17 @@ CHANNEL_TIMEOUT = 30
 CONNECTION_LIMIT = 64
 
 
-def make_server(app: bottle.Bottle, config: Config) -> waitress.server.BaseWSGIServer:
-    """Bind config.host:config.port (0 = any free port) and return the server, not yet running.
+def make_server(app: bottle.Bottle, config: Config,
+                sockets: list[socket.socket] | None = None) -> waitress.server.BaseWSGIServer:
+    """Bind config.host:config.port (0 = any free port), or use `sockets` already listening; return the
+    server, not yet running.
 
     Raises OSError when the address cannot be bound (in use, not ours, not permitted).
     """
+    where = {"sockets": sockets} if sockets else {"host": config.host, "port": config.port}
     return waitress.create_server(
         app,
-        host=config.host,
-        port=config.port,
+        **where,
         threads=SERVER_THREADS,
         # waitress answers 413 itself before reading more than this.
         max_request_body_size=webhook.MAX_BODY_BYTES,

@@ -17,6 +17,7 @@ from expensebot.db import Database
 from expensebot.enrich import Enricher, RateLimiter
 from expensebot.ingest import Ingest
 from expensebot.replies import Replier, SendApi
+from expensebot.report import Links
 from expensebot.spool import Spool
 from expensebot.times import utc_now
 
@@ -57,7 +58,7 @@ class Service:
         rate = RateLimiter(config.ai_rate_per_minute)
         enricher = Enricher(db, _ai_client(config), rate, poll_interval=enrich_interval).start()
         replier = Replier(db, executor, zone=config.zone, send_api=send_api, now=now,
-                          ai=enricher.ai, rate=rate, gather=gather)
+                          ai=enricher.ai, rate=rate, gather=gather, reports=Links(config, db, now))
 
         def after_commit(saved, recipients):
             replier.submit(saved, recipients)

@@ -297,3 +297,16 @@ def budgets_of(conn: sqlite3.Connection, psid_hash: str) -> list:
         " ORDER BY category",
         (psid_hash,),
     ).fetchall()
+
+
+def expenses_between(conn: sqlite3.Connection, psid_hash: str, start: str, end: str) -> list:
+    """One person's expenses in [start, end), oldest first, with the columns of expenses_of."""
+    return conn.execute(
+        "SELECT id, occurred_at, amount_minor, currency, description, category, category_source, mid"
+        " FROM expenses"
+        " WHERE psid_hash = ?"
+        " AND occurred_at >= ?"
+        " AND occurred_at < ?"
+        " ORDER BY occurred_at, id",
+        (psid_hash, start, end),
+    ).fetchall()

@@ -1,0 +1,456 @@
+"""A person's report page: signed, expiring links; the month drawn from the rows as HTML and SVG.
+
+A link is `{EXPENSEBOT_PUBLIC_URL}/report/<token>/`. The token is opaque: version, psid_hash,
+when it was made and when it expires, signed with HMAC-SHA256 under a key derived from
+PSID_HASH_KEY (never the key itself), base64url. Every page is rendered from one person's rows,
+the person named by a token that checked out; anything else gets the same plain 403.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import collections
+import dataclasses
+import datetime as dt
+import hashlib
+import hmac
+import io
+import ipaddress
+import re
+import sqlite3
+import struct
+import threading
+import time
+import zoneinfo
+from collections.abc import Callable
+from pathlib import Path
+
+import bottle
+
+from expensebot import export, settings, store, times
+from expensebot.config import Config
+from expensebot.db import Database
+from expensebot.money import format_amount
+from expensebot.summary import day_bounds
+
+LINK_LIFETIME = dt.timedelta(hours=24)
+CLOCK_SKEW = dt.timedelta(minutes=5)  # a token "made" this far in the future still counts
+KEY_PURPOSE = b"expensebot report links v1"
+TOKEN_VERSION = 1
+_TOKEN = struct.Struct(">B32sII")  # version, psid_hash (32 bytes), made, expires (Unix seconds)
+_MAC_BYTES = 32
+_TOKEN_CHARS = len(base64.urlsafe_b64encode(bytes(_TOKEN.size + _MAC_BYTES)).rstrip(b"="))
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]+")
+_MONTH_RE = re.compile(r"([0-9]{4})-([0-9]{2})")
+RATE_PER_MINUTE = 60     # report requests per client address per minute (a page is 2: HTML and CSS)
+RATE_ADDRESSES = 10_000  # addresses remembered at once; the least recent is forgotten first
+MAX_LISTED = 1_000       # expenses listed on a page; the CSV always has all of them
+VIEWS = Path(__file__).resolve().parent / "views"
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": ("default-src 'none'; style-src 'self'; base-uri 'none'; "
+                                "form-action 'none'; frame-ancestors 'none'"),
+    "X-Robots-Tag": "noindex, nofollow",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def link_key(psid_hash_key: str) -> bytes:
+    """The links' signing key: derived from PSID_HASH_KEY for this one purpose."""
+    return hmac.new(psid_hash_key.encode("utf-8"), KEY_PURPOSE, hashlib.sha256).digest()
+
+
+def make_token(key: bytes, psid_hash: str, now: dt.datetime, lifetime: dt.timedelta = LINK_LIFETIME) -> str:
+    """Sign a token naming the person, when it was made and when it expires."""
+    made = int(now.timestamp())
+    body = _TOKEN.pack(TOKEN_VERSION, bytes.fromhex(psid_hash), made, made + int(lifetime.total_seconds()))
+    mac = hmac.new(key, body, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(body + mac).rstrip(b"=").decode("ascii")
+
+
+def read_token(key: bytes, token: str, now: dt.datetime) -> str | None:
+    """The psid_hash a token names, or None when it is malformed, tampered with, or out of date."""
+    if len(token) != _TOKEN_CHARS or not _TOKEN_RE.fullmatch(token):
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    # Only the canonical spelling: no second token that decodes to the same bytes.
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != token:
+        return None
+    body, mac = raw[:_TOKEN.size], raw[_TOKEN.size:]
+    if not hmac.compare_digest(mac, hmac.new(key, body, hashlib.sha256).digest()):
+        return None
+    version, psid_hash, made, expires = _TOKEN.unpack(body)
+    moment = now.timestamp()
+    if version != TOKEN_VERSION or made > moment + CLOCK_SKEW.total_seconds() or moment >= expires:
+        return None
+    return psid_hash.hex()
+
+
+def link_for(config: Config, psid_hash: str, now: dt.datetime) -> str | None:
+    """The person's report link, or None when EXPENSEBOT_PUBLIC_URL is not set."""
+    if not config.public_url:
+        return None
+    return f"{config.public_url}/report/{make_token(link_key(config.psid_hash_key), psid_hash, now)}/"
+
+
+class Links:
+    """What the `report` reply offers: the current month's name in the person's zone, and the link."""
+
+    def __init__(self, config: Config, db: Database, now: Callable[[], dt.datetime] = times.utc_now):
+        self.config = config
+        self.db = db
+        self.now = now
+
+    def offer(self, psid_hash: str) -> tuple[str, str] | None:
+        """(month title, url), or None when links are not set up."""
+        moment = self.now()
+        url = link_for(self.config, psid_hash, moment)
+        if url is None:
+            return None
+        with self.db.reading() as conn:
+            zone = person_settings(conn, psid_hash, self.config)[1]
+        return month_title(moment.astimezone(zone).date()), url
+
+
+def person_settings(conn: sqlite3.Connection, psid_hash: str, config: Config) -> tuple[str, dt.tzinfo]:
+    """The person's currency and zone; the bot's own when theirs is unset or unusable."""
+    own = settings.settings_of(conn, psid_hash, settings.Settings(config.currency, config.tz))
+    try:
+        return own.currency, own.zone
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return own.currency, config.zone
+
+
+class AddressLimiter:
+    """At most `per_minute` requests per client address in any 60 seconds; in memory, bounded."""
+
+    def __init__(self, per_minute: int = RATE_PER_MINUTE, max_addresses: int = RATE_ADDRESSES,
+                 clock: Callable[[], float] = time.monotonic):
+        self.per_minute = per_minute
+        self.max_addresses = max_addresses
+        self.clock = clock
+        self._seen: collections.OrderedDict[str, collections.deque] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def wait(self, address: str) -> int:
+        """Take a slot and return 0, or return the whole seconds until one frees (nothing taken)."""
+        with self._lock:
+            now = self.clock()
+            hits = self._seen.pop(address, None) or collections.deque()
+            self._seen[address] = hits  # now the most recent
+            while hits and hits[0] <= now - 60:
+                hits.popleft()
+            while len(self._seen) > self.max_addresses:
+                self._seen.popitem(last=False)
+            if len(hits) >= self.per_minute:
+                return max(1, int(hits[0] + 60 - now + 0.999))
+            hits.append(now)
+            return 0
+
+
+def client_address(environ: dict) -> str:
+    """The address to rate-limit: the peer, or what a reverse proxy on this machine says it saw.
+
+    Only a proxy on loopback is believed, and only the last X-Forwarded-For entry: the one that
+    proxy appended. Earlier entries are whatever the client chose to send.
+    """
+    peer = environ.get("REMOTE_ADDR", "")
+    try:
+        local = ipaddress.ip_address(peer).is_loopback
+    except ValueError:
+        return peer
+    forwarded = environ.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
+    if local and forwarded:
+        try:
+            return str(ipaddress.ip_address(forwarded))
+        except ValueError:
+            return peer
+    return peer
+
+
+# ---- The month, from the rows ----
+
+@dataclasses.dataclass(frozen=True)
+class Bar:
+    name: str      # the whole category name (tables)
+    label: str     # the name shortened to fit beside the amount (charts)
+    amount: str    # formatted, e.g. "12.50 USD"
+    percent: float  # of the chart's width
+    tone: str       # colour class: tone0..tone7, tone-none for uncategorized
+
+
+@dataclasses.dataclass(frozen=True)
+class DayColumn:
+    day: int
+    amount: str
+    x: float       # percent of the width
+    width: float   # percent
+    y: float       # pixels from the top
+    height: float  # pixels
+
+
+@dataclasses.dataclass(frozen=True)
+class CurrencyBlock:
+    currency: str
+    total: str
+    count: int
+    categories: tuple[Bar, ...]
+    days: tuple[DayColumn, ...]
+    day_ticks: tuple[tuple[int, float], ...]  # (day, x percent) labels under the day chart
+    highest_day: str
+
+
+@dataclasses.dataclass(frozen=True)
+class BudgetLine:
+    label: str
+    spent: str
+    limit: str
+    percent: float  # spent of the budget, capped at 100 for the bar
+    used: int       # whole percent, uncapped
+    over: str       # "" or how much over, formatted
+    state: str      # within | near (90% or more) | over
+
+
+@dataclasses.dataclass(frozen=True)
+class Listed:
+    date: str
+    description: str
+    category: str
+    amount: str
+
+
+DAY_CHART_HEIGHT = 120  # pixels of the tallest day's bar
+DAY_CHART_TOP = 8
+
+
+def month_title(first: dt.date) -> str:
+    return first.strftime("%B %Y")
+
+
+def parse_month(value: str | None, today: dt.date) -> dt.date | None:
+    """The first day of the month `YYYY-MM` (today's month when absent), or None when invalid."""
+    if not value:
+        return today.replace(day=1)
+    match = _MONTH_RE.fullmatch(value)
+    if not match or not 2000 <= int(match[1]) <= 9999 or not 1 <= int(match[2]) <= 12:
+        return None
+    return dt.date(int(match[1]), int(match[2]), 1)
+
+
+def next_month(first: dt.date) -> dt.date:
+    return (first + dt.timedelta(days=32)).replace(day=1)
+
+
+def previous_month(first: dt.date) -> dt.date:
+    return (first - dt.timedelta(days=1)).replace(day=1)
+
+
+def month_rows(conn: sqlite3.Connection, psid_hash: str, first: dt.date, zone: dt.tzinfo) -> list:
+    """The person's expenses of the month in their zone, oldest first."""
+    start = day_bounds(first, zone)[0]
+    end = day_bounds(next_month(first), zone)[0]
+    return store.expenses_between(conn, psid_hash, start, end)
+
+
+def month_page(rows: list, budgets: list, first: dt.date, today: dt.date, currency: str,
+               zone: dt.tzinfo) -> dict:
+    """Everything the page template shows, computed from the month's rows (integers until formatted)."""
+    by_currency: dict[str, list] = collections.defaultdict(list)
+    for row in rows:
+        by_currency[row["currency"]].append(row)
+    # The person's own currency first, then the most used.
+    order = sorted(by_currency, key=lambda code: (code != currency, -len(by_currency[code]), code))
+    blocks = [_currency_block(code, by_currency[code], first, zone) for code in order]
+    listed = [_listed(row, zone) for row in reversed(rows[-MAX_LISTED:])]
+    return {
+        "title": month_title(first),
+        "month": first.strftime("%Y-%m"),
+        "previous": previous_month(first).strftime("%Y-%m") if first.year > 2000 or first.month > 1 else "",
+        "previous_label": _step_label(previous_month(first), first),
+        "next": next_month(first).strftime("%Y-%m") if next_month(first) <= today.replace(day=1) else "",
+        "next_label": _step_label(next_month(first), first),
+        "blocks": blocks,
+        "budgets": _budget_lines(budgets, by_currency),
+        "listed": listed,
+        "count": len(rows),
+        "unlisted": max(0, len(rows) - MAX_LISTED),
+        "day_chart_bottom": DAY_CHART_TOP + DAY_CHART_HEIGHT,
+    }
+
+
+def _currency_block(currency: str, rows: list, first: dt.date, zone: dt.tzinfo) -> CurrencyBlock:
+    totals: dict[str, int] = collections.Counter()
+    per_day: dict[int, int] = collections.Counter()
+    for row in rows:
+        totals[row["category"] or ""] += row["amount_minor"]
+        per_day[_local(row["occurred_at"], zone).day] += row["amount_minor"]
+    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+    largest = ranked[0][1] if ranked else 1
+    names = [name or "uncategorized" for name, _ in ranked]
+    categories = tuple(Bar(name, _short(name), format_amount(total, currency), _share(total, largest),
+                           f"tone{index % 8}" if category else "tone-none")
+                       for index, (name, (category, total)) in enumerate(zip(names, ranked)))
+    length = (next_month(first) - first).days
+    highest = max(per_day.values(), default=0) or 1
+    slot = 100 / length
+    days = []
+    for day in range(1, length + 1):
+        amount = per_day.get(day, 0)
+        height = round(DAY_CHART_HEIGHT * amount / highest, 1) if amount else 0
+        if amount and height < 2:
+            height = 2.0  # a small day still shows
+        days.append(DayColumn(day, format_amount(amount, currency), round((day - 1) * slot + slot * 0.15, 3),
+                              round(slot * 0.7, 3), DAY_CHART_TOP + DAY_CHART_HEIGHT - height, height))
+    ticks = tuple((day, round((day - 0.5) * slot, 3)) for day in sorted({1, 8, 15, 22, length}))
+    return CurrencyBlock(currency, format_amount(sum(totals.values()), currency), len(rows), categories,
+                         tuple(days), ticks, format_amount(max(per_day.values(), default=0), currency))
+
+
+def _budget_lines(budgets: list, by_currency: dict[str, list]) -> list[BudgetLine]:
+    lines = []
+    for budget in budgets:
+        category, limit, currency = budget["category"], budget["amount_minor"], budget["currency"]
+        spent = sum(row["amount_minor"] for row in by_currency.get(currency, ())
+                    if not category or (row["category"] or "") == category)
+        used = spent * 100 // limit
+        lines.append(BudgetLine(category or "Everything", format_amount(spent, currency),
+                                format_amount(limit, currency), min(100.0, _share(spent, limit)), used,
+                                format_amount(spent - limit, currency) if spent > limit else "",
+                                "over" if spent > limit else "near" if used >= 90 else "within"))
+    return lines
+
+
+def _listed(row, zone: dt.tzinfo) -> Listed:
+    when = _local(row["occurred_at"], zone)
+    return Listed(f"{when:%b} {when.day}", row["description"] or "expense", row["category"] or "",
+                  format_amount(row["amount_minor"], row["currency"]))
+
+
+def _step_label(month: dt.date, shown: dt.date) -> str:
+    """'Oct' beside November; 'Dec 2025' beside January 2026."""
+    return f"{month:%b}" if month.year == shown.year else f"{month:%b %Y}"
+
+
+def _short(label: str, limit: int = 24) -> str:
+    """A chart label that leaves room for the amount beside it (the tables keep the whole name)."""
+    return label if len(label) <= limit else label[:limit - 1] + "\u2026"
+
+
+def _share(part: int, whole: int) -> float:
+    return round(100 * part / whole, 2) if whole > 0 and part > 0 else 0.0
+
+
+def _local(iso: str, zone: dt.tzinfo) -> dt.datetime:
+    return dt.datetime.fromisoformat(iso).astimezone(zone)
+
+
+# ---- The routes ----
+
+def install_report(app: bottle.Bottle, config: Config, db: Database,
+                   now: Callable[[], dt.datetime] = times.utc_now,
+                   limiter: AddressLimiter | None = None) -> None:
+    """Add the report routes to the app: the page, its CSV, its stylesheet."""
+    key = link_key(config.psid_hash_key) if config.psid_hash_key else None
+    limiter = limiter or AddressLimiter()
+
+    def person(token: str) -> str | None:
+        return read_token(key, token, now()) if key else None
+
+    @app.get("/report/style.css")
+    def stylesheet():
+        if refused := _limited(limiter):
+            return refused
+        _secure("text/css; charset=utf-8")
+        return _render("report.css")
+
+    @app.get("/report/<token>")
+    def without_slash(token: str):
+        if refused := _limited(limiter):
+            return refused
+        if person(token) is None:
+            return _plain(403)
+        _secure("text/plain; charset=utf-8")
+        bottle.response.status = 301
+        bottle.response.set_header("Location", f"{token}/")  # relative: right behind any proxy prefix
+        return ""
+
+    @app.get("/report/<token>/")
+    def page(token: str):
+        if refused := _limited(limiter):
+            return refused
+        psid_hash = person(token)
+        if psid_hash is None:
+            return _plain(403)
+        with db.reading() as conn:
+            currency, zone = person_settings(conn, psid_hash, config)
+            today = now().astimezone(zone).date()
+            first = parse_month(bottle.request.query.get("month"), today)
+            if first is None:
+                return _plain(400)
+            data = month_page(month_rows(conn, psid_hash, first, zone), store.budgets_of(conn, psid_hash),
+                              first, today, currency, zone)
+        _secure("text/html; charset=utf-8")
+        return _render("report", **data)
+
+    @app.get("/report/<token>/expenses.csv")
+    def csv(token: str):
+        if refused := _limited(limiter):
+            return refused
+        psid_hash = person(token)
+        if psid_hash is None:
+            return _plain(403)
+        with db.reading() as conn:
+            zone = person_settings(conn, psid_hash, config)[1]
+            first = parse_month(bottle.request.query.get("month"), now().astimezone(zone).date())
+            if first is None:
+                return _plain(400)
+            rows = month_rows(conn, psid_hash, first, zone)
+        out = io.StringIO()
+        export.write_expenses(out, rows)
+        _secure("text/csv; charset=utf-8")
+        bottle.response.set_header("Content-Disposition", f'attachment; filename="expenses-{first:%Y-%m}.csv"')
+        return out.getvalue()
+
+
+_PLAIN = {400: ("Bad request", "That month cannot be shown."),
+          403: ("Forbidden", "This link is not valid. Type \u201creport\u201d in the chat for a new one."),
+          429: ("Too many requests", "Too many requests from your address. Try again in a minute.")}
+
+
+def _plain(status: int) -> str:
+    """A page that says only what went wrong in general: never why a token failed."""
+    bottle.response.status = status
+    _secure("text/html; charset=utf-8")
+    title, text = _PLAIN[status]
+    return _render("report_plain", status=status, title=title, text=text)
+
+
+def _limited(limiter: AddressLimiter) -> str | None:
+    seconds = limiter.wait(client_address(bottle.request.environ))
+    if not seconds:
+        return None
+    page = _plain(429)
+    bottle.response.set_header("Retry-After", str(seconds))
+    return page
+
+
+def _secure(content_type: str) -> None:
+    bottle.response.content_type = content_type
+    for name, value in HEADERS.items():
+        bottle.response.set_header(name, value)
+
+
+_TEMPLATES: dict[str, bottle.SimpleTemplate] = {}
+_TEMPLATES_LOCK = threading.Lock()
+
+
+def _render(name: str, **values) -> str:
+    with _TEMPLATES_LOCK:
+        if name not in _TEMPLATES:
+            _TEMPLATES[name] = bottle.SimpleTemplate(name=name, lookup=[str(VIEWS)])
+    return _TEMPLATES[name].render(**values)

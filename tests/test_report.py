@@ -1,0 +1,455 @@
+"""Report pages through the real app: links, who may see what, escaping, headers, the CSV, the chat."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import hashlib
+import hmac
+import io
+import logging
+import sqlite3
+
+import pytest
+import requests
+
+from conftest import Client, InlineExecutor, OPS_TOKEN, delivery, make_config, message_event, psid_hash
+from expensebot import chat, demo, export, report
+from expensebot.replies import SendApi
+from expensebot.service import Service
+
+PUBLIC_URL = "https://bot.example/expenses"
+NOW = dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.timezone.utc)
+ALICE, BOB = "24000000000000001", "24000000000000002"
+
+
+class Clock:
+    def __init__(self, moment: dt.datetime):
+        self.moment = moment
+
+    def __call__(self) -> dt.datetime:
+        return self.moment
+
+
+@pytest.fixture
+def clock():
+    return Clock(NOW)
+
+
+@pytest.fixture
+def bot(tmp_path, graph, clock):
+    config = make_config(tmp_path, public_url=PUBLIC_URL, fb_page_access_token="test-page-token",
+                         fb_graph_url=graph.url)
+    service = Service.open(config, replay_interval=0.05, executor=InlineExecutor(), now=clock,
+                           send_api=SendApi(config.fb_graph_url, config.fb_page_access_token, sleep=lambda s: None))
+    yield service
+    service.close()
+
+
+@pytest.fixture
+def client(bot):
+    return Client(bot.app)
+
+
+def say(client: Client, psid: str, text: str, when: dt.datetime, mid: str | None = None) -> None:
+    mid = mid or f"m_{psid}_{when.timestamp()}_{abs(hash(text))}"
+    event = message_event(psid, mid, text, timestamp=int(when.timestamp() * 1000))
+    assert client.post_webhook(delivery(event)).status == 200
+
+
+def page_path(bot: Service, psid: str, made: dt.datetime = NOW) -> str:
+    """The path of a person's link, as the bot would send it."""
+    url = report.link_for(bot.config, psid_hash(psid), made)
+    assert url.startswith(PUBLIC_URL + "/report/")
+    return url.removeprefix(PUBLIC_URL)
+
+
+def day(number: int, hour: int = 12) -> dt.datetime:
+    return dt.datetime(2026, 11, number, hour, tzinfo=dt.timezone.utc)
+
+
+# ---- Links ----
+
+def test_no_link_without_a_public_url(tmp_path):
+    assert report.link_for(make_config(tmp_path), psid_hash(ALICE), NOW) is None
+
+
+def test_a_link_names_the_person_only_through_the_signed_token(bot):
+    url = report.link_for(bot.config, psid_hash(ALICE), NOW)
+    token = url.removeprefix(PUBLIC_URL + "/report/").removesuffix("/")
+    assert url == f"{PUBLIC_URL}/report/{token}/"
+    assert report._TOKEN_RE.fullmatch(token)
+    assert ALICE not in url and psid_hash(ALICE) not in url
+    assert report.read_token(report.link_key(bot.config.psid_hash_key), token, NOW) == psid_hash(ALICE)
+
+
+def test_the_signing_key_is_derived_not_the_secret_itself(bot):
+    key = report.link_key(bot.config.psid_hash_key)
+    assert key != bot.config.psid_hash_key.encode()
+    assert key == hmac.new(bot.config.psid_hash_key.encode(), b"expensebot report links v1", hashlib.sha256).digest()
+
+
+@pytest.mark.parametrize("key", [b"test-psid-hash-key", report.link_key("another bot's key")],
+                         ids=["raw PSID_HASH_KEY", "another bot"])
+def test_a_token_signed_with_another_key_is_refused(client, key):
+    token = report.make_token(key, psid_hash(ALICE), NOW)
+    assert client.get(f"/report/{token}/").status == 403
+
+
+def test_a_link_works_for_24_hours_and_then_never(bot, client, clock):
+    path = page_path(bot, ALICE)
+    clock.moment = NOW + dt.timedelta(hours=24) - dt.timedelta(seconds=1)
+    assert client.get(path).status == 200
+    clock.moment = NOW + dt.timedelta(hours=24)
+    expired = client.get(path)
+    assert expired.status == 403
+    clock.moment = NOW + dt.timedelta(days=400)
+    assert client.get(path).status == 403
+
+
+def test_a_token_made_in_the_future_is_refused(bot, client):
+    assert client.get(page_path(bot, ALICE, made=NOW + dt.timedelta(minutes=4))).status == 200  # clock skew
+    assert client.get(page_path(bot, ALICE, made=NOW + dt.timedelta(minutes=10))).status == 403
+
+
+B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _flip(token: str, index: int) -> str:
+    replacement = "A" if token[index] != "A" else "B"
+    return token[:index] + replacement + token[index + 1:]
+
+
+def _resigned_for_bob_unsigned(token: str) -> str:
+    """Alice's token with Bob's psid_hash put in and the old signature kept."""
+    raw = bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    raw[1:33] = bytes.fromhex(psid_hash(BOB))
+    return base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+
+
+TAMPERINGS = {
+    "first character": lambda t: _flip(t, 0),
+    "a psid_hash byte": lambda t: _flip(t, 10),
+    "the expiry": lambda t: _flip(t, 48),
+    "the signature": lambda t: _flip(t, len(t) - 5),
+    "the padding bits": lambda t: t[:-1] + B64URL[B64URL.index(t[-1]) ^ 1],  # same bytes, other spelling
+    "truncated": lambda t: t[:-1],
+    "extended": lambda t: t + "A",
+    "padded": lambda t: t + "==",
+    "another person, old signature": _resigned_for_bob_unsigned,
+    "not base64": lambda t: t[:-1] + "*",
+    "empty-ish": lambda t: "x",
+    "very long": lambda t: t * 50,
+}
+
+
+@pytest.mark.parametrize("tamper", TAMPERINGS.values(), ids=TAMPERINGS.keys())
+def test_a_tampered_token_gets_the_same_plain_403(bot, client, clock, tamper):
+    path = page_path(bot, ALICE)
+    token = path.split("/")[2]
+    clock.moment = NOW + dt.timedelta(days=2)
+    expired = client.get(path)
+    clock.moment = NOW
+    for suffix in ("/", "/expenses.csv", ""):
+        answer = client.get(f"/report/{tamper(token)}{suffix}")
+        assert answer.status == 403
+        assert answer.body == expired.body  # no hint whether it expired, was altered or never existed
+        assert answer.headers["content-type"] == "text/html; charset=utf-8"
+
+
+def test_the_403_page_says_nothing_about_why(bot, client, clock):
+    clock.moment = NOW + dt.timedelta(days=2)
+    text = client.get(page_path(bot, ALICE)).text
+    assert "Forbidden" in text
+    for word in ("expired", "signature", "tamper", "unknown", "psid"):
+        assert word not in text.lower()
+
+
+def test_a_link_without_the_trailing_slash_is_sent_to_the_page(bot, client):
+    path = page_path(bot, ALICE)
+    answer = client.get(path.rstrip("/"))
+    assert answer.status == 301
+    assert answer.headers["location"] == path.split("/")[2] + "/"
+
+
+# ---- What a page shows ----
+
+def test_a_link_shows_its_own_person_only(bot, client):
+    say(client, ALICE, "alice's coffee 4.50 #coffee", day(3))
+    say(client, BOB, "bob's secret 99 #gifts", day(3))
+    alice_page = client.get(page_path(bot, ALICE)).text
+    bob_csv = client.get(page_path(bot, BOB) + "expenses.csv").text
+    assert "alice&#039;s coffee" in alice_page and "bob" not in alice_page.lower() and "gifts" not in alice_page
+    assert "bob's secret" in bob_csv and "alice" not in bob_csv
+
+
+def test_the_page_shows_the_month_totals_charts_and_list(bot, client):
+    say(client, ALICE, "groceries 40 #groceries", day(2))
+    say(client, ALICE, "groceries 10.25 #groceries", day(9))
+    say(client, ALICE, "taxi 12 #transport", day(9))
+    say(client, ALICE, "€5 souvenir", day(10))
+    say(client, ALICE, "last month 70 #old", dt.datetime(2026, 10, 31, 12, tzinfo=dt.timezone.utc))
+    page = client.get(page_path(bot, ALICE)).text
+    assert "<h1>November 2026</h1>" in page
+    assert '<div class="sum">62.25 <span class="code">USD</span></div>' in page
+    assert '<div class="sum">5.00 <span class="code">EUR</span></div>' in page
+    assert page.count('<svg class="chart bars"') == 2 and page.count('<svg class="chart days"') == 2
+    assert "<tr><td>groceries</td><td>50.25 USD</td></tr>" in page     # the table under the chart
+    assert "<tr><td>9</td><td>22.25 USD</td></tr>" in page             # spending per day
+    assert "<tr><td>uncategorized</td><td>5.00 EUR</td></tr>" in page
+    assert "last month" not in page and "#old" not in page
+    assert 'href="?month=2026-10"' in page and "rel=\"next\"" not in page  # no future months
+    assert 'href="expenses.csv?month=2026-11"' in page
+
+
+def test_another_month_through_its_link(bot, client):
+    say(client, ALICE, "last month 70 #old", dt.datetime(2026, 10, 31, 12, tzinfo=dt.timezone.utc))
+    page = client.get(page_path(bot, ALICE) + "?month=2026-10").text
+    assert "<h1>October 2026</h1>" in page and "last month" in page
+    assert 'href="?month=2026-11" rel="next"' in page and 'href="?month=2026-09"' in page
+
+
+def test_an_empty_month_says_so(bot, client):
+    page = client.get(page_path(bot, ALICE) + "?month=2025-02").text
+    assert "No expenses in February 2025." in page and "<svg" not in page and "Download CSV" not in page
+
+
+def test_the_month_follows_the_persons_time_zone(bot, client):
+    with sqlite3.connect(bot.config.db_path) as conn:
+        conn.execute("INSERT INTO people (psid_hash, currency, timezone, updated_at)"
+                     " VALUES (?, 'USD', 'Asia/Manila', '2026-11-01T00:00:00.000Z')", (psid_hash(ALICE),))
+    conn.close()
+    # 20:00 UTC on Oct 31 is already November 1 in Manila (UTC+8).
+    say(client, ALICE, "midnight snack 3", dt.datetime(2026, 10, 31, 20, tzinfo=dt.timezone.utc))
+    page = client.get(page_path(bot, ALICE) + "?month=2026-11").text
+    assert "midnight snack" in page and '<td class="date">Nov 1</td>' in page
+
+
+@pytest.mark.parametrize("month", ["2026-13", "2026-00", "2026-1", "26-11", "abcd-ef", "1999-12",
+                                   "2026-11-01", "2026/11", "%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%96-11", "%00"])
+def test_a_month_that_cannot_be_shown_is_a_400(bot, client, month):
+    path = page_path(bot, ALICE)
+    for suffix in ("", "expenses.csv"):
+        answer = client.get(f"{path}{suffix}?month={month}")
+        assert answer.status == 400
+        assert answer.headers["cache-control"] == "no-store"
+
+
+def test_budgets_show_their_progress(bot, client):
+    say(client, ALICE, "dinner 90 #food", day(4))
+    say(client, ALICE, "bus 20 #transport", day(4))
+    assert "Budgets" not in client.get(page_path(bot, ALICE)).text
+    with sqlite3.connect(bot.config.db_path) as conn:
+        conn.executemany("INSERT INTO budgets (psid_hash, category, amount_minor, currency, updated_at)"
+                         " VALUES (?, ?, ?, 'USD', '2026-11-01T00:00:00.000Z')",
+                         [(psid_hash(ALICE), "", 100_00), (psid_hash(ALICE), "food", 95_00)])
+    conn.close()
+    page = client.get(page_path(bot, ALICE)).text
+    assert "<span>Everything</span> <span class=\"num\">110.00 USD of 100.00 USD</span>" in page
+    assert "110% used, over by 10.00 USD" in page
+    assert "<span>food</span> <span class=\"num\">90.00 USD of 95.00 USD</span>" in page
+    assert '<p class="caption near">94% used</p>' in page
+
+
+# ---- Escaping ----
+
+@pytest.mark.parametrize("text, shown", [
+    ("<script>alert(1)</script> 5", "&lt;script&gt;alert(1)&lt;/script&gt;"),
+    ("<img src=x onerror=alert(1)> 5", "&lt;img src=x onerror=alert(1)&gt;"),
+    ('"quoted" & \'single\' 5', "&quot;quoted&quot; &amp; &#039;single&#039;"),
+    ("</svg><svg onload=alert(1)> 5", "&lt;/svg&gt;&lt;svg onload=alert(1)&gt;"),
+])
+def test_what_a_person_wrote_is_shown_as_text(bot, client, text, shown):
+    say(client, ALICE, text, day(5))
+    page = client.get(page_path(bot, ALICE)).text
+    assert shown in page
+    assert "<script" not in page and "onerror=" not in page.replace("onerror=alert(1)&gt;", "")
+    assert "<img" not in page and "onload=alert" not in page.replace("onload=alert(1)&gt;", "")
+
+
+def test_a_category_is_escaped_in_the_chart_and_the_list(bot, client):
+    say(client, ALICE, "thing 5 #a&b", day(5))
+    page = client.get(page_path(bot, ALICE)).text
+    assert "#a&amp;b" in page or "a&amp;b" in page
+    assert "a&b" not in page
+
+
+# ---- Headers ----
+
+def _assert_locked_down(answer):
+    headers = answer.headers
+    assert headers["cache-control"] == "no-store"
+    assert headers["referrer-policy"] == "no-referrer"
+    assert headers["x-robots-tag"].startswith("noindex")
+    assert headers["x-content-type-options"] == "nosniff"
+    policy = headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "style-src 'self'" in policy
+    assert "unsafe-inline" not in policy and "script-src" not in policy
+
+
+def test_every_report_answer_is_locked_down(bot, client, clock):
+    say(client, ALICE, "coffee 4", day(5))
+    path = page_path(bot, ALICE)
+    answers = [client.get(path), client.get(path + "expenses.csv"), client.get("/report/style.css"),
+               client.get(path + "?month=2026-13"), client.get("/report/nope/")]
+    assert [answer.status for answer in answers] == [200, 200, 200, 400, 403]
+    for answer in answers:
+        _assert_locked_down(answer)
+
+
+def test_the_page_has_no_script_and_no_inline_style(bot, client):
+    say(client, ALICE, "coffee 4 #coffee", day(5))
+    page = client.get(page_path(bot, ALICE)).text.lower()
+    for forbidden in ("<script", "<style", "style=", "javascript:", "onload=", "onclick="):
+        assert forbidden not in page
+    assert '<link rel="stylesheet" href="../style.css">' in page
+
+
+def test_the_stylesheet_is_css(client):
+    answer = client.get("/report/style.css")
+    assert answer.headers["content-type"] == "text/css; charset=utf-8"
+    assert ".chart" in answer.text and "{{" not in answer.text
+
+
+# ---- The CSV ----
+
+def test_the_csv_holds_the_month_with_the_export_columns_and_sums_like_summary(bot, client):
+    say(client, ALICE, "groceries 40.10 #groceries", day(2))
+    say(client, ALICE, "+cmd 3", day(3))
+    say(client, ALICE, "€7.25 lunch", day(4))
+    say(client, ALICE, "taxi 12 #transport", day(19))
+    say(client, ALICE, "last month 70", dt.datetime(2026, 10, 30, 12, tzinfo=dt.timezone.utc))
+    say(client, BOB, "bob 1000", day(5))
+    answer = client.get(page_path(bot, ALICE) + "expenses.csv?month=2026-11")
+    assert answer.status == 200
+    assert answer.headers["content-type"] == "text/csv; charset=utf-8"
+    assert answer.headers["content-disposition"] == 'attachment; filename="expenses-2026-11.csv"'
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    assert tuple(rows[0].keys()) == export.COLUMNS
+    sums: dict[str, int] = {}
+    for row in rows:
+        sums[row["currency"]] = sums.get(row["currency"], 0) + int(row["amount_minor"])
+    computed = client.get(f"/summary?psid_hash={psid_hash(ALICE)}&period=month", token=OPS_TOKEN).json()
+    assert sums == {code: total["total_minor"] for code, total in computed["currencies"].items()}
+    assert sums == {"USD": 40_10 + 3_00 + 12_00, "EUR": 7_25}
+    assert rows[1]["description"] == "'+cmd"  # a spreadsheet does not run it
+
+
+def test_the_csv_of_the_current_month_by_default(bot, client):
+    say(client, ALICE, "tea 2", day(6))
+    answer = client.get(page_path(bot, ALICE) + "expenses.csv")
+    assert answer.headers["content-disposition"] == 'attachment; filename="expenses-2026-11.csv"'
+    [row] = list(csv.DictReader(io.StringIO(answer.text)))
+    assert (row["description"], row["amount_minor"], row["currency"]) == ("tea", "200", "USD")
+
+
+# ---- Rate limit ----
+
+def test_report_routes_are_rate_limited_per_address(bot, client):
+    for _ in range(report.RATE_PER_MINUTE):
+        assert client.get("/report/guess/").status == 403
+    refused = client.get(page_path(bot, ALICE))  # even a good link, from this address, this minute
+    assert refused.status == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    _assert_locked_down(refused)
+    assert client.get("/healthz").status == 200  # other routes are not limited
+
+
+def test_the_limit_frees_a_slot_after_a_minute_and_forgets_old_addresses():
+    now = [0.0]
+    limiter = report.AddressLimiter(per_minute=2, max_addresses=2, clock=lambda: now[0])
+    assert [limiter.wait("a"), limiter.wait("a"), limiter.wait("a")] == [0, 0, 60]
+    now[0] = 30.0
+    assert limiter.wait("a") == 30
+    now[0] = 60.0
+    assert limiter.wait("a") == 0
+    limiter.wait("b"), limiter.wait("c")  # "a" is the least recent: forgotten
+    assert limiter.wait("a") == 0 and limiter.wait("a") == 0 and limiter.wait("a") > 0
+
+
+@pytest.mark.parametrize("environ, address", [
+    ({"REMOTE_ADDR": "203.0.113.7"}, "203.0.113.7"),
+    ({"REMOTE_ADDR": "203.0.113.7", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, "203.0.113.7"),  # not our proxy
+    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, "198.51.100.1"),
+    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "1.1.1.1, 198.51.100.1"}, "198.51.100.1"),
+    ({"REMOTE_ADDR": "::1", "HTTP_X_FORWARDED_FOR": "2001:db8::5"}, "2001:db8::5"),
+    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "not-an-address"}, "127.0.0.1"),
+    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": ""}, "127.0.0.1"),
+    ({"REMOTE_ADDR": "127.0.0.1"}, "127.0.0.1"),
+    ({}, ""),
+])
+def test_the_client_address_believes_only_the_local_proxys_last_entry(environ, address):
+    assert report.client_address(environ) == address
+
+
+# ---- The chat ----
+
+def test_report_in_the_chat_answers_with_a_button_to_the_page(bot, client, graph):
+    say(client, ALICE, "coffee 4.50 #coffee", day(20, 10))
+    say(client, ALICE, "Report", day(20, 11))
+    message = graph.requests[-1]["json"]["message"]
+    payload = message["attachment"]["payload"]
+    assert payload["template_type"] == "button"
+    assert payload["text"] == "Your report for November 2026"
+    [button] = payload["buttons"]
+    assert button["type"] == "web_url" and button["title"] == "Open report"
+    assert button["url"].startswith(PUBLIC_URL + "/report/")
+    page = client.get(button["url"].removeprefix(PUBLIC_URL))
+    assert page.status == 200 and "coffee" in page.text
+
+
+def test_report_without_a_public_url_says_it_is_not_set_up(tmp_path, graph):
+    config = make_config(tmp_path, fb_page_access_token="test-page-token", fb_graph_url=graph.url)
+    service = Service.open(config, replay_interval=0.05, executor=InlineExecutor(),
+                           send_api=SendApi(config.fb_graph_url, config.fb_page_access_token, sleep=lambda s: None))
+    try:
+        say(Client(service.app), ALICE, "report", NOW)
+    finally:
+        service.close()
+    assert graph.texts == [chat.REPORT_NOT_SET_UP]
+
+
+def test_report_is_a_command_not_an_expense():
+    assert chat.read_command("report") == chat.Command("report")
+    assert chat.read_command(" Report! ") == chat.Command("report")
+    assert chat.read_command("report 5") is None
+
+
+def test_the_link_never_reaches_a_log_line(tmp_path, caplog, clock):
+    config = make_config(tmp_path, public_url=PUBLIC_URL)  # no page token: replies are logged
+    service = Service.open(config, replay_interval=0.05, executor=InlineExecutor(), now=clock)
+    try:
+        with caplog.at_level(logging.INFO):
+            say(Client(service.app), ALICE, "report", NOW)
+    finally:
+        service.close()
+    logged = [record for record in caplog.records if record.msg == "reply_logged"]
+    assert [record.fields["text"] for record in logged] == ["Your report for November 2026"]
+    token = report.make_token(report.link_key(config.psid_hash_key), psid_hash(ALICE), NOW)
+    assert all(token not in str(getattr(record, "fields", "")) and token not in record.getMessage()
+               for record in caplog.records)
+
+
+# ---- The demo ----
+
+def test_the_demo_prints_a_local_link_that_opens_the_page_and_its_csv(tmp_path):
+    """While the demo runs, the printed link works in a browser on this machine (here: requests)."""
+    printed: list[str] = []
+    fetched: dict[str, requests.Response] = {}
+    lines = iter(["coffee 4.50 #coffee", "<b>bold</b> 2", "report"])
+
+    def read(prompt: str) -> str:
+        link = next((line.split("] ", 1)[1] for line in printed if line.startswith("     [Open report] ")), None)
+        if link and not fetched:  # the demo is still running: open the page now
+            fetched["page"] = requests.get(link, timeout=10)
+            fetched["csv"] = requests.get(link + "expenses.csv", timeout=10)
+        return next(lines, "quit")
+
+    assert demo.run(tmp_path / "demo.db", None, "UTC", "USD", read=read, write=printed.append) == 0
+    assert any(line.startswith("bot> Your report for ") for line in printed)
+    assert fetched["page"].status_code == 200
+    assert "coffee" in fetched["page"].text and "&lt;b&gt;bold&lt;/b&gt;" in fetched["page"].text
+    assert fetched["page"].headers["Cache-Control"] == "no-store"
+    rows = list(csv.DictReader(io.StringIO(fetched["csv"].text)))
+    assert sorted(row["amount_minor"] for row in rows) == ["200", "450"]
