@@ -100,7 +100,7 @@ def main() -> None:
     args = p.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     path = args.dir / "scale.db"
-    for leftover in args.dir.glob("scale*"):
+    for leftover in [*args.dir.glob("scale*"), args.dir / "backups"]:
         subprocess.run(["rm", "-rf", str(leftover)], check=True)
     figures = {"growth": growth(path, args.people, 30, 3)}
     print(json.dumps(figures), flush=True)
