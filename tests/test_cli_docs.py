@@ -5,6 +5,7 @@ from __future__ import annotations
 import configparser
 import os
 import pwd
+import re
 import secrets
 import shlex
 import shutil
@@ -169,3 +170,33 @@ def test_backup_service_and_restore_recipe_keep_the_owner(machine):
         assert conn.execute("SELECT description, amount_minor FROM expenses").fetchall() == [("coffee", 10000)]
     finally:
         conn.close()
+
+
+def test_the_documented_nginx_site_is_valid_nginx(tmp_path):
+    if not shutil.which("nginx") or not shutil.which("openssl"):
+        pytest.skip("nginx and openssl are needed to check the site's syntax")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=bot.example.org", "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")],
+                   check=True, capture_output=True)
+    site = documented("nginx").replace("/etc/letsencrypt/live/bot.example.org/fullchain.pem", str(tmp_path / "cert.pem"))
+    site = site.replace("/etc/letsencrypt/live/bot.example.org/privkey.pem", str(tmp_path / "key.pem"))
+    (tmp_path / "nginx.conf").write_text(f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\n"
+                                         f"events {{}}\nhttp {{\naccess_log off;\n{site}}}\n")
+    result = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_documented_systemd_units_verify_cleanly(tmp_path):
+    if not shutil.which("systemd-analyze"):
+        pytest.skip("systemd-analyze is needed to verify the unit files")
+    text = OPERATIONS.read_text(encoding="utf-8")
+    units = re.findall(r"`/etc/systemd/system/([\w.-]+)`:\n\n(?:<!-- test: \w+ -->\n)?```ini\n(.*?)```", text, re.S)
+    assert sorted(name for name, _ in units) == ["expensebot-backup.service", "expensebot-backup.timer",
+                                                 "expensebot.service"]
+    for name, body in units:
+        # The program need not be installed here; systemd checks that the path is absolute.
+        (tmp_path / name).write_text(body.replace("/opt/expensebot/.venv/bin/expensebot", "/usr/bin/true"))
+    result = subprocess.run(["systemd-analyze", "verify", "--man=no", *(str(tmp_path / name) for name, _ in units)],
+                            capture_output=True, text=True, timeout=60, env={**os.environ, "SYSTEMD_LOG_LEVEL": "warning"})
+    assert (result.returncode, result.stderr) == (0, "")
