@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import bottle
 
-from expensebot import reading, store, summary, times, webhook
+from expensebot import pages, reading, store, summary, times, webhook
 from expensebot.config import Config
 from expensebot.db import Database
 from expensebot.identity import PsidHasher, is_psid_hash
@@ -108,6 +108,7 @@ def create_app(config: Config, db: Database, ingest: Ingest,
         return _json({**counts, "spool_depth": ingest.spool.depth()})
 
     install_report(app, config, db, now)
+    pages.install_privacy(app, config)
     for status in (400, 401, 403, 404, 405, 413, 500, 503):
         app.error(status)(_error_page)
     return app

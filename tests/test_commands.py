@@ -120,7 +120,9 @@ def test_replay_spool_command_writes_spooled_events(tmp_path):
     service.close()
     result = run_py("replay-spool", env={"EXPENSEBOT_DB": str(config.db_path), "PSID_HASH_KEY": HASH_KEY})
     assert result.returncode == 0, result.stderr
-    assert "replayed 1 new messages; 0 events still spooled" in result.stdout
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    done = [line for line in lines if line["event"] == "spool_replayed_by_hand"]
+    assert [(line["messages"], line["still_spooled"]) for line in done] == [(1, 0)]
 
 
 def test_views_answer_the_common_questions(tmp_path):
