@@ -21,7 +21,16 @@ from expensebot.errors import DatabaseUnavailable, classify, describe
 from expensebot.logs import log_event
 
 logger = logging.getLogger(__name__)
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema.sql"
+
+
+def _schema_path() -> Path:
+    """schema.sql: inside the package when installed (setup.py copies it), else at the checkout's root."""
+    package = Path(__file__).resolve().parent
+    installed = package / "schema.sql"
+    return installed if installed.is_file() else package.parent / "schema.sql"
+
+
+SCHEMA_PATH = _schema_path()
 # Numbered steps after schema.sql, tracked by PRAGMA user_version; append, never edit.
 MIGRATIONS: tuple[str, ...] = ()
 SCHEMA_VERSION = 1 + len(MIGRATIONS)

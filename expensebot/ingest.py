@@ -22,27 +22,16 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-from expensebot import chat, parser, rules, store, summary, times
+from expensebot import commands, parser, reading, rules, store, summary, times
 from expensebot.db import Database
 from expensebot.errors import DatabaseUnavailable, EventRejected, classify, describe
 from expensebot.logs import Incident, log_event
+from expensebot.reading import Reading
+from expensebot.settings import Settings, settings_of
 from expensebot.spool import Spool, SpoolError
 from expensebot.webhook import Message
 
 logger = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class Reading:
-    """What a message's text says: a command, or expenses (and the lines that are not)."""
-
-    today: dt.date                      # the message's local date
-    command: chat.Command | None = None
-    parsed: parser.ParseResult | None = None
-
-    @property
-    def expenses(self) -> tuple:
-        return self.parsed.expenses if self.parsed else ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +56,8 @@ class Ingest:
         self.spool = spool
         self.zone = zone
         self.currency = currency
+        # What a person who never set their own currency or zone gets (the environment's).
+        self.defaults = Settings(currency, getattr(zone, "key", None) or "UTC")
         self.after_commit = after_commit or (lambda saved, recipients: None)
         # Set while the spool holds events: new ones queue behind them, keeping arrival order.
         self.spooling = threading.Event()
@@ -79,8 +70,7 @@ class Ingest:
         self._done: set[Path] = set()
         self.replay_failing_since: float | None = None  # monotonic; None while replay succeeds
         self.database_incident = Incident(logger, "database_unavailable", "database_available")
-        self.spool_incident = Incident(logger, "spool_failed", "spool_recovered",
-                                      level=logging.ERROR)
+        self.spool_incident = Incident(logger, "spool_failed", "spool_recovered", level=logging.ERROR)
 
     def accept(self, messages: list[Message], recipients: Mapping[str, str] | None = None) -> None:
         """Make messages durable: committed, or else spooled. Raise SpoolError if neither."""
@@ -126,25 +116,36 @@ class Ingest:
         try:
             self.after_commit(saved, recipients)
         except Exception:  # the write is committed: nothing after it may turn it into an error
-            log_event(logger, "after_commit_failed", level=logging.ERROR,
-                      traceback=traceback.format_exc())
+            log_event(logger, "after_commit_failed", level=logging.ERROR, traceback=traceback.format_exc())
         return saved
 
     def save(self, conn: sqlite3.Connection, messages: list[Message], deadline: float) -> list[Saved]:
         """Commit messages on conn in one transaction; return those new (or edited), with day totals.
 
-        The texts are read before the write lock is taken: the transaction only writes.
+        The texts are read before the write lock is taken, each with its sender's settings as
+        they stand after the messages before it (a 'currency EUR' then 'lunch 12' is in EUR);
+        an edit is read once, inside, on its original message's date.
         """
-        readings = [(message, self._read_event(message)) for message in messages]
+        try:
+            people = {m.psid_hash: settings_of(conn, m.psid_hash, self.defaults) for m in messages}
+        except sqlite3.Error as exc:
+            raise DatabaseUnavailable(f"reading settings: {describe(exc)}") from exc
+        readings = []
+        for message in messages:
+            settings = people[message.psid_hash]
+            read = self._read_event(message, settings)
+            if isinstance(read, Reading):
+                people[message.psid_hash] = read.settings_after
+            readings.append((message, settings if read is None else read))
         saved, rejected = [], []
         rejected_at = times.iso_utc(times.now_ms())
         with self.db.transaction(conn, deadline, prepare=store.INGEST_STATEMENTS):
-            for message, reading in readings:
+            for message, read in readings:
                 try:
-                    if isinstance(reading, EventRejected):
-                        raise reading
+                    if isinstance(read, EventRejected):
+                        raise read
                     with _savepoint(conn):
-                        record = self._save(conn, message, reading)
+                        record = self._save(conn, message, read)
                 except Exception as exc:
                     problem = classify(exc)
                     if isinstance(problem, DatabaseUnavailable):
@@ -155,6 +156,11 @@ class Ingest:
                     continue
                 if record is not None:
                     saved.append(record)
+        self._log_outcomes(messages, saved, rejected)
+        return self._with_day_totals(conn, saved)
+
+    def _log_outcomes(self, messages: list[Message], saved: list[Saved], rejected: list[tuple]) -> None:
+        """Log each rejected event, and each one neither saved nor rejected (already stored, or erased)."""
         for message, reason in rejected:
             log_event(logger, "event_rejected", level=logging.WARNING, psid_hash=message.psid_hash,
                       mid=message.mid, reason=reason)
@@ -163,7 +169,6 @@ class Ingest:
             for message in messages:
                 if id(message) not in known:
                     log_event(logger, "event_duplicate", psid_hash=message.psid_hash, mid=message.mid)
-        return self._with_day_totals(conn, saved)
 
     def replay_spool(self) -> int:
         """Write spooled files into the database, oldest first; return how many messages were new.
@@ -214,12 +219,14 @@ class Ingest:
             return f"spool not drained for {age:.0f} s"
         return None
 
-    def _read_event(self, message: Message) -> Reading | EventRejected:
-        """Read one message, or say why it can never be stored (decided at the edge, or raised reading it)."""
-        if message.invalid:
+    def _read_event(self, message: Message, settings: Settings) -> Reading | EventRejected | None:
+        """Read one message (None for an edit: read inside), or say why it can never be stored."""
+        if message.invalid:  # decided at the edge (webhook.py)
             return EventRejected(message.invalid)
+        if message.kind == "edit":
+            return None
         try:
-            return self.read(message, message.sent_ms)
+            return self.read(message, message.sent_ms, settings)
         except Exception as exc:
             return EventRejected(describe(exc))
 
@@ -231,13 +238,9 @@ class Ingest:
             log_event(logger, "spool_file_kept", level=logging.WARNING, file=path.name,
                       reason=f"written to the database but not removed: {exc.strerror or exc}")
 
-    def read(self, message: Message, sent_ms: int) -> Reading:
+    def read(self, message: Message, sent_ms: int, settings: Settings | None = None) -> Reading:
         """Read a message's text as a command or as expenses, on the message's own date."""
-        today = times.local_date(sent_ms, self.zone)
-        command = chat.read_command(message.text)
-        if command is not None or not message.text:
-            return Reading(today, command)
-        return Reading(today, parsed=parser.parse_message(message.text, default_currency=self.currency, today=today))
+        return reading.read(message.text, settings or self.defaults, sent_ms)
 
     def _set_aside(self, path: Path, exc: Exception) -> None:
         try:
@@ -247,9 +250,10 @@ class Ingest:
             name = f"{path.name} (left in place: {rename_error.strerror or rename_error})"
         log_event(logger, "spool_file_rejected", level=logging.ERROR, file=name, reason=describe(exc))
 
-    def _save(self, conn: sqlite3.Connection, message: Message, reading: Reading) -> Saved | None:
+    def _save(self, conn: sqlite3.Connection, message: Message, reading: Reading | Settings) -> Saved | None:
         """Store one message with its expenses and job, and do its command; None when already stored.
 
+        An edit comes with its sender's settings instead of a reading: it is read here, once.
         None too for an event from before the person erased their data: erasure is final.
         """
         received_at = times.iso_utc(message.received_ms)
@@ -258,13 +262,16 @@ class Ingest:
         if erased_at is not None and sent_at <= erased_at:
             return None
         if message.kind == "edit":
+            settings = reading
             edited = store.apply_edit(conn, message)
-            if edited is not None:
+            if edited is None:  # an edit whose original we never saw: stored as a message of its own
+                reading = self.read(message, message.sent_ms, settings)
+            else:
                 message_id = edited["id"]
                 store.delete_expenses_of_message(conn, message_id)
                 # The expense keeps the day of the original message, not of the edit.
                 sent_ms = times.ms_from_iso(edited["sent_at"])
-                reading = self.read(message, sent_ms)
+                reading = self.read(message, sent_ms, settings)
                 expense_ids = store.insert_expenses(
                     conn, message_id, message, self._expense_rows(reading, sent_ms), received_at)
                 store.requeue_job(conn, message_id, received_at)
@@ -276,8 +283,7 @@ class Ingest:
             conn, message_id, message, self._expense_rows(reading, message.sent_ms), received_at)
         store.insert_job(conn, message_id, received_at)
         # An edit never runs a command (its reply says so): only a new message does.
-        command = reading.command if message.kind != "edit" else None
-        outcome = _run_command(conn, message.psid_hash, command, sent_at)
+        outcome = commands.run(conn, message, reading.command if message.kind != "edit" else None)
         return Saved(message, message_id, tuple(expense_ids), reading, outcome)
 
     def _with_day_totals(self, conn: sqlite3.Connection, saved: list[Saved]) -> list[Saved]:
@@ -292,9 +298,9 @@ class Ingest:
             for record in saved:
                 key = (record.reading.today, record.message.psid_hash)
                 if record.reading.expenses and key not in totals:
-                    bounds = summary.day_bounds(record.reading.today, self.zone)
+                    bounds = summary.day_bounds(record.reading.today, record.reading.settings.zone)
                     totals[key] = tuple(store.currency_totals(conn, record.message.psid_hash, *bounds))
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OverflowError) as exc:  # OverflowError: the day after 9999-12-31
             log_event(logger, "day_totals_failed", level=logging.WARNING, reason=str(exc))
             return saved
         return [dataclasses.replace(r, day_totals=totals[r.reading.today, r.message.psid_hash])
@@ -303,16 +309,17 @@ class Ingest:
     def _expense_rows(self, reading: Reading, sent_ms: int) -> list[tuple]:
         """Rows for store.insert_expenses: (line, amount, currency, text, category, source, occurred_at)."""
         return [
-            (e.line, e.amount_minor, e.currency, e.description, *_category(e),
-             self._occurred_at(e.date, reading.today, sent_ms))
-            for e in reading.expenses
+            (position, e.amount_minor, e.currency, e.description, *_category(e),
+             _occurred_at(e.date, reading, sent_ms))
+            for position, e in enumerate(reading.expenses)
         ]
 
-    def _occurred_at(self, date: dt.date, today: dt.date, sent_ms: int) -> str:
-        if date == today:
-            return times.iso_utc(sent_ms)
-        # A written date: noon there keeps the day the same whatever the offset to UTC.
-        return times.iso_from_datetime(dt.datetime.combine(date, dt.time(12), self.zone))
+
+def _occurred_at(date: dt.date, reading: Reading, sent_ms: int) -> str:
+    if date == reading.today:
+        return times.iso_utc(sent_ms)
+    # A written date: noon there keeps the day the same whatever the offset to UTC.
+    return times.iso_from_datetime(dt.datetime.combine(date, dt.time(12), reading.settings.zone))
 
 
 def _category(expense: parser.ParsedExpense) -> tuple[str | None, str | None]:
@@ -322,18 +329,6 @@ def _category(expense: parser.ParsedExpense) -> tuple[str | None, str | None]:
     category = rules.categorize(expense.description)
     return (category, "rule") if category else (None, None)
 
-
-def _run_command(conn: sqlite3.Connection, psid_hash: str, command: chat.Command | None,
-                 sent_at: str | None = None) -> dict | None:
-    """Do a command's writes in the message's own transaction, so it happens exactly once."""
-    if command is None:
-        return None
-    if command.name == "undo":
-        undone = store.delete_latest_expense(conn, psid_hash)
-        return {"undone": dict(undone) if undone else None}
-    if command.name == "delete_confirm":
-        return {"erased": store.erase_person(conn, psid_hash, sent_at)}
-    return None
 
 
 @contextlib.contextmanager
