@@ -74,7 +74,9 @@ class Spool:
         files = self.files()
         if not files:
             return None
-        written_ns = int(files[0].name.split("-", 1)[0])
+        written = files[0].name.split("-", 1)[0]
+        # A file named otherwise (put there by hand) counts from its modification time.
+        written_ns = int(written) if written.isdigit() else _mtime_ns(files[0])
         return max(0.0, ((now_ns or time.time_ns()) - written_ns) / 1e9)
 
     def load(self, path: Path) -> list[Message]:
@@ -95,7 +97,8 @@ class Spool:
 
     def depth(self) -> int:
         """Count the events waiting in the spool."""
-        return sum(int(path.stem.rsplit("-", 1)[-1]) for path in self.files())
+        counts = (path.stem.rsplit("-", 1)[-1] for path in self.files())
+        return sum(int(count) if count.isdigit() else 1 for count in counts)
 
     def _sync_directory(self) -> None:
         # A folder fsync makes the rename (or the unlink) itself durable.
@@ -114,3 +117,10 @@ def _write_all(fd: int, data: bytes) -> None:
         if written <= 0:
             raise OSError(28, "no byte written (disk full?)")
         view = view[written:]
+
+
+def _mtime_ns(path: Path) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return time.time_ns()

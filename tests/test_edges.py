@@ -396,6 +396,14 @@ def test_a_spool_folder_that_cannot_be_listed_is_an_error_not_empty(tmp_path, ca
         service.close()
 
 
+def test_a_file_put_in_the_spool_by_hand_is_counted_and_replayed_or_set_aside(service, client):
+    (service.config.spool_dir / "notes.jsonl").write_text("not an event\n")
+    assert client.get("/healthz").json() == {"status": "ok", "spool_depth": 1}
+    service.ingest.replay_spool()
+    assert [p.name for p in service.config.spool_dir.iterdir()] == ["notes.bad"]
+    assert client.get("/healthz").json() == {"status": "ok", "spool_depth": 0}
+
+
 # --- the database file gone or replaced ------------------------------------------------------------
 
 def test_database_renamed_away_is_unhealthy_events_spooled_then_stored_when_back(tmp_path, server_process):
