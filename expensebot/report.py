@@ -237,7 +237,8 @@ def parse_month(value: str | None, today: dt.date) -> dt.date | None:
     if not value:
         return today.replace(day=1)
     match = _MONTH_RE.fullmatch(value)
-    if not match or not 2000 <= int(match[1]) <= 9999 or not 1 <= int(match[2]) <= 12:
+    # The last year is 9998: a month's end is the next month's first day, and year 10000 has none.
+    if not match or not 2000 <= int(match[1]) <= 9998 or not 1 <= int(match[2]) <= 12:
         return None
     return dt.date(int(match[1]), int(match[2]), 1)
 

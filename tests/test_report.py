@@ -227,13 +227,23 @@ def test_the_month_follows_the_persons_time_zone(bot, client):
 
 
 @pytest.mark.parametrize("month", ["2026-13", "2026-00", "2026-1", "26-11", "abcd-ef", "1999-12",
-                                   "2026-11-01", "2026/11", "%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%96-11", "%00"])
+                                   "2026-11-01", "2026/11", "%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%96-11", "%00",
+                                   "9999-12", "9999-01", "10000-01", "0000-00", "-2026-11", "2026-11%0A",
+                                   "2026-11'%20OR%201=1--", "%2B2026-11", "2026-%2B1"])
 def test_a_month_that_cannot_be_shown_is_a_400(bot, client, month):
     path = page_path(bot, ALICE)
     for suffix in ("", "expenses.csv"):
         answer = client.get(f"{path}{suffix}?month={month}")
         assert answer.status == 400
         assert answer.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize("month, title", [("2000-01", "January 2000"), ("9998-12", "December 9998")])
+def test_the_first_and_last_months_that_can_be_shown(bot, client, month, title):
+    path = page_path(bot, ALICE)
+    page = client.get(f"{path}?month={month}")
+    assert page.status == 200 and f"<h1>{title}</h1>" in page.text
+    assert client.get(f"{path}expenses.csv?month={month}").status == 200
 
 
 def test_budgets_show_their_progress(bot, client):
