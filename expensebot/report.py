@@ -14,9 +14,11 @@ import collections
 import dataclasses
 import datetime as dt
 import hashlib
+import functools
 import hmac
 import io
 import ipaddress
+import logging
 import re
 import sqlite3
 import struct
@@ -31,8 +33,11 @@ import bottle
 from expensebot import export, settings, store, times
 from expensebot.config import Config
 from expensebot.db import Database
+from expensebot.logs import log_event
 from expensebot.money import format_amount
 from expensebot.summary import day_bounds
+
+logger = logging.getLogger(__name__)
 
 LINK_LIFETIME = dt.timedelta(hours=24)
 CLOCK_SKEW = dt.timedelta(minutes=5)  # a token "made" this far in the future still counts
@@ -362,6 +367,17 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
     def person(token: str) -> str | None:
         return read_token(key, token, now()) if key else None
 
+    def readable(route: Callable) -> Callable:
+        """A database that cannot be read is a plain 503, logged without the link."""
+        @functools.wraps(route)
+        def wrapper(*args, **kwargs):
+            try:
+                return route(*args, **kwargs)
+            except sqlite3.Error as exc:
+                log_event(logger, "report_unavailable", level=logging.ERROR, reason=type(exc).__name__)
+                return _plain(503)
+        return wrapper
+
     @app.get("/report/style.css")
     def stylesheet():
         if refused := _limited(limiter):
@@ -381,6 +397,7 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
         return ""
 
     @app.get("/report/<token>/")
+    @readable
     def page(token: str):
         if refused := _limited(limiter):
             return refused
@@ -399,6 +416,7 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
         return _render("report", **data)
 
     @app.get("/report/<token>/expenses.csv")
+    @readable
     def csv(token: str):
         if refused := _limited(limiter):
             return refused
@@ -420,14 +438,27 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
 
 _PLAIN = {400: ("Bad request", "That month cannot be shown."),
           403: ("Forbidden", "This link is not valid. Type \u201creport\u201d in the chat for a new one."),
-          429: ("Too many requests", "Too many requests from your address. Try again in a minute.")}
+          404: ("Not found", "There is no page here."),
+          405: ("Method not allowed", "This address only shows pages."),
+          429: ("Too many requests", "Too many requests from your address. Try again in a minute."),
+          503: ("Unavailable", "Your report cannot be shown right now. Try again in a minute.")}
+_PLAIN_OTHER = ("Error", "Your report cannot be shown. Type \u201creport\u201d in the chat for a new link.")
+
+
+def is_report_path(path: str) -> bool:
+    return path == "/report" or path.startswith("/report/")
+
+
+def error_page(status: int) -> str:
+    """The app's error answer under /report/ (404, 405, 500, ...): plain, locked down, no echo of the path."""
+    return _plain(status)
 
 
 def _plain(status: int) -> str:
     """A page that says only what went wrong in general: never why a token failed."""
     bottle.response.status = status
     _secure("text/html; charset=utf-8")
-    title, text = _PLAIN[status]
+    title, text = _PLAIN.get(status, _PLAIN_OTHER)
     return _render("report_plain", status=status, title=title, text=text)
 
 

@@ -308,6 +308,46 @@ def test_every_report_answer_is_locked_down(bot, client, clock):
         _assert_locked_down(answer)
 
 
+ERROR_ANSWERS = {  # (method, path after the person's link or absolute, status)
+    "unknown file": ("GET", "nope", 404),
+    "dot-dot": ("GET", "../", 404),
+    "dot-dot, no slash": ("GET", "..", 404),
+    "double slash": ("GET", "/", 404),
+    "deeper": ("GET", "expenses.csv/x", 404),
+    "no token": ("GET", "/report/", 404),
+    "POST to the page": ("POST", "", 405),
+    "POST to the CSV": ("POST", "expenses.csv", 405),
+}
+
+
+@pytest.mark.parametrize("method, suffix, status", ERROR_ANSWERS.values(), ids=ERROR_ANSWERS.keys())
+def test_error_answers_under_report_are_locked_down_and_do_not_echo_the_link(bot, client, method, suffix, status):
+    path = page_path(bot, ALICE)
+    token = path.split("/")[2]
+    answer = client.request(method, suffix if suffix.startswith("/report") else path + suffix)
+    assert answer.status == status
+    _assert_locked_down(answer)
+    assert answer.headers["content-type"] == "text/html; charset=utf-8"
+    assert token not in answer.text and token[:20] not in answer.text
+
+
+@pytest.mark.parametrize("suffix", ["", "expenses.csv", "?month=2026-10"])
+def test_a_database_that_cannot_be_read_is_a_locked_down_503_not_a_500(bot, client, suffix, caplog):
+    path = page_path(bot, ALICE)
+    bot.config.db_path.unlink()
+    bot.config.db_path.mkdir()  # a directory where the file was: nothing can open it
+    with caplog.at_level(logging.INFO):
+        answer = client.get(path + suffix)
+    assert answer.status == 503
+    _assert_locked_down(answer)
+    token = path.split("/")[2]
+    assert token not in answer.text
+    assert all(token not in record.getMessage() and token not in str(getattr(record, "fields", ""))
+               for record in caplog.records)
+    assert [record.msg for record in caplog.records if getattr(record, "fields", None) is not None
+            and record.msg == "report_unavailable"]
+
+
 def test_the_page_has_no_script_and_no_inline_style(bot, client):
     say(client, ALICE, "coffee 4 #coffee", day(5))
     page = client.get(page_path(bot, ALICE)).text.lower()
