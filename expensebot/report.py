@@ -41,7 +41,9 @@ logger = logging.getLogger(__name__)
 
 LINK_LIFETIME = dt.timedelta(hours=24)
 CLOCK_SKEW = dt.timedelta(minutes=5)  # a token "made" this far in the future still counts
-KEY_PURPOSE = b"expensebot report links v1"
+# psid_hash is HMAC-SHA256(PSID_HASH_KEY, the PSID's UTF-8) and is not secret, so the key's message
+# starts with 0xFF, a byte no UTF-8 text has: no psid_hash can ever equal the links' key.
+KEY_PURPOSE = b"\xffexpensebot report links v1"
 TOKEN_VERSION = 1
 _TOKEN = struct.Struct(">B32sII")  # version, psid_hash (32 bytes), made, expires (Unix seconds)
 _MAC_BYTES = 32

@@ -16,6 +16,7 @@ import requests
 
 from conftest import Client, InlineExecutor, OPS_TOKEN, delivery, make_config, message_event, psid_hash
 from expensebot import chat, demo, export, report
+from expensebot.identity import PsidHasher
 from expensebot.replies import SendApi
 from expensebot.service import Service
 
@@ -87,7 +88,19 @@ def test_a_link_names_the_person_only_through_the_signed_token(bot):
 def test_the_signing_key_is_derived_not_the_secret_itself(bot):
     key = report.link_key(bot.config.psid_hash_key)
     assert key != bot.config.psid_hash_key.encode()
-    assert key == hmac.new(bot.config.psid_hash_key.encode(), b"expensebot report links v1", hashlib.sha256).digest()
+    assert key == hmac.new(bot.config.psid_hash_key.encode(), b"\xffexpensebot report links v1",
+                           hashlib.sha256).digest()
+
+
+@pytest.mark.parametrize("text", ["expensebot report links v1", "\udcffexpensebot report links v1"])
+def test_no_psid_hash_is_the_signing_key(bot, client, text):
+    """psid_hash is HMAC-SHA256 under the same PSID_HASH_KEY, and psid_hashes are not secret (logs,
+    `run.py hash-psid`): the key's message must be one no PSID's UTF-8 can spell."""
+    psid_hash_of_text = PsidHasher(bot.config.psid_hash_key)(text)
+    forged = report.make_token(bytes.fromhex(psid_hash_of_text), psid_hash(BOB), NOW)
+    assert client.get(f"/report/{forged}/").status == 403
+    with pytest.raises(UnicodeDecodeError):
+        report.KEY_PURPOSE.decode("utf-8", "surrogatepass")
 
 
 @pytest.mark.parametrize("key", [b"test-psid-hash-key", report.link_key("another bot's key")],
