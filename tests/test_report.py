@@ -269,9 +269,9 @@ def test_budgets_show_their_progress(bot, client):
                          [(psid_hash(ALICE), "", 100_00), (psid_hash(ALICE), "food", 95_00)])
     conn.close()
     page = client.get(page_path(bot, ALICE)).text
-    assert "<span>Everything</span> <span class=\"num\">110.00 USD of 100.00 USD</span>" in page
+    assert "<span><bdi>Everything</bdi></span> <span class=\"num\">110.00 USD of 100.00 USD</span>" in page
     assert "110% used, over by 10.00 USD" in page
-    assert "<span>food</span> <span class=\"num\">90.00 USD of 95.00 USD</span>" in page
+    assert "<span><bdi>food</bdi></span> <span class=\"num\">90.00 USD of 95.00 USD</span>" in page
     assert '<p class="caption near">94% used</p>' in page
 
 
@@ -289,6 +289,24 @@ def test_what_a_person_wrote_is_shown_as_text(bot, client, text, shown):
     assert shown in page
     assert "<script" not in page and "onerror=" not in page.replace("onerror=alert(1)&gt;", "")
     assert "<img" not in page and "onload=alert" not in page.replace("onload=alert(1)&gt;", "")
+
+
+RLO, PDF = "\u202e", "\u202c"
+
+
+def test_right_to_left_text_cannot_turn_around_what_follows_it(bot, client):
+    """An unclosed U+202E (or plain Arabic/Hebrew) in a description or category runs on to the end of
+    its paragraph: each person-written text is its own <bdi>, so amounts and tags stay readable."""
+    say(client, ALICE, f"{RLO}gift 5 #fun", day(5))
+    say(client, ALICE, "קפה 3 #שתייה", day(6))
+    with sqlite3.connect(bot.config.db_path) as conn:
+        conn.execute("INSERT INTO budgets (psid_hash, category, amount_minor, currency, updated_at)"
+                     " VALUES (?, 'שתייה', 1000, 'USD', '2026-11-01T00:00:00.000Z')", (psid_hash(ALICE),))
+    conn.close()
+    page = client.get(page_path(bot, ALICE)).text
+    assert f'<td class="what"><bdi>{RLO}gift</bdi>' in page and '<span class="tag">#<bdi>fun</bdi></span>' in page
+    assert '<td class="what"><bdi>קפה</bdi>' in page and '<span class="tag">#<bdi>שתייה</bdi></span>' in page
+    assert '<span><bdi>שתייה</bdi></span> <span class="num">3.00 USD of 10.00 USD</span>' in page
 
 
 def test_a_category_is_escaped_in_the_chart_and_the_list(bot, client):
