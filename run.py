@@ -44,6 +44,10 @@ def serve(config: Config, args) -> int:
         # waitress answers 413 itself before reading more than this.
         max_request_body_size=webhook.MAX_BODY_BYTES,
         ident="expensebot",
+        # waitress drops X-Forwarded-For by default; the report rate limit reads it, believing it
+        # only from a proxy on loopback (report.client_address). Without it every client behind
+        # the proxy would share one limit.
+        clear_untrusted_proxy_headers=False,
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     log_event(logger, "serving", host=config.host, port=int(server.effective_port),

@@ -164,20 +164,41 @@ def client_address(environ: dict) -> str:
     """The address to rate-limit: the peer, or what a reverse proxy on this machine says it saw.
 
     Only a proxy on loopback is believed, and only the last X-Forwarded-For entry: the one that
-    proxy appended. Earlier entries are whatever the client chose to send.
+    proxy appended. Earlier entries are whatever the client chose to send. An IPv4 address that
+    arrives IPv6-mapped (::ffff:a.b.c.d, from a dual-stack socket) counts as the IPv4 address.
     """
     peer = environ.get("REMOTE_ADDR", "")
     try:
-        local = ipaddress.ip_address(peer).is_loopback
+        address = _unmapped(ipaddress.ip_address(peer))
     except ValueError:
         return peer
     forwarded = environ.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
-    if local and forwarded:
+    if address.is_loopback and forwarded:
         try:
-            return str(ipaddress.ip_address(forwarded))
+            return str(_unmapped(ipaddress.ip_address(forwarded)))
         except ValueError:
-            return peer
-    return peer
+            return str(address)
+    return str(address)
+
+
+def limit_key(address: str) -> str:
+    """What the limiter counts by: an IPv4 address, or the /64 block of an IPv6 address.
+
+    One IPv6 subscriber usually holds a whole /64 and can pick a new address in it for every
+    request, so counting single IPv6 addresses would not limit anyone.
+    """
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6:
+        return str(ipaddress.IPv6Network((int(parsed) >> 64 << 64, 64)))  # int: drops any %scope
+    return str(parsed)
+
+
+def _unmapped(address: ipaddress.IPv4Address | ipaddress.IPv6Address):
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped if mapped is not None else address
 
 
 # ---- The month, from the rows ----
@@ -465,7 +486,7 @@ def _plain(status: int) -> str:
 
 
 def _limited(limiter: AddressLimiter) -> str | None:
-    seconds = limiter.wait(client_address(bottle.request.environ))
+    seconds = limiter.wait(limit_key(client_address(bottle.request.environ)))
     if not seconds:
         return None
     page = _plain(429)

@@ -455,6 +455,9 @@ def test_the_limit_frees_a_slot_after_a_minute_and_forgets_old_addresses():
     ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, "198.51.100.1"),
     ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "1.1.1.1, 198.51.100.1"}, "198.51.100.1"),
     ({"REMOTE_ADDR": "::1", "HTTP_X_FORWARDED_FOR": "2001:db8::5"}, "2001:db8::5"),
+    ({"REMOTE_ADDR": "::ffff:127.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, "198.51.100.1"),
+    ({"REMOTE_ADDR": "::ffff:203.0.113.7", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, "203.0.113.7"),
+    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "::ffff:198.51.100.1"}, "198.51.100.1"),
     ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "not-an-address"}, "127.0.0.1"),
     ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": ""}, "127.0.0.1"),
     ({"REMOTE_ADDR": "127.0.0.1"}, "127.0.0.1"),
@@ -462,6 +465,36 @@ def test_the_limit_frees_a_slot_after_a_minute_and_forgets_old_addresses():
 ])
 def test_the_client_address_believes_only_the_local_proxys_last_entry(environ, address):
     assert report.client_address(environ) == address
+
+
+@pytest.mark.parametrize("address, key", [
+    ("203.0.113.7", "203.0.113.7"),
+    ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),   # one household or phone gets a whole /64
+    ("2001:db8:1:2::ffff", "2001:db8:1:2::/64"),
+    ("fe80::1%eth0", "fe80::/64"),
+    ("", ""),
+])
+def test_an_ipv6_client_is_limited_by_its_64_block(address, key):
+    assert report.limit_key(address) == key
+
+
+def test_behind_the_local_proxy_each_client_has_its_own_limit(server_process):
+    """`run.py serve` on real waitress, requests from loopback as the nginx block sends them.
+
+    Waitress drops X-Forwarded-For unless told not to: then every client behind the proxy would
+    share one limit, and one of them could lock everyone out. And an IPv6 client counts by its /64,
+    so new addresses from its own block do not buy it more requests.
+    """
+    server = server_process(EXPENSEBOT_PUBLIC_URL=PUBLIC_URL)
+    url = f"{server.url}/report/guess/"
+    with requests.Session() as session:
+        def status(forwarded_for: str) -> int:
+            return session.get(url, headers={"X-Forwarded-For": forwarded_for}, timeout=10).status_code
+        assert [status(f"2001:db8:7:7::{number + 1:x}")
+                for number in range(report.RATE_PER_MINUTE)] == [403] * report.RATE_PER_MINUTE
+        assert status("2001:db8:7:7::ffff") == 429
+        assert status("2001:db8:7:8::1") == 403   # another /64: another client
+        assert status("198.51.100.9") == 403      # another client behind the same proxy
 
 
 # ---- The chat ----
