@@ -362,6 +362,22 @@ def test_error_answers_under_report_are_locked_down_and_do_not_echo_the_link(bot
     assert token not in answer.text and token[:20] not in answer.text
 
 
+def test_an_unexpected_fault_is_a_locked_down_500_without_the_link(bot, client):
+    """A row no version of the bot writes (a currency code it does not know) breaks the page: the
+    answer is still the plain page with every header, never a JSON echo of the path."""
+    with sqlite3.connect(bot.config.db_path) as conn:
+        conn.execute("INSERT INTO expenses (message_id, psid_hash, mid, line, amount_minor, currency, description,"
+                     " occurred_at, created_at) VALUES (1, ?, 'm_x', 0, 100, 'XQQ', 'odd', ?, ?)",
+                     (psid_hash(ALICE), "2026-11-05T12:00:00.000Z", "2026-11-05T12:00:00.000Z"))
+    conn.close()
+    path = page_path(bot, ALICE)
+    answer = client.get(path)
+    assert answer.status == 500
+    _assert_locked_down(answer)
+    assert answer.headers["content-type"] == "text/html; charset=utf-8"
+    assert path.split("/")[2] not in answer.text
+
+
 @pytest.mark.parametrize("suffix", ["", "expenses.csv", "?month=2026-10"])
 def test_a_database_that_cannot_be_read_is_a_locked_down_503_not_a_500(bot, client, suffix, caplog):
     path = page_path(bot, ALICE)
