@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import urllib.parse
 import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
@@ -110,6 +111,8 @@ class Config:
                           ("EXPENSEBOT_PUBLIC_URL", self.public_url)):
             if url and not url.startswith(("http://", "https://")):
                 raise ConfigError(f"{name}: must start with http:// or https://")
+        if self.public_url and (problem := _public_url_problem(self.public_url)):
+            raise ConfigError(f"EXPENSEBOT_PUBLIC_URL: {problem}")
 
     def require_serving(self) -> None:
         """Raise ConfigError naming the first secret `serve` cannot run without."""
@@ -144,3 +147,26 @@ def _boolean(name: str, value: str) -> bool:
     if lowered in ("false", "0", "no", "off"):
         return False
     raise ConfigError(f"{name}: {value!r} is not true or false")
+
+
+def _public_url_problem(url: str) -> str | None:
+    """Why a report-link base would leak or break links, or None. A link is a bearer token."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.hostname:
+        return "needs a host"
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        return "must not have a query or fragment (links are appended to it)"
+    if parts.username is not None or parts.password is not None:
+        return "must not hold a user name or password"
+    if parts.scheme != "https" and not _on_this_machine(parts.hostname):
+        return "must be https:// (a report link is a bearer token); http:// only for 127.0.0.1, ::1, localhost"
+    return None
+
+
+def _on_this_machine(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -16,6 +16,7 @@ import requests
 
 from conftest import Client, InlineExecutor, OPS_TOKEN, delivery, make_config, message_event, psid_hash
 from expensebot import chat, demo, export, report
+from expensebot.config import Config, ConfigError
 from expensebot.identity import PsidHasher
 from expensebot.replies import SendApi
 from expensebot.service import Service
@@ -74,6 +75,25 @@ def day(number: int, hour: int = 12) -> dt.datetime:
 
 def test_no_link_without_a_public_url(tmp_path):
     assert report.link_for(make_config(tmp_path), psid_hash(ALICE), NOW) is None
+
+
+@pytest.mark.parametrize("url", [
+    "http://bot.example.org",            # the link is a bearer token: never over plain http
+    "http://10.0.0.5:8080",
+    "https://bot.example.org/?a=1",       # the link would become .../?a=1/report/<token>/
+    "https://bot.example.org/x#top",
+    "https://user:secret@bot.example.org",
+    "https://",
+])
+def test_a_public_url_that_would_leak_or_break_links_is_refused(url):
+    with pytest.raises(ConfigError, match="EXPENSEBOT_PUBLIC_URL"):
+        Config.from_env({"EXPENSEBOT_PUBLIC_URL": url})
+
+
+@pytest.mark.parametrize("url", ["https://bot.example.org", "https://bot.example.org/expenses/",
+                                 "http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"])
+def test_a_public_url_over_https_or_on_this_machine_is_accepted(url):
+    assert Config.from_env({"EXPENSEBOT_PUBLIC_URL": url}).public_url == url.rstrip("/")
 
 
 def test_a_link_names_the_person_only_through_the_signed_token(bot):
