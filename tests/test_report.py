@@ -259,6 +259,40 @@ def test_the_month_follows_the_persons_time_zone(bot, client):
     assert "midnight snack" in page and '<td class="date">Nov 1</td>' in page
 
 
+def test_far_from_utc_the_months_numbers_are_the_sql_sums_of_its_local_days(bot, client, clock):
+    """Pacific/Kiritimati is UTC+14: its November is [Oct 31 10:00Z, Nov 30 10:00Z). One expense
+    each side of both edges (a millisecond apart); page, per-day table, budget and CSV must all
+    equal a plain SQL sum over those UTC bounds."""
+    with sqlite3.connect(bot.config.db_path) as conn:
+        conn.execute("INSERT INTO people (psid_hash, currency, timezone, updated_at)"
+                     " VALUES (?, 'USD', 'Pacific/Kiritimati', '2026-11-01T00:00:00.000Z')", (psid_hash(ALICE),))
+        conn.execute("INSERT INTO budgets (psid_hash, category, amount_minor, currency, updated_at)"
+                     " VALUES (?, '', 100000, 'USD', '2026-11-01T00:00:00.000Z')", (psid_hash(ALICE),))
+    conn.close()
+    utc = dt.timezone.utc
+    edges = [(dt.datetime(2026, 10, 31, 9, 59, 59, 999000, utc), "1"), (dt.datetime(2026, 10, 31, 10, tzinfo=utc), "2"),
+             (dt.datetime(2026, 11, 30, 9, 59, 59, 999000, utc), "4"), (dt.datetime(2026, 11, 30, 10, tzinfo=utc), "8")]
+    for number, (when, amount) in enumerate(edges):
+        say(client, ALICE, f"edge{number} {amount}", when)
+    with sqlite3.connect(bot.config.db_path) as conn:
+        [(in_sql,)] = conn.execute(
+            "SELECT sum(amount_minor) FROM expenses WHERE psid_hash = ? AND occurred_at >= ? AND occurred_at < ?",
+            (psid_hash(ALICE), "2026-10-31T10:00:00.000Z", "2026-11-30T10:00:00.000Z")).fetchall()
+    conn.close()
+    assert in_sql == 2_00 + 4_00
+    clock.moment = dt.datetime(2026, 11, 30, 10, 30, tzinfo=utc)  # still November in UTC, December there
+    path = page_path(bot, ALICE, made=clock.moment)
+    assert "<h1>December 2026</h1>" in client.get(path).text
+    page = client.get(path + "?month=2026-11").text
+    assert '<div class="sum">6.00 <span class="code">USD</span></div>' in page
+    assert "<tr><td>1</td><td>2.00 USD</td></tr>" in page and "<tr><td>30</td><td>4.00 USD</td></tr>" in page
+    assert "6.00 USD of 1000.00 USD" in page and "edge0" not in page and "edge3" not in page
+    assert 'href="?month=2026-12" rel="next"' in page
+    rows = list(csv.DictReader(io.StringIO(client.get(path + "expenses.csv?month=2026-11").text)))
+    assert sum(int(row["amount_minor"]) for row in rows) == in_sql
+    assert [row["description"] for row in rows] == ["edge1", "edge2"]
+
+
 @pytest.mark.parametrize("month", ["2026-13", "2026-00", "2026-1", "26-11", "abcd-ef", "1999-12",
                                    "2026-11-01", "2026/11", "%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%96-11", "%00",
                                    "9999-12", "9999-01", "10000-01", "0000-00", "-2026-11", "2026-11%0A",
