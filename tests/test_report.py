@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import hmac
 import io
+import json
 import logging
 import sqlite3
 
@@ -15,7 +16,7 @@ import pytest
 import requests
 
 from conftest import Client, InlineExecutor, OPS_TOKEN, delivery, make_config, message_event, psid_hash
-from expensebot import chat, demo, export, report
+from expensebot import chat, demo, export, logs, report
 from expensebot.config import Config, ConfigError
 from expensebot.identity import PsidHasher
 from expensebot.replies import SendApi
@@ -613,6 +614,27 @@ def test_the_link_never_reaches_a_log_line(tmp_path, caplog, clock):
     token = report.make_token(report.link_key(config.psid_hash_key), psid_hash(ALICE), NOW)
     assert all(token not in str(getattr(record, "fields", "")) and token not in record.getMessage()
                for record in caplog.records)
+
+
+@pytest.mark.parametrize("level, message", [
+    (logging.INFO, "Client disconnected while serving %s"),   # waitress, channel.py: a phone closing
+    (logging.ERROR, "Exception while serving %s"),            # the tab mid-download, or a crash
+])
+@pytest.mark.parametrize("suffix", ["/", "/expenses.csv", ""])
+def test_waitress_lines_naming_a_report_path_never_carry_the_token(bot, level, message, suffix):
+    """waitress writes the request path into these lines; under /report/ the path is the link."""
+    token = page_path(bot, ALICE).split("/")[2]
+    stream = io.StringIO()
+    logs.configure(stream)
+    try:
+        logging.getLogger("waitress").log(level, message % f"/report/{token}{suffix}")
+        logging.getLogger("waitress").log(level, message % "/report/style.css")
+    finally:
+        logging.getLogger().handlers.clear()
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert token not in stream.getvalue() and token[:16] not in stream.getvalue()
+    assert first["message"] == message % f"/report/<token>{suffix}"
+    assert second["message"] == message % "/report/style.css"
 
 
 # ---- The demo ----
