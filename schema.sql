@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS messages_raw (
 -- Exactly once: a redelivered mid of the same person is ignored.
 CREATE UNIQUE INDEX IF NOT EXISTS messages_raw_psid_hash_mid ON messages_raw (psid_hash, mid);
 
--- expenses: one row per expense line of a message (message_id = messages_raw.id, line 0-based).
+-- expenses: one row per expense of a message (message_id = messages_raw.id; line: its place among
+--   the message's expenses, 0-based: 'coffee 4.50 lunch 12' is two on one text line).
 --   occurred_at      from the event timestamp, or noon of the date the person wrote
 --   category_source  user (#tag) | rule (keyword rules) | ai
 CREATE TABLE IF NOT EXISTS expenses (

@@ -12,13 +12,14 @@ from collections.abc import Callable
 
 import bottle
 
-from expensebot import chat, store, summary, times, webhook
+from expensebot import pages, reading, store, summary, times, webhook
 from expensebot.config import Config
 from expensebot.db import Database
 from expensebot.identity import PsidHasher, is_psid_hash
 from expensebot.ingest import Ingest
 from expensebot.logs import log_event
 from expensebot.report import error_page as report_error_page, install_report, is_report_path
+from expensebot.settings import Settings, settings_of
 from expensebot.spool import SpoolError
 
 logger = logging.getLogger(__name__)
@@ -88,13 +89,14 @@ def create_app(config: Config, db: Database, ingest: Ingest,
     def summary_route():
         _require_ops_token(config)
         psid_hash = bottle.request.query.getunicode("psid_hash", "")
-        period = bottle.request.query.getunicode("period", chat.DEFAULT_PERIOD)
+        period = bottle.request.query.getunicode("period", reading.DEFAULT_PERIOD)
         if not is_psid_hash(psid_hash):
             return _error(400, "psid_hash must be 64 lowercase hex digits")
         if period not in summary.PERIODS:
             return _error(400, f"period must be one of {', '.join(summary.PERIODS)}")
         with db.reading() as conn:
-            computed = summary.summarize(conn, psid_hash, period, now(), config.zone)
+            zone = settings_of(conn, psid_hash, Settings(config.currency, config.tz)).zone
+            computed = summary.summarize(conn, psid_hash, period, now(), zone)
         return _json({"psid_hash": psid_hash, **computed.as_json()})
 
     @app.get("/ops/stats")
@@ -106,6 +108,7 @@ def create_app(config: Config, db: Database, ingest: Ingest,
         return _json({**counts, "spool_depth": ingest.spool.depth()})
 
     install_report(app, config, db, now)
+    pages.install_privacy(app, config)
     for status in (400, 401, 403, 404, 405, 413, 500, 503):
         app.error(status)(_error_page)
     return app

@@ -1,37 +1,62 @@
-"""The chat language around expenses: commands, and the words of every reply (SPEC §5)."""
+"""The words of every reply: how a reading, a command's outcome or computed totals are said.
+
+What a message means is read in reading.py; this module only words the answers.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import re
+import zoneinfo
 
 from expensebot.money import format_amount
-from expensebot.summary import PERIODS, Summary
+from expensebot.reading import DEFAULT_PERIOD, DELETE_CANCEL, DELETE_CONFIRM  # noqa: F401 (re-exported)
+from expensebot.summary import BudgetUse, Summary
 
 MAX_REPLY_CHARS = 1990  # the Send API refuses 2000 and more
-DELETE_CONFIRM = "DELETE_MY_DATA_CONFIRM"
-DELETE_CANCEL = "DELETE_MY_DATA_CANCEL"
-DEFAULT_PERIOD = "month"
-_COMMAND_RE = re.compile(r"[\s!.?]+")
 PERIOD_NAMES = {"today": "Today", "week": "This week", "month": "This month", "year": "This year", "all": "All time"}
 HELP = (
     "Text me what you spent, one expense per line:\n"
     "  coffee 4.50\n"
     "  lunch 250 PHP #food\n"
+    "  sushi 500 yen\n"
     "  taxi 12,50 yesterday\n"
-    "  €12 groceries 2026-11-20\n"
-    "Commands: summary [today|week|month|year|all], undo, help, delete my data."
+    "  coffee 4.50 lunch 12\n"
+    "Ask: summary [today|week|month|year|all|2026|november|2026-11|last 7 days], "
+    "\"how much on food this month?\"\n"
+    "Budgets: budget food 300, budget 1500, budgets, budget food off\n"
+    "Settings: currency EUR, timezone Manila, settings\n"
+    "Also: undo (or undo 2), report, delete my data."
 )
 KEPT = "Kept. Nothing was deleted."
 HINT = "I couldn't find an amount in that. Try \"coffee 4.50\" — or \"help\"."
 REPORT_NOT_SET_UP = "Report pages are not set up here: the bot's operator has not given it a public address yet."
-
-
-@dataclasses.dataclass(frozen=True)
-class Command:
-    name: str             # summary | undo | help | delete_request | delete_confirm | delete_cancel
-    period: str = DEFAULT_PERIOD
+WELCOME = (
+    "Hi! Text me what you spend and I keep the list and the totals. For example:\n"
+    "  coffee 4.50\n"
+    "  lunch 12 euros #food\n"
+    "  how much on food this month?\n"
+    "Which currency do you spend in most? (You can change it any time: \"currency EUR\".)"
+)
+DID_YOU_MEAN = {
+    "summary": "Did you mean a summary? Try: summary, summary week, summary 2026, summary november, "
+               "summary 2026-11, summary last 7 days.",
+    "undo": "Did you mean undo? \"undo\" removes your latest expense, \"undo 3\" the latest 3 (at most 10).",
+    "help": "Did you mean help? Send \"help\".",
+    "delete": "Did you mean \"delete my data\"? Send exactly that and I ask before erasing anything.",
+    "currency": "Did you mean to set your currency? Try: currency EUR, currency €, currency yen.",
+    "timezone": "I don't know that time zone. Try a city or an IANA name: timezone Manila, "
+                "timezone America/New_York.",
+    "tz": "I don't know that time zone. Try: timezone Manila, timezone Europe/Berlin.",
+    "settings": "Did you mean settings? Send \"settings\" to see your currency and time zone.",
+    "budget": "Did you mean a budget? Try: budget food 300, budget 1500 (everything), budgets, "
+              "budget food off. Budgets are in your own currency.",
+    "budgets": "Did you mean budgets? Send \"budgets\" to see them.",
+    "report": "Did you mean report? Send \"report\".",
+    "question": "I couldn't read that question. Try: \"how much on food this month?\", "
+                "\"how much did I spend this week?\", \"coffee this year?\".",
+}
+NOT_SAVED_EXAMPLE = "Try \"coffee 4.50\" — or \"help\"."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,33 +65,14 @@ class QuickReply:
     payload: str
 
 
-def read_command(text: str | None) -> Command | None:
-    """Recognise a command; None when the text is not one (it may be an expense)."""
-    if not text or len(text) > 40:
-        return None
-    if text in (DELETE_CONFIRM, DELETE_CANCEL):
-        return Command("delete_confirm" if text == DELETE_CONFIRM else "delete_cancel")
-    words = _COMMAND_RE.sub(" ", text.lower()).split()
-    if words == ["help"] or words == ["?"] or text.strip() == "?":
-        return Command("help")
-    if words == ["report"]:
-        return Command("report")
-    if words == ["undo"]:
-        return Command("undo")
-    if words == ["delete", "my", "data"]:
-        return Command("delete_request")
-    if words[:1] == ["summary"] and len(words) <= 2:
-        period = words[1] if len(words) == 2 else DEFAULT_PERIOD
-        return Command("summary", period) if period in PERIODS else None
-    return None
-
-
-def expenses_reply(expenses: list, rejected: list, today_totals: list, today: dt.date, edited: bool) -> str:
-    """Say how each line was read and the day's running total."""
+def expenses_reply(expenses: list, rejected: list, today_totals: list, today: dt.date, edited: bool,
+                   budgets: list[BudgetUse] = ()) -> str:
+    """Say how each line was read, the day's running total and the month's use of its budgets."""
     lines = [("Updated: " if edited else "") + _expense_line(e, today) for e in expenses]
     lines += [f"Line {r.line + 1} not read: {r.reason}." for r in rejected]
     if today_totals:
         lines.append("Today: " + ", ".join(format_amount(total, currency) for currency, total in today_totals))
+    lines += [budget_line(use) for use in budgets]
     return fit(lines)
 
 
@@ -75,14 +81,25 @@ def hint_reply(rejected: list) -> str:
     reasons = [r.reason for r in rejected if r.reason != "no amount"]
     if not reasons:
         return HINT
-    return fit([f"Not saved: {reasons[0]}.", "Try \"coffee 4.50\" — or \"help\"."])
+    if reasons[0] == "several amounts":
+        return fit(["Not saved: I see more than one amount and can't tell which goes with what.",
+                    "Write an item before each amount (\"coffee 4.50 lunch 12\") or one expense per line."])
+    return fit([f"Not saved: {reasons[0]}.", NOT_SAVED_EXAMPLE])
+
+
+def which_currency_reply(line) -> tuple[str, list[QuickReply]]:
+    """Ask which currency a word like 'dollars' meant; each quick reply is the line with a code."""
+    codes = ", ".join(code for code, _ in line.choices)
+    text = fit([f"Not saved yet: which currency did you mean on line {line.line + 1}? ({codes})",
+                f"Pick one, or write the code: \"{line.choices[0][1]}\"."])
+    return text, [QuickReply(code, rewritten) for code, rewritten in line.choices]
 
 
 def summary_reply(summary: Summary) -> str:
     """Render computed totals; every number comes from the Summary."""
-    name = PERIOD_NAMES[summary.period]
+    name = summary.label or PERIOD_NAMES[summary.period]
     if not summary.currencies:
-        return f"{name}: no expenses yet."
+        return f"{name}: no expenses."
     lines = []
     for total in summary.currencies:
         noun = "expense" if total.count == 1 else "expenses"
@@ -93,15 +110,85 @@ def summary_reply(summary: Summary) -> str:
     return fit(lines)
 
 
-def undo_reply(undone) -> str:
-    if undone is None:
+def undo_reply(undone: list) -> str:
+    """Name every expense an undo removed, newest first."""
+    if not undone:
         return "Nothing to undo."
-    what = undone["description"] or "expense"
-    return fit([f"Removed: {what} — {format_amount(undone['amount_minor'], undone['currency'])}."])
+    return fit([f"Removed: {row['description'] or 'expense'} — {format_amount(row['amount_minor'], row['currency'])}."
+                for row in undone])
+
+
+def question_reply(summary: Summary, term: str | None) -> str:
+    """Answer 'how much on food this month?' from computed totals."""
+    if term is None:
+        return summary_reply(summary)
+    name = summary.label or PERIOD_NAMES.get(summary.period, summary.period)
+    if not summary.currencies:
+        return f"{name}: nothing on {term}."
+    return fit([f"{name}, {term}: {format_amount(t.total_minor, t.currency)} in {t.count} "
+                f"{'expense' if t.count == 1 else 'expenses'}" for t in summary.currencies])
+
+
+def did_you_mean(topic: str) -> str:
+    return DID_YOU_MEAN.get(topic, HINT)
+
+
+def currency_choices(codes) -> list[QuickReply]:
+    """Quick replies that set the person's currency."""
+    return [QuickReply(code, f"currency {code}") for code in codes]
+
+
+def currency_ask_reply(codes, current: str) -> tuple[str, list[QuickReply]]:
+    return (f"Your currency is {current}. Which one should amounts without a currency be in?",
+            currency_choices(codes))
+
+
+def currency_set_reply(code: str) -> str:
+    return (f"Your currency is now {code}: \"coffee 4.50\" is read as 4.50 {code}. "
+            "Budgets you set from now on are in it too.")
+
+
+def timezone_set_reply(tz: str, now: dt.datetime) -> str:
+    local = now.astimezone(zoneinfo.ZoneInfo(tz))
+    return f"Your time zone is now {tz} (it is {local:%H:%M} on {local:%a %d %b} there). Today and summaries follow it."
+
+
+def settings_reply(currency: str, tz: str) -> str:
+    return fit([f"Currency: {currency}", f"Time zone: {tz}",
+                "Change them with \"currency EUR\" or \"timezone Manila\"."])
+
+
+def budget_set_reply(use: BudgetUse | None, category: str, amount_minor: int, currency: str) -> str:
+    line = f"Budget set: {_budget_name(category)} {format_amount(amount_minor, currency)} a month."
+    return fit([line, budget_line(use)] if use else [line])
+
+
+def budget_off_reply(category: str, removed: bool) -> str:
+    name = _budget_name(category)
+    return f"Budget removed: {name}." if removed else f"There was no budget for {name}."
+
+
+def budgets_reply(uses: list[BudgetUse]) -> str:
+    if not uses:
+        return "No budgets yet. Set one with \"budget food 300\" or \"budget 1500\" (everything)."
+    return fit(["This month:", *(budget_line(use) for use in uses)])
+
+
+def budget_line(use: BudgetUse) -> str:
+    """'Food: 250.00 of 300.00 USD', and plainly when it is over."""
+    spent = format_amount(use.spent_minor, use.currency).rsplit(" ", 1)[0]
+    line = f"{_budget_name(use.category).capitalize()}: {spent} of {format_amount(use.amount_minor, use.currency)}"
+    if use.over:
+        return f"{line} — over budget by {format_amount(use.spent_minor - use.amount_minor, use.currency)}."
+    return line
+
+
+def _budget_name(category: str) -> str:
+    return category or "everything"
 
 
 def delete_request_reply() -> tuple[str, list[QuickReply]]:
-    return ("This erases every expense and message of yours that I keep. Are you sure?",
+    return ("This erases every expense, message, setting and budget of yours that I keep. Are you sure?",
             [QuickReply("Yes, delete", DELETE_CONFIRM), QuickReply("No, keep", DELETE_CANCEL)])
 
 

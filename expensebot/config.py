@@ -14,10 +14,25 @@ from expensebot import money
 DEFAULT_GRAPH_URL = "https://graph.facebook.com/v25.0"
 MAX_AI_TIMEOUT = 3.0
 REQUIRED_TO_SERVE = ("FB_APP_SECRET", "FB_VERIFY_TOKEN", "PSID_HASH_KEY")
+# Shortest value accepted for each secret. PSID_HASH_KEY keys every person's identity for good:
+# `openssl rand -hex 32` gives 64 characters. Meta's app secrets are 32 hex digits.
+MIN_SECRET_LENGTH = {"FB_APP_SECRET": 8, "FB_VERIFY_TOKEN": 8, "PSID_HASH_KEY": 16, "OPS_TOKEN": 8,
+                     "FB_PAGE_ACCESS_TOKEN": 8}
+# Values in docs/OPERATIONS.md's example environment file that the operator must replace.
+PLACEHOLDER = "replace-me"
+VARIABLES = ("EXPENSEBOT_DB", "EXPENSEBOT_HOST", "EXPENSEBOT_PORT", "EXPENSEBOT_SPOOL", "EXPENSEBOT_TZ",
+             "EXPENSEBOT_CURRENCY", "FB_APP_SECRET", "FB_VERIFY_TOKEN", "FB_PAGE_ACCESS_TOKEN",
+             "FB_GRAPH_URL", "PSID_HASH_KEY", "AI_ENABLED", "AI_URL", "AI_API_KEY", "AI_MODEL",
+             "AI_TIMEOUT", "AI_RATE_PER_MINUTE", "OPS_TOKEN", "EXPENSEBOT_PUBLIC_URL",
+             "EXPENSEBOT_OPERATOR", "EXPENSEBOT_CONTACT")
 
 
 class ConfigError(ValueError):
-    """A configuration value is missing or invalid; the message names the variable."""
+    """Configuration values are missing or invalid; each problem names its variable or path."""
+
+    def __init__(self, *problems: str):
+        super().__init__("; ".join(problems))
+        self.problems = list(problems)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,13 +79,23 @@ class Config:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
-        """Build a Config from environment variables (SPEC §3), validating each value."""
+        """Build a Config from environment variables, validating every value; raise ConfigError listing all problems."""
+        config, problems = cls.read(env)
+        if problems:
+            raise ConfigError(*problems)
+        return config
+
+    @classmethod
+    def read(cls, env: Mapping[str, str]) -> tuple[Config, list[str]]:
+        """Build a Config from environment variables; return it with every problem found (defaults stand in)."""
+        problems = _comment_problems(env)
         get = env.get
         spool = get("EXPENSEBOT_SPOOL")
+        _port, _number, _boolean = (_collecting(f, problems) for f in (_port_of, _number_of, _boolean_of))
         config = cls(
             db_path=Path(get("EXPENSEBOT_DB") or "expensebot.db"),
             host=get("EXPENSEBOT_HOST") or "127.0.0.1",
-            port=_port(get("EXPENSEBOT_PORT") or "8080"),
+            port=_port("EXPENSEBOT_PORT", get("EXPENSEBOT_PORT") or "8080"),
             spool_dir=Path(spool) if spool else None,
             tz=get("EXPENSEBOT_TZ") or "UTC",
             currency=(get("EXPENSEBOT_CURRENCY") or "USD").upper(),
@@ -90,57 +115,121 @@ class Config:
             operator=get("EXPENSEBOT_OPERATOR", ""),
             contact=get("EXPENSEBOT_CONTACT", ""),
         )
-        config.validate()
-        return config
+        problems.extend(config.problems())
+        return config, problems
 
     def validate(self) -> None:
-        """Raise ConfigError naming the first invalid value."""
+        """Raise ConfigError listing every invalid value."""
+        problems = self.problems()
+        if problems:
+            raise ConfigError(*problems)
+
+    def problems(self) -> list[str]:
+        """Every invalid value, one line each, naming its variable."""
+        problems = []
         try:
             self.zone
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(f"EXPENSEBOT_TZ: unknown time zone {self.tz!r} (IANA name like Europe/Berlin)")
+            problems.append(f"EXPENSEBOT_TZ: unknown time zone {self.tz!r} (IANA name like Europe/Berlin)")
         if not money.is_currency(self.currency):
-            raise ConfigError(f"EXPENSEBOT_CURRENCY: {self.currency!r} is not an ISO 4217 code")
+            problems.append(f"EXPENSEBOT_CURRENCY: {self.currency!r} is not an ISO 4217 code")
         if not 0 < self.ai_timeout <= MAX_AI_TIMEOUT:
-            raise ConfigError(f"AI_TIMEOUT: must be more than 0 and at most {MAX_AI_TIMEOUT:g} seconds")
+            problems.append(f"AI_TIMEOUT: must be more than 0 and at most {MAX_AI_TIMEOUT:g} seconds")
         if self.ai_rate_per_minute < 1:
-            raise ConfigError("AI_RATE_PER_MINUTE: must be at least 1")
+            problems.append("AI_RATE_PER_MINUTE: must be at least 1")
         if self.ai_enabled and not (self.ai_url and self.ai_model):
-            raise ConfigError("AI_URL and AI_MODEL: required when AI_ENABLED=true")
+            problems.append("AI_URL and AI_MODEL: required when AI_ENABLED=true")
         for name, url in (("FB_GRAPH_URL", self.fb_graph_url), ("AI_URL", self.ai_url),
                           ("EXPENSEBOT_PUBLIC_URL", self.public_url)):
             if url and not url.startswith(("http://", "https://")):
-                raise ConfigError(f"{name}: must start with http:// or https://")
-        if self.public_url and (problem := _public_url_problem(self.public_url)):
-            raise ConfigError(f"EXPENSEBOT_PUBLIC_URL: {problem}")
+                problems.append(f"{name}: must start with http:// or https://")
+        if self.public_url.startswith(("http://", "https://")) and (problem := _public_url_problem(self.public_url)):
+            problems.append(f"EXPENSEBOT_PUBLIC_URL: {problem}")
+        return problems
 
     def require_serving(self) -> None:
-        """Raise ConfigError naming the first secret `serve` cannot run without."""
+        """Raise ConfigError listing every secret `serve` cannot run without, and a bad host."""
+        problems = self.serving_problems()
+        if problems:
+            raise ConfigError(*problems)
+
+    def serving_problems(self) -> list[str]:
+        """What `serve` needs beyond valid values: the secrets, long enough, an https public URL, an IP to listen on."""
+        problems = []
         for name in REQUIRED_TO_SERVE:
             if not getattr(self, name.lower()):
-                raise ConfigError(f"{name}: required to serve (see README, Configuration)")
+                problems.append(f"{name}: required to serve (see docs/OPERATIONS.md, the environment file)")
+        for name, shortest in MIN_SECRET_LENGTH.items():
+            value = getattr(self, name.lower())
+            if value and len(value) < shortest:
+                problems.append(f"{name}: {len(value)} characters is too short for a secret; "
+                                f"use at least {shortest} (openssl rand -hex 32)")
+        if self.public_url.startswith("http://"):
+            # The demo serves its report links over http on localhost; a real bot never does.
+            problems.append("EXPENSEBOT_PUBLIC_URL: must start with https:// (people open these links)")
         try:
             ipaddress.ip_address(self.host)
         except ValueError:
             if self.host != "localhost":
-                raise ConfigError(f"EXPENSEBOT_HOST: {self.host!r} is not an IP address")
+                problems.append(f"EXPENSEBOT_HOST: {self.host!r} is not an IP address")
+        return problems
+
+    def require_hash_key(self) -> None:
+        """Raise ConfigError unless PSID_HASH_KEY is set and long enough to hash with."""
+        shortest = MIN_SECRET_LENGTH["PSID_HASH_KEY"]
+        if not self.psid_hash_key:
+            raise ConfigError("PSID_HASH_KEY: required to hash a PSID")
+        if len(self.psid_hash_key) < shortest:
+            raise ConfigError(f"PSID_HASH_KEY: {len(self.psid_hash_key)} characters is too short; "
+                              f"use at least {shortest} (openssl rand -hex 32)")
 
 
-def _port(value: str) -> int:
-    port = _number("EXPENSEBOT_PORT", value, int)
+def _comment_problems(env: Mapping[str, str]) -> list[str]:
+    """Flag values that hold a comment or are still the documented example's placeholder.
+
+    systemd keeps `KEY=value # note` whole (a shell would drop the comment), so such a value is
+    almost certainly a mistake.
+    """
+    problems = []
+    for name in VARIABLES:
+        value = env.get(name, "")
+        if " #" in value:
+            problems.append(f"{name}: the value contains ' #'; in an environment file a comment must be on "
+                            f"a line of its own (systemd keeps the rest of the line as part of the value)")
+        if value.startswith(PLACEHOLDER):
+            problems.append(f"{name}: still the example's placeholder {value!r}; put the real value here")
+    return problems
+
+
+def _collecting(parse, problems: list[str]):
+    """Wrap a parse function: on ConfigError, note the problem and give the default instead."""
+    def wrapper(name: str, value: str, *args):
+        try:
+            return parse(name, value, *args)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            return parse(name, _DEFAULTS[name], *args)
+    return wrapper
+
+
+_DEFAULTS = {"EXPENSEBOT_PORT": "8080", "AI_ENABLED": "false", "AI_TIMEOUT": "2.5", "AI_RATE_PER_MINUTE": "6"}
+
+
+def _port_of(name: str, value: str) -> int:
+    port = _number_of(name, value, int)
     if not 0 <= port <= 65535:
-        raise ConfigError("EXPENSEBOT_PORT: must be between 0 and 65535")
+        raise ConfigError(f"{name}: must be between 0 and 65535")
     return port
 
 
-def _number(name: str, value: str, kind: type):
+def _number_of(name: str, value: str, kind: type):
     try:
         return kind(value)
     except ValueError:
         raise ConfigError(f"{name}: {value!r} is not a {'whole ' if kind is int else ''}number") from None
 
 
-def _boolean(name: str, value: str) -> bool:
+def _boolean_of(name: str, value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in ("true", "1", "yes", "on"):
         return True
@@ -158,15 +247,4 @@ def _public_url_problem(url: str) -> str | None:
         return "must not have a query or fragment (links are appended to it)"
     if parts.username is not None or parts.password is not None:
         return "must not hold a user name or password"
-    if parts.scheme != "https" and not _on_this_machine(parts.hostname):
-        return "must be https:// (a report link is a bearer token); http:// only for 127.0.0.1, ::1, localhost"
     return None
-
-
-def _on_this_machine(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -16,7 +16,16 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema.sql"
+
+
+def _schema_path() -> Path:
+    """schema.sql: inside the package when installed (setup.py copies it), else at the checkout's root."""
+    package = Path(__file__).resolve().parent
+    installed = package / "schema.sql"
+    return installed if installed.is_file() else package.parent / "schema.sql"
+
+
+SCHEMA_PATH = _schema_path()
 # Numbered steps after schema.sql, tracked by PRAGMA user_version; append, never edit.
 MIGRATIONS: tuple[str, ...] = ()
 SCHEMA_VERSION = 1 + len(MIGRATIONS)

@@ -1,4 +1,4 @@
-"""`python run.py demo`: the whole real bot locally, no Facebook account needed.
+"""`expensebot demo` (or `python run.py demo`): the whole real bot locally, no Facebook account needed.
 
 The real app on real waitress, a local SQLite file, generated secrets, and a small local server
 standing in for the Send API. What you type is signed and posted to /webhook exactly as Meta
@@ -25,11 +25,15 @@ import waitress
 
 from expensebot import webhook
 from expensebot.config import Config
+from expensebot.server import make_server
 from expensebot.service import Service
 
 DEMO_PSID = "1000000000000001"
 PAGE_ID = "100000000000000"
 REPLY_WAIT = 5.0
+# `run.py demo --example`: a conversation that shows the chat language end to end.
+EXAMPLE = ("currency EUR", "coffee 4.50 croissant 3", "budget food 15", "lunch 14 #food", "sushi 500 yen",
+           "how much on food this month?", "summary", "undo", "settings")
 
 
 class SendApiStandIn:
@@ -98,13 +102,13 @@ class Demo:
         # The listening socket first: its port is the public URL report links start with.
         listener = socket.create_server(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        config = Config(db_path=db_path, port=0, tz=tz, currency=currency,
+        config = Config(db_path=db_path, host="127.0.0.1", port=0, tz=tz, currency=currency,
                         fb_app_secret=secrets.token_hex(16), fb_verify_token=secrets.token_hex(8),
                         fb_page_access_token=secrets.token_hex(16), fb_graph_url=stand_in.url,
                         psid_hash_key=_demo_key(db_path), ops_token=secrets.token_hex(16), public_url=url)
         config.validate()
         service = Service.open(config)
-        server = waitress.create_server(service.app, sockets=[listener], threads=4)
+        server = make_server(service.app, config, sockets=[listener])
         threading.Thread(target=server.run, daemon=True).start()
         return cls(config, service, stand_in, server, url)
 

@@ -137,15 +137,17 @@ class Enricher:
         with self.db.writing() as conn:
             store.postpone_job(conn, message_id, times.iso_utc(now_ms + delay_ms), times.iso_utc(now_ms),
                                reason if attempted else None, attempted)
-        log_event(logger, "ai_postponed", psid_hash=job["psid_hash"], mid=job["mid"], reason=reason,
-                  seconds=round(delay_ms / 1000, 1))
+        # An AI failure (attempted) is a warning; waiting out the rate limit is routine.
+        log_event(logger, "ai_postponed", level=logging.WARNING if attempted else logging.INFO,
+                  psid_hash=job["psid_hash"], mid=job["mid"], reason=reason, seconds=round(delay_ms / 1000, 1))
 
     def _finish(self, message_id: int, job, status: str, reason: str | None = None,
                 attempted: bool = True) -> None:
         with self.db.writing() as conn:
             store.finish_job(conn, message_id, status, times.iso_utc(self.now_ms()), reason, attempted)
         fields = {"error": reason} if reason else {}
-        log_event(logger, "ai_enriched", psid_hash=job["psid_hash"], mid=job["mid"], status=status, **fields)
+        log_event(logger, "ai_enriched", level=logging.WARNING if status == "error" else logging.INFO,
+                  psid_hash=job["psid_hash"], mid=job["mid"], status=status, **fields)
 
     def _skip_all(self, now: str) -> int:
         """AI off: end every due job `skipped`, SKIP_BATCH per transaction, without a single AI call.

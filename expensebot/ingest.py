@@ -16,26 +16,15 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-from expensebot import chat, parser, rules, store, summary, times
+from expensebot import commands, parser, reading, rules, store, summary, times
 from expensebot.db import Database, DatabaseUnavailable
 from expensebot.logs import log_event
+from expensebot.reading import Reading
+from expensebot.settings import Settings, settings_of
 from expensebot.spool import Spool
 from expensebot.webhook import Message
 
 logger = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class Reading:
-    """What a message's text says: a command, or expenses (and the lines that are not)."""
-
-    today: dt.date                      # the message's local date
-    command: chat.Command | None = None
-    parsed: parser.ParseResult | None = None
-
-    @property
-    def expenses(self) -> tuple:
-        return self.parsed.expenses if self.parsed else ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +49,8 @@ class Ingest:
         self.spool = spool
         self.zone = zone
         self.currency = currency
+        # What a person who never set their own currency or zone gets (the environment's).
+        self.defaults = Settings(currency, getattr(zone, "key", None) or "UTC")
         self.after_commit = after_commit or (lambda saved, recipients: None)
         # Set while the spool holds events: new ones queue behind them, keeping arrival order.
         self.spooling = threading.Event()
@@ -109,13 +100,21 @@ class Ingest:
     def save(self, conn: sqlite3.Connection, messages: list[Message], deadline: float) -> list[Saved]:
         """Commit messages on conn in one transaction; return those new (or edited), with day totals.
 
-        The texts are read before the write lock is taken: the transaction only writes.
+        The texts are read before the write lock is taken, each with its sender's settings as
+        they stand after the messages before it (a 'currency EUR' then 'lunch 12' is in EUR);
+        an edit is read once, inside, on its original message's date.
         """
-        readings = [(message, self.read(message, message.sent_ms)) for message in messages]
+        people = {m.psid_hash: settings_of(conn, m.psid_hash, self.defaults) for m in messages}
+        readings = []
+        for message in messages:
+            settings = people[message.psid_hash]
+            read = None if message.kind == "edit" else reading.read(message.text, settings, message.sent_ms)
+            people[message.psid_hash] = read.settings_after if read else settings
+            readings.append((message, read or settings))
         saved = []
         with self.db.transaction(conn, deadline, prepare=store.INGEST_STATEMENTS):
-            for message, reading in readings:
-                record = self._save(conn, message, reading)
+            for message, read in readings:
+                record = self._save(conn, message, read)
                 if record is not None:
                     saved.append(record)
         return self._with_day_totals(conn, saved)
@@ -142,30 +141,32 @@ class Ingest:
             self._spooled_recipients.clear()
         return new
 
-    def read(self, message: Message, sent_ms: int) -> Reading:
+    def read(self, message: Message, sent_ms: int, settings: Settings | None = None) -> Reading:
         """Read a message's text as a command or as expenses, on the message's own date."""
-        today = times.local_date(sent_ms, self.zone)
-        command = chat.read_command(message.text)
-        if command is not None or not message.text:
-            return Reading(today, command)
-        return Reading(today, parsed=parser.parse_message(message.text, default_currency=self.currency, today=today))
+        return reading.read(message.text, settings or self.defaults, sent_ms)
 
     def _set_aside(self, path, exc: Exception) -> None:
         bad = self.spool.quarantine(path)
         log_event(logger, "spool_file_rejected", level=logging.ERROR, file=bad.name,
                   reason=f"{type(exc).__name__}: {exc}")
 
-    def _save(self, conn: sqlite3.Connection, message: Message, reading: Reading) -> Saved | None:
-        """Store one message with its expenses and job, and do its command; None when already stored."""
+    def _save(self, conn: sqlite3.Connection, message: Message, reading: Reading | Settings) -> Saved | None:
+        """Store one message with its expenses and job, and do its command; None when already stored.
+
+        An edit comes with its sender's settings instead of a reading: it is read here, once.
+        """
         received_at = times.iso_utc(message.received_ms)
         if message.kind == "edit":
+            settings = reading
             edited = store.apply_edit(conn, message)
-            if edited is not None:
+            if edited is None:  # an edit whose original we never saw: stored as a message of its own
+                reading = self.read(message, message.sent_ms, settings)
+            else:
                 message_id = edited["id"]
                 store.delete_expenses_of_message(conn, message_id)
                 # The expense keeps the day of the original message, not of the edit.
                 sent_ms = times.ms_from_iso(edited["sent_at"])
-                reading = self.read(message, sent_ms)
+                reading = self.read(message, sent_ms, settings)
                 expense_ids = store.insert_expenses(
                     conn, message_id, message, self._expense_rows(reading, sent_ms), received_at)
                 store.requeue_job(conn, message_id, received_at)
@@ -176,7 +177,7 @@ class Ingest:
         expense_ids = store.insert_expenses(
             conn, message_id, message, self._expense_rows(reading, message.sent_ms), received_at)
         store.insert_job(conn, message_id, received_at)
-        outcome = _run_command(conn, message.psid_hash, reading.command)
+        outcome = commands.run(conn, message, reading.command)
         return Saved(message, message_id, tuple(expense_ids), reading, outcome)
 
     def _with_day_totals(self, conn: sqlite3.Connection, saved: list[Saved]) -> list[Saved]:
@@ -191,9 +192,9 @@ class Ingest:
             for record in saved:
                 key = (record.reading.today, record.message.psid_hash)
                 if record.reading.expenses and key not in totals:
-                    bounds = summary.day_bounds(record.reading.today, self.zone)
+                    bounds = summary.day_bounds(record.reading.today, record.reading.settings.zone)
                     totals[key] = tuple(store.currency_totals(conn, record.message.psid_hash, *bounds))
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OverflowError) as exc:  # OverflowError: the day after 9999-12-31
             log_event(logger, "day_totals_failed", level=logging.WARNING, reason=str(exc))
             return saved
         return [dataclasses.replace(r, day_totals=totals[r.reading.today, r.message.psid_hash])
@@ -202,16 +203,17 @@ class Ingest:
     def _expense_rows(self, reading: Reading, sent_ms: int) -> list[tuple]:
         """Rows for store.insert_expenses: (line, amount, currency, text, category, source, occurred_at)."""
         return [
-            (e.line, e.amount_minor, e.currency, e.description, *_category(e),
-             self._occurred_at(e.date, reading.today, sent_ms))
-            for e in reading.expenses
+            (position, e.amount_minor, e.currency, e.description, *_category(e),
+             _occurred_at(e.date, reading, sent_ms))
+            for position, e in enumerate(reading.expenses)
         ]
 
-    def _occurred_at(self, date: dt.date, today: dt.date, sent_ms: int) -> str:
-        if date == today:
-            return times.iso_utc(sent_ms)
-        # A written date: noon there keeps the day the same whatever the offset to UTC.
-        return times.iso_from_datetime(dt.datetime.combine(date, dt.time(12), self.zone))
+
+def _occurred_at(date: dt.date, reading: Reading, sent_ms: int) -> str:
+    if date == reading.today:
+        return times.iso_utc(sent_ms)
+    # A written date: noon there keeps the day the same whatever the offset to UTC.
+    return times.iso_from_datetime(dt.datetime.combine(date, dt.time(12), reading.settings.zone))
 
 
 def _category(expense: parser.ParsedExpense) -> tuple[str | None, str | None]:
@@ -221,14 +223,3 @@ def _category(expense: parser.ParsedExpense) -> tuple[str | None, str | None]:
     category = rules.categorize(expense.description)
     return (category, "rule") if category else (None, None)
 
-
-def _run_command(conn: sqlite3.Connection, psid_hash: str, command: chat.Command | None) -> dict | None:
-    """Do a command's writes in the message's own transaction, so it happens exactly once."""
-    if command is None:
-        return None
-    if command.name == "undo":
-        undone = store.delete_latest_expense(conn, psid_hash)
-        return {"undone": dict(undone) if undone else None}
-    if command.name == "delete_confirm":
-        return {"erased": store.erase_person(conn, psid_hash)}
-    return None

@@ -75,3 +75,54 @@ def format_amount(amount_minor: int, currency: str) -> str:
     if digits == 0:
         return f"{sign}{whole} {currency}"
     return f"{sign}{whole}.{fraction:0{digits}d} {currency}"
+
+
+# Currencies written as words after an amount ('500 yen', '12 euros', '100 pesos'), lower case.
+# A word may name several currencies ('dollars'); the reader then takes the person's own currency
+# when it is one of them, and asks otherwise. Most used first: that is the order they are offered in.
+_WORDS = {
+    "USD CAD AUD NZD SGD HKD TWD JMD BSD BBD BZD FJD TTD GYD LRD NAD": "dollar dollars buck bucks",
+    "EUR": "euro euros",
+    "JPY": "yen",
+    "CNY": "yuan rmb renminbi",
+    "PHP MXN ARS CLP COP DOP UYU CUP": "peso pesos",
+    "PHP": "piso",
+    "GBP": "quid sterling",
+    "INR PKR LKR NPR MUR SCR": "rupee rupees",
+    "THB": "baht",
+    "KRW": "won",
+    "VND": "dong",
+    "IDR": "rupiah",
+    "MYR": "ringgit",
+    "BRL": "real reais",
+    "ZAR": "rand",
+    "CHF": "franc francs",
+    "SEK NOK DKK ISK": "krona kronor krone kroner",
+    "PLN": "zloty zlotys złoty",
+    "HUF": "forint forints",
+    "TRY": "lira liras",
+    "ILS": "shekel shekels",
+    "RUB": "ruble rubles rouble roubles",
+    "UAH": "hryvnia hryvnias",
+    "NGN": "naira",
+    "KES UGX TZS": "shilling shillings",
+    "AED MAD": "dirham dirhams",
+    "SAR QAR": "riyal riyals",
+    "KWD BHD JOD": "dinar dinars",
+    "BDT": "taka",
+}
+CURRENCY_WORDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {word: tuple(codes.split()) for codes, words in _WORDS.items() for word in words.split()}
+)
+# 'pound' is also a weight: it names money only for a person whose own currency is a pound.
+POUND_CURRENCIES = ("GBP", "EGP", "LBP", "SYP", "SDG", "SSP", "FKP", "GIP", "SHP")
+# What the welcome and "currency" offer as quick replies.
+COMMON_CURRENCIES = ("USD", "EUR", "PHP", "GBP", "JPY", "INR", "AUD", "CAD")
+
+
+def currencies_for_word(word: str, own_currency: str) -> tuple[str, ...]:
+    """The codes a written currency name may stand for ('euros' → EUR); () when it names none."""
+    word = word.lower()
+    if word in ("pound", "pounds"):
+        return (own_currency,) if own_currency in POUND_CURRENCIES else ()
+    return CURRENCY_WORDS.get(word, ())

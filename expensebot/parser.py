@@ -1,4 +1,7 @@
-"""Read expenses out of chat text, one per line (SPEC §5): 'coffee 4.50', '€12 lunch #food'.
+"""Read expenses out of chat text: 'coffee 4.50', '€12 lunch #food', 'sushi 500 yen'.
+
+One expense per line, or one per item-amount pair ('coffee 4.50 lunch 12'); a line that can't
+be read with certainty is no expense, and says why.
 
 This runs on the webhook's request path for every message, so each word is looked at
 once, cheap tests come before regexes, and nothing is built only to be thrown away.
@@ -9,7 +12,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from expensebot.money import (
-    MAX_AMOUNT_MINOR, MINOR_DIGITS, SYMBOLS, currency_for_symbol, is_currency, minor_digits,
+    MAX_AMOUNT_MINOR, MINOR_DIGITS, SYMBOLS, currencies_for_word, currency_for_symbol, is_currency,
+    minor_digits,
 )
 
 MAX_EXPENSES_PER_MESSAGE = 50
@@ -77,14 +81,20 @@ class ParsedExpense:
     description: str
     category: str | None
     date: datetime.date
+    item: int = 0  # its place among the expenses of its line ('coffee 4.50 lunch 12' has two)
 
 
 @dataclass(frozen=True, slots=True)
 class RejectedLine:
-    """A non-blank line that is not an expense, and why, in words a person understands."""
+    """A non-blank line that is not an expense, and why, in words a person understands.
+
+    `choices` is set when the line would be an expense in any of several currencies (a word
+    like 'dollars'): each is (code, the line rewritten with that code), ready to be offered.
+    """
 
     line: int
     reason: str
+    choices: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +126,10 @@ _Token = _Money | str | None
 class _Rejected(Exception):
     """Stop reading a line that is not an expense."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, choices: tuple[tuple[str, str], ...] = ()):
         super().__init__(reason)
         self.reason = reason
+        self.choices = choices
 
 
 def parse_message(text: str, *, default_currency: str, today: datetime.date) -> ParseResult:
@@ -136,32 +147,38 @@ def parse_message(text: str, *, default_currency: str, today: datetime.date) -> 
             continue
         read += 1
         result = _parse_line(line, cleaned, default_currency, today, index)
-        (expenses if type(result) is ParsedExpense else rejected).append(result)
+        if type(result) is RejectedLine:
+            rejected.append(result)
+        else:
+            expenses.extend(result)
     return ParseResult(tuple(expenses), tuple(rejected))
 
 
 def parse_line(
     line: str, *, default_currency: str, today: datetime.date, index: int = 0
-) -> ParsedExpense | RejectedLine:
-    """Read one line as an expense, or say why it is not one.
+) -> ParsedExpense | RejectedLine | tuple[ParsedExpense, ...]:
+    """Read one line as an expense, or say why it is not one; a tuple when it holds several.
 
     A description longer than MAX_DESCRIPTION_LENGTH is cut to that length; the
     expense is still read. Only lines over MAX_LINE_LENGTH are rejected for length.
     """
     _check_currency(default_currency)
-    return _parse_line(line, _clean(line), default_currency, today, index)
+    result = _parse_line(line, _clean(line), default_currency, today, index)
+    if type(result) is tuple and len(result) == 1:
+        return result[0]
+    return result
 
 
 def _parse_line(
     line: str, cleaned: str, default_currency: str, today: datetime.date, index: int
-) -> ParsedExpense | RejectedLine:
+) -> tuple[ParsedExpense, ...] | RejectedLine:
     """parse_line for a line already cleaned and a default currency already checked."""
     if len(line) > MAX_LINE_LENGTH:
         return RejectedLine(index, "line too long")
     try:
         return _read_expense(cleaned, default_currency, today, index)
     except _Rejected as rejection:
-        return RejectedLine(index, rejection.reason)
+        return RejectedLine(index, rejection.reason, rejection.choices)
 
 
 def _check_currency(code: str) -> None:
@@ -188,8 +205,8 @@ def _clean(line: str) -> str:
 
 def _read_expense(
     text: str, default_currency: str, today: datetime.date, index: int
-) -> ParsedExpense:
-    """Turn one cleaned line into a ParsedExpense, raising _Rejected when it is not one.
+) -> tuple[ParsedExpense, ...]:
+    """Turn one cleaned line into its expenses, raising _Rejected when it holds none.
 
     One pass over the words: the #tags come out (the first names the category), the
     dates come out (more than one is ambiguous), and each other word is kept with
@@ -223,15 +240,88 @@ def _read_expense(
         tokens.append(token)
     if len(dates) > 1:
         raise _Rejected("ambiguous date")
-    chosen, currency, used = _choose_amount(tokens, numbers, currencies, default_currency)
-    return ParsedExpense(
-        index,
-        _amount_minor(tokens[chosen], currency),
-        currency,
-        _describe(words, used),
-        category,
-        dates.pop() if dates else today,
-    )
+    if numbers and len(numbers) < len(tokens):
+        currencies = _read_currency_words(text, words, tokens, currencies, default_currency)
+    date = dates.pop() if dates else today
+    segments = _segments(tokens) if len(numbers) > 1 else [range(len(tokens))]
+    expenses = []
+    for item, segment in enumerate(segments):
+        part = [tokens[i] for i in segment]
+        part_numbers = [n for n, token in enumerate(part) if type(token) is _Money]
+        part_currencies = [n for n, token in enumerate(part) if type(token) is str]
+        chosen, currency, used = _choose_amount(part, part_numbers, part_currencies, default_currency)
+        expenses.append(ParsedExpense(
+            index,
+            _amount_minor(part[chosen], currency),
+            currency,
+            _describe([words[i] for i in segment], used),
+            category,
+            date,
+            item,
+        ))
+    return tuple(expenses)
+
+
+def _read_currency_words(
+    text: str, words: list[str], tokens: list[_Token], currencies: list[int], default_currency: str
+) -> list[int]:
+    """Read currency names written right after a bare number ('500 yen', '100 pesos') as codes.
+
+    A name of several currencies means the person's own when it is one of them; otherwise
+    the line is not read and the choices are offered. Return the indexes of currencies.
+    """
+    for i in range(1, len(tokens)):
+        if tokens[i] is not None or not _is_bare(tokens[i - 1]):
+            continue
+        word = words[i].rstrip(_TRAILING_PUNCTUATION)
+        codes = currencies_for_word(word, default_currency)
+        if len(codes) == 1 or default_currency in codes:
+            tokens[i] = codes[0] if len(codes) == 1 else default_currency
+        elif codes:
+            raise _Rejected("which currency", tuple((code, _rewrite(text, word, code)) for code in codes[:6]))
+    return [i for i, token in enumerate(tokens) if type(token) is str]
+
+
+def _rewrite(text: str, word: str, code: str) -> str:
+    """The line with its first word `word` (after a number) replaced by a currency code."""
+    parts = text.split()
+    for i in range(1, len(parts)):
+        if parts[i].rstrip(_TRAILING_PUNCTUATION) == word:
+            parts[i] = code
+            break
+    return " ".join(parts)
+
+
+def _segments(tokens: list[_Token]) -> list[range]:
+    """Split a line of several amounts into item-amount pairs: 'coffee 4.50 lunch 12'.
+
+    A pair is some words and then a number (with a currency code right after it, if any);
+    numbers before the first word of a pair are quantities ('2 coffees 10'). Words after
+    the last pair belong to it. A number left over after the last pair means the line
+    cannot be split with certainty, so it is not read at all.
+    """
+    segments: list[range] = []
+    start, has_word = 0, False
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token is None:
+            has_word = True
+        elif type(token) is _Money and has_word:
+            if i + 1 < len(tokens) and type(tokens[i + 1]) is str:
+                i += 1
+            segments.append(range(start, i + 1))
+            start, has_word = i + 1, False
+        i += 1
+    if start < len(tokens):
+        if any(type(token) is _Money for token in tokens[start:]):
+            if segments:
+                raise _Rejected("several amounts")
+            return [range(len(tokens))]
+        if not segments:
+            return [range(len(tokens))]
+        segments[-1] = range(segments[-1].start, len(tokens))
+    return segments
 
 
 def _read_date(word: str, today: datetime.date) -> datetime.date | None:

@@ -17,7 +17,7 @@ from concurrent.futures import Executor
 
 import requests
 
-from expensebot import chat, summary, times
+from expensebot import chat, money, reading, store, summary, times
 from expensebot.ai import AiClient, AiError, rephrasing_is_faithful
 from expensebot.db import Database
 from expensebot.enrich import RateLimiter
@@ -197,15 +197,20 @@ class Replier:
         """Build the reply text from the message's reading and the rows in the database."""
         reading, command = record.reading, record.reading.command
         psid_hash = record.message.psid_hash
+        settings = reading.settings_after
+        outcome = record.outcome or {}
         if command is None:
-            if not reading.expenses:
-                return Reply(chat.hint_reply(list(reading.parsed.rejected) if reading.parsed else []))
-            return Reply(chat.expenses_reply(list(reading.expenses), list(reading.parsed.rejected),
-                                             list(record.day_totals), reading.today,
-                                             edited=record.message.kind == "edit"))
-        if command.name == "summary":
+            return self._expenses_reply(record)
+        if command.name == "did_you_mean" and command.topic == "question":
+            command = self._model_query(record) or command
+        if command.name in ("summary", "question"):
             with self.db.reading() as conn:
-                computed = summary.summarize(conn, psid_hash, command.period, self.now(), self.zone)
+                if command.category:
+                    computed = summary.term_summary(conn, psid_hash, command.period, settings.zone, command.category)
+                else:
+                    computed = summary.summarize(conn, psid_hash, command.period, self.now(), settings.zone)
+            if command.name == "question":
+                return Reply(chat.question_reply(computed, command.category))
             return Reply(self._rephrased(psid_hash, chat.summary_reply(computed)))
         if command.name == "help":
             return Reply(chat.HELP)
@@ -215,14 +220,78 @@ class Replier:
                 return Reply(chat.REPORT_NOT_SET_UP)
             month, url = offer
             return Reply(f"Your report for {month}", buttons=(("Open report", url),))
+        if command.name == "welcome":
+            return Reply(chat.WELCOME, tuple(chat.currency_choices(money.COMMON_CURRENCIES)))
         if command.name == "undo":
-            return Reply(chat.undo_reply(record.outcome["undone"]))
+            return Reply(chat.undo_reply(outcome.get("undone")))
         if command.name == "delete_request":
             text, quick_replies = chat.delete_request_reply()
             return Reply(text, tuple(quick_replies))
         if command.name == "delete_confirm":
-            return Reply(chat.deleted_reply(record.outcome["erased"]))
+            return Reply(chat.deleted_reply(outcome["erased"]) if "erased" in outcome else chat.KEPT)
+        if command.name == "currency_set":
+            return Reply(chat.currency_set_reply(command.currency))
+        if command.name == "currency_ask":
+            text, quick_replies = chat.currency_ask_reply(command.choices, settings.currency)
+            return Reply(text, tuple(quick_replies))
+        if command.name == "timezone_set":
+            return Reply(chat.timezone_set_reply(command.tz, self.now()))
+        if command.name in ("settings", "timezone_show"):
+            return Reply(chat.settings_reply(settings.currency, settings.tz))
+        if command.name in ("budget_set", "budgets"):
+            with self.db.reading() as conn:
+                uses = summary.budget_use(conn, psid_hash, reading.today, settings.zone)
+            if command.name == "budgets":
+                return Reply(chat.budgets_reply(uses))
+            use = next((u for u in uses if u.category == command.category), None)
+            return Reply(chat.budget_set_reply(use, command.category, command.amount_minor, command.currency))
+        if command.name == "budget_off":
+            return Reply(chat.budget_off_reply(command.category, outcome.get("removed", False)))
+        if command.name == "did_you_mean":
+            return Reply(chat.did_you_mean(command.topic))
         return Reply(chat.KEPT)  # delete_cancel
+
+    def _expenses_reply(self, record: Saved) -> Reply:
+        """How the lines were read, the day's total and the budgets they count toward; or a hint."""
+        reading = record.reading
+        rejected = list(reading.parsed.rejected) if reading.parsed else []
+        ask = next((line for line in rejected if line.choices), None)
+        if not reading.expenses:
+            if ask is not None:
+                text, quick_replies = chat.which_currency_reply(ask)
+                return Reply(text, tuple(quick_replies))
+            return Reply(chat.hint_reply(rejected))
+        text = chat.expenses_reply(list(reading.expenses), rejected, list(record.day_totals), reading.today,
+                                   edited=record.message.kind == "edit", budgets=self._budgets_of(record))
+        if ask is not None:
+            return Reply(text, tuple(chat.which_currency_reply(ask)[1]))
+        return Reply(text)
+
+    def _model_query(self, record: Saved):
+        """With AI on, the model's reading of a question the reader could not read, validated; else None."""
+        psid_hash = record.message.psid_hash
+        if self.ai is None or self.rate.acquire(psid_hash):
+            return None
+        try:
+            answer = self.ai.complete(reading.QUESTION_PROMPT, record.message.text or "", json_object=True)
+        except AiError as exc:
+            log_event(logger, "ai_question_discarded", psid_hash=psid_hash, reason=str(exc))
+            return None
+        command = reading.read_model_query(answer, record.reading.today)
+        if command is None:
+            log_event(logger, "ai_question_discarded", psid_hash=psid_hash, reason="not a known category and period")
+        return command
+
+    def _budgets_of(self, record: Saved) -> list:
+        """The month's use of the budgets this message's expenses count toward."""
+        psid_hash, settings = record.message.psid_hash, record.reading.settings
+        with self.db.reading() as conn:
+            uses = summary.budget_use(conn, psid_hash, record.reading.today, settings.zone)
+            if not uses:
+                return []
+            categories = {"", *store.message_categories(conn, record.message_id)}
+        currencies = {expense.currency for expense in record.reading.expenses}
+        return [use for use in uses if use.category in categories and use.currency in currencies]
 
     def _rephrased(self, psid_hash: str, plain: str) -> str:
         """The model's wording of a computed summary when it adds no number of its own; else plain.

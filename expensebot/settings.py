@@ -6,7 +6,7 @@ import dataclasses
 import sqlite3
 import zoneinfo
 
-from expensebot import store
+from expensebot import money, store
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,4 +24,14 @@ def settings_of(conn: sqlite3.Connection, psid_hash: str, defaults: Settings) ->
     row = store.person(conn, psid_hash)
     if row is None:
         return defaults
-    return Settings(row["currency"] or defaults.currency, row["timezone"] or defaults.tz)
+    currency, tz = row["currency"], row["timezone"]
+    # Both were checked when set; a row changed by hand to something unknown falls back too.
+    return Settings(currency if money.is_currency(currency or "") else defaults.currency,
+                    tz if _is_zone(tz) else defaults.tz)
+
+
+def _is_zone(name: str | None) -> bool:
+    try:
+        return bool(name) and zoneinfo.ZoneInfo(name) is not None
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False

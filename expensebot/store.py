@@ -148,7 +148,7 @@ def delete_latest_expense(conn: sqlite3.Connection, psid_hash: str) -> sqlite3.R
 
 
 def erase_person(conn: sqlite3.Connection, psid_hash: str) -> dict:
-    """Delete every row of one person: jobs, expenses, messages; return how many of each."""
+    """Delete every row of one person: jobs, expenses, messages, settings, budgets; count the first three."""
     jobs = conn.execute(
         "DELETE FROM jobs"
         " WHERE message_id IN (SELECT id FROM messages_raw WHERE psid_hash = ?)",
@@ -156,6 +156,8 @@ def erase_person(conn: sqlite3.Connection, psid_hash: str) -> dict:
     ).rowcount
     expenses = conn.execute("DELETE FROM expenses WHERE psid_hash = ?", (psid_hash,)).rowcount
     messages = conn.execute("DELETE FROM messages_raw WHERE psid_hash = ?", (psid_hash,)).rowcount
+    conn.execute("DELETE FROM people WHERE psid_hash = ?", (psid_hash,))
+    conn.execute("DELETE FROM budgets WHERE psid_hash = ?", (psid_hash,))
     return {"jobs": jobs, "expenses": expenses, "messages": messages}
 
 
@@ -310,3 +312,73 @@ def expenses_between(conn: sqlite3.Connection, psid_hash: str, start: str, end: 
         " ORDER BY occurred_at, id",
         (psid_hash, start, end),
     ).fetchall()
+
+
+def set_person(conn: sqlite3.Connection, psid_hash: str, now: str,
+               currency: str | None = None, timezone: str | None = None) -> None:
+    """Set the person's own currency and/or time zone, keeping the other as it was."""
+    conn.execute(
+        "INSERT INTO people (psid_hash, currency, timezone, updated_at)"
+        " VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (psid_hash) DO UPDATE"
+        " SET currency = coalesce(excluded.currency, currency),"
+        "     timezone = coalesce(excluded.timezone, timezone),"
+        "     updated_at = excluded.updated_at",
+        (psid_hash, currency, timezone, now),
+    )
+
+
+def set_budget(conn: sqlite3.Connection, psid_hash: str, category: str, amount_minor: int,
+               currency: str, now: str) -> None:
+    """Set the monthly budget of a category ('' for everything), replacing the one before."""
+    conn.execute(
+        "INSERT INTO budgets (psid_hash, category, amount_minor, currency, updated_at)"
+        " VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (psid_hash, category) DO UPDATE"
+        " SET amount_minor = excluded.amount_minor,"
+        "     currency = excluded.currency,"
+        "     updated_at = excluded.updated_at",
+        (psid_hash, category, amount_minor, currency, now),
+    )
+
+
+def delete_budget(conn: sqlite3.Connection, psid_hash: str, category: str) -> bool:
+    """Remove a category's budget; tell whether there was one."""
+    return conn.execute(
+        "DELETE FROM budgets WHERE psid_hash = ? AND category = ?", (psid_hash, category)
+    ).rowcount == 1
+
+
+def delete_latest_expenses(conn: sqlite3.Connection, psid_hash: str, count: int) -> list:
+    """Delete the person's `count` most recently recorded expenses; return them, newest first."""
+    return sorted(conn.execute(
+        "DELETE FROM expenses"
+        " WHERE id IN (SELECT id FROM expenses WHERE psid_hash = ? ORDER BY id DESC LIMIT ?)"
+        " RETURNING id, description, amount_minor, currency, occurred_at",
+        (psid_hash, count),
+    ).fetchall(), key=lambda row: -row["id"])
+
+
+def term_totals(conn: sqlite3.Connection, psid_hash: str, start: str | None, end: str | None,
+                term: str) -> list:
+    """Sum one person's expenses in [start, end) whose category is term or whose description has
+    the word term (lower-case letters, digits and '-' only), per currency: currency, total_minor, count."""
+    return conn.execute(
+        "SELECT currency, sum(amount_minor) AS total_minor, count(*) AS count"
+        " FROM expenses"
+        " WHERE psid_hash = ?"
+        " AND occurred_at >= ?"
+        " AND occurred_at < ?"
+        " AND (category = ? OR ' ' || lower(description) || ' ' LIKE '% ' || ? || ' %')"
+        " GROUP BY currency"
+        " ORDER BY count(*) DESC, currency",
+        (psid_hash, start or _EARLIEST, end or _LATEST, term, term),
+    ).fetchall()
+
+
+def message_categories(conn: sqlite3.Connection, message_id: int) -> list[str]:
+    """The categories of one message's expenses (uncategorized ones left out)."""
+    return [row[0] for row in conn.execute(
+        "SELECT DISTINCT category FROM expenses WHERE message_id = ? AND category IS NOT NULL",
+        (message_id,),
+    )]

@@ -1,4 +1,4 @@
-"""Totals computed from the expenses rows at request time, for a period in EXPENSEBOT_TZ."""
+"""Totals computed from the expenses rows at request time, for a period in the person's own zone."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import dataclasses
 import datetime as dt
 import sqlite3
 
-from expensebot import store, times
+from expensebot import periods, store
+from expensebot.periods import Period
 
-PERIODS = ("today", "week", "month", "year", "all")
+PERIODS = periods.NAMED  # what GET /summary and the CLI take
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Summary:
     start: str | None  # ISO-8601 UTC, inclusive; None for "all"
     end: str | None    # exclusive
     currencies: tuple[CurrencyTotal, ...]  # largest count first
+    label: str = ""    # how a reply names the period: 'This month', 'November 2026'
 
     @property
     def count(self) -> int:
@@ -59,34 +61,21 @@ class Summary:
 
 
 def period_bounds(period: str, now: dt.datetime, zone: dt.tzinfo) -> tuple[str | None, str | None]:
-    """Return the UTC bounds [start, end) of a period containing now, in zone (weeks start Monday)."""
-    today = now.astimezone(zone).date()
-    if period == "all":
-        return None, None
-    if period == "today":
-        start, end = today, today + dt.timedelta(days=1)
-    elif period == "week":
-        start = today - dt.timedelta(days=today.weekday())
-        end = start + dt.timedelta(days=7)
-    elif period == "month":
-        start = today.replace(day=1)
-        end = (start + dt.timedelta(days=32)).replace(day=1)
-    elif period == "year":
-        start, end = today.replace(month=1, day=1), today.replace(year=today.year + 1, month=1, day=1)
-    else:
-        raise ValueError(f"unknown period {period!r}")
-    return _midnight(start, zone), _midnight(end, zone)
+    """Return the UTC bounds [start, end) of a named period containing now, in zone (weeks start Monday)."""
+    return periods.named(period, now.astimezone(zone).date()).bounds(zone)
 
 
 def day_bounds(day: dt.date, zone: dt.tzinfo) -> tuple[str, str]:
     """Return the UTC bounds [start, end) of a calendar day in zone."""
-    return _midnight(day, zone), _midnight(day + dt.timedelta(days=1), zone)
+    return periods.midnight(day, zone), periods.midnight(day + dt.timedelta(days=1), zone)
 
 
-def summarize(conn: sqlite3.Connection, psid_hash: str, period: str,
+def summarize(conn: sqlite3.Connection, psid_hash: str, period: str | Period,
               now: dt.datetime, zone: dt.tzinfo) -> Summary:
-    """Aggregate one person's expenses of a period from the rows."""
-    start, end = period_bounds(period, now, zone)
+    """Aggregate one person's expenses of a period (a name of PERIODS, or any Period) from the rows."""
+    if isinstance(period, str):
+        period = periods.named(period, now.astimezone(zone).date())
+    start, end = period.bounds(zone)
     categories: dict[str, list[CategoryTotal]] = {}
     for row in store.category_totals(conn, psid_hash, start, end):
         categories.setdefault(row["currency"], []).append(
@@ -96,8 +85,42 @@ def summarize(conn: sqlite3.Connection, psid_hash: str, period: str,
         (CurrencyTotal(currency, sum(c.total_minor for c in parts), sum(c.count for c in parts), tuple(parts))
          for currency, parts in categories.items()),
         key=lambda total: (-total.count, total.currency))
-    return Summary(period, start, end, tuple(totals))
+    return Summary(period.key, start, end, tuple(totals), period.label)
 
 
-def _midnight(day: dt.date, zone: dt.tzinfo) -> str:
-    return times.iso_from_datetime(dt.datetime.combine(day, dt.time(0), zone))
+def term_summary(conn: sqlite3.Connection, psid_hash: str, period: Period, zone: dt.tzinfo,
+                 term: str) -> Summary:
+    """Totals of the expenses of a period in one category or with one word ('food', 'coffee')."""
+    start, end = period.bounds(zone)
+    totals = tuple(CurrencyTotal(row["currency"], row["total_minor"], row["count"], ())
+                   for row in store.term_totals(conn, psid_hash, start, end, term))
+    return Summary(period.key, start, end, totals, period.label)
+
+
+@dataclasses.dataclass(frozen=True)
+class BudgetUse:
+    category: str      # '' for everything
+    spent_minor: int   # this month, in the budget's currency, from the rows
+    amount_minor: int
+    currency: str
+
+    @property
+    def over(self) -> bool:
+        return self.spent_minor > self.amount_minor
+
+
+def budget_use(conn: sqlite3.Connection, psid_hash: str, today: dt.date, zone: dt.tzinfo) -> list[BudgetUse]:
+    """Each budget of the person with what the month of `today` (in zone) used of it, from the rows."""
+    budgets = store.budgets_of(conn, psid_hash)
+    if not budgets:
+        return []
+    start, end = periods.named("month", today).bounds(zone)
+    spent: dict[tuple[str, str], int] = {}
+    for row in store.category_totals(conn, psid_hash, start, end):
+        # Every expense counts toward the budget for everything (''), and toward its category's.
+        for category in {"", row["category"] or ""}:
+            key = (row["currency"], category)
+            spent[key] = spent.get(key, 0) + row["total_minor"]
+    return [BudgetUse(b["category"], spent.get((b["currency"], b["category"]), 0), b["amount_minor"], b["currency"])
+            for b in budgets]
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import io
 import json
 import logging
@@ -18,12 +19,12 @@ import wsgiref.util
 from pathlib import Path
 
 import pytest
-import waitress
 
 from expensebot import webhook
 from expensebot.config import Config
 from expensebot.demo import SendApiStandIn
 from expensebot.identity import PsidHasher
+from expensebot.server import make_server
 from expensebot.service import Service
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,8 +155,7 @@ def query(service: Service, sql: str, *params) -> list[tuple]:
 @pytest.fixture
 def live_server(service):
     """The real app on real waitress, port 0, in a thread; yields the base URL."""
-    server = waitress.create_server(service.app, host="127.0.0.1", port=0, threads=4,
-                                    max_request_body_size=webhook.MAX_BODY_BYTES)
+    server = make_server(service.app, dataclasses.replace(service.config, host="127.0.0.1", port=0))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"

@@ -120,7 +120,9 @@ def test_replay_spool_command_writes_spooled_events(tmp_path):
     service.close()
     result = run_py("replay-spool", env={"EXPENSEBOT_DB": str(config.db_path), "PSID_HASH_KEY": HASH_KEY})
     assert result.returncode == 0, result.stderr
-    assert "replayed 1 new messages; 0 events still spooled" in result.stdout
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    done = [line for line in lines if line["event"] == "spool_replayed_by_hand"]
+    assert [(line["messages"], line["still_spooled"]) for line in done] == [(1, 0)]
 
 
 def test_views_answer_the_common_questions(tmp_path):
@@ -148,3 +150,34 @@ def test_schema_is_idempotent(tmp_path):
         assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
     finally:
         conn.close()
+
+
+def test_example_demo_shows_a_currency_a_budget_and_a_question(tmp_path):
+    from expensebot.demo import EXAMPLE
+    result = run_py("demo", "--example", "--db", str(tmp_path / "demo.db"))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert [line[5:] for line in out.splitlines() if line.startswith("you> ")] == list(EXAMPLE)
+    assert "bot> Your currency is now EUR" in out
+    assert "     Food: 18.50 of 15.00 EUR — over budget by 3.50 EUR." in out
+    assert "bot> This month, food: 18.50 EUR in 2 expenses" in out
+    assert "bot> sushi — 500 JPY, today" in out
+
+
+def test_cli_summary_counts_days_in_the_persons_zone(tmp_path):
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+    config = make_config(tmp_path)
+    service = Service.open(config, executor=InlineExecutor())
+    Client(service.app).post_webhook(delivery(message_event("111", "m_1", "timezone Pacific/Kiritimati")))
+    service.close()
+    env = {"EXPENSEBOT_DB": str(config.db_path), "PSID_HASH_KEY": HASH_KEY}
+
+    def local_midnight():
+        today = dt.datetime.now(ZoneInfo("Pacific/Kiritimati")).date()
+        start = dt.datetime.combine(today, dt.time(0), ZoneInfo("Pacific/Kiritimati")).astimezone(dt.timezone.utc)
+        return start.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    before = local_midnight()
+    result = run_py("summary", "--psid-hash", psid_hash("111"), "--period", "today", env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["from"] in (before, local_midnight())  # 10:00 UTC the day before

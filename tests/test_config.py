@@ -1,4 +1,4 @@
-"""Configuration from the environment (SPEC §3) and the command line of run.py."""
+"""Configuration from the environment: every variable, every invalid value, all problems at once."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from expensebot import envfile
 from expensebot.config import Config, ConfigError
 from expensebot.identity import PsidHasher
 
-SERVE_ENV = {"FB_APP_SECRET": "s", "FB_VERIFY_TOKEN": "v", "PSID_HASH_KEY": "k"}
+SERVE_ENV = {"FB_APP_SECRET": "s" * 32, "FB_VERIFY_TOKEN": "v" * 16, "PSID_HASH_KEY": "k" * 32}
 
 
 def test_defaults_follow_the_spec():
@@ -70,25 +71,66 @@ def test_repr_hides_secrets():
     assert "topsecret" not in text and "tok'" not in text and "***" in text
 
 
-def run_py(*args, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", **(env or {})}, timeout=30, cwd=ROOT)
+@pytest.mark.parametrize("env, named", [
+    ({"PSID_HASH_KEY": "abc"}, "PSID_HASH_KEY: 3 characters is too short"),
+    ({"FB_APP_SECRET": "short"}, "FB_APP_SECRET: 5 characters is too short"),
+    ({"OPS_TOKEN": "tok"}, "OPS_TOKEN: 3 characters is too short"),
+    ({"EXPENSEBOT_HOST": "example.org"}, "EXPENSEBOT_HOST: 'example.org' is not an IP address"),
+])
+def test_serving_refuses_short_secrets_and_names_them(env, named):
+    with pytest.raises(ConfigError, match=named):
+        Config.from_env({**SERVE_ENV, **env}).require_serving()
 
 
-def test_serve_without_a_required_variable_stops_with_one_clear_line(tmp_path):
-    result = run_py("serve", env={"EXPENSEBOT_DB": str(tmp_path / "x.db"), "FB_VERIFY_TOKEN": "v", "PSID_HASH_KEY": "k"})
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "expensebot: configuration error: FB_APP_SECRET: required to serve (see README, Configuration)"]
-    assert not (tmp_path / "x.db").exists()
+def test_every_problem_is_reported_at_once():
+    env = {"EXPENSEBOT_PORT": "http", "EXPENSEBOT_TZ": "Mars/Olympus", "AI_TIMEOUT": "9",
+           "FB_APP_SECRET": "abc123abc123 # App dashboard", "EXPENSEBOT_PUBLIC_URL": "http://bot.example.org"}
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env(env)
+    named = [problem.split(":")[0] for problem in caught.value.problems]
+    assert sorted(named) == sorted(["FB_APP_SECRET", "EXPENSEBOT_PORT", "EXPENSEBOT_TZ", "AI_TIMEOUT"])
+    assert "comment must be on a line of its own" in caught.value.problems[0]
+    config = Config.from_env({})
+    assert [p.split(":")[0] for p in config.serving_problems()] == [
+        "FB_APP_SECRET", "FB_VERIFY_TOKEN", "PSID_HASH_KEY"]
 
 
-def test_hash_psid_prints_the_psid_hash():
-    result = run_py("hash-psid", "1234567890", env={"PSID_HASH_KEY": "k"})
-    assert result.returncode == 0
-    assert result.stdout.strip() == PsidHasher("k")("1234567890")
+def test_public_url_must_be_https():
+    assert Config.from_env({"EXPENSEBOT_PUBLIC_URL": "https://bot.example.org/"}).public_url == "https://bot.example.org"
+    with pytest.raises(ConfigError, match="EXPENSEBOT_PUBLIC_URL: must start with https://"):
+        Config.from_env({**SERVE_ENV, "EXPENSEBOT_PUBLIC_URL": "http://bot.example.org"}).require_serving()
 
 
-def test_hash_psid_without_a_key_is_refused():
-    result = run_py("hash-psid", "1234567890")
-    assert result.returncode == 2 and "PSID_HASH_KEY" in result.stderr
+# The environment file, read as systemd reads it: (file text, the values it gives).
+ENV_FILES = [
+    ("A=abc # not a comment\n", {"A": "abc # not a comment"}),
+    ("# comment\n; comment too\n   # indented comment\nA=1\n", {"A": "1"}),
+    ("A = spaced value   \n", {"A": "spaced value"}),
+    ("A='  single # quoted  '\n", {"A": "  single # quoted  "}),
+    ('A="double \\"quoted\\" \\$HOME \\\\ \\n"\n', {"A": 'double "quoted" $HOME \\ \\n'}),
+    ("A='first\nsecond'\n", {"A": "first\nsecond"}),
+    ('A="joined \\\nline"\n', {"A": "joined line"}),
+    ("A=joined\\\n  line\n", {"A": "joined  line"}),
+    ("A=keep\\ \n", {"A": "keep "}),
+    ("A=mid\"quote\"s\n", {"A": 'mid"quote"s'}),
+    ('A="a b"   c  \n', {"A": "a bc"}),
+    ("A=\nB\nC=3\n", {"A": "", "C": "3"}),
+    ("# a comment ending in a backslash \\\nA=1\n", {"A": "1"}),
+    ("A=1\r\nB=2\r\n", {"A": "1", "B": "2"}),
+    ("A=1\nA=2\n", {"A": "2"}),
+    ("BAD KEY=1\n9X=2\nGOOD_1=3", {"GOOD_1": "3"}),
+    ('A="unterminated\n', {"A": "unterminated\n"}),
+]
+
+
+@pytest.mark.parametrize("text, expected", ENV_FILES)
+def test_environment_files_are_read_with_systemds_rules(text, expected):
+    assert envfile.parse(text) == expected
+
+
+def test_an_unreadable_environment_file_is_named(tmp_path):
+    (tmp_path / "latin1.env").write_bytes(b"A=caf\xe9\n")
+    with pytest.raises(envfile.EnvFileError, match="latin1.env: cannot read the environment file \\(not UTF-8 text\\)"):
+        envfile.read(tmp_path / "latin1.env")
+    with pytest.raises(envfile.EnvFileError, match="missing.env: cannot read the environment file \\(No such file"):
+        envfile.read(tmp_path / "missing.env")

@@ -113,8 +113,8 @@ def test_spooled_event_survives_kill_9_and_is_replayed_after_restart(tmp_path, s
     restarted = server_process()
     wait_for(lambda: stored_mids(db_path) == ["m_spooled"], 10)
     assert stored_mids(db_path) == ["m_spooled"]
-    events = [line["event"] for line in restarted.log_lines()]
-    assert "event_logged" in events
+    # The log line follows the commit: wait for it rather than race it.
+    assert wait_for(lambda: "event_logged" in [line["event"] for line in restarted.log_lines()], 10)
 
 
 def test_load_with_the_model_hanging_and_the_send_api_failing_loses_nothing(tmp_path, server_process, graph):

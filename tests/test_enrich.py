@@ -142,6 +142,8 @@ def test_a_bad_model_never_costs_a_write_and_the_job_ends_error(bot, model, capl
         assert attempts == attempt and error
         assert status == ("error" if attempt == enrich.MAX_ATTEMPTS else "pending")
     assert [r.fields["status"] for r in caplog.records if r.msg == "ai_enriched"] == ["error"]
+    # AI failures are warnings, so a level filter on the log finds every one of them.
+    assert {r.levelname for r in caplog.records if r.msg in ("ai_enriched", "ai_postponed")} == {"WARNING"}
     assert rows(service, "SELECT amount_minor, category FROM expenses") == [(1200, None)]
     assert Client(service.app).get("/healthz").status == 200
 

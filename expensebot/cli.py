@@ -1,0 +1,413 @@
+"""expensebot's command line: `expensebot serve`, `expensebot demo`, `expensebot check` and the operator commands.
+
+The only place that reads the environment, configures logging and starts the server. Every line
+it writes to stdout is a JSON object (except what a command is asked to print: a CSV, a summary);
+every problem an operator can cause is one line naming the variable or path, exit status 2 for
+configuration and 1 for other failures. A bug still logs its traceback, inside one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import signal
+import sqlite3
+import sys
+import threading
+from pathlib import Path
+
+from expensebot import checks, demo, envfile, export as export_csv, logs, profile, store, summary, times
+from expensebot.config import VARIABLES, Config, ConfigError
+from expensebot.db import Database
+from expensebot.identity import PsidHasher, is_psid_hash
+from expensebot.ingest import Ingest
+from expensebot.logs import log_event
+from expensebot.server import make_server
+from expensebot.service import Service
+from expensebot.settings import Settings, settings_of
+from expensebot.spool import Spool
+
+logger = logging.getLogger("expensebot")
+DEMO_DB = Path("expensebot-demo.db")
+BACKUP_PREFIX = "expensebot-"
+CONFIG_EXIT, FAILURE_EXIT = 2, 1
+# SQLite errors the machine causes (disk, permissions, another process), not the code.
+ENVIRONMENT_ERRORS = ("disk I/O error", "database or disk is full", "unable to open database file",
+                      "readonly database", "database is locked")
+
+
+class Failure(Exception):
+    """A command could not finish for a reason that is not configuration (full disk, Graph down)."""
+
+
+# ---- serve, check, demo -------------------------------------------------------------------------
+
+def serve(config: Config, args) -> int:
+    """Run the bot on waitress until SIGTERM or Ctrl-C."""
+    _require(args.config_problems + config.serving_problems()
+             + checks.database_problems(config.db_path, must_exist=False, write=True)
+             + checks.spool_problems(config.spool_dir)
+             + checks.port_problems(config.host, config.port))
+    service = Service.open(config)
+    try:
+        server = make_server(service.app, config)
+    except OSError as exc:
+        service.close()
+        raise ConfigError(checks.listen_problem(config.host, config.port, exc)) from None
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    log_event(logger, "serving", host=config.host, port=int(server.effective_port),
+              db=str(config.db_path), spool=str(config.spool_dir))
+    try:
+        server.run()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        server.close()
+        service.close()
+        log_event(logger, "stopped")
+    return 0
+
+
+def check(config: Config, args) -> int:
+    """Check everything `serve` needs; report every problem, one line each (exit 2), or check_ok."""
+    problems = list(args.config_problems) + config.serving_problems()
+    problems += checks.database_problems(config.db_path, must_exist=False, write=True)
+    problems += checks.spool_problems(config.spool_dir)
+    problems += checks.port_problems(config.host, config.port)
+    if args.online:
+        problems += _graph_problems(config)
+    _require(problems)
+    log_event(logger, "check_ok", db=str(config.db_path), spool=str(config.spool_dir),
+              listen=f"{config.host}:{config.port}", online=args.online)
+    return 0
+
+
+def _graph_problems(config: Config) -> list[str]:
+    try:
+        me = profile.graph_get(config, "/me", {"fields": "id,name"})
+    except ConfigError as exc:
+        return exc.problems
+    except profile.GraphError as exc:
+        if exc.code in (190, 100):
+            return [f"FB_PAGE_ACCESS_TOKEN/FB_APP_SECRET: Graph refused them: {exc}"]
+        return [str(exc)]
+    log_event(logger, "graph_ok", page_id=str(me.get("id", "")))
+    return []
+
+
+def run_demo(config: Config, args) -> int:
+    """The whole bot locally, with a stand-in for the Send API; logs go to a file beside the database."""
+    _require(checks.database_problems(args.db, must_exist=False, write=True))
+    logs.configure(open(f"{args.db}.log", "a", encoding="utf-8"))
+    return demo.run(args.db, args.say or (demo.EXAMPLE if args.example else None), config.tz, config.currency)
+
+
+def hash_psid(config: Config, args) -> int:
+    """Print the psid_hash of a PSID, to find a person's rows."""
+    config.require_hash_key()
+    print(PsidHasher(config.psid_hash_key)(args.psid))
+    return 0
+
+
+# ---- operator commands: they never create a database ---------------------------------------------
+
+def print_summary(config: Config, args) -> int:
+    """Print a person's totals for a period, computed from the rows, as JSON."""
+    with _database(config).reading() as conn:
+        zone = settings_of(conn, args.psid_hash, Settings(config.currency, config.tz)).zone
+        computed = summary.summarize(conn, args.psid_hash, args.period, times.utc_now(), zone)
+    print(json.dumps({"psid_hash": args.psid_hash, **computed.as_json()}, indent=2))
+    return 0
+
+
+def export(config: Config, args) -> int:
+    """Write a person's expenses as RFC 4180 CSV, one row per expense, formula-safe."""
+    with _database(config).reading() as conn:
+        rows = store.expenses_of(conn, args.psid_hash)
+    if args.output is None:
+        try:
+            export_csv.write_expenses(sys.stdout, rows)
+            sys.stdout.flush()
+        except OSError as exc:
+            _quiet_broken_stdout()
+            raise Failure(f"export: writing stdout failed: {exc.strerror or exc}") from None
+        return 0
+    if args.output.exists():
+        raise ConfigError(f"--output: {args.output} exists; choose a new file")
+    try:
+        with open(args.output, "x", encoding="utf-8", newline="") as file:
+            export_csv.write_expenses(file, rows)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            args.output.unlink()
+        raise Failure(f"export: writing {args.output} failed: {exc.strerror or exc}") from None
+    log_event(logger, "exported", path=str(args.output), expenses=len(rows))
+    return 0
+
+
+def backup(config: Config, args) -> int:
+    """Copy the database with SQLite's online backup API: consistent while the bot runs."""
+    database = _database(config)
+    target = _backup_target(args.path)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with database.reading() as source:
+            destination = sqlite3.connect(partial)
+            try:
+                source.backup(destination)
+            finally:
+                destination.close()
+        os.replace(partial, target)
+    except (OSError, sqlite3.Error) as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise Failure(f"backup: writing {target} failed: {exc}") from None
+    log_event(logger, "backed_up", db=str(config.db_path), path=str(target), bytes=target.stat().st_size)
+    if args.keep:
+        for old in _rotated_out(target.parent, args.keep):
+            old.unlink()
+            log_event(logger, "backup_removed", path=str(old))
+    return 0
+
+
+def _backup_target(name: str) -> Path:
+    """A new file: PATH itself, or, when PATH is a folder (or ends with /), a time-stamped file in it."""
+    path = Path(name)
+    if path.is_dir() or name.endswith("/"):
+        now = dt.datetime.now(dt.timezone.utc)
+        path = path / f"{BACKUP_PREFIX}{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z.db"
+    if path.exists():
+        raise ConfigError(f"backup: {path} exists; choose a new file")
+    return path
+
+
+def _rotated_out(folder: Path, keep: int) -> list[Path]:
+    """The time-stamped backups in folder beyond the newest `keep` (names sort by time)."""
+    stamped = sorted(p for p in folder.glob(f"{BACKUP_PREFIX}*.db") if p.is_file())
+    return stamped[:-keep]
+
+
+def replay_spool(config: Config, args) -> int:
+    """Write spooled events into the database now: the database, the spool and ingest, nothing else."""
+    _require(checks.database_problems(config.db_path, must_exist=True, write=True)
+             + checks.owner_problems(config.db_path) + checks.spool_problems(config.spool_dir))
+    if not config.spool_dir.is_dir():
+        log_event(logger, "spool_replayed_by_hand", messages=0, still_spooled=0, spool=str(config.spool_dir))
+        return 0
+    database = Database(config.db_path).open()
+    try:
+        ingest = Ingest(database, Spool(config.spool_dir).open(), zone=config.zone, currency=config.currency)
+        written = ingest.replay_spool()
+        log_event(logger, "spool_replayed_by_hand", messages=written, still_spooled=ingest.spool.depth(),
+                  spool=str(config.spool_dir))
+    finally:
+        database.close()
+    return 0
+
+
+def jobs(config: Config, args) -> int:
+    """List enrichment jobs that ended in error, as JSON lines; with --retry, make them pending again."""
+    database = _database(config)
+    if args.retry:
+        with database.writing() as conn:
+            count = store.requeue_failed_jobs(conn, times.iso_utc(times.now_ms()))
+        log_event(logger, "jobs_requeued", jobs=count)
+        return 0
+    with database.reading() as conn:
+        counts = store.counts(conn)["jobs"]
+        failed = store.failed_jobs(conn)
+    log_event(logger, "jobs", **counts)
+    for job in failed:
+        log_event(logger, "job_failed", updated_at=job["updated_at"], psid_hash=job["psid_hash"], mid=job["mid"],
+                  attempts=job["attempts"], last_error=job["last_error"])
+    return 0
+
+
+def setup_page(config: Config, args) -> int:
+    """Set the Page's Get Started button, greeting, menu and ice breakers; --dry-run prints them."""
+    if args.dry_run:
+        print(json.dumps(profile.messenger_profile(config), indent=2, ensure_ascii=False))
+        return 0
+    try:
+        changed = profile.set_up_page(config)
+    except profile.GraphError as exc:
+        if exc.code == 190:
+            raise ConfigError(f"FB_PAGE_ACCESS_TOKEN: Graph refused it: {exc}") from None
+        raise Failure(f"setup-page: {exc}") from None
+    log_event(logger, "page_profile_set" if changed else "page_profile_unchanged")
+    return 0
+
+
+# The edges work adds `rejected` here: a function like the ones above, and one COMMANDS entry below.
+
+
+def _database(config: Config) -> Database:
+    """The existing database, for reading and small writes; never created here."""
+    _require(checks.database_problems(config.db_path, must_exist=True, write=False)
+             + checks.owner_problems(config.db_path))
+    return Database(config.db_path)
+
+
+def _require(problems: list[str]) -> None:
+    if problems:
+        raise ConfigError(*problems)
+
+
+# ---- the parser ---------------------------------------------------------------------------------
+
+def _psid_hash(value: str) -> str:
+    if not is_psid_hash(value):
+        raise argparse.ArgumentTypeError("a psid_hash is 64 lowercase hex digits (see hash-psid)")
+    return value
+
+
+def _psid(value: str) -> str:
+    if not value.isascii() or not value.isdigit():
+        raise argparse.ArgumentTypeError("a PSID is the digits Messenger gives a person, like 1234567890123456")
+    return value
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError("must be a whole number, at least 1")
+    return int(value)
+
+
+DB = ("EXPENSEBOT_DB",)
+GRAPH = ("FB_PAGE_ACCESS_TOKEN", "FB_APP_SECRET", "FB_GRAPH_URL")
+# name: (function, help, variables read, arguments as (flags, add_argument keywords))
+COMMANDS = {
+    "serve": (serve, "run the bot", VARIABLES, []),
+    "check": (check, "check everything serve needs; every problem one line, exit 2", VARIABLES, [
+        (("--online",), dict(action="store_true",
+                             help="also ask Graph (GET FB_GRAPH_URL/me) whether the Page token works"))]),
+    "demo": (run_demo, "the whole bot locally, chatting in this terminal", ("EXPENSEBOT_TZ", "EXPENSEBOT_CURRENCY"), [
+        (("--say",), dict(action="append", metavar="TEXT",
+                          help="send TEXT, print the reply; repeat for a scripted conversation, then exit")),
+        (("--db",), dict(type=Path, default=DEMO_DB, help=f"SQLite file (default {DEMO_DB}, created if missing)")),
+        (("--example",), dict(action="store_true",
+                              help="play the example conversation (currency, expenses, a budget, a question), then exit"))]),
+    "hash-psid": (hash_psid, "print the psid_hash of a PSID", ("PSID_HASH_KEY",), [
+        (("psid",), dict(type=_psid, help="the person's PSID (digits)"))]),
+    "summary": (print_summary, "a person's totals, from the database, as JSON", DB + ("EXPENSEBOT_TZ",), [
+        (("--psid-hash",), dict(required=True, type=_psid_hash, help="64 hex digits (see hash-psid)")),
+        (("--period",), dict(choices=summary.PERIODS, default="month", help="default month"))]),
+    "export": (export, "a person's expenses as CSV", DB, [
+        (("--psid-hash",), dict(required=True, type=_psid_hash, help="64 hex digits (see hash-psid)")),
+        (("--output",), dict(type=Path, metavar="PATH", help="write to this new file instead of stdout"))]),
+    "backup": (backup, "an online, consistent copy of the database", DB, [
+        (("path",), dict(help="a new file, or a folder (created if missing; a name ending in / "
+                                         "is a folder) to get expensebot-<UTC time>.db")),
+        (("--keep",), dict(type=_positive, metavar="N",
+                           help="then delete all but the newest N expensebot-*.db files in that folder"))]),
+    "jobs": (jobs, "enrichment jobs that ended in error, as JSON lines", DB, [
+        (("--retry",), dict(action="store_true", help="make every failed job pending again"))]),
+    "replay-spool": (replay_spool, "write spooled events into the database now",
+                     DB + ("EXPENSEBOT_SPOOL", "EXPENSEBOT_TZ", "EXPENSEBOT_CURRENCY"), []),
+    "setup-page": (setup_page, "set the Page's Get Started button, greeting, menu and ice breakers",
+                   GRAPH + ("EXPENSEBOT_PUBLIC_URL",), [
+        (("--dry-run",), dict(action="store_true", help="print the profile JSON; send nothing"))]),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors as one JSON line on stderr (exit 2), like every other problem."""
+
+    def error(self, message: str):
+        sys.stderr.write(json.dumps({"ts": times.iso_utc(times.now_ms()), "level": "error",
+                                     "event": "usage_error", "command": self.prog, "problem": message}) + "\n")
+        sys.exit(CONFIG_EXIT)
+
+
+def build_parser(prog: str = "expensebot") -> argparse.ArgumentParser:
+    parser = _Parser(prog=prog, description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    for name, (run, help_text, variables, arguments) in COMMANDS.items():
+        sub = commands.add_parser(name, help=help_text, description=f"{help_text}.",
+                                  epilog="reads: " + ", ".join(variables) + " (from the environment, "
+                                  "or from --env-file)", formatter_class=argparse.RawDescriptionHelpFormatter)
+        for flags, keywords in arguments:
+            sub.add_argument(*flags, **keywords)
+        sub.add_argument("--env-file", type=Path, metavar="PATH",
+                         help="read variables from PATH with systemd's EnvironmentFile rules, over the environment")
+        sub.set_defaults(run=run)
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str = "expensebot") -> int:
+    args = build_parser(prog).parse_args(argv)
+    # export's stdout is the CSV: its log lines go to stderr.
+    logs.configure(sys.stderr if args.command == "export" and args.output is None else None)
+    logging.captureWarnings(True)  # a library's warning is a JSON line too
+    _log_uncaught_exceptions()
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        log_event(logger, "interrupted", level=logging.WARNING, command=args.command)
+        return 130
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log_event(logger, "config_error", level=logging.ERROR, command=args.command, problem=problem)
+        return CONFIG_EXIT
+    except Failure as exc:
+        log_event(logger, "command_failed", level=logging.ERROR, command=args.command, problem=str(exc))
+        return FAILURE_EXIT
+    except OSError as exc:
+        log_event(logger, "command_failed", level=logging.ERROR, command=args.command, problem=_os_problem(exc))
+        return FAILURE_EXIT
+    except Exception:
+        logger.exception("command_crashed", extra={"fields": {"command": args.command}})
+        return FAILURE_EXIT
+
+
+def _run(args) -> int:
+    env = dict(os.environ)
+    if args.env_file is not None:
+        try:
+            env.update(envfile.read(args.env_file))
+        except envfile.EnvFileError as exc:
+            raise ConfigError(f"--env-file: {exc}") from None
+    if args.command in ("check", "serve"):
+        # These two report every problem at once, the values' and the machine's.
+        config, args.config_problems = Config.read(env)
+    else:
+        config = Config.from_env(env)
+    try:
+        return args.run(config, args)
+    except sqlite3.OperationalError as exc:
+        if not any(words in str(exc) for words in ENVIRONMENT_ERRORS):
+            raise  # "no such table" and the like are bugs: their traceback is logged
+        raise Failure(f"EXPENSEBOT_DB: {config.db_path}: {exc}") from None
+
+
+def _os_problem(exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    return f"{exc.filename}: {reason}" if exc.filename is not None else reason
+
+
+def _quiet_broken_stdout() -> None:
+    """After a failed write to stdout, point it at /dev/null so Python's exit flush cannot fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+        return
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _log_uncaught_exceptions() -> None:
+    """A bug in a background thread logs its traceback as one JSON line, not lines of plain text."""
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        logger.error("thread_crashed", exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+                     extra={"fields": {"thread": args.thread.name if args.thread else None}})
+    threading.excepthook = hook
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,397 @@
+"""Read what a message means, knowing no database: expenses, a command, a question, or nothing.
+
+Pure: the text, the person's Settings and the message's own time in, a Reading out. A message
+whose first word is a command word is that command, or a "did you mean" when its arguments make
+no sense; it is never read as an expense ('summary 2026' is the year 2026, not 2026.00).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import json
+import re
+import zoneinfo
+
+from expensebot import money, parser, periods, rules, times
+from expensebot.periods import Period
+from expensebot.settings import Settings
+
+DELETE_CONFIRM = "DELETE_MY_DATA_CONFIRM"
+DELETE_CANCEL = "DELETE_MY_DATA_CANCEL"
+# Postback payloads of the Get Started button and the persistent menu, as the command they are.
+POSTBACKS = {"GET_STARTED": "welcome", "MENU_SUMMARY": "summary", "MENU_UNDO": "undo",
+             "MENU_HELP": "help", "MENU_REPORT": "report"}
+COMMAND_WORDS = frozenset(
+    "summary undo help delete currency timezone tz settings budget budgets report".split())
+MAX_UNDO = 10
+DEFAULT_PERIOD = "month"
+_PUNCTUATION = ".,;:!?"
+_MONTHS = {name.lower(): number for number, name in enumerate(
+    "January February March April May June July August September October November December".split(), 1)}
+_MONTHS |= {name[:3]: number for name, number in list(_MONTHS.items())} | {"sept": 9}
+_YEAR = re.compile(r"(19[7-9][0-9]|2[0-9]{3})")
+_YEAR_MONTH = re.compile(r"([0-9]{4})-([0-9]{1,2})")
+_DATE = re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})")
+_CATEGORY = re.compile(r"#?([a-z][a-z0-9-]{0,31})")
+_QUESTION_WORD = re.compile(r"[0-9]{4}-[0-9]{1,2}(?:-[0-9]{1,2})?|[^\W_][\w'-]*")
+# Words a question may hold around what it asks: "how much (did I spend) on food (so far) this month".
+_FILLER = frozenset("did do does have has i i've ive we my me was is are the so far been spent spend "
+                    "spending total in during money all together altogether overall".split())
+_ANYTHING = frozenset("everything anything all total stuff money things".split())
+_CURRENCY_ADJECTIVES = {"us": "USD", "american": "USD", "canadian": "CAD", "australian": "AUD",
+                        "singapore": "SGD", "hong": "HKD", "new": "NZD", "philippine": "PHP",
+                        "mexican": "MXN", "indian": "INR", "pakistani": "PKR", "british": "GBP",
+                        "japanese": "JPY", "chinese": "CNY", "swiss": "CHF", "swedish": "SEK",
+                        "norwegian": "NOK", "danish": "DKK"}
+# Common ways to name a zone that are not the last part of its IANA name.
+_ZONE_ALIASES = {"utc": "UTC", "gmt": "Etc/GMT", "nyc": "America/New_York", "washington": "America/New_York",
+                 "boston": "America/New_York", "miami": "America/New_York", "la": "America/Los_Angeles",
+                 "san francisco": "America/Los_Angeles", "sf": "America/Los_Angeles",
+                 "seattle": "America/Los_Angeles", "houston": "America/Chicago", "dallas": "America/Chicago",
+                 "cebu": "Asia/Manila", "davao": "Asia/Manila", "beijing": "Asia/Shanghai",
+                 "delhi": "Asia/Kolkata", "new delhi": "Asia/Kolkata", "mumbai": "Asia/Kolkata",
+                 "bangalore": "Asia/Kolkata", "saigon": "Asia/Ho_Chi_Minh", "hanoi": "Asia/Ho_Chi_Minh"}
+_REGIONS = ("Africa", "America", "Antarctica", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific")
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    """A command with its arguments.
+
+    name: summary | undo | help | delete_request | delete_confirm | delete_cancel | welcome |
+    report | settings | currency_set | currency_ask | timezone_set | timezone_show | budget_set |
+    budget_off | budgets | question | did_you_mean.
+    """
+
+    name: str
+    period: Period | None = None
+    count: int = 1                       # undo: how many expenses
+    currency: str | None = None          # currency_set; budget_set: the budget's currency
+    tz: str | None = None                # timezone_set
+    category: str | None = None          # budget_*: '' for everything; question: what is asked about
+    amount_minor: int | None = None      # budget_set
+    choices: tuple[str, ...] = ()        # currency_ask: the codes to offer
+    topic: str = ""                      # did_you_mean: the command word that was meant
+
+
+@dataclasses.dataclass(frozen=True)
+class Reading:
+    """What a message's text says, read in the person's own currency and on their own date."""
+
+    today: dt.date                       # the message's date in the person's zone
+    settings: Settings = Settings("USD", "UTC")
+    command: Command | None = None
+    parsed: parser.ParseResult | None = None
+
+    @property
+    def expenses(self) -> tuple:
+        return self.parsed.expenses if self.parsed else ()
+
+    @property
+    def settings_after(self) -> Settings:
+        """The settings the person's next message is read with (this one may change them)."""
+        command = self.command
+        if command is not None and command.name == "currency_set":
+            return dataclasses.replace(self.settings, currency=command.currency)
+        if command is not None and command.name == "timezone_set":
+            return dataclasses.replace(self.settings, tz=command.tz)
+        return self.settings
+
+
+def read(text: str | None, settings: Settings, sent_ms: int) -> Reading:
+    """Read a message sent at sent_ms by a person with these settings."""
+    try:
+        today = times.local_date(sent_ms, settings.zone)
+    except (OverflowError, ValueError):  # the last hours of year 9999 in a zone ahead of UTC
+        today = times.local_date(sent_ms, dt.timezone.utc)
+    if not text:
+        return Reading(today, settings)
+    try:
+        command = read_command(text, settings, today) or read_question(text, today)
+    except (OverflowError, ValueError):  # a period that would end after year 9999
+        command = Command("did_you_mean", topic="question" if not starts_with_command_word(text) else "summary")
+    if command is not None:
+        return Reading(today, settings, command)
+    return Reading(today, settings, parsed=parser.parse_message(
+        text, default_currency=settings.currency, today=today))
+
+
+def starts_with_command_word(text: str) -> bool:
+    """Tell whether the first word of text is a command word ('Summary: 2026' is)."""
+    words = text.split(maxsplit=1)
+    return bool(words) and words[0].lower().rstrip(_PUNCTUATION) in COMMAND_WORDS
+
+
+def read_command(text: str, settings: Settings, today: dt.date) -> Command | None:
+    """The command a message is; None when its first word is no command word."""
+    stripped = text.strip()
+    if stripped in POSTBACKS:  # a menu item is its command typed without arguments
+        name = POSTBACKS[stripped]
+        return _COMMANDS[name]("", settings, today) if name in _COMMANDS else Command(name)
+    if stripped in (DELETE_CONFIRM, DELETE_CANCEL):
+        return Command("delete_confirm" if stripped == DELETE_CONFIRM else "delete_cancel")
+    if stripped == "?":
+        return Command("help")
+    if stripped.lower().split()[:2] == ["time", "zone"]:
+        return _timezone(" ".join(stripped.split()[2:]))
+    if not starts_with_command_word(stripped):
+        return None
+    first, *rest = stripped.split(maxsplit=1)
+    word = first.lower().rstrip(_PUNCTUATION)
+    arguments = rest[0].strip() if rest else ""
+    if "\n" in arguments or "\r" in arguments:
+        return Command("did_you_mean", topic=word)
+    return _COMMANDS[word](arguments, settings, today) or Command("did_you_mean", topic=word)
+
+
+def _words(arguments: str) -> list[str]:
+    return [word.strip(_PUNCTUATION) for word in arguments.lower().split() if word.strip(_PUNCTUATION)]
+
+
+def _summary(arguments: str, settings: Settings, today: dt.date) -> Command | None:
+    words = _words(arguments)
+    period = read_period(words, today) if words else periods.named(DEFAULT_PERIOD, today)
+    return Command("summary", period) if period else None
+
+
+def _undo(arguments: str, settings: Settings, today: dt.date) -> Command | None:
+    words = _words(arguments)
+    if not words:
+        return Command("undo")
+    if len(words) == 1 and words[0].isascii() and words[0].isdigit() and 1 <= int(words[0]) <= MAX_UNDO:
+        return Command("undo", count=int(words[0]))
+    return None
+
+
+def _help(arguments: str, settings: Settings, today: dt.date) -> Command | None:
+    return Command("help")
+
+
+def _delete(arguments: str, settings: Settings, today: dt.date) -> Command | None:
+    return Command("delete_request") if _words(arguments) == ["my", "data"] else None
+
+
+def _currency(arguments: str, settings: Settings, today: dt.date) -> Command | None:
+    if not arguments:
+        return Command("currency_ask", choices=money.COMMON_CURRENCIES)
+    codes = read_currency(arguments, settings.currency)
+    if len(codes) == 1:
+        return Command("currency_set", currency=codes[0])
+    return Command("currency_ask", choices=codes) if codes else None
+
+
+def _timezone(arguments: str, settings: Settings | None = None, today: dt.date | None = None) -> Command:
+    if not arguments.strip():
+        return Command("timezone_show")
+    zone = read_zone(arguments)
+    return Command("timezone_set", tz=zone) if zone else Command("did_you_mean", topic="timezone")
+
+
+def _settings(arguments: str, settings: Settings, today: dt.date) -> Command | None:
+    return Command("settings") if not arguments else None
+
+
+def _report(arguments: str, settings: Settings, today: dt.date) -> Command | None:
+    return Command("report") if not arguments else None
+
+
+def _budgets(arguments: str, settings: Settings, today: dt.date) -> Command | None:
+    return Command("budgets") if not arguments else None
+
+
+def _budget(arguments: str, settings: Settings, today: dt.date) -> Command | None:
+    words = arguments.lower().split()
+    if not words:
+        return Command("budgets")
+    if words[-1] == "off" and len(words) <= 2:
+        category = _category(words[0]) if len(words) == 2 else ""
+        return Command("budget_off", category=category) if category is not None else None
+    if len(words) > 3:
+        return None
+    amount = parser.parse_line(" ".join(["budget", *words]), default_currency=settings.currency, today=today)
+    if not isinstance(amount, parser.ParsedExpense) or amount.currency != settings.currency:
+        return None
+    rest = amount.description.split()[1:]  # "budget" and the category, without the amount
+    if amount.category:  # written as a tag: "budget #food 300"
+        rest = [*rest, amount.category]
+    if len(rest) > 1:
+        return None
+    category = _category(rest[0]) if rest else ""
+    if category is None:
+        return None
+    return Command("budget_set", category=category, amount_minor=amount.amount_minor, currency=amount.currency)
+
+
+def _category(word: str) -> str | None:
+    match = _CATEGORY.fullmatch(word.lower())
+    return match[1] if match and match[1] not in _ANYTHING else ("" if word.lower() in _ANYTHING else None)
+
+
+_COMMANDS = {"summary": _summary, "undo": _undo, "help": _help, "delete": _delete, "currency": _currency,
+             "timezone": _timezone, "tz": _timezone, "settings": _settings, "report": _report,
+             "budget": _budget, "budgets": _budgets}
+
+
+def read_period(words: list[str], today: dt.date) -> Period | None:
+    """Read 'today', 'this week', 'last month', '2026', 'november', '2026-11', 'last 7 days', ...
+
+    None when the words name no period.
+    """
+    words = [word for word in words if word not in ("in", "for", "during", "of")]
+    if words[:1] == ["this"] and len(words) == 2 and words[1] in ("week", "month", "year"):
+        words = words[1:]
+    if words in (["all"], ["all", "time"], ["ever"], ["alltime"]):
+        return periods.named("all", today)
+    if len(words) == 1 and words[0] in periods.NAMED:
+        return periods.named(words[0], today)
+    if words == ["yesterday"]:
+        return periods.day(today - dt.timedelta(days=1), "Yesterday")
+    if len(words) == 2 and words[0] in ("last", "previous") and words[1] in ("week", "month", "year"):
+        return periods.previous(words[1], today)
+    if len(words) == 3 and words[0] in ("last", "past") and words[2] in ("day", "days"):
+        count = words[1]
+        if count.isascii() and count.isdigit() and 1 <= int(count) <= periods.MAX_DAYS:
+            return periods.last_days(int(count), today)
+        return None
+    if len(words) == 1:
+        return _one_word_period(words[0], today)
+    if len(words) == 2:
+        month_word, year_word = words if words[0] in _MONTHS else words[::-1]
+        if month_word in _MONTHS and _YEAR.fullmatch(year_word):
+            return periods.month(int(year_word), _MONTHS[month_word])
+    return None
+
+
+def _one_word_period(word: str, today: dt.date) -> Period | None:
+    if _YEAR.fullmatch(word):
+        return periods.year(int(word))
+    if word in _MONTHS:
+        month = _MONTHS[word]
+        return periods.month(today.year if month <= today.month else today.year - 1, month)
+    match = _DATE.fullmatch(word) or _YEAR_MONTH.fullmatch(word)
+    if match is None or not _YEAR.fullmatch(match[1]):
+        return None
+    try:
+        if match.re is _DATE:
+            return periods.day(dt.date(*map(int, match.groups())))
+        return periods.month(int(match[1]), int(match[2])) if 1 <= int(match[2]) <= 12 else None
+    except ValueError:
+        return None
+
+
+def read_question(text: str, today: dt.date) -> Command | None:
+    """Read 'how much on food this month?', 'what did I spend yesterday?', 'coffee this year?'.
+
+    A message that starts like a question but cannot be read is a did-you-mean, not an expense.
+    """
+    lowered = text.strip().lower()
+    if len(lowered) > 120 or "\n" in lowered or not (lowered[:4] in ("how ", "what") or lowered[-1:] == "?"):
+        return None  # the everyday expense line: no question, and no regex run on it
+    words = _QUESTION_WORD.findall(lowered)
+    asked = None
+    if words[:2] == ["how", "much"]:
+        asked = words[2:]
+    elif words[:1] == ["what"] and len(words) >= 3 and set(words[1:4]) & {"spend", "spent"}:
+        asked = words[1:]
+    elif lowered.endswith("?"):
+        return _term_question(words, today)
+    if asked is None:
+        return None
+    return _question(asked, today) or Command("did_you_mean", topic="question")
+
+
+def _question(words: list[str], today: dt.date) -> Command | None:
+    words = [word for word in words if word not in _FILLER]
+    category = None
+    if words[:1] and words[0] in ("on", "for", "at"):
+        if len(words) < 2:
+            return None
+        category = _category(words[1])
+        words = words[2:]
+        if category is None:
+            return None
+    period = read_period(words, today) if words else periods.named(DEFAULT_PERIOD, today)
+    if period is None:
+        return None
+    return Command("question", period=period, category=category or None)
+
+
+def _term_question(words: list[str], today: dt.date) -> Command | None:
+    """'coffee this year?', 'food in november?': one word, then a period."""
+    if len(words) < 2 or words[0] in COMMAND_WORDS:
+        return None
+    category = _category(words[0])
+    period = read_period(words[1:], today)
+    if not category or period is None:
+        return None
+    return Command("question", period=period, category=category)
+
+
+def read_currency(text: str, own_currency: str) -> tuple[str, ...]:
+    """The currencies 'EUR', '€', 'euros', 'us dollars' or 'pesos' may mean; () for none."""
+    words = text.split()
+    if len(words) == 1:
+        word = words[0].rstrip(_PUNCTUATION)
+        if word.upper() in money.MINOR_DIGITS:
+            return (word.upper(),)
+        if word in money.SYMBOLS:
+            return (money.currency_for_symbol(word, own_currency),)
+        return money.currencies_for_word(word, own_currency)
+    if len(words) == 2:
+        code = _CURRENCY_ADJECTIVES.get(words[0].lower())
+        if code and code in money.currencies_for_word(words[1].rstrip(_PUNCTUATION), code):
+            return (code,)
+    if len(words) == 3 and " ".join(words[:2]).lower() in ("hong kong", "new zealand"):
+        return read_currency(f"{words[0]} {words[2]}", own_currency)
+    return ()
+
+
+def read_zone(text: str) -> str | None:
+    """An IANA zone name for 'Asia/Manila', 'manila', 'new york' or 'UTC'; None when unknown."""
+    key = " ".join(text.strip().lower().replace("_", " ").split())
+    if not key or len(key) > 64:
+        return None
+    zones = _zone_index()
+    return _ZONE_ALIASES.get(key) or zones.get(key)
+
+
+@functools.cache
+def _zone_index() -> dict[str, str]:
+    """Every IANA name by its lower-case spelling, and by its city where that is unambiguous."""
+    names = zoneinfo.available_timezones()
+    index = {}
+    for name in sorted(names, key=lambda name: name.split("/")[0] not in _REGIONS):
+        city = name.rsplit("/", 1)[-1].replace("_", " ").lower()
+        if name.split("/")[0] in _REGIONS:
+            index.setdefault(city, name)
+    for name in names:
+        index[name.lower().replace("_", " ")] = name
+    return index
+
+
+# With AI on, a question the reader above cannot read may be mapped by the model to a query;
+# the answer is only a category and a period, both checked here, and the totals come from SQL.
+MODEL_PERIODS = ("today", "yesterday", "week", "month", "year", "all", "last week", "last month", "last year")
+QUESTION_PROMPT = (
+    "You turn a person's question about their own spending into a query. Answer with a JSON object "
+    '{"category": <one of: ' + ", ".join(rules.CATEGORIES) + ', or null for all spending>, '
+    '"period": <one of: ' + ", ".join(MODEL_PERIODS) + ">} and nothing else. "
+    'If the text is not a question about spending, answer {"period": null}.'
+)
+
+
+def read_model_query(content: str, today: dt.date) -> Command | None:
+    """The question a model's answer to QUESTION_PROMPT stands for; None unless it is exactly valid."""
+    try:
+        answer = json.loads(content)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(answer, dict) or answer.get("period") not in MODEL_PERIODS:
+        return None
+    category = answer.get("category")
+    if category is not None and (not isinstance(category, str) or category.strip().lower() not in rules.CATEGORIES):
+        return None
+    return Command("question", period=read_period(answer["period"].split(), today),
+                   category=category.strip().lower() if category else None)

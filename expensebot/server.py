@@ -1,0 +1,49 @@
+"""The one way waitress is built: `serve`, the demo and the tests all run the app through make_server."""
+
+from __future__ import annotations
+
+import socket
+
+import bottle
+import waitress
+import waitress.server
+
+from expensebot import webhook
+from expensebot.config import Config
+
+# One request thread. Writes take turns anyway (one write lock), and a thread holding it gives
+# up the GIL on every sqlite3 call: with a second request thread running Python meanwhile, the
+# locked stretch took 3-4x longer (bench/README.md). Reads (summaries, ops) take milliseconds.
+SERVER_THREADS = 1
+# A connection that sends nothing for this long is closed. Behind the proxy every request is
+# a short local connection; without one, idle or trickling clients would each hold a socket.
+CHANNEL_TIMEOUT = 30
+# At most this many open connections; more wait in the kernel's accept queue. Each may buffer
+# a body of up to 1 MiB before the one request thread gets to it, so this bounds that memory.
+CONNECTION_LIMIT = 64
+
+
+def make_server(app: bottle.Bottle, config: Config,
+                sockets: list[socket.socket] | None = None) -> waitress.server.BaseWSGIServer:
+    """Bind config.host:config.port (0 = any free port), or use `sockets` already listening; return the
+    server, not yet running.
+
+    Raises OSError when the address cannot be bound (in use, not ours, not permitted).
+    """
+    where = {"sockets": sockets} if sockets else {"host": config.host, "port": config.port}
+    return waitress.create_server(
+        app,
+        **where,
+        threads=SERVER_THREADS,
+        # waitress answers 413 itself before reading more than this.
+        max_request_body_size=webhook.MAX_BODY_BYTES,
+        channel_timeout=CHANNEL_TIMEOUT,
+        # Idle connections are looked for this often, so CHANNEL_TIMEOUT holds within 10 s.
+        cleanup_interval=10,
+        connection_limit=CONNECTION_LIMIT,
+        ident="expensebot",
+        # waitress drops X-Forwarded-For by default; the report rate limit reads it, believing it
+        # only from a proxy on loopback (report.client_address). Without it every client behind
+        # the proxy would share one limit.
+        clear_untrusted_proxy_headers=False,
+    )

@@ -1,0 +1,21 @@
+"""Packaging: everything is in setup.cfg, except copying schema.sql into the package.
+
+schema.sql lives at the repository root (where people look for it); an installed package needs its
+own copy beside db.py, which expensebot.db.SCHEMA_PATH finds first.
+"""
+
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+ROOT = Path(__file__).resolve().parent
+
+
+class BuildWithSchema(build_py):
+    def run(self):
+        super().run()
+        self.copy_file(str(ROOT / "schema.sql"), str(Path(self.build_lib) / "expensebot" / "schema.sql"))
+
+
+setup(cmdclass={"build_py": BuildWithSchema})
