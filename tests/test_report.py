@@ -15,7 +15,7 @@ import sqlite3
 import pytest
 import requests
 
-from conftest import Client, InlineExecutor, OPS_TOKEN, delivery, make_config, message_event, psid_hash
+from conftest import ROOT, Client, InlineExecutor, OPS_TOKEN, delivery, make_config, message_event, psid_hash
 from expensebot import chat, demo, export, logs, reading, report
 from expensebot.config import Config, ConfigError
 from expensebot.identity import PsidHasher
@@ -637,6 +637,15 @@ def test_waitress_lines_naming_a_report_path_never_carry_the_token(bot, level, m
     assert token not in stream.getvalue() and token[:16] not in stream.getvalue()
     assert first["message"] == message % f"/report/<token>{suffix}"
     assert second["message"] == message % "/report/style.css"
+
+
+@pytest.mark.parametrize("doc", ["OPERATIONS.md", "REPORT.md"])
+def test_the_documented_proxy_keeps_report_links_out_of_its_access_log(doc):
+    """nginx logs every request line by default: under /report/ that line is a person's link."""
+    text = (ROOT / "docs" / doc).read_text(encoding="utf-8")
+    block = text.split("location /report/ {", 1)[1].split("}", 1)[0]
+    assert "access_log off;" in block
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in block
 
 
 # ---- The demo ----
