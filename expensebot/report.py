@@ -13,8 +13,8 @@ import binascii
 import collections
 import dataclasses
 import datetime as dt
-import hashlib
 import functools
+import hashlib
 import hmac
 import io
 import ipaddress
