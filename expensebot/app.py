@@ -18,7 +18,7 @@ from expensebot.db import Database
 from expensebot.identity import PsidHasher, is_psid_hash
 from expensebot.ingest import Ingest
 from expensebot.logs import log_event
-from expensebot.report import install_report
+from expensebot.report import error_page as report_error_page, install_report, is_report_path
 from expensebot.settings import Settings, settings_of
 from expensebot.spool import SpoolError
 
@@ -174,6 +174,8 @@ def _error(status: int, message: str) -> str:
 
 
 def _error_page(error: bottle.HTTPError) -> str:
+    if is_report_path(bottle.request.path):  # a report link's path holds its token: never echo it
+        return report_error_page(error.status_code)
     bottle.response.content_type = "application/json"
     if error.status_code == 401:
         bottle.response.set_header("WWW-Authenticate", "Bearer")
