@@ -21,7 +21,7 @@ from expensebot.errors import describe
 from expensebot.identity import PsidHasher, is_psid_hash
 from expensebot.ingest import Ingest
 from expensebot.logs import log_event
-from expensebot.report import install_report
+from expensebot.report import error_page as report_error_page, install_report, is_report_path
 from expensebot.settings import Settings, settings_of
 from expensebot.spool import SpoolError
 
@@ -145,9 +145,11 @@ def _json_500(route: Callable) -> Callable:
         except bottle.HTTPResponse:
             raise
         except Exception as exc:
-            log_event(logger, "request_failed", level=logging.ERROR, path=bottle.request.path,
+            # The route's pattern, not the path: a report link's path holds its bearer token.
+            log_event(logger, "request_failed", level=logging.ERROR, route=bottle.request.route.rule,
                       reason=f"{type(exc).__name__}", traceback="".join(traceback.format_exception(exc)))
-            return _error(500, "internal error")
+            # Answered by the app's error page (JSON, or the plain page under /report/).
+            raise bottle.HTTPError(500, "internal error") from None
     return wrapper
 
 
@@ -211,6 +213,8 @@ def _error(status: int, message: str) -> str:
 
 
 def _error_page(error: bottle.HTTPError) -> str:
+    if is_report_path(bottle.request.path):  # a report link's path holds its token: never echo it
+        return report_error_page(error.status_code)
     bottle.response.content_type = "application/json"
     if error.status_code == 401:
         bottle.response.set_header("WWW-Authenticate", "Bearer")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import urllib.parse
 import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
@@ -142,6 +143,8 @@ class Config:
                           ("EXPENSEBOT_PUBLIC_URL", self.public_url)):
             if url and not url.startswith(("http://", "https://")):
                 problems.append(f"{name}: must start with http:// or https://")
+        if self.public_url.startswith(("http://", "https://")) and (problem := _public_url_problem(self.public_url)):
+            problems.append(f"EXPENSEBOT_PUBLIC_URL: {problem}")
         return problems
 
     def require_serving(self) -> None:
@@ -233,3 +236,15 @@ def _boolean_of(name: str, value: str) -> bool:
     if lowered in ("false", "0", "no", "off"):
         return False
     raise ConfigError(f"{name}: {value!r} is not true or false")
+
+
+def _public_url_problem(url: str) -> str | None:
+    """Why a report-link base would leak or break links, or None. A link is a bearer token."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.hostname:
+        return "needs a host"
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        return "must not have a query or fragment (links are appended to it)"
+    if parts.username is not None or parts.password is not None:
+        return "must not hold a user name or password"
+    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import threading
 import time
@@ -109,6 +110,24 @@ class Incident:
                   count=count, seconds=round(seconds, 3))
 
 
+class HideReportTokens(logging.Filter):
+    """Cut report links' tokens out of a line before it is written.
+
+    waitress names the request path in a few lines ("Client disconnected while serving /report/…",
+    "Exception while serving …"), and under /report/ the path holds the link's bearer token.
+    """
+
+    _PATH = re.compile(r"/report/(?!style\.css(?![^/\s?#'\"]))[^/\s?#'\"]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "fields", None) is None:
+            message = record.getMessage()
+            hidden = self._PATH.sub("/report/<token>", message)
+            if hidden != message:
+                record.msg, record.args = hidden, ()
+        return True
+
+
 def configure(stream=None, level: int = logging.INFO) -> None:
     """Send every log record to stream (stdout) as JSON lines."""
     # Nothing reads a record's caller, thread or process: don't collect them
@@ -119,6 +138,7 @@ def configure(stream=None, level: int = logging.INFO) -> None:
     logging.logMultiprocessing = False
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(HideReportTokens())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

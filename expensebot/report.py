@@ -13,10 +13,12 @@ import binascii
 import collections
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import io
 import ipaddress
+import logging
 import re
 import sqlite3
 import struct
@@ -31,12 +33,17 @@ import bottle
 from expensebot import export, settings, store, times
 from expensebot.config import Config
 from expensebot.db import Database
+from expensebot.logs import log_event
 from expensebot.money import format_amount
 from expensebot.summary import day_bounds
 
+logger = logging.getLogger(__name__)
+
 LINK_LIFETIME = dt.timedelta(hours=24)
 CLOCK_SKEW = dt.timedelta(minutes=5)  # a token "made" this far in the future still counts
-KEY_PURPOSE = b"expensebot report links v1"
+# psid_hash is HMAC-SHA256(PSID_HASH_KEY, the PSID's UTF-8) and is not secret, so the key's message
+# starts with 0xFF, a byte no UTF-8 text has: no psid_hash can ever equal the links' key.
+KEY_PURPOSE = b"\xffexpensebot report links v1"
 TOKEN_VERSION = 1
 _TOKEN = struct.Struct(">B32sII")  # version, psid_hash (32 bytes), made, expires (Unix seconds)
 _MAC_BYTES = 32
@@ -157,20 +164,41 @@ def client_address(environ: dict) -> str:
     """The address to rate-limit: the peer, or what a reverse proxy on this machine says it saw.
 
     Only a proxy on loopback is believed, and only the last X-Forwarded-For entry: the one that
-    proxy appended. Earlier entries are whatever the client chose to send.
+    proxy appended. Earlier entries are whatever the client chose to send. An IPv4 address that
+    arrives IPv6-mapped (::ffff:a.b.c.d, from a dual-stack socket) counts as the IPv4 address.
     """
     peer = environ.get("REMOTE_ADDR", "")
     try:
-        local = ipaddress.ip_address(peer).is_loopback
+        address = _unmapped(ipaddress.ip_address(peer))
     except ValueError:
         return peer
     forwarded = environ.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
-    if local and forwarded:
+    if address.is_loopback and forwarded:
         try:
-            return str(ipaddress.ip_address(forwarded))
+            return str(_unmapped(ipaddress.ip_address(forwarded)))
         except ValueError:
-            return peer
-    return peer
+            return str(address)
+    return str(address)
+
+
+def limit_key(address: str) -> str:
+    """What the limiter counts by: an IPv4 address, or the /64 block of an IPv6 address.
+
+    One IPv6 subscriber usually holds a whole /64 and can pick a new address in it for every
+    request, so counting single IPv6 addresses would not limit anyone.
+    """
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6:
+        return str(ipaddress.IPv6Network((int(parsed) >> 64 << 64, 64)))  # int: drops any %scope
+    return str(parsed)
+
+
+def _unmapped(address: ipaddress.IPv4Address | ipaddress.IPv6Address):
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped if mapped is not None else address
 
 
 # ---- The month, from the rows ----
@@ -237,7 +265,8 @@ def parse_month(value: str | None, today: dt.date) -> dt.date | None:
     if not value:
         return today.replace(day=1)
     match = _MONTH_RE.fullmatch(value)
-    if not match or not 2000 <= int(match[1]) <= 9999 or not 1 <= int(match[2]) <= 12:
+    # The last year is 9998: a month's end is the next month's first day, and year 10000 has none.
+    if not match or not 2000 <= int(match[1]) <= 9998 or not 1 <= int(match[2]) <= 12:
         return None
     return dt.date(int(match[1]), int(match[2]), 1)
 
@@ -361,6 +390,17 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
     def person(token: str) -> str | None:
         return read_token(key, token, now()) if key else None
 
+    def readable(route: Callable) -> Callable:
+        """A database that cannot be read is a plain 503, logged without the link."""
+        @functools.wraps(route)
+        def wrapper(*args, **kwargs):
+            try:
+                return route(*args, **kwargs)
+            except sqlite3.Error as exc:
+                log_event(logger, "report_unavailable", level=logging.ERROR, reason=type(exc).__name__)
+                return _plain(503)
+        return wrapper
+
     @app.get("/report/style.css")
     def stylesheet():
         if refused := _limited(limiter):
@@ -380,6 +420,7 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
         return ""
 
     @app.get("/report/<token>/")
+    @readable
     def page(token: str):
         if refused := _limited(limiter):
             return refused
@@ -398,6 +439,7 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
         return _render("report", **data)
 
     @app.get("/report/<token>/expenses.csv")
+    @readable
     def csv(token: str):
         if refused := _limited(limiter):
             return refused
@@ -419,19 +461,32 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
 
 _PLAIN = {400: ("Bad request", "That month cannot be shown."),
           403: ("Forbidden", "This link is not valid. Type \u201creport\u201d in the chat for a new one."),
-          429: ("Too many requests", "Too many requests from your address. Try again in a minute.")}
+          404: ("Not found", "There is no page here."),
+          405: ("Method not allowed", "This address only shows pages."),
+          429: ("Too many requests", "Too many requests from your address. Try again in a minute."),
+          503: ("Unavailable", "Your report cannot be shown right now. Try again in a minute.")}
+_PLAIN_OTHER = ("Error", "Your report cannot be shown. Type \u201creport\u201d in the chat for a new link.")
+
+
+def is_report_path(path: str) -> bool:
+    return path == "/report" or path.startswith("/report/")
+
+
+def error_page(status: int) -> str:
+    """The app's error answer under /report/ (404, 405, 500, ...): plain, locked down, no echo of the path."""
+    return _plain(status)
 
 
 def _plain(status: int) -> str:
     """A page that says only what went wrong in general: never why a token failed."""
     bottle.response.status = status
     _secure("text/html; charset=utf-8")
-    title, text = _PLAIN[status]
+    title, text = _PLAIN.get(status, _PLAIN_OTHER)
     return _render("report_plain", status=status, title=title, text=text)
 
 
 def _limited(limiter: AddressLimiter) -> str | None:
-    seconds = limiter.wait(client_address(bottle.request.environ))
+    seconds = limiter.wait(limit_key(client_address(bottle.request.environ)))
     if not seconds:
         return None
     page = _plain(429)

@@ -8,14 +8,17 @@ import datetime as dt
 import hashlib
 import hmac
 import io
+import json
 import logging
 import sqlite3
 
 import pytest
 import requests
 
-from conftest import Client, InlineExecutor, OPS_TOKEN, delivery, make_config, message_event, psid_hash
-from expensebot import chat, demo, export, reading, report
+from conftest import ROOT, Client, InlineExecutor, OPS_TOKEN, delivery, make_config, message_event, psid_hash
+from expensebot import chat, demo, export, logs, reading, report
+from expensebot.config import Config, ConfigError
+from expensebot.identity import PsidHasher
 from expensebot.settings import Settings
 from expensebot.replies import SendApi
 from expensebot.service import Service
@@ -76,6 +79,23 @@ def test_no_link_without_a_public_url(tmp_path):
     assert report.link_for(make_config(tmp_path), psid_hash(ALICE), NOW) is None
 
 
+@pytest.mark.parametrize("url", [
+    "https://bot.example.org/?a=1",       # the link would become .../?a=1/report/<token>/
+    "https://bot.example.org/x#top",
+    "https://user:secret@bot.example.org",
+    "https://",
+])
+def test_a_public_url_that_would_leak_or_break_links_is_refused(url):
+    with pytest.raises(ConfigError, match="EXPENSEBOT_PUBLIC_URL"):
+        Config.from_env({"EXPENSEBOT_PUBLIC_URL": url})
+
+
+@pytest.mark.parametrize("url", ["https://bot.example.org", "https://bot.example.org/expenses/",
+                                 "http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"])
+def test_a_public_url_over_https_or_on_this_machine_is_accepted(url):
+    assert Config.from_env({"EXPENSEBOT_PUBLIC_URL": url}).public_url == url.rstrip("/")
+
+
 def test_a_link_names_the_person_only_through_the_signed_token(bot):
     url = report.link_for(bot.config, psid_hash(ALICE), NOW)
     token = url.removeprefix(PUBLIC_URL + "/report/").removesuffix("/")
@@ -88,7 +108,19 @@ def test_a_link_names_the_person_only_through_the_signed_token(bot):
 def test_the_signing_key_is_derived_not_the_secret_itself(bot):
     key = report.link_key(bot.config.psid_hash_key)
     assert key != bot.config.psid_hash_key.encode()
-    assert key == hmac.new(bot.config.psid_hash_key.encode(), b"expensebot report links v1", hashlib.sha256).digest()
+    assert key == hmac.new(bot.config.psid_hash_key.encode(), b"\xffexpensebot report links v1",
+                           hashlib.sha256).digest()
+
+
+@pytest.mark.parametrize("text", ["expensebot report links v1", "\udcffexpensebot report links v1"])
+def test_no_psid_hash_is_the_signing_key(bot, client, text):
+    """psid_hash is HMAC-SHA256 under the same PSID_HASH_KEY, and psid_hashes are not secret (logs,
+    `run.py hash-psid`): the key's message must be one no PSID's UTF-8 can spell."""
+    psid_hash_of_text = PsidHasher(bot.config.psid_hash_key)(text)
+    forged = report.make_token(bytes.fromhex(psid_hash_of_text), psid_hash(BOB), NOW)
+    assert client.get(f"/report/{forged}/").status == 403
+    with pytest.raises(UnicodeDecodeError):
+        report.KEY_PURPOSE.decode("utf-8", "surrogatepass")
 
 
 @pytest.mark.parametrize("key", [b"test-psid-hash-key", report.link_key("another bot's key")],
@@ -227,14 +259,59 @@ def test_the_month_follows_the_persons_time_zone(bot, client):
     assert "midnight snack" in page and '<td class="date">Nov 1</td>' in page
 
 
+def test_far_from_utc_the_months_numbers_are_the_sql_sums_of_its_local_days(bot, client, clock):
+    """Pacific/Kiritimati is UTC+14: its November is [Oct 31 10:00Z, Nov 30 10:00Z). One expense
+    each side of both edges (a millisecond apart); page, per-day table, budget and CSV must all
+    equal a plain SQL sum over those UTC bounds."""
+    with sqlite3.connect(bot.config.db_path) as conn:
+        conn.execute("INSERT INTO people (psid_hash, currency, timezone, updated_at)"
+                     " VALUES (?, 'USD', 'Pacific/Kiritimati', '2026-11-01T00:00:00.000Z')", (psid_hash(ALICE),))
+        conn.execute("INSERT INTO budgets (psid_hash, category, amount_minor, currency, updated_at)"
+                     " VALUES (?, '', 100000, 'USD', '2026-11-01T00:00:00.000Z')", (psid_hash(ALICE),))
+    conn.close()
+    utc = dt.timezone.utc
+    edges = [(dt.datetime(2026, 10, 31, 9, 59, 59, 999000, utc), "1"), (dt.datetime(2026, 10, 31, 10, tzinfo=utc), "2"),
+             (dt.datetime(2026, 11, 30, 9, 59, 59, 999000, utc), "4"), (dt.datetime(2026, 11, 30, 10, tzinfo=utc), "8")]
+    for number, (when, amount) in enumerate(edges):
+        clock.moment = when  # each arrives when sent: a time more than a day ahead is taken as garbage
+        say(client, ALICE, f"edge{number} {amount}", when)
+    with sqlite3.connect(bot.config.db_path) as conn:
+        [(in_sql,)] = conn.execute(
+            "SELECT sum(amount_minor) FROM expenses WHERE psid_hash = ? AND occurred_at >= ? AND occurred_at < ?",
+            (psid_hash(ALICE), "2026-10-31T10:00:00.000Z", "2026-11-30T10:00:00.000Z")).fetchall()
+    conn.close()
+    assert in_sql == 2_00 + 4_00
+    clock.moment = dt.datetime(2026, 11, 30, 10, 30, tzinfo=utc)  # still November in UTC, December there
+    path = page_path(bot, ALICE, made=clock.moment)
+    assert "<h1>December 2026</h1>" in client.get(path).text
+    page = client.get(path + "?month=2026-11").text
+    assert '<div class="sum">6.00 <span class="code">USD</span></div>' in page
+    assert "<tr><td>1</td><td>2.00 USD</td></tr>" in page and "<tr><td>30</td><td>4.00 USD</td></tr>" in page
+    assert "6.00 USD of 1000.00 USD" in page and "edge0" not in page and "edge3" not in page
+    assert 'href="?month=2026-12" rel="next"' in page
+    rows = list(csv.DictReader(io.StringIO(client.get(path + "expenses.csv?month=2026-11").text)))
+    assert sum(int(row["amount_minor"]) for row in rows) == in_sql
+    assert [row["description"] for row in rows] == ["edge1", "edge2"]
+
+
 @pytest.mark.parametrize("month", ["2026-13", "2026-00", "2026-1", "26-11", "abcd-ef", "1999-12",
-                                   "2026-11-01", "2026/11", "%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%96-11", "%00"])
+                                   "2026-11-01", "2026/11", "%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%96-11", "%00",
+                                   "9999-12", "9999-01", "10000-01", "0000-00", "-2026-11", "2026-11%0A",
+                                   "2026-11'%20OR%201=1--", "%2B2026-11", "2026-%2B1"])
 def test_a_month_that_cannot_be_shown_is_a_400(bot, client, month):
     path = page_path(bot, ALICE)
     for suffix in ("", "expenses.csv"):
         answer = client.get(f"{path}{suffix}?month={month}")
         assert answer.status == 400
         assert answer.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize("month, title", [("2000-01", "January 2000"), ("9998-12", "December 9998")])
+def test_the_first_and_last_months_that_can_be_shown(bot, client, month, title):
+    path = page_path(bot, ALICE)
+    page = client.get(f"{path}?month={month}")
+    assert page.status == 200 and f"<h1>{title}</h1>" in page.text
+    assert client.get(f"{path}expenses.csv?month={month}").status == 200
 
 
 def test_budgets_show_their_progress(bot, client):
@@ -247,9 +324,9 @@ def test_budgets_show_their_progress(bot, client):
                          [(psid_hash(ALICE), "", 100_00), (psid_hash(ALICE), "food", 95_00)])
     conn.close()
     page = client.get(page_path(bot, ALICE)).text
-    assert "<span>Everything</span> <span class=\"num\">110.00 USD of 100.00 USD</span>" in page
+    assert "<span><bdi>Everything</bdi></span> <span class=\"num\">110.00 USD of 100.00 USD</span>" in page
     assert "110% used, over by 10.00 USD" in page
-    assert "<span>food</span> <span class=\"num\">90.00 USD of 95.00 USD</span>" in page
+    assert "<span><bdi>food</bdi></span> <span class=\"num\">90.00 USD of 95.00 USD</span>" in page
     assert '<p class="caption near">94% used</p>' in page
 
 
@@ -267,6 +344,24 @@ def test_what_a_person_wrote_is_shown_as_text(bot, client, text, shown):
     assert shown in page
     assert "<script" not in page and "onerror=" not in page.replace("onerror=alert(1)&gt;", "")
     assert "<img" not in page and "onload=alert" not in page.replace("onload=alert(1)&gt;", "")
+
+
+RLO, PDF = "\u202e", "\u202c"
+
+
+def test_right_to_left_text_cannot_turn_around_what_follows_it(bot, client):
+    """An unclosed U+202E (or plain Arabic/Hebrew) in a description or category runs on to the end of
+    its paragraph: each person-written text is its own <bdi>, so amounts and tags stay readable."""
+    say(client, ALICE, f"{RLO}gift 5 #fun", day(5))
+    say(client, ALICE, "קפה 3 #שתייה", day(6))
+    with sqlite3.connect(bot.config.db_path) as conn:
+        conn.execute("INSERT INTO budgets (psid_hash, category, amount_minor, currency, updated_at)"
+                     " VALUES (?, 'שתייה', 1000, 'USD', '2026-11-01T00:00:00.000Z')", (psid_hash(ALICE),))
+    conn.close()
+    page = client.get(page_path(bot, ALICE)).text
+    assert f'<td class="what"><bdi>{RLO}gift</bdi>' in page and '<span class="tag">#<bdi>fun</bdi></span>' in page
+    assert '<td class="what"><bdi>קפה</bdi>' in page and '<span class="tag">#<bdi>שתייה</bdi></span>' in page
+    assert '<span><bdi>שתייה</bdi></span> <span class="num">3.00 USD of 10.00 USD</span>' in page
 
 
 def test_a_category_is_escaped_in_the_chart_and_the_list(bot, client):
@@ -297,6 +392,62 @@ def test_every_report_answer_is_locked_down(bot, client, clock):
     assert [answer.status for answer in answers] == [200, 200, 200, 400, 403]
     for answer in answers:
         _assert_locked_down(answer)
+
+
+ERROR_ANSWERS = {  # (method, path after the person's link or absolute, status)
+    "unknown file": ("GET", "nope", 404),
+    "dot-dot": ("GET", "../", 404),
+    "dot-dot, no slash": ("GET", "..", 404),
+    "double slash": ("GET", "/", 404),
+    "deeper": ("GET", "expenses.csv/x", 404),
+    "no token": ("GET", "/report/", 404),
+    "POST to the page": ("POST", "", 405),
+    "POST to the CSV": ("POST", "expenses.csv", 405),
+}
+
+
+@pytest.mark.parametrize("method, suffix, status", ERROR_ANSWERS.values(), ids=ERROR_ANSWERS.keys())
+def test_error_answers_under_report_are_locked_down_and_do_not_echo_the_link(bot, client, method, suffix, status):
+    path = page_path(bot, ALICE)
+    token = path.split("/")[2]
+    answer = client.request(method, suffix if suffix.startswith("/report") else path + suffix)
+    assert answer.status == status
+    _assert_locked_down(answer)
+    assert answer.headers["content-type"] == "text/html; charset=utf-8"
+    assert token not in answer.text and token[:20] not in answer.text
+
+
+def test_an_unexpected_fault_is_a_locked_down_500_without_the_link(bot, client):
+    """A row no version of the bot writes (a currency code it does not know) breaks the page: the
+    answer is still the plain page with every header, never a JSON echo of the path."""
+    with sqlite3.connect(bot.config.db_path) as conn:
+        conn.execute("INSERT INTO expenses (message_id, psid_hash, mid, line, amount_minor, currency, description,"
+                     " occurred_at, created_at) VALUES (1, ?, 'm_x', 0, 100, 'XQQ', 'odd', ?, ?)",
+                     (psid_hash(ALICE), "2026-11-05T12:00:00.000Z", "2026-11-05T12:00:00.000Z"))
+    conn.close()
+    path = page_path(bot, ALICE)
+    answer = client.get(path)
+    assert answer.status == 500
+    _assert_locked_down(answer)
+    assert answer.headers["content-type"] == "text/html; charset=utf-8"
+    assert path.split("/")[2] not in answer.text
+
+
+@pytest.mark.parametrize("suffix", ["", "expenses.csv", "?month=2026-10"])
+def test_a_database_that_cannot_be_read_is_a_locked_down_503_not_a_500(bot, client, suffix, caplog):
+    path = page_path(bot, ALICE)
+    bot.config.db_path.unlink()
+    bot.config.db_path.mkdir()  # a directory where the file was: nothing can open it
+    with caplog.at_level(logging.INFO):
+        answer = client.get(path + suffix)
+    assert answer.status == 503
+    _assert_locked_down(answer)
+    token = path.split("/")[2]
+    assert token not in answer.text
+    assert all(token not in record.getMessage() and token not in str(getattr(record, "fields", ""))
+               for record in caplog.records)
+    assert [record.msg for record in caplog.records if getattr(record, "fields", None) is not None
+            and record.msg == "report_unavailable"]
 
 
 def test_the_page_has_no_script_and_no_inline_style(bot, client):
@@ -375,6 +526,9 @@ def test_the_limit_frees_a_slot_after_a_minute_and_forgets_old_addresses():
     ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, "198.51.100.1"),
     ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "1.1.1.1, 198.51.100.1"}, "198.51.100.1"),
     ({"REMOTE_ADDR": "::1", "HTTP_X_FORWARDED_FOR": "2001:db8::5"}, "2001:db8::5"),
+    ({"REMOTE_ADDR": "::ffff:127.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, "198.51.100.1"),
+    ({"REMOTE_ADDR": "::ffff:203.0.113.7", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, "203.0.113.7"),
+    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "::ffff:198.51.100.1"}, "198.51.100.1"),
     ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "not-an-address"}, "127.0.0.1"),
     ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": ""}, "127.0.0.1"),
     ({"REMOTE_ADDR": "127.0.0.1"}, "127.0.0.1"),
@@ -382,6 +536,36 @@ def test_the_limit_frees_a_slot_after_a_minute_and_forgets_old_addresses():
 ])
 def test_the_client_address_believes_only_the_local_proxys_last_entry(environ, address):
     assert report.client_address(environ) == address
+
+
+@pytest.mark.parametrize("address, key", [
+    ("203.0.113.7", "203.0.113.7"),
+    ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),   # one household or phone gets a whole /64
+    ("2001:db8:1:2::ffff", "2001:db8:1:2::/64"),
+    ("fe80::1%eth0", "fe80::/64"),
+    ("", ""),
+])
+def test_an_ipv6_client_is_limited_by_its_64_block(address, key):
+    assert report.limit_key(address) == key
+
+
+def test_behind_the_local_proxy_each_client_has_its_own_limit(server_process):
+    """`run.py serve` on real waitress, requests from loopback as the nginx block sends them.
+
+    Waitress drops X-Forwarded-For unless told not to: then every client behind the proxy would
+    share one limit, and one of them could lock everyone out. And an IPv6 client counts by its /64,
+    so new addresses from its own block do not buy it more requests.
+    """
+    server = server_process(EXPENSEBOT_PUBLIC_URL=PUBLIC_URL)
+    url = f"{server.url}/report/guess/"
+    with requests.Session() as session:
+        def status(forwarded_for: str) -> int:
+            return session.get(url, headers={"X-Forwarded-For": forwarded_for}, timeout=10).status_code
+        assert [status(f"2001:db8:7:7::{number + 1:x}")
+                for number in range(report.RATE_PER_MINUTE)] == [403] * report.RATE_PER_MINUTE
+        assert status("2001:db8:7:7::ffff") == 429
+        assert status("2001:db8:7:8::1") == 403   # another /64: another client
+        assert status("198.51.100.9") == 403      # another client behind the same proxy
 
 
 # ---- The chat ----
@@ -433,6 +617,36 @@ def test_the_link_never_reaches_a_log_line(tmp_path, caplog, clock):
     token = report.make_token(report.link_key(config.psid_hash_key), psid_hash(ALICE), NOW)
     assert all(token not in str(getattr(record, "fields", "")) and token not in record.getMessage()
                for record in caplog.records)
+
+
+@pytest.mark.parametrize("level, message", [
+    (logging.INFO, "Client disconnected while serving %s"),   # waitress, channel.py: a phone closing
+    (logging.ERROR, "Exception while serving %s"),            # the tab mid-download, or a crash
+])
+@pytest.mark.parametrize("suffix", ["/", "/expenses.csv", ""])
+def test_waitress_lines_naming_a_report_path_never_carry_the_token(bot, level, message, suffix):
+    """waitress writes the request path into these lines; under /report/ the path is the link."""
+    token = page_path(bot, ALICE).split("/")[2]
+    stream = io.StringIO()
+    logs.configure(stream)
+    try:
+        logging.getLogger("waitress").log(level, message % f"/report/{token}{suffix}")
+        logging.getLogger("waitress").log(level, message % "/report/style.css")
+    finally:
+        logging.getLogger().handlers.clear()
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert token not in stream.getvalue() and token[:16] not in stream.getvalue()
+    assert first["message"] == message % f"/report/<token>{suffix}"
+    assert second["message"] == message % "/report/style.css"
+
+
+@pytest.mark.parametrize("doc", ["OPERATIONS.md", "REPORT.md"])
+def test_the_documented_proxy_keeps_report_links_out_of_its_access_log(doc):
+    """nginx logs every request line by default: under /report/ that line is a person's link."""
+    text = (ROOT / "docs" / doc).read_text(encoding="utf-8")
+    block = text.split("location /report/ {", 1)[1].split("}", 1)[0]
+    assert "access_log off;" in block
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in block
 
 
 # ---- The demo ----

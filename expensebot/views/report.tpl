@@ -95,7 +95,7 @@
 <h2>Budgets</h2>
 % for budget in budgets:
 <div class="budget">
-<p class="line"><span>{{budget.label}}</span> <span class="num">{{budget.spent}} of {{budget.limit}}</span></p>
+<p class="line"><span><bdi>{{budget.label}}</bdi></span> <span class="num">{{budget.spent}} of {{budget.limit}}</span></p>
 <svg class="chart meter" width="100%" height="12" aria-hidden="true" focusable="false">
 <rect x="0" y="0" width="100%" height="12" rx="6" class="track"/>
 <rect x="0" y="0" width="{{budget.percent}}%" height="12" rx="6" class="{{budget.state}}"/>
@@ -112,9 +112,9 @@
 <thead><tr><th scope="col">Date</th><th scope="col">What</th><th scope="col" class="num">Amount</th></tr></thead>
 <tbody>
 % for item in listed:
-<tr><td class="date">{{item.date}}</td><td class="what">{{item.description}}
+<tr><td class="date">{{item.date}}</td><td class="what"><bdi>{{item.description}}</bdi>
 % if item.category:
-<span class="tag">#{{item.category}}</span>
+<span class="tag">#<bdi>{{item.category}}</bdi></span>
 % end
 </td><td class="num">{{item.amount}}</td></tr>
 % end
