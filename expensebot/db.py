@@ -37,6 +37,8 @@ SCHEMA_VERSION = 1 + len(MIGRATIONS)
 INIT_BUSY_TIMEOUT = 10.0
 # The WAL may grow to this many bytes before the keeper restarts it (a TRUNCATE checkpoint).
 WAL_LIMIT = 64 * 1024 * 1024
+# After a TRUNCATE checkpoint that readers kept from finishing, PASSIVE ones only for this many turns.
+TRUNCATE_BACKOFF_TURNS = 10
 __all__ = ["Database", "DatabaseUnavailable", "WalKeeper", "connect", "init"]
 
 
@@ -206,6 +208,7 @@ class WalKeeper:
         self.high_water = 0           # the largest WAL size seen, in bytes
         self.truncations = 0
         self.longest_pause = 0.0      # seconds writers waited for a TRUNCATE checkpoint
+        self._next_truncate = 0.0     # monotonic: no TRUNCATE before this (after one found readers)
         self._conn: sqlite3.Connection | None = None
         self._loop = Periodic("wal-keeper", interval, self.checkpoint)
 
@@ -236,7 +239,7 @@ class WalKeeper:
         """One turn: copy the WAL back (PASSIVE); when it is over the limit, empty it (TRUNCATE)."""
         size = self._wal_size()
         self.high_water = max(self.high_water, size)
-        if size <= self.wal_limit:
+        if size <= self.wal_limit or time.monotonic() < self._next_truncate:
             self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             return
         self._truncate(size)
@@ -254,6 +257,9 @@ class WalKeeper:
         pause = time.monotonic() - started
         self.longest_pause = max(self.longest_pause, pause)
         self.truncations += 0 if busy else 1
+        if busy:
+            # A reader kept its snapshot (a long query, a backup): don't pause writers every turn.
+            self._next_truncate = time.monotonic() + TRUNCATE_BACKOFF_TURNS * self._loop.interval
         log_event(logger, "wal_checkpointed", wal_bytes=size, truncated=not busy,
                   pause_ms=round(pause * 1000, 1))
 
