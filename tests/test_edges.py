@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import json
 import sqlite3
@@ -14,9 +15,9 @@ import sys
 import pytest
 import requests
 
-from conftest import (OPS_TOKEN, ROOT, Client, InlineExecutor, delivery, make_config, message_event,
+from conftest import (APP_SECRET, OPS_TOKEN, ROOT, Client, InlineExecutor, delivery, make_config, message_event,
                       psid_hash, query, wait_for)
-from expensebot import chat, errors, store, times
+from expensebot import chat, errors, store, times, webhook
 from expensebot.app import create_app
 from expensebot.service import Service
 from expensebot.spool import Spool
@@ -37,7 +38,7 @@ def rejected(service) -> list[tuple]:
 
 # --- one event that can never be stored ------------------------------------------------------------
 
-@pytest.mark.parametrize("num_edit", [2**63, 2**64 + 5, 10**30])
+@pytest.mark.parametrize("num_edit", [MAX_COUNTER + 1, 2**64 + 5, 10**30])
 def test_huge_num_edit_is_rejected_alone_and_the_good_message_beside_it_is_stored(client, service, caplog, num_edit):
     body = delivery(message_event("111", "m_good", "coffee 100", timestamp=T0),
                     edit_event("111", "m_good", "coffee 999", num_edit))
@@ -64,7 +65,6 @@ def test_a_constraint_broken_inside_the_write_rejects_that_event_only(tmp_path):
             reading = original_read(message, sent_ms, settings)
             if message.mid != "m_bad":
                 return reading
-            import dataclasses
             expense = dataclasses.replace(reading.expenses[0], amount_minor=10**13)
             return dataclasses.replace(reading, parsed=dataclasses.replace(reading.parsed, expenses=(expense,)))
 
@@ -117,8 +117,6 @@ def test_huge_num_edit_while_the_database_is_locked_then_released(tmp_path, serv
 
 
 def post(url: str, body: bytes) -> requests.Response:
-    from expensebot import webhook
-    from conftest import APP_SECRET
     return requests.post(f"{url}/webhook", data=body, timeout=30,
                          headers={"Content-Type": "application/json",
                                   "X-Hub-Signature-256": webhook.sign(APP_SECRET, body)})
@@ -329,8 +327,6 @@ def test_replay_failing_for_a_while_makes_health_503(tmp_path):
 
 def make_immutable(path):
     """chattr +i, or else a read-only bind mount; yield nothing; skip when neither works here."""
-    import contextlib
-
     @contextlib.contextmanager
     def immutable():
         if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode == 0:
