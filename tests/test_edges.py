@@ -325,26 +325,23 @@ def test_replay_failing_for_a_while_makes_health_503(tmp_path):
         service.close()
 
 
+@contextlib.contextmanager
 def make_immutable(path):
-    """chattr +i, or else a read-only bind mount; yield nothing; skip when neither works here."""
-    @contextlib.contextmanager
-    def immutable():
-        if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode == 0:
-            try:
-                yield
-            finally:
-                subprocess.run(["chattr", "-i", str(path)], check=False)
-            return
-        bound = subprocess.run(["mount", "--bind", str(path), str(path)], capture_output=True)
-        if bound.returncode != 0:
-            pytest.skip("neither chattr +i nor a bind mount works here")
+    """chattr +i, or else a read-only bind mount, for the block; skip when neither works here."""
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode == 0:
         try:
-            if subprocess.run(["mount", "-o", "remount,ro,bind", str(path)], capture_output=True).returncode:
-                pytest.skip("cannot remount read-only here")
             yield
         finally:
-            subprocess.run(["umount", "-l", str(path)], check=False)
-    return immutable()
+            subprocess.run(["chattr", "-i", str(path)], check=False)
+        return
+    if subprocess.run(["mount", "--bind", str(path), str(path)], capture_output=True).returncode != 0:
+        pytest.skip("neither chattr +i nor a bind mount works here")
+    try:
+        if subprocess.run(["mount", "-o", "remount,ro,bind", str(path)], capture_output=True).returncode:
+            pytest.skip("cannot remount read-only here")
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 def test_an_immutable_spool_folder_does_not_stop_writes_while_the_database_takes_them(tmp_path, caplog):
