@@ -95,7 +95,8 @@ class SendApiStandIn:
     def answer(self, handler, raw: bytes) -> None:
         url = urllib.parse.urlsplit(handler.path)
         record = {"method": handler.command, "path": url.path, "query": urllib.parse.parse_qs(url.query),
-                  "url": handler.path, "headers": dict(handler.headers.items()), "body": raw}
+                  "url": handler.path, "headers": dict(handler.headers.items()), "body": raw,
+                  "client": handler.client_address}
         if handler.headers.get("Content-Type") == "application/json":
             record["json"] = json.loads(raw)
         elif raw:

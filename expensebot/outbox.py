@@ -37,6 +37,7 @@ MAX_PER_PERSON = 50  # beyond this a person's oldest queued reply is dropped
 MAX_QUEUED = 10_000  # beyond this new replies are dropped (the rows are safe either way)
 GRACE = 5.0  # on close, seconds to send what is queued
 CLOSE_WITHIN = 9.5  # close returns by then, whatever the Send API does
+CALL_OVERRUN = 1.0  # on close, how long a call may run past the grace
 POLL = 0.25  # an idle sender looks for retries that came due this often
 
 
@@ -122,8 +123,8 @@ class Outbox:
         with self._lock:
             self._closed = True
             self._send_until = started + grace
-        if self.graph is not None:
-            self.graph.cutoff = started + within - 0.5  # calls in flight end by then
+        if self.graph is not None:  # a call in flight (even one the Send API hangs) ends by then
+            self.graph.cutoff = started + min(grace + CALL_OVERRUN, within - CALL_OVERRUN)
         if self._senders:
             for sender in self._senders:
                 sender.wake()
