@@ -96,7 +96,7 @@ class SendApiStandIn:
         url = urllib.parse.urlsplit(handler.path)
         record = {"method": handler.command, "path": url.path, "query": urllib.parse.parse_qs(url.query),
                   "url": handler.path, "headers": dict(handler.headers.items()), "body": raw,
-                  "client": handler.client_address}
+                  "client": handler.client_address, "at": time.monotonic()}
         if handler.headers.get("Content-Type") == "application/json":
             record["json"] = json.loads(raw)
         elif raw:
