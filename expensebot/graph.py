@@ -57,6 +57,21 @@ def error_from(status: int, answer: object) -> GraphError:
     return GraphError(f"HTTP {status}", code, subcode, retryable, status)
 
 
+# Each UTF-8 byte (as a latin-1 character) to its form encoding: what urllib.parse.quote_plus does,
+# in one str.translate instead of a Python-level lookup per byte (a batch of 50 is ~40 KB twice).
+_FORM_TABLE = {byte: chr(byte) if chr(byte).isascii() and (chr(byte).isalnum() or chr(byte) in "_.-~")
+               else "+" if byte == 0x20 else f"%{byte:02X}" for byte in range(256)}
+
+
+def form_encode(fields: dict[str, str]) -> str:
+    """application/x-www-form-urlencoded text of the fields, as urllib.parse.urlencode would write it."""
+    return "&".join(f"{_quote(name)}={_quote(value)}" for name, value in fields.items())
+
+
+def _quote(text: str) -> str:
+    return text.encode().decode("latin-1").translate(_FORM_TABLE)
+
+
 def message_body(psid: str, message: dict) -> dict:
     """The Send API body for a RESPONSE message (Reply.as_message gives `message`)."""
     return {"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": message}
@@ -127,13 +142,13 @@ class GraphClient:
         """
         if not 0 < len(messages) <= MAX_BATCH:
             raise ValueError(f"a batch holds 1 to {MAX_BATCH} items")
-        items = [{"method": "POST", "relative_url": "me/messages", "body": urllib.parse.urlencode(
+        items = [{"method": "POST", "relative_url": "me/messages", "body": form_encode(
             {name: value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
              for name, value in message_body(psid, message).items()})} for psid, message in messages]
         form = {"batch": json.dumps(items, ensure_ascii=False), "include_headers": "false"}
         if self._proof:
             form["appsecret_proof"] = self._proof
-        data = urllib.parse.urlencode(form).encode()
+        data = form_encode(form).encode()
         answer = self._json(self._call("POST", f"{self._root}/", data,
                                        "application/x-www-form-urlencoded", deadline))
         if not isinstance(answer, list):

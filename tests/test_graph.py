@@ -9,11 +9,15 @@ import logging
 import threading
 import time
 
+import urllib.parse
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import free_port, wait_for
 from expensebot.demo import SendApiStandIn
-from expensebot.graph import MAX_BATCH, GraphClient, GraphError, error_from
+from expensebot.graph import MAX_BATCH, GraphClient, GraphError, error_from, form_encode
 
 TOKEN = "EAAGtestpagetoken0123456789"
 SECRET = "test-app-secret-for-proof"
@@ -176,3 +180,8 @@ def test_graph_errors_are_classified(status, answer, code, subcode, retryable):
     error = error_from(status, answer)
     assert (error.code, error.subcode, error.retryable, error.status) == (code, subcode, retryable, status)
 
+
+
+@given(st.dictionaries(st.text(max_size=10), st.text(max_size=200), max_size=4))
+def test_form_encoding_is_what_urlencode_writes(fields):
+    assert form_encode(fields) == urllib.parse.urlencode(fields)
