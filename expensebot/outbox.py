@@ -144,11 +144,6 @@ class Outbox:
         for job in left:
             self._log_dropped(job.record, "shutting down")
 
-    def pending(self) -> int:
-        """Replies queued or in flight."""
-        with self._lock:
-            return self._queued + len(self._busy)
-
     def _enqueue(self, job: Job) -> list[tuple[Saved, str]]:
         queue = self._queues.setdefault(job.psid_hash, collections.deque())
         dropped = []
@@ -241,13 +236,17 @@ class Outbox:
                 sendable.append(job)
         if not sendable:
             return
-        if len(sendable) == 1:
-            outcomes = [self._send_one(sendable[0])]
-        else:
-            try:
+        try:
+            if len(sendable) == 1:
+                self.graph.send_message(sendable[0].psid, sendable[0].message)
+                outcomes = [None]
+            else:
                 outcomes = self.graph.send_batch([(job.psid, job.message) for job in sendable])
-            except GraphError as exc:  # the whole batch failed: each reply on its own account
-                outcomes = [exc] * len(sendable)
+        except GraphError as exc:  # the call failed as a whole: each reply on its own account
+            outcomes = [exc] * len(sendable)
+        except Exception:  # a bug, not the Send API: logged, and these people's later replies still go
+            logger.exception("sending %s replies failed", len(sendable))
+            outcomes = [GraphError("sending failed")] * len(sendable)
         for job, error in zip(sendable, outcomes):
             self._settle(job, error)
 
@@ -274,13 +273,6 @@ class Outbox:
                   code=None, reason="recipient not known after a restart")
         self._release(job)
         return False
-
-    def _send_one(self, job: Job) -> GraphError | None:
-        try:
-            self.graph.send_message(job.psid, job.message)
-        except GraphError as exc:
-            return exc
-        return None
 
     def _settle(self, job: Job, error: GraphError | None) -> None:
         if error is None:
