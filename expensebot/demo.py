@@ -38,7 +38,7 @@ class SendApiStandIn:
     the order answered, in `delivered` (Send API bodies) and `sent` (their messages, for the demo).
     Answers as scripted, else 200. For tests: `delay` seconds per call (Meta takes 0.1-0.3 s),
     `script` answers for whole requests, `fail_item` per-recipient errors inside batches or
-    plain calls, and `behave` ("malformed", "trickle", "hang") for broken answers.
+    plain calls, and `behave` ("malformed", "trickle", "hang", "drop") for broken answers.
     """
 
     def __init__(self, delay: float = 0.0):
@@ -80,7 +80,7 @@ class SendApiStandIn:
             self.item_errors.setdefault(psid, []).append((code, subcode))
 
     def behave(self, how: str) -> None:
-        """Answer the next request brokenly: "malformed" headers, a "trickle"d body, or "hang" until closed."""
+        """Answer the next request brokenly: "malformed" headers, a "trickle"d body, "hang" until closed, or "drop"."""
         self.behaviour.append(how)
 
     @property
@@ -149,8 +149,9 @@ class SendApiStandIn:
                     handler.wfile.flush()
             except OSError:
                 pass
-        else:  # hang: read the request, never answer
+        elif how == "hang":  # read the request, never answer
             self.closing.wait()
+        # "drop": close the connection without a word, as a server ending an idle keep-alive does
         handler.close_connection = True
 
 

@@ -125,6 +125,22 @@ def test_connections_are_kept_alive_and_reused(client, stand_in):
     assert len({r["client"] for r in stand_in.requests}) == 1
 
 
+def test_a_kept_connection_closed_by_the_server_is_retried_once_on_a_fresh_one(client, stand_in):
+    client.send_message("111", {"text": "first"})
+    stand_in.behave("drop")
+    client.send_message("111", {"text": "second"})
+    assert stand_in.texts == ["first", "second"]
+    assert len({r["client"] for r in stand_in.requests}) == 2  # the pooled connection, then a new one
+
+
+def test_a_fresh_connection_dropped_is_a_retryable_error_not_a_second_try(client, stand_in):
+    stand_in.behave("drop")
+    with pytest.raises(GraphError) as raised:
+        client.send_message("111", {"text": "once"})
+    assert raised.value.retryable
+    assert len(stand_in.requests) == 1
+
+
 def test_a_batch_reads_each_items_own_answer(client, stand_in):
     stand_in.fail_item("222", 551)
     stand_in.fail_item("333", 613)
