@@ -160,8 +160,8 @@ class Outbox:
         if self.executor is not None:
             self.executor.submit(self._work, None)
             return
-        with self._lock:
-            sender = next(iter(self._idle), None)
+        with self._lock:  # taken out of the idle set now, so the next wake-up goes to another sender
+            sender = self._idle.pop() if self._idle else None
         if sender is not None:
             self._senders[sender].wake()
 

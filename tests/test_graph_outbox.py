@@ -128,6 +128,22 @@ def test_a_summary_waiting_for_the_model_holds_only_that_persons_replies(tmp_pat
             bot.close()
 
 
+def test_a_call_the_send_api_never_answers_holds_nobody_else(tmp_path):
+    graph = SendApiStandIn()
+    graph.behave("hang")  # the first call only
+    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
+    bot = Service.open(config)
+    try:
+        post(bot, message_event("111", "m_1", "coffee 1", timestamp=T0))
+        assert wait_for(lambda: len(graph.requests) == 1, 10)
+        post(bot, message_event("222", "m_2", "tea 2", timestamp=T0))
+        assert wait_for(lambda: len(graph.delivered) == 1, 10)
+        assert graph.delivered[0]["recipient"] == {"id": "222"}
+    finally:
+        bot.close()
+        graph.close()
+
+
 def test_close_is_bounded_while_the_send_api_hangs_and_logs_every_reply_dropped(tmp_path, caplog):
     graph = SendApiStandIn()
     for _ in range(10):
