@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import hmac
 import json
 import logging
+import shutil
+import sys
 import threading
 import time
 
@@ -15,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import free_port, wait_for
+from conftest import ROOT, free_port, wait_for
 from expensebot.demo import SendApiStandIn
 from expensebot.graph import MAX_BATCH, GraphClient, GraphError, error_from, form_encode
 
@@ -201,3 +204,14 @@ def test_graph_errors_are_classified(status, answer, code, subcode, retryable):
 @given(st.dictionaries(st.text(max_size=10), st.text(max_size=200), max_size=4))
 def test_form_encoding_is_what_urlencode_writes(fields):
     assert form_encode(fields) == urllib.parse.urlencode(fields)
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
+def test_the_throughput_benchmarks_nginx_answers_plain_calls_and_batches(tmp_path):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import bench_throughput
+    with bench_throughput.nginx(argparse.Namespace(nginx="nginx"), tmp_path) as (url, _):
+        client = GraphClient(url, TOKEN, SECRET)
+        assert client.send_message("111", {"text": "hi"})["recipient_id"] == "1"
+        assert client.send_batch([(str(i), {"text": "hi"}) for i in range(MAX_BATCH)]) == [None] * MAX_BATCH
+        client.close()
