@@ -89,7 +89,8 @@ class GraphClient:
 
     Every call sends the token as `Authorization: Bearer` and `appsecret_proof` as a parameter (in
     the body of a POST, the query of a GET), and ends within `timeout` seconds whatever the server
-    does; a failure raises GraphError. Thread-safe: up to `pool_size` idle connections are kept.
+    does (or by `deadline`, a time.monotonic() value, if sooner); a failure raises GraphError.
+    Thread-safe: up to `pool_size` idle connections are kept.
     """
 
     def __init__(self, graph_url: str, token: str, app_secret: str, *, timeout: float = CALL_TIMEOUT,
@@ -105,9 +106,11 @@ class GraphClient:
         self.timeout = timeout
         self.clock = clock
         self.cutoff = math.inf  # no call runs past this monotonic time (close() of a sender sets it)
+        self._closed = False
 
     def close(self) -> None:
-        """Close the idle connections; a call still running closes its own."""
+        """Close the idle connections; a call still running closes its own when it ends."""
+        self._closed = True
         while True:
             try:
                 self._idle.get_nowait().close()
@@ -214,6 +217,9 @@ class GraphClient:
             return self._connection(), False
 
     def _checkin(self, conn: http.client.HTTPConnection) -> None:
+        if self._closed:
+            conn.close()
+            return
         try:
             self._idle.put_nowait(conn)
         except queue.Full:
