@@ -11,6 +11,7 @@ import dataclasses
 import http.server
 import json
 import queue
+import random
 import secrets
 import threading
 import time
@@ -36,13 +37,14 @@ class SendApiStandIn:
 
     Records every request (method, path, query, headers, body) in `requests`; what it accepted, in
     the order answered, in `delivered` (Send API bodies) and `sent` (their messages, for the demo).
-    Answers as scripted, else 200. For tests: `delay` seconds per call (Meta takes 0.1-0.3 s),
+    Answers as scripted, else 200. For tests: `delay` (+ up to `jitter`) seconds per call (Meta takes 0.1-0.3 s),
     `script` answers for whole requests, `fail_item` per-recipient errors inside batches or
     plain calls, and `behave` ("malformed", "trickle", "hang", "drop") for broken answers.
     """
 
-    def __init__(self, delay: float = 0.0):
+    def __init__(self, delay: float = 0.0, jitter: float = 0.0):
         self.delay = delay
+        self.jitter = jitter  # up to this much more, at random: calls overtake one another
         self.requests: list[dict] = []
         self.delivered: list[dict] = []
         self.script: list[tuple[int, bytes]] = []  # (status, body) answers to give first, in order
@@ -105,8 +107,8 @@ class SendApiStandIn:
             self.requests.append(record)
             how = self.behaviour.pop(0) if self.behaviour else None
             scripted = self.script.pop(0) if self.script else None
-        if self.delay:
-            self.closing.wait(self.delay)
+        if self.delay or self.jitter:
+            self.closing.wait(self.delay + random.uniform(0, self.jitter))
         if how:
             return self._broken(handler, how)
         if scripted:
