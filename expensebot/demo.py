@@ -11,6 +11,7 @@ import dataclasses
 import http.server
 import json
 import queue
+import random
 import secrets
 import socket
 import threading
@@ -37,53 +38,142 @@ EXAMPLE = ("currency EUR", "coffee 4.50 croissant 3", "budget food 15", "lunch 1
 
 
 class SendApiStandIn:
-    """A local HTTP server playing the Send API: records each request, answers as scripted, then 200.
+    """A local HTTP server playing the Graph API's Send API: plain calls and batch requests.
 
-    The demo prints what arrives in `sent`; the tests read `requests` and script errors.
+    Records every request (method, path, query, headers, body) in `requests`; what it accepted, in
+    the order answered, in `delivered` (Send API bodies) and `sent` (their messages, for the demo).
+    Answers as scripted, else 200. For tests: `delay` (+ up to `jitter`) seconds per call (Meta takes 0.1-0.3 s),
+    `script` answers for whole requests, `fail_item` per-recipient errors inside batches or
+    plain calls, and `behave` ("malformed", "trickle", "hang", "drop") for broken answers.
     """
 
-    def __init__(self):
+    def __init__(self, delay: float = 0.0, jitter: float = 0.0):
+        self.delay = delay
+        self.jitter = jitter  # up to this much more, at random: calls overtake one another
         self.requests: list[dict] = []
+        self.delivered: list[dict] = []
         self.script: list[tuple[int, bytes]] = []  # (status, body) answers to give first, in order
+        self.item_errors: dict[str, list[tuple[int, int | None]]] = {}  # psid -> (code, subcode) to answer next
+        self.behaviour: list[str] = []  # broken answers to give first, in order
         self.sent: queue.Queue[dict] = queue.Queue()
+        self.lock = threading.Lock()
+        self.closing = threading.Event()
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as Graph does
+
+            def do_GET(self):
+                outer.answer(self, b"")
+
             def do_POST(self):
-                length = int(self.headers.get("Content-Length", 0))
-                body = json.loads(self.rfile.read(length) or b"{}")
-                url = urllib.parse.urlsplit(self.path)
-                outer.requests.append({"path": url.path, "query": urllib.parse.parse_qs(url.query), "json": body})
-                outer.sent.put(body.get("message", {}))
-                status, payload = outer.script.pop(0) if outer.script else (200, json.dumps(
-                    {"recipient_id": DEMO_PSID, "message_id": f"m_{uuid.uuid4().hex}"}).encode())
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                outer.answer(self, self.rfile.read(int(self.headers.get("Content-Length", 0))))
 
             def log_message(self, *args):
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v25.0"
         threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
 
     def error(self, code: int, subcode: int | None = None, status: int = 400) -> None:
-        """Answer the next send with a Graph error of this code."""
-        error = {"message": f"(#{code}) scripted", "type": "OAuthException", "code": code, "fbtrace_id": "x"}
-        if subcode is not None:
-            error["error_subcode"] = subcode
-        self.script.append((status, json.dumps({"error": error}).encode()))
+        """Answer the next request with a Graph error of this code."""
+        self.script.append((status, _graph_error(code, subcode)))
+
+    def fail_item(self, psid: str, code: int, subcode: int | None = None) -> None:
+        """Answer the next message to `psid` (a batch item or a plain call) with this Graph error."""
+        with self.lock:
+            self.item_errors.setdefault(psid, []).append((code, subcode))
+
+    def behave(self, how: str) -> None:
+        """Answer the next request brokenly: "malformed" headers, a "trickle"d body, "hang" until closed, or "drop"."""
+        self.behaviour.append(how)
 
     @property
     def texts(self) -> list[str]:
-        return [r["json"]["message"]["text"] for r in self.requests]
+        return [d["message"].get("text") or d["message"]["attachment"]["payload"]["text"] for d in self.delivered]
 
     def close(self) -> None:
+        self.closing.set()
         self.server.shutdown()
         self.server.server_close()
+
+    def answer(self, handler, raw: bytes) -> None:
+        url = urllib.parse.urlsplit(handler.path)
+        record = {"method": handler.command, "path": url.path, "query": urllib.parse.parse_qs(url.query),
+                  "url": handler.path, "headers": dict(handler.headers.items()), "body": raw,
+                  "client": handler.client_address, "at": time.monotonic()}
+        if handler.headers.get("Content-Type") == "application/json":
+            record["json"] = json.loads(raw)
+        elif raw:
+            record["form"] = {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
+        with self.lock:
+            self.requests.append(record)
+            how = self.behaviour.pop(0) if self.behaviour else None
+            scripted = self.script.pop(0) if self.script else None
+        if self.delay or self.jitter:
+            self.closing.wait(self.delay + random.uniform(0, self.jitter))
+        if how:
+            return self._broken(handler, how)
+        if scripted:
+            return self._reply(handler, *scripted)
+        if "json" in record and "recipient" in record["json"]:
+            return self._reply(handler, *self._deliver(record["json"]))
+        if "form" in record and "batch" in record["form"]:
+            items = [self._deliver(_batch_item(item)) for item in json.loads(record["form"]["batch"])]
+            return self._reply(handler, 200, json.dumps(
+                [{"code": status, "body": body.decode()} for status, body in items]).encode())
+        self._reply(handler, 200, b'{"success": true}')
+
+    def _deliver(self, body: dict) -> tuple[int, bytes]:
+        psid = body["recipient"]["id"]
+        with self.lock:
+            errors = self.item_errors.get(psid)
+            if errors:
+                code, subcode = errors.pop(0)
+                return (500 if code in (1200, 2) else 400), _graph_error(code, subcode)
+            self.delivered.append(body)
+        self.sent.put(body.get("message", {}))
+        return 200, json.dumps({"recipient_id": psid, "message_id": f"m_{uuid.uuid4().hex}"}).encode()
+
+    def _reply(self, handler, status: int, payload: bytes) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        handler.wfile.write(payload)
+
+    def _broken(self, handler, how: str) -> None:
+        if how == "malformed":  # a header line with no colon, then a continuation with nothing to continue
+            handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nthis is not a header\r\n"
+                                b" folded\r\nContent-Length: 2\r\n\r\n{}")
+        elif how == "trickle":  # promises 1000 bytes, sends one every 0.2 s until the client gives up
+            handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+            try:
+                while not self.closing.wait(0.2):
+                    handler.wfile.write(b" ")
+                    handler.wfile.flush()
+            except OSError:
+                pass
+        elif how == "hang":  # read the request, never answer
+            self.closing.wait()
+        # "drop": close the connection without a word, as a server ending an idle keep-alive does
+        handler.close_connection = True
+
+
+def _graph_error(code: int, subcode: int | None) -> bytes:
+    error = {"message": f"(#{code}) scripted", "type": "OAuthException", "code": code, "fbtrace_id": "x"}
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    return json.dumps({"error": error}).encode()
+
+
+def _batch_item(item: dict) -> dict:
+    """A batch item's form body back into a Send API body (each value is a JSON string)."""
+    fields = {k: v[0] for k, v in urllib.parse.parse_qs(item["body"]).items()}
+    return {"recipient": json.loads(fields["recipient"]), "messaging_type": fields["messaging_type"],
+            "message": json.loads(fields["message"])}
 
 
 @dataclasses.dataclass

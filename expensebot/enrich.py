@@ -70,9 +70,7 @@ class Enricher:
 
     def stop(self) -> None:
         self._poller.stop()
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        if self.ai is not None:
-            self.ai.close()
+        self._pool.shutdown(wait=True, cancel_futures=True)  # the AI client is its creator's to close
 
     def wake(self, *_) -> None:
         """Look for due jobs now (called after a commit); with AI off the timer's batches suffice."""

@@ -1,21 +1,14 @@
-"""Replies after the commit, never on the request thread: compose from the database, send via the Send API.
+"""The words of a reply: composed after the commit from the message's reading and the database.
 
-The raw PSID a reply needs arrives in memory with the message and is dropped once the reply is
-sent; it is never stored. Without FB_PAGE_ACCESS_TOKEN the reply is logged (text and psid_hash).
+Sending is outbox.py's (order, batching, retries) over graph.py's client.
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import datetime as dt
 import logging
-import threading
-import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import Executor
-
-import requests
+from collections.abc import Callable
 
 from expensebot import chat, money, reading, store, summary, times
 from expensebot.ai import AiClient, AiError, rephrasing_is_faithful
@@ -25,66 +18,6 @@ from expensebot.ingest import Saved
 from expensebot.logs import log_event
 
 logger = logging.getLogger(__name__)
-
-# Meta's error codes: try again later, or never (MESSENGER.md, Sending).
-RETRY_CODES = frozenset({1200, 613, 4, 2})
-NEVER_RETRY_CODES = frozenset({551, 10, 100, 190})
-SEND_TIMEOUT = (3.05, 10)  # connect, read
-BACKOFF = (0.5, 1.0, 2.0)
-# Replies waiting while the Send API fails for a long time: beyond this the oldest are dropped.
-MAX_QUEUED_REPLIES = 10_000
-
-
-class SendApiError(Exception):
-    """The Send API refused or failed a message."""
-
-    def __init__(self, message: str, code: int | None, subcode: int | None = None, retryable: bool = False):
-        super().__init__(message)
-        self.code = code
-        self.subcode = subcode
-        self.retryable = retryable
-
-
-class SendApi:
-    """POST {FB_GRAPH_URL}/me/messages through one requests.Session with explicit timeouts."""
-
-    def __init__(self, graph_url: str, page_access_token: str, session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
-        self.url = f"{graph_url}/me/messages"
-        self._token = page_access_token
-        self._session = session or requests.Session()
-        self._sleep = sleep
-
-    def close(self) -> None:
-        """Close the session's pooled connections."""
-        self._session.close()
-
-    def send(self, psid: str, message: dict) -> None:
-        """Send a RESPONSE message (Reply.as_message), retrying temporary failures; raise SendApiError."""
-        body = {"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": message}
-        for delay in (*BACKOFF, None):
-            try:
-                return self._post(body)
-            except SendApiError as exc:
-                if not exc.retryable or delay is None:
-                    raise
-            self._sleep(delay)
-
-    def _post(self, body: dict) -> None:
-        try:
-            response = self._session.post(self.url, params={"access_token": self._token}, json=body,
-                                          timeout=SEND_TIMEOUT)
-        except requests.RequestException as exc:
-            raise SendApiError(type(exc).__name__, None, retryable=True) from None
-        if response.status_code == 200:
-            return
-        try:
-            error = response.json().get("error") or {}
-        except ValueError:
-            error = {}
-        code, subcode = error.get("code"), error.get("error_subcode")
-        retryable = code in RETRY_CODES or (response.status_code >= 500 and code not in NEVER_RETRY_CODES)
-        raise SendApiError(f"HTTP {response.status_code}", code, subcode, retryable)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,91 +40,21 @@ class Reply:
 
 
 class Replier:
-    """Compose and send one reply per committed message, one after another, in commit order.
+    """Word the reply to one committed message from its reading and the rows (outbox.py sends it)."""
 
-    The request thread only appends to a queue; one drain task at a time (on the executor)
-    works through it. In order, so "summary" is answered after the expense sent just before it;
-    and under load one wake-up, `gather` seconds after the first reply queued, serves all the
-    replies queued by then instead of one thread hand-off per message.
-    """
-
-    def __init__(self, db: Database, executor: Executor, *, zone: dt.tzinfo, send_api: SendApi | None,
-                 now: Callable[[], dt.datetime] = times.utc_now, ai: AiClient | None = None,
-                 rate: RateLimiter | None = None, max_queued: int = MAX_QUEUED_REPLIES, gather: float = 0.0,
-                 reports=None):
+    def __init__(self, db: Database, *, zone: dt.tzinfo, now: Callable[[], dt.datetime] = times.utc_now,
+                 ai: AiClient | None = None, rate: RateLimiter | None = None, reports=None):
         self.db = db
-        self.executor = executor
         self.zone = zone
-        self.send_api = send_api
         self.now = now
         self.ai = ai
         self.rate = rate
-        self.max_queued = max_queued
-        self.gather = gather  # seconds a drain waits first, so replies queued meanwhile go with it
         self.reports = reports  # report.Links, or None: then `report` says it is not set up
-        self._queue: collections.deque[tuple[Saved, str | None]] = collections.deque()
-        self._lock = threading.Lock()
-        self._draining = False
-        self._stopped = False
 
-    def submit(self, saved: list[Saved], recipients: Mapping[str, str]) -> None:
-        """Queue a reply for every saved message (called after the commit)."""
-        dropped = []
-        with self._lock:
-            if self._stopped:
-                return
-            self._queue.extend((record, recipients.get(record.message.psid_hash)) for record in saved)
-            while len(self._queue) > self.max_queued:
-                dropped.append(self._queue.popleft()[0])
-            start = bool(self._queue) and not self._draining
-            self._draining = self._draining or start
-        for record in dropped:  # the Send API has been failing for a long while; the rows are safe
-            log_event(logger, "reply_dropped", level=logging.WARNING, psid_hash=record.message.psid_hash,
-                      mid=record.message.mid, reason="reply queue full")
-        if start:
-            self.executor.submit(self._drain)
-
-    def stop(self) -> None:
-        """Drop the replies not yet started (each logged) and wait for the one being sent."""
-        with self._lock:
-            self._stopped = True
-            dropped = [record for record, _ in self._queue]
-            self._queue.clear()
-        for record in dropped:
-            log_event(logger, "reply_dropped", level=logging.WARNING, psid_hash=record.message.psid_hash,
-                      mid=record.message.mid, reason="shutting down")
-        self.executor.shutdown(wait=True, cancel_futures=True)
-
-    def _drain(self) -> None:
-        if self.gather:
-            time.sleep(self.gather)
-        while True:
-            with self._lock:
-                if not self._queue:
-                    self._draining = False
-                    return
-                record, psid = self._queue.popleft()
-            self.reply(record, psid)
-
-    def reply(self, record: Saved, psid: str | None) -> None:
-        """Compose and deliver one reply; failures are logged, never raised."""
-        psid_hash = record.message.psid_hash
-        try:
-            reply = self.compose(record)
-            if self.send_api is None:
-                log_event(logger, "reply_logged", psid_hash=psid_hash, mid=record.message.mid, text=reply.text)
-                return
-            if psid is None:
-                log_event(logger, "reply_failed", level=logging.WARNING, psid_hash=psid_hash,
-                          mid=record.message.mid, code=None, reason="recipient not known after a restart")
-                return
-            self.send_api.send(psid, reply.as_message())
-            log_event(logger, "reply_sent", psid_hash=psid_hash, mid=record.message.mid)
-        except SendApiError as exc:
-            log_event(logger, "reply_failed", level=logging.WARNING, psid_hash=psid_hash,
-                      mid=record.message.mid, code=exc.code, subcode=exc.subcode, reason=str(exc))
-        except Exception:
-            logger.exception("reply failed for psid_hash %s", psid_hash)
+    def needs_model(self, record: Saved) -> bool:
+        """Whether composing this reply may wait for the model (up to AI_TIMEOUT): a summary with AI on."""
+        command = record.reading.command
+        return self.ai is not None and command is not None and command.name == "summary"
 
     def compose(self, record: Saved) -> Reply:
         """Build the reply text from the message's reading and the rows in the database."""

@@ -1,11 +1,17 @@
-"""Assemble the running bot from a Config: database, spool, ingest, background threads, app."""
+"""Assemble the running bot from a Config: database, spool, ingest, background threads, app.
+
+`Service.close` undoes `Service.open` through one ExitStack: whoever creates a resource
+registers its closing right there, and they close in reverse order, so the AI client outlives
+the enricher and the outbox that use it, and the database outlives everything.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 
 import bottle
 
@@ -15,16 +21,18 @@ from expensebot.app import create_app
 from expensebot.config import Config
 from expensebot.db import WAL_LIMIT, Database
 from expensebot.enrich import Enricher, RateLimiter
+from expensebot.graph import GraphClient
 from expensebot.ingest import Ingest
-from expensebot.replies import Replier, SendApi
+from expensebot.outbox import BACKOFF, Outbox
+from expensebot.replies import Replier
 from expensebot.report import Links
 from expensebot.spool import Spool
 from expensebot.times import utc_now
 
 
-# How long queued replies wait before the reply thread takes them, all at once. A reply thread
-# woken for each message takes the GIL from the request thread each time (measured: ~20% of
-# webhook throughput); a person does not notice a tenth of a second.
+# How long a woken reply sender waits before taking what is queued, all at once. A sender woken
+# for each message takes the GIL from the request thread each time (measured: ~20% of webhook
+# throughput); a person does not notice a tenth of a second.
 REPLY_GATHER = 0.1
 
 
@@ -35,48 +43,53 @@ class Service:
     ingest: Ingest
     replayer: Periodic  # drains the spool into the database once it is writable
     replier: Replier
+    outbox: Outbox
     enricher: Enricher
     app: bottle.Bottle
+    exits: contextlib.ExitStack
 
     @classmethod
     def open(cls, config: Config, *, replay_interval: float = 0.5, executor: Executor | None = None,
-             send_api: SendApi | None = None, now: Callable[[], dt.datetime] = utc_now,
-             enrich_interval: float = 1.0, wal_limit: int = WAL_LIMIT) -> Service:
+             send_api: GraphClient | None = None, now: Callable[[], dt.datetime] = utc_now,
+             enrich_interval: float = 1.0, reply_backoff: tuple[float, ...] = BACKOFF,
+             wal_limit: int = WAL_LIMIT) -> Service:
         """Open the database and spool, start the background threads, build the app.
 
-        An `executor` given here runs replies as soon as they are queued (tests pass one that
-        runs them inline); the default reply thread lets them gather for REPLY_GATHER first.
+        An `executor` given here sends replies as soon as they are queued (tests pass one that
+        runs them inline); by default the outbox's own sender threads do, after REPLY_GATHER.
+        A `send_api` given here is the caller's to close.
         """
-        db = Database(config.db_path, wal_limit=wal_limit).open()
-        spool = Spool(config.spool_dir).open()
-        if send_api is None and config.fb_page_access_token:
-            send_api = SendApi(config.fb_graph_url, config.fb_page_access_token)
-        gather = 0.0
-        if executor is None:
-            # Replies go out one at a time, in commit order (Replier): one thread is all they use.
-            executor, gather = ThreadPoolExecutor(1, thread_name_prefix="reply"), REPLY_GATHER
-        rate = RateLimiter(config.ai_rate_per_minute)
-        enricher = Enricher(db, _ai_client(config), rate, poll_interval=enrich_interval).start()
-        replier = Replier(db, executor, zone=config.zone, send_api=send_api, now=now,
-                          ai=enricher.ai, rate=rate, gather=gather, reports=Links(config, db, now))
+        with contextlib.ExitStack() as exits:
+            db = Database(config.db_path, wal_limit=wal_limit).open()
+            exits.callback(db.close)
+            spool = Spool(config.spool_dir).open()
+            ai = _ai_client(config)
+            if ai is not None:
+                exits.callback(ai.close)
+            if send_api is None and config.fb_page_access_token:
+                send_api = GraphClient(config.fb_graph_url, config.fb_page_access_token, config.fb_app_secret)
+                exits.callback(send_api.close)
+            rate = RateLimiter(config.ai_rate_per_minute)
+            enricher = Enricher(db, ai, rate, poll_interval=enrich_interval).start()
+            exits.callback(enricher.stop)
+            replier = Replier(db, zone=config.zone, now=now, ai=ai, rate=rate, reports=Links(config, db, now))
+            outbox = Outbox(replier, send_api, executor=executor, gather=0.0 if executor else REPLY_GATHER,
+                            backoff=reply_backoff).start()
+            exits.callback(outbox.close)
 
-        def after_commit(saved, recipients):
-            replier.submit(saved, recipients)
-            enricher.wake()
+            def after_commit(saved, recipients):
+                outbox.submit(saved, recipients)
+                enricher.wake()
 
-        ingest = Ingest(db, spool, zone=config.zone, currency=config.currency, after_commit=after_commit)
-        replayer = Periodic("spool-replayer", replay_interval, ingest.replay_spool).start()
-        return cls(config, db, ingest, replayer, replier, enricher, create_app(config, db, ingest, now))
+            ingest = Ingest(db, spool, zone=config.zone, currency=config.currency, after_commit=after_commit)
+            replayer = Periodic("spool-replayer", replay_interval, ingest.replay_spool).start()
+            exits.callback(replayer.stop)
+            app = create_app(config, db, ingest, now)
+            return cls(config, db, ingest, replayer, replier, outbox, enricher, app, exits.pop_all())
 
     def close(self) -> None:
-        """Stop background work (replies being sent finish), then let go of the database."""
-        self.replayer.stop()
-        self.enricher.stop()
-        # Replies still queued (say, retrying against a failing Send API) are dropped, not waited for.
-        self.replier.stop()
-        if self.replier.send_api is not None:
-            self.replier.send_api.close()
-        self.db.close()
+        """Stop taking replies and background work, send what can go in a few seconds, close everything."""
+        self.exits.close()
 
 
 def _ai_client(config: Config) -> AiClient | None:

@@ -262,9 +262,7 @@ def graph():
 @pytest.fixture
 def bot(tmp_path, graph):
     """The whole bot with replies sent at once to the Send API stand-in."""
-    from expensebot.replies import SendApi
     config = make_config(tmp_path, fb_page_access_token="test-page-token", fb_graph_url=graph.url)
-    service = Service.open(config, replay_interval=0.05, executor=InlineExecutor(),
-                           send_api=SendApi(config.fb_graph_url, config.fb_page_access_token, sleep=lambda s: None))
+    service = Service.open(config, replay_interval=0.05, executor=InlineExecutor(), reply_backoff=(0, 0, 0))
     yield service
     service.close()

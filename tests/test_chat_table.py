@@ -247,14 +247,13 @@ ZONES = {
 def zoned_bot(tmp_path, graph):
     """The bot with the clock of GET /summary at a minute past local midnight of 1 December."""
     from conftest import InlineExecutor, make_config
-    from expensebot.replies import SendApi
     from expensebot.service import Service
     services = []
 
     def start(now):
         config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
         service = Service.open(config, executor=InlineExecutor(), now=lambda: now,
-                               send_api=SendApi(graph.url, "t", sleep=lambda s: None))
+                               reply_backoff=(0, 0, 0))
         services.append(service)
         return service
     yield start
@@ -375,7 +374,6 @@ def test_a_settings_row_changed_by_hand_falls_back_to_the_defaults(bot, graph, c
 def ai_bot(tmp_path, graph):
     """The bot with AI on, the model played by a real local server (tests/test_ai.py)."""
     from conftest import InlineExecutor, make_config
-    from expensebot.replies import SendApi
     from expensebot.service import Service
     from test_ai import ModelStandIn, serve
     stand_in = serve(ModelStandIn())
@@ -383,7 +381,7 @@ def ai_bot(tmp_path, graph):
     config = make_config(tmp_path, ai_enabled=True, ai_url=model.url, ai_model="m", ai_timeout=2.0,
                          fb_page_access_token="t", fb_graph_url=graph.url)
     service = Service.open(config, executor=InlineExecutor(), enrich_interval=3600,
-                           send_api=SendApi(graph.url, "t", sleep=lambda s: None))
+                           reply_backoff=(0, 0, 0))
     yield service, model
     service.close()
     next(stand_in, None)

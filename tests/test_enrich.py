@@ -225,11 +225,9 @@ def test_pending_jobs_wait_in_the_database_not_in_memory(bot, model):
 
 @pytest.fixture
 def chatty(tmp_path, model, graph):
-    from expensebot.replies import SendApi
     config = make_config(tmp_path, ai_enabled=True, ai_url=model.url, ai_model="m", ai_timeout=TIMEOUT,
                          fb_page_access_token="t", fb_graph_url=graph.url)
-    service = Service.open(config, executor=InlineExecutor(), enrich_interval=3600,
-                           send_api=SendApi(config.fb_graph_url, "t", sleep=lambda s: None))
+    service = Service.open(config, executor=InlineExecutor(), enrich_interval=3600, reply_backoff=(0, 0, 0))
     Client(service.app).post_webhook(delivery(message_event("111", "m_1", "coffee 100", timestamp=int(time.time() * 1000))))
     yield service
     service.close()

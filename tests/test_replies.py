@@ -8,8 +8,10 @@ import time
 
 import pytest
 
-from conftest import Client, InlineExecutor, delivery, make_config, message_event, psid_hash, query, wait_for
+from conftest import (APP_SECRET, Client, InlineExecutor, delivery, make_config, message_event, psid_hash, query,
+                      wait_for)
 from expensebot import chat
+from expensebot.graph import appsecret_proof
 from expensebot.service import Service
 
 T0 = 1764075600000  # 2025-11-25T13:00:00Z
@@ -31,7 +33,9 @@ def test_expense_reply_says_how_it_was_read_and_the_running_total(bot, graph):
     ]
     first = graph.requests[0]
     assert first["path"] == "/v25.0/me/messages"
-    assert first["query"] == {"access_token": ["test-page-token"]}
+    assert first["query"] == {}  # the token travels in a header, never in a URL
+    assert first["headers"]["Authorization"] == "Bearer test-page-token"
+    assert first["json"]["appsecret_proof"] == appsecret_proof("test-page-token", APP_SECRET)
     assert first["json"]["recipient"] == {"id": "111"}
     assert first["json"]["messaging_type"] == "RESPONSE"
 
@@ -49,7 +53,10 @@ def test_one_delivery_for_several_people_totals_each_person_apart(bot, graph):
               message_event("111", "m_3", "€5 cake", timestamp=T0),
               message_event("222", "m_4", "hello", timestamp=T0)]
     assert Client(bot.app).post_webhook(delivery(*events)).status == 200
-    replies = sorted((r["json"]["recipient"]["id"], r["json"]["message"]["text"]) for r in graph.requests[1:])
+    replies = sorted((d["recipient"]["id"], d["message"]["text"]) for d in graph.delivered[1:])
+    # Two people's replies go together as one batch, each person's in order: two batches of two.
+    batches = [json.loads(r["form"]["batch"]) for r in graph.requests[1:]]
+    assert [len(b) for b in batches] == [2, 2]
     # Read after the batch's commit: both of 111's replies count both of 111's expenses.
     assert replies == sorted([
         ("111", "coffee — 100.00 USD, today\nToday: 5.00 EUR, 100.00 USD"),
@@ -200,14 +207,13 @@ def test_retries_give_up_after_a_bound_and_log(bot, graph, caplog):
 
 def test_send_api_down_never_affects_the_write(tmp_path, caplog):
     from conftest import free_port
-    from expensebot.replies import SendApi
     config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=f"http://127.0.0.1:{free_port()}/v25.0")
-    bot = Service.open(config, executor=InlineExecutor(),
-                       send_api=SendApi(config.fb_graph_url, "t", sleep=lambda s: None))
+    bot = Service.open(config, executor=InlineExecutor(), reply_backoff=(0, 0, 0))
     try:
         assert say(bot, "coffee 100", "m_1").text == "EVENT_RECEIVED"
         assert query(bot, "SELECT amount_minor FROM expenses") == [(10000,)]
-        assert [r.fields["reason"] for r in caplog.records if r.msg == "reply_failed"] == ["ConnectionError"]
+        assert [r.fields["reason"] for r in caplog.records if r.msg == "reply_failed"] == [
+            "request failed: ConnectionRefusedError"]
     finally:
         bot.close()
 
@@ -230,15 +236,14 @@ def test_replies_stay_under_2000_characters(bot, graph):
     assert graph.texts[0].endswith("…")
 
 
-def test_replies_go_out_in_commit_order_on_a_real_thread(tmp_path, graph):
-    from expensebot.replies import SendApi
+def test_replies_go_out_in_commit_order_on_the_real_senders(tmp_path, graph):
     config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
-    bot = Service.open(config, send_api=SendApi(graph.url, "t"))  # the real reply thread
+    bot = Service.open(config)  # the real sender threads
     try:
         for i in range(1, 21):
             say(bot, f"item {i}", f"m_{i}")
         say(bot, "summary all", "m_21")
-        wait_for(lambda: len(graph.requests) >= 21, 10)
+        assert wait_for(lambda: len(graph.delivered) >= 21, 10)
         assert [t.split(",")[0] for t in graph.texts[:20]] == [f"item — {i}.00 USD" for i in range(1, 21)]
         assert "210.00 USD in 20 expenses" in graph.texts[20]
     finally:
@@ -261,54 +266,50 @@ class HeldExecutor(concurrent.futures.Executor):
             fn(*args, **kwargs)
 
 
-def test_a_long_outage_drops_the_oldest_replies_never_a_row(tmp_path, graph, caplog):
-    from expensebot.replies import SendApi
+def test_a_long_outage_drops_a_persons_oldest_replies_never_a_row(tmp_path, graph, caplog):
     executor = HeldExecutor()
     config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
-    bot = Service.open(config, executor=executor, send_api=SendApi(graph.url, "t"))
-    bot.replier.max_queued = 3
+    bot = Service.open(config, executor=executor)
+    bot.outbox.max_per_person = 3
     try:
         for i in range(1, 6):
             say(bot, f"item {i}", f"m_{i}")
-        assert len(executor.held) == 1  # one drain for the whole queue, not a task per message
+        assert len(executor.held) == 1  # one wake-up for the whole queue, not a task per message
         executor.run()
         assert [t.split(",")[0] for t in graph.texts] == [f"item — {i}.00 USD" for i in (3, 4, 5)]
-        assert [r.fields["mid"] for r in caplog.records if r.msg == "reply_dropped"] == ["m_1", "m_2"]
+        assert [(r.fields["mid"], r.fields["reason"]) for r in caplog.records if r.msg == "reply_dropped"] == [
+            ("m_1", "too many replies queued for this person"), ("m_2", "too many replies queued for this person")]
         assert query(bot, "SELECT count(*) FROM expenses") == [(5,)]
     finally:
         bot.close()
 
 
-def test_stopping_drops_queued_replies_without_sending(tmp_path, graph, caplog):
-    from expensebot.replies import SendApi
+def test_the_total_cap_drops_new_replies_and_logs_each(tmp_path, graph, caplog):
     executor = HeldExecutor()
     config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
-    bot = Service.open(config, executor=executor, send_api=SendApi(graph.url, "t"))
+    bot = Service.open(config, executor=executor)
+    bot.outbox.max_queued = 2
+    try:
+        for i in range(1, 5):
+            say(bot, f"item {i}", f"m_{i}", psid=str(100 + i))
+        executor.run()
+        assert sorted(t.split(",")[0] for t in graph.texts) == ["item — 1.00 USD", "item — 2.00 USD"]
+        assert [(r.fields["mid"], r.fields["reason"]) for r in caplog.records if r.msg == "reply_dropped"] == [
+            ("m_3", "reply queue full"), ("m_4", "reply queue full")]
+        assert query(bot, "SELECT count(*) FROM expenses") == [(4,)]
+    finally:
+        bot.close()
+
+
+def test_closing_with_nobody_to_send_drops_queued_replies_and_logs_them(tmp_path, graph, caplog):
+    executor = HeldExecutor()
+    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
+    bot = Service.open(config, executor=executor)
     say(bot, "coffee 100", "m_1")
     bot.close()
+    say(bot, "tea 3", "m_2")  # a request still finishing after close: its row is kept, its reply refused
     executor.run()
     assert graph.requests == []
     assert [(r.fields["mid"], r.fields["reason"]) for r in caplog.records if r.msg == "reply_dropped"] == [
-        ("m_1", "shutting down")]
-    assert query(bot, "SELECT count(*) FROM expenses") == [(1,)]
-
-
-def test_replies_queued_while_the_thread_gathers_go_out_with_one_wake_up(tmp_path, graph):
-    from expensebot.replies import SendApi
-    from expensebot.service import REPLY_GATHER
-    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
-    bot = Service.open(config, send_api=SendApi(graph.url, "t"))
-    assert bot.replier.gather == REPLY_GATHER > 0
-    drains = []
-    submit = bot.replier.executor.submit
-    bot.replier.executor.submit = lambda fn, *args: drains.append(fn) or submit(fn, *args)
-    try:
-        started = time.monotonic()
-        for i in range(1, 6):
-            say(bot, f"item {i}", f"m_{i}")
-        assert time.monotonic() - started < REPLY_GATHER  # all queued within one gathering
-        wait_for(lambda: len(graph.requests) >= 5, 10)
-        assert [t.split(",")[0] for t in graph.texts] == [f"item — {i}.00 USD" for i in range(1, 6)]
-        assert len(drains) == 1
-    finally:
-        bot.close()
+        ("m_1", "shutting down"), ("m_2", "shutting down")]
+    assert query(bot, "SELECT count(*) FROM expenses") == [(2,)]

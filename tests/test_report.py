@@ -20,7 +20,6 @@ from expensebot import chat, demo, export, logs, reading, report
 from expensebot.config import Config, ConfigError
 from expensebot.identity import PsidHasher
 from expensebot.settings import Settings
-from expensebot.replies import SendApi
 from expensebot.service import Service
 
 PUBLIC_URL = "https://bot.example/expenses"
@@ -46,7 +45,7 @@ def bot(tmp_path, graph, clock):
     config = make_config(tmp_path, public_url=PUBLIC_URL, fb_page_access_token="test-page-token",
                          fb_graph_url=graph.url)
     service = Service.open(config, replay_interval=0.05, executor=InlineExecutor(), now=clock,
-                           send_api=SendApi(config.fb_graph_url, config.fb_page_access_token, sleep=lambda s: None))
+                           reply_backoff=(0, 0, 0))
     yield service
     service.close()
 
@@ -587,7 +586,7 @@ def test_report_in_the_chat_answers_with_a_button_to_the_page(bot, client, graph
 def test_report_without_a_public_url_says_it_is_not_set_up(tmp_path, graph):
     config = make_config(tmp_path, fb_page_access_token="test-page-token", fb_graph_url=graph.url)
     service = Service.open(config, replay_interval=0.05, executor=InlineExecutor(),
-                           send_api=SendApi(config.fb_graph_url, config.fb_page_access_token, sleep=lambda s: None))
+                           reply_backoff=(0, 0, 0))
     try:
         say(Client(service.app), ALICE, "report", NOW)
     finally:

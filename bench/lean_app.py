@@ -1,0 +1,82 @@
+"""The leanest app doing the webhook's work, the throughput benchmark's second reference.
+
+Usage: python bench/lean_app.py PORT DB_PATH   (FB_APP_SECRET and PSID_HASH_KEY from the environment)
+
+Plain WSGI on waitress with one thread (as `run.py serve`): verify the signature over the raw
+body, parse the JSON and each text with the project's parser, then on a fresh connection the same
+inserts as the bot (messages_raw, expenses, jobs) in one BEGIN IMMEDIATE transaction, and ack.
+No logging, no day totals, no replies, no spool; one connection held open so the WAL stays.
+"""
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import os
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import waitress  # noqa: E402
+
+from expensebot import db, parser, store, webhook  # noqa: E402
+
+
+def create_app(db_path: Path, secret: str, hash_key: bytes):
+    def app(environ, start_response):
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        if not webhook.verify_signature(secret, body, environ.get("HTTP_X_HUB_SIGNATURE_256")):
+            start_response("403 Forbidden", [("Content-Length", "0")])
+            return [b""]
+        rows = []
+        now_ms = int(time.time() * 1000)
+        received = dt.datetime.fromtimestamp(now_ms / 1000, dt.timezone.utc).isoformat()
+        for entry in json.loads(body).get("entry", ()):
+            for event in entry.get("messaging", ()):
+                message = event.get("message") or {}
+                if "text" not in message or message.get("is_echo"):
+                    continue
+                psid_hash = hmac.new(hash_key, event["sender"]["id"].encode(), hashlib.sha256).hexdigest()
+                sent = dt.datetime.fromtimestamp(event["timestamp"] / 1000, dt.timezone.utc)
+                parsed = parser.parse_message(message["text"], default_currency="USD", today=sent.date())
+                rows.append((psid_hash, message["mid"], sent.isoformat(), message["text"], json.dumps(event),
+                             parsed.expenses))
+        conn = db.connect(db_path)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for psid_hash, mid, sent_at, text, event, expenses in rows:
+                cursor = conn.execute(store.INSERT_MESSAGE, (psid_hash, mid, received, sent_at, "message", text, 0, event))
+                if cursor.rowcount != 1:
+                    continue
+                message_id = cursor.lastrowid
+                for e in expenses:
+                    conn.execute(store.INSERT_EXPENSE, (message_id, psid_hash, mid, e.line, e.amount_minor, e.currency,
+                                                        e.description, None, None, sent_at, received))
+                conn.execute(store.INSERT_JOB, (message_id, received, received))
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "14")])
+        return [b"EVENT_RECEIVED"]
+
+    def healthz(environ, start_response):
+        if environ["PATH_INFO"] == "/healthz":
+            start_response("200 OK", [("Content-Length", "2")])
+            return [b"ok"]
+        return app(environ, start_response)
+
+    return healthz
+
+
+if __name__ == "__main__":
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    path = Path(sys.argv[2])
+    db.init(path)
+    # Held open for the life of the process, as the bot's WAL keeper does: when the last connection
+    # to a WAL database closes, SQLite checkpoints and deletes the WAL, which each request would pay.
+    keeper = db.connect(path)
+    waitress.serve(create_app(path, os.environ["FB_APP_SECRET"], os.environ["PSID_HASH_KEY"].encode()),
+                   host="127.0.0.1", port=int(sys.argv[1]), threads=1)

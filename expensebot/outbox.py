@@ -1,0 +1,314 @@
+"""Replies on their way out: each person's in commit order, different people in parallel, batched under load.
+
+The request thread only queues (`submit`). A few sender threads take work: at most one reply per
+person in flight, so one person's replies go out in the order their messages were committed while
+nobody waits behind someone else's. When several people's replies are ready, one sender takes up
+to MAX_BATCH of them (one per person) and sends them as one Graph batch request; a lone reply goes
+as a plain call. A reply whose wording waits for the model (a summary) goes alone, so only that
+person's queue waits for it. Retryable failures are tried again after a backoff, the person's
+later replies waiting behind; the rest are logged. Queues are capped per person and in total.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import functools
+import heapq
+import itertools
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+
+from expensebot.background import Periodic
+from expensebot.graph import MAX_BATCH, GraphClient, GraphError
+from expensebot.ingest import Saved
+from expensebot.logs import log_event
+from expensebot.replies import Replier
+
+logger = logging.getLogger(__name__)
+
+SENDERS = 8
+BACKOFF = (0.5, 1.0, 2.0)  # seconds before the 2nd, 3rd and 4th attempt
+MAX_PER_PERSON = 50  # beyond this a person's oldest queued reply is dropped
+MAX_QUEUED = 10_000  # beyond this new replies are dropped (the rows are safe either way)
+GRACE = 5.0  # on close, seconds to send what is queued
+CLOSE_WITHIN = 9.5  # close returns by then, whatever the Send API does
+CALL_OVERRUN = 1.0  # on close, how long a call may run past the grace
+POLL = 0.25  # an idle sender looks for retries that came due this often
+
+
+@dataclasses.dataclass
+class Job:
+    record: Saved
+    psid: str | None  # in memory only; None after a restart (the spool keeps no PSIDs)
+    message: dict | None = None  # composed once, kept for retries
+    attempts: int = 0
+
+    @property
+    def psid_hash(self) -> str:
+        return self.record.message.psid_hash
+
+    @property
+    def mid(self) -> str:
+        return self.record.message.mid
+
+
+class Outbox:
+    """Queue, compose and send replies; `close()` is bounded whatever the Send API does.
+
+    `graph` None: replies are composed and logged (`reply_logged`), not sent. An `executor` given
+    runs the sending there, as soon as a reply is queued (tests pass one that runs it inline);
+    otherwise `senders` threads of our own do, each waiting `gather` seconds after a wake-up so
+    replies queued meanwhile go out in the same batch.
+    """
+
+    def __init__(self, replier: Replier, graph: GraphClient | None, *, senders: int = SENDERS,
+                 executor: Executor | None = None, gather: float = 0.0, backoff: tuple[float, ...] = BACKOFF,
+                 max_per_person: int = MAX_PER_PERSON, max_queued: int = MAX_QUEUED,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self.replier = replier
+        self.graph = graph
+        self.executor = executor
+        self.gather = gather
+        self.backoff = backoff
+        self.max_per_person = max_per_person
+        self.max_queued = max_queued
+        self.clock = clock
+        self.sleep = sleep
+        self._lock = threading.Condition()
+        self._queues: dict[str, collections.deque[Job]] = {}  # jobs not in flight, per person
+        self._ready: dict[str, None] = {}  # people whose next reply can go now, oldest first
+        self._busy: set[str] = set()  # people with a reply in flight or waiting to be retried
+        self._retries: list[tuple[float, int, str]] = []  # (due, tie-break, psid_hash)
+        self._seq = itertools.count()
+        self._queued = 0
+        self._closed = False
+        self._send_until = math.inf
+        self._closing = threading.Event()
+        self._waking = False
+        self._senders = [] if executor else [
+            Periodic(f"reply-sender-{i}", POLL, functools.partial(self._work, i)) for i in range(senders)]
+        self._idle = set(range(len(self._senders)))
+
+    def start(self) -> Outbox:
+        for sender in self._senders:
+            sender.start()
+        return self
+
+    def submit(self, saved: list[Saved], recipients: Mapping[str, str]) -> None:
+        """Queue a reply for every saved message (called after the commit); never blocks on sending."""
+        dropped = []
+        with self._lock:
+            for record in saved:
+                if self._closed:
+                    dropped.append((record, "shutting down"))
+                elif self._queued >= self.max_queued:
+                    dropped.append((record, "reply queue full"))
+                else:
+                    dropped.extend(self._enqueue(Job(record, recipients.get(record.message.psid_hash))))
+            wake = bool(self._ready) and not self._waking
+            self._waking = self._waking or wake
+        for record, reason in dropped:
+            self._log_dropped(record, reason)
+        if wake:
+            self._wake()
+
+    def close(self, grace: float = GRACE, within: float = CLOSE_WITHIN) -> None:
+        """Take no more replies, send what can go within `grace` s, log the rest as dropped; return within `within` s."""
+        started = self.clock()
+        with self._lock:
+            self._closed = True
+            self._send_until = started + grace
+        if self.graph is not None:  # a call in flight (even one the Send API hangs) ends by then
+            self.graph.cutoff = started + min(grace + CALL_OVERRUN, within - CALL_OVERRUN)
+        if self._senders:
+            for sender in self._senders:
+                sender.wake()
+            with self._lock:
+                self._lock.wait_for(lambda: not self._queues and not self._busy, timeout=grace)
+                self._send_until = -math.inf
+            self._closing.set()
+            for sender in self._senders:
+                sender.stop(timeout=max(started + within - self.clock(), 0.0))
+        with self._lock:
+            self._send_until = -math.inf
+            left = [job for queue in self._queues.values() for job in queue]
+            self._queues.clear()
+            self._ready.clear()
+            self._retries.clear()
+            self._queued = 0
+        for job in left:
+            self._log_dropped(job.record, "shutting down")
+
+    def _enqueue(self, job: Job) -> list[tuple[Saved, str]]:
+        queue = self._queues.setdefault(job.psid_hash, collections.deque())
+        dropped = []
+        if len(queue) >= self.max_per_person:
+            dropped.append((queue.popleft().record, "too many replies queued for this person"))
+            self._queued -= 1
+        queue.append(job)
+        self._queued += 1
+        if job.psid_hash not in self._busy:
+            self._ready[job.psid_hash] = None
+        return dropped
+
+    def _wake(self) -> None:
+        if self.executor is not None:
+            self.executor.submit(self._work, None)
+            return
+        with self._lock:  # taken out of the idle set now, so the next wake-up goes to another sender
+            sender = self._idle.pop() if self._idle else None
+        if sender is not None:
+            self._senders[sender].wake()
+
+    def _work(self, sender: int | None) -> None:
+        """Send until nothing is ready: on a sender thread (woken, or every POLL s), or on the executor."""
+        with self._lock:
+            self._idle.discard(sender)
+        try:
+            if self.gather and self._has_ready():
+                self._closing.wait(self.gather)
+            while True:
+                jobs = self._claim()
+                if jobs:
+                    self._deliver(jobs)
+                elif sender is None and (due := self._next_retry()) is not None:
+                    self.sleep(max(due - self.clock(), 0.0))  # on the executor: nobody else will retry
+                else:
+                    return
+        except Exception:
+            logger.exception("reply sender failed")
+        finally:
+            with self._lock:
+                # A reply queued while this sender was finishing found no idle sender: take it now.
+                again = sender is not None and bool(self._ready) and self.clock() < self._send_until
+                if sender is not None:
+                    self._idle.add(sender)
+                self._lock.notify_all()
+            if again:
+                self._senders[sender].wake()
+
+    def _has_ready(self) -> bool:
+        with self._lock:
+            return bool(self._ready) and len(self._ready) < MAX_BATCH
+
+    def _next_retry(self) -> float | None:
+        with self._lock:
+            return self._retries[0][0] if self._retries and self.clock() < self._send_until else None
+
+    def _claim(self) -> list[Job]:
+        """Take the next reply of up to MAX_BATCH ready people; one that waits for the model goes alone."""
+        with self._lock:
+            self._waking = False
+            now = self.clock()
+            while self._retries and self._retries[0][0] <= now:
+                _, _, psid_hash = heapq.heappop(self._retries)
+                self._busy.discard(psid_hash)
+                self._ready[psid_hash] = None
+            if now >= self._send_until:
+                return []
+            jobs: list[Job] = []
+            for psid_hash in list(itertools.islice(self._ready, 2 * MAX_BATCH)):
+                head = self._queues[psid_hash][0]
+                slow = head.message is None and self.replier.needs_model(head.record)
+                if slow and jobs:
+                    continue
+                del self._ready[psid_hash]
+                self._busy.add(psid_hash)
+                jobs.append(self._queues[psid_hash].popleft())
+                self._queued -= 1
+                if slow or len(jobs) == MAX_BATCH:
+                    break
+            more = bool(self._ready) and not self._waking and bool(self._idle)
+            self._waking = self._waking or more
+        if more:
+            self._wake()
+        return jobs
+
+    def _deliver(self, jobs: list[Job]) -> None:
+        sendable = []
+        for job in jobs:
+            if self._compose(job) and self._addressable(job):
+                sendable.append(job)
+        if not sendable:
+            return
+        try:
+            if len(sendable) == 1:
+                self.graph.send_message(sendable[0].psid, sendable[0].message)
+                outcomes = [None]
+            else:
+                outcomes = self.graph.send_batch([(job.psid, job.message) for job in sendable])
+        except GraphError as exc:  # the call failed as a whole: each reply on its own account
+            outcomes = [exc] * len(sendable)
+        except Exception:  # a bug, not the Send API: logged, and these people's later replies still go
+            logger.exception("sending %s replies failed", len(sendable))
+            outcomes = [GraphError("sending failed")] * len(sendable)
+        for job, error in zip(sendable, outcomes):
+            self._settle(job, error)
+
+    def _compose(self, job: Job) -> bool:
+        """Word the reply (once); False when done with the job here (logged or failed)."""
+        try:
+            if job.message is None:
+                reply = self.replier.compose(job.record)
+                job.message = reply.as_message()
+                if self.graph is None:
+                    log_event(logger, "reply_logged", psid_hash=job.psid_hash, mid=job.mid, text=reply.text)
+                    self._release(job)
+                    return False
+            return True
+        except Exception:
+            logger.exception("composing a reply failed for psid_hash %s", job.psid_hash)
+            self._release(job)
+            return False
+
+    def _addressable(self, job: Job) -> bool:
+        if job.psid is not None:
+            return True
+        log_event(logger, "reply_failed", level=logging.WARNING, psid_hash=job.psid_hash, mid=job.mid,
+                  code=None, reason="recipient not known after a restart")
+        self._release(job)
+        return False
+
+    def _settle(self, job: Job, error: GraphError | None) -> None:
+        if error is None:
+            log_event(logger, "reply_sent", psid_hash=job.psid_hash, mid=job.mid)
+        elif error.retryable and job.attempts < len(self.backoff) and self._retry(job):
+            return
+        elif error.retryable and self._closed:
+            self._log_dropped(job.record, "shutting down")
+        else:
+            log_event(logger, "reply_failed", level=logging.WARNING, psid_hash=job.psid_hash, mid=job.mid,
+                      code=error.code, subcode=error.subcode, reason=str(error))
+        self._release(job)
+
+    def _retry(self, job: Job) -> bool:
+        """Put the job back at the head of its person's queue, due after its backoff; False if closing."""
+        due = self.clock() + self.backoff[job.attempts]
+        with self._lock:
+            if due >= self._send_until:
+                return False
+            job.attempts += 1
+            self._queues.setdefault(job.psid_hash, collections.deque()).appendleft(job)
+            self._queued += 1
+            heapq.heappush(self._retries, (due, next(self._seq), job.psid_hash))
+            self._lock.notify_all()
+        return True
+
+    def _release(self, job: Job) -> None:
+        """The person's reply is done: their next one (if any) is ready."""
+        with self._lock:
+            self._busy.discard(job.psid_hash)
+            if self._queues.get(job.psid_hash):
+                self._ready[job.psid_hash] = None
+            else:
+                self._queues.pop(job.psid_hash, None)
+            self._lock.notify_all()
+
+    def _log_dropped(self, record: Saved, reason: str) -> None:
+        log_event(logger, "reply_dropped", level=logging.WARNING, psid_hash=record.message.psid_hash,
+                  mid=record.message.mid, reason=reason)

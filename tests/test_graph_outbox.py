@@ -1,0 +1,218 @@
+"""The outbox: each person's replies in commit order, people in parallel, batches, retries, bounded close."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import time
+import urllib.parse
+
+import pytest
+import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import (APP_SECRET, Client, InlineExecutor, delivery, make_config, message_event, psid_hash,
+                      wait_for)
+from expensebot import webhook
+from expensebot.demo import SendApiStandIn
+from expensebot.service import Service
+from test_ai import ModelStandIn, hangs, serve
+
+T0 = 1764075600000
+
+
+def post(bot, *events):
+    assert Client(bot.app).post_webhook(delivery(*events)).status == 200
+
+
+def batch_recipients(request) -> list[str]:
+    items = json.loads(request["form"]["batch"])
+    return [json.loads(urllib.parse.parse_qs(i["body"])["recipient"][0])["id"] for i in items]
+
+
+def events_of(caplog, name):
+    return [r.fields for r in caplog.records if r.msg == name]
+
+
+def test_batch_items_fail_and_retry_each_on_their_own(bot, graph, caplog):
+    graph.fail_item("222", 551)  # person unavailable: never retried
+    graph.fail_item("333", 613)  # rate limited: retried
+    post(bot, *(message_event(psid, f"m_{psid}", "coffee 1", timestamp=T0) for psid in ("111", "222", "333")))
+    first, retry = graph.requests
+    assert batch_recipients(first) == ["111", "222", "333"]
+    assert retry["json"]["recipient"] == {"id": "333"}  # a lone retry goes as a plain call
+    assert sorted(d["recipient"]["id"] for d in graph.delivered) == ["111", "333"]
+    assert [(f["psid_hash"], f["code"]) for f in events_of(caplog, "reply_failed")] == [(psid_hash("222"), 551)]
+    assert sorted(f["mid"] for f in events_of(caplog, "reply_sent")) == ["m_111", "m_333"]
+
+
+def test_a_whole_batch_failing_is_retried_for_every_reply(bot, graph, caplog):
+    graph.error(1200, status=500)
+    post(bot, message_event("111", "m_1", "coffee 1", timestamp=T0), message_event("222", "m_2", "tea 2", timestamp=T0))
+    assert [r["path"] for r in graph.requests] == ["/v25.0/", "/v25.0/"]
+    assert sorted(d["recipient"]["id"] for d in graph.delivered) == ["111", "222"]
+    assert events_of(caplog, "reply_failed") == []
+
+
+def test_a_persons_replies_in_one_body_go_in_separate_batches_in_order(bot, graph):
+    post(bot, *(message_event("111", f"m_{i}", f"item {i}", timestamp=T0) for i in range(1, 4)),
+         message_event("222", "m_x", "tea 2", timestamp=T0))
+    assert [len(json.loads(r["form"]["batch"])) if "form" in r else 1 for r in graph.requests] == [2, 1, 1]
+    assert [t.split(",")[0] for t in graph.texts if t.startswith("item")] == [
+        "item — 1.00 USD", "item — 2.00 USD", "item — 3.00 USD"]
+
+
+@pytest.fixture(scope="module")
+def busy_bot(tmp_path_factory):
+    """The real sender threads, and a Send API that takes a little while a call, so replies overlap."""
+    graph = SendApiStandIn(delay=0.005, jitter=0.03)
+    config = make_config(tmp_path_factory.mktemp("order"), fb_page_access_token="t", fb_graph_url=graph.url)
+    service = Service.open(config)
+    service.outbox.gather = 0.0  # senders take replies at once: the person's previous one may still be in flight
+    yield service, graph
+    service.close()
+    graph.close()
+
+
+# (person, starts a new webhook body, waits first until the Send API has taken one more call)
+examples = st.lists(st.tuples(st.integers(0, 5), st.booleans(), st.booleans()), min_size=1, max_size=30)
+
+
+@settings(max_examples=25, deadline=None)
+@given(examples)
+def test_each_persons_replies_go_out_in_commit_order_under_concurrency(busy_bot, messages):
+    """People and messages interleaved at random, some in one body, some posted while replies are in flight."""
+    bot, graph = busy_bot
+    run = time.monotonic_ns()
+    before = len(graph.delivered)
+    bodies, body = [], []
+    for n, (person, new_body, pause) in enumerate(messages, start=1):
+        if (new_body or pause) and body:
+            bodies.append((body, pause))
+            body = []
+        body.append(message_event(f"9{person}", f"m_{run}_{n}", f"item {n}", timestamp=T0))
+    bodies.append((body, False))
+    posted = 0
+    for events, pause in bodies:
+        post(bot, *events)
+        posted += len(events)
+        if pause:  # the next body arrives while a call is in flight
+            calls = len(graph.requests)
+            assert wait_for(lambda: len(graph.requests) > calls or len(graph.delivered) >= before + posted, 10)
+    assert wait_for(lambda: len(graph.delivered) >= before + len(messages), 30)
+    seen: dict[str, list[int]] = {}
+    for sent in graph.delivered[before:]:
+        amount = re.match(r"item — (\d+)\.00", sent["message"]["text"]).group(1)
+        seen.setdefault(sent["recipient"]["id"], []).append(int(amount))
+    expected: dict[str, list[int]] = {}
+    for n, (person, _, _) in enumerate(messages, start=1):
+        expected.setdefault(f"9{person}", []).append(n)
+    assert seen == expected
+
+
+def test_a_summary_waiting_for_the_model_holds_only_that_persons_replies(tmp_path, graph):
+    for model in serve(ModelStandIn()):
+        model.will(*[hangs] * 3)
+        config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url, ai_enabled=True,
+                             ai_url=model.url, ai_model="m", ai_timeout=2.0)
+        bot = Service.open(config, enrich_interval=3600)
+        try:
+            now = int(time.time() * 1000)
+            post(bot, message_event("111", "m_1", "coffee 3", timestamp=now))
+            assert wait_for(lambda: len(graph.delivered) == 1, 10)
+            post(bot, message_event("111", "m_2", "summary", timestamp=now),
+                 message_event("111", "m_3", "cake 4", timestamp=now),
+                 message_event("222", "m_4", "tea 3", timestamp=now))  # ready at once, but not batched together
+            assert wait_for(lambda: len(graph.delivered) == 4, 20)
+            order = [(d["recipient"]["id"], d["message"]["text"].split("\n")[0]) for d in graph.delivered]
+            # 222's tea went out while 111's summary waited for the model; 111's cake waited behind it.
+            assert order[1] == ("222", "tea — 3.00 USD, today")
+            assert order[2][0] == "111" and order[2][1].startswith("This month")
+            assert order[3] == ("111", "cake — 4.00 USD, today")
+        finally:
+            bot.close()
+
+
+def test_a_call_the_send_api_never_answers_holds_nobody_else(tmp_path):
+    graph = SendApiStandIn()
+    graph.behave("hang")  # the first call only
+    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
+    bot = Service.open(config)
+    try:
+        post(bot, message_event("111", "m_1", "coffee 1", timestamp=T0))
+        assert wait_for(lambda: len(graph.requests) == 1, 10)
+        post(bot, message_event("222", "m_2", "tea 2", timestamp=T0))
+        assert wait_for(lambda: len(graph.delivered) == 1, 10)
+        assert graph.delivered[0]["recipient"] == {"id": "222"}
+    finally:
+        bot.close()
+        graph.close()
+
+
+def test_close_is_bounded_while_the_send_api_hangs_and_logs_every_reply_dropped(tmp_path, caplog):
+    graph = SendApiStandIn()
+    for _ in range(10):
+        graph.behave("hang")
+    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
+    bot = Service.open(config)
+    try:
+        post(bot, message_event("111", "m_1", "coffee 1", timestamp=T0))
+        post(bot, message_event("111", "m_2", "coffee 2", timestamp=T0))
+        assert wait_for(lambda: len(graph.requests) == 1, 10)
+        started = time.monotonic()
+        bot.close()
+        assert time.monotonic() - started < 10
+        assert sorted((f["mid"], f["reason"]) for f in events_of(caplog, "reply_dropped")) == [
+            ("m_1", "shutting down"), ("m_2", "shutting down")]
+        assert events_of(caplog, "reply_sent") == []
+    finally:
+        graph.close()
+
+
+def test_close_sends_what_is_queued_first(tmp_path, caplog):
+    graph = SendApiStandIn(delay=0.05)
+    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
+    bot = Service.open(config)
+    try:
+        post(bot, *(message_event(str(100 + i), f"m_{i}", f"item {i}", timestamp=T0) for i in range(20)))
+        bot.close()
+        assert len(graph.delivered) == 20
+        assert events_of(caplog, "reply_dropped") == []
+    finally:
+        graph.close()
+
+
+def test_sigterm_stops_a_real_server_within_ten_seconds_while_the_send_api_hangs(server_process):
+    graph = SendApiStandIn()
+    for _ in range(10):
+        graph.behave("hang")
+    try:
+        server = server_process(FB_PAGE_ACCESS_TOKEN="secret-page-token", FB_GRAPH_URL=graph.url)
+        for i in range(3):
+            body = json.dumps(delivery(message_event("111", f"m_{i}", f"coffee {i + 1}", timestamp=T0))).encode()
+            response = requests.post(f"{server.url}/webhook", data=body, timeout=10, headers={
+                "Content-Type": "application/json", "X-Hub-Signature-256": webhook.sign(APP_SECRET, body)})
+            assert response.status_code == 200
+        assert wait_for(lambda: len(graph.requests) >= 1, 10)
+        started = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(timeout=15)
+        assert time.monotonic() - started < 10
+        lines = server.log_lines()
+        assert lines[-1]["event"] == "stopped"
+        assert sorted(line["mid"] for line in lines if line.get("event") == "reply_dropped") == ["m_0", "m_1", "m_2"]
+        assert not [line for line in lines if "secret-page-token" in json.dumps(line)]
+        assert not [r["url"] for r in graph.requests if "secret-page-token" in r["url"]]
+    finally:
+        graph.close()
+
+
+def test_inline_sending_without_a_token_logs_replies(tmp_path, caplog):
+    bot = Service.open(make_config(tmp_path), executor=InlineExecutor())
+    try:
+        post(bot, message_event("111", "m_1", "coffee 1", timestamp=T0), message_event("222", "m_2", "tea 2", timestamp=T0))
+        assert sorted(f["mid"] for f in events_of(caplog, "reply_logged")) == ["m_1", "m_2"]
+    finally:
+        bot.close()
