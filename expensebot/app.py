@@ -8,6 +8,8 @@ import hmac
 import json
 import logging
 import sqlite3
+import traceback
+from collections import Counter
 from collections.abc import Callable
 
 import bottle
@@ -15,6 +17,7 @@ import bottle
 from expensebot import pages, reading, store, summary, times, webhook
 from expensebot.config import Config
 from expensebot.db import Database
+from expensebot.errors import describe
 from expensebot.identity import PsidHasher, is_psid_hash
 from expensebot.ingest import Ingest
 from expensebot.logs import log_event
@@ -23,12 +26,16 @@ from expensebot.settings import Settings, settings_of
 from expensebot.spool import SpoolError
 
 logger = logging.getLogger(__name__)
+# /healthz turns 503 when the spool has waited (or replay has failed) this long.
+SPOOL_STALE_AFTER = 60.0
 
 
 def create_app(config: Config, db: Database, ingest: Ingest,
-               now: Callable[[], dt.datetime] = times.utc_now) -> bottle.Bottle:
+               now: Callable[[], dt.datetime] = times.utc_now,
+               spool_stale_after: float = SPOOL_STALE_AFTER) -> bottle.Bottle:
     """Build the Bottle app for one configuration."""
     app = bottle.Bottle()
+    app.install(_json_500)
     hash_psid = PsidHasher(config.psid_hash_key)
 
     @app.get("/webhook")
@@ -51,13 +58,15 @@ def create_app(config: Config, db: Database, ingest: Ingest,
         payload = _json_object(body)
         if payload is None:
             return _error(400, "body is not a JSON object")
-        delivery = webhook.read_delivery(payload, hash_psid, times.now_ms())
-        for skipped in delivery.skipped:
-            log_event(logger, "event_skipped", kind=skipped.kind, reason=skipped.reason)
+        # The injected clock: event times are judged against it (more than a day ahead is garbage).
+        delivery = webhook.read_delivery(payload, hash_psid, int(now().timestamp() * 1000))
+        if delivery.skipped:
+            # One line per delivery: a body of 10,000 read receipts is one line, not 10,000.
+            log_event(logger, "event_skipped", count=len(delivery.skipped),
+                      kinds=dict(Counter(skipped.kind for skipped in delivery.skipped)))
         try:
             ingest.accept(list(delivery.messages), delivery.recipients)
-        except SpoolError as exc:
-            log_event(logger, "spool_failed", level=logging.ERROR, reason=str(exc))
+        except SpoolError:  # logged by ingest, once per incident
             return _error(503, "not stored; please redeliver")
         bottle.response.content_type = "text/plain; charset=utf-8"
         return "EVENT_RECEIVED"
@@ -65,11 +74,20 @@ def create_app(config: Config, db: Database, ingest: Ingest,
     @app.get("/healthz")
     def healthz():
         try:
-            with db.reading() as conn:
-                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.Error:
-            return _json({"status": "unavailable", "spool_depth": ingest.spool.depth()}, 503)
-        return _json({"status": "ok", "spool_depth": ingest.spool.depth()})
+            depth = ingest.spool.depth()
+        except SpoolError as exc:
+            return _json({"status": "unavailable", "reason": str(exc), "spool_depth": None}, 503)
+        problem = db.file_problem()
+        if problem is None:
+            try:
+                with db.reading() as conn:
+                    conn.execute("SELECT count(*) FROM messages_raw WHERE 0").fetchone()
+            except sqlite3.Error as exc:
+                problem = f"database does not answer: {exc}"
+        problem = problem or ingest.health_problem(spool_stale_after)
+        if problem:
+            return _json({"status": "unavailable", "reason": problem, "spool_depth": depth}, 503)
+        return _json({"status": "ok", "spool_depth": depth})
 
     @app.get("/ops/last-write")
     @_database_required
@@ -105,7 +123,11 @@ def create_app(config: Config, db: Database, ingest: Ingest,
         _require_ops_token(config)
         with db.reading() as conn:
             counts = store.counts(conn)
-        return _json({**counts, "spool_depth": ingest.spool.depth()})
+        try:
+            depth = ingest.spool.depth()
+        except SpoolError:
+            depth = None
+        return _json({**counts, "spool_depth": depth, **db.keeper.stats()})
 
     install_report(app, config, db, now)
     pages.install_privacy(app, config)
@@ -114,14 +136,31 @@ def create_app(config: Config, db: Database, ingest: Ingest,
     return app
 
 
+def _json_500(route: Callable) -> Callable:
+    """Answer a bug in a route with a JSON 500 and log it as one JSON line, traceback in a field."""
+    @functools.wraps(route)
+    def wrapper(*args, **kwargs):
+        try:
+            return route(*args, **kwargs)
+        except bottle.HTTPResponse:
+            raise
+        except Exception as exc:
+            # The route's pattern, not the path: a report link's path holds its bearer token.
+            log_event(logger, "request_failed", level=logging.ERROR, route=bottle.request.route.rule,
+                      reason=f"{type(exc).__name__}", traceback="".join(traceback.format_exception(exc)))
+            # Answered by the app's error page (JSON, or the plain page under /report/).
+            raise bottle.HTTPError(500, "internal error") from None
+    return wrapper
+
+
 def _database_required(route: Callable) -> Callable:
     """Answer 503, not 500, when a read route finds the database unreadable."""
     @functools.wraps(route)
     def wrapper(*args, **kwargs):
         try:
             return route(*args, **kwargs)
-        except sqlite3.Error:
-            logger.exception("database read failed")
+        except sqlite3.Error as exc:
+            log_event(logger, "database_read_failed", level=logging.WARNING, reason=describe(exc))
             return _error(503, "database unavailable")
     return wrapper
 

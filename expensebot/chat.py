@@ -29,6 +29,11 @@ HELP = (
     "Also: undo (or undo 2), report, delete my data."
 )
 KEPT = "Kept. Nothing was deleted."
+# An edit never runs a command that changes rows: an edit's redelivery or reorder must not undo twice.
+EDIT_NO_COMMAND = "Edits can't run commands; send {command} again."
+COMMAND_WORDS = {"undo": "undo", "delete_request": "delete my data", "delete_confirm": "delete my data",
+                 "delete_cancel": "delete my data", "currency_set": "currency", "timezone_set": "timezone",
+                 "budget_set": "budget", "budget_off": "budget"}
 HINT = "I couldn't find an amount in that. Try \"coffee 4.50\" — or \"help\"."
 REPORT_NOT_SET_UP = "Report pages are not set up here: the bot's operator has not given it a public address yet."
 WELCOME = (

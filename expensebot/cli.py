@@ -243,7 +243,18 @@ def setup_page(config: Config, args) -> int:
     return 0
 
 
-# The edges work adds `rejected` here: a function like the ones above, and one COMMANDS entry below.
+def rejected(config: Config, args) -> int:
+    """List events that can never be stored (rejected_events), newest first, with the reason, as JSON lines."""
+    with _database(config).reading() as conn:
+        total = conn.execute("SELECT count(*) FROM rejected_events").fetchone()[0]
+        events = store.rejected_events(conn, args.limit)
+    log_event(logger, "rejected_events", count=total)
+    for row in events:
+        fields = {key: row[key] for key in row.keys() if key != "event"}
+        if args.events:
+            fields["received"] = row["event"]  # the event as received, sender and recipient removed
+        log_event(logger, "rejected_event", **fields)
+    return 0
 
 
 def _database(config: Config) -> Database:
@@ -307,6 +318,9 @@ COMMANDS = {
                            help="then delete all but the newest N expensebot-*.db files in that folder"))]),
     "jobs": (jobs, "enrichment jobs that ended in error, as JSON lines", DB, [
         (("--retry",), dict(action="store_true", help="make every failed job pending again"))]),
+    "rejected": (rejected, "events that can never be stored, with the reason, as JSON lines", DB, [
+        (("--limit",), dict(type=_positive, default=100, metavar="N", help="the newest N (default 100)")),
+        (("--events",), dict(action="store_true", help="include each event as received"))]),
     "replay-spool": (replay_spool, "write spooled events into the database now",
                      DB + ("EXPENSEBOT_SPOOL", "EXPENSEBOT_TZ", "EXPENSEBOT_CURRENCY"), []),
     "setup-page": (setup_page, "set the Page's Get Started button, greeting, menu and ice breakers",

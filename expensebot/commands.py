@@ -17,6 +17,9 @@ def run(conn: sqlite3.Connection, message: Message, command: Command | None) -> 
     """Do a command's writes on conn (inside the caller's transaction); say what was done."""
     if command is None:
         return None
+    if command.name == "delete_confirm":
+        # Erased as of the confirmation's own time: events are compared with it on Meta's clock.
+        return {"erased": store.erase_person(conn, message.psid_hash, times.iso_utc(message.sent_ms))}
     effect = _EFFECTS.get(command.name)
     if effect is None:
         return None
@@ -25,10 +28,6 @@ def run(conn: sqlite3.Connection, message: Message, command: Command | None) -> 
 
 def _undo(conn, psid_hash, command, now):
     return {"undone": [dict(row) for row in store.delete_latest_expenses(conn, psid_hash, command.count)]}
-
-
-def _erase(conn, psid_hash, command, now):
-    return {"erased": store.erase_person(conn, psid_hash)}
 
 
 def _currency(conn, psid_hash, command, now):
@@ -50,5 +49,5 @@ def _budget_off(conn, psid_hash, command, now):
     return {"removed": store.delete_budget(conn, psid_hash, command.category)}
 
 
-_EFFECTS = {"undo": _undo, "delete_confirm": _erase, "currency_set": _currency, "timezone_set": _timezone,
+_EFFECTS = {"undo": _undo, "currency_set": _currency, "timezone_set": _timezone,
             "budget_set": _budget_set, "budget_off": _budget_off}

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from expensebot.background import Periodic
+from expensebot.errors import DatabaseUnavailable, classify, describe
+from expensebot.logs import log_event
 
 logger = logging.getLogger(__name__)
 
@@ -30,15 +35,18 @@ SCHEMA_PATH = _schema_path()
 MIGRATIONS: tuple[str, ...] = ()
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 INIT_BUSY_TIMEOUT = 10.0
+# The WAL may grow to this many bytes before the keeper restarts it (a TRUNCATE checkpoint).
+WAL_LIMIT = 64 * 1024 * 1024
+# After a TRUNCATE checkpoint that readers kept from finishing, PASSIVE ones only for this many turns.
+TRUNCATE_BACKOFF_TURNS = 10
+__all__ = ["Database", "DatabaseUnavailable", "WalKeeper", "connect", "init"]
 
 
-class DatabaseUnavailable(Exception):
-    """The database could not take a write in time (locked, read-only, broken)."""
-
-
-def connect(path: Path, busy_timeout: float = 1.0) -> sqlite3.Connection:
+def connect(path: Path | str, busy_timeout: float = 1.0, uri: bool = False,
+            check_same_thread: bool = True) -> sqlite3.Connection:
     """Open a connection with every per-connection setting the project relies on."""
-    conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+    conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, uri=uri,
+                           check_same_thread=check_same_thread)
     conn.row_factory = sqlite3.Row
     # NORMAL in WAL mode: a commit survives a process crash (kill -9); see README, Durability.
     conn.execute("PRAGMA synchronous = NORMAL")
@@ -67,25 +75,47 @@ def init(path: Path) -> None:
 class Database:
     """The SQLite file: fresh connections, serialised writes, a WAL kept alive."""
 
-    def __init__(self, path: Path, write_timeout: float = 1.0, checkpoint_interval: float = 1.0):
+    def __init__(self, path: Path, write_timeout: float = 1.0, checkpoint_interval: float = 1.0,
+                 wal_limit: int = WAL_LIMIT):
         self.path = Path(path)
         self.write_timeout = write_timeout
         self._write_lock = threading.Lock()
-        self._keeper = WalKeeper(self.path, checkpoint_interval)
+        # mode=rw: a connection never creates a new, empty file where ours was (renamed, deleted).
+        self._uri = f"{self.path.resolve().as_uri()}?mode=rw"
+        self._identity: tuple[int, int] | None = None
+        self.keeper = WalKeeper(self, checkpoint_interval, wal_limit)
 
     def open(self) -> Database:
-        """Create the schema and start the WAL keeper."""
+        """Create the schema, note which file it is, and start the WAL keeper."""
         init(self.path)
-        self._keeper.start()
+        stat = os.stat(self.path)
+        self._identity = (stat.st_dev, stat.st_ino)
+        self.keeper.start()
         return self
 
     def close(self) -> None:
-        self._keeper.stop()
+        self.keeper.stop()
+
+    def file_problem(self) -> str | None:
+        """Say why the file at our path is not the database we opened (gone, replaced); None if it is."""
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return f"database file {self.path} is gone"
+        except OSError as exc:
+            return f"database file {self.path} cannot be read: {exc.strerror}"
+        if self._identity is not None and (stat.st_dev, stat.st_ino) != self._identity:
+            return f"database file {self.path} was replaced by another file"
+        return None
+
+    def connect(self, busy_timeout: float | None = None) -> sqlite3.Connection:
+        """Open a connection to our existing file (sqlite3.OperationalError if it is gone)."""
+        return connect(self._uri, self.write_timeout if busy_timeout is None else busy_timeout, uri=True)
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
         """Yield a fresh connection for reads, closed afterwards."""
-        conn = connect(self.path, self.write_timeout)
+        conn = self.connect()
         try:
             yield conn
         finally:
@@ -105,7 +135,7 @@ class Database:
     def connection(self) -> Iterator[sqlite3.Connection]:
         """Yield a fresh connection for a write (see transaction), closed afterwards."""
         try:
-            conn = connect(self.path, self.write_timeout)
+            conn = self.connect()
         except sqlite3.Error as exc:
             raise DatabaseUnavailable(f"connect: {exc}") from exc
         try:
@@ -120,7 +150,8 @@ class Database:
 
         `prepare` lists the statements the transaction will run: they are compiled before the
         lock is taken, so the lock is held only while rows are written. Raises
-        DatabaseUnavailable when the write cannot start or finish by `deadline` (monotonic).
+        DatabaseUnavailable when the write cannot start or finish by `deadline` (monotonic);
+        any other sqlite3 error (a constraint broken outside a savepoint) is raised as EventRejected.
         """
         try:
             for sql in prepare:
@@ -146,57 +177,94 @@ class Database:
             finally:
                 self._write_lock.release()
         except sqlite3.Error as exc:
-            raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            raise classify(exc) from exc
+
+    @contextlib.contextmanager
+    def paused_writes(self, timeout: float) -> Iterator[bool]:
+        """Hold the process' write lock (writers here wait for it); yield whether it was taken."""
+        taken = self._write_lock.acquire(timeout=timeout)
+        try:
+            yield taken
+        finally:
+            if taken:
+                self._write_lock.release()
 
 
 class WalKeeper:
-    """A thread with a connection of its own that keeps the WAL open and checkpoints it.
+    """Keep the WAL open and small: a connection of its own, and a checkpoint every interval.
 
-    While one connection stays open, closing a request's connection does not checkpoint
-    and delete the WAL (about 1 ms a write otherwise); checkpointing here, PASSIVE and on a
-    timer, keeps that copy and its fsyncs off the request path.
+    While one connection stays open, closing a request's connection does not checkpoint and
+    delete the WAL (about 1 ms a write otherwise); checkpointing here, on a timer, keeps that copy
+    and its fsyncs off the request path. A PASSIVE checkpoint never waits, but under sustained
+    load it never finds a moment to start the WAL over ("checkpoint starvation"), so the file
+    only grows. Once it passes `wal_limit` bytes the keeper pauses this process' writers (they
+    wait on the write lock) and runs a TRUNCATE checkpoint, which empties the file.
     """
 
-    def __init__(self, path: Path, interval: float):
-        self.path = path
-        self.interval = interval
-        self._stopping = threading.Event()
-        self._ready = threading.Event()
-        self._thread: threading.Thread | None = None
+    def __init__(self, db: Database, interval: float, wal_limit: int = WAL_LIMIT):
+        self.db = db
+        self.wal_limit = wal_limit
+        self.wal_path = Path(f"{db.path}-wal")
+        self.high_water = 0           # the largest WAL size seen, in bytes
+        self.truncations = 0
+        self.longest_pause = 0.0      # seconds writers waited for a TRUNCATE checkpoint
+        self._next_truncate = 0.0     # monotonic: no TRUNCATE before this (after one found readers)
+        self._conn: sqlite3.Connection | None = None
+        self._loop = Periodic("wal-keeper", interval, self.checkpoint)
 
     def start(self) -> None:
-        self._stopping.clear()
-        self._ready.clear()
-        self._thread = threading.Thread(target=self._run, name="wal-keeper", daemon=True)
-        self._thread.start()
-        self._ready.wait(timeout=INIT_BUSY_TIMEOUT)
+        try:
+            # Used by the keeper's thread only, and closed after that thread ends.
+            self._conn = connect(self.db._uri, uri=True, check_same_thread=False)
+            self._conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
+        except sqlite3.Error as exc:
+            log_event(logger, "wal_keeper_unavailable", level=logging.WARNING, reason=describe(exc))
+            return
+        self._loop.start()
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._stopping.set()
-            self._thread.join(timeout=INIT_BUSY_TIMEOUT)
-            self._thread = None
-
-    def _run(self) -> None:
-        try:
-            conn = connect(self.path)
-            conn.execute("PRAGMA journal_size_limit = 67108864")
-        except sqlite3.Error as exc:
-            logger.warning("WAL keeper could not open the database: %s", exc)
-            self._ready.set()
+        if self._conn is None:
             return
-        try:
-            self._ready.set()
-            while not self._stopping.wait(self.interval):
-                self._checkpoint(conn)
-            self._checkpoint(conn)
-        finally:
-            self._ready.set()
-            conn.close()
+        self._loop.stop(INIT_BUSY_TIMEOUT)
+        self._loop.run_once()
+        self._conn.close()
+        self._conn = None
 
-    @staticmethod
-    def _checkpoint(conn: sqlite3.Connection) -> None:
+    def stats(self) -> dict:
+        return {"wal_bytes": self._wal_size(), "wal_high_water_bytes": self.high_water,
+                "wal_limit_bytes": self.wal_limit, "wal_truncations": self.truncations,
+                "wal_longest_pause_ms": round(self.longest_pause * 1000, 1)}
+
+    def checkpoint(self) -> None:
+        """One turn: copy the WAL back (PASSIVE); when it is over the limit, empty it (TRUNCATE)."""
+        size = self._wal_size()
+        self.high_water = max(self.high_water, size)
+        if size <= self.wal_limit or time.monotonic() < self._next_truncate:
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            return
+        self._truncate(size)
+
+    def _truncate(self, size: int) -> None:
+        # Readers finish in milliseconds; waiting for them longer than a write may wait would
+        # push the paused writers past their deadline (into the spool).
+        budget = self.db.write_timeout / 2
+        started = time.monotonic()
+        with self.db.paused_writes(budget) as taken:
+            if not taken:
+                return
+            self._conn.execute(f"PRAGMA busy_timeout = {int(budget * 1000)}")
+            busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        pause = time.monotonic() - started
+        self.longest_pause = max(self.longest_pause, pause)
+        self.truncations += 0 if busy else 1
+        if busy:
+            # A reader kept its snapshot (a long query, a backup): don't pause writers every turn.
+            self._next_truncate = time.monotonic() + TRUNCATE_BACKOFF_TURNS * self._loop.interval
+        log_event(logger, "wal_checkpointed", wal_bytes=size, truncated=not busy,
+                  pause_ms=round(pause * 1000, 1))
+
+    def _wal_size(self) -> int:
         try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except sqlite3.Error as exc:
-            logger.warning("checkpoint failed: %s", exc)
+            return os.stat(self.wal_path).st_size
+        except OSError:
+            return 0

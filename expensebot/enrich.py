@@ -13,6 +13,7 @@ import collections
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,7 +21,8 @@ from expensebot import store, times
 from expensebot.ai import AiClient, AiError
 from expensebot.background import Periodic
 from expensebot.db import Database
-from expensebot.logs import log_event
+from expensebot.errors import describe, is_expected
+from expensebot.logs import Incident, log_event
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +65,8 @@ class Enricher:
         self._in_flight: set[int] = set()
         self._lock = threading.Lock()
         self._poller = Periodic("enrich-poller", poll_interval, self.dispatch)
+        # A locked or read-only database fails every job alike: one warning, not one per job.
+        self._unavailable = Incident(logger, "enrich_unavailable", "enrich_available")
 
     def start(self) -> Enricher:
         self._poller.start()
@@ -98,8 +102,13 @@ class Enricher:
         """Enrich one message; contain every failure, leave durable state."""
         try:
             self._enrich(message_id)
-        except Exception:
-            logger.exception("enrichment job %s failed", message_id)
+            self._unavailable.ended()
+        except Exception as exc:
+            if is_expected(exc):
+                self._unavailable.happened(describe(exc))
+            else:  # a bug: one JSON line, the traceback in a field
+                log_event(logger, "enrich_job_failed", level=logging.ERROR, message_id=message_id,
+                          reason=describe(exc), traceback=traceback.format_exc())
         finally:
             with self._lock:
                 self._in_flight.discard(message_id)

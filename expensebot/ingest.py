@@ -1,27 +1,34 @@
 """Write first: commit each message, its expenses and its job in one transaction, or spool them.
 
-`accept` is what the webhook calls before answering 200. When the database cannot take the
-write in time the messages go to the spool, and `replay_spool` (on a background thread, see
-service.py) writes them later through the same `write`, which is idempotent (INSERT OR IGNORE
-on psid_hash, mid).
+`accept` is what the webhook calls before answering 200. The structure of a write: read each
+message (pure, outside the lock), then in one transaction per delivery store each event inside
+its own savepoint. An event that can never be stored (errors.EventRejected) is rolled back to
+its savepoint and kept in rejected_events; the others are committed. When the database cannot
+take the write now (errors.DatabaseUnavailable) the whole delivery goes to the spool, and
+`replay_spool` (on a background thread, see service.py) writes it later through the same
+`write`, which is idempotent (INSERT OR IGNORE on psid_hash, mid).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 
 from expensebot import commands, parser, reading, rules, store, summary, times
-from expensebot.db import Database, DatabaseUnavailable
-from expensebot.logs import log_event
+from expensebot.db import Database
+from expensebot.errors import DatabaseUnavailable, EventRejected, classify, describe
+from expensebot.logs import Incident, log_event
 from expensebot.reading import Reading
 from expensebot.settings import Settings, settings_of
-from expensebot.spool import Spool
+from expensebot.spool import Spool, SpoolError
 from expensebot.webhook import Message
 
 logger = logging.getLogger(__name__)
@@ -58,19 +65,39 @@ class Ingest:
             self.spooling.set()
         # PSIDs of spooled messages, in memory only, so their replies can follow the replay.
         self._spooled_recipients: dict[str, str] = {}
+        # Spool files already written into the database that could not be removed or set aside
+        # (an immutable folder): replay passes them by.
+        self._done: set[Path] = set()
+        self.replay_failing_since: float | None = None  # monotonic; None while replay succeeds
+        self.database_incident = Incident(logger, "database_unavailable", "database_available")
+        self.spool_incident = Incident(logger, "spool_failed", "spool_recovered", level=logging.ERROR)
 
     def accept(self, messages: list[Message], recipients: Mapping[str, str] | None = None) -> None:
         """Make messages durable: committed, or else spooled. Raise SpoolError if neither."""
         if not messages:
             return
         recipients = recipients or {}
-        if not self.spooling.is_set():
+        tried_database = not self.spooling.is_set()
+        if tried_database:
+            try:
+                self.write(messages, recipients)
+                self.database_incident.ended()
+                return
+            except DatabaseUnavailable as exc:
+                self.database_incident.happened(str(exc))
+        try:
+            self.spool.append(messages)
+        except SpoolError as exc:
+            self.spool_incident.happened(str(exc))
+            if tried_database:
+                raise
+            # The spool is waiting to drain, but it cannot take this delivery: the database may.
             try:
                 self.write(messages, recipients)
                 return
-            except DatabaseUnavailable as exc:
-                log_event(logger, "database_unavailable", level=logging.WARNING, reason=str(exc))
-        self.spool.append(messages)
+            except DatabaseUnavailable as unavailable:
+                raise SpoolError(f"{exc}; database: {unavailable}") from unavailable
+        self.spool_incident.ended()
         self.spooling.set()
         self._spooled_recipients.update(recipients)
         for message in messages:
@@ -86,15 +113,10 @@ class Ingest:
             log_event(logger, "event_logged", psid_hash=message.psid_hash, mid=message.mid,
                       expense_id=record.expense_ids[0] if record.expense_ids else None,
                       expenses=len(record.expense_ids), kind=message.kind)
-        if len(saved) < len(messages):
-            known = {(r.message.psid_hash, r.message.mid) for r in saved}
-            for message in messages:
-                if (message.psid_hash, message.mid) not in known:
-                    log_event(logger, "event_duplicate", psid_hash=message.psid_hash, mid=message.mid)
         try:
             self.after_commit(saved, recipients)
         except Exception:  # the write is committed: nothing after it may turn it into an error
-            logger.exception("handing committed messages on failed")
+            log_event(logger, "after_commit_failed", level=logging.ERROR, traceback=traceback.format_exc())
         return saved
 
     def save(self, conn: sqlite3.Connection, messages: list[Message], deadline: float) -> list[Saved]:
@@ -104,58 +126,141 @@ class Ingest:
         they stand after the messages before it (a 'currency EUR' then 'lunch 12' is in EUR);
         an edit is read once, inside, on its original message's date.
         """
-        people = {m.psid_hash: settings_of(conn, m.psid_hash, self.defaults) for m in messages}
+        try:
+            people = {m.psid_hash: settings_of(conn, m.psid_hash, self.defaults) for m in messages}
+        except sqlite3.Error as exc:
+            raise DatabaseUnavailable(f"reading settings: {describe(exc)}") from exc
         readings = []
         for message in messages:
             settings = people[message.psid_hash]
-            read = None if message.kind == "edit" else reading.read(message.text, settings, message.sent_ms)
-            people[message.psid_hash] = read.settings_after if read else settings
-            readings.append((message, read or settings))
-        saved = []
+            read = self._read_event(message, settings)
+            if isinstance(read, Reading):
+                people[message.psid_hash] = read.settings_after
+            readings.append((message, settings if read is None else read))
+        saved, rejected = [], []
+        rejected_at = times.iso_utc(times.now_ms())
         with self.db.transaction(conn, deadline, prepare=store.INGEST_STATEMENTS):
             for message, read in readings:
-                record = self._save(conn, message, read)
+                try:
+                    if isinstance(read, EventRejected):
+                        raise read
+                    with _savepoint(conn):
+                        record = self._save(conn, message, read)
+                except Exception as exc:
+                    problem = classify(exc)
+                    if isinstance(problem, DatabaseUnavailable):
+                        raise problem from exc
+                    store.insert_rejected_event(conn, message.psid_hash, message.mid, message.event,
+                                                str(problem), rejected_at)
+                    rejected.append((message, str(problem)))
+                    continue
                 if record is not None:
                     saved.append(record)
+        self._log_outcomes(messages, saved, rejected)
         return self._with_day_totals(conn, saved)
 
+    def _log_outcomes(self, messages: list[Message], saved: list[Saved], rejected: list[tuple]) -> None:
+        """Log each rejected event, and each one neither saved nor rejected (already stored, or erased)."""
+        for message, reason in rejected:
+            log_event(logger, "event_rejected", level=logging.WARNING, psid_hash=message.psid_hash,
+                      mid=message.mid, reason=reason)
+        if len(saved) + len(rejected) < len(messages):
+            known = {id(r.message) for r in saved} | {id(message) for message, _ in rejected}
+            for message in messages:
+                if id(message) not in known:
+                    log_event(logger, "event_duplicate", psid_hash=message.psid_hash, mid=message.mid)
+
     def replay_spool(self) -> int:
-        """Write spooled files into the database, oldest first; return how many messages were new."""
+        """Write spooled files into the database, oldest first; return how many messages were new.
+
+        Raises DatabaseUnavailable (try again later) or SpoolError (the folder can't be listed).
+        A file that fails for any other reason is set aside and replay goes on with the next.
+        """
+        try:
+            new = self._replay()
+        except BaseException:
+            if self.replay_failing_since is None:
+                self.replay_failing_since = time.monotonic()
+            raise
+        self.replay_failing_since = None
+        return new
+
+    def _replay(self) -> int:
         new = 0
         for path in self.spool.files():
+            if path in self._done:
+                continue
             try:
                 messages = self.spool.load(path)
                 new += len(self.write(messages, self._spooled_recipients))
-            except DatabaseUnavailable as exc:
-                if not isinstance(exc.__cause__, sqlite3.IntegrityError):
-                    return new
+            except DatabaseUnavailable:
+                raise
+            except Exception as exc:  # can never be written: unreadable, or a bug handling it
                 self._set_aside(path, exc)
                 continue
-            except (ValueError, TypeError, OSError) as exc:
-                self._set_aside(path, exc)
-                continue
-            self.spool.remove(path)
+            self.database_incident.ended()
+            self._forget(path)
             log_event(logger, "spool_replayed", file=path.name, messages=len(messages))
-        if not self.spool.files():
+        if all(path in self._done for path in self.spool.files()):
             self.spooling.clear()
             self._spooled_recipients.clear()
         return new
+
+    def health_problem(self, stale_after: float) -> str | None:
+        """Say why the spool is not doing its job (unlistable, not draining, replay stuck); None if it is."""
+        try:
+            age = self.spool.oldest_age()
+        except SpoolError as exc:
+            return str(exc)
+        failing = self.replay_failing_since
+        if failing is not None and time.monotonic() - failing > stale_after:
+            return f"spool replay failing for {time.monotonic() - failing:.0f} s"
+        if age is not None and age > stale_after:
+            return f"spool not drained for {age:.0f} s"
+        return None
+
+    def _read_event(self, message: Message, settings: Settings) -> Reading | EventRejected | None:
+        """Read one message (None for an edit: read inside), or say why it can never be stored."""
+        if message.invalid:  # decided at the edge (webhook.py)
+            return EventRejected(message.invalid)
+        if message.kind == "edit":
+            return None
+        try:
+            return self.read(message, message.sent_ms, settings)
+        except Exception as exc:
+            return EventRejected(describe(exc))
+
+    def _forget(self, path: Path) -> None:
+        try:
+            self.spool.remove(path)
+        except OSError as exc:
+            self._done.add(path)
+            log_event(logger, "spool_file_kept", level=logging.WARNING, file=path.name,
+                      reason=f"written to the database but not removed: {exc.strerror or exc}")
 
     def read(self, message: Message, sent_ms: int, settings: Settings | None = None) -> Reading:
         """Read a message's text as a command or as expenses, on the message's own date."""
         return reading.read(message.text, settings or self.defaults, sent_ms)
 
-    def _set_aside(self, path, exc: Exception) -> None:
-        bad = self.spool.quarantine(path)
-        log_event(logger, "spool_file_rejected", level=logging.ERROR, file=bad.name,
-                  reason=f"{type(exc).__name__}: {exc}")
+    def _set_aside(self, path: Path, exc: Exception) -> None:
+        try:
+            name = self.spool.quarantine(path).name
+        except OSError as rename_error:
+            self._done.add(path)
+            name = f"{path.name} (left in place: {rename_error.strerror or rename_error})"
+        log_event(logger, "spool_file_rejected", level=logging.ERROR, file=name, reason=describe(exc))
 
     def _save(self, conn: sqlite3.Connection, message: Message, reading: Reading | Settings) -> Saved | None:
         """Store one message with its expenses and job, and do its command; None when already stored.
 
         An edit comes with its sender's settings instead of a reading: it is read here, once.
+        None too for an event from before the person erased their data: erasure is final.
         """
         received_at = times.iso_utc(message.received_ms)
+        sent_at = times.iso_utc(message.sent_ms)
+        erased_at = store.erased_at(conn, message.psid_hash)
+        if erased_at is not None and sent_at <= erased_at:
+            return None
         if message.kind == "edit":
             settings = reading
             edited = store.apply_edit(conn, message)
@@ -171,13 +276,14 @@ class Ingest:
                     conn, message_id, message, self._expense_rows(reading, sent_ms), received_at)
                 store.requeue_job(conn, message_id, received_at)
                 return Saved(message, message_id, tuple(expense_ids), reading)
-        message_id = store.insert_message(conn, message, received_at, times.iso_utc(message.sent_ms))
+        message_id = store.insert_message(conn, message, received_at, sent_at)
         if message_id is None:
             return None
         expense_ids = store.insert_expenses(
             conn, message_id, message, self._expense_rows(reading, message.sent_ms), received_at)
         store.insert_job(conn, message_id, received_at)
-        outcome = commands.run(conn, message, reading.command)
+        # An edit never runs a command (its reply says so): only a new message does.
+        outcome = commands.run(conn, message, reading.command if message.kind != "edit" else None)
         return Saved(message, message_id, tuple(expense_ids), reading, outcome)
 
     def _with_day_totals(self, conn: sqlite3.Connection, saved: list[Saved]) -> list[Saved]:
@@ -223,3 +329,20 @@ def _category(expense: parser.ParsedExpense) -> tuple[str | None, str | None]:
     category = rules.categorize(expense.description)
     return (category, "rule") if category else (None, None)
 
+
+
+@contextlib.contextmanager
+def _savepoint(conn: sqlite3.Connection) -> Iterator[None]:
+    """Undo one event's writes if storing it fails, keeping the rest of the transaction."""
+    conn.execute("SAVEPOINT event")
+    try:
+        yield
+    except BaseException as exc:
+        try:
+            conn.execute("ROLLBACK TO event")
+            conn.execute("RELEASE event")
+        except sqlite3.Error as undo_error:
+            # SQLite rolled the whole transaction back itself (an I/O error, a full disk).
+            raise DatabaseUnavailable(f"{describe(exc)}; then {describe(undo_error)}") from exc
+        raise
+    conn.execute("RELEASE event")

@@ -67,6 +67,49 @@ class EverySoOften(logging.Filter):
             return True
 
 
+class Incident:
+    """A condition that lasts (a locked database, a full spool): logged when it starts and ends.
+
+    `happened` logs one warning the first time, then only counts; `ended` logs one line with the
+    count and how long it lasted. Never a traceback: these are expected conditions, not bugs.
+    """
+
+    def __init__(self, logger: logging.Logger, started_event: str, ended_event: str,
+                 level: int = logging.WARNING, clock=time.monotonic):
+        self.logger = logger
+        self.level = level
+        self.started_event = started_event
+        self.ended_event = ended_event
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._since: float | None = None
+        self._count = 0
+        self._reason = ""
+
+    @property
+    def ongoing(self) -> bool:
+        return self._since is not None
+
+    def happened(self, reason: str) -> None:
+        with self._lock:
+            self._count += 1
+            if self._since is not None:
+                return
+            self._since, self._reason = self.clock(), reason
+        log_event(self.logger, self.started_event, level=self.level, reason=reason)
+
+    def ended(self) -> None:
+        if self._since is None:  # the common case, without the lock
+            return
+        with self._lock:
+            if self._since is None:
+                return
+            seconds, count, reason = self.clock() - self._since, self._count, self._reason
+            self._since, self._count = None, 0
+        log_event(self.logger, self.ended_event, level=logging.WARNING, reason=reason,
+                  count=count, seconds=round(seconds, 3))
+
+
 class HideReportTokens(logging.Filter):
     """Cut report links' tokens out of a line before it is written.
 

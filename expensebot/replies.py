@@ -64,6 +64,8 @@ class Replier:
         outcome = record.outcome or {}
         if command is None:
             return self._expenses_reply(record)
+        if record.message.kind == "edit" and command.name in chat.COMMAND_WORDS:
+            return Reply(chat.EDIT_NO_COMMAND.format(command=chat.COMMAND_WORDS[command.name]))
         if command.name == "did_you_mean" and command.topic == "question":
             command = self._model_query(record) or command
         if command.name in ("summary", "question"):
@@ -169,6 +171,6 @@ class Replier:
             log_event(logger, "ai_rephrase_discarded", psid_hash=psid_hash, reason=str(exc))
             return plain
         if not rephrasing_is_faithful(plain, rephrased):
-            log_event(logger, "ai_rephrase_discarded", psid_hash=psid_hash, reason="numbers not in the summary")
+            log_event(logger, "ai_rephrase_discarded", psid_hash=psid_hash, reason="states what the summary does not")
             return plain
         return rephrased

@@ -19,7 +19,7 @@ from expensebot.ai import AiClient
 from expensebot.background import Periodic
 from expensebot.app import create_app
 from expensebot.config import Config
-from expensebot.db import Database
+from expensebot.db import WAL_LIMIT, Database
 from expensebot.enrich import Enricher, RateLimiter
 from expensebot.graph import GraphClient
 from expensebot.ingest import Ingest
@@ -51,7 +51,8 @@ class Service:
     @classmethod
     def open(cls, config: Config, *, replay_interval: float = 0.5, executor: Executor | None = None,
              send_api: GraphClient | None = None, now: Callable[[], dt.datetime] = utc_now,
-             enrich_interval: float = 1.0, reply_backoff: tuple[float, ...] = BACKOFF) -> Service:
+             enrich_interval: float = 1.0, reply_backoff: tuple[float, ...] = BACKOFF,
+             wal_limit: int = WAL_LIMIT) -> Service:
         """Open the database and spool, start the background threads, build the app.
 
         An `executor` given here sends replies as soon as they are queued (tests pass one that
@@ -59,7 +60,7 @@ class Service:
         A `send_api` given here is the caller's to close.
         """
         with contextlib.ExitStack() as exits:
-            db = Database(config.db_path).open()
+            db = Database(config.db_path, wal_limit=wal_limit).open()
             exits.callback(db.close)
             spool = Spool(config.spool_dir).open()
             ai = _ai_client(config)

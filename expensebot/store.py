@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
+from expensebot import times
 from expensebot.webhook import Message
 
 JOB_STATUSES = ("pending", "ok", "error", "skipped")
@@ -21,6 +22,7 @@ INSERT_EXPENSE = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 INSERT_JOB = "INSERT INTO jobs (message_id, status, run_after, updated_at) VALUES (?, 'pending', ?, ?)"
+ERASED_AT = "SELECT erased_at FROM erasures WHERE psid_hash = ?"
 # What a new message's transaction runs: compiled before the write lock (Database.transaction).
 INGEST_STATEMENTS = (INSERT_MESSAGE, INSERT_EXPENSE, INSERT_JOB)
 
@@ -100,6 +102,7 @@ def counts(conn: sqlite3.Connection) -> dict:
         "messages": conn.execute("SELECT count(*) FROM messages_raw").fetchone()[0],
         "expenses": conn.execute("SELECT count(*) FROM expenses").fetchone()[0],
         "jobs": jobs,
+        "rejected_events": conn.execute("SELECT count(*) FROM rejected_events").fetchone()[0],
     }
 
 
@@ -147,8 +150,12 @@ def delete_latest_expense(conn: sqlite3.Connection, psid_hash: str) -> sqlite3.R
     ).fetchone()
 
 
-def erase_person(conn: sqlite3.Connection, psid_hash: str) -> dict:
-    """Delete every row of one person: jobs, expenses, messages, settings, budgets; count the first three."""
+def erase_person(conn: sqlite3.Connection, psid_hash: str, erased_at: str | None = None) -> dict:
+    """Delete every row of one person: jobs, expenses, messages, settings, budgets; count the first three.
+
+    Also deletes the person's rejected events and records the erasure (erased_at: the
+    confirmation's own time), which keeps older events from being stored again.
+    """
     jobs = conn.execute(
         "DELETE FROM jobs"
         " WHERE message_id IN (SELECT id FROM messages_raw WHERE psid_hash = ?)",
@@ -158,6 +165,8 @@ def erase_person(conn: sqlite3.Connection, psid_hash: str) -> dict:
     messages = conn.execute("DELETE FROM messages_raw WHERE psid_hash = ?", (psid_hash,)).rowcount
     conn.execute("DELETE FROM people WHERE psid_hash = ?", (psid_hash,))
     conn.execute("DELETE FROM budgets WHERE psid_hash = ?", (psid_hash,))
+    delete_rejected_events(conn, psid_hash)
+    record_erasure(conn, psid_hash, erased_at or times.iso_utc(times.now_ms()))
     return {"jobs": jobs, "expenses": expenses, "messages": messages}
 
 
@@ -299,6 +308,49 @@ def budgets_of(conn: sqlite3.Connection, psid_hash: str) -> list:
         " ORDER BY category",
         (psid_hash,),
     ).fetchall()
+
+
+def erased_at(conn: sqlite3.Connection, psid_hash: str) -> str | None:
+    """When the person last erased their data (the confirmation's time), or None."""
+    row = conn.execute(ERASED_AT, (psid_hash,)).fetchone()
+    return row[0] if row else None
+
+
+def record_erasure(conn: sqlite3.Connection, psid_hash: str, erased_at: str) -> None:
+    """Remember that the person erased their data, keeping the latest time."""
+    conn.execute(
+        "INSERT INTO erasures (psid_hash, erased_at)"
+        " VALUES (?, ?)"
+        " ON CONFLICT (psid_hash) DO UPDATE"
+        " SET erased_at = max(erased_at, excluded.erased_at)",
+        (psid_hash, erased_at),
+    )
+
+
+def insert_rejected_event(conn: sqlite3.Connection, psid_hash: str | None, mid: str | None,
+                          event: str, reason: str, rejected_at: str) -> int:
+    """Keep an event that can never be stored, with the reason; return its id."""
+    return conn.execute(
+        "INSERT INTO rejected_events (psid_hash, mid, event, reason, rejected_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (psid_hash, mid, event, reason, rejected_at),
+    ).lastrowid
+
+
+def rejected_events(conn: sqlite3.Connection, limit: int = 100) -> list:
+    """The newest rejected events, with their reason."""
+    return conn.execute(
+        "SELECT id, psid_hash, mid, reason, rejected_at, event"
+        " FROM rejected_events"
+        " ORDER BY id DESC"
+        " LIMIT ?",
+        (limit,),
+    ).fetchall()
+
+
+def delete_rejected_events(conn: sqlite3.Connection, psid_hash: str) -> int:
+    """Delete one person's rejected events; return how many."""
+    return conn.execute("DELETE FROM rejected_events WHERE psid_hash = ?", (psid_hash,)).rowcount
 
 
 def expenses_between(conn: sqlite3.Connection, psid_hash: str, start: str, end: str) -> list:

@@ -13,10 +13,14 @@ import hmac
 import json
 from collections.abc import Callable, Mapping
 
-from expensebot import times
-
 MAX_BODY_BYTES = 1024 * 1024
 MAX_ID_LENGTH = 512
+# SQLite stores integers up to 2^63 - 1; a counter above that can never be stored.
+MAX_COUNTER = 2**63 - 1
+# Messenger started in 2011; nothing before 2004 (Facebook's start) is a real event time.
+EARLIEST_MS = 1_072_915_200_000  # 2004-01-01T00:00:00Z
+# Clocks drift, but an event dated more than a day after it reached us is garbage.
+MAX_AHEAD_MS = 24 * 3600 * 1000
 IDENTITY_FIELDS = ("sender", "recipient")
 # Events without a message of their own: acknowledged, never stored as expenses.
 NOTICE_KINDS = (
@@ -39,6 +43,7 @@ class Message:
     received_ms: int   # when the webhook reached us
     event: str         # the event as received, identity fields removed (JSON)
     num_edit: int = 0  # message_edit only
+    invalid: str | None = None  # why this event can never be stored (kept in rejected_events instead)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +84,7 @@ def read_delivery(payload: dict, hash_psid: Callable[[str], str], received_ms: i
         if not isinstance(entry, dict):
             skipped.append(Skipped("entry", "not an object"))
             continue
-        entry_ms = entry.get("time") if times.is_plausible_ms(entry.get("time")) else received_ms
+        entry_ms = entry.get("time") if is_sane_ms(entry.get("time"), received_ms) else received_ms
         for channel in ("messaging", "standby", "changes"):
             for raw in _list(entry.get(channel)):
                 record = _read_event(raw, channel, hash_psid, entry_ms, received_ms)
@@ -106,11 +111,15 @@ def _read_event(raw, channel, hash_psid, entry_ms, received_ms) -> tuple[Message
     psid = _id(_get(raw, "sender", "id"))
     if psid is None:
         return Skipped(kind, "no usable sender id")
-    sent_ms = raw.get("timestamp") if times.is_plausible_ms(raw.get("timestamp")) else entry_ms
+    # Out of the sane window: the receive time stands in (the original stays in `event`).
+    sent_ms = raw.get("timestamp") if is_sane_ms(raw.get("timestamp"), received_ms) else entry_ms
     read = _MESSAGE_READERS[kind](body, sent_ms)
     if isinstance(read, Skipped):
         return read
     mid, kind, text, num_edit = read
+    invalid = None
+    if num_edit > MAX_COUNTER:
+        num_edit, invalid = 0, f"num_edit out of range (over {MAX_COUNTER})"
     message = Message(
         psid_hash=hash_psid(psid),
         mid=_clean(mid),
@@ -120,8 +129,14 @@ def _read_event(raw, channel, hash_psid, entry_ms, received_ms) -> tuple[Message
         received_ms=received_ms,
         event=_without_identity(raw),
         num_edit=num_edit,
+        invalid=invalid,
     )
     return message, psid
+
+
+def is_sane_ms(value, received_ms: int) -> bool:
+    """Tell whether value is an integer millisecond time between 2004 and a day after received_ms."""
+    return type(value) is int and EARLIEST_MS <= value <= received_ms + MAX_AHEAD_MS
 
 
 def _event_kind(raw: dict) -> tuple[str, dict | None]:
@@ -170,7 +185,7 @@ _MESSAGE_READERS = {"message": _read_message, "message_edit": _read_edit, "postb
 
 def _id(value) -> str | None:
     """Return an id as a string: Meta sends strings, some fixtures send numbers."""
-    if type(value) is int and value >= 0:
+    if type(value) is int and 0 <= value <= MAX_COUNTER:
         return str(value)
     if isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH:
         return value

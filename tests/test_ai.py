@@ -447,6 +447,21 @@ PLAIN = "This month: 1200.50 USD in 3 expenses\nTop: food 800.00 USD, transport 
     ("", "No numbers here.", False),
     (PLAIN, "x" * 2000, True),
     (PLAIN, "x" * 2001, False),
+    # Currency, period and category must be the summary's too: only the words may change.
+    ("This month: 112.00 USD in 3 expenses", "This month: 112.00 EUR over 3 expenses.", False),
+    ("This month: 112.00 USD in 3 expenses", "This month you spent €112.00.", False),
+    ("This month: 112.00 USD in 3 expenses", "This month you spent 112.00 euros.", False),
+    ("This month: 112.00 USD in 3 expenses", "This month you spent 112.00 dollars.", True),
+    ("This month: 112.00 USD in 3 expenses", "This month you spent $112.00.", True),
+    ("This month: 112.00 PHP in 3 expenses", "This month you spent $112.00.", False),
+    ("This month: 112.00 PHP in 3 expenses", "This month you spent ₱112.00.", True),
+    ("This month: 112.00 USD in 3 expenses", "This month you spent 112.00 US$.", True),
+    ("This month: 112.00 USD in 3 expenses", "This week: 112.00 USD in 3 expenses.", False),
+    ("This month: 112.00 USD in 3 expenses", "This year: 112.00 USD in 3 expenses.", False),
+    ("This month: 112.00 USD in 3 expenses", "Today: 112.00 USD in 3 expenses.", False),
+    ("This month: 112.00 USD in 3 expenses", "Monthly spend: 112.00 USD in 3 expenses.", False),
+    (PLAIN, "This month: 1200.50 USD; travel 800.00 USD, transport 400.50 USD.", False),
+    (PLAIN, "This month: 1200.50 USD; food 800.00 USD, transport 400.50 USD.", True),
 ])
 def test_rephrasing_is_faithful(plain, rephrased, faithful):
     assert rephrasing_is_faithful(plain, rephrased) is faithful

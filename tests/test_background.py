@@ -5,8 +5,13 @@ from __future__ import annotations
 import threading
 import time
 
+import sqlite3
+
+import pytest
+
 from conftest import wait_for
 from expensebot.background import Periodic
+from expensebot.errors import DatabaseUnavailable
 
 
 def test_runs_on_its_interval_and_at_once_when_woken():
@@ -34,9 +39,51 @@ def test_a_failing_task_is_logged_and_the_thread_goes_on(caplog):
     ticker = Periodic("test-failing", 0.02, task).start()
     try:
         assert wait_for(lambda: len(calls) >= 3)
-        assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == ["test-failing failed"]
+        errors = [r for r in caplog.records if r.levelname == "ERROR"]
+        assert [r.getMessage() for r in errors] == ["task_failed"]
+        # One JSON line: the traceback is a field of it, not lines of its own.
+        assert errors[0].fields["reason"] == "RuntimeError: boom"
+        assert "Traceback" in errors[0].fields["traceback"] and errors[0].exc_info is None
     finally:
         ticker.stop()
+
+
+def test_a_bug_failing_every_turn_logs_once_then_its_count_and_duration(caplog):
+    clock = iter(range(1000)).__next__
+    failing = [True]
+
+    def task():
+        if failing[0]:
+            raise KeyError("bug")
+
+    ticker = Periodic("test-bug", 3600, task, clock=clock)
+    for _ in range(50):
+        ticker.run_once()
+    failing[0] = False
+    ticker.run_once()
+    ticker.run_once()
+    events = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert events == [("ERROR", "task_failed"), ("WARNING", "task_recovered")]
+    recovered = caplog.records[-1].fields
+    assert recovered["failed_turns"] == 50 and recovered["seconds"] == 1
+
+
+@pytest.mark.parametrize("error", [
+    sqlite3.OperationalError("database is locked"),
+    DatabaseUnavailable("locked"),
+])
+def test_an_unavailable_database_is_one_warning_per_incident_without_traceback(caplog, error):
+    if isinstance(error, sqlite3.OperationalError):
+        error.sqlite_errorcode = 5  # SQLITE_BUSY, as SQLite sets it
+
+    def task():
+        raise error
+
+    ticker = Periodic("test-locked", 3600, task)
+    for _ in range(20):
+        ticker.run_once()
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [("WARNING", "task_unavailable")]
+    assert "traceback" not in caplog.records[0].fields and caplog.records[0].exc_info is None
 
 
 def test_stop_lets_the_running_task_finish_then_ends_the_thread():

@@ -11,6 +11,7 @@ import pytest
 from conftest import Client, InlineExecutor, delivery, make_config, message_event, query, wait_for
 from expensebot import enrich, store, times
 from expensebot.ai import AiClient
+from expensebot.db import Database
 from expensebot.enrich import Enricher, RateLimiter
 from expensebot.service import Service
 from test_ai import answers_raw, hangs, model, says, trickles_body  # noqa: F401  (model is a fixture)
@@ -241,6 +242,10 @@ PLAIN = "This month: 100.00 USD in 1 expense\nTop: food 100.00 USD"
      "You spent 100.00 USD this month across 1 expense, all on food (100.00 USD)."),
     (says("You spent 120.00 USD this month on 1 expense."), PLAIN),  # a number not in the summary
     (says("That's 50% of your budget: 100.00 USD."), PLAIN),
+    (says("You spent 100.00 EUR this month across 1 expense, all on food."), PLAIN),  # another currency
+    (says("You spent €100.00 this month across 1 expense."), PLAIN),
+    (says("You spent 100.00 USD this week across 1 expense."), PLAIN),             # another period
+    (says("You spent 100.00 USD this month, all on travel."), PLAIN),              # another category
     (hangs, PLAIN),
     (answers_raw(500, b"{}"), PLAIN),
 ])
@@ -250,3 +255,24 @@ def test_rephrased_summary_is_used_only_when_faithful(chatty, model, graph, beha
     Client(chatty.app).post_webhook(delivery(message_event("111", "m_2", "summary", timestamp=int(time.time() * 1000))))
     assert time.monotonic() - started < TIMEOUT + MARGIN
     assert graph.texts[-1] == expected
+
+
+def test_a_locked_database_fails_jobs_with_one_warning_not_a_traceback_each(bot, model, caplog):
+    service, enricher, clock = bot
+    model.will(says('{"category": "food"}'))
+    message_ids = [say(service, f"gizmo {n}", f"m_{n}") for n in range(1, 4)]
+    enricher.db = Database(service.config.db_path, write_timeout=0.05)  # give up on the lock quickly
+    locker = sqlite3.connect(service.config.db_path, isolation_level=None)
+    try:
+        locker.execute("BEGIN IMMEDIATE")
+        for message_id in message_ids:
+            enricher.run_job(message_id)
+        locker.execute("ROLLBACK")
+        enricher.run_job(message_ids[0])
+    finally:
+        locker.close()
+    events = [(r.levelname, r.msg) for r in caplog.records if r.name == "expensebot.enrich"]
+    assert [e for e in events if e[1] != "ai_enriched"] == [("WARNING", "enrich_unavailable"),
+                                                              ("WARNING", "enrich_available")]
+    assert not [r for r in caplog.records if r.exc_info or "traceback" in getattr(r, "fields", {})]
+    assert rows(service, "SELECT status FROM jobs WHERE message_id = ?", message_ids[0]) == [("ok",)]

@@ -66,9 +66,11 @@ def test_stats_counts_messages_expenses_jobs_and_spool(client):
                                  message_event("111", "m_2", "hello")))
     response = client.get("/ops/stats", token=OPS_TOKEN)
     assert response.status == 200
-    assert response.json() == {"messages": 2, "expenses": 2,
-                               "jobs": {"pending": 2, "ok": 0, "error": 0, "skipped": 0},
-                               "spool_depth": 0}
+    stats = response.json()
+    assert {key: stats[key] for key in ("messages", "expenses", "jobs", "rejected_events", "spool_depth")} == {
+        "messages": 2, "expenses": 2, "jobs": {"pending": 2, "ok": 0, "error": 0, "skipped": 0},
+        "rejected_events": 0, "spool_depth": 0}
+    assert stats["wal_high_water_bytes"] >= 0 and stats["wal_limit_bytes"] == 64 * 1024 * 1024
 
 
 @pytest.mark.parametrize("path", ["/ops/stats", f"/ops/last-write?psid_hash={'a' * 64}",
