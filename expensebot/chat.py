@@ -129,6 +129,13 @@ def question_reply(summary: Summary, term: str | None) -> str:
                 f"{'expense' if t.count == 1 else 'expenses'}" for t in summary.currencies])
 
 
+def edited_command_reply(text: str) -> str:
+    """Answer an edit that reads as a command: it is not carried out (a command runs once, when sent)."""
+    text = " ".join(text.split())
+    return (f"Edits are not carried out as commands, so nothing changed. "
+            f"Send \"{text[:200]}\" as a new message.")
+
+
 def did_you_mean(topic: str) -> str:
     return DID_YOU_MEAN.get(topic, HINT)
 

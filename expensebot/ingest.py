@@ -163,10 +163,12 @@ class Ingest:
                 reading = self.read(message, message.sent_ms, settings)
             else:
                 message_id = edited["id"]
-                store.delete_expenses_of_message(conn, message_id)
                 # The expense keeps the day of the original message, not of the edit.
                 sent_ms = times.ms_from_iso(edited["sent_at"])
                 reading = self.read(message, sent_ms, settings)
+                if reading.command is not None:  # an edited command is not carried out: rows stay
+                    return Saved(message, message_id, (), reading, {"edit_not_carried_out": True})
+                store.delete_expenses_of_message(conn, message_id)
                 expense_ids = store.insert_expenses(
                     conn, message_id, message, self._expense_rows(reading, sent_ms), received_at)
                 store.requeue_job(conn, message_id, received_at)

@@ -1,0 +1,31 @@
+"""What a person texting the bot runs into, tried by hand and kept: each case failed before its fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import Client, delivery, query
+from test_chat_table import PSID, T0, converse, event, expenses
+
+
+def edit(mid: str, text: str, timestamp: int, num_edit: int = 1) -> dict:
+    return {"sender": {"id": PSID}, "recipient": {"id": "1"}, "timestamp": timestamp,
+            "message_edit": {"mid": mid, "text": text, "num_edit": num_edit}}
+
+
+@pytest.mark.parametrize("first, edited", [
+    ("budget food 300", "budget food 400"),
+    ("currency EUR", "currency JPY"),
+    ("timezone Manila", "timezone Tokyo"),
+    ("coffee 5", "undo"),
+    ("coffee 5", "budget food 50"),
+    ("budget food 300", "budget food off"),
+])
+def test_an_edit_into_a_command_changes_nothing_and_says_so(bot, graph, first, edited):
+    client = Client(bot.app)
+    assert client.post_webhook(delivery(event(first, 0, T0))).status == 200
+    before = [query(bot, f"SELECT * FROM {table}") for table in ("expenses", "budgets", "people")]
+    assert client.post_webhook(delivery(edit(f"m_{T0}_0", edited, T0 + 60_000))).status == 200
+    assert [query(bot, f"SELECT * FROM {table}") for table in ("expenses", "budgets", "people")] == before
+    reply = graph.requests[-1]["json"]["message"]["text"]
+    assert reply == f'Edits are not carried out as commands, so nothing changed. Send "{edited}" as a new message.'
