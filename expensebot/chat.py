@@ -9,7 +9,7 @@ import dataclasses
 import datetime as dt
 import zoneinfo
 
-from expensebot.money import format_amount
+from expensebot.money import format_amount, minor_digits
 from expensebot.reading import DEFAULT_PERIOD, DELETE_CANCEL, DELETE_CONFIRM  # noqa: F401 (re-exported)
 from expensebot.summary import BudgetUse, Summary
 
@@ -151,7 +151,9 @@ def currency_ask_reply(codes, current: str) -> tuple[str, list[QuickReply]]:
 
 
 def currency_set_reply(code: str) -> str:
-    return (f"Your currency is now {code}: \"coffee 4.50\" is read as 4.50 {code}. "
+    # An example written with the currency's own minor digits: "4.50" is no amount in JPY.
+    amount = format_amount(450 * 10 ** max(minor_digits(code) - 2, 0), code)
+    return (f"Your currency is now {code}: \"coffee {amount.split()[0]}\" is read as {amount}. "
             "Budgets you set from now on are in it too.")
 
 

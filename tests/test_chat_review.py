@@ -29,3 +29,15 @@ def test_an_edit_into_a_command_changes_nothing_and_says_so(bot, graph, first, e
     assert [query(bot, f"SELECT * FROM {table}") for table in ("expenses", "budgets", "people")] == before
     reply = graph.requests[-1]["json"]["message"]["text"]
     assert reply == f'Edits are not carried out as commands, so nothing changed. Send "{edited}" as a new message.'
+
+
+@pytest.mark.parametrize("code, example", [
+    ("EUR", '"coffee 4.50" is read as 4.50 EUR'),
+    ("JPY", '"coffee 450" is read as 450 JPY'),
+    ("KWD", '"coffee 4.500" is read as 4.500 KWD'),
+])
+def test_the_currency_reply_shows_an_example_that_reads_as_it_says(bot, graph, code, example):
+    sent = converse(bot, graph, [f"currency {code}", example.split('"')[1]])
+    assert example in sent[0]["text"]
+    amount = example.rsplit(" as ", 1)[1]
+    assert sent[1]["text"].startswith(f"coffee — {amount}, today")
