@@ -10,6 +10,7 @@ import datetime as dt
 import zoneinfo
 
 from expensebot.money import format_amount, minor_digits
+from expensebot.parser import MIXED_CURRENCIES, QUANTITY_ONLY
 from expensebot.reading import DEFAULT_PERIOD, DELETE_CANCEL, DELETE_CONFIRM  # noqa: F401 (re-exported)
 from expensebot.summary import BudgetUse, Summary
 
@@ -84,6 +85,11 @@ def hint_reply(rejected: list) -> str:
     if reasons[0] == "several amounts":
         return fit(["Not saved: I see more than one amount and can't tell which goes with what.",
                     "Write an item before each amount (\"coffee 4.50 lunch 12\") or one expense per line."])
+    if reasons[0] == MIXED_CURRENCIES:
+        return fit([f"Not saved: {reasons[0]}.",
+                    "Write the currency on each amount (\"lunch 12 EUR tip 2 EUR\") or one expense per line."])
+    if reasons[0] == QUANTITY_ONLY:
+        return fit([f"Not saved: {reasons[0]}.", "Write the price too: \"rice 2 kg 10\"."])
     return fit([f"Not saved: {reasons[0]}.", NOT_SAVED_EXAMPLE])
 
 

@@ -19,6 +19,11 @@ from expensebot.money import (
 MAX_EXPENSES_PER_MESSAGE = 50
 MAX_LINE_LENGTH = 500
 MAX_DESCRIPTION_LENGTH = 200
+MIXED_CURRENCIES = "some amounts have a currency and some don't"
+QUANTITY_ONLY = "a weight or volume is a quantity, not a price"
+# Words after a number that make it a quantity: 'rice 2 kg 10' is 10.00 for 2 kg of rice.
+_UNITS = frozenset("kg kgs kilo kilos kilogram kilograms g gram grams lb lbs pound pounds oz ounce ounces "
+                   "l liter liters litre litres ml gal gallon gallons".split())
 
 _NUMBER = re.compile(r"([0-9]+(?:[.,][0-9]+)*)(.*)", re.DOTALL)
 _SEPARATOR = re.compile(r"[.,]")
@@ -242,14 +247,17 @@ def _read_expense(
         raise _Rejected("ambiguous date")
     if numbers and len(numbers) < len(tokens):
         currencies = _read_currency_words(text, words, tokens, currencies, default_currency)
+        numbers = _take_out_quantities(words, tokens, numbers)
     date = dates.pop() if dates else today
     segments = _segments(tokens) if len(numbers) > 1 else [range(len(tokens))]
     expenses = []
+    named = set()  # the currencies written on the line's pairs, and None for a pair with none
     for item, segment in enumerate(segments):
         part = [tokens[i] for i in segment]
         part_numbers = [n for n, token in enumerate(part) if type(token) is _Money]
         part_currencies = [n for n, token in enumerate(part) if type(token) is str]
         chosen, currency, used = _choose_amount(part, part_numbers, part_currencies, default_currency)
+        named.add(currency if part_currencies or part[chosen].currency else None)
         expenses.append(ParsedExpense(
             index,
             _amount_minor(part[chosen], currency),
@@ -259,7 +267,26 @@ def _read_expense(
             date,
             item,
         ))
+    if None in named and named - {None, default_currency}:
+        # 'lunch 12 EUR tip 2': the tip in the default currency would be a guess.
+        raise _Rejected(MIXED_CURRENCIES)
     return tuple(expenses)
+
+
+def _take_out_quantities(words: list[str], tokens: list[_Token], numbers: list[int]) -> list[int]:
+    """Make a bare number right before a unit ('2 kg', '5 pounds') a word: how much, not what it cost.
+
+    Return the numbers left; a line whose every number is a quantity has no price to read.
+    """
+    quantities = {i for i in numbers if i + 1 < len(tokens) and tokens[i + 1] is None and _is_bare(tokens[i])
+                  and words[i + 1].rstrip(_TRAILING_PUNCTUATION).lower() in _UNITS}
+    if not quantities:
+        return numbers
+    if len(quantities) == len(numbers):
+        raise _Rejected(QUANTITY_ONLY)
+    for i in quantities:
+        tokens[i] = None
+    return [i for i in numbers if i not in quantities]
 
 
 def _read_currency_words(

@@ -41,3 +41,44 @@ def test_the_currency_reply_shows_an_example_that_reads_as_it_says(bot, graph, c
     assert example in sent[0]["text"]
     amount = example.rsplit(" as ", 1)[1]
     assert sent[1]["text"].startswith(f"coffee — {amount}, today")
+
+
+# A number right before a weight or volume is how much was bought, not what it cost.
+@pytest.mark.parametrize("text, rows", [
+    ("rice 2 kg 10", [(1000, "USD", "rice 2 kg")]),
+    ("steak 2 pounds 15", [(1500, "USD", "steak 2 pounds")]),
+    ("apples 3 lbs 4.50", [(450, "USD", "apples 3 lbs")]),
+    ("gas 10 liters 20", [(2000, "USD", "gas 10 liters")]),
+    ("milk 2 L 3", [(300, "USD", "milk 2 L")]),
+    ("2 kg rice 10", [(1000, "USD", "2 kg rice")]),
+    ("rice 5 pounds", []),
+    ("5 pounds", []),
+    ("gas 10 gallons", []),
+])
+def test_a_weight_is_never_read_as_an_amount(bot, graph, text, rows):
+    [reply] = converse(bot, graph, [text])
+    assert expenses(bot) == rows
+    if not rows:
+        assert "is a quantity" in reply["text"]
+
+
+@pytest.mark.parametrize("text", [
+    "lunch 12 euros and tip 2",
+    "lunch 12 EUR tip 2",
+    "coffee 3 tea 2 EUR",
+    "sushi 500 yen tea 3",
+])
+def test_pairs_with_and_without_a_currency_are_not_guessed(bot, graph, text):
+    [reply] = converse(bot, graph, [text])
+    assert expenses(bot) == []
+    assert reply["text"].startswith("Not saved: some amounts have a currency and some don't.")
+
+
+@pytest.mark.parametrize("text, rows", [
+    ("coffee $3 tea 2", [(300, "USD", "coffee"), (200, "USD", "tea")]),
+    ("lunch 12 EUR tip 2 EUR", [(1200, "EUR", "lunch"), (200, "EUR", "tip")]),
+    ("taxi 20 dollars lunch 5", [(2000, "USD", "taxi"), (500, "USD", "lunch")]),
+])
+def test_pairs_in_one_currency_stay_read(bot, graph, text, rows):
+    converse(bot, graph, [text])
+    assert expenses(bot) == rows
