@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import Client, delivery, query
+from expensebot import chat, reading
 from test_chat_table import PSID, T0, converse, event, expenses
 
 
@@ -82,3 +83,9 @@ def test_pairs_with_and_without_a_currency_are_not_guessed(bot, graph, text):
 def test_pairs_in_one_currency_stay_read(bot, graph, text, rows):
     converse(bot, graph, [text])
     assert expenses(bot) == rows
+
+
+@pytest.mark.parametrize("word", sorted(reading.COMMAND_WORDS - {"help", "tz"}))
+def test_help_names_every_command(word):
+    assert word in chat.HELP
+    assert len(chat.HELP) < chat.MAX_REPLY_CHARS
