@@ -28,6 +28,7 @@ COMMAND_WORDS = frozenset(
 MAX_UNDO = 10
 DEFAULT_PERIOD = "month"
 _PUNCTUATION = ".,;:!?"
+_DASHES = "-–—"
 _MONTHS = {name.lower(): number for number, name in enumerate(
     "January February March April May June July August September October November December".split(), 1)}
 _MONTHS |= {name[:3]: number for name, number in list(_MONTHS.items())} | {"sept": 9}
@@ -52,7 +53,12 @@ _ZONE_ALIASES = {"utc": "UTC", "gmt": "Etc/GMT", "nyc": "America/New_York", "was
                  "seattle": "America/Los_Angeles", "houston": "America/Chicago", "dallas": "America/Chicago",
                  "cebu": "Asia/Manila", "davao": "Asia/Manila", "beijing": "Asia/Shanghai",
                  "delhi": "Asia/Kolkata", "new delhi": "Asia/Kolkata", "mumbai": "Asia/Kolkata",
-                 "bangalore": "Asia/Kolkata", "saigon": "Asia/Ho_Chi_Minh", "hanoi": "Asia/Ho_Chi_Minh"}
+                 "bangalore": "Asia/Kolkata", "saigon": "Asia/Ho_Chi_Minh", "hanoi": "Asia/Ho_Chi_Minh",
+                 # US abbreviations are the zones that keep daylight saving time: IANA's fixed 'EST'
+                 # would be an hour off in New York all summer.
+                 "est": "America/New_York", "edt": "America/New_York", "cst": "America/Chicago",
+                 "cdt": "America/Chicago", "mdt": "America/Denver", "pst": "America/Los_Angeles",
+                 "pdt": "America/Los_Angeles"}
 _REGIONS = ("Africa", "America", "Antarctica", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific")
 
 
@@ -147,7 +153,9 @@ def read_command(text: str, settings: Settings, today: dt.date) -> Command | Non
 
 
 def _words(arguments: str) -> list[str]:
-    return [word.strip(_PUNCTUATION) for word in arguments.lower().split() if word.strip(_PUNCTUATION)]
+    """The argument words in lower case, without edge punctuation or a lone dash ('summary — 2026')."""
+    return [word.strip(_PUNCTUATION) for word in arguments.lower().split()
+            if word.strip(_PUNCTUATION) and word.strip(_DASHES)]
 
 
 def _summary(arguments: str, settings: Settings, today: dt.date) -> Command | None:
@@ -205,8 +213,8 @@ def _budget(arguments: str, settings: Settings, today: dt.date) -> Command | Non
     words = arguments.lower().split()
     if not words:
         return Command("budgets")
-    if words[-1] == "off" and len(words) <= 2:
-        category = _category(words[0]) if len(words) == 2 else ""
+    if words[-1].rstrip(_PUNCTUATION) == "off" and len(words) <= 2:
+        category = _category(words[0].rstrip(_PUNCTUATION)) if len(words) == 2 else ""
         return Command("budget_off", category=category) if category is not None else None
     if len(words) > 3:
         return None
@@ -313,6 +321,9 @@ def _question(words: list[str], today: dt.date) -> Command | None:
         if category is None:
             return None
     period = read_period(words, today) if words else periods.named(DEFAULT_PERIOD, today)
+    if period is None and category is None and words:  # 'how much coffee this month?', 'how much food?'
+        category = _category(words[0])
+        period = read_period(words[1:], today) if words[1:] else periods.named(DEFAULT_PERIOD, today)
     if period is None:
         return None
     return Command("question", period=period, category=category or None)
@@ -332,8 +343,12 @@ def _term_question(words: list[str], today: dt.date) -> Command | None:
 def read_currency(text: str, own_currency: str) -> tuple[str, ...]:
     """The currencies 'EUR', '€', 'euros', 'us dollars' or 'pesos' may mean; () for none."""
     words = text.split()
+    if [word.lower() for word in words] in (["pound", "sterling"], ["pounds", "sterling"]):
+        return ("GBP",)
     if len(words) == 1:
         word = words[0].rstrip(_PUNCTUATION)
+        if word.lower() in ("pound", "pounds") and own_currency not in money.POUND_CURRENCIES:
+            return money.POUND_CURRENCIES  # asked for money by name: here 'pounds' is no weight
         if word.upper() in money.MINOR_DIGITS:
             return (word.upper(),)
         if word in money.SYMBOLS:
@@ -350,11 +365,14 @@ def read_currency(text: str, own_currency: str) -> tuple[str, ...]:
 
 def read_zone(text: str) -> str | None:
     """An IANA zone name for 'Asia/Manila', 'manila', 'new york' or 'UTC'; None when unknown."""
-    key = " ".join(text.strip().lower().replace("_", " ").split())
+    key = " ".join(text.strip().lower().replace("_", " ").split()).rstrip(_PUNCTUATION)
     if not key or len(key) > 64:
         return None
     zones = _zone_index()
-    return _ZONE_ALIASES.get(key) or zones.get(key)
+    zone = _ZONE_ALIASES.get(key) or zones.get(key)
+    if zone is None and "," in key:  # 'Manila, Philippines', 'new york, ny'
+        return read_zone(key.split(",", 1)[0])
+    return zone
 
 
 @functools.cache

@@ -6,6 +6,7 @@ import pytest
 
 from conftest import Client, delivery, query
 from expensebot import chat, reading
+from expensebot.settings import Settings
 from test_chat_table import PSID, T0, converse, event, expenses
 
 
@@ -89,3 +90,50 @@ def test_pairs_in_one_currency_stay_read(bot, graph, text, rows):
 def test_help_names_every_command(word):
     assert word in chat.HELP
     assert len(chat.HELP) < chat.MAX_REPLY_CHARS
+
+
+USD_UTC = Settings("USD", "UTC")
+SENT = 1_796_000_000_000  # 2026-11-29
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("timezone London.", "Europe/London"),
+    ("timezone Sydney!", "Australia/Sydney"),
+    ("timezone Asia/Manila.", "Asia/Manila"),
+    ("timezone Manila, Philippines", "Asia/Manila"),
+    ("tz new york, ny", "America/New_York"),
+    # a US abbreviation is the US zone that keeps daylight saving time, not the fixed-offset 'EST'
+    ("timezone EST", "America/New_York"),
+    ("timezone est", "America/New_York"),
+    ("timezone EDT", "America/New_York"),
+    ("timezone CST", "America/Chicago"),
+    ("timezone PST", "America/Los_Angeles"),
+    ("timezone pdt", "America/Los_Angeles"),
+])
+def test_a_zone_written_as_people_write_it(text, expected):
+    command = reading.read(text, USD_UTC, SENT).command
+    assert (command.name, command.tz) == ("timezone_set", expected)
+
+
+@pytest.mark.parametrize("text, name, expected", [
+    ("budget food off.", "budget_off", "food"),
+    ("Budget food off!", "budget_off", "food"),
+    ("budget off.", "budget_off", ""),
+    ("Summary — 2026", "summary", None),
+    ("summary - november", "summary", None),
+    ("currency pound", "currency_ask", None),
+    ("currency pounds", "currency_ask", None),
+    ("currency pounds sterling", "currency_set", None),
+    ("how much coffee this month?", "question", "coffee"),
+    ("how much food?", "question", "food"),
+    ("how much food this week", "question", "food"),
+])
+def test_commands_with_the_punctuation_people_add(text, name, expected):
+    command = reading.read(text, USD_UTC, SENT).command
+    assert command.name == name
+    if name in ("budget_off", "question"):
+        assert command.category == expected
+    if name == "currency_ask":
+        assert command.choices[0] == "GBP"
+    if name == "currency_set":
+        assert command.currency == "GBP"
