@@ -10,6 +10,7 @@ import datetime as dt
 import zoneinfo
 
 from expensebot.money import format_amount, minor_digits
+from expensebot import rules
 from expensebot.parser import MIXED_CURRENCIES, QUANTITY_ONLY
 from expensebot.reading import DEFAULT_PERIOD, DELETE_CANCEL, DELETE_CONFIRM  # noqa: F401 (re-exported)
 from expensebot.summary import BudgetUse, Summary
@@ -174,8 +175,16 @@ def settings_reply(currency: str, tz: str) -> str:
 
 
 def budget_set_reply(use: BudgetUse | None, category: str, amount_minor: int, currency: str) -> str:
-    line = f"Budget set: {_budget_name(category)} {format_amount(amount_minor, currency)} a month."
-    return fit([line, budget_line(use)] if use else [line])
+    amount = format_amount(amount_minor, currency)
+    line = f"Budget set: {_budget_name(category)} {amount} a month."
+    lines = [line, budget_line(use)] if use else [line]
+    if category and category not in rules.CATEGORIES:
+        # Expenses get one of the rules' categories unless tagged: say so, or 'budget taxi 50' stays at 0.00.
+        filed = rules.categorize(category)
+        lines.append(f"Only expenses tagged #{category} count toward it" + (
+            f": \"{category}\" is filed under {filed}, so \"budget {filed} {amount.split()[0]}\" "
+            f"would count every {category}." if filed else "."))
+    return fit(lines)
 
 
 def budget_off_reply(category: str, removed: bool) -> str:

@@ -137,3 +137,21 @@ def test_commands_with_the_punctuation_people_add(text, name, expected):
         assert command.choices[0] == "GBP"
     if name == "currency_set":
         assert command.currency == "GBP"
+
+
+@pytest.mark.parametrize("texts, note", [
+    (["budget taxi 50"], 'Only expenses tagged #taxi count toward it: "taxi" is filed under transport, '
+                         'so "budget transport 50.00" would count every taxi.'),
+    (["budget coffee 30"], 'Only expenses tagged #coffee count toward it: "coffee" is filed under food, '
+                           'so "budget food 30.00" would count every coffee.'),
+    (["budget gifts 100"], "Only expenses tagged #gifts count toward it."),
+])
+def test_a_budget_no_expense_would_fall_in_says_which_expenses_count(bot, graph, texts, note):
+    [reply] = converse(bot, graph, texts)
+    assert reply["text"].split("\n")[-1] == note
+
+
+@pytest.mark.parametrize("text", ["budget food 300", "budget 1500", "budget transport 50"])
+def test_a_budget_of_a_known_category_needs_no_note(bot, graph, text):
+    [reply] = converse(bot, graph, [text])
+    assert "tagged" not in reply["text"]
