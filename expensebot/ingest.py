@@ -113,10 +113,20 @@ class Ingest:
             readings.append((message, read or settings))
         saved = []
         with self.db.transaction(conn, deadline, prepare=store.INGEST_STATEMENTS):
+            # A redelivered 'currency EUR' is not stored again, so its setting did not change: the
+            # messages after it are read again with the settings that really hold.
+            current = {m.psid_hash: settings_of(conn, m.psid_hash, self.defaults) for m in messages}
             for message, read in readings:
+                settings = current[message.psid_hash]
+                if isinstance(read, Settings):
+                    read = settings
+                elif read.settings != settings:
+                    read = reading.read(message.text, settings, message.sent_ms)
                 record = self._save(conn, message, read)
                 if record is not None:
                     saved.append(record)
+                    carried_out = not (record.outcome or {}).get("edit_not_carried_out")
+                    current[message.psid_hash] = record.reading.settings_after if carried_out else settings
         return self._with_day_totals(conn, saved)
 
     def replay_spool(self) -> int:

@@ -155,3 +155,29 @@ def test_a_budget_no_expense_would_fall_in_says_which_expenses_count(bot, graph,
 def test_a_budget_of_a_known_category_needs_no_note(bot, graph, text):
     [reply] = converse(bot, graph, [text])
     assert "tagged" not in reply["text"]
+
+
+def test_a_redelivered_setting_runs_once_and_does_not_revert_a_later_one(bot, graph):
+    client = Client(bot.app)
+    first = event("currency EUR", 0, T0)
+    assert client.post_webhook(delivery(first)).status == 200
+    assert client.post_webhook(delivery(event("currency JPY", 1, T0 + 1000))).status == 200
+    budget = event("budget food 300", 2, T0 + 2000)
+    assert client.post_webhook(delivery(budget)).status == 200
+    assert client.post_webhook(delivery(event("budget food 500", 3, T0 + 3000))).status == 200
+    replies = len(graph.requests)
+    # Meta redelivers the old commands, together with a new expense.
+    assert client.post_webhook(delivery(first, budget, event("ramen 900", 4, T0 + 4000))).status == 200
+    assert query(bot, "SELECT currency FROM people") == [("JPY",)]
+    assert query(bot, "SELECT category, amount_minor, currency FROM budgets") == [("food", 500, "JPY")]
+    assert expenses(bot) == [(900, "JPY", "ramen")]
+    assert [r["json"]["message"]["text"] for r in graph.requests[replies:]] == [
+        "ramen — 900 JPY, today\nToday: 900 JPY\nFood: 900 of 500 JPY — over budget by 400 JPY."]
+
+
+def test_an_edit_into_a_setting_does_not_change_how_the_next_message_is_read(bot, graph):
+    client = Client(bot.app)
+    assert client.post_webhook(delivery(event("currency EUR", 0, T0))).status == 200
+    assert client.post_webhook(delivery(edit(f"m_{T0}_0", "currency JPY", T0 + 1000),
+                                        event("lunch 12", 1, T0 + 2000))).status == 200
+    assert expenses(bot) == [(1200, "EUR", "lunch")]
