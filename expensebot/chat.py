@@ -16,6 +16,7 @@ from expensebot.reading import DEFAULT_PERIOD, DELETE_CANCEL, DELETE_CONFIRM  # 
 from expensebot.summary import BudgetUse, Summary
 
 MAX_REPLY_CHARS = 1990  # the Send API refuses 2000 and more
+MAX_QUICK_REPLIES = 13  # and more than 13 quick replies
 PERIOD_NAMES = {"today": "Today", "week": "This week", "month": "This month", "year": "This year", "all": "All time"}
 HELP = (
     "Text me what you spent, one expense per line:\n"
@@ -153,8 +154,9 @@ def currency_choices(codes) -> list[QuickReply]:
 
 
 def currency_ask_reply(codes, current: str) -> tuple[str, list[QuickReply]]:
+    # 'dollars' names 16 currencies; Messenger refuses a message with more than 13 quick replies.
     return (f"Your currency is {current}. Which one should amounts without a currency be in?",
-            currency_choices(codes))
+            currency_choices(codes[:MAX_QUICK_REPLIES]))
 
 
 def currency_set_reply(code: str) -> str:

@@ -181,3 +181,10 @@ def test_an_edit_into_a_setting_does_not_change_how_the_next_message_is_read(bot
     assert client.post_webhook(delivery(edit(f"m_{T0}_0", "currency JPY", T0 + 1000),
                                         event("lunch 12", 1, T0 + 2000))).status == 200
     assert expenses(bot) == [(1200, "EUR", "lunch")]
+
+
+@pytest.mark.parametrize("text", ["currency dollars", "currency dollar", "currency bucks", "currency rupees"])
+def test_currency_of_many_offers_at_most_the_quick_replies_messenger_takes(bot, graph, text):
+    [reply] = converse(bot, graph, [text])
+    assert 2 <= len(reply["quick_replies"]) <= 13
+    assert all(q["payload"].startswith("currency ") for q in reply["quick_replies"])
