@@ -11,7 +11,7 @@ import zoneinfo
 
 from expensebot.money import format_amount, minor_digits
 from expensebot import rules
-from expensebot.parser import MIXED_CURRENCIES, QUANTITY_ONLY
+from expensebot.parser import MIXED_CURRENCIES, QUANTITY_ONLY, with_date
 from expensebot.reading import DEFAULT_PERIOD, DELETE_CANCEL, DELETE_CONFIRM  # noqa: F401 (re-exported)
 from expensebot.summary import BudgetUse, Summary
 
@@ -100,7 +100,9 @@ def which_currency_reply(line) -> tuple[str, list[QuickReply]]:
     codes = ", ".join(code for code, _ in line.choices)
     text = fit([f"Not saved yet: which currency did you mean on line {line.line + 1}? ({codes})",
                 f"Pick one, or write the code: \"{line.choices[0][1]}\"."])
-    return text, [QuickReply(code, rewritten) for code, rewritten in line.choices]
+    # Each payload carries the line's day: a choice picked after midnight must not move the expense.
+    return text, [QuickReply(code, with_date(rewritten, line.date) if line.date else rewritten)
+                  for code, rewritten in line.choices]
 
 
 def summary_reply(summary: Summary) -> str:

@@ -100,6 +100,7 @@ class RejectedLine:
     line: int
     reason: str
     choices: tuple[tuple[str, str], ...] = ()
+    date: datetime.date | None = None  # with choices: the line's day, for a choice picked on a later one
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +132,11 @@ _Token = _Money | str | None
 class _Rejected(Exception):
     """Stop reading a line that is not an expense."""
 
-    def __init__(self, reason: str, choices: tuple[tuple[str, str], ...] = ()):
+    def __init__(self, reason: str, choices: tuple[tuple[str, str], ...] = (), date: datetime.date | None = None):
         super().__init__(reason)
         self.reason = reason
         self.choices = choices
+        self.date = date
 
 
 def parse_message(text: str, *, default_currency: str, today: datetime.date) -> ParseResult:
@@ -183,7 +185,7 @@ def _parse_line(
     try:
         return _read_expense(cleaned, default_currency, today, index)
     except _Rejected as rejection:
-        return RejectedLine(index, rejection.reason, rejection.choices)
+        return RejectedLine(index, rejection.reason, rejection.choices, rejection.date)
 
 
 def _check_currency(code: str) -> None:
@@ -246,7 +248,8 @@ def _read_expense(
     if len(dates) > 1:
         raise _Rejected("ambiguous date")
     if numbers and len(numbers) < len(tokens):
-        currencies = _read_currency_words(text, words, tokens, currencies, default_currency)
+        currencies = _read_currency_words(text, words, tokens, currencies, default_currency,
+                                          next(iter(dates)) if dates else today)
         numbers = _take_out_quantities(words, tokens, numbers)
     date = dates.pop() if dates else today
     segments = _segments(tokens) if len(numbers) > 1 else [range(len(tokens))]
@@ -290,7 +293,8 @@ def _take_out_quantities(words: list[str], tokens: list[_Token], numbers: list[i
 
 
 def _read_currency_words(
-    text: str, words: list[str], tokens: list[_Token], currencies: list[int], default_currency: str
+    text: str, words: list[str], tokens: list[_Token], currencies: list[int], default_currency: str,
+    date: datetime.date,
 ) -> list[int]:
     """Read currency names written right after a bare number ('500 yen', '100 pesos') as codes.
 
@@ -305,7 +309,7 @@ def _read_currency_words(
         if len(codes) == 1 or default_currency in codes:
             tokens[i] = codes[0] if len(codes) == 1 else default_currency
         elif codes:
-            raise _Rejected("which currency", tuple((code, _rewrite(text, word, code)) for code in codes[:6]))
+            raise _Rejected("which currency", tuple((code, _rewrite(text, word, code)) for code in codes[:6]), date)
     return [i for i, token in enumerate(tokens) if type(token) is str]
 
 
@@ -317,6 +321,22 @@ def _rewrite(text: str, word: str, code: str) -> str:
             parts[i] = code
             break
     return " ".join(parts)
+
+
+def with_date(line: str, date: datetime.date) -> str:
+    """The line with its day written out: 'today' and 'yesterday' as YYYY-MM-DD, or the date added.
+
+    What a quick reply sends, so that a choice picked after midnight keeps the day of the line.
+    """
+    parts = line.split()
+    dated = False
+    for i, part in enumerate(parts):
+        bare = part.rstrip(_TRAILING_PUNCTUATION)
+        if bare.lower() in ("today", "yesterday"):
+            parts[i] = date.isoformat()
+            dated = True
+        dated = dated or _DATE.fullmatch(bare) is not None
+    return " ".join(parts if dated else [*parts, date.isoformat()])
 
 
 def _segments(tokens: list[_Token]) -> list[range]:

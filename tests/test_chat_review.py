@@ -188,3 +188,25 @@ def test_currency_of_many_offers_at_most_the_quick_replies_messenger_takes(bot, 
     [reply] = converse(bot, graph, [text])
     assert 2 <= len(reply["quick_replies"]) <= 13
     assert all(q["payload"].startswith("currency ") for q in reply["quick_replies"])
+
+
+DAY = 86_400_000
+
+
+@pytest.mark.parametrize("line, stored_day", [
+    ("jeepney 100 pesos", "2025-11-25"),
+    ("jeepney 100 pesos yesterday", "2025-11-24"),
+    ("jeepney 100 pesos today #transport", "2025-11-25"),
+    ("jeepney 100 pesos 2025-11-20", "2025-11-20"),
+])
+def test_a_currency_picked_the_next_day_keeps_the_day_of_the_line(bot, graph, line, stored_day):
+    client = Client(bot.app)
+    assert client.post_webhook(delivery(event(line, 0, T0))).status == 200
+    ask = graph.requests[-1]["json"]["message"]
+    php = next(q for q in ask["quick_replies"] if q["title"] == "PHP")
+    tap = {"sender": {"id": PSID}, "recipient": {"id": "1"}, "timestamp": T0 + DAY,
+           "message": {"mid": "m_tap", "text": "PHP", "quick_reply": {"payload": php["payload"]}}}
+    assert client.post_webhook(delivery(tap)).status == 200
+    assert query(bot, "SELECT amount_minor, currency, substr(occurred_at, 1, 10) FROM expenses") == [
+        (10000, "PHP", stored_day)]
+    assert len(php["payload"]) <= 1000

@@ -197,7 +197,8 @@ def test_chat(bot, graph, name):
 def test_which_currency_offers_the_line_with_each_code(bot, graph):
     [ask] = converse(bot, graph, ["jeepney 100 pesos"])
     assert [(q["title"], q["payload"]) for q in ask["quick_replies"]][:3] == [
-        ("PHP", "jeepney 100 PHP"), ("MXN", "jeepney 100 MXN"), ("ARS", "jeepney 100 ARS")]
+        ("PHP", "jeepney 100 PHP 2025-11-25"), ("MXN", "jeepney 100 MXN 2025-11-25"),
+        ("ARS", "jeepney 100 ARS 2025-11-25")]
     assert ask["text"].endswith('Pick one, or write the code: "jeepney 100 PHP".')
 
 
