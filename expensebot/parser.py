@@ -20,10 +20,17 @@ MAX_EXPENSES_PER_MESSAGE = 50
 MAX_LINE_LENGTH = 500
 MAX_DESCRIPTION_LENGTH = 200
 MIXED_CURRENCIES = "some amounts have a currency and some don't"
-QUANTITY_ONLY = "a weight or volume is a quantity, not a price"
+QUANTITY_ONLY = "a weight, volume or count is a quantity, not a price"
 # Words after a number that make it a quantity: 'rice 2 kg 10' is 10.00 for 2 kg of rice.
 _UNITS = frozenset("kg kgs kilo kilos kilogram kilograms g gram grams lb lbs pound pounds oz ounce ounces "
-                   "l liter liters litre litres ml gal gallon gallons".split())
+                   "l liter liters litre litres ml gal gallon gallons people persons pax guests "
+                   "night nights days hours hrs pcs pieces items".split())
+# Words that join the pairs of a line ('lunch 12 and coffee 3') but are no item themselves
+# ('coffee 3 x 2' is not an expense called 'x').
+_JOINERS = frozenset("x × * @ at each per and & + plus with of for = -".split())
+_LEADING_JOINERS = frozenset("and & + plus".split())
+# Abbreviations read as a currency before a number too ('Rs 100', 'RM 10', 'kr 50').
+_PREFIX_WORDS = frozenset("rs rm kr".split())
 
 _NUMBER = re.compile(r"([0-9]+(?:[.,][0-9]+)*)(.*)", re.DOTALL)
 _SEPARATOR = re.compile(r"[.,]")
@@ -253,6 +260,9 @@ def _read_expense(
         numbers = _take_out_quantities(words, tokens, numbers)
     date = dates.pop() if dates else today
     segments = _segments(tokens) if len(numbers) > 1 else [range(len(tokens))]
+    if len(segments) > 1 and any(all(tokens[i] is not None or words[i].rstrip(_TRAILING_PUNCTUATION).lower()
+                                     in _JOINERS for i in segment) for segment in segments):
+        raise _Rejected("several amounts")  # a pair without an item: 'coffee 3 x 2', 'coffee 2 at 3'
     expenses = []
     named = set()  # the currencies written on the line's pairs, and None for a pair with none
     for item, segment in enumerate(segments):
@@ -261,11 +271,15 @@ def _read_expense(
         part_currencies = [n for n, token in enumerate(part) if type(token) is str]
         chosen, currency, used = _choose_amount(part, part_numbers, part_currencies, default_currency)
         named.add(currency if part_currencies or part[chosen].currency else None)
+        description = _describe([words[i] for i in segment], used)
+        if item:  # 'lunch 12 and coffee 3': the second is 'coffee'
+            first, _, rest = description.partition(" ")
+            description = rest if first.lower() in _LEADING_JOINERS and rest else description
         expenses.append(ParsedExpense(
             index,
             _amount_minor(part[chosen], currency),
             currency,
-            _describe([words[i] for i in segment], used),
+            description,
             category,
             date,
             item,
@@ -287,9 +301,13 @@ def _take_out_quantities(words: list[str], tokens: list[_Token], numbers: list[i
         return numbers
     if len(quantities) == len(numbers):
         raise _Rejected(QUANTITY_ONLY)
+    left = [i for i in numbers if i not in quantities]
+    if len(left) == 1 and left[0] < len(tokens) - 1 and tokens[left[0]].currency is None and not any(
+            type(tokens[j]) is str for j in (left[0] - 1, left[0] + 1) if 0 <= j < len(tokens)):
+        raise _Rejected("ambiguous amount")  # '2 coffees 10 people': the price must end the line or name a currency
     for i in quantities:
         tokens[i] = None
-    return [i for i in numbers if i not in quantities]
+    return left
 
 
 def _read_currency_words(
@@ -301,10 +319,12 @@ def _read_currency_words(
     A name of several currencies means the person's own when it is one of them; otherwise
     the line is not read and the choices are offered. Return the indexes of currencies.
     """
-    for i in range(1, len(tokens)):
-        if tokens[i] is not None or not _is_bare(tokens[i - 1]):
+    for i in range(len(tokens)):
+        if tokens[i] is not None:
             continue
         word = words[i].rstrip(_TRAILING_PUNCTUATION)
+        if not (i > 0 and _is_bare(tokens[i - 1])) and not _is_prefix(words, tokens, i, default_currency):
+            continue
         codes = currencies_for_word(word, default_currency)
         if len(codes) == 1 or default_currency in codes:
             tokens[i] = codes[0] if len(codes) == 1 else default_currency
@@ -313,10 +333,22 @@ def _read_currency_words(
     return [i for i, token in enumerate(tokens) if type(token) is str]
 
 
+def _is_prefix(words: list[str], tokens: list[_Token], i: int, default_currency: str) -> bool:
+    """Tell whether words[i] is an abbreviation ('Rs', 'RM', 'kr') before a number with no currency after it."""
+    if words[i].rstrip(_TRAILING_PUNCTUATION).lower() not in _PREFIX_WORDS:
+        return False
+    if i + 1 >= len(tokens) or not _is_bare(tokens[i + 1]):
+        return False
+    if i + 2 < len(tokens):  # 'rm 10 AED', 'rs 100 euros': the currency after the number wins
+        after = words[i + 2].rstrip(_TRAILING_PUNCTUATION)
+        return tokens[i + 2] is None and not currencies_for_word(after, default_currency)
+    return True
+
+
 def _rewrite(text: str, word: str, code: str) -> str:
     """The line with its first word `word` (after a number) replaced by a currency code."""
     parts = text.split()
-    for i in range(1, len(parts)):
+    for i in range(len(parts)):
         if parts[i].rstrip(_TRAILING_PUNCTUATION) == word:
             parts[i] = code
             break

@@ -210,3 +210,42 @@ def test_a_currency_picked_the_next_day_keeps_the_day_of_the_line(bot, graph, li
     assert query(bot, "SELECT amount_minor, currency, substr(occurred_at, 1, 10) FROM expenses") == [
         (10000, "PHP", stored_day)]
     assert len(php["payload"]) <= 1000
+
+
+# Several amounts on a line: a pair whose item is only a joining word ('x 2', '@ 3', 'at 3') is no
+# expense, so the line can't be split with certainty; and a count is a quantity like a weight.
+@pytest.mark.parametrize("text, rows", [
+    ("coffee 3 x 2", []),
+    ("coffee 3 × 2", []),
+    ("coffee 2 @ 3", []),
+    ("coffee 2 at 3", []),
+    ("coffee 2 each 3", []),
+    ("pizza for 4 people 40", [(4000, "USD", "pizza for 4 people")]),
+    ("hotel 3 nights 300", [(30000, "USD", "hotel 3 nights")]),
+    ("lunch 12 and coffee 3", [(1200, "USD", "lunch"), (300, "USD", "coffee")]),
+    ("bus 2 + coffee 3", [(200, "USD", "bus"), (300, "USD", "coffee")]),
+    ("coffee €4.50 and cake €3", [(450, "EUR", "coffee"), (300, "EUR", "cake")]),
+])
+def test_several_amounts_split_only_into_real_items(bot, graph, text, rows):
+    [reply] = converse(bot, graph, [text])
+    assert expenses(bot) == rows
+    if not rows:
+        assert reply["text"].startswith("Not saved: I see more than one amount")
+
+
+# Written before the amount, the local abbreviations of a currency are that currency, never the default.
+@pytest.mark.parametrize("texts, rows, asked", [
+    (["Rs 100 chai"], [], "(INR, PKR, LKR, NPR, MUR, SCR)"),
+    (["currency INR", "Rs 100 chai"], [(10000, "INR", "chai")], None),
+    (["currency INR", "Rs. 100 chai"], [(10000, "INR", "chai")], None),
+    (["currency INR", "chai 100 rs"], [(10000, "INR", "chai")], None),
+    (["RM 10 lunch"], [(1000, "MYR", "lunch")], None),
+    (["lunch 10 rm"], [(1000, "MYR", "lunch")], None),
+    (["kr 50 coffee"], [], "(SEK, NOK, DKK, ISK)"),
+    (["currency SEK", "kr 50 coffee"], [(5000, "SEK", "coffee")], None),
+])
+def test_rupees_ringgit_and_kronor_abbreviated(bot, graph, texts, rows, asked):
+    sent = converse(bot, graph, texts)
+    assert expenses(bot) == rows
+    if asked:
+        assert asked in sent[-1]["text"]
