@@ -72,7 +72,7 @@ def expenses_reply(expenses: list, rejected: list, today_totals: list, today: dt
                    budgets: list[BudgetUse] = ()) -> str:
     """Say how each line was read, the day's running total and the month's use of its budgets."""
     lines = [("Updated: " if edited else "") + _expense_line(e, today) for e in expenses]
-    lines += [f"Line {r.line + 1} not read: {r.reason}." for r in rejected]
+    lines += [_asked(r) if r.choices else f"Line {r.line + 1} not read: {r.reason}." for r in rejected]
     if today_totals:
         lines.append("Today: " + ", ".join(format_amount(total, currency) for currency, total in today_totals))
     lines += [budget_line(use) for use in budgets]
@@ -93,6 +93,12 @@ def hint_reply(rejected: list) -> str:
     if reasons[0] == QUANTITY_ONLY:
         return fit([f"Not saved: {reasons[0]}.", "Write the price too: \"rice 2 kg 10\"."])
     return fit([f"Not saved: {reasons[0]}.", NOT_SAVED_EXAMPLE])
+
+
+def _asked(line) -> str:
+    codes = ", ".join(code for code, _ in line.choices)
+    return (f"Line {line.line + 1} not saved yet: which currency did you mean? ({codes}) "
+            f"Pick one, or write the code: \"{line.choices[0][1]}\".")
 
 
 def which_currency_reply(line) -> tuple[str, list[QuickReply]]:

@@ -300,3 +300,12 @@ def test_year_and_month_answers_equal_sql_sums_at_new_year_in_the_persons_zone(t
         assert shown == expected == ["10.00", "10.00", "10.00", "10.00", "7.00", "10.00"]
     finally:
         bot.close()
+
+
+def test_a_line_asked_about_beside_saved_ones_says_what_to_pick(bot, graph):
+    [reply] = converse(bot, graph, ["coffee 5\njeepney 100 pesos"])
+    assert reply["text"] == ("coffee — 5.00 USD, today\n"
+                             "Line 2 not saved yet: which currency did you mean? (PHP, MXN, ARS, CLP, COP, DOP) "
+                             "Pick one, or write the code: \"jeepney 100 PHP\".\n"
+                             "Today: 5.00 USD")
+    assert [q["title"] for q in reply["quick_replies"]] == ["PHP", "MXN", "ARS", "CLP", "COP", "DOP"]
