@@ -316,6 +316,9 @@ def _question(words: list[str], today: dt.date) -> Command | None:
     if words[:1] and words[0] in ("on", "for", "at"):
         if len(words) < 2:
             return None
+        on_day = read_period(words[1:], today)  # 'what did I spend on 2026-11-20?'
+        if on_day is not None:
+            return Command("question", period=on_day)
         category = _category(words[1])
         words = words[2:]
         if category is None:

@@ -309,3 +309,13 @@ def test_a_line_asked_about_beside_saved_ones_says_what_to_pick(bot, graph):
                              "Pick one, or write the code: \"jeepney 100 PHP\".\n"
                              "Today: 5.00 USD")
     assert [q["title"] for q in reply["quick_replies"]] == ["PHP", "MXN", "ARS", "CLP", "COP", "DOP"]
+
+
+@pytest.mark.parametrize("text, label", [
+    ("what did I spend on 2026-11-20?", "2026-11-20"),
+    ("how much did I spend on november?", "November 2026"),
+    ("how much on yesterday", "Yesterday"),
+])
+def test_a_question_about_a_day_after_on(text, label):
+    command = reading.read(text, USD_UTC, SENT).command
+    assert (command.name, command.period.label, command.category) == ("question", label, None)
