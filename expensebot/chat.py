@@ -11,7 +11,7 @@ import zoneinfo
 
 from expensebot.money import format_amount, minor_digits
 from expensebot import rules
-from expensebot.parser import MIXED_CURRENCIES, QUANTITY_ONLY, with_date
+from expensebot.parser import MIXED_CURRENCIES, PER_ONE_OR_ALL, QUANTITY_ONLY, with_date
 from expensebot.reading import DEFAULT_PERIOD, DELETE_CANCEL, DELETE_CONFIRM  # noqa: F401 (re-exported)
 from expensebot.summary import BudgetUse, Summary
 
@@ -90,6 +90,8 @@ def hint_reply(rejected: list) -> str:
     if reasons[0] == MIXED_CURRENCIES:
         return fit([f"Not saved: {reasons[0]}.",
                     "Write the currency on each amount (\"lunch 12 EUR tip 2 EUR\") or one expense per line."])
+    if reasons[0] == PER_ONE_OR_ALL:
+        return fit([f"Not saved: {reasons[0]}.", "Write the total after the count: \"2 coffees 6\"."])
     if reasons[0] == QUANTITY_ONLY:
         return fit([f"Not saved: {reasons[0]}.", "Write the price too: \"rice 2 kg 10\"."])
     return fit([f"Not saved: {reasons[0]}.", NOT_SAVED_EXAMPLE])

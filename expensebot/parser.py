@@ -29,6 +29,8 @@ _UNITS = frozenset("kg kgs kilo kilos kilogram kilograms g gram grams lb lbs pou
 # ('coffee 3 x 2' is not an expense called 'x').
 _JOINERS = frozenset("x × * @ at each per and & + plus with of for = -".split())
 _LEADING_JOINERS = frozenset("and & + plus".split())
+PER_ONE_OR_ALL = "I can't tell if the amount is for one or for all"
+_MULTIPLIER = re.compile(r"[xX×*][0-9]+|[0-9]+[xX×]")
 # Abbreviations read as a currency before a number too ('Rs 100', 'RM 10', 'kr 50').
 _PREFIX_WORDS = frozenset("rs rm kr".split())
 
@@ -270,6 +272,9 @@ def _read_expense(
         part_numbers = [n for n, token in enumerate(part) if type(token) is _Money]
         part_currencies = [n for n, token in enumerate(part) if type(token) is str]
         chosen, currency, used = _choose_amount(part, part_numbers, part_currencies, default_currency)
+        after = segment.start + chosen + 1
+        if after < len(words) and _MULTIPLIER.fullmatch(words[after].rstrip(_TRAILING_PUNCTUATION)):
+            raise _Rejected(PER_ONE_OR_ALL)  # 'coffee 3 x2': 3 each, or 3 for both?
         named.add(currency if part_currencies or part[chosen].currency else None)
         description = _describe([words[i] for i in segment], used)
         if item:  # 'lunch 12 and coffee 3': the second is 'coffee'

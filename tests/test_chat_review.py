@@ -319,3 +319,20 @@ def test_a_line_asked_about_beside_saved_ones_says_what_to_pick(bot, graph):
 def test_a_question_about_a_day_after_on(text, label):
     command = reading.read(text, USD_UTC, SENT).command
     assert (command.name, command.period.label, command.category) == ("question", label, None)
+
+
+@pytest.mark.parametrize("text, rows", [
+    ("coffee 3 x2", []),
+    ("coffee 3 X2", []),
+    ("coffee 3 ×2", []),
+    ("coffee 3 2x", []),
+    ("coffee 3 *2", []),
+    ("2x coffee 6", [(600, "USD", "2x coffee")]),
+    ("coffee x2 6", [(600, "USD", "coffee x2")]),
+])
+def test_a_multiplier_after_the_amount_is_asked_about(bot, graph, text, rows):
+    [reply] = converse(bot, graph, [text])
+    assert expenses(bot) == rows
+    if not rows:
+        assert reply["text"] == ("Not saved: I can't tell if the amount is for one or for all.\n"
+                                 "Write the total after the count: \"2 coffees 6\".")
