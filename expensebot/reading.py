@@ -210,7 +210,7 @@ def _budgets(arguments: str, settings: Settings, today: dt.date) -> Command | No
 
 
 def _budget(arguments: str, settings: Settings, today: dt.date) -> Command | None:
-    words = arguments.lower().split()
+    words = _without_month(arguments.lower().split())
     if not words:
         return Command("budgets")
     if words[-1].rstrip(_PUNCTUATION) == "off" and len(words) <= 2:
@@ -230,6 +230,23 @@ def _budget(arguments: str, settings: Settings, today: dt.date) -> Command | Non
     if category is None:
         return None
     return Command("budget_set", category=category, amount_minor=amount.amount_minor, currency=amount.currency)
+
+
+_PER_MONTH = (["a", "month"], ["per", "month"], ["monthly"], ["each", "month"], ["every", "month"])
+
+
+def _without_month(words: list[str]) -> list[str]:
+    """A budget's words without what every budget is ('a month', '/mo') and a 'for' before the category."""
+    if words:
+        words = [*words[:-1], words[-1].rstrip(_PUNCTUATION)]
+        for ending in ("/month", "/mo"):
+            if words[-1].endswith(ending) and len(words[-1]) > len(ending):
+                words[-1] = words[-1][:-len(ending)]
+    for ending in _PER_MONTH:
+        if len(words) > len(ending) and words[-len(ending):] == ending:
+            words = words[:-len(ending)]
+            break
+    return [word for word in words if word != "for"]
 
 
 def _category(word: str) -> str | None:

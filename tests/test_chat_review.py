@@ -336,3 +336,12 @@ def test_a_multiplier_after_the_amount_is_asked_about(bot, graph, text, rows):
     if not rows:
         assert reply["text"] == ("Not saved: I can't tell if the amount is for one or for all.\n"
                                  "Write the total after the count: \"2 coffees 6\".")
+
+
+@pytest.mark.parametrize("text", [
+    "budget food 300 a month", "budget food 300 per month", "budget food 300 monthly", "budget food 300/month",
+    "budget food $300/mo", "budget 300 for food", "budget for food 300", "Budget food 300 a month.",
+])
+def test_a_budget_said_with_its_month(text):
+    command = reading.read(text, USD_UTC, SENT).command
+    assert (command.name, command.category, command.amount_minor, command.currency) == ("budget_set", "food", 30000, "USD")
