@@ -345,3 +345,25 @@ def test_a_multiplier_after_the_amount_is_asked_about(bot, graph, text, rows):
 def test_a_budget_said_with_its_month(text):
     command = reading.read(text, USD_UTC, SENT).command
     assert (command.name, command.category, command.amount_minor, command.currency) == ("budget_set", "food", 30000, "USD")
+
+
+LONG = "x" * 190
+
+
+@pytest.mark.parametrize("texts", [
+    ["\n".join(f"{LONG}{n} {n + 1}" for n in range(50))],
+    ["\n".join(f"{LONG}{n} 100 pesos" for n in range(50))],
+    ["\n".join([f"{LONG} 1"] + [f"{LONG}{n} 100 pesos" for n in range(49)])],
+    [*(f"{LONG}{n} {n + 1}" for n in range(12)), "undo 10"],
+    [*(f"budget cat{n} {n + 1}" for n in range(80)), "budgets"],
+    [*(f"lunch 5 {code}" for code in ("EUR", "JPY", "GBP", "PHP", "INR", "AUD", "CAD", "CHF", "SEK", "NOK",
+                                      "DKK", "PLN", "HUF", "TRY", "ILS", "THB", "KRW", "VND", "IDR", "MYR",
+                                      "BRL", "ZAR", "MXN", "ARS", "CLP", "COP", "NGN", "KES", "AED", "SAR")),
+     "summary", "how much on lunch?"],
+    ["budget " + "a" * 32 + " 5", "lunch 5 #" + "a" * 32],
+])
+def test_every_reply_fits_in_one_message(bot, graph, texts):
+    for reply in converse(bot, graph, texts):
+        assert len(reply["text"]) < 2000
+        assert len(reply.get("quick_replies", ())) <= 13
+        assert all(len(q["payload"]) <= 1000 and len(q["title"]) <= 20 for q in reply.get("quick_replies", ()))
