@@ -29,6 +29,7 @@ MAX_UNDO = 10
 DEFAULT_PERIOD = "month"
 _PUNCTUATION = ".,;:!?"
 _DASHES = "-–—"
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff"))
 _MONTHS = {name.lower(): number for number, name in enumerate(
     "January February March April May June July August September October November December".split(), 1)}
 _MONTHS |= {name[:3]: number for name, number in list(_MONTHS.items())} | {"sept": 9}
@@ -114,10 +115,12 @@ def read(text: str | None, settings: Settings, sent_ms: int) -> Reading:
         today = times.local_date(sent_ms, dt.timezone.utc)
     if not text:
         return Reading(today, settings)
+    # Pasted text may carry zero-width characters: '\u200bsummary 2026' is still a summary.
+    words = text.translate(_INVISIBLE)
     try:
-        command = read_command(text, settings, today) or read_question(text, today)
+        command = read_command(words, settings, today) or read_question(words, today)
     except (OverflowError, ValueError):  # a period that would end after year 9999
-        command = Command("did_you_mean", topic="question" if not starts_with_command_word(text) else "summary")
+        command = Command("did_you_mean", topic="question" if not starts_with_command_word(words) else "summary")
     if command is not None:
         return Reading(today, settings, command)
     return Reading(today, settings, parsed=parser.parse_message(

@@ -367,3 +367,12 @@ def test_every_reply_fits_in_one_message(bot, graph, texts):
         assert len(reply["text"]) < 2000
         assert len(reply.get("quick_replies", ())) <= 13
         assert all(len(q["payload"]) <= 1000 and len(q["title"]) <= 20 for q in reply.get("quick_replies", ()))
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\ufeff", "\u2060", "\u200e", "\u200d"])
+@pytest.mark.parametrize("text, name", [("summary 2026", "summary"), ("undo 2", "undo"),
+                                        ("budget food 300", "budget_set"), ("how much on food?", "question")])
+def test_an_invisible_character_before_a_command_keeps_it_a_command(invisible, text, name):
+    read = reading.read(invisible + text, USD_UTC, SENT)
+    assert read.command is not None and read.command.name == name
+    assert not read.expenses
