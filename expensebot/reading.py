@@ -169,7 +169,7 @@ def _summary(arguments: str, settings: Settings, today: dt.date) -> Command | No
 
 def _undo(arguments: str, settings: Settings, today: dt.date) -> Command | None:
     words = _words(arguments)
-    if not words:
+    if not words or words in (["that"], ["it"], ["last"], ["last", "one"], ["the", "last", "one"]):
         return Command("undo")
     if len(words) == 1 and words[0].isascii() and words[0].isdigit() and 1 <= int(words[0]) <= MAX_UNDO:
         return Command("undo", count=int(words[0]))

@@ -376,3 +376,8 @@ def test_an_invisible_character_before_a_command_keeps_it_a_command(invisible, t
     read = reading.read(invisible + text, USD_UTC, SENT)
     assert read.command is not None and read.command.name == name
     assert not read.expenses
+
+
+@pytest.mark.parametrize("text", ["undo that", "Undo last", "undo it", "undo the last one", "undo last one!"])
+def test_undo_said_in_words(text):
+    assert reading.read(text, USD_UTC, SENT).command == reading.Command("undo")
