@@ -381,3 +381,9 @@ def test_an_invisible_character_before_a_command_keeps_it_a_command(invisible, t
 @pytest.mark.parametrize("text", ["undo that", "Undo last", "undo it", "undo the last one", "undo last one!"])
 def test_undo_said_in_words(text):
     assert reading.read(text, USD_UTC, SENT).command == reading.Command("undo")
+
+
+def test_a_question_counts_plurals_and_words_with_punctuation(bot, graph):
+    sent = converse(bot, graph, ["coffee 4", "2 coffees 10", "coffee, croissant 6", "Coffee! 3", "coffeemaker 50",
+                                 "iced-coffee 2", "how much on coffee?"])
+    assert sent[-1]["text"] == "This month, coffee: 23.00 USD in 4 expenses"
