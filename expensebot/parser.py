@@ -373,7 +373,8 @@ def with_date(line: str, date: datetime.date) -> str:
             parts[i] = date.isoformat()
             dated = True
         dated = dated or _DATE.fullmatch(bare) is not None
-    return " ".join(parts if dated else [*parts, date.isoformat()])
+    written = " ".join(parts if dated else [*parts, date.isoformat()])
+    return written if len(written) <= MAX_LINE_LENGTH else line  # a line near the limit keeps its words
 
 
 def _segments(tokens: list[_Token]) -> list[range]:

@@ -387,3 +387,15 @@ def test_a_question_counts_plurals_and_words_with_punctuation(bot, graph):
     sent = converse(bot, graph, ["coffee 4", "2 coffees 10", "coffee, croissant 6", "Coffee! 3", "coffeemaker 50",
                                  "iced-coffee 2", "how much on coffee?"])
     assert sent[-1]["text"] == "This month, coffee: 23.00 USD in 4 expenses"
+
+
+def test_a_currency_picked_for_the_longest_line_is_still_saved(bot, graph):
+    line = "x" * 490 + " 1 pesos"
+    assert len(line) <= 500
+    client = Client(bot.app)
+    assert client.post_webhook(delivery(event(line, 0, T0))).status == 200
+    php = graph.requests[-1]["json"]["message"]["quick_replies"][0]
+    tap = {"sender": {"id": PSID}, "recipient": {"id": "1"}, "timestamp": T0 + 1000,
+           "message": {"mid": "m_tap", "text": "PHP", "quick_reply": {"payload": php["payload"]}}}
+    assert client.post_webhook(delivery(tap)).status == 200
+    assert expenses(bot) == [(100, "PHP", "x" * 200)]  # descriptions are cut at 200
