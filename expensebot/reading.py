@@ -143,6 +143,7 @@ def read_command(text: str, settings: Settings, today: dt.date) -> Command | Non
         return Command("delete_confirm" if stripped == DELETE_CONFIRM else "delete_cancel")
     if stripped == "?":
         return Command("help")
+    stripped = _without_verb(stripped)
     if stripped.lower().split()[:2] == ["time", "zone"]:
         return _timezone(" ".join(stripped.split()[2:]))
     if not starts_with_command_word(stripped):
@@ -153,6 +154,24 @@ def read_command(text: str, settings: Settings, today: dt.date) -> Command | Non
     if "\n" in arguments or "\r" in arguments:
         return Command("did_you_mean", topic=word)
     return _COMMANDS[word](arguments, settings, today) or Command("did_you_mean", topic=word)
+
+
+def _without_verb(text: str) -> str:
+    """'set currency EUR', 'change my timezone to X', 'my currency is PHP' without the words before the command."""
+    words = text.split()
+    n = 0
+    while n < 2 and n < len(words) - 1 and words[n].lower() in ("set", "change", "update", "my"):
+        n += 1
+    if n and (words[n].lower().rstrip(_PUNCTUATION) in ("currency", "timezone", "tz", "budget")
+              or [word.lower() for word in words[n:n + 2]] == ["time", "zone"]):
+        return " ".join(words[n:])
+    return text
+
+
+def _without_to(arguments: str) -> str:
+    """'to EUR', 'is Manila': the value without the joining word."""
+    words = arguments.split()
+    return " ".join(words[1:]) if len(words) > 1 and words[0].lower() in ("to", "is", "=") else arguments
 
 
 def _words(arguments: str) -> list[str]:
@@ -185,6 +204,7 @@ def _delete(arguments: str, settings: Settings, today: dt.date) -> Command | Non
 
 
 def _currency(arguments: str, settings: Settings, today: dt.date) -> Command | None:
+    arguments = _without_to(arguments)
     if not arguments:
         return Command("currency_ask", choices=money.COMMON_CURRENCIES)
     codes = read_currency(arguments, settings.currency)
@@ -196,7 +216,7 @@ def _currency(arguments: str, settings: Settings, today: dt.date) -> Command | N
 def _timezone(arguments: str, settings: Settings | None = None, today: dt.date | None = None) -> Command:
     if not arguments.strip():
         return Command("timezone_show")
-    zone = read_zone(arguments)
+    zone = read_zone(_without_to(arguments))
     return Command("timezone_set", tz=zone) if zone else Command("did_you_mean", topic="timezone")
 
 

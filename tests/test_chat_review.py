@@ -399,3 +399,20 @@ def test_a_currency_picked_for_the_longest_line_is_still_saved(bot, graph):
            "message": {"mid": "m_tap", "text": "PHP", "quick_reply": {"payload": php["payload"]}}}
     assert client.post_webhook(delivery(tap)).status == 200
     assert expenses(bot) == [(100, "PHP", "x" * 200)]  # descriptions are cut at 200
+
+
+@pytest.mark.parametrize("text, name, value", [
+    ("set currency EUR", "currency_set", "EUR"),
+    ("change currency to EUR", "currency_set", "EUR"),
+    ("currency to eur", "currency_set", "EUR"),
+    ("my currency is PHP", "currency_set", "PHP"),
+    ("set timezone Manila", "timezone_set", "Asia/Manila"),
+    ("change my timezone to Asia/Tokyo", "timezone_set", "Asia/Tokyo"),
+    ("set time zone to New York", "timezone_set", "America/New_York"),
+    ("timezone is Manila", "timezone_set", "Asia/Manila"),
+    ("set budget food 300", "budget_set", None),
+])
+def test_settings_said_in_a_sentence(text, name, value):
+    command = reading.read(text, USD_UTC, SENT).command
+    assert command is not None and command.name == name
+    assert value in (None, command.currency, command.tz)
