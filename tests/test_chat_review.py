@@ -344,7 +344,8 @@ def test_a_multiplier_after_the_amount_is_asked_about(bot, graph, text, rows):
 ])
 def test_a_budget_said_with_its_month(text):
     command = reading.read(text, USD_UTC, SENT).command
-    assert (command.name, command.category, command.amount_minor, command.currency) == ("budget_set", "food", 30000, "USD")
+    assert (command.name, command.category, command.amount_minor, command.currency) == (
+        "budget_set", "food", 30000, "USD")
 
 
 LONG = "x" * 190
