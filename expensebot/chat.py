@@ -9,11 +9,14 @@ import dataclasses
 import datetime as dt
 import zoneinfo
 
-from expensebot.money import format_amount
+from expensebot.money import format_amount, minor_digits
+from expensebot import rules
+from expensebot.parser import MIXED_CURRENCIES, PER_ONE_OR_ALL, QUANTITY_ONLY, with_date
 from expensebot.reading import DEFAULT_PERIOD, DELETE_CANCEL, DELETE_CONFIRM  # noqa: F401 (re-exported)
 from expensebot.summary import BudgetUse, Summary
 
 MAX_REPLY_CHARS = 1990  # the Send API refuses 2000 and more
+MAX_QUICK_REPLIES = 13  # and more than 13 quick replies
 PERIOD_NAMES = {"today": "Today", "week": "This week", "month": "This month", "year": "This year", "all": "All time"}
 HELP = (
     "Text me what you spent, one expense per line:\n"
@@ -30,10 +33,6 @@ HELP = (
 )
 KEPT = "Kept. Nothing was deleted."
 # An edit never runs a command that changes rows: an edit's redelivery or reorder must not undo twice.
-EDIT_NO_COMMAND = "Edits can't run commands; send {command} again."
-COMMAND_WORDS = {"undo": "undo", "delete_request": "delete my data", "delete_confirm": "delete my data",
-                 "delete_cancel": "delete my data", "currency_set": "currency", "timezone_set": "timezone",
-                 "budget_set": "budget", "budget_off": "budget"}
 HINT = "I couldn't find an amount in that. Try \"coffee 4.50\" — or \"help\"."
 REPORT_NOT_SET_UP = "Report pages are not set up here: the bot's operator has not given it a public address yet."
 WELCOME = (
@@ -74,7 +73,7 @@ def expenses_reply(expenses: list, rejected: list, today_totals: list, today: dt
                    budgets: list[BudgetUse] = ()) -> str:
     """Say how each line was read, the day's running total and the month's use of its budgets."""
     lines = [("Updated: " if edited else "") + _expense_line(e, today) for e in expenses]
-    lines += [f"Line {r.line + 1} not read: {r.reason}." for r in rejected]
+    lines += [_asked(r) if r.choices else f"Line {r.line + 1} not read: {r.reason}." for r in rejected]
     if today_totals:
         lines.append("Today: " + ", ".join(format_amount(total, currency) for currency, total in today_totals))
     lines += [budget_line(use) for use in budgets]
@@ -89,7 +88,20 @@ def hint_reply(rejected: list) -> str:
     if reasons[0] == "several amounts":
         return fit(["Not saved: I see more than one amount and can't tell which goes with what.",
                     "Write an item before each amount (\"coffee 4.50 lunch 12\") or one expense per line."])
+    if reasons[0] == MIXED_CURRENCIES:
+        return fit([f"Not saved: {reasons[0]}.",
+                    "Write the currency on each amount (\"lunch 12 EUR tip 2 EUR\") or one expense per line."])
+    if reasons[0] == PER_ONE_OR_ALL:
+        return fit([f"Not saved: {reasons[0]}.", "Write the total after the count: \"2 coffees 6\"."])
+    if reasons[0] == QUANTITY_ONLY:
+        return fit([f"Not saved: {reasons[0]}.", "Write the price too: \"rice 2 kg 10\"."])
     return fit([f"Not saved: {reasons[0]}.", NOT_SAVED_EXAMPLE])
+
+
+def _asked(line) -> str:
+    codes = ", ".join(code for code, _ in line.choices)
+    return (f"Line {line.line + 1} not saved yet: which currency did you mean? ({codes}) "
+            f"Pick one, or write the code: \"{line.choices[0][1]}\".")
 
 
 def which_currency_reply(line) -> tuple[str, list[QuickReply]]:
@@ -97,7 +109,9 @@ def which_currency_reply(line) -> tuple[str, list[QuickReply]]:
     codes = ", ".join(code for code, _ in line.choices)
     text = fit([f"Not saved yet: which currency did you mean on line {line.line + 1}? ({codes})",
                 f"Pick one, or write the code: \"{line.choices[0][1]}\"."])
-    return text, [QuickReply(code, rewritten) for code, rewritten in line.choices]
+    # Each payload carries the line's day: a choice picked after midnight must not move the expense.
+    return text, [QuickReply(code, with_date(rewritten, line.date) if line.date else rewritten)
+                  for code, rewritten in line.choices]
 
 
 def summary_reply(summary: Summary) -> str:
@@ -134,6 +148,13 @@ def question_reply(summary: Summary, term: str | None) -> str:
                 f"{'expense' if t.count == 1 else 'expenses'}" for t in summary.currencies])
 
 
+def edited_command_reply(text: str) -> str:
+    """Answer an edit that reads as a command: it is not carried out (a command runs once, when sent)."""
+    text = "delete my data" if text.strip() in (DELETE_CONFIRM, DELETE_CANCEL) else " ".join(text.split())
+    return (f"Edits are not carried out as commands, so nothing changed. "
+            f"Send \"{text[:200]}\" as a new message.")
+
+
 def did_you_mean(topic: str) -> str:
     return DID_YOU_MEAN.get(topic, HINT)
 
@@ -144,12 +165,15 @@ def currency_choices(codes) -> list[QuickReply]:
 
 
 def currency_ask_reply(codes, current: str) -> tuple[str, list[QuickReply]]:
+    # 'dollars' names 16 currencies; Messenger refuses a message with more than 13 quick replies.
     return (f"Your currency is {current}. Which one should amounts without a currency be in?",
-            currency_choices(codes))
+            currency_choices(codes[:MAX_QUICK_REPLIES]))
 
 
 def currency_set_reply(code: str) -> str:
-    return (f"Your currency is now {code}: \"coffee 4.50\" is read as 4.50 {code}. "
+    # An example written with the currency's own minor digits: "4.50" is no amount in JPY.
+    amount = format_amount(450 * 10 ** max(minor_digits(code) - 2, 0), code)
+    return (f"Your currency is now {code}: \"coffee {amount.split()[0]}\" is read as {amount}. "
             "Budgets you set from now on are in it too.")
 
 
@@ -164,8 +188,16 @@ def settings_reply(currency: str, tz: str) -> str:
 
 
 def budget_set_reply(use: BudgetUse | None, category: str, amount_minor: int, currency: str) -> str:
-    line = f"Budget set: {_budget_name(category)} {format_amount(amount_minor, currency)} a month."
-    return fit([line, budget_line(use)] if use else [line])
+    amount = format_amount(amount_minor, currency)
+    line = f"Budget set: {_budget_name(category)} {amount} a month."
+    lines = [line, budget_line(use)] if use else [line]
+    if category and category not in rules.CATEGORIES:
+        # Expenses get one of the rules' categories unless tagged: say so, or 'budget taxi 50' stays at 0.00.
+        filed = rules.categorize(category)
+        lines.append(f"Only expenses tagged #{category} count toward it" + (
+            f": \"{category}\" is filed under {filed}, so \"budget {filed} {amount.split()[0]}\" "
+            f"would count every {category}." if filed else "."))
+    return fit(lines)
 
 
 def budget_off_reply(category: str, removed: bool) -> str:

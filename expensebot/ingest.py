@@ -140,10 +140,18 @@ class Ingest:
         saved, rejected = [], []
         rejected_at = times.iso_utc(times.now_ms())
         with self.db.transaction(conn, deadline, prepare=store.INGEST_STATEMENTS):
+            # A redelivered 'currency EUR' is not stored again, so its setting did not change: the
+            # messages after it are read again with the settings that really hold.
+            current = {m.psid_hash: settings_of(conn, m.psid_hash, self.defaults) for m in messages}
             for message, read in readings:
                 try:
                     if isinstance(read, EventRejected):
                         raise read
+                    settings = current[message.psid_hash]
+                    if isinstance(read, Settings):
+                        read = settings
+                    elif read.settings != settings:
+                        read = reading.read(message.text, settings, message.sent_ms)
                     with _savepoint(conn):
                         record = self._save(conn, message, read)
                 except Exception as exc:
@@ -156,6 +164,8 @@ class Ingest:
                     continue
                 if record is not None:
                     saved.append(record)
+                    carried_out = not (record.outcome or {}).get("edit_not_carried_out")
+                    current[message.psid_hash] = record.reading.settings_after if carried_out else settings
         self._log_outcomes(messages, saved, rejected)
         return self._with_day_totals(conn, saved)
 
@@ -268,10 +278,12 @@ class Ingest:
                 reading = self.read(message, message.sent_ms, settings)
             else:
                 message_id = edited["id"]
-                store.delete_expenses_of_message(conn, message_id)
                 # The expense keeps the day of the original message, not of the edit.
                 sent_ms = times.ms_from_iso(edited["sent_at"])
                 reading = self.read(message, sent_ms, settings)
+                if reading.command is not None:  # an edited command is not carried out: rows stay
+                    return Saved(message, message_id, (), reading, {"edit_not_carried_out": True})
+                store.delete_expenses_of_message(conn, message_id)
                 expense_ids = store.insert_expenses(
                     conn, message_id, message, self._expense_rows(reading, sent_ms), received_at)
                 store.requeue_job(conn, message_id, received_at)
@@ -282,9 +294,9 @@ class Ingest:
         expense_ids = store.insert_expenses(
             conn, message_id, message, self._expense_rows(reading, message.sent_ms), received_at)
         store.insert_job(conn, message_id, received_at)
-        # An edit never runs a command (its reply says so): only a new message does.
-        outcome = commands.run(conn, message, reading.command if message.kind != "edit" else None)
-        return Saved(message, message_id, tuple(expense_ids), reading, outcome)
+        if message.kind == "edit" and reading.command is not None:  # an edit never runs a command
+            return Saved(message, message_id, tuple(expense_ids), reading, {"edit_not_carried_out": True})
+        return Saved(message, message_id, tuple(expense_ids), reading, commands.run(conn, message, reading.command))
 
     def _with_day_totals(self, conn: sqlite3.Connection, saved: list[Saved]) -> list[Saved]:
         """Add each expense message's day total for its reply, read right after the commit.

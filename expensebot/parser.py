@@ -19,6 +19,20 @@ from expensebot.money import (
 MAX_EXPENSES_PER_MESSAGE = 50
 MAX_LINE_LENGTH = 500
 MAX_DESCRIPTION_LENGTH = 200
+MIXED_CURRENCIES = "some amounts have a currency and some don't"
+QUANTITY_ONLY = "a weight, volume or count is a quantity, not a price"
+# Words after a number that make it a quantity: 'rice 2 kg 10' is 10.00 for 2 kg of rice.
+_UNITS = frozenset("kg kgs kilo kilos kilogram kilograms g gram grams lb lbs pound pounds oz ounce ounces "
+                   "l liter liters litre litres ml gal gallon gallons people persons pax guests "
+                   "night nights days hours hrs pcs pieces items".split())
+# Words that join the pairs of a line ('lunch 12 and coffee 3') but are no item themselves
+# ('coffee 3 x 2' is not an expense called 'x').
+_JOINERS = frozenset("x × * @ at each per and & + plus with of for = -".split())
+_LEADING_JOINERS = frozenset("and & + plus".split())
+PER_ONE_OR_ALL = "I can't tell if the amount is for one or for all"
+_MULTIPLIER = re.compile(r"[xX×*][0-9]+|[0-9]+[xX×]")
+# Abbreviations read as a currency before a number too ('Rs 100', 'RM 10', 'kr 50').
+_PREFIX_WORDS = frozenset("rs rm kr".split())
 
 _NUMBER = re.compile(r"([0-9]+(?:[.,][0-9]+)*)(.*)", re.DOTALL)
 _SEPARATOR = re.compile(r"[.,]")
@@ -95,6 +109,7 @@ class RejectedLine:
     line: int
     reason: str
     choices: tuple[tuple[str, str], ...] = ()
+    date: datetime.date | None = None  # with choices: the line's day, for a choice picked on a later one
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,10 +141,11 @@ _Token = _Money | str | None
 class _Rejected(Exception):
     """Stop reading a line that is not an expense."""
 
-    def __init__(self, reason: str, choices: tuple[tuple[str, str], ...] = ()):
+    def __init__(self, reason: str, choices: tuple[tuple[str, str], ...] = (), date: datetime.date | None = None):
         super().__init__(reason)
         self.reason = reason
         self.choices = choices
+        self.date = date
 
 
 def parse_message(text: str, *, default_currency: str, today: datetime.date) -> ParseResult:
@@ -178,7 +194,7 @@ def _parse_line(
     try:
         return _read_expense(cleaned, default_currency, today, index)
     except _Rejected as rejection:
-        return RejectedLine(index, rejection.reason, rejection.choices)
+        return RejectedLine(index, rejection.reason, rejection.choices, rejection.date)
 
 
 def _check_currency(code: str) -> None:
@@ -241,55 +257,124 @@ def _read_expense(
     if len(dates) > 1:
         raise _Rejected("ambiguous date")
     if numbers and len(numbers) < len(tokens):
-        currencies = _read_currency_words(text, words, tokens, currencies, default_currency)
+        currencies = _read_currency_words(text, words, tokens, currencies, default_currency,
+                                          next(iter(dates)) if dates else today)
+        numbers = _take_out_quantities(words, tokens, numbers)
     date = dates.pop() if dates else today
     segments = _segments(tokens) if len(numbers) > 1 else [range(len(tokens))]
+    if len(segments) > 1 and any(all(tokens[i] is not None or words[i].rstrip(_TRAILING_PUNCTUATION).lower()
+                                     in _JOINERS for i in segment) for segment in segments):
+        raise _Rejected("several amounts")  # a pair without an item: 'coffee 3 x 2', 'coffee 2 at 3'
     expenses = []
+    named = set()  # the currencies written on the line's pairs, and None for a pair with none
     for item, segment in enumerate(segments):
         part = [tokens[i] for i in segment]
         part_numbers = [n for n, token in enumerate(part) if type(token) is _Money]
         part_currencies = [n for n, token in enumerate(part) if type(token) is str]
         chosen, currency, used = _choose_amount(part, part_numbers, part_currencies, default_currency)
+        after = segment.start + chosen + 1
+        if after < len(words) and _MULTIPLIER.fullmatch(words[after].rstrip(_TRAILING_PUNCTUATION)):
+            raise _Rejected(PER_ONE_OR_ALL)  # 'coffee 3 x2': 3 each, or 3 for both?
+        named.add(currency if part_currencies or part[chosen].currency else None)
+        description = _describe([words[i] for i in segment], used)
+        if item:  # 'lunch 12 and coffee 3': the second is 'coffee'
+            first, _, rest = description.partition(" ")
+            description = rest if first.lower() in _LEADING_JOINERS and rest else description
         expenses.append(ParsedExpense(
             index,
             _amount_minor(part[chosen], currency),
             currency,
-            _describe([words[i] for i in segment], used),
+            description,
             category,
             date,
             item,
         ))
+    if None in named and named - {None, default_currency}:
+        # 'lunch 12 EUR tip 2': the tip in the default currency would be a guess.
+        raise _Rejected(MIXED_CURRENCIES)
     return tuple(expenses)
 
 
+def _take_out_quantities(words: list[str], tokens: list[_Token], numbers: list[int]) -> list[int]:
+    """Make a bare number right before a unit ('2 kg', '5 pounds') a word: how much, not what it cost.
+
+    Return the numbers left; a line whose every number is a quantity has no price to read.
+    """
+    quantities = {i for i in numbers if i + 1 < len(tokens) and tokens[i + 1] is None and _is_bare(tokens[i])
+                  and words[i + 1].rstrip(_TRAILING_PUNCTUATION).lower() in _UNITS}
+    if not quantities:
+        return numbers
+    if len(quantities) == len(numbers):
+        raise _Rejected(QUANTITY_ONLY)
+    left = [i for i in numbers if i not in quantities]
+    if len(left) == 1 and left[0] < len(tokens) - 1 and tokens[left[0]].currency is None and not any(
+            type(tokens[j]) is str for j in (left[0] - 1, left[0] + 1) if 0 <= j < len(tokens)):
+        raise _Rejected("ambiguous amount")  # '2 coffees 10 people': the price must end the line or name a currency
+    for i in quantities:
+        tokens[i] = None
+    return left
+
+
 def _read_currency_words(
-    text: str, words: list[str], tokens: list[_Token], currencies: list[int], default_currency: str
+    text: str, words: list[str], tokens: list[_Token], currencies: list[int], default_currency: str,
+    date: datetime.date,
 ) -> list[int]:
     """Read currency names written right after a bare number ('500 yen', '100 pesos') as codes.
 
     A name of several currencies means the person's own when it is one of them; otherwise
     the line is not read and the choices are offered. Return the indexes of currencies.
     """
-    for i in range(1, len(tokens)):
-        if tokens[i] is not None or not _is_bare(tokens[i - 1]):
+    for i in range(len(tokens)):
+        if tokens[i] is not None:
             continue
         word = words[i].rstrip(_TRAILING_PUNCTUATION)
+        if not (i > 0 and _is_bare(tokens[i - 1])) and not _is_prefix(words, tokens, i, default_currency):
+            continue
         codes = currencies_for_word(word, default_currency)
         if len(codes) == 1 or default_currency in codes:
             tokens[i] = codes[0] if len(codes) == 1 else default_currency
         elif codes:
-            raise _Rejected("which currency", tuple((code, _rewrite(text, word, code)) for code in codes[:6]))
+            raise _Rejected("which currency", tuple((code, _rewrite(text, word, code)) for code in codes[:6]), date)
     return [i for i, token in enumerate(tokens) if type(token) is str]
+
+
+def _is_prefix(words: list[str], tokens: list[_Token], i: int, default_currency: str) -> bool:
+    """Tell whether words[i] is an abbreviation ('Rs', 'RM', 'kr') before a number with no currency after it."""
+    if words[i].rstrip(_TRAILING_PUNCTUATION).lower() not in _PREFIX_WORDS:
+        return False
+    if i + 1 >= len(tokens) or not _is_bare(tokens[i + 1]):
+        return False
+    if i + 2 < len(tokens):  # 'rm 10 AED', 'rs 100 euros': the currency after the number wins
+        after = words[i + 2].rstrip(_TRAILING_PUNCTUATION)
+        return tokens[i + 2] is None and not currencies_for_word(after, default_currency)
+    return True
 
 
 def _rewrite(text: str, word: str, code: str) -> str:
     """The line with its first word `word` (after a number) replaced by a currency code."""
     parts = text.split()
-    for i in range(1, len(parts)):
+    for i in range(len(parts)):
         if parts[i].rstrip(_TRAILING_PUNCTUATION) == word:
             parts[i] = code
             break
     return " ".join(parts)
+
+
+def with_date(line: str, date: datetime.date) -> str:
+    """The line with its day written out: 'today' and 'yesterday' as YYYY-MM-DD, or the date added.
+
+    What a quick reply sends, so that a choice picked after midnight keeps the day of the line.
+    """
+    parts = line.split()
+    dated = False
+    for i, part in enumerate(parts):
+        bare = part.rstrip(_TRAILING_PUNCTUATION)
+        if bare.lower() in ("today", "yesterday"):
+            parts[i] = date.isoformat()
+            dated = True
+        dated = dated or _DATE.fullmatch(bare) is not None
+    written = " ".join(parts if dated else [*parts, date.isoformat()])
+    return written if len(written) <= MAX_LINE_LENGTH else line  # a line near the limit keeps its words
 
 
 def _segments(tokens: list[_Token]) -> list[range]:

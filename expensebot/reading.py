@@ -28,6 +28,8 @@ COMMAND_WORDS = frozenset(
 MAX_UNDO = 10
 DEFAULT_PERIOD = "month"
 _PUNCTUATION = ".,;:!?"
+_DASHES = "-–—"
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff"))
 _MONTHS = {name.lower(): number for number, name in enumerate(
     "January February March April May June July August September October November December".split(), 1)}
 _MONTHS |= {name[:3]: number for name, number in list(_MONTHS.items())} | {"sept": 9}
@@ -52,7 +54,12 @@ _ZONE_ALIASES = {"utc": "UTC", "gmt": "Etc/GMT", "nyc": "America/New_York", "was
                  "seattle": "America/Los_Angeles", "houston": "America/Chicago", "dallas": "America/Chicago",
                  "cebu": "Asia/Manila", "davao": "Asia/Manila", "beijing": "Asia/Shanghai",
                  "delhi": "Asia/Kolkata", "new delhi": "Asia/Kolkata", "mumbai": "Asia/Kolkata",
-                 "bangalore": "Asia/Kolkata", "saigon": "Asia/Ho_Chi_Minh", "hanoi": "Asia/Ho_Chi_Minh"}
+                 "bangalore": "Asia/Kolkata", "saigon": "Asia/Ho_Chi_Minh", "hanoi": "Asia/Ho_Chi_Minh",
+                 # US abbreviations are the zones that keep daylight saving time: IANA's fixed 'EST'
+                 # would be an hour off in New York all summer.
+                 "est": "America/New_York", "edt": "America/New_York", "cst": "America/Chicago",
+                 "cdt": "America/Chicago", "mdt": "America/Denver", "pst": "America/Los_Angeles",
+                 "pdt": "America/Los_Angeles"}
 _REGIONS = ("Africa", "America", "Antarctica", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific")
 
 
@@ -108,10 +115,12 @@ def read(text: str | None, settings: Settings, sent_ms: int) -> Reading:
         today = times.local_date(sent_ms, dt.timezone.utc)
     if not text:
         return Reading(today, settings)
+    # Pasted text may carry zero-width characters: '\u200bsummary 2026' is still a summary.
+    words = text.translate(_INVISIBLE)
     try:
-        command = read_command(text, settings, today) or read_question(text, today)
+        command = read_command(words, settings, today) or read_question(words, today)
     except (OverflowError, ValueError):  # a period that would end after year 9999
-        command = Command("did_you_mean", topic="question" if not starts_with_command_word(text) else "summary")
+        command = Command("did_you_mean", topic="question" if not starts_with_command_word(words) else "summary")
     if command is not None:
         return Reading(today, settings, command)
     return Reading(today, settings, parsed=parser.parse_message(
@@ -134,6 +143,7 @@ def read_command(text: str, settings: Settings, today: dt.date) -> Command | Non
         return Command("delete_confirm" if stripped == DELETE_CONFIRM else "delete_cancel")
     if stripped == "?":
         return Command("help")
+    stripped = _without_verb(stripped)
     if stripped.lower().split()[:2] == ["time", "zone"]:
         return _timezone(" ".join(stripped.split()[2:]))
     if not starts_with_command_word(stripped):
@@ -146,8 +156,28 @@ def read_command(text: str, settings: Settings, today: dt.date) -> Command | Non
     return _COMMANDS[word](arguments, settings, today) or Command("did_you_mean", topic=word)
 
 
+def _without_verb(text: str) -> str:
+    """'set currency EUR', 'change my timezone to X', 'my currency is PHP' without the words before the command."""
+    words = text.split()
+    n = 0
+    while n < 2 and n < len(words) - 1 and words[n].lower() in ("set", "change", "update", "my"):
+        n += 1
+    if n and (words[n].lower().rstrip(_PUNCTUATION) in ("currency", "timezone", "tz", "budget")
+              or [word.lower() for word in words[n:n + 2]] == ["time", "zone"]):
+        return " ".join(words[n:])
+    return text
+
+
+def _without_to(arguments: str) -> str:
+    """'to EUR', 'is Manila': the value without the joining word."""
+    words = arguments.split()
+    return " ".join(words[1:]) if len(words) > 1 and words[0].lower() in ("to", "is", "=") else arguments
+
+
 def _words(arguments: str) -> list[str]:
-    return [word.strip(_PUNCTUATION) for word in arguments.lower().split() if word.strip(_PUNCTUATION)]
+    """The argument words in lower case, without edge punctuation or a lone dash ('summary — 2026')."""
+    return [word.strip(_PUNCTUATION) for word in arguments.lower().split()
+            if word.strip(_PUNCTUATION) and word.strip(_DASHES)]
 
 
 def _summary(arguments: str, settings: Settings, today: dt.date) -> Command | None:
@@ -158,7 +188,7 @@ def _summary(arguments: str, settings: Settings, today: dt.date) -> Command | No
 
 def _undo(arguments: str, settings: Settings, today: dt.date) -> Command | None:
     words = _words(arguments)
-    if not words:
+    if not words or words in (["that"], ["it"], ["last"], ["last", "one"], ["the", "last", "one"]):
         return Command("undo")
     if len(words) == 1 and words[0].isascii() and words[0].isdigit() and 1 <= int(words[0]) <= MAX_UNDO:
         return Command("undo", count=int(words[0]))
@@ -174,6 +204,7 @@ def _delete(arguments: str, settings: Settings, today: dt.date) -> Command | Non
 
 
 def _currency(arguments: str, settings: Settings, today: dt.date) -> Command | None:
+    arguments = _without_to(arguments)
     if not arguments:
         return Command("currency_ask", choices=money.COMMON_CURRENCIES)
     codes = read_currency(arguments, settings.currency)
@@ -185,7 +216,7 @@ def _currency(arguments: str, settings: Settings, today: dt.date) -> Command | N
 def _timezone(arguments: str, settings: Settings | None = None, today: dt.date | None = None) -> Command:
     if not arguments.strip():
         return Command("timezone_show")
-    zone = read_zone(arguments)
+    zone = read_zone(_without_to(arguments))
     return Command("timezone_set", tz=zone) if zone else Command("did_you_mean", topic="timezone")
 
 
@@ -202,11 +233,11 @@ def _budgets(arguments: str, settings: Settings, today: dt.date) -> Command | No
 
 
 def _budget(arguments: str, settings: Settings, today: dt.date) -> Command | None:
-    words = arguments.lower().split()
+    words = _without_month(arguments.lower().split())
     if not words:
         return Command("budgets")
-    if words[-1] == "off" and len(words) <= 2:
-        category = _category(words[0]) if len(words) == 2 else ""
+    if words[-1].rstrip(_PUNCTUATION) == "off" and len(words) <= 2:
+        category = _category(words[0].rstrip(_PUNCTUATION)) if len(words) == 2 else ""
         return Command("budget_off", category=category) if category is not None else None
     if len(words) > 3:
         return None
@@ -222,6 +253,23 @@ def _budget(arguments: str, settings: Settings, today: dt.date) -> Command | Non
     if category is None:
         return None
     return Command("budget_set", category=category, amount_minor=amount.amount_minor, currency=amount.currency)
+
+
+_PER_MONTH = (["a", "month"], ["per", "month"], ["monthly"], ["each", "month"], ["every", "month"])
+
+
+def _without_month(words: list[str]) -> list[str]:
+    """A budget's words without what every budget is ('a month', '/mo') and a 'for' before the category."""
+    if words:
+        words = [*words[:-1], words[-1].rstrip(_PUNCTUATION)]
+        for ending in ("/month", "/mo"):
+            if words[-1].endswith(ending) and len(words[-1]) > len(ending):
+                words[-1] = words[-1][:-len(ending)]
+    for ending in _PER_MONTH:
+        if len(words) > len(ending) and words[-len(ending):] == ending:
+            words = words[:-len(ending)]
+            break
+    return [word for word in words if word != "for"]
 
 
 def _category(word: str) -> str | None:
@@ -308,11 +356,17 @@ def _question(words: list[str], today: dt.date) -> Command | None:
     if words[:1] and words[0] in ("on", "for", "at"):
         if len(words) < 2:
             return None
+        on_day = read_period(words[1:], today)  # 'what did I spend on 2026-11-20?'
+        if on_day is not None:
+            return Command("question", period=on_day)
         category = _category(words[1])
         words = words[2:]
         if category is None:
             return None
     period = read_period(words, today) if words else periods.named(DEFAULT_PERIOD, today)
+    if period is None and category is None and words:  # 'how much coffee this month?', 'how much food?'
+        category = _category(words[0])
+        period = read_period(words[1:], today) if words[1:] else periods.named(DEFAULT_PERIOD, today)
     if period is None:
         return None
     return Command("question", period=period, category=category or None)
@@ -332,8 +386,12 @@ def _term_question(words: list[str], today: dt.date) -> Command | None:
 def read_currency(text: str, own_currency: str) -> tuple[str, ...]:
     """The currencies 'EUR', '€', 'euros', 'us dollars' or 'pesos' may mean; () for none."""
     words = text.split()
+    if [word.lower() for word in words] in (["pound", "sterling"], ["pounds", "sterling"]):
+        return ("GBP",)
     if len(words) == 1:
         word = words[0].rstrip(_PUNCTUATION)
+        if word.lower() in ("pound", "pounds") and own_currency not in money.POUND_CURRENCIES:
+            return money.POUND_CURRENCIES  # asked for money by name: here 'pounds' is no weight
         if word.upper() in money.MINOR_DIGITS:
             return (word.upper(),)
         if word in money.SYMBOLS:
@@ -350,11 +408,14 @@ def read_currency(text: str, own_currency: str) -> tuple[str, ...]:
 
 def read_zone(text: str) -> str | None:
     """An IANA zone name for 'Asia/Manila', 'manila', 'new york' or 'UTC'; None when unknown."""
-    key = " ".join(text.strip().lower().replace("_", " ").split())
+    key = " ".join(text.strip().lower().replace("_", " ").split()).rstrip(_PUNCTUATION)
     if not key or len(key) > 64:
         return None
     zones = _zone_index()
-    return _ZONE_ALIASES.get(key) or zones.get(key)
+    zone = _ZONE_ALIASES.get(key) or zones.get(key)
+    if zone is None and "," in key:  # 'Manila, Philippines', 'new york, ny'
+        return read_zone(key.split(",", 1)[0])
+    return zone
 
 
 @functools.cache

@@ -64,8 +64,8 @@ class Replier:
         outcome = record.outcome or {}
         if command is None:
             return self._expenses_reply(record)
-        if record.message.kind == "edit" and command.name in chat.COMMAND_WORDS:
-            return Reply(chat.EDIT_NO_COMMAND.format(command=chat.COMMAND_WORDS[command.name]))
+        if outcome.get("edit_not_carried_out"):
+            return Reply(chat.edited_command_reply(record.message.text or ""))
         if command.name == "did_you_mean" and command.topic == "question":
             command = self._model_query(record) or command
         if command.name in ("summary", "question"):

@@ -411,20 +411,28 @@ def delete_latest_expenses(conn: sqlite3.Connection, psid_hash: str, count: int)
     ).fetchall(), key=lambda row: -row["id"])
 
 
+# A description in lower case with the punctuation people put after a word as spaces, so that
+# 'coffee,' and 'Coffee!' have the word 'coffee' ('iced-coffee' does not: '-' stays).
+_WORDS_OF_DESCRIPTION = "lower(" + "".join("replace(" for _ in ",.;:!?") + "description" + "".join(
+    f", '{mark}', ' ')" for mark in ",.;:!?") + ")"
+
+
 def term_totals(conn: sqlite3.Connection, psid_hash: str, start: str | None, end: str | None,
                 term: str) -> list:
     """Sum one person's expenses in [start, end) whose category is term or whose description has
-    the word term (lower-case letters, digits and '-' only), per currency: currency, total_minor, count."""
+    the word term or its plural with 's' (term: lower-case letters, digits and '-' only), per
+    currency: currency, total_minor, count."""
     return conn.execute(
         "SELECT currency, sum(amount_minor) AS total_minor, count(*) AS count"
         " FROM expenses"
         " WHERE psid_hash = ?"
         " AND occurred_at >= ?"
         " AND occurred_at < ?"
-        " AND (category = ? OR ' ' || lower(description) || ' ' LIKE '% ' || ? || ' %')"
+        " AND (category = ? OR ' ' || " + _WORDS_OF_DESCRIPTION + " || ' ' LIKE '% ' || ? || ' %'"
+        "      OR ' ' || " + _WORDS_OF_DESCRIPTION + " || ' ' LIKE '% ' || ? || 's %')"
         " GROUP BY currency"
         " ORDER BY count(*) DESC, currency",
-        (psid_hash, start or _EARLIEST, end or _LATEST, term, term),
+        (psid_hash, start or _EARLIEST, end or _LATEST, term, term, term),
     ).fetchall()
 
 

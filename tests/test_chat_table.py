@@ -101,7 +101,8 @@ CASES = {
     "won": (["kimchi 9000 won"], "kimchi — 9000 KRW", [(9000, "KRW", "kimchi")]),
     "rupees are asked about": (["chai 30 rupees"], "which currency", []),
     "rupees for a person in rupees": (["currency INR", "chai 30 rupees"], "chai — 30.00 INR", [(3000, "INR", "chai")]),
-    "pounds are a weight by default": (["rice 5 pounds"], "rice pounds — 5.00 USD", [(500, "USD", "rice pounds")]),
+    "pounds are a weight by default": (["rice 5 pounds 12"], "rice 5 pounds — 12.00 USD",
+                                       [(1200, "USD", "rice 5 pounds")]),
     "pounds for a person in pounds": (["currency GBP", "beer 5 pounds"], "beer — 5.00 GBP", [(500, "GBP", "beer")]),
     "quid": (["beer 5 quid"], "beer — 5.00 GBP", [(500, "GBP", "beer")]),
     "bucks": (["coffee 3 bucks"], "coffee — 3.00 USD", [(300, "USD", "coffee")]),
@@ -197,7 +198,8 @@ def test_chat(bot, graph, name):
 def test_which_currency_offers_the_line_with_each_code(bot, graph):
     [ask] = converse(bot, graph, ["jeepney 100 pesos"])
     assert [(q["title"], q["payload"]) for q in ask["quick_replies"]][:3] == [
-        ("PHP", "jeepney 100 PHP"), ("MXN", "jeepney 100 MXN"), ("ARS", "jeepney 100 ARS")]
+        ("PHP", "jeepney 100 PHP 2025-11-25"), ("MXN", "jeepney 100 MXN 2025-11-25"),
+        ("ARS", "jeepney 100 ARS 2025-11-25")]
     assert ask["text"].endswith('Pick one, or write the code: "jeepney 100 PHP".')
 
 

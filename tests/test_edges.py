@@ -200,8 +200,9 @@ def test_an_edit_into_a_command_is_answered_and_runs_nothing(bot, graph, text, w
     client.post_webhook(delivery(message_event("111", "m_2", "coffee 100", timestamp=T0 + 1000)))
     response = client.post_webhook(delivery(edit_event("111", "m_2", text, 1, timestamp=T0 + 2000)))
     assert response.status == 200
-    assert graph.texts[-1] == f"Edits can't run commands; send {word} again."
-    assert query(bot, "SELECT mid FROM expenses") == [("m_1",)]  # m_2 no longer reads as an expense
+    assert graph.texts[-1] == (f"Edits are not carried out as commands, so nothing changed. "
+                               f"Send \"{word if word != 'undo' else text}\" as a new message.")
+    assert query(bot, "SELECT mid FROM expenses ORDER BY id") == [("m_1",), ("m_2",)]  # nothing changed
     assert query(bot, "SELECT count(*) FROM messages_raw") == [(2,)]
 
 
@@ -209,7 +210,7 @@ def test_an_edit_into_undo_whose_original_was_never_seen_undoes_nothing(bot, gra
     client = Client(bot.app)
     client.post_webhook(delivery(message_event("111", "m_1", "tea 3", timestamp=T0)))
     client.post_webhook(delivery(edit_event("111", "m_unseen", "undo", 1)))
-    assert graph.texts[-1] == "Edits can't run commands; send undo again."
+    assert graph.texts[-1] == chat.edited_command_reply("undo")
     assert query(bot, "SELECT mid FROM expenses") == [("m_1",)]
 
 

@@ -371,7 +371,8 @@ def test_random_text_never_raises():
     ("beer 5 quid", "USD", ok(500, "GBP", "beer")),
     ("beer 5 pounds", "GBP", ok(500, "GBP", "beer")),
     ("koshary 50 pounds", "EGP", ok(5000, "EGP", "koshary")),
-    ("rice 5 pounds", "USD", ok(500, "USD", "rice pounds")),   # a weight, not money, for a person in USD
+    ("rice 5 pounds", "USD", "a weight, volume or count is a quantity, not a price"),  # a weight, for a person in USD
+    ("rice 5 pounds 12", "USD", ok(1200, "USD", "rice 5 pounds")),
     ("won 5 bet", "USD", ok(500, "USD", "won bet")),           # a currency word counts only after an amount
     ("real coffee 5", "USD", ok(500, "USD", "real coffee")),
     ("yen 500 sushi", "USD", ok(50000, "USD", "yen sushi")),

@@ -1,0 +1,67 @@
+"""docs/CHAT.md's tables are one conversation: each `you` line is sent, in order, through the real app,
+and each reply must be what the table says the bot answers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+
+from conftest import Client, InlineExecutor, delivery, make_config
+from expensebot.demo import SendApiStandIn
+from expensebot.service import Service
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "CHAT.md"
+NOW = dt.datetime(2026, 11, 29, 8, 0, tzinfo=dt.timezone.utc)  # the day the tables were written
+_ROW = re.compile(r"^\| `([^`]+)`[^|]* \| (.*) \|$")
+_CODE = re.compile(r"`([^`]*)`")
+
+
+def doc_rows() -> list[tuple[str, list[str], bool]]:
+    """(what you send, the lines the bot answers, whether more lines may follow) for each table row."""
+    rows = []
+    for line in DOC.read_text(encoding="utf-8").splitlines():
+        match = _ROW.match(line)
+        if match is None:
+            continue
+        you, bot = match.groups()
+        parts = [part.strip() for part in bot.split(" / ")]
+        lines = [_CODE.match(part)[1] for part in parts if _CODE.match(part)]
+        more = any(part.startswith("...") for part in parts)
+        rows.append((you, lines, more))
+    return rows
+
+
+def matches(expected: list[str], more: bool, reply: str) -> bool:
+    got = reply.split("\n")
+    if len(got) < len(expected) or (not more and len(got) != len(expected)):
+        return False
+    return all(g.startswith(e[:-3]) if e.endswith("...") else g == e for e, g in zip(expected, got))
+
+
+def test_the_doc_has_a_conversation():
+    assert len(doc_rows()) >= 30
+
+
+def test_every_reply_in_the_chat_doc_is_what_the_bot_answers(tmp_path):
+    graph = SendApiStandIn()
+    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
+    service = Service.open(config, replay_interval=0.05, executor=InlineExecutor(), now=lambda: NOW,
+                           reply_backoff=(0, 0, 0))
+    client = Client(service.app)
+    wrong = []
+    try:
+        for n, (you, lines, more) in enumerate(doc_rows()):
+            ms = int(NOW.timestamp() * 1000) + n * 1000
+            event = {"sender": {"id": "42"}, "recipient": {"id": "1"}, "timestamp": ms,
+                     "message": {"mid": f"m_doc_{n}", "text": you}}
+            assert client.post_webhook(delivery(event)).status == 200
+            reply = graph.requests[-1]["json"]["message"].get("text", "")
+            if lines and not matches(lines, more, reply):
+                wrong.append(f"{you!r}: the doc says {' / '.join(lines)!r}{' ...' if more else ''}, "
+                             f"the bot answers {reply!r}")
+    finally:
+        service.close()
+        graph.close()
+    assert not wrong, "\n".join(wrong)
