@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import io
 import json
@@ -125,11 +126,40 @@ def config(tmp_path):
     return make_config(tmp_path)
 
 
+@contextlib.contextmanager
+def services_closed_at_exit():
+    """Yield open(config, **options) -> Service.open(config, **options); every service it opened is
+    closed on the way out, the last opened first, whatever the test did (closing one early is fine:
+    a second close does nothing)."""
+    with contextlib.ExitStack() as opened:
+        def open_service(config: Config, **options) -> Service:
+            service = Service.open(config, **options)
+            opened.callback(service.close)
+            return service
+        yield open_service
+
+
 @pytest.fixture
-def service(config):
-    service = Service.open(config, replay_interval=0.05)
-    yield service
-    service.close()
+def open_service():
+    """Open a Service for this test: open_service(config, **Service.open options); closed at teardown.
+
+    Request it after the fixtures the service talks to (graph, a model stand-in), so it is closed
+    before they are.
+    """
+    with services_closed_at_exit() as open_:
+        yield open_
+
+
+@pytest.fixture(scope="module")
+def open_module_service():
+    """open_service for a service shared by a module's tests (closed when the module's tests end)."""
+    with services_closed_at_exit() as open_:
+        yield open_
+
+
+@pytest.fixture
+def service(config, open_service):
+    return open_service(config, replay_interval=0.05)
 
 
 @pytest.fixture
@@ -260,9 +290,7 @@ def graph():
 
 
 @pytest.fixture
-def bot(tmp_path, graph):
+def bot(tmp_path, graph, open_service):
     """The whole bot with replies sent at once to the Send API stand-in."""
     config = make_config(tmp_path, fb_page_access_token="test-page-token", fb_graph_url=graph.url)
-    service = Service.open(config, replay_interval=0.05, executor=InlineExecutor(), reply_backoff=(0, 0, 0))
-    yield service
-    service.close()
+    return open_service(config, replay_interval=0.05, executor=InlineExecutor(), reply_backoff=(0, 0, 0))
