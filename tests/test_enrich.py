@@ -13,7 +13,6 @@ from expensebot import enrich, store, times
 from expensebot.ai import AiClient
 from expensebot.db import Database
 from expensebot.enrich import Enricher, RateLimiter
-from expensebot.service import Service
 from test_ai import answers_raw, hangs, model, says, trickles_body  # noqa: F401  (model is a fixture)
 
 TIMEOUT = 1.0
@@ -33,19 +32,18 @@ class Clock:
 
 
 @pytest.fixture
-def bot(tmp_path, model):
+def bot(tmp_path, model, open_service):
     """The bot, and an Enricher with the AI that the tests drive themselves on a fake clock.
 
     The service's own enricher has AI off and a parked timer, so it never touches these jobs.
     """
     config = make_config(tmp_path, ai_rate_per_minute=6)
-    service = Service.open(config, executor=InlineExecutor(), enrich_interval=3600)
+    service = open_service(config, executor=InlineExecutor(), enrich_interval=3600)
     clock = Clock()
     enricher = Enricher(service.db, AiClient(model.url, "", "test-model", TIMEOUT),
                         RateLimiter(config.ai_rate_per_minute, clock=lambda: clock.ms / 1000), now_ms=clock)
     yield service, enricher, clock
     enricher.stop()
-    service.close()
 
 
 def say(service, text, mid, psid="111"):
@@ -55,15 +53,13 @@ def say(service, text, mid, psid="111"):
     return rows(service, "SELECT id FROM messages_raw WHERE mid = ?", mid)[0][0]
 
 
-def test_ai_off_makes_zero_calls_and_jobs_end_skipped(tmp_path, model, caplog):
+def test_ai_off_makes_zero_calls_and_jobs_end_skipped(tmp_path, model, caplog, open_service):
     config = make_config(tmp_path, ai_enabled=False, ai_url=model.url, ai_model="m")
-    service = Service.open(config, executor=InlineExecutor(), enrich_interval=0.05)
-    try:
-        for n in range(5):
-            say(service, f"gizmo {n + 1}", f"m_{n}")
-        assert wait_for(lambda: rows(service, "SELECT count(*) FROM jobs WHERE status = 'skipped'") == [(5,)])
-    finally:
-        service.close()
+    service = open_service(config, executor=InlineExecutor(), enrich_interval=0.05)
+    for n in range(5):
+        say(service, f"gizmo {n + 1}", f"m_{n}")
+    assert wait_for(lambda: rows(service, "SELECT count(*) FROM jobs WHERE status = 'skipped'") == [(5,)])
+    service.close()  # stopped: every ai_enriched line is written
     assert model.requests == []
     events = [(r.msg, r.fields.get("mid")) for r in caplog.records if r.msg in ("event_logged", "ai_enriched")]
     for n in range(5):
@@ -71,18 +67,15 @@ def test_ai_off_makes_zero_calls_and_jobs_end_skipped(tmp_path, model, caplog):
     assert {r.fields["status"] for r in caplog.records if r.msg == "ai_enriched"} == {"skipped"}
 
 
-def test_ai_off_skips_a_backlog_larger_than_a_batch_in_one_turn(tmp_path, monkeypatch):
+def test_ai_off_skips_a_backlog_larger_than_a_batch_in_one_turn(tmp_path, monkeypatch, open_service):
     monkeypatch.setattr(enrich, "SKIP_BATCH", 3)
-    service = Service.open(make_config(tmp_path, ai_enabled=False), executor=InlineExecutor(),
+    service = open_service(make_config(tmp_path, ai_enabled=False), executor=InlineExecutor(),
                            enrich_interval=3600)  # the timer stays parked: the test calls dispatch()
-    try:
-        events = [message_event("111", f"m_{n}", f"gizmo {n + 1}", timestamp=T0) for n in range(10)]
-        assert Client(service.app).post_webhook(delivery(*events)).status == 200
-        assert service.enricher.dispatch() == 10
-        assert rows(service, "SELECT status, count(*) FROM jobs GROUP BY status") == [("skipped", 10)]
-        assert service.enricher.dispatch() == 0
-    finally:
-        service.close()
+    events = [message_event("111", f"m_{n}", f"gizmo {n + 1}", timestamp=T0) for n in range(10)]
+    assert Client(service.app).post_webhook(delivery(*events)).status == 200
+    assert service.enricher.dispatch() == 10
+    assert rows(service, "SELECT status, count(*) FROM jobs GROUP BY status") == [("skipped", 10)]
+    assert service.enricher.dispatch() == 0
 
 
 def test_model_category_is_stored_with_source_ai(bot, model, caplog):
@@ -182,21 +175,18 @@ def test_writes_are_never_rate_limited(bot, model):
     assert rows(service, "SELECT count(*) FROM expenses") == [(20,)]
 
 
-def test_restart_with_pending_jobs_resumes_them(tmp_path, model):
+def test_restart_with_pending_jobs_resumes_them(tmp_path, model, open_service):
     config = make_config(tmp_path, ai_enabled=True, ai_url=model.url, ai_model="m", ai_timeout=TIMEOUT)
     model.will(says('{"category": "shopping"}'))
     # A first run that stops before its jobs ran (as a crash or a restart would leave them).
-    first = Service.open(dataclasses.replace(config, ai_enabled=False), executor=InlineExecutor(),
+    first = open_service(dataclasses.replace(config, ai_enabled=False), executor=InlineExecutor(),
                          enrich_interval=3600)
     for n in range(3):
         say(first, f"gizmo {n + 1}", f"m_{n}")
     first.close()
     assert rows(first, "SELECT status FROM jobs") == [("pending",)] * 3
-    second = Service.open(config, executor=InlineExecutor(), enrich_interval=0.05)
-    try:
-        assert wait_for(lambda: rows(second, "SELECT count(*) FROM jobs WHERE status = 'ok'") == [(3,)], 10)
-    finally:
-        second.close()
+    second = open_service(config, executor=InlineExecutor(), enrich_interval=0.05)
+    assert wait_for(lambda: rows(second, "SELECT count(*) FROM jobs WHERE status = 'ok'") == [(3,)], 10)
     assert rows(second, "SELECT DISTINCT category_source FROM expenses") == [("ai",)]
 
 
@@ -225,13 +215,12 @@ def test_pending_jobs_wait_in_the_database_not_in_memory(bot, model):
 # --- summaries, rephrased ------------------------------------------------------------------------
 
 @pytest.fixture
-def chatty(tmp_path, model, graph):
+def chatty(tmp_path, model, graph, open_service):
     config = make_config(tmp_path, ai_enabled=True, ai_url=model.url, ai_model="m", ai_timeout=TIMEOUT,
                          fb_page_access_token="t", fb_graph_url=graph.url)
-    service = Service.open(config, executor=InlineExecutor(), enrich_interval=3600, reply_backoff=(0, 0, 0))
+    service = open_service(config, executor=InlineExecutor(), enrich_interval=3600, reply_backoff=(0, 0, 0))
     Client(service.app).post_webhook(delivery(message_event("111", "m_1", "coffee 100", timestamp=int(time.time() * 1000))))
-    yield service
-    service.close()
+    return service
 
 
 PLAIN = "This month: 100.00 USD in 1 expense\nTop: food 100.00 USD"
