@@ -9,7 +9,6 @@ import time
 import pytest
 
 from conftest import Client, delivery, make_config, message_event, psid_hash, wait_for
-from expensebot.service import Service
 from expensebot.webhook import Message
 
 
@@ -81,22 +80,19 @@ def test_replay_is_idempotent(service):
     assert ingest.spool.files() == []
 
 
-def test_spool_left_by_a_previous_run_is_replayed_on_start(tmp_path):
+def test_spool_left_by_a_previous_run_is_replayed_on_start(tmp_path, open_service):
     config = make_config(tmp_path)
-    service = Service.open(config, replay_interval=0.05)
+    service = open_service(config, replay_interval=0.05)
     service.replayer.stop()
     service.ingest.spooling.set()  # as if the database had been locked
     Client(service.app).post_webhook(delivery(message_event("111", "m_1", "coffee 5")))
-    service.db.close()
+    service.close()  # the run ends with its event still spooled
     (config.spool_dir / "00000000000000000001-1-000000-1.tmp").write_text("half a line")
     assert count(config.db_path) == 0
 
-    restarted = Service.open(config, replay_interval=0.05)
-    try:
-        assert wait_for(lambda: count(config.db_path) == 1)
-        assert list(config.spool_dir.iterdir()) == []
-    finally:
-        restarted.close()
+    restarted = open_service(config, replay_interval=0.05)
+    assert wait_for(lambda: count(config.db_path) == 1)
+    assert list(config.spool_dir.iterdir()) == []
 
 
 def test_unreadable_spool_file_is_set_aside_and_the_rest_replayed(service, caplog):
