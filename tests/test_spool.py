@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import Client, delivery, make_config, message_event, psid_hash, wait_for
+from conftest import META_DEADLINE, Client, delivery, make_config, message_event, psid_hash, wait_for
 from expensebot.webhook import Message
 
 
@@ -36,14 +36,16 @@ def test_locked_database_spools_answers_200_then_replays(service, client, locker
     response = client.post_webhook(delivery(message_event("111", "m_1", "coffee 100")))
     first_answer = time.monotonic() - started
     assert (response.status, response.text) == (200, "EVENT_RECEIVED")
-    assert 0.9 <= first_answer < 2.0
+    # It tried the database for its write timeout, then spooled; within Meta's deadline, lock or not.
+    assert service.db.write_timeout * 0.9 <= first_answer < META_DEADLINE
     assert locker.execute("SELECT count(*) FROM messages_raw").fetchone()[0] == 0
     assert service.ingest.spool.depth() == 1
 
-    # While the spool drains, new events queue behind it at once instead of waiting again.
+    # While the spool drains, new events queue behind it at once instead of waiting again: a second
+    # try of the database would take its write timeout once more.
     started = time.monotonic()
     assert client.post_webhook(delivery(message_event("111", "m_2", "tea 3"))).status == 200
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < service.db.write_timeout / 2
     assert client.get("/healthz").json() == {"status": "ok", "spool_depth": 2}
 
     locker.execute("ROLLBACK")
@@ -133,7 +135,7 @@ def test_read_only_database_file_spools_then_replays_when_writable(service, clie
         started = time.monotonic()
         response = client.post_webhook(delivery(message_event("111", "m_ro", "coffee 5")))
         assert response.status == 200
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < META_DEADLINE
         assert service.ingest.spool.depth() == 1
         reasons = [r.fields["reason"] for r in caplog.records if r.msg == "database_unavailable"]
         assert reasons and "readonly" in reasons[0]
