@@ -211,7 +211,7 @@ class ServerProcess:
         self.process = None
         self.url = None
 
-    def start(self, timeout: float = 15) -> ServerProcess:
+    def start(self, timeout: float = 60) -> ServerProcess:  # a ceiling for a busy machine: it returns once serving
         log = open(self.log_path, "wb")
         self.process = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "serve"], cwd=ROOT,
                                         env=self.env, stdout=log, stderr=subprocess.STDOUT)

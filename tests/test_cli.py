@@ -190,7 +190,7 @@ def test_a_write_that_runs_out_of_room_is_one_line_and_leaves_no_file(tmp_path, 
         service = open_service(seeded)
         Client(service.app).post_webhook(delivery(*(message_event("111", f"m_{n}", "lunch " + "x" * 300 + f" {n + 1}")
                                                     for n in range(200))))  # a CSV of ~70 kB
-        service.close()
+        service.close()  # stopped before the command reads its files
         command = [*command[:2], psid_hash("111"), command[3]]
     result = subprocess.run([sys.executable, str(ROOT / "run.py"), *command, str(tmp_path / target)],
                             capture_output=True, text=True, timeout=60, preexec_fn=small_file_limit,

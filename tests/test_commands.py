@@ -68,7 +68,7 @@ def seeded(tmp_path, open_service):
     for n, text in enumerate(texts):
         client.post_webhook(delivery(message_event("111", f"m_{n}", text)))
     client.post_webhook(delivery(message_event("222", "m_x", "other 99")))
-    service.close()
+    service.close()  # stopped before the command reads its files
     return config, {"EXPENSEBOT_DB": str(config.db_path), "PSID_HASH_KEY": HASH_KEY}
 
 
@@ -120,7 +120,7 @@ def test_replay_spool_command_writes_spooled_events(tmp_path, open_service):
     service.replayer.stop()
     service.ingest.spooling.set()
     Client(service.app).post_webhook(delivery(message_event("111", "m_1", "coffee 5")))
-    service.close()
+    service.close()  # stopped before the command reads its files
     result = run_py("replay-spool", env={"EXPENSEBOT_DB": str(config.db_path), "PSID_HASH_KEY": HASH_KEY})
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
@@ -173,7 +173,7 @@ def test_cli_summary_counts_days_in_the_persons_zone(tmp_path, open_service):
     config = make_config(tmp_path)
     service = open_service(config, executor=InlineExecutor())
     Client(service.app).post_webhook(delivery(message_event("111", "m_1", "timezone Pacific/Kiritimati")))
-    service.close()
+    service.close()  # stopped before the command reads its files
     env = {"EXPENSEBOT_DB": str(config.db_path), "PSID_HASH_KEY": HASH_KEY}
 
     def local_midnight():

@@ -418,7 +418,7 @@ def test_run_py_export_neutralises_formula_cells(tmp_path, description, open_ser
         store.insert_expenses(conn, message_id, message, [
             (0, 100, "USD", description, "food", "user", "2025-11-25T13:00:00.000Z")],
             "2025-11-25T13:00:00.000Z")
-    service.close()
+    service.close()  # stopped before the command reads its files
     result = subprocess.run([sys.executable, str(ROOT / "run.py"), "export", "--psid-hash", psid_hash("111")],
                             cwd=ROOT, capture_output=True, timeout=60,
                             env={"EXPENSEBOT_DB": str(config.db_path), "PATH": "/usr/bin:/bin"})
@@ -435,7 +435,7 @@ def test_run_py_rejected_lists_rejected_events_without_raw_ids(tmp_path, open_se
     config = make_config(tmp_path)
     service = open_service(config, executor=InlineExecutor())
     Client(service.app).post_webhook(delivery(edit_event("1234567", "m_x", "coffee 1", 2**70)))
-    service.close()
+    service.close()  # stopped before the command reads its files
     result = subprocess.run([sys.executable, str(ROOT / "run.py"), "rejected", "--events"], cwd=ROOT,
                             capture_output=True, text=True, timeout=60,
                             env={"EXPENSEBOT_DB": str(config.db_path), "PATH": "/usr/bin:/bin"})
