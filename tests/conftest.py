@@ -134,9 +134,11 @@ def config(tmp_path):
 
 @contextlib.contextmanager
 def services_closed_at_exit():
-    """Yield open(config, **options) -> Service.open(config, **options); every service it opened is
-    closed on the way out, the last opened first, whatever the test did (closing one early is fine:
-    a second close does nothing)."""
+    """Yield open_service(config, **options), which is Service.open; close all it opened on the way out.
+
+    The last opened is closed first, whatever the test did. Closing one early is fine: a second close
+    does nothing.
+    """
     with contextlib.ExitStack() as opened:
         def open_service(config: Config, **options) -> Service:
             service = Service.open(config, **options)
