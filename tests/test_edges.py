@@ -372,6 +372,7 @@ def test_a_spool_folder_that_cannot_be_listed_is_an_error_not_empty(tmp_path, ca
 
 
 def test_a_file_put_in_the_spool_by_hand_is_counted_and_replayed_or_set_aside(service, client):
+    service.replayer.stop()  # the test replays; the thread's turn every 0.05 s could set the file aside first
     (service.config.spool_dir / "notes.jsonl").write_text("not an event\n")
     assert client.get("/healthz").json() == {"status": "ok", "spool_depth": 1}
     service.ingest.replay_spool()
@@ -448,6 +449,7 @@ def test_run_py_rejected_lists_rejected_events_without_raw_ids(tmp_path, open_se
 
 
 def test_a_bug_in_a_route_is_a_json_500_and_one_json_log_line(service, client, caplog):
+    service.replayer.stop()  # else its next turn fails on the same bug, a second error line
     service.ingest.spool = None  # a bug: the route now fails with AttributeError
     response = client.get("/healthz")
     assert response.status == 500 and response.json() == {"error": "internal error"}
