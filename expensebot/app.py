@@ -1,4 +1,4 @@
-"""The WSGI app: routes of SPEC §4, built by a factory from a Config and its collaborators."""
+"""The WSGI app: the HTTP routes (docs/REFERENCE.md), built by a factory from a Config and its collaborators."""
 
 from __future__ import annotations
 
