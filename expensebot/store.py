@@ -442,3 +442,19 @@ def message_categories(conn: sqlite3.Connection, message_id: int) -> list[str]:
         "SELECT DISTINCT category FROM expenses WHERE message_id = ? AND category IS NOT NULL",
         (message_id,),
     )]
+
+
+def currency_totals_upto(conn: sqlite3.Connection, psid_hash: str, start: str, end: str,
+                         max_expense_id: int) -> list[tuple[str, int]]:
+    """Like currency_totals, counting only expenses with id <= max_expense_id (stored by then)."""
+    return [tuple(row) for row in conn.execute(
+        "SELECT currency, sum(amount_minor)"
+        " FROM expenses"
+        " WHERE psid_hash = ?"
+        " AND occurred_at >= ?"
+        " AND occurred_at < ?"
+        " AND id <= ?"
+        " GROUP BY currency"
+        " ORDER BY count(*) DESC, currency",
+        (psid_hash, start, end, max_expense_id),
+    )]

@@ -303,7 +303,7 @@ def test_reply_then_edit_then_reaction_real_events(client, rows):
 
 
 def test_a_failure_after_the_commit_never_turns_into_an_error(service, client, rows):
-    def broken(saved, recipients):
+    def broken(saved):
         raise RuntimeError("reply pool is gone")
     service.ingest.after_commit = broken
     response = client.post_webhook(delivery(message_event("111", "m_1", "coffee 100")))
