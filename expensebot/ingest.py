@@ -46,6 +46,7 @@ class Saved:
     expense_ids: tuple[int, ...]
     reading: Reading
     outcome: dict | None = None  # what a command did: the expense undone, the rows erased
+    job: str | None = None  # the status its enrichment job was given here ('pending', 'skipped'); None: untouched
 
 
 AfterCommit = Callable[[list[Saved]], None]
@@ -53,7 +54,7 @@ AfterCommit = Callable[[list[Saved]], None]
 
 class Ingest:
     def __init__(self, db: Database, spool: Spool, *, zone: dt.tzinfo, currency: str,
-                 after_commit: AfterCommit | None = None):
+                 after_commit: AfterCommit | None = None, skip_jobs: bool = False):
         self.db = db
         self.spool = spool
         self.zone = zone
@@ -61,6 +62,8 @@ class Ingest:
         # What a person who never set their own currency or zone gets (the environment's).
         self.defaults = Settings(currency, getattr(zone, "key", None) or "UTC")
         self.after_commit = after_commit or (lambda saved: None)
+        # AI off: a message's job is written `skipped` in its own transaction, not left to a poller.
+        self.skip_jobs = skip_jobs
         # Set while the spool holds events: new ones queue behind them, keeping arrival order.
         self.spooling = threading.Event()
         if spool.files():
@@ -111,6 +114,8 @@ class Ingest:
             log_event(logger, "event_logged", psid_hash=message.psid_hash, mid=message.mid,
                       expense_id=record.expense_ids[0] if record.expense_ids else None,
                       expenses=len(record.expense_ids), kind=message.kind)
+            if record.job == "skipped":
+                log_event(logger, "ai_enriched", psid_hash=message.psid_hash, mid=message.mid, status="skipped")
         try:
             self.after_commit(saved)
         except Exception:  # the write is committed: nothing after it may turn it into an error
@@ -283,17 +288,24 @@ class Ingest:
                 store.delete_expenses_of_message(conn, message_id)
                 expense_ids = store.insert_expenses(
                     conn, message_id, message, self._expense_rows(reading, sent_ms), received_at)
-                store.requeue_job(conn, message_id, received_at)
-                return Saved(message, message_id, tuple(expense_ids), reading)
+                job = self._job_status
+                store.requeue_job(conn, message_id, received_at, job)
+                return Saved(message, message_id, tuple(expense_ids), reading, job=job)
         message_id = store.insert_message(conn, message, received_at, sent_at)
         if message_id is None:
             return None
         expense_ids = store.insert_expenses(
             conn, message_id, message, self._expense_rows(reading, message.sent_ms), received_at)
-        store.insert_job(conn, message_id, received_at)
+        job = self._job_status
+        store.insert_job(conn, message_id, received_at, job)
         if message.kind == "edit" and reading.command is not None:  # an edit never runs a command
-            return Saved(message, message_id, tuple(expense_ids), reading, {"edit_not_carried_out": True})
-        return Saved(message, message_id, tuple(expense_ids), reading, commands.run(conn, message, reading.command))
+            return Saved(message, message_id, tuple(expense_ids), reading, {"edit_not_carried_out": True}, job)
+        return Saved(message, message_id, tuple(expense_ids), reading, commands.run(conn, message, reading.command),
+                     job)
+
+    @property
+    def _job_status(self) -> str:
+        return "skipped" if self.skip_jobs else "pending"
 
     def _expense_rows(self, reading: Reading, sent_ms: int) -> list[tuple]:
         """Rows for store.insert_expenses: (line, amount, currency, text, category, source, occurred_at)."""

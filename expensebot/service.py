@@ -81,7 +81,8 @@ class Service:
                 outbox.submit(saved)
                 enricher.wake()
 
-            ingest = Ingest(db, spool, zone=config.zone, currency=config.currency, after_commit=after_commit)
+            ingest = Ingest(db, spool, zone=config.zone, currency=config.currency, after_commit=after_commit,
+                            skip_jobs=ai is None)
             replayer = Periodic("spool-replayer", replay_interval, ingest.replay_spool).start()
             exits.callback(replayer.stop)
             app = create_app(config, db, ingest, now, addresses=outbox.addresses)
