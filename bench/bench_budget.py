@@ -9,8 +9,9 @@ with the WAL keeper running as in the server, through the project's own function
 
   signature + JSON + read_delivery, reading the text (command or expenses), opening and
   closing a fresh connection (its settings load the schema), the write transaction (compile,
-  BEGIN IMMEDIATE, three INSERTs, COMMIT), the day-total read, one JSON log line, and
-  Ingest.write end to end; then the same transaction and read on one connection kept open,
+  BEGIN IMMEDIATE, three INSERTs, COMMIT), one JSON log line, and Ingest.write end to end
+  (the day total a reply shows is read by the reply side, not here); then the same
+  transaction and read on one connection kept open,
   to show what the fresh connection per request (the design card) costs.
 
 Every step runs over the same N messages (distinct mids, 300 senders); the whole set is
