@@ -2,7 +2,7 @@
 -- Times are ISO-8601 UTC text, 'YYYY-MM-DDTHH:MM:SS.mmmZ', so they sort and compare as strings.
 -- Identity is psid_hash (HMAC-SHA256 of the PSID); the raw PSID is never stored.
 -- Comments stay outside the CREATE statements: SQLite keeps a statement's text in sqlite_schema
--- and every new connection parses it again, so the schema is kept lean (see README, Speed).
+-- and every new connection (one per request) parses it again, so the schema is kept lean.
 
 -- messages_raw: one row per received message event (text, quick reply, postback, attachment).
 --   received_at  server clock when the webhook arrived
@@ -66,7 +66,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 
 CREATE INDEX IF NOT EXISTS jobs_pending ON jobs (run_after) WHERE status = 'pending';
 
--- Views for the common questions from the sqlite3 CLI (README, Data).
+-- Views for the common questions from the sqlite3 CLI (docs/REFERENCE.md, Data).
 -- daily_totals: per person, UTC day and currency (for another zone: date(occurred_at, '+8 hours')).
 CREATE VIEW IF NOT EXISTS daily_totals AS
 SELECT psid_hash, substr(occurred_at, 1, 10) AS day, currency,

@@ -55,7 +55,7 @@ def create_app(db_path: Path, secret: str, hash_key: bytes):
                 for e in expenses:
                     conn.execute(store.INSERT_EXPENSE, (message_id, psid_hash, mid, e.line, e.amount_minor, e.currency,
                                                         e.description, None, None, sent_at, received))
-                conn.execute(store.INSERT_JOB, (message_id, received, received))
+                conn.execute(store.INSERT_JOB, (message_id, "pending", received, received))
             conn.execute("COMMIT")
         finally:
             conn.close()

@@ -64,7 +64,8 @@ def main() -> None:
         for n in range(args.messages):
             psid = str(10**15 + n % 100)
             message = Message(hasher(psid), f"m_rate_{n}", "message", "coffee 3.20", now, now, "{}")
-            service.ingest.accept([message], {hasher(psid): psid})
+            service.outbox.addresses.remember({hasher(psid): psid})
+            service.ingest.accept([message])
         accepted = time.monotonic() - began
         done.wait(timeout=args.messages * (args.latency + 0.5) + 30)
         took = (received[-1] if received else time.monotonic()) - began

@@ -51,10 +51,10 @@ def growth(path: Path, people: int, days: int, per_day: int) -> dict:
     for message in month_of_messages(people, days, per_day):
         batch.append(message)
         if len(batch) == 200:
-            count += len(ingest.write(batch, {}))
+            count += len(ingest.write(batch))
             batch = []
     if batch:
-        count += len(ingest.write(batch, {}))
+        count += len(ingest.write(batch))
     seconds = time.monotonic() - began
     database.close()
     conn = sqlite3.connect(path)

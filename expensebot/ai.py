@@ -7,8 +7,9 @@ call is doing then (TLS handshake, waiting for headers, reading them, reading th
 blocked read returns at once and the call raises AiError. The socket timeouts are set to the time
 left as well, so a silent server fails the same way without the timer.
 
-The model words things, it never counts: totals come from rows (SPEC §2.5), and
-`rephrasing_is_faithful` rejects a rephrasing that states a number the computed summary does not.
+The model words things, it never counts: every total is summed from the expenses rows
+(docs/ARCHITECTURE.md, invariant 5), and `rephrasing_is_faithful` rejects a rephrasing that states
+a number the computed summary does not.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The WSGI app: routes of SPEC §4, built by a factory from a Config and its collaborators."""
+"""The WSGI app: the HTTP routes (docs/REFERENCE.md), built by a factory from a Config and its collaborators."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from expensebot.errors import describe
 from expensebot.identity import PsidHasher, is_psid_hash
 from expensebot.ingest import Ingest
 from expensebot.logs import log_event
+from expensebot.outbox import Addresses
 from expensebot.report import error_page as report_error_page, install_report, is_report_path
 from expensebot.settings import Settings, settings_of
 from expensebot.spool import SpoolError
@@ -32,8 +33,13 @@ SPOOL_STALE_AFTER = 60.0
 
 def create_app(config: Config, db: Database, ingest: Ingest,
                now: Callable[[], dt.datetime] = times.utc_now,
-               spool_stale_after: float = SPOOL_STALE_AFTER) -> bottle.Bottle:
-    """Build the Bottle app for one configuration."""
+               spool_stale_after: float = SPOOL_STALE_AFTER,
+               addresses: Addresses | None = None) -> bottle.Bottle:
+    """Build the Bottle app for one configuration.
+
+    `addresses` (the outbox's) learns each sender's PSID before the messages are written, so
+    their replies can be addressed; without it nothing is remembered and ingest never sees one.
+    """
     app = bottle.Bottle()
     app.install(_json_500)
     hash_psid = PsidHasher(config.psid_hash_key)
@@ -64,8 +70,10 @@ def create_app(config: Config, db: Database, ingest: Ingest,
             # One line per delivery: a body of 10,000 read receipts is one line, not 10,000.
             log_event(logger, "event_skipped", count=len(delivery.skipped),
                       kinds=dict(Counter(skipped.kind for skipped in delivery.skipped)))
+        if addresses is not None:
+            addresses.remember(delivery.recipients)
         try:
-            ingest.accept(list(delivery.messages), delivery.recipients)
+            ingest.accept(list(delivery.messages))
         except SpoolError:  # logged by ingest, once per incident
             return _error(503, "not stored; please redeliver")
         bottle.response.content_type = "text/plain; charset=utf-8"

@@ -201,7 +201,8 @@ def replay_spool(config: Config, args) -> int:
         return 0
     database = Database(config.db_path).open()
     try:
-        ingest = Ingest(database, Spool(config.spool_dir).open(), zone=config.zone, currency=config.currency)
+        ingest = Ingest(database, Spool(config.spool_dir).open(), zone=config.zone, currency=config.currency,
+                        skip_jobs=not config.ai_enabled)
         written = ingest.replay_spool()
         log_event(logger, "spool_replayed_by_hand", messages=written, still_spooled=ingest.spool.depth(),
                   spool=str(config.spool_dir))

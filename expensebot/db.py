@@ -1,8 +1,9 @@
 """SQLite access: one connect() for every connection, one way to write, schema steps.
 
-Every request and background job opens its own connection (SPEC invariant 7). Writers in this
-process take turns through one lock, so SQLite's busy handler (which sleeps in growing steps)
-only ever arbitrates against other processes, such as someone's sqlite3 CLI.
+Every request and background job opens its own connection; none is shared between requests or
+threads (docs/ARCHITECTURE.md, invariant 7). Writers in this process take turns through one lock,
+so SQLite's busy handler (which sleeps in growing steps) only ever arbitrates against other
+processes, such as someone's sqlite3 CLI.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def connect(path: Path | str, busy_timeout: float = 1.0, uri: bool = False,
     conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, uri=uri,
                            check_same_thread=check_same_thread)
     conn.row_factory = sqlite3.Row
-    # NORMAL in WAL mode: a commit survives a process crash (kill -9); see README, Durability.
+    # NORMAL in WAL mode: a commit survives a process crash (kill -9), not always a power cut right
+    # after it; FULL would fsync every commit (docs/ARCHITECTURE.md, invariant 3).
     conn.execute("PRAGMA synchronous = NORMAL")
     # The WalKeeper thread checkpoints, so no request pays for copying the WAL back and fsyncing.
     conn.execute("PRAGMA wal_autocheckpoint = 0")

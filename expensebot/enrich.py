@@ -3,7 +3,9 @@
 A poller thread takes due jobs from the database (woken after each commit, and every second),
 never more than the pool can run, so 100,000 pending jobs cost no RAM. Each job asks the model
 for the category of the message's uncategorised expenses; a failure is retried with backoff a
-few times, then the job stays `error` with its reason. With AI off, jobs end `skipped` in bulk.
+few times, then the job stays `error` with its reason. With AI off, ingest writes each job
+`skipped` in its message's own transaction; the poller ends in bulk any found pending (left from
+a run with AI on, or re-queued by `jobs --retry`).
 Nothing here can touch a write that was already committed, or delay one.
 """
 

@@ -54,7 +54,9 @@ def error_from(status: int, answer: object) -> GraphError:
     code = code if isinstance(code, int) else None
     subcode = subcode if isinstance(subcode, int) else None
     retryable = code in RETRY_CODES or (status >= 500 and code not in NEVER_RETRY_CODES)
-    return GraphError(f"HTTP {status}", code, subcode, retryable, status)
+    message = error.get("message")
+    detail = f", code {code}: {message[:200]}" if isinstance(message, str) and code is not None else ""
+    return GraphError(f"HTTP {status}{detail}", code, subcode, retryable, status)
 
 
 # Each UTF-8 byte (as a latin-1 character) to its form encoding: what urllib.parse.quote_plus does,
@@ -271,6 +273,10 @@ class _DeadlineSocket:
     def __init__(self, sock: socket.socket, conn: _DeadlineConnection):
         self._sock = sock
         self._conn = conn
+        # Like a real socket's makefile(): close() waits until the answer's reader is closed too
+        # (http.client closes the connection before the body of a "Connection: close" answer is read).
+        self._readers = 0
+        self._closing = False
 
     def left(self) -> float:
         left = self._conn.ends() - self._conn.clock()
@@ -291,10 +297,18 @@ class _DeadlineSocket:
                 continue
 
     def makefile(self, mode: str = "rb", *args, **kwargs) -> io.BufferedReader:
+        self._readers += 1
         return io.BufferedReader(_Reader(self))
 
+    def reader_closed(self) -> None:
+        self._readers -= 1
+        if self._closing and not self._readers:
+            self._sock.close()
+
     def close(self) -> None:
-        self._sock.close()
+        self._closing = True
+        if not self._readers:
+            self._sock.close()
 
     def __getattr__(self, name: str):
         return getattr(self._sock, name)
@@ -309,3 +323,8 @@ class _Reader(io.RawIOBase):
 
     def readinto(self, buffer) -> int:
         return self._sock.recv_into(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._sock.reader_closed()
+        super().close()

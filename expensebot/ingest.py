@@ -7,6 +7,9 @@ its savepoint and kept in rejected_events; the others are committed. When the da
 take the write now (errors.DatabaseUnavailable) the whole delivery goes to the spool, and
 `replay_spool` (on a background thread, see service.py) writes it later through the same
 `write`, which is idempotent (INSERT OR IGNORE on psid_hash, mid).
+
+Ingest sees only psid_hash: the PSID to answer, and what a reply shows beyond the reading (the
+day's total, budget use), are the reply side's (outbox.Addresses, replies.Replier).
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ import sqlite3
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from expensebot import commands, parser, reading, rules, store, summary, times
+from expensebot import commands, parser, reading, rules, store, times
 from expensebot.db import Database
 from expensebot.errors import DatabaseUnavailable, EventRejected, classify, describe
 from expensebot.logs import Incident, log_event
@@ -43,28 +46,28 @@ class Saved:
     expense_ids: tuple[int, ...]
     reading: Reading
     outcome: dict | None = None  # what a command did: the expense undone, the rows erased
-    day_totals: tuple[tuple[str, int], ...] = ()  # (currency, total_minor) of its day, read after the commit
+    job: str | None = None  # the status its enrichment job was given here ('pending', 'skipped'); None: untouched
 
 
-AfterCommit = Callable[[list[Saved], Mapping[str, str]], None]
+AfterCommit = Callable[[list[Saved]], None]
 
 
 class Ingest:
     def __init__(self, db: Database, spool: Spool, *, zone: dt.tzinfo, currency: str,
-                 after_commit: AfterCommit | None = None):
+                 after_commit: AfterCommit | None = None, skip_jobs: bool = False):
         self.db = db
         self.spool = spool
         self.zone = zone
         self.currency = currency
         # What a person who never set their own currency or zone gets (the environment's).
         self.defaults = Settings(currency, getattr(zone, "key", None) or "UTC")
-        self.after_commit = after_commit or (lambda saved, recipients: None)
+        self.after_commit = after_commit or (lambda saved: None)
+        # AI off: a message's job is written `skipped` in its own transaction, not left to a poller.
+        self.skip_jobs = skip_jobs
         # Set while the spool holds events: new ones queue behind them, keeping arrival order.
         self.spooling = threading.Event()
         if spool.files():
             self.spooling.set()
-        # PSIDs of spooled messages, in memory only, so their replies can follow the replay.
-        self._spooled_recipients: dict[str, str] = {}
         # Spool files already written into the database that could not be removed or set aside
         # (an immutable folder): replay passes them by.
         self._done: set[Path] = set()
@@ -72,15 +75,14 @@ class Ingest:
         self.database_incident = Incident(logger, "database_unavailable", "database_available")
         self.spool_incident = Incident(logger, "spool_failed", "spool_recovered", level=logging.ERROR)
 
-    def accept(self, messages: list[Message], recipients: Mapping[str, str] | None = None) -> None:
+    def accept(self, messages: list[Message]) -> None:
         """Make messages durable: committed, or else spooled. Raise SpoolError if neither."""
         if not messages:
             return
-        recipients = recipients or {}
         tried_database = not self.spooling.is_set()
         if tried_database:
             try:
-                self.write(messages, recipients)
+                self.write(messages)
                 self.database_incident.ended()
                 return
             except DatabaseUnavailable as exc:
@@ -93,17 +95,16 @@ class Ingest:
                 raise
             # The spool is waiting to drain, but it cannot take this delivery: the database may.
             try:
-                self.write(messages, recipients)
+                self.write(messages)
                 return
             except DatabaseUnavailable as unavailable:
                 raise SpoolError(f"{exc}; database: {unavailable}") from unavailable
         self.spool_incident.ended()
         self.spooling.set()
-        self._spooled_recipients.update(recipients)
         for message in messages:
             log_event(logger, "event_spooled", psid_hash=message.psid_hash, mid=message.mid)
 
-    def write(self, messages: list[Message], recipients: Mapping[str, str]) -> list[Saved]:
+    def write(self, messages: list[Message]) -> list[Saved]:
         """Commit messages in one transaction, log each, then hand them on; raise DatabaseUnavailable."""
         deadline = time.monotonic() + self.db.write_timeout
         with self.db.connection() as conn:
@@ -113,14 +114,16 @@ class Ingest:
             log_event(logger, "event_logged", psid_hash=message.psid_hash, mid=message.mid,
                       expense_id=record.expense_ids[0] if record.expense_ids else None,
                       expenses=len(record.expense_ids), kind=message.kind)
+            if record.job == "skipped":
+                log_event(logger, "ai_enriched", psid_hash=message.psid_hash, mid=message.mid, status="skipped")
         try:
-            self.after_commit(saved, recipients)
+            self.after_commit(saved)
         except Exception:  # the write is committed: nothing after it may turn it into an error
             log_event(logger, "after_commit_failed", level=logging.ERROR, traceback=traceback.format_exc())
         return saved
 
     def save(self, conn: sqlite3.Connection, messages: list[Message], deadline: float) -> list[Saved]:
-        """Commit messages on conn in one transaction; return those new (or edited), with day totals.
+        """Commit messages on conn in one transaction; return those new (or edited).
 
         The texts are read before the write lock is taken, each with its sender's settings as
         they stand after the messages before it (a 'currency EUR' then 'lunch 12' is in EUR);
@@ -167,7 +170,7 @@ class Ingest:
                     carried_out = not (record.outcome or {}).get("edit_not_carried_out")
                     current[message.psid_hash] = record.reading.settings_after if carried_out else settings
         self._log_outcomes(messages, saved, rejected)
-        return self._with_day_totals(conn, saved)
+        return saved
 
     def _log_outcomes(self, messages: list[Message], saved: list[Saved], rejected: list[tuple]) -> None:
         """Log each rejected event, and each one neither saved nor rejected (already stored, or erased)."""
@@ -202,7 +205,7 @@ class Ingest:
                 continue
             try:
                 messages = self.spool.load(path)
-                new += len(self.write(messages, self._spooled_recipients))
+                new += len(self.write(messages))
             except DatabaseUnavailable:
                 raise
             except Exception as exc:  # can never be written: unreadable, or a bug handling it
@@ -213,7 +216,6 @@ class Ingest:
             log_event(logger, "spool_replayed", file=path.name, messages=len(messages))
         if all(path in self._done for path in self.spool.files()):
             self.spooling.clear()
-            self._spooled_recipients.clear()
         return new
 
     def health_problem(self, stale_after: float) -> str | None:
@@ -286,37 +288,24 @@ class Ingest:
                 store.delete_expenses_of_message(conn, message_id)
                 expense_ids = store.insert_expenses(
                     conn, message_id, message, self._expense_rows(reading, sent_ms), received_at)
-                store.requeue_job(conn, message_id, received_at)
-                return Saved(message, message_id, tuple(expense_ids), reading)
+                job = self._job_status
+                store.requeue_job(conn, message_id, received_at, job)
+                return Saved(message, message_id, tuple(expense_ids), reading, job=job)
         message_id = store.insert_message(conn, message, received_at, sent_at)
         if message_id is None:
             return None
         expense_ids = store.insert_expenses(
             conn, message_id, message, self._expense_rows(reading, message.sent_ms), received_at)
-        store.insert_job(conn, message_id, received_at)
+        job = self._job_status
+        store.insert_job(conn, message_id, received_at, job)
         if message.kind == "edit" and reading.command is not None:  # an edit never runs a command
-            return Saved(message, message_id, tuple(expense_ids), reading, {"edit_not_carried_out": True})
-        return Saved(message, message_id, tuple(expense_ids), reading, commands.run(conn, message, reading.command))
+            return Saved(message, message_id, tuple(expense_ids), reading, {"edit_not_carried_out": True}, job)
+        return Saved(message, message_id, tuple(expense_ids), reading, commands.run(conn, message, reading.command),
+                     job)
 
-    def _with_day_totals(self, conn: sqlite3.Connection, saved: list[Saved]) -> list[Saved]:
-        """Add each expense message's day total for its reply, read right after the commit.
-
-        On the write's own connection, already open, but outside the write lock; once per
-        person and day in a batch. The write is committed: a failed read only leaves the
-        total out of the replies.
-        """
-        totals: dict[tuple[dt.date, str], tuple] = {}
-        try:
-            for record in saved:
-                key = (record.reading.today, record.message.psid_hash)
-                if record.reading.expenses and key not in totals:
-                    bounds = summary.day_bounds(record.reading.today, record.reading.settings.zone)
-                    totals[key] = tuple(store.currency_totals(conn, record.message.psid_hash, *bounds))
-        except (sqlite3.Error, OverflowError) as exc:  # OverflowError: the day after 9999-12-31
-            log_event(logger, "day_totals_failed", level=logging.WARNING, reason=str(exc))
-            return saved
-        return [dataclasses.replace(r, day_totals=totals[r.reading.today, r.message.psid_hash])
-                if r.reading.expenses else r for r in saved]
+    @property
+    def _job_status(self) -> str:
+        return "skipped" if self.skip_jobs else "pending"
 
     def _expense_rows(self, reading: Reading, sent_ms: int) -> list[tuple]:
         """Rows for store.insert_expenses: (line, amount, currency, text, category, source, occurred_at)."""

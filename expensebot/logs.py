@@ -1,4 +1,4 @@
-"""JSON-line logs (SPEC §7): one object per line on stdout, no payloads, PSIDs or secrets."""
+"""JSON-line logs: one object per line on stdout, no payloads, PSIDs or secrets (events: docs/REFERENCE.md)."""
 
 from __future__ import annotations
 

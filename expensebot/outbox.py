@@ -7,6 +7,10 @@ to MAX_BATCH of them (one per person) and sends them as one Graph batch request;
 as a plain call. A reply whose wording waits for the model (a summary) goes alone, so only that
 person's queue waits for it. Retryable failures are tried again after a backoff, the person's
 later replies waiting behind; the rest are logged. Queues are capped per person and in total.
+
+The reply side owns addressing: `Addresses` keeps, in memory only, the PSID to answer for each
+psid_hash. The webhook remembers a delivery's senders there before handing the messages to
+ingest (which sees only psid_hash), and `submit` takes each job's PSID from it.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from expensebot.background import Periodic
 from expensebot.graph import MAX_BATCH, GraphClient, GraphError
 from expensebot.ingest import Saved
 from expensebot.logs import log_event
-from expensebot.replies import Replier
+from expensebot.replies import Reads, Replier
 
 logger = logging.getLogger(__name__)
 
@@ -36,15 +40,49 @@ BACKOFF = (0.5, 1.0, 2.0)  # seconds before the 2nd, 3rd and 4th attempt
 MAX_PER_PERSON = 50  # beyond this a person's oldest queued reply is dropped
 MAX_QUEUED = 10_000  # beyond this new replies are dropped (the rows are safe either way)
 GRACE = 5.0  # on close, seconds to send what is queued
+MAX_ADDRESSES = 50_000  # PSIDs remembered, the most recent senders'
 CLOSE_WITHIN = 9.5  # close returns by then, whatever the Send API does
 CALL_OVERRUN = 1.0  # on close, how long a call may run past the grace
 POLL = 0.25  # an idle sender looks for retries that came due this often
 
 
+class Addresses:
+    """The PSID to answer for each psid_hash: in memory only, the `limit` most recent senders.
+
+    Remembered by the webhook before the messages are written (or spooled), so a spooled
+    message's reply can follow the replay; a job copies its PSID when it is queued and keeps
+    it until the reply is done. Nothing here is ever written to a row, a file or a log line.
+    """
+
+    def __init__(self, limit: int = MAX_ADDRESSES):
+        self.limit = limit
+        self._psids: collections.OrderedDict[str, str] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, recipients: Mapping[str, str]) -> None:
+        """Keep these senders' PSIDs (psid_hash -> PSID), forgetting the least recent beyond the limit."""
+        if not recipients:
+            return
+        with self._lock:
+            for psid_hash, psid in recipients.items():
+                self._psids[psid_hash] = psid
+                self._psids.move_to_end(psid_hash)
+            while len(self._psids) > self.limit:
+                self._psids.popitem(last=False)
+
+    def get(self, psid_hash: str) -> str | None:
+        with self._lock:
+            return self._psids.get(psid_hash)
+
+    def __len__(self) -> int:
+        return len(self._psids)
+
+
 @dataclasses.dataclass
 class Job:
     record: Saved
-    psid: str | None  # in memory only; None after a restart (the spool keeps no PSIDs)
+    psid: str | None  # in memory only (from Addresses); None after a restart (the spool keeps no PSIDs)
+    upto: int | None = None  # the last expense id of its transaction: the day total is read as of then
     message: dict | None = None  # composed once, kept for retries
     attempts: int = 0
 
@@ -69,9 +107,10 @@ class Outbox:
     def __init__(self, replier: Replier, graph: GraphClient | None, *, senders: int = SENDERS,
                  executor: Executor | None = None, gather: float = 0.0, backoff: tuple[float, ...] = BACKOFF,
                  max_per_person: int = MAX_PER_PERSON, max_queued: int = MAX_QUEUED,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+                 addresses: Addresses | None = None, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
         self.replier = replier
         self.graph = graph
+        self.addresses = addresses if addresses is not None else Addresses()
         self.executor = executor
         self.gather = gather
         self.backoff = backoff
@@ -99,9 +138,11 @@ class Outbox:
             sender.start()
         return self
 
-    def submit(self, saved: list[Saved], recipients: Mapping[str, str]) -> None:
+    def submit(self, saved: list[Saved]) -> None:
         """Queue a reply for every saved message (called after the commit); never blocks on sending."""
         dropped = []
+        # Saved together, in one transaction: each reply's day total counts them all, and no later one.
+        upto = max((i for record in saved for i in record.expense_ids), default=None)
         with self._lock:
             for record in saved:
                 if self._closed:
@@ -109,7 +150,7 @@ class Outbox:
                 elif self._queued >= self.max_queued:
                     dropped.append((record, "reply queue full"))
                 else:
-                    dropped.extend(self._enqueue(Job(record, recipients.get(record.message.psid_hash))))
+                    dropped.extend(self._enqueue(Job(record, self.addresses.get(record.message.psid_hash), upto)))
             wake = bool(self._ready) and not self._waking
             self._waking = self._waking or wake
         for record, reason in dropped:
@@ -231,9 +272,10 @@ class Outbox:
 
     def _deliver(self, jobs: list[Job]) -> None:
         sendable = []
-        for job in jobs:
-            if self._compose(job) and self._addressable(job):
-                sendable.append(job)
+        with self.replier.reads() as reads:  # one read connection for the whole batch's wording
+            for job in jobs:
+                if self._compose(job, reads) and self._addressable(job):
+                    sendable.append(job)
         if not sendable:
             return
         try:
@@ -250,11 +292,11 @@ class Outbox:
         for job, error in zip(sendable, outcomes):
             self._settle(job, error)
 
-    def _compose(self, job: Job) -> bool:
+    def _compose(self, job: Job, reads: Reads) -> bool:
         """Word the reply (once); False when done with the job here (logged or failed)."""
         try:
             if job.message is None:
-                reply = self.replier.compose(job.record)
+                reply = self.replier.compose(job.record, reads, upto=job.upto)
                 job.message = reply.as_message()
                 if self.graph is None:
                     log_event(logger, "reply_logged", psid_hash=job.psid_hash, mid=job.mid, text=reply.text)

@@ -6,11 +6,7 @@ so running it twice changes nothing the second time.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
-import requests
-
+from expensebot import graph
 from expensebot.config import Config, ConfigError
 
 GET_STARTED = "GET_STARTED"
@@ -19,7 +15,7 @@ MENU_UNDO = "MENU_UNDO"
 MENU_HELP = "MENU_HELP"
 MENU_REPORT = "MENU_REPORT"
 FIELDS = ("get_started", "greeting", "persistent_menu", "ice_breakers")
-TIMEOUT = (5, 15)  # connect, read: an operator waits at the terminal
+TIMEOUT = 15.0  # seconds for the whole call: an operator waits at the terminal
 # Meta shows the greeting before the first message; at most 160 characters.
 GREETING = ("Hi {{user_first_name}}! Text what you spend, like \"coffee 3.50\" or \"lunch 12 #food\", "
             "and I keep the list and the totals.")
@@ -62,41 +58,30 @@ def set_up_page(config: Config) -> bool:
     return True
 
 
-def appsecret_proof(app_secret: str, token: str) -> str:
-    """Hex HMAC-SHA256 of the access token keyed with the app secret, which Graph can require on every call."""
-    return hmac.new(app_secret.encode("utf-8"), token.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
 def graph_get(config: Config, path: str, params: dict | None = None) -> dict:
     """GET {FB_GRAPH_URL}{path} with the Page token; return the JSON answer or raise GraphError."""
-    return _call(config, "GET", path, params or {}, None)
+    return _call(config, lambda client: client.get(path.lstrip("/"), params))
 
 
 def graph_post(config: Config, path: str, body: dict) -> dict:
     """POST JSON body to {FB_GRAPH_URL}{path} with the Page token; return the JSON answer or raise GraphError."""
-    return _call(config, "POST", path, {}, body)
+    return _call(config, lambda client: client.post_json(path.lstrip("/"), body))
 
 
-def _call(config: Config, method: str, path: str, params: dict, body: dict | None) -> dict:
-    token = _require_token(config)
-    # The token goes in a header: in a URL it would reach proxy logs. The proof is not a secret.
-    params = {**params, "appsecret_proof": appsecret_proof(config.fb_app_secret, token)}
+def _call(config: Config, call) -> dict:
+    """One call through the bot's own Graph client (token in a header, appsecret_proof, a deadline)."""
+    client = graph.GraphClient(config.fb_graph_url, _require_token(config), config.fb_app_secret,
+                               timeout=TIMEOUT)
     try:
-        response = requests.request(method, config.fb_graph_url + path, params=params, json=body,
-                                    headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT)
-    except requests.RequestException as exc:
-        raise GraphError(f"FB_GRAPH_URL: cannot reach {config.fb_graph_url} ({type(exc).__name__})") from None
-    try:
-        answer = response.json()
-    except ValueError:
-        answer = None
+        answer = call(client)
+    except graph.GraphError as exc:
+        if exc.status is None:
+            raise GraphError(f"FB_GRAPH_URL: cannot reach {config.fb_graph_url} ({exc})") from None
+        raise GraphError(f"Graph answered {exc}", exc.code) from None
+    finally:
+        client.close()
     if not isinstance(answer, dict):
-        raise GraphError(f"FB_GRAPH_URL: {config.fb_graph_url} answered {response.status_code} without JSON")
-    if response.status_code >= 400 or "error" in answer:
-        error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
-        code = error.get("code")
-        raise GraphError(f"Graph answered {response.status_code}, code {code}: "
-                         f"{str(error.get('message', ''))[:200]}", code if isinstance(code, int) else None)
+        raise GraphError(f"FB_GRAPH_URL: {config.fb_graph_url} answered without a JSON object")
     return answer
 
 

@@ -1,14 +1,18 @@
 """The words of a reply: composed after the commit from the message's reading and the database.
 
+Everything a reply shows beyond the reading (the day's total, budget use, a summary) is read
+here, on one fresh read connection per batch of replies (`Reads`), not on the write path.
 Sending is outbox.py's (order, batching, retries) over graph.py's client.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Iterator
 
 from expensebot import chat, money, reading, store, summary, times
 from expensebot.ai import AiClient, AiError, rephrasing_is_faithful
@@ -39,6 +43,24 @@ class Reply:
         return message
 
 
+class Reads:
+    """One fresh read connection shared by the replies composed together, opened on first use."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self._conn: sqlite3.Connection | None = None
+
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = self.db.connect()
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
 class Replier:
     """Word the reply to one committed message from its reading and the rows (outbox.py sends it)."""
 
@@ -56,24 +78,44 @@ class Replier:
         command = record.reading.command
         return self.ai is not None and command is not None and command.name == "summary"
 
-    def compose(self, record: Saved) -> Reply:
-        """Build the reply text from the message's reading and the rows in the database."""
+    @contextlib.contextmanager
+    def reads(self) -> Iterator[Reads]:
+        """A read connection (opened only if needed) for composing several replies, closed afterwards."""
+        reads = Reads(self.db)
+        try:
+            yield reads
+        finally:
+            reads.close()
+
+    def compose(self, record: Saved, reads: Reads | None = None, *, upto: int | None = None) -> Reply:
+        """Build the reply text from the message's reading and the rows in the database.
+
+        `upto`: the last expense id of the message's own transaction; the day's total counts no
+        expense stored after it, so it is the total as it stood right after that commit, however
+        late the reply is composed. None counts every expense stored by now.
+        """
+        if reads is None:
+            with self.reads() as reads:
+                return self._compose(record, reads, upto)
+        return self._compose(record, reads, upto)
+
+    def _compose(self, record: Saved, reads: Reads, upto: int | None) -> Reply:
         reading, command = record.reading, record.reading.command
         psid_hash = record.message.psid_hash
         settings = reading.settings_after
         outcome = record.outcome or {}
         if command is None:
-            return self._expenses_reply(record)
+            return self._expenses_reply(record, reads, upto)
         if outcome.get("edit_not_carried_out"):
             return Reply(chat.edited_command_reply(record.message.text or ""))
         if command.name == "did_you_mean" and command.topic == "question":
             command = self._model_query(record) or command
         if command.name in ("summary", "question"):
-            with self.db.reading() as conn:
-                if command.category:
-                    computed = summary.term_summary(conn, psid_hash, command.period, settings.zone, command.category)
-                else:
-                    computed = summary.summarize(conn, psid_hash, command.period, self.now(), settings.zone)
+            conn = reads.conn()
+            if command.category:
+                computed = summary.term_summary(conn, psid_hash, command.period, settings.zone, command.category)
+            else:
+                computed = summary.summarize(conn, psid_hash, command.period, self.now(), settings.zone)
             if command.name == "question":
                 return Reply(chat.question_reply(computed, command.category))
             return Reply(self._rephrased(psid_hash, chat.summary_reply(computed)))
@@ -104,8 +146,7 @@ class Replier:
         if command.name in ("settings", "timezone_show"):
             return Reply(chat.settings_reply(settings.currency, settings.tz))
         if command.name in ("budget_set", "budgets"):
-            with self.db.reading() as conn:
-                uses = summary.budget_use(conn, psid_hash, reading.today, settings.zone)
+            uses = summary.budget_use(reads.conn(), psid_hash, reading.today, settings.zone)
             if command.name == "budgets":
                 return Reply(chat.budgets_reply(uses))
             use = next((u for u in uses if u.category == command.category), None)
@@ -116,7 +157,7 @@ class Replier:
             return Reply(chat.did_you_mean(command.topic))
         return Reply(chat.KEPT)  # delete_cancel
 
-    def _expenses_reply(self, record: Saved) -> Reply:
+    def _expenses_reply(self, record: Saved, reads: Reads, upto: int | None) -> Reply:
         """How the lines were read, the day's total and the budgets they count toward; or a hint."""
         reading = record.reading
         rejected = list(reading.parsed.rejected) if reading.parsed else []
@@ -126,8 +167,8 @@ class Replier:
                 text, quick_replies = chat.which_currency_reply(ask)
                 return Reply(text, tuple(quick_replies))
             return Reply(chat.hint_reply(rejected))
-        text = chat.expenses_reply(list(reading.expenses), rejected, list(record.day_totals), reading.today,
-                                   edited=record.message.kind == "edit", budgets=self._budgets_of(record))
+        text = chat.expenses_reply(list(reading.expenses), rejected, self._day_totals(record, reads, upto), reading.today,
+                                   edited=record.message.kind == "edit", budgets=self._budgets_of(record, reads))
         if ask is not None:
             return Reply(text, tuple(chat.which_currency_reply(ask)[1]))
         return Reply(text)
@@ -147,14 +188,25 @@ class Replier:
             log_event(logger, "ai_question_discarded", psid_hash=psid_hash, reason="not a known category and period")
         return command
 
-    def _budgets_of(self, record: Saved) -> list:
+    def _day_totals(self, record: Saved, reads: Reads, upto: int | None) -> list[tuple[str, int]]:
+        """The day's total per currency, (currency, total_minor), most used first; [] if it can't be read."""
+        try:
+            bounds = summary.day_bounds(record.reading.today, record.reading.settings.zone)
+            if upto is None:
+                return store.currency_totals(reads.conn(), record.message.psid_hash, *bounds)
+            return store.currency_totals_upto(reads.conn(), record.message.psid_hash, *bounds, upto)
+        except (sqlite3.Error, OverflowError) as exc:  # OverflowError: the day after 9999-12-31
+            log_event(logger, "day_totals_failed", level=logging.WARNING, reason=str(exc))
+            return []
+
+    def _budgets_of(self, record: Saved, reads: Reads) -> list:
         """The month's use of the budgets this message's expenses count toward."""
         psid_hash, settings = record.message.psid_hash, record.reading.settings
-        with self.db.reading() as conn:
-            uses = summary.budget_use(conn, psid_hash, record.reading.today, settings.zone)
-            if not uses:
-                return []
-            categories = {"", *store.message_categories(conn, record.message_id)}
+        conn = reads.conn()
+        uses = summary.budget_use(conn, psid_hash, record.reading.today, settings.zone)
+        if not uses:
+            return []
+        categories = {"", *store.message_categories(conn, record.message_id)}
         currencies = {expense.currency for expense in record.reading.expenses}
         return [use for use in uses if use.category in categories and use.currency in currencies]
 

@@ -77,14 +77,15 @@ class Service:
                             backoff=reply_backoff).start()
             exits.callback(outbox.close)
 
-            def after_commit(saved, recipients):
-                outbox.submit(saved, recipients)
+            def after_commit(saved):
+                outbox.submit(saved)
                 enricher.wake()
 
-            ingest = Ingest(db, spool, zone=config.zone, currency=config.currency, after_commit=after_commit)
+            ingest = Ingest(db, spool, zone=config.zone, currency=config.currency, after_commit=after_commit,
+                            skip_jobs=ai is None)
             replayer = Periodic("spool-replayer", replay_interval, ingest.replay_spool).start()
             exits.callback(replayer.stop)
-            app = create_app(config, db, ingest, now)
+            app = create_app(config, db, ingest, now, addresses=outbox.addresses)
             return cls(config, db, ingest, replayer, replier, outbox, enricher, app, exits.pop_all())
 
     def close(self) -> None:

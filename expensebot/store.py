@@ -21,7 +21,7 @@ INSERT_EXPENSE = (
     "  category, category_source, occurred_at, created_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-INSERT_JOB = "INSERT INTO jobs (message_id, status, run_after, updated_at) VALUES (?, 'pending', ?, ?)"
+INSERT_JOB = "INSERT INTO jobs (message_id, status, run_after, updated_at) VALUES (?, ?, ?, ?)"
 ERASED_AT = "SELECT erased_at FROM erasures WHERE psid_hash = ?"
 # What a new message's transaction runs: compiled before the write lock (Database.transaction).
 INGEST_STATEMENTS = (INSERT_MESSAGE, INSERT_EXPENSE, INSERT_JOB)
@@ -65,20 +65,20 @@ def delete_expenses_of_message(conn: sqlite3.Connection, message_id: int) -> int
     return conn.execute("DELETE FROM expenses WHERE message_id = ?", (message_id,)).rowcount
 
 
-def insert_job(conn: sqlite3.Connection, message_id: int, now: str) -> None:
-    """Queue the enrichment job of a new message."""
-    conn.execute(INSERT_JOB, (message_id, now, now))
+def insert_job(conn: sqlite3.Connection, message_id: int, now: str, status: str = "pending") -> None:
+    """Queue the enrichment job of a new message (`skipped` at once with AI off)."""
+    conn.execute(INSERT_JOB, (message_id, status, now, now))
 
 
-def requeue_job(conn: sqlite3.Connection, message_id: int, now: str) -> None:
-    """Make a message's job pending again (its text changed), creating it if missing."""
+def requeue_job(conn: sqlite3.Connection, message_id: int, now: str, status: str = "pending") -> None:
+    """Make a message's job pending again (its text changed), creating it if missing; `skipped` with AI off."""
     conn.execute(
         "INSERT INTO jobs (message_id, status, run_after, updated_at)"
-        " VALUES (?, 'pending', ?, ?)"
+        " VALUES (?, ?, ?, ?)"
         " ON CONFLICT (message_id) DO UPDATE"
-        " SET status = 'pending', attempts = 0, last_error = NULL,"
+        " SET status = excluded.status, attempts = 0, last_error = NULL,"
         "     run_after = excluded.run_after, updated_at = excluded.updated_at",
-        (message_id, now, now),
+        (message_id, status, now, now),
     )
 
 
@@ -441,4 +441,20 @@ def message_categories(conn: sqlite3.Connection, message_id: int) -> list[str]:
     return [row[0] for row in conn.execute(
         "SELECT DISTINCT category FROM expenses WHERE message_id = ? AND category IS NOT NULL",
         (message_id,),
+    )]
+
+
+def currency_totals_upto(conn: sqlite3.Connection, psid_hash: str, start: str, end: str,
+                         max_expense_id: int) -> list[tuple[str, int]]:
+    """Like currency_totals, counting only expenses with id <= max_expense_id (stored by then)."""
+    return [tuple(row) for row in conn.execute(
+        "SELECT currency, sum(amount_minor)"
+        " FROM expenses"
+        " WHERE psid_hash = ?"
+        " AND occurred_at >= ?"
+        " AND occurred_at < ?"
+        " AND id <= ?"
+        " GROUP BY currency"
+        " ORDER BY count(*) DESC, currency",
+        (psid_hash, start, end, max_expense_id),
     )]

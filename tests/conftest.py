@@ -167,12 +167,7 @@ def open_module_service():
 
 @pytest.fixture
 def service(config, open_service):
-    """The bot; jobs stay as the message's transaction wrote them (the enrichment timer is parked).
-
-    With AI off the timer turns pending jobs to skipped each second: a test that reads them would
-    pass or fail by how fast the machine is.
-    """
-    return open_service(config, replay_interval=0.05, enrich_interval=3600)
+    return open_service(config, replay_interval=0.05)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from expensebot import webhook
 sys.path.insert(0, str(ROOT / "bench"))
 import bench_budget  # noqa: E402
 import bench_ingest  # noqa: E402
+import cpu_per_message  # noqa: E402
 
 
 def test_generated_bodies_are_signed_like_meta_and_every_mid_is_distinct(tmp_path):
@@ -65,8 +66,15 @@ def test_budget_times_every_step_through_the_real_write_path(tmp_path, capsys):
     figures = {line[:62].strip(): float(line[62:].split()[0]) for line in out.splitlines()
                if line.endswith(" us")}
     assert figures["fresh connection: open (settings, schema) + close"] > 0
-    assert figures["its read + transaction + day total, fresh connection"] > 0
+    assert figures["its read + transaction, fresh connection"] > 0
     assert figures["hello-world baseline"] == 400
     assert figures["webhook"] == 1600
     assert figures["webhook at a 0.40 throughput ratio (baseline / 0.40)"] == 1000
     assert len(figures) == 10
+
+
+def test_cpu_per_message_runs_the_real_service_and_counts_every_reply(capsys):
+    assert cpu_per_message.main(["--messages", "30", "--warmup", "5"]) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (figures["replies"], figures["messages"], figures["all_replied"]) == ("logged", 30, True)
+    assert figures["whole_process_us"] >= figures["request_thread_us"] > 0

@@ -267,6 +267,22 @@ def test_replay_spool_starts_no_server_and_no_replier(tmp_path, monkeypatch):
     assert started == []
 
 
+def test_replay_spool_by_hand_with_ai_off_writes_jobs_skipped(tmp_path, monkeypatch):
+    from expensebot.spool import Spool
+    from expensebot.webhook import Message
+    config = make_config(tmp_path)
+    db.init(config.db_path)
+    Spool(config.spool_dir).open().append([Message("a" * 64, "m_1", "message", "coffee 1", 1764000000000,
+                                                   1764000000000, "{}")])
+    monkeypatch.setattr(os, "environ", {"EXPENSEBOT_DB": str(config.db_path)})
+    assert cli.main(["replay-spool"]) == 0
+    conn = sqlite3.connect(config.db_path)
+    try:
+        assert conn.execute("SELECT status FROM jobs").fetchall() == [("skipped",)]
+    finally:
+        conn.close()
+
+
 def test_privacy_page_is_served_and_escaped(tmp_path, open_service):
     config = make_config(tmp_path, operator="Ann <script>alert(1)</script>", contact="ann@example.org & co",
                          ai_enabled=True, ai_url="https://ai.example.org/v1", ai_model="m")

@@ -62,7 +62,7 @@ def test_interactive_demo_reads_the_terminal_until_eof(tmp_path):
 def seeded(tmp_path, open_service):
     """A database with six expenses of one person and one of another, the bot stopped; (config, env)."""
     config = make_config(tmp_path)
-    service = open_service(config, executor=InlineExecutor(), enrich_interval=3600)  # jobs stay pending
+    service = open_service(config, executor=InlineExecutor(), enrich_interval=3600)  # AI off: jobs written skipped
     client = Client(service.app)
     texts = ["coffee 100", "lunch 12,50 #food", 'pizza, "large" 20', "€12 museum", "taxi 1,200.50", "tea 3"]
     for n, text in enumerate(texts):
@@ -135,9 +135,9 @@ def test_views_answer_the_common_questions(seeded):
         daily = conn.execute("SELECT day, currency, total_minor, expenses FROM daily_totals"
                              " WHERE psid_hash = ? ORDER BY currency", (psid_hash("111"),)).fetchall()
         assert daily == [("2025-11-24", "EUR", 1200, 1), ("2025-11-24", "USD", 133600, 5)]
-        assert conn.execute("SELECT status, jobs FROM enrichment_status").fetchall() == [("pending", 7)]
+        assert conn.execute("SELECT status, jobs FROM enrichment_status").fetchall() == [("skipped", 7)]
         assert conn.execute("SELECT mid, text, status FROM job_details WHERE mid = 'm_0'").fetchall() == [
-            ("m_0", "coffee 100", "pending")]
+            ("m_0", "coffee 100", "skipped")]
     finally:
         conn.close()
 

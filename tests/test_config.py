@@ -16,7 +16,7 @@ from expensebot.identity import PsidHasher
 SERVE_ENV = {"FB_APP_SECRET": "s" * 32, "FB_VERIFY_TOKEN": "v" * 16, "PSID_HASH_KEY": "k" * 32}
 
 
-def test_defaults_follow_the_spec():
+def test_defaults_are_the_documented_ones():
     config = Config.from_env({})
     assert (config.db_path, config.host, config.port, config.tz, config.currency) == (
         Path("expensebot.db"), "127.0.0.1", 8080, "UTC", "USD")

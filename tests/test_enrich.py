@@ -34,10 +34,12 @@ class Clock:
 def bot(tmp_path, model, open_service):
     """The bot, and an Enricher with the AI that the tests drive themselves on a fake clock.
 
-    The service's own enricher has AI off and a parked timer, so it never touches these jobs.
+    The service's own enricher has AI off and a parked timer, so it never touches these jobs, and
+    its ingest leaves them pending (as with AI on) instead of writing them `skipped`.
     """
     config = make_config(tmp_path, ai_rate_per_minute=6)
     service = open_service(config, executor=InlineExecutor(), enrich_interval=3600)
+    service.ingest.skip_jobs = False
     clock = Clock()
     enricher = Enricher(service.db, AiClient(model.url, "", "test-model", TIMEOUT),
                         RateLimiter(config.ai_rate_per_minute, clock=lambda: clock.ms / 1000), now_ms=clock)
@@ -71,6 +73,7 @@ def test_ai_off_skips_a_backlog_larger_than_a_batch_in_one_turn(tmp_path, monkey
     monkeypatch.setattr(enrich, "SKIP_BATCH", 3)
     service = open_service(make_config(tmp_path, ai_enabled=False), executor=InlineExecutor(),
                            enrich_interval=3600)  # the timer stays parked: the test calls dispatch()
+    service.ingest.skip_jobs = False  # a backlog pending, as a run with AI on leaves it
     events = [message_event("111", f"m_{n}", f"gizmo {n + 1}", timestamp=T0) for n in range(10)]
     assert Client(service.app).post_webhook(delivery(*events)).status == 200
     assert service.enricher.dispatch() == 10
@@ -181,6 +184,7 @@ def test_restart_with_pending_jobs_resumes_them(tmp_path, model, open_service):
     # A first run that stops before its jobs ran (as a crash or a restart would leave them).
     first = open_service(dataclasses.replace(config, ai_enabled=False), executor=InlineExecutor(),
                          enrich_interval=3600)
+    first.ingest.skip_jobs = False  # left pending, as a crash with AI on would leave them
     for n in range(3):
         say(first, f"gizmo {n + 1}", f"m_{n}")
     first.close()
@@ -273,3 +277,16 @@ def test_a_locked_database_fails_jobs_with_one_warning_not_a_traceback_each(bot,
                                                               ("WARNING", "enrich_available")]
     assert not [r for r in caplog.records if r.exc_info or "traceback" in getattr(r, "fields", {})]
     assert rows(service, "SELECT status FROM jobs WHERE message_id = ?", message_ids[0]) == [("ok",)]
+
+
+def test_ai_off_jobs_are_skipped_in_the_messages_own_transaction(tmp_path, caplog, open_service):
+    """No poller needed: the timer is parked, and every job is already `skipped`, logged after its event."""
+    service = open_service(make_config(tmp_path, ai_enabled=False), executor=InlineExecutor(),
+                           enrich_interval=3600)
+    events = [message_event("111", f"m_{n}", f"gizmo {n + 1}", timestamp=T0) for n in range(3)]
+    assert Client(service.app).post_webhook(delivery(*events)).status == 200
+    assert rows(service, "SELECT status, attempts, count(*) FROM jobs GROUP BY status") == [("skipped", 0, 3)]
+    assert service.enricher.dispatch() == 0
+    service.close()  # stopped: every line it logs is in
+    logged = [(r.msg, r.fields.get("mid")) for r in caplog.records if r.msg in ("event_logged", "ai_enriched")]
+    assert logged == [(event, f"m_{n}") for n in range(3) for event in ("event_logged", "ai_enriched")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import hmac
+import http.server
 import json
 import logging
 import shutil
@@ -134,6 +135,32 @@ def test_a_kept_connection_closed_by_the_server_is_retried_once_on_a_fresh_one(c
     client.send_message("111", {"text": "second"})
     assert stand_in.texts == ["first", "second"]
     assert len({r["client"] for r in stand_in.requests}) == 2  # the pooled connection, then a new one
+
+
+def test_an_answer_that_closes_the_connection_is_read_whole():
+    """HTTP/1.0, or "Connection: close": http.client closes the connection before the body is read."""
+    class Handler(http.server.BaseHTTPRequestHandler):  # protocol_version HTTP/1.0: one answer a connection
+        def do_GET(self):
+            data = json.dumps({"id": "104520718523489", "name": "x" * 100_000}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+    client = GraphClient(f"http://127.0.0.1:{server.server_address[1]}/v25.0", TOKEN, SECRET, timeout=5.0)
+    try:
+        for _ in range(3):
+            assert client.get("me")["id"] == "104520718523489"
+    finally:
+        client.close()
+        server.shutdown()
+        server.server_close()
 
 
 def test_a_fresh_connection_dropped_is_a_retryable_error_not_a_second_try(client, stand_in):

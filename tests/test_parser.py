@@ -27,7 +27,7 @@ def ok(amount_minor, currency, description, category=None, date=TODAY):
 # text -> what one line (line 0) reads as, or {line index: outcome} for a whole message.
 # An outcome is ok(...) for an expense or the rejection reason.
 MESSAGES = [
-    # SPEC §5, word for word
+    # the examples the bot promises to read, word for word
     ("coffee 100", ok(10000, "USD", "coffee")),
     ("100 coffee", ok(10000, "USD", "coffee")),
     ("Coffee 4.50", ok(450, "USD", "Coffee")),

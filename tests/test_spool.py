@@ -53,8 +53,7 @@ def test_locked_database_spools_answers_200_then_replays(service, client, locker
     assert count(service.config.db_path, "SELECT sum(amount_minor) FROM expenses") == 10300
     assert count(service.config.db_path, "SELECT count(*) FROM jobs") == 2
     assert wait_for(lambda: service.ingest.spool.files() == [])
-    # The replayer's thread lowers the flag after it has removed the last file: wait, don't race it.
-    assert wait_for(lambda: not service.ingest.spooling.is_set())
+    assert wait_for(lambda: not service.ingest.spooling.is_set())  # cleared just after the last file goes
     events = [(r.msg, r.fields.get("mid")) for r in caplog.records if hasattr(r, "fields")]
     assert ("event_spooled", "m_1") in events and ("event_logged", "m_1") in events
     assert events.index(("event_spooled", "m_1")) < events.index(("event_logged", "m_1"))
@@ -74,7 +73,7 @@ def test_replay_is_idempotent(service):
     ingest = service.ingest
     first = Message(psid_hash("111"), "m_1", "message", "coffee 1", 1764000000000, 1764000000000, "{}")
     second = Message(psid_hash("111"), "m_2", "message", "tea 2", 1764000000000, 1764000000000, "{}")
-    ingest.write([first], {})
+    ingest.write([first])
     ingest.spool.append([first, second])
     ingest.spool.append([second])
     assert ingest.replay_spool() == 1

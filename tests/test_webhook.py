@@ -100,7 +100,8 @@ def test_text_message_commits_message_expense_and_job(client, rows, caplog):
         (h, "m_1", "message", "coffee 100", "2025-11-25T13:00:00.000Z")]
     assert rows("SELECT psid_hash, mid, amount_minor, currency, description, occurred_at FROM expenses") == [
         (h, "m_1", 10000, "USD", "coffee", "2025-11-25T13:00:00.000Z")]
-    assert rows("SELECT message_id, status, attempts FROM jobs") == [(rows("SELECT id FROM messages_raw")[0][0], "pending", 0)]
+    # AI off (the default): the job is written `skipped` in the message's own transaction.
+    assert rows("SELECT message_id, status, attempts FROM jobs") == [(rows("SELECT id FROM messages_raw")[0][0], "skipped", 0)]
     logged = [r for r in caplog.records if r.msg == "event_logged"]
     assert [(r.fields["psid_hash"], r.fields["mid"]) for r in logged] == [(h, "m_1")]
     assert logged[0].fields["expense_id"] == rows("SELECT id FROM expenses")[0][0]
@@ -171,7 +172,7 @@ def test_message_edit_updates_the_expense_of_the_original_mid(client, rows):
     assert rows("SELECT text, edit_count FROM messages_raw") == [("coffee 120", 1)]
     # The expense keeps the original message's time, not the edit's.
     assert rows("SELECT amount_minor, occurred_at FROM expenses") == [(12000, "2025-11-24T16:00:00.000Z")]
-    assert rows("SELECT count(*), status FROM jobs") == [(1, "pending")]
+    assert rows("SELECT count(*), status FROM jobs") == [(1, "skipped")]  # AI off: skipped again, once
 
 
 def test_edit_into_no_amount_removes_the_expense(client, rows):
@@ -299,7 +300,7 @@ def test_reply_then_edit_then_reaction_real_events(client, rows):
 
 
 def test_a_failure_after_the_commit_never_turns_into_an_error(service, client, rows):
-    def broken(saved, recipients):
+    def broken(saved):
         raise RuntimeError("reply pool is gone")
     service.ingest.after_commit = broken
     response = client.post_webhook(delivery(message_event("111", "m_1", "coffee 100")))

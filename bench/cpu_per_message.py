@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""CPU per message of the whole bot in one process, every thread counted: steadier than req/s.
+
+    .venv/bin/python bench/cpu_per_message.py                  # replies composed and logged (no page token)
+    .venv/bin/python bench/cpu_per_message.py --replies-on     # replies sent to nginx `return 200` (needs nginx)
+    .venv/bin/python bench/cpu_per_message.py --root DIR       # the code of another checkout
+
+The real service (`Service.open`: its reply senders with REPLY_GATHER, enrichment poller, spool
+replayer, WAL keeper) with AI off; the app called in-process, one webhook after another, single
+events from 300 senders (the budget's texts), signed. Printed, per message: the request
+thread's CPU (time.thread_time), the whole process' CPU (time.process_time, every thread, from
+the first post until every reply is logged), and the difference (the background threads). On a
+shared machine the other processes do not count in either clock, which is why this is steadier
+than a throughput ratio; it cannot show waiting (p99).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import hmac
+import io
+import json
+import logging
+import secrets
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+TEXTS = ["coffee 100", "lunch 12,50 #food", "$4.50 latte", "taxi 18 #transport", "beer 6.50 yesterday",
+         "groceries 56.80 #food", "rent 1,200", "laptop 1.5k", "\u20ac12 lunch", "hello"]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--messages", type=int, default=4000)
+    p.add_argument("--warmup", type=int, default=300)
+    p.add_argument("--replies-on", action="store_true", help="send replies to nginx answering 200")
+    p.add_argument("--root", type=Path, default=BENCH_DIR.parent, help="the checkout whose code runs")
+    args = p.parse_args(argv)
+    sys.path.insert(0, str(args.root))
+    sys.path.insert(1, str(BENCH_DIR))
+    from expensebot import logs  # noqa: PLC0415 (from --root)
+    from expensebot.config import Config  # noqa: PLC0415
+    from expensebot.service import Service  # noqa: PLC0415
+    import bench_throughput  # noqa: PLC0415
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        return _run(args, logs, Config, Service, bench_throughput)
+    finally:  # leave logging as it was (the tests call main())
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def _run(args, logs, Config, Service, bench_throughput) -> int:
+    secret = secrets.token_hex(16)
+    with tempfile.TemporaryDirectory(prefix="expensebot-cpu-") as tmp:
+        work = Path(tmp)
+        log = work / "log.jsonl"
+        with open(log, "w") as log_file, _send_api(args, work, bench_throughput) as graph_url:
+            logs.configure(log_file)
+            token = {"fb_page_access_token": "page-token-0123456789", "fb_graph_url": graph_url} if graph_url else {}
+            config = Config(db_path=work / "cpu.db", spool_dir=work / "spool", fb_app_secret=secret,
+                            fb_verify_token="verify-0123456789", psid_hash_key="cpu-key-0123456789abcdef", **token)
+            service = Service.open(config)
+            try:
+                app = service.app
+                now = int(time.time() * 1000)
+                bodies = [_body(i, now + i) for i in range(args.warmup + args.messages)]
+                for body in bodies[:args.warmup]:
+                    _post(app, body, secret)
+                replied = '"reply_sent"' if graph_url else '"reply_logged"'
+                _wait(lambda: log.read_text().count(replied) >= args.warmup)
+                process, thread = time.process_time(), time.thread_time()
+                for body in bodies[args.warmup:]:
+                    _post(app, body, secret)
+                thread = time.thread_time() - thread
+                done = _wait(lambda: log.read_text().count(replied) >= args.warmup + args.messages)
+                process = time.process_time() - process
+            finally:
+                service.close()
+    per = 1e6 / args.messages
+    print(json.dumps({"replies": "sent to nginx" if args.replies_on else "logged", "messages": args.messages,
+                      "all_replied": done, "request_thread_us": round(thread * per),
+                      "whole_process_us": round(process * per), "other_threads_us": round((process - thread) * per)}))
+    return 0 if done else 1
+
+
+def _body(i: int, ms: int) -> bytes:
+    return json.dumps({"object": "page", "entry": [{"id": "1", "time": ms, "messaging": [{
+        "sender": {"id": str(10**15 + i % 300)}, "recipient": {"id": "1"}, "timestamp": ms,
+        "message": {"mid": f"m_cpu_{i:09d}", "text": TEXTS[i % len(TEXTS)]}}]}]}).encode()
+
+
+def _post(app, body: bytes, secret: str) -> None:
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/webhook", "QUERY_STRING": "", "SERVER_NAME": "bench",
+               "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+               "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
+               "HTTP_X_HUB_SIGNATURE_256": signature, "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr}
+    status = []
+    chunks = app(environ, lambda s, headers, exc_info=None: status.append(s))
+    b"".join(chunks)
+    if not status[0].startswith("200"):
+        raise SystemExit(f"webhook answered {status[0]}")
+
+
+def _wait(predicate, timeout: float = 120.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+@contextlib.contextmanager
+def _send_api(args, work: Path, bench_throughput):
+    """nginx answering every Graph call with 200 (the throughput benchmark's), or None: replies logged."""
+    if not args.replies_on:
+        yield None
+        return
+    with bench_throughput.nginx(types.SimpleNamespace(nginx="nginx"), work) as (url, _):
+        yield url
+
+
+if __name__ == "__main__":
+    sys.exit(main())
