@@ -15,7 +15,11 @@ ROOT = Path(__file__).resolve().parent
 class BuildWithSchema(build_py):
     def run(self):
         super().run()
-        self.copy_file(str(ROOT / "schema.sql"), str(Path(self.build_lib) / "expensebot" / "schema.sql"))
+        # An editable install builds into an empty folder (the package stays in the checkout, where
+        # SCHEMA_PATH finds the root schema.sql): make the folder rather than fail.
+        package = Path(self.build_lib) / "expensebot"
+        self.mkpath(str(package))
+        self.copy_file(str(ROOT / "schema.sql"), str(package / "schema.sql"))
 
 
 setup(cmdclass={"build_py": BuildWithSchema})

@@ -24,6 +24,7 @@ import logging
 import math
 import threading
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 
@@ -222,7 +223,7 @@ class Outbox:
                 else:
                     return
         except Exception:
-            logger.exception("reply sender failed")
+            log_event(logger, "reply_sender_failed", level=logging.ERROR, traceback=traceback.format_exc())
         finally:
             with self._lock:
                 # A reply queued while this sender was finishing found no idle sender: take it now.
@@ -287,7 +288,8 @@ class Outbox:
         except GraphError as exc:  # the call failed as a whole: each reply on its own account
             outcomes = [exc] * len(sendable)
         except Exception:  # a bug, not the Send API: logged, and these people's later replies still go
-            logger.exception("sending %s replies failed", len(sendable))
+            log_event(logger, "reply_send_crashed", level=logging.ERROR, replies=len(sendable),
+                      traceback=traceback.format_exc())
             outcomes = [GraphError("sending failed")] * len(sendable)
         for job, error in zip(sendable, outcomes):
             self._settle(job, error)
@@ -304,7 +306,8 @@ class Outbox:
                     return False
             return True
         except Exception:
-            logger.exception("composing a reply failed for psid_hash %s", job.psid_hash)
+            log_event(logger, "reply_compose_failed", level=logging.ERROR, psid_hash=job.psid_hash, mid=job.mid,
+                      traceback=traceback.format_exc())
             self._release(job)
             return False
 

@@ -299,7 +299,7 @@ def test_privacy_page_is_served_and_escaped(tmp_path, open_service):
 def test_a_regular_install_works_from_another_folder(tmp_path):
     import shutil
     source = tmp_path / "source"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__",
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__",
                                                                  "*.db*", "results"))
     subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True)
     subprocess.run([str(tmp_path / "venv/bin/pip"), "install", "-q", str(source)], check=True, cwd=tmp_path)

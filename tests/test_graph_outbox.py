@@ -216,3 +216,20 @@ def test_inline_sending_without_a_token_logs_replies(tmp_path, caplog):
         assert sorted(f["mid"] for f in events_of(caplog, "reply_logged")) == ["m_1", "m_2"]
     finally:
         bot.close()
+
+
+def test_a_bug_wording_one_reply_is_one_json_line_and_the_others_still_go(bot, graph, caplog):
+    compose = bot.outbox.replier.compose
+
+    def broken_for_222(record, *args, **kwargs):
+        if record.message.psid_hash == psid_hash("222"):
+            raise RuntimeError("a bug in the wording")
+        return compose(record, *args, **kwargs)
+
+    bot.outbox.replier.compose = broken_for_222
+    post(bot, message_event("111", "m_1", "coffee 1", timestamp=T0), message_event("222", "m_2", "tea 2", timestamp=T0))
+    assert [d["recipient"]["id"] for d in graph.delivered] == ["111"]
+    [failure] = events_of(caplog, "reply_compose_failed")
+    assert failure["psid_hash"] == psid_hash("222") and failure["mid"] == "m_2"
+    assert "RuntimeError: a bug in the wording" in failure["traceback"]
+    assert [r for r in caplog.records if r.exc_info] == []  # the traceback is a field, not a second format
