@@ -23,7 +23,7 @@ def test_runs_on_its_interval_and_at_once_when_woken():
         woken = time.monotonic()
         ticker.wake()
         assert wait_for(lambda: len(calls) == 1)
-        assert calls[0] - woken < 1
+        assert calls[0] - woken < 60  # because it was woken, not because its hour was up
     finally:
         ticker.stop()
 
@@ -98,8 +98,9 @@ def test_stop_lets_the_running_task_finish_then_ends_the_thread():
     assert started.wait(5)
     stopper = threading.Thread(target=ticker.stop)
     stopper.start()
-    time.sleep(0.05)
-    assert stopper.is_alive()  # waiting for the task
+    assert wait_for(lambda: ticker.stopping)  # stop() has begun...
+    stopper.join(0.2)
+    assert stopper.is_alive()  # ...and waits for the task
     release.set()
     stopper.join(5)
     assert finished == [1]

@@ -252,53 +252,49 @@ def test_rupees_ringgit_and_kronor_abbreviated(bot, graph, texts, rows, asked):
 
 
 @pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago"])
-def test_year_and_month_answers_equal_sql_sums_at_new_year_in_the_persons_zone(tmp_path, graph, zone):
+def test_year_and_month_answers_equal_sql_sums_at_new_year_in_the_persons_zone(tmp_path, graph, open_service, zone):
     """Expenses a minute either side of local New Year; each answer equals the SQL sum over local bounds."""
     import datetime as dt
     import re
     import zoneinfo
 
     from conftest import InlineExecutor, make_config, psid_hash
-    from expensebot.service import Service
     tz = zoneinfo.ZoneInfo(zone)
     new_year = dt.datetime(2026, 1, 1, tzinfo=tz)
     ms = lambda when: int(when.timestamp() * 1000)  # noqa: E731
     config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
-    bot = Service.open(config, executor=InlineExecutor(), now=lambda: new_year + dt.timedelta(hours=1),
+    bot = open_service(config, executor=InlineExecutor(), now=lambda: new_year + dt.timedelta(hours=1),
                        reply_backoff=(0, 0, 0))
-    try:
-        client = Client(bot.app)
-        script = [(new_year - dt.timedelta(days=2), f"timezone {zone}"),
-                  (new_year - dt.timedelta(minutes=1), "lunch 10 #food"),
-                  (new_year + dt.timedelta(minutes=1), "dinner 7 #food"),
-                  (new_year + dt.timedelta(minutes=2), "taxi 3"),
-                  (new_year + dt.timedelta(minutes=3), "summary 2025"),
-                  (new_year + dt.timedelta(minutes=4), "summary"),
-                  (new_year + dt.timedelta(minutes=5), "how much on food last year?"),
-                  (new_year + dt.timedelta(minutes=6), "what did I spend yesterday?"),
-                  (new_year + dt.timedelta(minutes=7), "food this year?"),
-                  (new_year + dt.timedelta(minutes=8), "summary december")]
-        for n, (when, text) in enumerate(script):
-            assert client.post_webhook(delivery(event(text, n, ms(when)))).status == 200
-        texts = [r["json"]["message"]["text"] for r in graph.requests][4:]
+    client = Client(bot.app)
+    script = [(new_year - dt.timedelta(days=2), f"timezone {zone}"),
+              (new_year - dt.timedelta(minutes=1), "lunch 10 #food"),
+              (new_year + dt.timedelta(minutes=1), "dinner 7 #food"),
+              (new_year + dt.timedelta(minutes=2), "taxi 3"),
+              (new_year + dt.timedelta(minutes=3), "summary 2025"),
+              (new_year + dt.timedelta(minutes=4), "summary"),
+              (new_year + dt.timedelta(minutes=5), "how much on food last year?"),
+              (new_year + dt.timedelta(minutes=6), "what did I spend yesterday?"),
+              (new_year + dt.timedelta(minutes=7), "food this year?"),
+              (new_year + dt.timedelta(minutes=8), "summary december")]
+    for n, (when, text) in enumerate(script):
+        assert client.post_webhook(delivery(event(text, n, ms(when)))).status == 200
+    texts = [r["json"]["message"]["text"] for r in graph.requests][4:]
 
-        def sql(start, end, category=None):
-            utc = lambda d: d.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")  # noqa: E731
-            [(total,)] = query(bot, "SELECT printf('%.2f', coalesce(sum(amount_minor), 0) / 100.0) FROM expenses"
-                                    " WHERE psid_hash = ? AND occurred_at >= ? AND occurred_at < ?"
-                                    + (" AND category = ?" if category else ""),
-                               psid_hash(PSID), utc(start), utc(end), *([category] if category else []))
-            return total
+    def sql(start, end, category=None):
+        utc = lambda d: d.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")  # noqa: E731
+        [(total,)] = query(bot, "SELECT printf('%.2f', coalesce(sum(amount_minor), 0) / 100.0) FROM expenses"
+                                " WHERE psid_hash = ? AND occurred_at >= ? AND occurred_at < ?"
+                                + (" AND category = ?" if category else ""),
+                           psid_hash(PSID), utc(start), utc(end), *([category] if category else []))
+        return total
 
-        year_2025 = (dt.datetime(2025, 1, 1, tzinfo=tz), new_year)
-        year_2026 = (new_year, dt.datetime(2027, 1, 1, tzinfo=tz))
-        december = (dt.datetime(2025, 12, 1, tzinfo=tz), new_year)
-        expected = [sql(*year_2025), sql(new_year, dt.datetime(2026, 2, 1, tzinfo=tz)), sql(*year_2025, "food"),
-                    sql(dt.datetime(2025, 12, 31, tzinfo=tz), new_year), sql(*year_2026, "food"), sql(*december)]
-        shown = [re.search(r": ([0-9.]+) USD", text)[1] for text in texts]
-        assert shown == expected == ["10.00", "10.00", "10.00", "10.00", "7.00", "10.00"]
-    finally:
-        bot.close()
+    year_2025 = (dt.datetime(2025, 1, 1, tzinfo=tz), new_year)
+    year_2026 = (new_year, dt.datetime(2027, 1, 1, tzinfo=tz))
+    december = (dt.datetime(2025, 12, 1, tzinfo=tz), new_year)
+    expected = [sql(*year_2025), sql(new_year, dt.datetime(2026, 2, 1, tzinfo=tz)), sql(*year_2025, "food"),
+                sql(dt.datetime(2025, 12, 31, tzinfo=tz), new_year), sql(*year_2026, "food"), sql(*december)]
+    shown = [re.search(r": ([0-9.]+) USD", text)[1] for text in texts]
+    assert shown == expected == ["10.00", "10.00", "10.00", "10.00", "7.00", "10.00"]
 
 
 def test_a_line_asked_about_beside_saved_ones_says_what_to_pick(bot, graph):

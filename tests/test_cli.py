@@ -178,7 +178,7 @@ def small_file_limit():
     (["export", "--psid-hash", HASH, "--output"], "out.csv"),
     (["backup"], "backups/copy.db"),
 ])
-def test_a_write_that_runs_out_of_room_is_one_line_and_leaves_no_file(tmp_path, command, target):
+def test_a_write_that_runs_out_of_room_is_one_line_and_leaves_no_file(tmp_path, open_service, command, target):
     path = seeded_db(tmp_path / "x.db")
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE filler (x)")
@@ -186,12 +186,11 @@ def test_a_write_that_runs_out_of_room_is_one_line_and_leaves_no_file(tmp_path, 
     conn.close()
     if command[0] == "export":
         seeded = make_config(tmp_path, db_path=path)
-        from expensebot.service import Service
         from conftest import delivery, message_event, psid_hash
-        service = Service.open(seeded)
+        service = open_service(seeded)
         Client(service.app).post_webhook(delivery(*(message_event("111", f"m_{n}", "lunch " + "x" * 300 + f" {n + 1}")
                                                     for n in range(200))))  # a CSV of ~70 kB
-        service.close()
+        service.close()  # stopped before the command reads its files
         command = [*command[:2], psid_hash("111"), command[3]]
     result = subprocess.run([sys.executable, str(ROOT / "run.py"), *command, str(tmp_path / target)],
                             capture_output=True, text=True, timeout=60, preexec_fn=small_file_limit,
@@ -284,15 +283,10 @@ def test_replay_spool_by_hand_with_ai_off_writes_jobs_skipped(tmp_path, monkeypa
         conn.close()
 
 
-def test_privacy_page_is_served_and_escaped(tmp_path):
-    from expensebot.service import Service
+def test_privacy_page_is_served_and_escaped(tmp_path, open_service):
     config = make_config(tmp_path, operator="Ann <script>alert(1)</script>", contact="ann@example.org & co",
                          ai_enabled=True, ai_url="https://ai.example.org/v1", ai_model="m")
-    service = Service.open(config)
-    try:
-        response = Client(service.app).get("/privacy")
-    finally:
-        service.close()
+    response = Client(open_service(config).app).get("/privacy")
     assert response.status == 200 and response.headers["content-type"].startswith("text/html")
     assert "<script>" not in response.text
     assert "Ann &lt;script&gt;alert(1)&lt;/script&gt;" in response.text and "ann@example.org &amp; co" in response.text

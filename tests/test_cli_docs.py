@@ -21,7 +21,6 @@ from conftest import ROOT, Client, delivery, make_config, message_event
 from test_cli import expensebot, json_lines, problems_of
 from expensebot import envfile
 from expensebot.config import PLACEHOLDER, VARIABLES
-from expensebot.service import Service
 
 OPERATIONS = ROOT / "docs" / "OPERATIONS.md"
 USER = "expensebot"
@@ -120,7 +119,7 @@ def local(text: str, paths: dict) -> str:
     return text
 
 
-def test_backup_service_and_restore_recipe_keep_the_owner(machine):
+def test_backup_service_and_restore_recipe_keep_the_owner(machine, open_service):
     base, paths = machine
     install = [line for line in OPERATIONS.read_text().splitlines() if line.startswith("sudo install -d")]
     subprocess.run(shlex.split(local(install[0], paths))[1:], check=True)
@@ -130,9 +129,9 @@ def test_backup_service_and_restore_recipe_keep_the_owner(machine):
     env = envfile.read(base / "expensebot.env")
     db_path = Path(env["EXPENSEBOT_DB"])
     config = make_config(db_path.parent, db_path=db_path, psid_hash_key=env["PSID_HASH_KEY"])
-    service = Service.open(config)
+    service = open_service(config)
     Client(service.app).post_webhook(delivery(message_event("111", "m_1", "coffee 100")))
-    service.close()
+    service.close()  # stopped before its files are handed to the service user
     subprocess.run(["chown", "-R", f"{USER}:{USER}", str(db_path.parent)], check=True)
 
     # The backup service: ExecStart as User=, with EnvironmentFile= read by systemd's rules.

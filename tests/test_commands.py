@@ -9,8 +9,9 @@ import sqlite3
 import subprocess
 import sys
 
+import pytest
+
 from conftest import HASH_KEY, ROOT, Client, InlineExecutor, delivery, make_config, message_event, psid_hash
-from expensebot.service import Service
 
 
 def run_py(*args, env=None, cwd=ROOT, timeout=60) -> subprocess.CompletedProcess:
@@ -57,20 +58,22 @@ def test_interactive_demo_reads_the_terminal_until_eof(tmp_path):
     assert "Done: I erased your 3 messages and 1 expenses." in process.stdout
 
 
-def seeded(tmp_path):
+@pytest.fixture
+def seeded(tmp_path, open_service):
+    """A database with six expenses of one person and one of another, the bot stopped; (config, env)."""
     config = make_config(tmp_path)
-    service = Service.open(config, executor=InlineExecutor(), enrich_interval=3600)  # AI off: jobs written skipped
+    service = open_service(config, executor=InlineExecutor(), enrich_interval=3600)  # AI off: jobs written skipped
     client = Client(service.app)
     texts = ["coffee 100", "lunch 12,50 #food", 'pizza, "large" 20', "€12 museum", "taxi 1,200.50", "tea 3"]
     for n, text in enumerate(texts):
         client.post_webhook(delivery(message_event("111", f"m_{n}", text)))
     client.post_webhook(delivery(message_event("222", "m_x", "other 99")))
-    service.close()
+    service.close()  # stopped before the command reads its files
     return config, {"EXPENSEBOT_DB": str(config.db_path), "PSID_HASH_KEY": HASH_KEY}
 
 
-def test_export_is_rfc4180_csv_that_sums_to_the_summary(tmp_path):
-    config, env = seeded(tmp_path)
+def test_export_is_rfc4180_csv_that_sums_to_the_summary(seeded):
+    config, env = seeded
     h = psid_hash("111")
     exported = subprocess.run([sys.executable, str(ROOT / "run.py"), "export", "--psid-hash", h],
                               capture_output=True, env={"PATH": "/usr/bin:/bin", **env}, timeout=60)
@@ -89,14 +92,14 @@ def test_export_is_rfc4180_csv_that_sums_to_the_summary(tmp_path):
     assert next(r for r in rows if r["description"] == "taxi")["amount"] == "1200.50"
 
 
-def test_operator_commands_refuse_a_bad_psid_hash(tmp_path):
-    _, env = seeded(tmp_path)
+def test_operator_commands_refuse_a_bad_psid_hash(seeded):
+    _, env = seeded
     result = run_py("summary", "--psid-hash", "not-a-hash", env=env)
     assert result.returncode == 2 and "64 lowercase hex" in result.stderr
 
 
-def test_backup_is_a_consistent_copy(tmp_path):
-    config, env = seeded(tmp_path)
+def test_backup_is_a_consistent_copy(tmp_path, seeded):
+    config, env = seeded
     target = tmp_path / "backup.db"
     result = run_py("backup", str(target), env=env)
     assert result.returncode == 0, result.stderr
@@ -111,13 +114,13 @@ def test_backup_is_a_consistent_copy(tmp_path):
     assert run_py("backup", str(target), env=env).returncode == 2  # never overwrites
 
 
-def test_replay_spool_command_writes_spooled_events(tmp_path):
+def test_replay_spool_command_writes_spooled_events(tmp_path, open_service):
     config = make_config(tmp_path)
-    service = Service.open(config, executor=InlineExecutor())
+    service = open_service(config, executor=InlineExecutor())
     service.replayer.stop()
     service.ingest.spooling.set()
     Client(service.app).post_webhook(delivery(message_event("111", "m_1", "coffee 5")))
-    service.close()
+    service.close()  # stopped before the command reads its files
     result = run_py("replay-spool", env={"EXPENSEBOT_DB": str(config.db_path), "PSID_HASH_KEY": HASH_KEY})
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
@@ -125,8 +128,8 @@ def test_replay_spool_command_writes_spooled_events(tmp_path):
     assert [(line["messages"], line["still_spooled"]) for line in done] == [(1, 0)]
 
 
-def test_views_answer_the_common_questions(tmp_path):
-    config, _ = seeded(tmp_path)
+def test_views_answer_the_common_questions(seeded):
+    config, _ = seeded
     conn = sqlite3.connect(config.db_path)
     try:
         daily = conn.execute("SELECT day, currency, total_minor, expenses FROM daily_totals"
@@ -164,13 +167,13 @@ def test_example_demo_shows_a_currency_a_budget_and_a_question(tmp_path):
     assert "bot> sushi — 500 JPY, today" in out
 
 
-def test_cli_summary_counts_days_in_the_persons_zone(tmp_path):
+def test_cli_summary_counts_days_in_the_persons_zone(tmp_path, open_service):
     import datetime as dt
     from zoneinfo import ZoneInfo
     config = make_config(tmp_path)
-    service = Service.open(config, executor=InlineExecutor())
+    service = open_service(config, executor=InlineExecutor())
     Client(service.app).post_webhook(delivery(message_event("111", "m_1", "timezone Pacific/Kiritimati")))
-    service.close()
+    service.close()  # stopped before the command reads its files
     env = {"EXPENSEBOT_DB": str(config.db_path), "PSID_HASH_KEY": HASH_KEY}
 
     def local_midnight():

@@ -10,7 +10,7 @@ import time
 
 import requests
 
-from conftest import APP_SECRET, delivery, message_event, wait_for
+from conftest import APP_SECRET, META_DEADLINE, delivery, message_event, wait_for
 from expensebot import webhook
 
 
@@ -67,7 +67,8 @@ def test_kill_9_mid_stream_loses_no_acknowledged_mid(tmp_path, server_process):
                    for i in range(4)]
         for thread in threads:
             thread.start()
-        wait_for(lambda: len(acked) >= 50 * (round_ + 1), 10, interval=0.005)
+        # Generous: a busy machine answers slower, and the kill must come mid-stream, not before it.
+        assert wait_for(lambda: len(acked) >= 50 * (round_ + 1), 60, interval=0.005)
         server.kill()
         stop.set()
         for thread in threads:
@@ -83,8 +84,7 @@ def test_kill_9_mid_stream_loses_no_acknowledged_mid(tmp_path, server_process):
           f"{len(set(all_acked) - set(mids))} lost, {len(mids) - len(set(mids))} duplicated")
     assert set(all_acked) <= set(mids)
     assert len(mids) == len(set(mids))
-    wait_for(lambda: not pending_jobs(db_path), 10)  # jobs left pending by the kills resume (AI off: skipped)
-    assert pending_jobs(db_path) == 0
+    assert wait_for(lambda: not pending_jobs(db_path), 30)  # jobs left pending by the kills resume (AI off: skipped)
     conn = sqlite3.connect(db_path)
     try:
         assert conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == len(mids)
@@ -102,7 +102,7 @@ def test_spooled_event_survives_kill_9_and_is_replayed_after_restart(tmp_path, s
     try:
         started = time.monotonic()
         assert post(server.url, signed_message("m_spooled")).status_code == 200
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < META_DEADLINE  # spooled while the lock is still held
         server.kill()
     finally:
         locker.execute("ROLLBACK")
@@ -111,8 +111,7 @@ def test_spooled_event_survives_kill_9_and_is_replayed_after_restart(tmp_path, s
     assert len(list((tmp_path / "expensebot.db.spool").glob("*.jsonl"))) == 1
 
     restarted = server_process()
-    wait_for(lambda: stored_mids(db_path) == ["m_spooled"], 10)
-    assert stored_mids(db_path) == ["m_spooled"]
+    assert wait_for(lambda: stored_mids(db_path) == ["m_spooled"], 30)
     # The log line follows the commit: wait for it rather than race it.
     assert wait_for(lambda: "event_logged" in [line["event"] for line in restarted.log_lines()], 10)
 
@@ -133,7 +132,7 @@ def test_load_with_the_model_hanging_and_the_send_api_failing_loses_nothing(tmp_
                    for i in range(4)]
         for thread in threads:
             thread.start()
-        wait_for(lambda: len(acked) >= 400, 30, interval=0.01)
+        assert wait_for(lambda: len(acked) >= 400, 120, interval=0.01)
         stop.set()
         for thread in threads:
             thread.join(timeout=10)

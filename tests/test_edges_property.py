@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import itertools
-import sqlite3
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import Client, InlineExecutor, delivery, make_config, message_event
-from expensebot.service import Service
+from conftest import Client, InlineExecutor, delivery, make_config, message_event, query, services_closed_at_exit
 
 T0 = 1764075600000
 _counter = itertools.count()
@@ -54,15 +52,9 @@ def test_any_mix_of_valid_and_hostile_events_stores_every_valid_one(tmp_path, da
     valid = [message_event("111", f"m_{run}_{n}", f"coffee {n + 1}", timestamp=T0 + n) for n in range(n_valid)]
     events = data.draw(st.permutations(valid + hostile), label="order")
     (tmp_path / f"run{run}").mkdir()
-    service = Service.open(make_config(tmp_path / f"run{run}"), executor=InlineExecutor(), replay_interval=3600)
-    try:
+    with services_closed_at_exit() as open_service:  # each example's own database, closed when it ends
+        service = open_service(make_config(tmp_path / f"run{run}"), executor=InlineExecutor(), replay_interval=3600)
         response = Client(service.app).post_webhook(delivery(*events))
         assert response.status == 200
-        conn = sqlite3.connect(service.config.db_path)
-        try:
-            stored = {mid for (mid,) in conn.execute("SELECT mid FROM expenses")}
-        finally:
-            conn.close()
-        assert {event["message"]["mid"] for event in valid} <= stored
-    finally:
-        service.close()
+        stored = {mid for (mid,) in query(service, "SELECT mid FROM expenses")}
+    assert {event["message"]["mid"] for event in valid} <= stored

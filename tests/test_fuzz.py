@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from conftest import Client, InlineExecutor, make_config
 from expensebot import money, parser
-from expensebot.service import Service
 
 TODAY = dt.date(2026, 11, 25)
 CURRENCIES = sorted(money.MINOR_DIGITS)
@@ -74,10 +73,9 @@ bodies = st.fixed_dictionaries({"object": st.sampled_from(["page", "instagram"])
 
 
 @pytest.fixture(scope="module")
-def fuzz_client(tmp_path_factory):
-    service = Service.open(make_config(tmp_path_factory.mktemp("fuzz")), executor=InlineExecutor())
-    yield Client(service.app), service
-    service.close()
+def fuzz_client(tmp_path_factory, open_module_service):
+    service = open_module_service(make_config(tmp_path_factory.mktemp("fuzz")), executor=InlineExecutor())
+    return Client(service.app), service
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

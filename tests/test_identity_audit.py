@@ -63,9 +63,9 @@ def test_no_raw_psid_or_secret_anywhere_after_real_traffic(tmp_path, server_proc
     finally:
         locker.execute("ROLLBACK")
         locker.close()
-    wait_for(lambda: b"m_spool" in db_path.read_bytes() + _read(tmp_path / "expensebot.db-wal"), 10)
+    assert wait_for(lambda: b"m_spool" in db_path.read_bytes() + _read(tmp_path / "expensebot.db-wal"), 30)
     # Let replies and enrichment happen, so their logs are audited too.
-    wait_for(lambda: len(graph.requests) >= len(SYNTHETIC_PSIDS) and bool(categorizing_model.requests), 10)
+    assert wait_for(lambda: len(graph.requests) >= len(SYNTHETIC_PSIDS) and bool(categorizing_model.requests), 30)
     wal = _read(tmp_path / "expensebot.db-wal")
     server.stop()
     assert graph.requests and categorizing_model.requests

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from conftest import OPS_TOKEN, Client, delivery, make_config, message_event, psid_hash
-from expensebot.service import Service
 
 
 def test_healthz_reports_ok_and_spool_depth_without_personal_data(client):
@@ -24,13 +23,10 @@ def test_healthz_is_503_when_the_database_does_not_answer(service, client):
 
 
 @pytest.mark.parametrize("path", ["/ops/stats", f"/ops/last-write?psid_hash={'a' * 64}"])
-def test_ops_routes_are_404_when_no_ops_token_is_configured(tmp_path, path):
-    service = Service.open(make_config(tmp_path, ops_token=""))
-    try:
-        assert Client(service.app).get(path, token="").status == 404
-        assert Client(service.app).get(path, token="anything").status == 404
-    finally:
-        service.close()
+def test_ops_routes_are_404_when_no_ops_token_is_configured(tmp_path, path, open_service):
+    service = open_service(make_config(tmp_path, ops_token=""))
+    assert Client(service.app).get(path, token="").status == 404
+    assert Client(service.app).get(path, token="anything").status == 404
 
 
 @pytest.mark.parametrize("path", ["/ops/stats", f"/ops/last-write?psid_hash={'a' * 64}"])

@@ -41,13 +41,12 @@ def clock():
 
 
 @pytest.fixture
-def bot(tmp_path, graph, clock):
+def bot(tmp_path, graph, clock, open_service):
     config = make_config(tmp_path, public_url=PUBLIC_URL, fb_page_access_token="test-page-token",
                          fb_graph_url=graph.url)
-    service = Service.open(config, replay_interval=0.05, executor=InlineExecutor(), now=clock,
+    service = open_service(config, replay_interval=0.05, executor=InlineExecutor(), now=clock,
                            reply_backoff=(0, 0, 0))
-    yield service
-    service.close()
+    return service
 
 
 @pytest.fixture
@@ -583,14 +582,11 @@ def test_report_in_the_chat_answers_with_a_button_to_the_page(bot, client, graph
     assert page.status == 200 and "coffee" in page.text
 
 
-def test_report_without_a_public_url_says_it_is_not_set_up(tmp_path, graph):
+def test_report_without_a_public_url_says_it_is_not_set_up(tmp_path, graph, open_service):
     config = make_config(tmp_path, fb_page_access_token="test-page-token", fb_graph_url=graph.url)
-    service = Service.open(config, replay_interval=0.05, executor=InlineExecutor(),
+    service = open_service(config, replay_interval=0.05, executor=InlineExecutor(),
                            reply_backoff=(0, 0, 0))
-    try:
-        say(Client(service.app), ALICE, "report", NOW)
-    finally:
-        service.close()
+    say(Client(service.app), ALICE, "report", NOW)
     assert graph.texts == [chat.REPORT_NOT_SET_UP]
 
 
@@ -603,14 +599,12 @@ def test_report_is_a_command_not_an_expense():
     assert reading.read_command("MENU_REPORT", settings, today) == reading.Command("report")
 
 
-def test_the_link_never_reaches_a_log_line(tmp_path, caplog, clock):
+def test_the_link_never_reaches_a_log_line(tmp_path, caplog, clock, open_service):
     config = make_config(tmp_path, public_url=PUBLIC_URL)  # no page token: replies are logged
-    service = Service.open(config, replay_interval=0.05, executor=InlineExecutor(), now=clock)
-    try:
-        with caplog.at_level(logging.INFO):
-            say(Client(service.app), ALICE, "report", NOW)
-    finally:
-        service.close()
+    service = open_service(config, replay_interval=0.05, executor=InlineExecutor(), now=clock)
+    with caplog.at_level(logging.INFO):
+        say(Client(service.app), ALICE, "report", NOW)
+    service.close()  # stopped, so its shutdown lines are checked too
     logged = [record for record in caplog.records if record.msg == "reply_logged"]
     assert [record.fields["text"] for record in logged] == ["Your report for November 2026"]
     token = report.make_token(report.link_key(config.psid_hash_key), psid_hash(ALICE), NOW)

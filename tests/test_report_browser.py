@@ -63,9 +63,9 @@ def seed_month(service: Service) -> str:
 
 
 @pytest.fixture
-def report_server(tmp_path):
+def report_server(tmp_path, open_service):
     """The real bot on real waitress with the clock at NOW and a month of expenses; yields the page URL."""
-    service = Service.open(make_config(tmp_path), replay_interval=0.05, now=lambda: NOW)
+    service = open_service(make_config(tmp_path), replay_interval=0.05, now=lambda: NOW)
     person = seed_month(service)
     server = waitress.create_server(service.app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -74,7 +74,6 @@ def report_server(tmp_path):
     yield f"http://127.0.0.1:{server.effective_port}/report/{token}/?month=2026-11"
     server.close()
     thread.join(timeout=10)
-    service.close()
 
 
 def open_in_chromium(url: str, width: int, height: int, workdir: Path) -> tuple[str, list[str], Path]:

@@ -76,4 +76,6 @@ def test_long_description_stays_fast():
     started = time.perf_counter()
     assert rules.categorize("a" * 1_000_000) is None
     assert rules.categorize("coffee " + "s" * 1_000_000) == "food"
-    assert time.perf_counter() - started < 0.05
+    # Linear time: a pattern that backtracks would take minutes on a million characters. (How fast is
+    # bench/'s question, not this test's.)
+    assert time.perf_counter() - started < 5

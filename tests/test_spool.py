@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from conftest import Client, delivery, make_config, message_event, psid_hash, wait_for
-from expensebot.service import Service
+from conftest import META_DEADLINE, Client, delivery, make_config, message_event, psid_hash, wait_for
 from expensebot.webhook import Message
 
 
@@ -37,14 +36,16 @@ def test_locked_database_spools_answers_200_then_replays(service, client, locker
     response = client.post_webhook(delivery(message_event("111", "m_1", "coffee 100")))
     first_answer = time.monotonic() - started
     assert (response.status, response.text) == (200, "EVENT_RECEIVED")
-    assert 0.9 <= first_answer < 2.0
+    # It tried the database for its write timeout, then spooled; within Meta's deadline, lock or not.
+    assert service.db.write_timeout * 0.9 <= first_answer < META_DEADLINE
     assert locker.execute("SELECT count(*) FROM messages_raw").fetchone()[0] == 0
     assert service.ingest.spool.depth() == 1
 
-    # While the spool drains, new events queue behind it at once instead of waiting again.
+    # While the spool drains, new events queue behind it at once instead of waiting again: a second
+    # try of the database would take its write timeout once more.
     started = time.monotonic()
     assert client.post_webhook(delivery(message_event("111", "m_2", "tea 3"))).status == 200
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < service.db.write_timeout / 2
     assert client.get("/healthz").json() == {"status": "ok", "spool_depth": 2}
 
     locker.execute("ROLLBACK")
@@ -81,22 +82,19 @@ def test_replay_is_idempotent(service):
     assert ingest.spool.files() == []
 
 
-def test_spool_left_by_a_previous_run_is_replayed_on_start(tmp_path):
+def test_spool_left_by_a_previous_run_is_replayed_on_start(tmp_path, open_service):
     config = make_config(tmp_path)
-    service = Service.open(config, replay_interval=0.05)
+    service = open_service(config, replay_interval=0.05)
     service.replayer.stop()
     service.ingest.spooling.set()  # as if the database had been locked
     Client(service.app).post_webhook(delivery(message_event("111", "m_1", "coffee 5")))
-    service.db.close()
+    service.close()  # the run ends with its event still spooled
     (config.spool_dir / "00000000000000000001-1-000000-1.tmp").write_text("half a line")
     assert count(config.db_path) == 0
 
-    restarted = Service.open(config, replay_interval=0.05)
-    try:
-        assert wait_for(lambda: count(config.db_path) == 1)
-        assert list(config.spool_dir.iterdir()) == []
-    finally:
-        restarted.close()
+    restarted = open_service(config, replay_interval=0.05)
+    assert wait_for(lambda: count(config.db_path) == 1)
+    assert wait_for(lambda: list(config.spool_dir.iterdir()) == [])  # removed after the commit
 
 
 def test_unreadable_spool_file_is_set_aside_and_the_rest_replayed(service, caplog):
@@ -137,7 +135,7 @@ def test_read_only_database_file_spools_then_replays_when_writable(service, clie
         started = time.monotonic()
         response = client.post_webhook(delivery(message_event("111", "m_ro", "coffee 5")))
         assert response.status == 200
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < META_DEADLINE
         assert service.ingest.spool.depth() == 1
         reasons = [r.fields["reason"] for r in caplog.records if r.msg == "database_unavailable"]
         assert reasons and "readonly" in reasons[0]

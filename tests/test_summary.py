@@ -8,7 +8,6 @@ import sqlite3
 import pytest
 
 from conftest import OPS_TOKEN, Client, InlineExecutor, delivery, make_config, message_event, psid_hash
-from expensebot.service import Service
 from expensebot.summary import summarize
 from expensebot.times import ms_from_iso
 
@@ -35,15 +34,14 @@ BOUNDS = {  # the periods' [start, end) in UTC, written out by hand
 
 
 @pytest.fixture
-def manila(tmp_path):
+def manila(tmp_path, open_service):
     config = make_config(tmp_path, tz="Asia/Manila")
-    service = Service.open(config, executor=InlineExecutor(), now=lambda: NOW)
+    service = open_service(config, executor=InlineExecutor(), now=lambda: NOW)
     client = Client(service.app)
     for n, (when, text) in enumerate(EXPENSES):
         client.post_webhook(delivery(message_event("111", f"m_{n}", text, timestamp=ms_from_iso(when))))
     client.post_webhook(delivery(message_event("222", "m_other", "someone else 1000", timestamp=ms_from_iso(NOW.isoformat()))))
-    yield service, client
-    service.close()
+    return service, client
 
 
 def sql_totals(db_path, psid_hash_, start, end) -> dict:

@@ -9,7 +9,6 @@ import pytest
 from conftest import (APP_SECRET, PAYLOADS, VERIFY_TOKEN, delivery, make_config, message_event,
                       psid_hash)
 from expensebot import webhook
-from expensebot.service import Service
 
 
 def wrap(event: dict) -> bytes:
@@ -24,20 +23,17 @@ def payload_body(name: str) -> bytes:
 
 # --- signature -----------------------------------------------------------------------------
 
-def test_published_signature_vector_with_escaped_unicode_is_accepted(tmp_path):
+def test_published_signature_vector_with_escaped_unicode_is_accepted(tmp_path, open_service):
     """Meta signs the escaped bytes (\\u00e4): the check must hash them exactly as received."""
     secret = "e6af24be1d683c8c911949f897eea1f6"
-    service = Service.open(make_config(tmp_path, fb_app_secret=secret))
-    try:
-        from conftest import Client
-        body = (PAYLOADS / "01_text_unicode_escaped_signed.json").read_bytes()
-        signature = "sha256=3bf62d5bc657e3a17e55fa0095fa29964db507393b05209c260e2c845254968b"
-        response = Client(service.app).post_webhook(body, signature=signature)
-        assert (response.status, response.text) == (200, "EVENT_RECEIVED")
-        with service.db.reading() as conn:
-            assert conn.execute("SELECT text FROM messages_raw").fetchall()[0][0] == "Test äëï"
-    finally:
-        service.close()
+    service = open_service(make_config(tmp_path, fb_app_secret=secret))
+    from conftest import Client
+    body = (PAYLOADS / "01_text_unicode_escaped_signed.json").read_bytes()
+    signature = "sha256=3bf62d5bc657e3a17e55fa0095fa29964db507393b05209c260e2c845254968b"
+    response = Client(service.app).post_webhook(body, signature=signature)
+    assert (response.status, response.text) == (200, "EVENT_RECEIVED")
+    with service.db.reading() as conn:
+        assert conn.execute("SELECT text FROM messages_raw").fetchall()[0][0] == "Test äëï"
 
 
 def test_escaped_slashes_are_signed_as_sent(client, rows):
