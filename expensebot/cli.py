@@ -323,7 +323,7 @@ COMMANDS = {
         (("--limit",), dict(type=_positive, default=100, metavar="N", help="the newest N (default 100)")),
         (("--events",), dict(action="store_true", help="include each event as received"))]),
     "replay-spool": (replay_spool, "write spooled events into the database now",
-                     DB + ("EXPENSEBOT_SPOOL", "EXPENSEBOT_TZ", "EXPENSEBOT_CURRENCY"), []),
+                     DB + ("EXPENSEBOT_SPOOL", "EXPENSEBOT_TZ", "EXPENSEBOT_CURRENCY", "AI_ENABLED"), []),
     "setup-page": (setup_page, "set the Page's Get Started button, greeting, menu and ice breakers",
                    GRAPH + ("EXPENSEBOT_PUBLIC_URL",), [
         (("--dry-run",), dict(action="store_true", help="print the profile JSON; send nothing"))]),

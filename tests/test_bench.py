@@ -16,6 +16,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import bench_budget  # noqa: E402
 import bench_ingest  # noqa: E402
 import cpu_per_message  # noqa: E402
+import reply_rate  # noqa: E402
 
 
 def test_generated_bodies_are_signed_like_meta_and_every_mid_is_distinct(tmp_path):
@@ -78,3 +79,17 @@ def test_cpu_per_message_runs_the_real_service_and_counts_every_reply(capsys):
     figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (figures["replies"], figures["messages"], figures["all_replied"]) == ("logged", 30, True)
     assert figures["whole_process_us"] >= figures["request_thread_us"] > 0
+
+
+def test_reply_rate_counts_replies_in_batches_not_requests():
+    # 40 messages from 20 people queued at once: the outbox sends them as Graph batches, so there
+    # are fewer requests than replies, and every reply is counted, none dropped.
+    figures = reply_rate.run(40, 20, 0.0, per_delivery=40)
+    assert (figures["replies"], figures["dropped"], figures["failed"]) == (40, 0, 0)
+    assert 2 <= figures["posts"] < 40
+    assert figures["send_rate"] > 0
+
+
+def test_reply_rate_sends_one_persons_replies_one_request_each():
+    figures = reply_rate.run(5, 1, 0.0)
+    assert (figures["replies"], figures["posts"], figures["send_rate"]) == (5, 5, None)
