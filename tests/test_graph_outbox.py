@@ -17,8 +17,7 @@ from conftest import (APP_SECRET, Client, InlineExecutor, delivery, make_config,
                       wait_for)
 from expensebot import webhook
 from expensebot.demo import SendApiStandIn
-from expensebot.service import Service
-from test_ai import ModelStandIn, hangs, serve
+from test_ai import hangs, model  # noqa: F401  (model is a fixture)
 
 T0 = 1764075600000
 
@@ -65,15 +64,20 @@ def test_a_persons_replies_in_one_body_go_in_separate_batches_in_order(bot, grap
 
 
 @pytest.fixture(scope="module")
-def busy_bot(tmp_path_factory):
-    """The real sender threads, and a Send API that takes a little while a call, so replies overlap."""
+def slow_graph():
+    """A Send API that takes a little while a call, so replies overlap."""
     graph = SendApiStandIn(delay=0.005, jitter=0.03)
-    config = make_config(tmp_path_factory.mktemp("order"), fb_page_access_token="t", fb_graph_url=graph.url)
-    service = Service.open(config)
-    service.outbox.gather = 0.0  # senders take replies at once: the person's previous one may still be in flight
-    yield service, graph
-    service.close()
+    yield graph
     graph.close()
+
+
+@pytest.fixture(scope="module")
+def busy_bot(slow_graph, tmp_path_factory, open_module_service):
+    """The real sender threads on slow_graph (requested first, so it is closed after the service)."""
+    config = make_config(tmp_path_factory.mktemp("order"), fb_page_access_token="t", fb_graph_url=slow_graph.url)
+    service = open_module_service(config)
+    service.outbox.gather = 0.0  # senders take replies at once: the person's previous one may still be in flight
+    return service, slow_graph
 
 
 # (person, starts a new webhook body, waits first until the Send API has taken one more call)
@@ -112,76 +116,61 @@ def test_each_persons_replies_go_out_in_commit_order_under_concurrency(busy_bot,
     assert seen == expected
 
 
-def test_a_summary_waiting_for_the_model_holds_only_that_persons_replies(tmp_path, graph):
-    for model in serve(ModelStandIn()):
-        model.will(*[hangs] * 3)
-        config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url, ai_enabled=True,
-                             ai_url=model.url, ai_model="m", ai_timeout=2.0)
-        bot = Service.open(config, enrich_interval=3600)
-        try:
-            now = int(time.time() * 1000)
-            post(bot, message_event("111", "m_1", "coffee 3", timestamp=now))
-            assert wait_for(lambda: len(graph.delivered) == 1, 10)
-            post(bot, message_event("111", "m_2", "summary", timestamp=now),
-                 message_event("111", "m_3", "cake 4", timestamp=now),
-                 message_event("222", "m_4", "tea 3", timestamp=now))  # ready at once, but not batched together
-            assert wait_for(lambda: len(graph.delivered) == 4, 20)
-            order = [(d["recipient"]["id"], d["message"]["text"].split("\n")[0]) for d in graph.delivered]
-            # 222's tea went out while 111's summary waited for the model; 111's cake waited behind it.
-            assert order[1] == ("222", "tea — 3.00 USD, today")
-            assert order[2][0] == "111" and order[2][1].startswith("This month")
-            assert order[3] == ("111", "cake — 4.00 USD, today")
-        finally:
-            bot.close()
+def test_a_summary_waiting_for_the_model_holds_only_that_persons_replies(tmp_path, graph, model, open_service):
+    model.will(*[hangs] * 3)
+    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url, ai_enabled=True,
+                         ai_url=model.url, ai_model="m", ai_timeout=2.0)
+    bot = open_service(config, enrich_interval=3600)
+    now = int(time.time() * 1000)
+    post(bot, message_event("111", "m_1", "coffee 3", timestamp=now))
+    assert wait_for(lambda: len(graph.delivered) == 1, 10)
+    post(bot, message_event("111", "m_2", "summary", timestamp=now),
+         message_event("111", "m_3", "cake 4", timestamp=now),
+         message_event("222", "m_4", "tea 3", timestamp=now))  # ready at once, but not batched together
+    assert wait_for(lambda: len(graph.delivered) == 4, 20)
+    order = [(d["recipient"]["id"], d["message"]["text"].split("\n")[0]) for d in graph.delivered]
+    # 222's tea went out while 111's summary waited for the model; 111's cake waited behind it.
+    assert order[1] == ("222", "tea — 3.00 USD, today")
+    assert order[2][0] == "111" and order[2][1].startswith("This month")
+    assert order[3] == ("111", "cake — 4.00 USD, today")
 
 
-def test_a_call_the_send_api_never_answers_holds_nobody_else(tmp_path):
-    graph = SendApiStandIn()
+def test_a_call_the_send_api_never_answers_holds_nobody_else(tmp_path, graph, open_service):
     graph.behave("hang")  # the first call only
     config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
-    bot = Service.open(config)
-    try:
-        post(bot, message_event("111", "m_1", "coffee 1", timestamp=T0))
-        assert wait_for(lambda: len(graph.requests) == 1, 10)
-        post(bot, message_event("222", "m_2", "tea 2", timestamp=T0))
-        assert wait_for(lambda: len(graph.delivered) == 1, 10)
-        assert graph.delivered[0]["recipient"] == {"id": "222"}
-    finally:
-        bot.close()
-        graph.close()
+    bot = open_service(config)
+    post(bot, message_event("111", "m_1", "coffee 1", timestamp=T0))
+    assert wait_for(lambda: len(graph.requests) == 1, 10)
+    post(bot, message_event("222", "m_2", "tea 2", timestamp=T0))
+    assert wait_for(lambda: len(graph.delivered) == 1, 10)
+    assert graph.delivered[0]["recipient"] == {"id": "222"}
 
 
-def test_close_is_bounded_while_the_send_api_hangs_and_logs_every_reply_dropped(tmp_path, caplog):
-    graph = SendApiStandIn()
+def test_close_is_bounded_while_the_send_api_hangs_and_logs_every_reply_dropped(tmp_path, graph, caplog,
+                                                                                   open_service):
     for _ in range(10):
         graph.behave("hang")
     config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
-    bot = Service.open(config)
-    try:
-        post(bot, message_event("111", "m_1", "coffee 1", timestamp=T0))
-        post(bot, message_event("111", "m_2", "coffee 2", timestamp=T0))
-        assert wait_for(lambda: len(graph.requests) == 1, 10)
-        started = time.monotonic()
-        bot.close()
-        assert time.monotonic() - started < 10
-        assert sorted((f["mid"], f["reason"]) for f in events_of(caplog, "reply_dropped")) == [
-            ("m_1", "shutting down"), ("m_2", "shutting down")]
-        assert events_of(caplog, "reply_sent") == []
-    finally:
-        graph.close()
+    bot = open_service(config)
+    post(bot, message_event("111", "m_1", "coffee 1", timestamp=T0))
+    post(bot, message_event("111", "m_2", "coffee 2", timestamp=T0))
+    assert wait_for(lambda: len(graph.requests) == 1, 10)
+    started = time.monotonic()
+    bot.close()  # on purpose, mid-test, while a call hangs: how long close takes is what this test measures
+    assert time.monotonic() - started < 10
+    assert sorted((f["mid"], f["reason"]) for f in events_of(caplog, "reply_dropped")) == [
+        ("m_1", "shutting down"), ("m_2", "shutting down")]
+    assert events_of(caplog, "reply_sent") == []
 
 
-def test_close_sends_what_is_queued_first(tmp_path, caplog):
-    graph = SendApiStandIn(delay=0.05)
+def test_close_sends_what_is_queued_first(tmp_path, graph, caplog, open_service):
+    graph.delay = 0.05
     config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
-    bot = Service.open(config)
-    try:
-        post(bot, *(message_event(str(100 + i), f"m_{i}", f"item {i}", timestamp=T0) for i in range(20)))
-        bot.close()
-        assert len(graph.delivered) == 20
-        assert events_of(caplog, "reply_dropped") == []
-    finally:
-        graph.close()
+    bot = open_service(config)
+    post(bot, *(message_event(str(100 + i), f"m_{i}", f"item {i}", timestamp=T0) for i in range(20)))
+    bot.close()  # on purpose, mid-test: that close sends the queued replies before it returns is what this checks
+    assert len(graph.delivered) == 20
+    assert events_of(caplog, "reply_dropped") == []
 
 
 def test_sigterm_stops_a_real_server_within_ten_seconds_while_the_send_api_hangs(server_process):
@@ -209,13 +198,10 @@ def test_sigterm_stops_a_real_server_within_ten_seconds_while_the_send_api_hangs
         graph.close()
 
 
-def test_inline_sending_without_a_token_logs_replies(tmp_path, caplog):
-    bot = Service.open(make_config(tmp_path), executor=InlineExecutor())
-    try:
-        post(bot, message_event("111", "m_1", "coffee 1", timestamp=T0), message_event("222", "m_2", "tea 2", timestamp=T0))
-        assert sorted(f["mid"] for f in events_of(caplog, "reply_logged")) == ["m_1", "m_2"]
-    finally:
-        bot.close()
+def test_inline_sending_without_a_token_logs_replies(tmp_path, caplog, open_service):
+    bot = open_service(make_config(tmp_path), executor=InlineExecutor())
+    post(bot, message_event("111", "m_1", "coffee 1", timestamp=T0), message_event("222", "m_2", "tea 2", timestamp=T0))
+    assert sorted(f["mid"] for f in events_of(caplog, "reply_logged")) == ["m_1", "m_2"]
 
 
 def test_a_bug_wording_one_reply_is_one_json_line_and_the_others_still_go(bot, graph, caplog):

@@ -12,7 +12,6 @@ from conftest import (APP_SECRET, Client, InlineExecutor, delivery, make_config,
                       wait_for)
 from expensebot import chat
 from expensebot.graph import appsecret_proof
-from expensebot.service import Service
 
 T0 = 1764075600000  # 2025-11-25T13:00:00Z
 
@@ -205,29 +204,23 @@ def test_retries_give_up_after_a_bound_and_log(bot, graph, caplog):
     assert [r.fields["code"] for r in caplog.records if r.msg == "reply_failed"] == [1200]
 
 
-def test_send_api_down_never_affects_the_write(tmp_path, caplog):
+def test_send_api_down_never_affects_the_write(tmp_path, caplog, open_service):
     from conftest import free_port
     config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=f"http://127.0.0.1:{free_port()}/v25.0")
-    bot = Service.open(config, executor=InlineExecutor(), reply_backoff=(0, 0, 0))
-    try:
-        assert say(bot, "coffee 100", "m_1").text == "EVENT_RECEIVED"
-        assert query(bot, "SELECT amount_minor FROM expenses") == [(10000,)]
-        assert [r.fields["reason"] for r in caplog.records if r.msg == "reply_failed"] == [
-            "request failed: ConnectionRefusedError"]
-    finally:
-        bot.close()
+    bot = open_service(config, executor=InlineExecutor(), reply_backoff=(0, 0, 0))
+    assert say(bot, "coffee 100", "m_1").text == "EVENT_RECEIVED"
+    assert query(bot, "SELECT amount_minor FROM expenses") == [(10000,)]
+    assert [r.fields["reason"] for r in caplog.records if r.msg == "reply_failed"] == [
+        "request failed: ConnectionRefusedError"]
 
 
-def test_without_a_page_token_replies_are_logged_not_sent(tmp_path, caplog):
-    bot = Service.open(make_config(tmp_path), executor=InlineExecutor())
-    try:
-        say(bot, "coffee 100", "m_1", psid="98765432101234")
-        (logged,) = [r.fields for r in caplog.records if r.msg == "reply_logged"]
-        assert logged == {"psid_hash": psid_hash("98765432101234"), "mid": "m_1",
-                          "text": "coffee — 100.00 USD, today\nToday: 100.00 USD"}
-        assert "98765432101234" not in json.dumps([getattr(r, "fields", {}) for r in caplog.records])
-    finally:
-        bot.close()
+def test_without_a_page_token_replies_are_logged_not_sent(tmp_path, caplog, open_service):
+    bot = open_service(make_config(tmp_path), executor=InlineExecutor())
+    say(bot, "coffee 100", "m_1", psid="98765432101234")
+    (logged,) = [r.fields for r in caplog.records if r.msg == "reply_logged"]
+    assert logged == {"psid_hash": psid_hash("98765432101234"), "mid": "m_1",
+                      "text": "coffee — 100.00 USD, today\nToday: 100.00 USD"}
+    assert "98765432101234" not in json.dumps([getattr(r, "fields", {}) for r in caplog.records])
 
 
 def test_replies_stay_under_2000_characters(bot, graph):
@@ -236,18 +229,15 @@ def test_replies_stay_under_2000_characters(bot, graph):
     assert graph.texts[0].endswith("…")
 
 
-def test_replies_go_out_in_commit_order_on_the_real_senders(tmp_path, graph):
+def test_replies_go_out_in_commit_order_on_the_real_senders(tmp_path, graph, open_service):
     config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
-    bot = Service.open(config)  # the real sender threads
-    try:
-        for i in range(1, 21):
-            say(bot, f"item {i}", f"m_{i}")
-        say(bot, "summary all", "m_21")
-        assert wait_for(lambda: len(graph.delivered) >= 21, 10)
-        assert [t.split(",")[0] for t in graph.texts[:20]] == [f"item — {i}.00 USD" for i in range(1, 21)]
-        assert "210.00 USD in 20 expenses" in graph.texts[20]
-    finally:
-        bot.close()
+    bot = open_service(config)  # the real sender threads
+    for i in range(1, 21):
+        say(bot, f"item {i}", f"m_{i}")
+    say(bot, "summary all", "m_21")
+    assert wait_for(lambda: len(graph.delivered) >= 21, 10)
+    assert [t.split(",")[0] for t in graph.texts[:20]] == [f"item — {i}.00 USD" for i in range(1, 21)]
+    assert "210.00 USD in 20 expenses" in graph.texts[20]
 
 
 class HeldExecutor(concurrent.futures.Executor):
@@ -266,47 +256,41 @@ class HeldExecutor(concurrent.futures.Executor):
             fn(*args, **kwargs)
 
 
-def test_a_long_outage_drops_a_persons_oldest_replies_never_a_row(tmp_path, graph, caplog):
+def test_a_long_outage_drops_a_persons_oldest_replies_never_a_row(tmp_path, graph, caplog, open_service):
     executor = HeldExecutor()
     config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
-    bot = Service.open(config, executor=executor)
+    bot = open_service(config, executor=executor)
     bot.outbox.max_per_person = 3
-    try:
-        for i in range(1, 6):
-            say(bot, f"item {i}", f"m_{i}")
-        assert len(executor.held) == 1  # one wake-up for the whole queue, not a task per message
-        executor.run()
-        assert [t.split(",")[0] for t in graph.texts] == [f"item — {i}.00 USD" for i in (3, 4, 5)]
-        assert [(r.fields["mid"], r.fields["reason"]) for r in caplog.records if r.msg == "reply_dropped"] == [
-            ("m_1", "too many replies queued for this person"), ("m_2", "too many replies queued for this person")]
-        assert query(bot, "SELECT count(*) FROM expenses") == [(5,)]
-    finally:
-        bot.close()
+    for i in range(1, 6):
+        say(bot, f"item {i}", f"m_{i}")
+    assert len(executor.held) == 1  # one wake-up for the whole queue, not a task per message
+    executor.run()
+    assert [t.split(",")[0] for t in graph.texts] == [f"item — {i}.00 USD" for i in (3, 4, 5)]
+    assert [(r.fields["mid"], r.fields["reason"]) for r in caplog.records if r.msg == "reply_dropped"] == [
+        ("m_1", "too many replies queued for this person"), ("m_2", "too many replies queued for this person")]
+    assert query(bot, "SELECT count(*) FROM expenses") == [(5,)]
 
 
-def test_the_total_cap_drops_new_replies_and_logs_each(tmp_path, graph, caplog):
+def test_the_total_cap_drops_new_replies_and_logs_each(tmp_path, graph, caplog, open_service):
     executor = HeldExecutor()
     config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
-    bot = Service.open(config, executor=executor)
+    bot = open_service(config, executor=executor)
     bot.outbox.max_queued = 2
-    try:
-        for i in range(1, 5):
-            say(bot, f"item {i}", f"m_{i}", psid=str(100 + i))
-        executor.run()
-        assert sorted(t.split(",")[0] for t in graph.texts) == ["item — 1.00 USD", "item — 2.00 USD"]
-        assert [(r.fields["mid"], r.fields["reason"]) for r in caplog.records if r.msg == "reply_dropped"] == [
-            ("m_3", "reply queue full"), ("m_4", "reply queue full")]
-        assert query(bot, "SELECT count(*) FROM expenses") == [(4,)]
-    finally:
-        bot.close()
+    for i in range(1, 5):
+        say(bot, f"item {i}", f"m_{i}", psid=str(100 + i))
+    executor.run()
+    assert sorted(t.split(",")[0] for t in graph.texts) == ["item — 1.00 USD", "item — 2.00 USD"]
+    assert [(r.fields["mid"], r.fields["reason"]) for r in caplog.records if r.msg == "reply_dropped"] == [
+        ("m_3", "reply queue full"), ("m_4", "reply queue full")]
+    assert query(bot, "SELECT count(*) FROM expenses") == [(4,)]
 
 
-def test_closing_with_nobody_to_send_drops_queued_replies_and_logs_them(tmp_path, graph, caplog):
+def test_closing_with_nobody_to_send_drops_queued_replies_and_logs_them(tmp_path, graph, caplog, open_service):
     executor = HeldExecutor()
     config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
-    bot = Service.open(config, executor=executor)
+    bot = open_service(config, executor=executor)
     say(bot, "coffee 100", "m_1")
-    bot.close()
+    bot.close()  # on purpose, mid-test: what close does with queued replies is what this test checks
     say(bot, "tea 3", "m_2")  # a request still finishing after close: its row is kept, its reply refused
     executor.run()
     assert graph.requests == []
