@@ -5,12 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-import subprocess
-import sys
 
 from conftest import delivery, message_event, wait_for
 from expensebot import chat, times
-from test_edges import T0, make_immutable, post, tiny_tmpfs  # noqa: F401  (tiny_tmpfs is a fixture)
+from test_edges import T0, lock_held_by_another_process, make_immutable, post, tiny_tmpfs  # noqa: F401  (tiny_tmpfs is a fixture)
 
 
 def rows(db_path, sql: str) -> list[tuple]:
@@ -23,24 +21,6 @@ def rows(db_path, sql: str) -> list[tuple]:
 
 def body(*events) -> bytes:
     return json.dumps(delivery(*events)).encode()
-
-
-@contextlib.contextmanager
-def lock_held_by_another_process(db_path):
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sqlite3, sys\n"
-         f"conn = sqlite3.connect({str(db_path)!r}, isolation_level=None)\n"
-         "conn.execute('BEGIN IMMEDIATE')\n"
-         "print('locked', flush=True)\n"
-         "sys.stdin.readline()\n"
-         "conn.execute('ROLLBACK')\n"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "locked"
-        yield
-    finally:
-        holder.communicate("\n", timeout=10)
 
 
 def test_nearly_full_spool_answers_503_never_a_cut_short_200(tmp_path, tiny_tmpfs, server_process):
