@@ -25,7 +25,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from expensebot import commands, parser, reading, rules, store, times
+from expensebot import commands, logs, parser, reading, rules, store, times
 from expensebot.db import Database
 from expensebot.errors import DatabaseUnavailable, EventRejected, classify, describe
 from expensebot.logs import Incident, log_event
@@ -49,7 +49,9 @@ class Saved:
     job: str | None = None  # the status its enrichment job was given here ('pending', 'skipped'); None: untouched
 
 
-AfterCommit = Callable[[list[Saved]], None]
+# Called with the messages just committed and the connection that committed them, still open
+# for reads (what replies show); it is closed when the call returns.
+AfterCommit = Callable[[list[Saved], sqlite3.Connection], None]
 
 
 class Ingest:
@@ -61,7 +63,7 @@ class Ingest:
         self.currency = currency
         # What a person who never set their own currency or zone gets (the environment's).
         self.defaults = Settings(currency, getattr(zone, "key", None) or "UTC")
-        self.after_commit = after_commit or (lambda saved: None)
+        self.after_commit = after_commit or (lambda saved, conn: None)
         # AI off: a message's job is written `skipped` in its own transaction, not left to a poller.
         self.skip_jobs = skip_jobs
         # Set while the spool holds events: new ones queue behind them, keeping arrival order.
@@ -107,19 +109,19 @@ class Ingest:
     def write(self, messages: list[Message]) -> list[Saved]:
         """Commit messages in one transaction, log each, then hand them on; raise DatabaseUnavailable."""
         deadline = time.monotonic() + self.db.write_timeout
-        with self.db.connection() as conn:
+        with self.db.connection() as conn, logs.together():
             saved = self.save(conn, messages, deadline)
-        for record in saved:
-            message = record.message
-            log_event(logger, "event_logged", psid_hash=message.psid_hash, mid=message.mid,
-                      expense_id=record.expense_ids[0] if record.expense_ids else None,
-                      expenses=len(record.expense_ids), kind=message.kind)
-            if record.job == "skipped":
-                log_event(logger, "ai_enriched", psid_hash=message.psid_hash, mid=message.mid, status="skipped")
-        try:
-            self.after_commit(saved)
-        except Exception:  # the write is committed: nothing after it may turn it into an error
-            log_event(logger, "after_commit_failed", level=logging.ERROR, traceback=traceback.format_exc())
+            for record in saved:
+                message = record.message
+                log_event(logger, "event_logged", psid_hash=message.psid_hash, mid=message.mid,
+                          expense_id=record.expense_ids[0] if record.expense_ids else None,
+                          expenses=len(record.expense_ids), kind=message.kind)
+                if record.job == "skipped":
+                    log_event(logger, "ai_enriched", psid_hash=message.psid_hash, mid=message.mid, status="skipped")
+            try:
+                self.after_commit(saved, conn)
+            except Exception:  # the write is committed: nothing after it may turn it into an error
+                log_event(logger, "after_commit_failed", level=logging.ERROR, traceback=traceback.format_exc())
         return saved
 
     def save(self, conn: sqlite3.Connection, messages: list[Message], deadline: float) -> list[Saved]:

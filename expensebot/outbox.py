@@ -22,17 +22,19 @@ import heapq
 import itertools
 import logging
 import math
+import sqlite3
 import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 
+from expensebot import logs
 from expensebot.background import Periodic
 from expensebot.graph import MAX_BATCH, GraphClient, GraphError
 from expensebot.ingest import Saved
 from expensebot.logs import log_event
-from expensebot.replies import Reads, Replier
+from expensebot.replies import Reads, Replier, Shown
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +86,8 @@ class Job:
     record: Saved
     psid: str | None  # in memory only (from Addresses); None after a restart (the spool keeps no PSIDs)
     upto: int | None = None  # the last expense id of its transaction: the day total is read as of then
+    queued_at: float = 0.0  # the outbox's clock when it was queued: it goes within `gather` of then
+    shown: Shown | None = None  # what the reply shows from the rows, when read at the commit
     message: dict | None = None  # composed once, kept for retries
     attempts: int = 0
 
@@ -130,6 +134,7 @@ class Outbox:
         self._send_until = math.inf
         self._closing = threading.Event()
         self._waking = False
+        self._last_claim = -math.inf  # when the latest batch was taken (clock)
         self._senders = [] if executor else [
             Periodic(f"reply-sender-{i}", POLL, functools.partial(self._work, i)) for i in range(senders)]
         self._idle = set(range(len(self._senders)))
@@ -139,19 +144,26 @@ class Outbox:
             sender.start()
         return self
 
-    def submit(self, saved: list[Saved]) -> None:
-        """Queue a reply for every saved message (called after the commit); never blocks on sending."""
+    def submit(self, saved: list[Saved], conn: sqlite3.Connection | None = None) -> None:
+        """Queue a reply for every saved message (called after the commit); never blocks on sending.
+
+        `conn`: the connection that committed them, still open: what the replies show from the
+        rows is read on it now (else by the sender, on a connection of its own).
+        """
         dropped = []
         # Saved together, in one transaction: each reply's day total counts them all, and no later one.
         upto = max((i for record in saved for i in record.expense_ids), default=None)
+        shown = self.replier.shown(conn, saved, upto) if conn is not None else [None] * len(saved)
+        queued_at = self.clock()
         with self._lock:
-            for record in saved:
+            for record, facts in zip(saved, shown):
                 if self._closed:
                     dropped.append((record, "shutting down"))
                 elif self._queued >= self.max_queued:
                     dropped.append((record, "reply queue full"))
                 else:
-                    dropped.extend(self._enqueue(Job(record, self.addresses.get(record.message.psid_hash), upto)))
+                    dropped.extend(self._enqueue(Job(record, self.addresses.get(record.message.psid_hash), upto,
+                                                     queued_at, facts)))
             wake = bool(self._ready) and not self._waking
             self._waking = self._waking or wake
         for record, reason in dropped:
@@ -212,9 +224,9 @@ class Outbox:
         with self._lock:
             self._idle.discard(sender)
         try:
-            if self.gather and self._has_ready():
-                self._closing.wait(self.gather)
             while True:
+                while self.gather and (linger := self._linger()) > 0:
+                    self._closing.wait(linger)
                 jobs = self._claim()
                 if jobs:
                     self._deliver(jobs)
@@ -234,9 +246,18 @@ class Outbox:
             if again:
                 self._senders[sender].wake()
 
-    def _has_ready(self) -> bool:
+    def _linger(self) -> float:
+        """Seconds to wait so more replies join the batch.
+
+        A batch goes when a whole one is ready, on close, or once its oldest reply has waited
+        `gather` and the previous batch went `gather` ago. Without this, senders that keep up
+        take each reply as it comes, alone, each with a read connection (and the GIL) of its own.
+        """
         with self._lock:
-            return bool(self._ready) and len(self._ready) < MAX_BATCH
+            if not self._ready or len(self._ready) >= MAX_BATCH or self._closed:
+                return 0.0
+            oldest = min(self._queues[psid_hash][0].queued_at for psid_hash in self._ready)
+            return max(oldest, self._last_claim) + self.gather - self.clock()
 
     def _next_retry(self) -> float | None:
         with self._lock:
@@ -265,6 +286,8 @@ class Outbox:
                 self._queued -= 1
                 if slow or len(jobs) == MAX_BATCH:
                     break
+            if jobs:
+                self._last_claim = now
             more = bool(self._ready) and not self._waking and bool(self._idle)
             self._waking = self._waking or more
         if more:
@@ -272,6 +295,10 @@ class Outbox:
         return jobs
 
     def _deliver(self, jobs: list[Job]) -> None:
+        with logs.together():
+            self._deliver_together(jobs)
+
+    def _deliver_together(self, jobs: list[Job]) -> None:
         sendable = []
         with self.replier.reads() as reads:  # one read connection for the whole batch's wording
             for job in jobs:
@@ -298,7 +325,7 @@ class Outbox:
         """Word the reply (once); False when done with the job here (logged or failed)."""
         try:
             if job.message is None:
-                reply = self.replier.compose(job.record, reads, upto=job.upto)
+                reply = self.replier.compose(job.record, reads, upto=job.upto, shown=job.shown)
                 job.message = reply.as_message()
                 if self.graph is None:
                     log_event(logger, "reply_logged", psid_hash=job.psid_hash, mid=job.mid, text=reply.text)

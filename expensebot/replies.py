@@ -43,6 +43,14 @@ class Reply:
         return message
 
 
+@dataclasses.dataclass(frozen=True)
+class Shown:
+    """What an expense reply shows beyond its reading: the day's totals and the budgets it counts toward."""
+
+    day_totals: list[tuple[str, int]]  # (currency, total_minor), most used first
+    budgets: list  # summary.BudgetUse
+
+
 class Reads:
     """One fresh read connection shared by the replies composed together, opened on first use."""
 
@@ -87,25 +95,46 @@ class Replier:
         finally:
             reads.close()
 
-    def compose(self, record: Saved, reads: Reads | None = None, *, upto: int | None = None) -> Reply:
+    def shown(self, conn: sqlite3.Connection, saved: list[Saved], upto: int | None) -> list[Shown | None]:
+        """Read what each expense reply will show, on a connection already open (ingest's, right after its commit).
+
+        One entry per record: None for a reply that shows nothing from the rows (a command, a
+        hint), or when the read failed (composing reads it again). Reading here saves the
+        reply side a connection of its own and keeps its sender threads off SQLite, where
+        every statement hands the GIL to the request thread and back.
+        """
+        out: list[Shown | None] = []
+        for record in saved:
+            if record.reading.command is not None or not record.reading.expenses:
+                out.append(None)
+                continue
+            try:
+                out.append(Shown(self._day_totals(record, conn, upto, quiet=False), self._budgets_of(record, conn)))
+            except (sqlite3.Error, OverflowError):
+                out.append(None)
+        return out
+
+    def compose(self, record: Saved, reads: Reads | None = None, *, upto: int | None = None,
+                shown: Shown | None = None) -> Reply:
         """Build the reply text from the message's reading and the rows in the database.
 
         `upto`: the last expense id of the message's own transaction; the day's total counts no
         expense stored after it, so it is the total as it stood right after that commit, however
-        late the reply is composed. None counts every expense stored by now.
+        late the reply is composed. None counts every expense stored by now. `shown`: what
+        `shown()` read for it already; None: read here.
         """
         if reads is None:
             with self.reads() as reads:
-                return self._compose(record, reads, upto)
-        return self._compose(record, reads, upto)
+                return self._compose(record, reads, upto, shown)
+        return self._compose(record, reads, upto, shown)
 
-    def _compose(self, record: Saved, reads: Reads, upto: int | None) -> Reply:
+    def _compose(self, record: Saved, reads: Reads, upto: int | None, shown: Shown | None) -> Reply:
         reading, command = record.reading, record.reading.command
         psid_hash = record.message.psid_hash
         settings = reading.settings_after
         outcome = record.outcome or {}
         if command is None:
-            return self._expenses_reply(record, reads, upto)
+            return self._expenses_reply(record, reads, upto, shown)
         if outcome.get("edit_not_carried_out"):
             return Reply(chat.edited_command_reply(record.message.text or ""))
         if command.name == "did_you_mean" and command.topic == "question":
@@ -157,7 +186,7 @@ class Replier:
             return Reply(chat.did_you_mean(command.topic))
         return Reply(chat.KEPT)  # delete_cancel
 
-    def _expenses_reply(self, record: Saved, reads: Reads, upto: int | None) -> Reply:
+    def _expenses_reply(self, record: Saved, reads: Reads, upto: int | None, shown: Shown | None) -> Reply:
         """How the lines were read, the day's total and the budgets they count toward; or a hint."""
         reading = record.reading
         rejected = list(reading.parsed.rejected) if reading.parsed else []
@@ -167,8 +196,10 @@ class Replier:
                 text, quick_replies = chat.which_currency_reply(ask)
                 return Reply(text, tuple(quick_replies))
             return Reply(chat.hint_reply(rejected))
-        text = chat.expenses_reply(list(reading.expenses), rejected, self._day_totals(record, reads, upto), reading.today,
-                                   edited=record.message.kind == "edit", budgets=self._budgets_of(record, reads))
+        if shown is None:
+            shown = Shown(self._day_totals(record, reads.conn(), upto), self._budgets_of(record, reads.conn()))
+        text = chat.expenses_reply(list(reading.expenses), rejected, shown.day_totals, reading.today,
+                                   edited=record.message.kind == "edit", budgets=shown.budgets)
         if ask is not None:
             return Reply(text, tuple(chat.which_currency_reply(ask)[1]))
         return Reply(text)
@@ -188,21 +219,26 @@ class Replier:
             log_event(logger, "ai_question_discarded", psid_hash=psid_hash, reason="not a known category and period")
         return command
 
-    def _day_totals(self, record: Saved, reads: Reads, upto: int | None) -> list[tuple[str, int]]:
-        """The day's total per currency, (currency, total_minor), most used first; [] if it can't be read."""
+    def _day_totals(self, record: Saved, conn: sqlite3.Connection, upto: int | None,
+                    quiet: bool = True) -> list[tuple[str, int]]:
+        """The day's total per currency, (currency, total_minor), most used first.
+
+        [] if it can't be read (logged), or with quiet=False the error is raised.
+        """
         try:
             bounds = summary.day_bounds(record.reading.today, record.reading.settings.zone)
             if upto is None:
-                return store.currency_totals(reads.conn(), record.message.psid_hash, *bounds)
-            return store.currency_totals_upto(reads.conn(), record.message.psid_hash, *bounds, upto)
+                return store.currency_totals(conn, record.message.psid_hash, *bounds)
+            return store.currency_totals_upto(conn, record.message.psid_hash, *bounds, upto)
         except (sqlite3.Error, OverflowError) as exc:  # OverflowError: the day after 9999-12-31
+            if not quiet:
+                raise
             log_event(logger, "day_totals_failed", level=logging.WARNING, reason=str(exc))
             return []
 
-    def _budgets_of(self, record: Saved, reads: Reads) -> list:
+    def _budgets_of(self, record: Saved, conn: sqlite3.Connection) -> list:
         """The month's use of the budgets this message's expenses count toward."""
         psid_hash, settings = record.message.psid_hash, record.reading.settings
-        conn = reads.conn()
         uses = summary.budget_use(conn, psid_hash, record.reading.today, settings.zone)
         if not uses:
             return []

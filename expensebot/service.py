@@ -77,8 +77,8 @@ class Service:
                             backoff=reply_backoff).start()
             exits.callback(outbox.close)
 
-            def after_commit(saved):
-                outbox.submit(saved)
+            def after_commit(saved, conn):
+                outbox.submit(saved, conn)
                 enricher.wake()
 
             ingest = Ingest(db, spool, zone=config.zone, currency=config.currency, after_commit=after_commit,
