@@ -30,7 +30,7 @@ from expensebot.db import Database
 from expensebot.errors import DatabaseUnavailable, EventRejected, classify, describe
 from expensebot.logs import Incident, log_event
 from expensebot.reading import Reading
-from expensebot.settings import Settings, settings_of
+from expensebot.settings import Settings, settings_from
 from expensebot.spool import Spool, SpoolError
 from expensebot.webhook import Message
 
@@ -127,38 +127,25 @@ class Ingest:
     def save(self, conn: sqlite3.Connection, messages: list[Message], deadline: float) -> list[Saved]:
         """Commit messages on conn in one transaction; return those new (or edited).
 
-        The texts are read before the write lock is taken, each with its sender's settings as
-        they stand after the messages before it (a 'currency EUR' then 'lunch 12' is in EUR);
-        an edit is read once, inside, on its original message's date.
+        Inside the transaction each sender's settings and erasure are read once (one statement),
+        then each message is read with its sender's settings as they stand after the messages
+        before it (a 'currency EUR' then 'lunch 12' is in EUR) and stored in a savepoint of its own.
         """
-        try:
-            people = {m.psid_hash: settings_of(conn, m.psid_hash, self.defaults) for m in messages}
-        except sqlite3.Error as exc:
-            raise DatabaseUnavailable(f"reading settings: {describe(exc)}") from exc
-        readings = []
-        for message in messages:
-            settings = people[message.psid_hash]
-            read = self._read_event(message, settings)
-            if isinstance(read, Reading):
-                people[message.psid_hash] = read.settings_after
-            readings.append((message, settings if read is None else read))
         saved, rejected = [], []
         rejected_at = times.iso_utc(times.now_ms())
         with self.db.transaction(conn, deadline, prepare=store.INGEST_STATEMENTS):
-            # A redelivered 'currency EUR' is not stored again, so its setting did not change: the
-            # messages after it are read again with the settings that really hold.
-            current = {m.psid_hash: settings_of(conn, m.psid_hash, self.defaults) for m in messages}
-            for message, read in readings:
+            people = {}
+            for message in messages:
+                if message.psid_hash not in people:
+                    people[message.psid_hash] = person_of(conn, message.psid_hash, self.defaults)
+            for message in messages:
+                person = people[message.psid_hash]
                 try:
+                    read = self._read_event(message, person.settings)
                     if isinstance(read, EventRejected):
                         raise read
-                    settings = current[message.psid_hash]
-                    if isinstance(read, Settings):
-                        read = settings
-                    elif read.settings != settings:
-                        read = reading.read(message.text, settings, message.sent_ms)
                     with _savepoint(conn):
-                        record = self._save(conn, message, read)
+                        record = self._save(conn, message, person, read)
                 except Exception as exc:
                     problem = classify(exc)
                     if isinstance(problem, DatabaseUnavailable):
@@ -169,8 +156,8 @@ class Ingest:
                     continue
                 if record is not None:
                     saved.append(record)
-                    carried_out = not (record.outcome or {}).get("edit_not_carried_out")
-                    current[message.psid_hash] = record.reading.settings_after if carried_out else settings
+                    if not (record.outcome or {}).get("edit_not_carried_out"):
+                        people[message.psid_hash] = person.after(record, self.defaults)
         self._log_outcomes(messages, saved, rejected)
         return saved
 
@@ -233,12 +220,12 @@ class Ingest:
             return f"spool not drained for {age:.0f} s"
         return None
 
-    def _read_event(self, message: Message, settings: Settings) -> Reading | EventRejected | None:
-        """Read one message (None for an edit: read inside), or say why it can never be stored."""
+    def _read_event(self, message: Message, settings: Settings) -> Reading | Settings | EventRejected:
+        """Read one message (an edit: the settings to read it with, once its original is found), or say why it can never be stored."""
         if message.invalid:  # decided at the edge (webhook.py)
             return EventRejected(message.invalid)
         if message.kind == "edit":
-            return None
+            return settings
         try:
             return self.read(message, message.sent_ms, settings)
         except Exception as exc:
@@ -264,7 +251,8 @@ class Ingest:
             name = f"{path.name} (left in place: {rename_error.strerror or rename_error})"
         log_event(logger, "spool_file_rejected", level=logging.ERROR, file=name, reason=describe(exc))
 
-    def _save(self, conn: sqlite3.Connection, message: Message, reading: Reading | Settings) -> Saved | None:
+    def _save(self, conn: sqlite3.Connection, message: Message, person: Person,
+              reading: Reading | Settings) -> Saved | None:
         """Store one message with its expenses and job, and do its command; None when already stored.
 
         An edit comes with its sender's settings instead of a reading: it is read here, once.
@@ -272,8 +260,7 @@ class Ingest:
         """
         received_at = times.iso_utc(message.received_ms)
         sent_at = times.iso_utc(message.sent_ms)
-        erased_at = store.erased_at(conn, message.psid_hash)
-        if erased_at is not None and sent_at <= erased_at:
+        if person.erased_at is not None and sent_at <= person.erased_at:
             return None
         if message.kind == "edit":
             settings = reading
@@ -332,6 +319,25 @@ def _category(expense: parser.ParsedExpense) -> tuple[str | None, str | None]:
     category = rules.categorize(expense.description)
     return (category, "rule") if category else (None, None)
 
+
+
+@dataclasses.dataclass(frozen=True)
+class Person:
+    """What storing a sender's messages depends on: their settings, and when they last erased their data."""
+
+    settings: Settings
+    erased_at: str | None  # ISO-8601 UTC; events sent up to then are not stored
+
+    def after(self, record: Saved, defaults: Settings) -> Person:
+        """The person as the message just stored left them (a 'currency EUR'; an erasure: defaults again)."""
+        if record.outcome is not None and "erased" in record.outcome:
+            return Person(defaults, max(self.erased_at or "", times.iso_utc(record.message.sent_ms)))
+        return Person(record.reading.settings_after, self.erased_at)
+
+
+def person_of(conn: sqlite3.Connection, psid_hash: str, defaults: Settings) -> Person:
+    currency, timezone, erased_at = store.person_state(conn, psid_hash)
+    return Person(settings_from(currency, timezone, defaults), erased_at)
 
 
 @contextlib.contextmanager

@@ -24,7 +24,13 @@ def settings_of(conn: sqlite3.Connection, psid_hash: str, defaults: Settings) ->
     row = store.person(conn, psid_hash)
     if row is None:
         return defaults
-    currency, tz = row["currency"], row["timezone"]
+    return settings_from(row["currency"], row["timezone"], defaults)
+
+
+def settings_from(currency: str | None, tz: str | None, defaults: Settings) -> Settings:
+    """Settings from a people row's columns (None: never set)."""
+    if currency is None and tz is None:
+        return defaults
     # Both were checked when set; a row changed by hand to something unknown falls back too.
     return Settings(currency if money.is_currency(currency or "") else defaults.currency,
                     tz if _is_zone(tz) else defaults.tz)

@@ -22,7 +22,11 @@ INSERT_EXPENSE = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 INSERT_JOB = "INSERT INTO jobs (message_id, status, run_after, updated_at) VALUES (?, ?, ?, ?)"
-ERASED_AT = "SELECT erased_at FROM erasures WHERE psid_hash = ?"
+PERSON_STATE = (
+    "SELECT (SELECT currency FROM people WHERE psid_hash = :psid_hash),"
+    " (SELECT timezone FROM people WHERE psid_hash = :psid_hash),"
+    " (SELECT erased_at FROM erasures WHERE psid_hash = :psid_hash)"
+)
 # What a new message's transaction runs: compiled before the write lock (Database.transaction).
 INGEST_STATEMENTS = (INSERT_MESSAGE, INSERT_EXPENSE, INSERT_JOB)
 
@@ -310,10 +314,9 @@ def budgets_of(conn: sqlite3.Connection, psid_hash: str) -> list:
     ).fetchall()
 
 
-def erased_at(conn: sqlite3.Connection, psid_hash: str) -> str | None:
-    """When the person last erased their data (the confirmation's time), or None."""
-    row = conn.execute(ERASED_AT, (psid_hash,)).fetchone()
-    return row[0] if row else None
+def person_state(conn: sqlite3.Connection, psid_hash: str) -> tuple[str | None, str | None, str | None]:
+    """(currency, timezone, erased_at) of one person, each None when never set: one statement."""
+    return conn.execute(PERSON_STATE, {"psid_hash": psid_hash}).fetchone()
 
 
 def record_erasure(conn: sqlite3.Connection, psid_hash: str, erased_at: str) -> None:
