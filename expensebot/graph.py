@@ -74,6 +74,23 @@ def _quote(text: str) -> str:
     return text.encode().decode("latin-1").translate(_FORM_TABLE)
 
 
+# The form encoding of a batch's JSON around each item's body: form_encode({"batch": json.dumps(items)})
+# is this, with each body encoded again (a body is already form text: only % + = & change).
+_ITEM_OPEN = _quote('{"method": "POST", "relative_url": "me/messages", "body": "')
+_ITEM_CLOSE, _ITEM_SEP, _OPEN, _CLOSE = _quote('"}'), _quote(", "), _quote("["), _quote("]")
+
+
+def _quoted_batch(bodies: list[str]) -> str:
+    """form-encoded json.dumps([{"method": "POST", "relative_url": "me/messages", "body": body}, ...]).
+
+    Built from the pieces instead: encoding the whole JSON text a second time was most of a
+    batch's CPU. A form-encoded body needs no JSON escaping ([A-Za-z0-9_.~%+=&-] only).
+    """
+    items = (_ITEM_OPEN + body.replace("%", "%25").replace("+", "%2B").replace("=", "%3D").replace("&", "%26")
+             + _ITEM_CLOSE for body in bodies)
+    return _OPEN + _ITEM_SEP.join(items) + _CLOSE
+
+
 def message_body(psid: str, message: dict) -> dict:
     """The Send API body for a RESPONSE message (Reply.as_message gives `message`)."""
     return {"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": message}
@@ -147,18 +164,18 @@ class GraphClient:
         """
         if not 0 < len(messages) <= MAX_BATCH:
             raise ValueError(f"a batch holds 1 to {MAX_BATCH} items")
-        items = [{"method": "POST", "relative_url": "me/messages", "body": form_encode(
-            {name: value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-             for name, value in message_body(psid, message).items()})} for psid, message in messages]
-        form = {"batch": json.dumps(items, ensure_ascii=False), "include_headers": "false"}
+        bodies = [form_encode({name: value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+                               for name, value in message_body(psid, message).items()})
+                  for psid, message in messages]
+        form = {"include_headers": "false"}
         if self._proof:
             form["appsecret_proof"] = self._proof
-        data = form_encode(form).encode()
+        data = f"batch={_quoted_batch(bodies)}&{form_encode(form)}".encode()
         answer = self._json(self._call("POST", f"{self._root}/", data,
                                        "application/x-www-form-urlencoded", deadline))
         if not isinstance(answer, list):
             raise GraphError("batch answer is not a list", retryable=True)
-        return [_item_outcome(answer[i] if i < len(answer) else None) for i in range(len(items))]
+        return [_item_outcome(answer[i] if i < len(answer) else None) for i in range(len(bodies))]
 
     def _json(self, answer: tuple[int, bytes]) -> object:
         status, data = answer
