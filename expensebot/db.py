@@ -40,6 +40,9 @@ INIT_BUSY_TIMEOUT = 10.0
 WAL_LIMIT = 64 * 1024 * 1024
 # After a TRUNCATE checkpoint that readers kept from finishing, PASSIVE ones only for this many turns.
 TRUNCATE_BACKOFF_TURNS = 10
+# After a PASSIVE checkpoint of more than this many WAL frames (writers are busy, and appended more
+# while it copied), a second one finishes it with writers paused, so the next write starts the WAL over.
+RESTART_FRAMES = 1024
 __all__ = ["Database", "DatabaseUnavailable", "WalKeeper", "connect", "init"]
 
 
@@ -198,9 +201,14 @@ class WalKeeper:
     While one connection stays open, closing a request's connection does not checkpoint and
     delete the WAL (about 1 ms a write otherwise); checkpointing here, on a timer, keeps that copy
     and its fsyncs off the request path. A PASSIVE checkpoint never waits, but under sustained
-    load it never finds a moment to start the WAL over ("checkpoint starvation"), so the file
-    only grows. Once it passes `wal_limit` bytes the keeper pauses this process' writers (they
-    wait on the write lock) and runs a TRUNCATE checkpoint, which empties the file.
+    load it never finishes: writers append while it copies, so the WAL never starts over
+    ("checkpoint starvation") and the file only grows. So each turn is two steps: a PASSIVE
+    checkpoint copies the bulk while writers go on, then, if writers appended more than
+    RESTART_FRAMES meanwhile, a second one copies just those with this process' writers paused
+    (they wait on the write lock, a few milliseconds); finished, the next write starts the WAL
+    over from its beginning. Should the file still pass `wal_limit` bytes (a reader kept a
+    snapshot, another process writes), writers are paused for a TRUNCATE checkpoint, which
+    empties the file.
     """
 
     def __init__(self, db: Database, interval: float, wal_limit: int = WAL_LIMIT):
@@ -209,7 +217,8 @@ class WalKeeper:
         self.wal_path = Path(f"{db.path}-wal")
         self.high_water = 0           # the largest WAL size seen, in bytes
         self.truncations = 0
-        self.longest_pause = 0.0      # seconds writers waited for a TRUNCATE checkpoint
+        self.restarts = 0             # checkpoints finished with writers paused
+        self.longest_pause = 0.0      # seconds writers waited for a checkpoint
         self._next_truncate = 0.0     # monotonic: no TRUNCATE before this (after one found readers)
         self._conn: sqlite3.Connection | None = None
         self._loop = Periodic("wal-keeper", interval, self.checkpoint)
@@ -235,16 +244,29 @@ class WalKeeper:
     def stats(self) -> dict:
         return {"wal_bytes": self._wal_size(), "wal_high_water_bytes": self.high_water,
                 "wal_limit_bytes": self.wal_limit, "wal_truncations": self.truncations,
-                "wal_longest_pause_ms": round(self.longest_pause * 1000, 1)}
+                "wal_restarts": self.restarts, "wal_longest_pause_ms": round(self.longest_pause * 1000, 1)}
 
     def checkpoint(self) -> None:
-        """One turn: copy the WAL back (PASSIVE); when it is over the limit, empty it (TRUNCATE)."""
+        """One turn: copy the WAL back (PASSIVE), finish with writers paused if they outran it; over the limit, TRUNCATE."""
         size = self._wal_size()
         self.high_water = max(self.high_water, size)
-        if size <= self.wal_limit or time.monotonic() < self._next_truncate:
-            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        if size > self.wal_limit and time.monotonic() >= self._next_truncate:
+            self._truncate(size)
             return
-        self._truncate(size)
+        _, frames, _ = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if frames > RESTART_FRAMES:  # writers are busy: they appended more while this one copied
+            self._finish()
+
+    def _finish(self) -> None:
+        # What writers appended while the PASSIVE checkpoint ran: copied with them paused, so
+        # the checkpoint is complete and the next write starts the WAL over.
+        started = time.monotonic()
+        with self.db.paused_writes(self.db.write_timeout / 2) as taken:
+            if not taken:
+                return
+            busy, frames, copied = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        self.longest_pause = max(self.longest_pause, time.monotonic() - started)
+        self.restarts += 0 if busy or copied < frames else 1
 
     def _truncate(self, size: int) -> None:
         # Readers finish in milliseconds; waiting for them longer than a write may wait would
