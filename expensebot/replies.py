@@ -109,10 +109,16 @@ class Replier:
                 out.append(None)
                 continue
             try:
-                out.append(Shown(self._day_totals(record, conn, upto, quiet=False), self._budgets_of(record, conn)))
+                out.append(self._shown(record, conn, upto))
             except (sqlite3.Error, OverflowError):
                 out.append(None)
         return out
+
+    def _shown(self, record: Saved, conn: sqlite3.Connection, upto: int | None) -> Shown:
+        """Read an expense reply's day totals and budgets; raise sqlite3.Error, or OverflowError after 9999-12-31."""
+        bounds = summary.day_bounds(record.reading.today, record.reading.settings.zone)
+        totals, has_budgets = store.day_totals(conn, record.message.psid_hash, *bounds, upto)
+        return Shown(totals, self._budgets_of(record, conn) if has_budgets else [])
 
     def compose(self, record: Saved, reads: Reads | None = None, *, upto: int | None = None,
                 shown: Shown | None = None) -> Reply:
@@ -197,7 +203,7 @@ class Replier:
                 return Reply(text, tuple(quick_replies))
             return Reply(chat.hint_reply(rejected))
         if shown is None:
-            shown = Shown(self._day_totals(record, reads.conn(), upto), self._budgets_of(record, reads.conn()))
+            shown = self._read_shown(record, reads, upto)
         text = chat.expenses_reply(list(reading.expenses), rejected, shown.day_totals, reading.today,
                                    edited=record.message.kind == "edit", budgets=shown.budgets)
         if ask is not None:
@@ -219,22 +225,13 @@ class Replier:
             log_event(logger, "ai_question_discarded", psid_hash=psid_hash, reason="not a known category and period")
         return command
 
-    def _day_totals(self, record: Saved, conn: sqlite3.Connection, upto: int | None,
-                    quiet: bool = True) -> list[tuple[str, int]]:
-        """The day's total per currency, (currency, total_minor), most used first.
-
-        [] if it can't be read (logged), or with quiet=False the error is raised.
-        """
+    def _read_shown(self, record: Saved, reads: Reads, upto: int | None) -> Shown:
+        """_shown on the batch's read connection; without day totals or budgets if they can't be read (logged)."""
         try:
-            bounds = summary.day_bounds(record.reading.today, record.reading.settings.zone)
-            if upto is None:
-                return store.currency_totals(conn, record.message.psid_hash, *bounds)
-            return store.currency_totals_upto(conn, record.message.psid_hash, *bounds, upto)
-        except (sqlite3.Error, OverflowError) as exc:  # OverflowError: the day after 9999-12-31
-            if not quiet:
-                raise
+            return self._shown(record, reads.conn(), upto)
+        except (sqlite3.Error, OverflowError) as exc:
             log_event(logger, "day_totals_failed", level=logging.WARNING, reason=str(exc))
-            return []
+            return Shown([], [])
 
     def _budgets_of(self, record: Saved, conn: sqlite3.Connection) -> list:
         """The month's use of the budgets this message's expenses count toward."""

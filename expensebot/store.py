@@ -114,20 +114,27 @@ def counts(conn: sqlite3.Connection) -> dict:
 _EARLIEST, _LATEST = "", "~"
 
 
-def currency_totals(conn: sqlite3.Connection, psid_hash: str, start: str, end: str) -> list[tuple[str, int]]:
-    """Sum one person's expenses in [start, end) per currency: (currency, total_minor), most first."""
-    # One person per query: compiling a statement costs more than running it on a fresh
-    # connection, and this one is compiled once per connection and reused for a batch.
-    return [tuple(row) for row in conn.execute(
-        "SELECT currency, sum(amount_minor)"
+def day_totals(conn: sqlite3.Connection, psid_hash: str, start: str, end: str,
+               max_expense_id: int | None = None) -> tuple[list[tuple[str, int]], bool]:
+    """What an expense reply shows from the rows, in one statement (each costs ~20 us on a fresh connection).
+
+    The person's expenses in [start, end) per currency, (currency, total_minor), most used first,
+    counting only ids <= max_expense_id (stored by then) when given; and whether they have a
+    budget (True when they spent nothing then: not known).
+    """
+    rows = conn.execute(
+        "SELECT currency, sum(amount_minor), EXISTS (SELECT 1 FROM budgets WHERE psid_hash = :psid_hash)"
         " FROM expenses"
-        " WHERE psid_hash = ?"
-        " AND occurred_at >= ?"
-        " AND occurred_at < ?"
+        " WHERE psid_hash = :psid_hash"
+        " AND occurred_at >= :start"
+        " AND occurred_at < :end"
+        " AND id <= :upto"
         " GROUP BY currency"
         " ORDER BY count(*) DESC, currency",
-        (psid_hash, start, end),
-    )]
+        {"psid_hash": psid_hash, "start": start, "end": end,
+         "upto": max_expense_id if max_expense_id is not None else 2**63 - 1},
+    ).fetchall()
+    return [(row[0], row[1]) for row in rows], bool(rows[0][2]) if rows else True
 
 
 def category_totals(conn: sqlite3.Connection, psid_hash: str, start: str | None, end: str | None) -> list:
@@ -444,20 +451,4 @@ def message_categories(conn: sqlite3.Connection, message_id: int) -> list[str]:
     return [row[0] for row in conn.execute(
         "SELECT DISTINCT category FROM expenses WHERE message_id = ? AND category IS NOT NULL",
         (message_id,),
-    )]
-
-
-def currency_totals_upto(conn: sqlite3.Connection, psid_hash: str, start: str, end: str,
-                         max_expense_id: int) -> list[tuple[str, int]]:
-    """Like currency_totals, counting only expenses with id <= max_expense_id (stored by then)."""
-    return [tuple(row) for row in conn.execute(
-        "SELECT currency, sum(amount_minor)"
-        " FROM expenses"
-        " WHERE psid_hash = ?"
-        " AND occurred_at >= ?"
-        " AND occurred_at < ?"
-        " AND id <= ?"
-        " GROUP BY currency"
-        " ORDER BY count(*) DESC, currency",
-        (psid_hash, start, end, max_expense_id),
     )]
