@@ -211,9 +211,11 @@ class WalKeeper:
     empties the file.
     """
 
-    def __init__(self, db: Database, interval: float, wal_limit: int = WAL_LIMIT):
+    def __init__(self, db: Database, interval: float, wal_limit: int = WAL_LIMIT,
+                 restart_frames: int = RESTART_FRAMES):
         self.db = db
         self.wal_limit = wal_limit
+        self.restart_frames = restart_frames
         self.wal_path = Path(f"{db.path}-wal")
         self.high_water = 0           # the largest WAL size seen, in bytes
         self.truncations = 0
@@ -254,7 +256,7 @@ class WalKeeper:
             self._truncate(size)
             return
         _, frames, _ = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        if frames > RESTART_FRAMES:  # writers are busy: they appended more while this one copied
+        if frames > self.restart_frames:  # writers are busy: they appended more while this one copied
             self._finish()
 
     def _finish(self) -> None:
