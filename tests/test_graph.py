@@ -240,3 +240,24 @@ def test_the_throughput_benchmarks_nginx_answers_plain_calls_and_batches(tmp_pat
         assert client.send_message("111", {"text": "hi"})["recipient_id"] == "1"
         assert client.send_batch([(str(i), {"text": "hi"}) for i in range(MAX_BATCH)]) == [None] * MAX_BATCH
         client.close()
+
+
+
+@pytest.mark.parametrize("texts", [
+    ["a"],
+    ["coffee \u2014 100.00 USD, today #food\nToday: 197.59 USD", "100% & more = less + \"quotes\""],
+    ["", " ", "\u00e9\u00fc\u65e5\u672c \U0001F600", "a+b=c&d%26", "~_.-*'()!"],
+    [f"reply {i}" for i in range(MAX_BATCH)],
+])
+def test_a_batch_body_is_byte_for_byte_what_urlencode_writes(client, stand_in, texts):
+    # The body is built from pieces (each item's form text is not encoded a second time as part
+    # of the whole batch JSON); it must still be exactly the canonical form encoding.
+    messages = [(str(10**15 + i), {"text": text}) for i, text in enumerate(texts)]
+    assert client.send_batch(messages) == [None] * len(messages)
+    items = [{"method": "POST", "relative_url": "me/messages", "body": urllib.parse.urlencode(
+        {"recipient": json.dumps({"id": psid}), "messaging_type": "RESPONSE",
+         "message": json.dumps(message, ensure_ascii=False)})} for psid, message in messages]
+    [request] = stand_in.requests
+    assert request["body"] == urllib.parse.urlencode({
+        "batch": json.dumps(items, ensure_ascii=False), "include_headers": "false", "appsecret_proof": PROOF}).encode()
+    assert [d["message"]["text"] for d in stand_in.delivered] == texts

@@ -1,0 +1,108 @@
+"""JSON-line logs: the direct path writes what the logging path writes; a delivery's lines go out in one write."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+
+import pytest
+
+from expensebot import logs
+from expensebot.logs import log_event
+
+logger = logging.getLogger("expensebot.test_logs")
+
+
+class CountingStream(io.StringIO):
+    """A real text stream that counts its flushes (each is a write(2) on stdout)."""
+
+    def __init__(self):
+        super().__init__()
+        self.flushes = 0
+        self.lines_at_flush: list[int] = []
+
+    def flush(self):
+        self.flushes += 1
+        self.lines_at_flush.append(self.getvalue().count("\n"))
+        super().flush()
+
+
+@pytest.fixture
+def stream():
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    stream = CountingStream()
+    logs.configure(stream)
+    yield stream
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def alone(stream) -> None:
+    """Leave configure()'s handler the only one, as when serving (pytest adds its own for each test)."""
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if isinstance(h, logs.JsonLines)]
+
+
+def lines(stream) -> list[dict]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_the_direct_path_and_the_logging_path_write_the_same_line(stream):
+    fields = {"psid_hash": "a" * 64, "mid": 'm_"1"\n\u00e9', "expense_id": 7, "expenses": 1, "kind": "message",
+              "when": object.__new__(type("When", (), {"__str__": lambda self: "later"}))}
+    alone(stream)
+    assert logs._sole_handler(logger) is logging.getLogger().handlers[0]
+    log_event(logger, "event_logged", **fields)  # direct: configure()'s handler is the only one
+    extra = logging.NullHandler()
+    logging.getLogger().addHandler(extra)
+    try:
+        assert logs._sole_handler(logger) is None
+        log_event(logger, "event_logged", **fields)  # another handler listens: a LogRecord goes round
+    finally:
+        logging.getLogger().removeHandler(extra)
+    direct, through_logging = lines(stream)
+    for line in (direct, through_logging):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line.pop("ts"))
+    assert direct == through_logging == {"level": "info", "event": "event_logged", **fields, "when": "later"}
+
+
+def test_a_warning_keeps_its_level_on_the_direct_path(stream):
+    alone(stream)
+    log_event(logger, "reply_failed", level=logging.WARNING, code=551)
+    assert lines(stream)[0]["level"] == "warning"
+
+
+def test_a_level_turned_off_writes_nothing(stream):
+    logging.getLogger().setLevel(logging.WARNING)
+    log_event(logger, "event_logged", mid="m_1")
+    assert stream.getvalue() == ""
+
+
+def test_lines_logged_together_are_flushed_once_at_the_end(stream):
+    alone(stream)
+    log_event(logger, "alone")
+    with logs.together():
+        log_event(logger, "event_logged", mid="m_1")
+        with logs.together():  # nested: still one flush, at the outer end
+            log_event(logger, "ai_enriched", mid="m_1")
+        log_event(logger, "event_logged", mid="m_2")
+        assert stream.lines_at_flush == [1]  # only the line before the block went out so far
+    assert stream.lines_at_flush == [1, 4]
+    assert [line["event"] for line in lines(stream)] == ["alone", "event_logged", "ai_enriched", "event_logged"]
+
+
+def test_lines_logged_together_go_out_even_when_the_block_fails(stream):
+    with pytest.raises(RuntimeError), logs.together():
+        log_event(logger, "event_logged", mid="m_1")
+        raise RuntimeError("after the commit")
+    assert stream.lines_at_flush == [1]
+
+
+def test_a_broken_stream_is_reported_not_raised(stream, capsys):
+    alone(stream)
+    stream.close()  # as stdout closed under the bot
+    log_event(logger, "event_logged", mid="m_1")  # the direct path: must not raise into the request
+    assert "--- Logging error ---" in capsys.readouterr().err
