@@ -187,6 +187,34 @@ def test_erasure_then_redelivery_of_the_confirmation_and_of_an_old_message(bot, 
     assert not graph.texts[-1].startswith("Done")  # no second "erased" reply
 
 
+def test_within_one_body_an_erasure_holds_for_the_events_after_it(bot, graph):
+    # One body: the confirmation, then an event sent before it (late), then one after. Each
+    # sender's settings and erasure are read once per body: what a message changes must still
+    # hold for the messages after it in the same body.
+    client = Client(bot.app)
+    client.post_webhook(delivery(message_event("111", "m_1", "currency EUR", timestamp=T0)))
+    client.post_webhook(delivery(message_event("111", "m_2", "delete my data", timestamp=T0 + 1000)))
+    assert client.post_webhook(delivery(
+        message_event("111", "m_3", "Yes, delete", timestamp=T0 + 3000, quick_reply={"payload": chat.DELETE_CONFIRM}),
+        message_event("111", "m_4", "coffee 5", timestamp=T0 + 2000),  # sent before the erasure
+        message_event("111", "m_5", "tea 3", timestamp=T0 + 4000),
+    )).status == 200
+    assert query(bot, "SELECT mid, amount_minor, currency FROM expenses") == [("m_5", 300, "USD")]  # EUR was erased too
+    assert query(bot, "SELECT mid FROM messages_raw") == [("m_5",)]
+
+
+def test_within_one_body_a_setting_holds_for_the_messages_after_it(bot, graph):
+    client = Client(bot.app)
+    assert client.post_webhook(delivery(
+        message_event("111", "m_1", "lunch 12", timestamp=T0),
+        message_event("111", "m_2", "currency EUR", timestamp=T0 + 1000),
+        message_event("222", "m_3", "lunch 12", timestamp=T0 + 1000),
+        message_event("111", "m_4", "dinner 20", timestamp=T0 + 2000),
+    )).status == 200
+    assert query(bot, "SELECT mid, currency FROM expenses ORDER BY id") == [
+        ("m_1", "USD"), ("m_3", "USD"), ("m_4", "EUR")]
+
+
 # --- edits into commands ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, word", [("undo", "undo"), ("Undo!", "undo"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import threading
 import time
 import urllib.parse
 
@@ -219,3 +220,74 @@ def test_a_bug_wording_one_reply_is_one_json_line_and_the_others_still_go(bot, g
     assert failure["psid_hash"] == psid_hash("222") and failure["mid"] == "m_2"
     assert "RuntimeError: a bug in the wording" in failure["traceback"]
     assert [r for r in caplog.records if r.exc_info] == []  # the traceback is a field, not a second format
+
+
+# --- batches under load: the senders linger ---------------------------------------------------------
+
+@pytest.fixture
+def lingering_bot(tmp_path, graph, open_service):
+    """The real sender threads, waiting up to `gather` (2 s here) for replies to batch."""
+    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
+    service = open_service(config)
+    service.outbox.gather = 2.0
+    return service
+
+
+def items_of(request) -> int:
+    return len(json.loads(request["form"]["batch"])) if "form" in request else 1
+
+
+def test_replies_arriving_one_by_one_go_out_as_one_batch(lingering_bot, graph):
+    for person in range(5):  # five webhooks, one after another, as people text
+        post(lingering_bot, message_event(f"7{person}", f"m_{person}", "coffee 1", timestamp=T0))
+    assert wait_for(lambda: len(graph.delivered) == 5)
+    assert [items_of(r) for r in graph.requests] == [5]
+
+
+def test_the_next_batch_waits_a_gather_after_the_previous_one(lingering_bot, graph):
+    # 71's second reply is queued with the first batch but must follow 71's first: it is ready
+    # (and overdue) once that one is sent, and still waits a gather, for others to join it.
+    post(lingering_bot, message_event("71", "m_1", "coffee 1", timestamp=T0),
+         message_event("72", "m_2", "tea 2", timestamp=T0), message_event("71", "m_3", "cake 3", timestamp=T0))
+    assert wait_for(lambda: len(graph.delivered) == 3)
+    first, second = graph.requests
+    assert (items_of(first), items_of(second)) == (2, 1)
+    assert second["at"] - first["at"] >= 2.0 * 0.9  # not sent the moment it was ready
+
+
+def test_a_whole_batch_does_not_wait(lingering_bot, graph):
+    lingering_bot.outbox.gather = 600.0  # only a full batch can go before the test ends
+    post(lingering_bot, *(message_event(f"8{person:02d}", f"m_{person}", "coffee 1", timestamp=T0)
+                          for person in range(50)))
+    assert wait_for(lambda: len(graph.delivered) == 50)
+    assert [items_of(r) for r in graph.requests] == [50]
+
+
+def test_an_expense_reply_is_worded_without_a_connection_of_the_senders_own(bot_with_senders, graph):
+    service, opened_by = bot_with_senders
+    post(service, message_event("111", "m_1", "coffee 100", timestamp=T0),
+         message_event("111", "m_2", "tea 3 #drinks", timestamp=T0 + 1000))
+    assert wait_for(lambda: len(graph.delivered) == 2)
+    # The day total was read on the connection that committed the messages, right after the commit.
+    assert graph.texts[1].endswith("Today: 103.00 USD")
+    assert not [name for name in opened_by if name.startswith("reply-sender")]
+    post(service, message_event("111", "m_3", "summary", timestamp=T0 + 2000))  # a command reads on its own
+    assert wait_for(lambda: len(graph.delivered) == 3)
+    assert [name for name in opened_by if name.startswith("reply-sender")]
+
+
+@pytest.fixture
+def bot_with_senders(tmp_path, graph, open_service):
+    """The real sender threads (no gather), and the names of the threads that opened a connection."""
+    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
+    service = open_service(config)
+    service.outbox.gather = 0.0
+    opened_by: list[str] = []
+    connect = service.db.connect
+
+    def connect_and_note(*args, **kwargs):
+        opened_by.append(threading.current_thread().name)
+        return connect(*args, **kwargs)
+
+    service.db.connect = connect_and_note
+    return service, opened_by

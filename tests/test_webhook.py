@@ -299,13 +299,16 @@ def test_reply_then_edit_then_reaction_real_events(client, rows):
     assert rows("SELECT text, edit_count FROM messages_raw") == [("hello, world! (edited)", 1)]
 
 
-def test_a_failure_after_the_commit_never_turns_into_an_error(service, client, rows):
-    def broken(saved):
+def test_a_failure_after_the_commit_never_turns_into_an_error(service, client, rows, caplog):
+    def broken(saved, conn):
+        conn.execute("SELECT count(*) FROM expenses").fetchone()  # the committing connection, still open
         raise RuntimeError("reply pool is gone")
     service.ingest.after_commit = broken
     response = client.post_webhook(delivery(message_event("111", "m_1", "coffee 100")))
     assert (response.status, response.text) == (200, "EVENT_RECEIVED")
     assert rows("SELECT amount_minor FROM expenses") == [(10000,)]
+    [failure] = [r.fields for r in caplog.records if r.msg == "after_commit_failed"]
+    assert "RuntimeError: reply pool is gone" in failure["traceback"]
 
 
 def test_rules_give_common_items_a_category(client, rows):
