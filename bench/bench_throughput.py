@@ -6,6 +6,9 @@ Same pre-generated signed bodies (bench_ingest's), same wrk settings (-t1 -c8, 1
   hello      bench/hello_app.py: Bottle on waitress, "Task queue depth" warnings silenced;
   lean       bench/lean_app.py: the same work (verify, parse, the same inserts on a fresh
              connection, ack) with nothing else;
+  contract   bench/lean_app.py in its `contract` mode: the lean work plus the least the product
+             asks of each message (its two log lines, a logged reply with the day's total), for
+             reference: how much of the distance to the bot that work explains (no target);
   replies-on `python run.py serve` with a page token, FB_GRAPH_URL pointing at nginx answering
              every call with a fixed 200 (`return 200`), started here with its own config;
   replies-off the same server without a page token (replies composed and logged, not sent);
@@ -100,10 +103,11 @@ def nginx(args, work: Path):
         ingest.stop(proc)
 
 
-def run_app(args, work: Path, name: str, cmd: list[str], env: dict, bodies: Path, duration: int, db: Path | None):
+def run_app(args, work: Path, name: str, cmd: list[str], env: dict, bodies: Path, duration: int, db: Path | None,
+            extra_args: list[str] = ()):
     port = ingest.free_port()
     log = work / f"{name}.log"
-    proc = ingest.start([*cmd, str(port)] if db is None else [*cmd, str(port), str(db)], args.root,
+    proc = ingest.start([*cmd, str(port)] if db is None else [*cmd, str(port), str(db), *extra_args], args.root,
                         ingest.server_env(env), log)
     try:
         ingest.wait_ready(proc, port, args.ready_timeout, log)
@@ -157,9 +161,11 @@ def main(argv=None) -> int:
             results = {}
             results["hello"] = run_app(args, work, "hello", [sys.executable, str(ingest.HELLO_APP)], {}, single,
                                        args.duration, None)
+            lean_env = {"FB_APP_SECRET": args.app_secret, "PSID_HASH_KEY": hash_key}
             results["lean"] = run_app(args, work, "lean", [sys.executable, str(BENCH_DIR / "lean_app.py")],
-                                      {"FB_APP_SECRET": args.app_secret, "PSID_HASH_KEY": hash_key}, single,
-                                      args.duration, work / "lean.db")
+                                      lean_env, single, args.duration, work / "lean.db")
+            results["contract"] = run_app(args, work, "contract", [sys.executable, str(BENCH_DIR / "lean_app.py")],
+                                          lean_env, single, args.duration, work / "contract.db", ["contract"])
             with nginx(args, work) as (graph_url, nginx_proc):
                 cpu0 = ingest.cpu_seconds(nginx_proc.pid)
                 results["replies_on"] = run_bot(args, work, "replies_on", single, args.duration, senders, graph_url)
@@ -175,7 +181,7 @@ def main(argv=None) -> int:
 def report(args, r) -> int:
     print(f"{'run':12} {'requests':>9} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'errors':>6} "
           f"{'cpu s':>6} replies")
-    for name in ("hello", "lean", "replies_on", "replies_off", "batch"):
+    for name in ("hello", "lean", "contract", "replies_on", "replies_off", "batch"):
         x = r[name]
         print(f"{name:12} {int(x['requests']):9d} {x['requests_per_s']:9.0f} {x['latency_p50_us'] / 1000:7.2f} {x['latency_p99_us'] / 1000:7.2f} "
               f"{x['latency_max_us'] / 1000:7.1f} {x['errors']:6d} {x['server_cpu_s'] or 0:6.1f} {x.get('replies', '')}")
@@ -186,8 +192,12 @@ def report(args, r) -> int:
     cpu_on, cpu_off = per_request_cpu(on), per_request_cpu(off)
     per_reply = (cpu_on - cpu_off) * 1e6 if cpu_on and cpu_off else None
     batch_replies = batch["replies"].get("reply_sent", 0)
+    contract = r["contract"]
     print(f"\nreplies on / hello = {hello_ratio:.3f}; replies off / lean = {lean_ratio:.3f}; "
           f"batch = {eps:.0f} events/s ({batch_replies} replies sent)")
+    print(f"for reference: contract / lean = {contract['requests_per_s'] / lean['requests_per_s']:.3f}; "
+          f"replies off / contract = {off['requests_per_s'] / contract['requests_per_s']:.3f}; server CPU per "
+          f"request: lean {per_request_cpu(lean) * 1e6:.0f} µs, contract {per_request_cpu(contract) * 1e6:.0f} µs")
     print(f"server CPU per request: replies on {cpu_on * 1e6:.0f} µs, off {cpu_off * 1e6:.0f} µs "
           f"-> about {per_reply:.0f} µs per reply sent (one at a time under this load)" if per_reply else "")
     checks = [

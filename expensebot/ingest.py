@@ -1,15 +1,16 @@
 """Write first: commit each message, its expenses and its job in one transaction, or spool them.
 
-`accept` is what the webhook calls before answering 200. The structure of a write: read each
-message (pure, outside the lock), then in one transaction per delivery store each event inside
-its own savepoint. An event that can never be stored (errors.EventRejected) is rolled back to
+`accept` is what the webhook calls before answering 200. The structure of a write: one
+transaction per delivery; in it, each sender's settings and erasure are read once, then each
+event is read (pure) and stored inside its own savepoint. An event that can never be stored (errors.EventRejected) is rolled back to
 its savepoint and kept in rejected_events; the others are committed. When the database cannot
 take the write now (errors.DatabaseUnavailable) the whole delivery goes to the spool, and
 `replay_spool` (on a background thread, see service.py) writes it later through the same
 `write`, which is idempotent (INSERT OR IGNORE on psid_hash, mid).
 
 Ingest sees only psid_hash: the PSID to answer, and what a reply shows beyond the reading (the
-day's total, budget use), are the reply side's (outbox.Addresses, replies.Replier).
+day's total, budget use), are the reply side's (outbox.Addresses, replies.Replier); ingest lends
+it the committing connection, still open, through `after_commit`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """The words of a reply: composed after the commit from the message's reading and the database.
 
-Everything a reply shows beyond the reading (the day's total, budget use, a summary) is read
-here, on one fresh read connection per batch of replies (`Reads`), not on the write path.
-Sending is outbox.py's (order, batching, retries) over graph.py's client.
+Everything a reply shows beyond the reading is read here. An expense reply's day total and budget
+use (`Shown`) are read right after the commit, on the connection that committed it (`shown`,
+called by the outbox's `submit`); a command's (a summary, budgets) when it is composed, on one
+fresh read connection per batch of replies (`Reads`). Sending is outbox.py's (order, batching,
+retries) over graph.py's client.
 """
 
 from __future__ import annotations
