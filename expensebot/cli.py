@@ -26,7 +26,7 @@ from expensebot.db import Database
 from expensebot.identity import PsidHasher, is_psid_hash
 from expensebot.ingest import Ingest
 from expensebot.logs import log_event
-from expensebot.server import make_server
+from expensebot.server import make_server, settle_memory
 from expensebot.service import Service
 from expensebot.settings import Settings, settings_of
 from expensebot.spool import Spool
@@ -61,6 +61,7 @@ def serve(config: Config, args) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     log_event(logger, "serving", host=config.host, port=int(server.effective_port),
               db=str(config.db_path), spool=str(config.spool_dir))
+    settle_memory()
     try:
         server.run()
     except (KeyboardInterrupt, SystemExit):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import socket
 
 import bottle
@@ -21,6 +22,22 @@ CHANNEL_TIMEOUT = 30
 # At most this many open connections; more wait in the kernel's accept queue. Each may buffer
 # a body of up to 1 MiB before the one request thread gets to it, so this bounds that memory.
 CONNECTION_LIMIT = 64
+
+
+# Collect cycles after this many allocations (Python's default: 700). A webhook's objects die by
+# reference counting; at the default a collection ran every few requests, for nothing.
+GC_FIRST_THRESHOLD = 20_000
+
+
+def settle_memory() -> None:
+    """Once started, before serving: keep the cycle collector off what start-up built.
+
+    gc.freeze() moves every object alive now (modules, the app, its caches) to a generation no
+    collection looks at again, and collections become rarer (GC_FIRST_THRESHOLD). Measured under
+    wrk (bench/README.md): about 2-4% less CPU a request and half a millisecond off the p99.
+    """
+    gc.freeze()
+    gc.set_threshold(GC_FIRST_THRESHOLD, 50, 100)
 
 
 def make_server(app: bottle.Bottle, config: Config,
