@@ -4,6 +4,7 @@
     .venv/bin/python bench/cpu_per_message.py                  # replies composed and logged (no page token)
     .venv/bin/python bench/cpu_per_message.py --replies-on     # replies sent to nginx `return 200` (needs nginx)
     .venv/bin/python bench/cpu_per_message.py --root DIR       # the code of another checkout
+    .venv/bin/python bench/cpu_per_message.py --profile 30     # and cProfile's 30 costliest functions
 
 The real service (`Service.open`: its reply senders with REPLY_GATHER, enrichment poller, spool
 replayer, WAL keeper) with AI off; the app called in-process, one webhook after another, single
@@ -18,11 +19,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
 import hashlib
 import hmac
 import io
 import json
 import logging
+import pstats
 import secrets
 import sys
 import tempfile
@@ -41,6 +44,8 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=300)
     p.add_argument("--replies-on", action="store_true", help="send replies to nginx answering 200")
     p.add_argument("--root", type=Path, default=BENCH_DIR.parent, help="the checkout whose code runs")
+    p.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="also run the measured posts under cProfile and print its N costliest functions")
     args = p.parse_args(argv)
     sys.path.insert(0, str(args.root))
     sys.path.insert(1, str(BENCH_DIR))
@@ -77,14 +82,18 @@ def _run(args, logs, Config, Service, bench_throughput) -> int:
                     _post(app, body, secret)
                 replied = '"reply_sent"' if graph_url else '"reply_logged"'
                 _wait(lambda: log.read_text().count(replied) >= args.warmup)
+                profiler = cProfile.Profile() if args.profile else contextlib.nullcontext()
                 process, thread = time.process_time(), time.thread_time()
-                for body in bodies[args.warmup:]:
-                    _post(app, body, secret)
+                with profiler:
+                    for body in bodies[args.warmup:]:
+                        _post(app, body, secret)
                 thread = time.thread_time() - thread
                 done = _wait(lambda: log.read_text().count(replied) >= args.warmup + args.messages)
                 process = time.process_time() - process
             finally:
                 service.close()
+    if args.profile:  # cProfile slows each call: read its shares, not the CPU figures above
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(args.profile)
     per = 1e6 / args.messages
     print(json.dumps({"replies": "sent to nginx" if args.replies_on else "logged", "messages": args.messages,
                       "all_replied": done, "request_thread_us": round(thread * per),
