@@ -81,14 +81,7 @@ def test_a_checkpoint_that_writers_outran_is_finished_and_the_wal_starts_over(tm
         assert stats["wal_restarts"] >= 1 and stats["wal_truncations"] == 0
         # Every commit appended at least one 4 KiB page: a WAL never started over would hold them all.
         assert stats["wal_bytes"] < commits * 4096 / 2
-        assert query_count(tmp_path / "x.db") == commits
+        with db.reading() as conn:
+            assert conn.execute("SELECT count(*) FROM erasures").fetchone()[0] == commits
     finally:
         db.close()
-
-
-def query_count(path) -> int:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute("SELECT count(*) FROM erasures").fetchone()[0]
-    finally:
-        conn.close()
