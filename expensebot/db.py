@@ -249,7 +249,10 @@ class WalKeeper:
                 "wal_restarts": self.restarts, "wal_longest_pause_ms": round(self.longest_pause * 1000, 1)}
 
     def checkpoint(self) -> None:
-        """One turn: copy the WAL back (PASSIVE), finish with writers paused if they outran it; over the limit, TRUNCATE."""
+        """One turn: copy the WAL back (PASSIVE), then finish with writers paused if they outran it.
+
+        Over the limit (a reader kept the WAL from starting over): empty it (TRUNCATE) instead.
+        """
         size = self._wal_size()
         self.high_water = max(self.high_water, size)
         if size > self.wal_limit and time.monotonic() >= self._next_truncate:

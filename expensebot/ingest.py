@@ -2,11 +2,11 @@
 
 `accept` is what the webhook calls before answering 200. The structure of a write: one
 transaction per delivery; in it, each sender's settings and erasure are read once, then each
-event is read (pure) and stored inside its own savepoint. An event that can never be stored (errors.EventRejected) is rolled back to
-its savepoint and kept in rejected_events; the others are committed. When the database cannot
-take the write now (errors.DatabaseUnavailable) the whole delivery goes to the spool, and
-`replay_spool` (on a background thread, see service.py) writes it later through the same
-`write`, which is idempotent (INSERT OR IGNORE on psid_hash, mid).
+event is read (pure) and stored inside its own savepoint. An event that can never be stored
+(errors.EventRejected) is rolled back to its savepoint and kept in rejected_events; the others
+are committed. When the database cannot take the write now (errors.DatabaseUnavailable) the
+whole delivery goes to the spool, and `replay_spool` (on a background thread, see service.py)
+writes it later through the same `write`, which is idempotent (INSERT OR IGNORE on psid_hash, mid).
 
 Ingest sees only psid_hash: the PSID to answer, and what a reply shows beyond the reading (the
 day's total, budget use), are the reply side's (outbox.Addresses, replies.Replier); ingest lends
@@ -222,7 +222,10 @@ class Ingest:
         return None
 
     def _read_event(self, message: Message, settings: Settings) -> Reading | Settings | EventRejected:
-        """Read one message (an edit: the settings to read it with, once its original is found), or say why it can never be stored."""
+        """Read one message, or say why it can never be stored.
+
+        An edit is read once its original is found (in _save): for it, the settings to read it with.
+        """
         if message.invalid:  # decided at the edge (webhook.py)
             return EventRejected(message.invalid)
         if message.kind == "edit":
