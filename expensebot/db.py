@@ -222,6 +222,7 @@ class WalKeeper:
         self.restarts = 0             # checkpoints finished with writers paused
         self.longest_pause = 0.0      # seconds writers waited for a checkpoint
         self._next_truncate = 0.0     # monotonic: no TRUNCATE before this (after one found readers)
+        self._frames_seen = -1        # the WAL's frames at the last turn's PASSIVE checkpoint
         self._conn: sqlite3.Connection | None = None
         self._loop = Periodic("wal-keeper", interval, self.checkpoint)
 
@@ -258,8 +259,12 @@ class WalKeeper:
         if size > self.wal_limit and time.monotonic() >= self._next_truncate:
             self._truncate(size)
             return
-        _, frames, _ = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        if frames > self.restart_frames:  # writers are busy: they appended more while this one copied
+        _, frames, copied = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        # `frames` is the WAL's size, which stays until the next write starts it over: a WAL
+        # copied completely with nothing written since the last turn needs no second step.
+        settled = copied == frames == self._frames_seen
+        self._frames_seen = frames
+        if frames > self.restart_frames and not settled:  # writers are busy: they outran this one
             self._finish()
 
     def _finish(self) -> None:

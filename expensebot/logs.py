@@ -67,7 +67,10 @@ def together() -> Iterator[None]:
         if not _together.depth:
             for handler in logging.getLogger().handlers:
                 if isinstance(handler, JsonLines):
-                    handler.flush()
+                    try:
+                        handler.flush()
+                    except Exception:  # as emit(): a broken stream is reported on stderr, never raised
+                        handler.handleError(logging.makeLogRecord({"msg": "flushing the lines logged together"}))
 
 
 class JsonLines(logging.StreamHandler):

@@ -166,6 +166,8 @@ class Outbox:
                                                      queued_at, facts)))
             wake = bool(self._ready) and not self._waking
             self._waking = self._waking or wake
+            if len(self._ready) >= MAX_BATCH:  # a lingering sender takes a whole batch now
+                self._lock.notify_all()
         for record, reason in dropped:
             self._log_dropped(record, reason)
         if wake:
@@ -177,6 +179,7 @@ class Outbox:
         with self._lock:
             self._closed = True
             self._send_until = started + grace
+            self._lock.notify_all()  # a lingering sender sends now
         if self.graph is not None:  # a call in flight (even one the Send API hangs) ends by then
             self.graph.cutoff = started + min(grace + CALL_OVERRUN, within - CALL_OVERRUN)
         if self._senders:
@@ -225,8 +228,9 @@ class Outbox:
             self._idle.discard(sender)
         try:
             while True:
-                while self.gather and (linger := self._linger()) > 0:
-                    self._closing.wait(linger)
+                with self._lock:  # woken by close() and by a whole batch (notify_all)
+                    while self.gather and (linger := self._linger()) > 0:
+                        self._lock.wait(linger)
                 jobs = self._claim()
                 if jobs:
                     self._deliver(jobs)

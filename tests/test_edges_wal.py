@@ -85,3 +85,24 @@ def test_a_checkpoint_that_writers_outran_is_finished_and_the_wal_starts_over(tm
             assert conn.execute("SELECT count(*) FROM erasures").fetchone()[0] == commits
     finally:
         db.close()
+def test_a_checkpoint_that_finished_does_not_pause_writers_again(tmp_path):
+    # wal_checkpoint reports the WAL's frames, not what was left to copy: a WAL that a checkpoint
+    # copied completely keeps its frames until the next write starts it over. A quiet minute after
+    # a burst must not pause writers every turn, nor count a restart that did not happen.
+    from expensebot.db import Database
+    db = Database(tmp_path / "x.db", checkpoint_interval=3600, wal_limit=1 << 40).open()
+    db.keeper.restart_frames = 50
+    try:
+        for n in range(200):  # a burst: each commit appends at least one frame
+            with db.writing() as conn:
+                conn.execute("INSERT INTO erasures VALUES (?, 'x')", (f"p{n}",))
+        db.keeper.checkpoint()  # the turn after the burst may finish it with writers paused
+        restarts = db.keeper.stats()["wal_restarts"]
+        for _ in range(5):  # then quiet: nobody writes while the keeper takes its turns
+            db.keeper.checkpoint()
+        stats = db.keeper.stats()
+        assert stats["wal_restarts"] == restarts <= 1 and stats["wal_truncations"] == 0
+        with db.reading() as conn:
+            assert conn.execute("SELECT count(*) FROM erasures").fetchone()[0] == 200
+    finally:
+        db.close()

@@ -291,3 +291,30 @@ def bot_with_senders(tmp_path, graph, open_service):
 
     service.db.connect = connect_and_note
     return service, opened_by
+
+
+def test_close_sends_a_reply_a_sender_lingers_over(lingering_bot, graph, caplog):
+    # A lingering sender takes what is ready once the outbox is closing, not when its linger ends:
+    # past the grace nothing may be sent any more.
+    lingering_bot.outbox.gather = 600.0
+    post(lingering_bot, message_event("71", "m_1", "coffee 1", timestamp=T0))
+    time.sleep(0.5)  # the woken sender is lingering now
+    assert graph.requests == []
+    lingering_bot.close()  # on purpose, mid-test: what close does with a lingering sender is what this checks
+    assert len(graph.delivered) == 1
+    assert events_of(caplog, "reply_dropped") == []
+
+
+def test_a_batch_filling_up_while_a_sender_lingers_goes_at_once(lingering_bot, graph):
+    lingering_bot.outbox.gather = 600.0
+    outbox = lingering_bot.outbox
+    for sender in outbox._senders[1:]:  # one sender: no idle one's poll takes the batch
+        sender.stop()
+    with outbox._lock:
+        outbox._idle &= {0}
+    post(lingering_bot, message_event("800", "m_0", "coffee 1", timestamp=T0))
+    time.sleep(0.5)  # the sender is lingering over that one reply
+    post(lingering_bot, *(message_event(f"8{person:02d}", f"m_{person}", "coffee 1", timestamp=T0)
+                          for person in range(1, 50)))
+    assert wait_for(lambda: len(graph.delivered) == 50)
+    assert [items_of(r) for r in graph.requests] == [50]

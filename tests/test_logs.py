@@ -106,3 +106,13 @@ def test_a_broken_stream_is_reported_not_raised(stream, capsys):
     stream.close()  # as stdout closed under the bot
     log_event(logger, "event_logged", mid="m_1")  # the direct path: must not raise into the request
     assert "--- Logging error ---" in capsys.readouterr().err
+
+
+def test_a_broken_stream_at_the_end_of_a_together_block_is_reported_not_raised(stream, capsys):
+    # The block's end flushes what it held back; ingest.write ends one after its commit, so a
+    # stdout that broke meanwhile must not turn a committed delivery into an error.
+    alone(stream)
+    with logs.together():
+        log_event(logger, "event_logged", mid="m_1")
+        stream.close()  # as stdout closed under the bot
+    assert "--- Logging error ---" in capsys.readouterr().err
