@@ -85,6 +85,8 @@ def test_a_checkpoint_that_writers_outran_is_finished_and_the_wal_starts_over(tm
             assert conn.execute("SELECT count(*) FROM erasures").fetchone()[0] == commits
     finally:
         db.close()
+
+
 def test_a_checkpoint_that_finished_does_not_pause_writers_again(tmp_path):
     # wal_checkpoint reports the WAL's frames, not what was left to copy: a WAL that a checkpoint
     # copied completely keeps its frames until the next write starts it over. A quiet minute after
