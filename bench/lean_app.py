@@ -7,11 +7,11 @@ body, parse the JSON and each text with the project's parser, then on a fresh co
 inserts as the bot (messages_raw, expenses, jobs) in one BEGIN IMMEDIATE transaction, and ack.
 No logging, no day totals, no replies, no spool; one connection held open so the WAL stays.
 
-With `contract`, also the least that SPEC.md asks of every message beyond that, done as leanly:
-its two log lines (`event_logged`, and `ai_enriched` "skipped" as the job is written with AI
-off) and a reply with the day's total, read on the same connection after the commit and logged
-(`reply_logged`, as the bot does without a page token): one write to stdout per request. A
-floor for the bot with replies off, not a second design.
+With `contract`, also the least the product contract asks of every message beyond that, done
+as leanly: its two log lines (`event_logged`, and `ai_enriched` "skipped" as the job is written
+with AI off) and a reply with the day's total, read on the same connection after the commit and
+logged (`reply_logged`, as the bot does without a page token): one write to stdout per request.
+A floor for the bot with replies off, not a second design.
 """
 import datetime as dt
 import hashlib
