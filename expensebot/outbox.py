@@ -105,8 +105,9 @@ class Outbox:
 
     `graph` None: replies are composed and logged (`reply_logged`), not sent. An `executor` given
     runs the sending there, as soon as a reply is queued (tests pass one that runs it inline);
-    otherwise `senders` threads of our own do, each waiting `gather` seconds after a wake-up so
-    replies queued meanwhile go out in the same batch.
+    otherwise `senders` threads of our own do, lingering so replies go out in batches: a reply
+    waits up to `gather` seconds for others, and batches go at least `gather` apart unless a
+    whole one (MAX_BATCH) is ready (`_linger`).
     """
 
     def __init__(self, replier: Replier, graph: GraphClient | None, *, senders: int = SENDERS,

@@ -30,9 +30,10 @@ from expensebot.spool import Spool
 from expensebot.times import utc_now
 
 
-# How long a woken reply sender waits before taking what is queued, all at once. A sender woken
-# for each message takes the GIL from the request thread each time (measured: ~20% of webhook
-# throughput); a person does not notice a tenth of a second.
+# How long a reply may wait for others to join its batch, and the least time between two batches
+# unless 50 are ready (Outbox._linger). A sender taking each reply as it comes takes the GIL from
+# the request thread each time, with a read connection of its own; a person does not notice a
+# tenth of a second.
 REPLY_GATHER = 0.1
 
 
