@@ -5,6 +5,7 @@
     .venv/bin/python bench/cpu_per_message.py --replies-on     # replies sent to nginx `return 200` (needs nginx)
     .venv/bin/python bench/cpu_per_message.py --root DIR       # the code of another checkout
     .venv/bin/python bench/cpu_per_message.py --profile 30     # and cProfile's 30 costliest functions
+    .venv/bin/python bench/cpu_per_message.py --per-body 100   # bodies of 100 events (the batch run's shape)
 
 The real service (`Service.open`: its reply senders with REPLY_GATHER, enrichment poller, spool
 replayer, WAL keeper) with AI off; the app called in-process, one webhook after another, single
@@ -42,11 +43,15 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--messages", type=int, default=4000)
     p.add_argument("--warmup", type=int, default=300)
+    p.add_argument("--per-body", type=int, default=1, metavar="N", help="events per webhook body (1)")
     p.add_argument("--replies-on", action="store_true", help="send replies to nginx answering 200")
     p.add_argument("--root", type=Path, default=BENCH_DIR.parent, help="the checkout whose code runs")
     p.add_argument("--profile", type=int, default=0, metavar="N",
-                   help="also run the measured posts under cProfile and print its N costliest functions")
+                   help="also run the measured posts under cProfile (thread CPU) and print its N costliest functions")
+    p.add_argument("--profile-file", type=Path, help="and save cProfile's stats there (pstats format)")
     args = p.parse_args(argv)
+    if args.per_body < 1 or args.warmup % args.per_body or args.messages % args.per_body:
+        p.error("--warmup and --messages must be multiples of --per-body")
     sys.path.insert(0, str(args.root))
     sys.path.insert(1, str(BENCH_DIR))
     from expensebot import logs  # noqa: PLC0415 (from --root)
@@ -77,15 +82,17 @@ def _run(args, logs, Config, Service, bench_throughput) -> int:
             try:
                 app = service.app
                 now = int(time.time() * 1000)
-                bodies = [_body(i, now + i) for i in range(args.warmup + args.messages)]
-                for body in bodies[:args.warmup]:
+                n = args.per_body
+                bodies = [_body(range(i, i + n), now + i) for i in range(0, args.warmup + args.messages, n)]
+                warmup = args.warmup // n
+                for body in bodies[:warmup]:
                     _post(app, body, secret)
                 replied = '"reply_sent"' if graph_url else '"reply_logged"'
                 _wait(lambda: log.read_text().count(replied) >= args.warmup)
-                profiler = cProfile.Profile() if args.profile else contextlib.nullcontext()
+                profiler = cProfile.Profile(time.thread_time) if args.profile else contextlib.nullcontext()
                 process, thread = time.process_time(), time.thread_time()
                 with profiler:
-                    for body in bodies[args.warmup:]:
+                    for body in bodies[warmup:]:
                         _post(app, body, secret)
                 thread = time.thread_time() - thread
                 done = _wait(lambda: log.read_text().count(replied) >= args.warmup + args.messages)
@@ -93,7 +100,10 @@ def _run(args, logs, Config, Service, bench_throughput) -> int:
             finally:
                 service.close()
     if args.profile:  # cProfile slows each call: read its shares, not the CPU figures above
-        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(args.profile)
+        stats = pstats.Stats(profiler, stream=sys.stderr)
+        stats.sort_stats("tottime").print_stats(args.profile)
+        if args.profile_file:
+            stats.dump_stats(args.profile_file)
     per = 1e6 / args.messages
     print(json.dumps({"replies": "sent to nginx" if args.replies_on else "logged", "messages": args.messages,
                       "all_replied": done, "request_thread_us": round(thread * per),
@@ -101,10 +111,10 @@ def _run(args, logs, Config, Service, bench_throughput) -> int:
     return 0 if done else 1
 
 
-def _body(i: int, ms: int) -> bytes:
+def _body(events: range, ms: int) -> bytes:
     return json.dumps({"object": "page", "entry": [{"id": "1", "time": ms, "messaging": [{
         "sender": {"id": str(10**15 + i % 300)}, "recipient": {"id": "1"}, "timestamp": ms,
-        "message": {"mid": f"m_cpu_{i:09d}", "text": TEXTS[i % len(TEXTS)]}}]}]}).encode()
+        "message": {"mid": f"m_cpu_{i:09d}", "text": TEXTS[i % len(TEXTS)]}} for i in events]}]}).encode()
 
 
 def _post(app, body: bytes, secret: str) -> None:

@@ -51,6 +51,7 @@ def main(argv=None) -> int:
     p.add_argument("mode", choices=MODES)
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--root", type=Path, default=BENCH_DIR.parent)
+    p.add_argument("--cpus", help="pin the server's threads to these CPUs (taskset -a -p LIST), e.g. 0")
     p.add_argument("--py-spy", action="store_true", help="sample the server with py-spy (--gil, raw output)")
     options = p.parse_args(argv)
     args = throughput.parse_args([])
@@ -84,6 +85,9 @@ def main(argv=None) -> int:
         proc = ingest.start(cmd, options.root, env, log)
         stack.callback(ingest.stop, proc)
         ingest.wait_ready(proc, port, args.ready_timeout, log)
+        if options.cpus:
+            subprocess.run(["taskset", "-a", "-p", "-c", options.cpus, str(proc.pid)], check=True,
+                           stdout=subprocess.DEVNULL)
         spy = None
         if options.py_spy:
             spy = subprocess.Popen(["py-spy", "record", "-p", str(proc.pid), "-d", str(options.seconds), "-r", "500",

@@ -308,11 +308,11 @@ class Outbox:
             self._deliver_together(jobs)
 
     def _deliver_together(self, jobs: list[Job]) -> None:
-        sendable = []
+        sendable, done = [], []
         with self.replier.reads() as reads:  # one read connection for the whole batch's wording
             for job in jobs:
-                if self._compose(job, reads) and self._addressable(job):
-                    sendable.append(job)
+                (sendable if self._compose(job, reads) and self._addressable(job) else done).append(job)
+        self._release(done)
         if not sendable:
             return
         try:
@@ -327,24 +327,21 @@ class Outbox:
             log_event(logger, "reply_send_crashed", level=logging.ERROR, replies=len(sendable),
                       traceback=traceback.format_exc())
             outcomes = [GraphError("sending failed")] * len(sendable)
-        for job, error in zip(sendable, outcomes):
-            self._settle(job, error)
+        self._release([job for job, error in zip(sendable, outcomes) if self._settle(job, error)])
 
     def _compose(self, job: Job, reads: Reads) -> bool:
-        """Word the reply (once); False when done with the job here (logged or failed)."""
+        """Word the reply (once); False when done with the job here (logged or failed: to release)."""
         try:
             if job.message is None:
                 reply = self.replier.compose(job.record, reads, upto=job.upto, shown=job.shown)
                 job.message = reply.as_message()
                 if self.graph is None:
                     log_event(logger, "reply_logged", psid_hash=job.psid_hash, mid=job.mid, text=reply.text)
-                    self._release(job)
                     return False
             return True
         except Exception:
             log_event(logger, "reply_compose_failed", level=logging.ERROR, psid_hash=job.psid_hash, mid=job.mid,
                       traceback=traceback.format_exc())
-            self._release(job)
             return False
 
     def _addressable(self, job: Job) -> bool:
@@ -352,20 +349,20 @@ class Outbox:
             return True
         log_event(logger, "reply_failed", level=logging.WARNING, psid_hash=job.psid_hash, mid=job.mid,
                   code=None, reason="recipient not known after a restart")
-        self._release(job)
         return False
 
-    def _settle(self, job: Job, error: GraphError | None) -> None:
+    def _settle(self, job: Job, error: GraphError | None) -> bool:
+        """Log the reply's outcome, or queue it again to retry; True when done with it (to release)."""
         if error is None:
             log_event(logger, "reply_sent", psid_hash=job.psid_hash, mid=job.mid)
         elif error.retryable and job.attempts < len(self.backoff) and self._retry(job):
-            return
+            return False
         elif error.retryable and self._closed:
             self._log_dropped(job.record, "shutting down")
         else:
             log_event(logger, "reply_failed", level=logging.WARNING, psid_hash=job.psid_hash, mid=job.mid,
                       code=error.code, subcode=error.subcode, reason=str(error))
-        self._release(job)
+        return True
 
     def _retry(self, job: Job) -> bool:
         """Put the job back at the head of its person's queue, due after its backoff; False if closing."""
@@ -380,14 +377,17 @@ class Outbox:
             self._lock.notify_all()
         return True
 
-    def _release(self, job: Job) -> None:
-        """The person's reply is done: their next one (if any) is ready."""
+    def _release(self, jobs: list[Job]) -> None:
+        """These people's replies are done: the next one of each (if any) is ready."""
+        if not jobs:
+            return
         with self._lock:
-            self._busy.discard(job.psid_hash)
-            if self._queues.get(job.psid_hash):
-                self._ready[job.psid_hash] = None
-            else:
-                self._queues.pop(job.psid_hash, None)
+            for job in jobs:
+                self._busy.discard(job.psid_hash)
+                if self._queues.get(job.psid_hash):
+                    self._ready[job.psid_hash] = None
+                else:
+                    self._queues.pop(job.psid_hash, None)
             self._lock.notify_all()
 
     def _log_dropped(self, record: Saved, reason: str) -> None:

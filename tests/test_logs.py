@@ -21,7 +21,12 @@ class CountingStream(io.StringIO):
     def __init__(self):
         super().__init__()
         self.flushes = 0
+        self.writes = 0
         self.lines_at_flush: list[int] = []
+
+    def write(self, text):
+        self.writes += 1
+        return super().write(text)
 
     def flush(self):
         self.flushes += 1
@@ -92,6 +97,26 @@ def test_lines_logged_together_are_flushed_once_at_the_end(stream):
         assert stream.lines_at_flush == [1]  # only the line before the block went out so far
     assert stream.lines_at_flush == [1, 4]
     assert [line["event"] for line in lines(stream)] == ["alone", "event_logged", "ai_enriched", "event_logged"]
+
+
+def test_lines_logged_together_are_one_write_in_the_order_logged_whichever_path(stream):
+    alone(stream)
+    with logs.together():
+        log_event(logger, "event_logged", mid="m_1")  # direct
+        logger.warning("plain %s", "words")  # through a LogRecord
+        log_event(logger, "ai_enriched", mid="m_1")
+        assert stream.writes == 0
+    assert stream.writes == 1
+    assert [line["event"] for line in lines(stream)] == ["event_logged", "log", "ai_enriched"]
+    assert lines(stream)[1]["message"] == "plain words"
+
+
+@pytest.mark.parametrize("fields", [
+    {"mid": 'm_"1"\n\u00e9\u2028', "n": 7, "x": 1.5, "nan": float("nan"), "inf": float("-inf"), "big": 10**30},
+    {"nested": {"kinds": {"read": 2}, "list": [1, None, True]}, 3: "int key", "thing": object()},
+])
+def test_a_line_is_what_json_dumps_writes(fields):
+    assert logs._encode(fields) == json.dumps(fields, default=str)
 
 
 def test_lines_logged_together_go_out_even_when_the_block_fails(stream):
