@@ -91,6 +91,10 @@ def _quoted_batch(bodies: list[str]) -> str:
     return _OPEN + _ITEM_SEP.join(items) + _CLOSE
 
 
+# json.dumps(value, ensure_ascii=False) builds an encoder per call: a third of its cost for a message.
+_JSON = json.JSONEncoder(ensure_ascii=False)
+
+
 def message_body(psid: str, message: dict) -> dict:
     """The Send API body for a RESPONSE message (Reply.as_message gives `message`)."""
     return {"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": message}
@@ -148,7 +152,7 @@ class GraphClient:
         """POST a JSON object to {graph}/{path} and return the answer's JSON."""
         if self._proof:
             body = {**body, "appsecret_proof": self._proof}
-        data = json.dumps(body, ensure_ascii=False).encode()
+        data = _JSON.encode(body).encode()
         return self._json(self._call("POST", f"{self._root}/{path}", data, "application/json", deadline))
 
     def send_message(self, psid: str, message: dict, *, deadline: float = math.inf) -> object:
@@ -164,7 +168,7 @@ class GraphClient:
         """
         if not 0 < len(messages) <= MAX_BATCH:
             raise ValueError(f"a batch holds 1 to {MAX_BATCH} items")
-        bodies = [form_encode({name: value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        bodies = [form_encode({name: value if isinstance(value, str) else _JSON.encode(value)
                                for name, value in message_body(psid, message).items()})
                   for psid, message in messages]
         form = {"include_headers": "false"}

@@ -199,10 +199,14 @@ def _clean(text: str | None) -> str | None:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
+# json.dumps(separators=...) builds an encoder per call; one kept is the same encoder.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
 def _without_identity(raw: dict) -> str:
     event = {key: value for key, value in raw.items() if key not in IDENTITY_FIELDS}
     try:
-        return json.dumps(event, separators=(",", ":"))
+        return _COMPACT.encode(event)
     except (ValueError, RecursionError):
         return json.dumps({"unserializable": sorted(map(str, event))})
 

@@ -77,6 +77,36 @@ def test_a_constraint_broken_inside_the_write_rejects_that_event_only(tmp_path, 
     assert mid == "m_bad" and reason.startswith("IntegrityError: CHECK constraint failed")
 
 
+def test_a_failed_write_undoes_the_first_attempt_and_runs_each_command_once(tmp_path, open_service):
+    # The delivery is written without savepoints first; when m_bad's writes fail it is written again
+    # with them. The undo before it must run once (one expense gone, not two), the currency set
+    # before it must still apply to the message after it, and nothing of the first attempt remains.
+    service = open_service(make_config(tmp_path), executor=InlineExecutor())
+    client = Client(service.app)
+    assert client.post_webhook(delivery(message_event("111", "m_old", "coffee 1", timestamp=T0))).status == 200
+    original_read = service.ingest.read
+
+    def read(message, sent_ms, settings=None):
+        reading = original_read(message, sent_ms, settings)
+        if message.mid != "m_bad":
+            return reading
+        expense = dataclasses.replace(reading.expenses[0], amount_minor=10**13)
+        return dataclasses.replace(reading, parsed=dataclasses.replace(reading.parsed, expenses=(expense,)))
+
+    service.ingest.read = read
+    response = client.post_webhook(delivery(
+        message_event("111", "m_tea", "tea 3"), message_event("111", "m_undo", "undo"),
+        message_event("111", "m_eur", "currency EUR"), message_event("111", "m_bad", "yacht 5"),
+        message_event("111", "m_bus", "bus 2")))
+    assert response.status == 200
+    assert query(service, "SELECT mid, currency FROM expenses ORDER BY id") == [("m_old", "USD"), ("m_bus", "EUR")]
+    assert query(service, "SELECT mid FROM messages_raw ORDER BY id") == [
+        ("m_old",), ("m_tea",), ("m_undo",), ("m_eur",), ("m_bus",)]
+    assert query(service, "SELECT count(*) FROM jobs") == [(5,)]
+    [(_, mid, reason, _)] = rejected(service)
+    assert mid == "m_bad" and reason.startswith("IntegrityError: CHECK constraint failed")
+
+
 @contextlib.contextmanager
 def lock_held_by_another_process(db_path):
     """Hold SQLite's write lock on db_path from another process until the block ends."""
