@@ -24,7 +24,12 @@ def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **f
     if handler is None:
         logger.log(level, event, extra={"fields": fields})
     else:
-        handler.write(_line(time.time(), logging.getLevelName(level).lower(), event, fields), logger, level)
+        name = _LEVELS.get(level) or logging.getLevelName(level).lower()
+        handler.write(_line(time.time(), name, event, fields), logger, level)
+
+
+_LEVELS = {level: logging.getLevelName(level).lower() for level in (
+    logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL)}
 
 
 def _line(created: float, level: str, event: str, fields: dict) -> str:

@@ -261,3 +261,24 @@ def test_a_batch_body_is_byte_for_byte_what_urlencode_writes(client, stand_in, t
     assert request["body"] == urllib.parse.urlencode({
         "batch": json.dumps(items, ensure_ascii=False), "include_headers": "false", "appsecret_proof": PROOF}).encode()
     assert [d["message"]["text"] for d in stand_in.delivered] == texts
+
+
+def test_a_batch_of_rich_messages_is_byte_for_byte_what_urlencode_writes(client, stand_in):
+    # Quick replies and button templates (nested lists and dicts, numbers, non-ASCII), and ids that
+    # JSON must escape: each item's body is built from pieces too.
+    messages = [
+        ("123", {"text": "Which currency?", "quick_replies": [
+            {"content_type": "text", "title": "¥ JPY", "payload": "currency JPY"},
+            {"content_type": "text", "title": "CN¥", "payload": 'currency "CNY"'}]}),
+        ('4"5\\6é', {"attachment": {"type": "template", "payload": {
+            "template_type": "button", "text": "Your report", "buttons": [
+                {"type": "web_url", "url": "https://example.org/report/a?b=c&d=%20", "title": "Open"}]}}}),
+        ("7", {"text": "n", "count": 3, "ratio": 0.5, "none": None, "yes": True}),
+    ]
+    assert client.send_batch(messages) == [None] * len(messages)
+    items = [{"method": "POST", "relative_url": "me/messages", "body": urllib.parse.urlencode(
+        {"recipient": json.dumps({"id": psid}, ensure_ascii=False), "messaging_type": "RESPONSE",
+         "message": json.dumps(message, ensure_ascii=False)})} for psid, message in messages]
+    [request] = stand_in.requests
+    assert request["body"] == urllib.parse.urlencode({
+        "batch": json.dumps(items, ensure_ascii=False), "include_headers": "false", "appsecret_proof": PROOF}).encode()
