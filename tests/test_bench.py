@@ -9,6 +9,8 @@ import json
 import random
 import sys
 
+import pytest
+
 from conftest import ROOT
 from expensebot import webhook
 
@@ -79,6 +81,23 @@ def test_cpu_per_message_runs_the_real_service_and_counts_every_reply(capsys):
     figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (figures["replies"], figures["messages"], figures["all_replied"]) == ("logged", 30, True)
     assert figures["whole_process_us"] >= figures["request_thread_us"] > 0
+
+
+def test_cpu_per_message_times_the_steps_of_batches_and_leaves_the_code_unwrapped(capsys):
+    from expensebot import ingest, parser
+    save, parse = ingest.Ingest.save, parser.parse_message
+    assert cpu_per_message.main(["--messages", "40", "--warmup", "20", "--per-body", "20", "--phases"]) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (figures["messages"], figures["all_replied"]) == (40, True)
+    request, senders = figures["phases_us"]["request"], figures["phases_us"]["senders"]
+    assert request["Ingest.accept"] >= request["Ingest.save"] >= request["Ingest._store"] > 0
+    assert request["parser.parse_message"] > 0 and senders["Outbox._compose"] > 0
+    assert (ingest.Ingest.save, parser.parse_message) == (save, parse)
+
+
+def test_cpu_per_message_refuses_bodies_that_do_not_divide_the_messages():
+    with pytest.raises(SystemExit):
+        cpu_per_message.main(["--messages", "30", "--warmup", "5", "--per-body", "20"])
 
 
 def test_reply_rate_counts_replies_in_batches_not_requests():
