@@ -102,7 +102,12 @@ _C_JSON = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
 
 def _json_text(value) -> str:
     """json.dumps(value, ensure_ascii=False)."""
-    return "".join(_C_JSON(value, 0)) if _C_JSON else _JSON.encode(value)
+    if _C_JSON:
+        try:
+            return "".join(_C_JSON(value, 0))
+        except RecursionError:  # a value that holds itself: json.dumps' own ValueError
+            pass
+    return _JSON.encode(value)
 
 
 def message_body(psid: str, message: dict) -> dict:

@@ -4,9 +4,10 @@
 transaction per delivery; in it, each sender's settings and erasure are read once, then each
 event is read (pure) and stored. An event that can never be stored (errors.EventRejected) is
 kept in rejected_events and the others are committed: when its writes fail, the delivery is
-written again with each event in a savepoint of its own, so only its writes are undone. When the database cannot take the write now (errors.DatabaseUnavailable) the
-whole delivery goes to the spool, and `replay_spool` (on a background thread, see service.py)
-writes it later through the same `write`, which is idempotent (INSERT OR IGNORE on psid_hash, mid).
+written again with each event in a savepoint of its own, so only its writes are undone. When
+the database cannot take the write now (errors.DatabaseUnavailable) the whole delivery goes to
+the spool, and `replay_spool` (on a background thread, see service.py) writes it later through
+the same `write`, which is idempotent (INSERT OR IGNORE on psid_hash, mid).
 
 Ingest sees only psid_hash: the PSID to answer, and what a reply shows beyond the reading (the
 day's total, budget use), are the reply side's (outbox.Addresses, replies.Replier); ingest lends
@@ -133,49 +134,54 @@ class Ingest:
         before it (a 'currency EUR' then 'lunch 12' is in EUR) and stored. A message whose
         writes fail is rejected alone: the delivery is written again from the start, this time
         each message in a savepoint of its own, so its failed writes are undone and the others
-        kept. (Savepoints for every message, every time, cost two statements each.)
+        kept. (Savepoints for every message, every time, cost two statements each.) Both attempts
+        are made under the one write lock: no other delivery commits between them.
         """
-        try:
-            return self._save(conn, messages, deadline, isolated=False)
-        except _IsolateEach:
-            return self._save(conn, messages, deadline, isolated=True)
-
-    def _save(self, conn: sqlite3.Connection, messages: list[Message], deadline: float, *,
-              isolated: bool) -> list[Saved]:
-        saved, rejected = [], []
         rejected_at = times.iso_utc(times.now_ms())
         with self.db.transaction(conn, deadline, prepare=store.INGEST_STATEMENTS):
-            people = {}
-            for message in messages:
-                if message.psid_hash not in people:
-                    people[message.psid_hash] = person_of(conn, message.psid_hash, self.defaults)
-            for message in messages:
-                person = people[message.psid_hash]
-                read = self._read_event(message, person.settings)
-                try:
-                    if isinstance(read, EventRejected):
-                        raise read
-                    if isolated:
-                        with _savepoint(conn):
-                            record = self._store(conn, message, person, read)
-                    else:
-                        record = self._store(conn, message, person, read)
-                except Exception as exc:
-                    problem = classify(exc)
-                    if isinstance(problem, DatabaseUnavailable):
-                        raise problem from exc
-                    if not isolated and not isinstance(exc, EventRejected):
-                        raise _IsolateEach from exc  # some of its writes may have been made: undo them all
-                    store.insert_rejected_event(conn, message.psid_hash, message.mid, message.event,
-                                                str(problem), rejected_at)
-                    rejected.append((message, str(problem)))
-                    continue
-                if record is not None:
-                    saved.append(record)
-                    if not (record.outcome or {}).get("edit_not_carried_out"):
-                        people[message.psid_hash] = person.after(record, self.defaults)
+            try:
+                saved, rejected = self._save(conn, messages, rejected_at, isolated=False)
+            except _IsolateEach:
+                conn.execute("ROLLBACK")
+                conn.execute("BEGIN IMMEDIATE")
+                saved, rejected = self._save(conn, messages, rejected_at, isolated=True)
         self._log_outcomes(messages, saved, rejected)
         return saved
+
+    def _save(self, conn: sqlite3.Connection, messages: list[Message], rejected_at: str, *,
+              isolated: bool) -> tuple[list[Saved], list[tuple[Message, str]]]:
+        """Write messages inside the open transaction; return those saved and those rejected (with why)."""
+        saved, rejected = [], []
+        people = {}
+        for message in messages:
+            if message.psid_hash not in people:
+                people[message.psid_hash] = person_of(conn, message.psid_hash, self.defaults)
+        for message in messages:
+            person = people[message.psid_hash]
+            read = self._read_event(message, person.settings)
+            try:
+                if isinstance(read, EventRejected):
+                    raise read
+                if isolated:
+                    with _savepoint(conn):
+                        record = self._store(conn, message, person, read)
+                else:
+                    record = self._store(conn, message, person, read)
+            except Exception as exc:
+                problem = classify(exc)
+                if isinstance(problem, DatabaseUnavailable):
+                    raise problem from exc
+                if not isolated and not isinstance(exc, EventRejected):
+                    raise _IsolateEach from exc  # some of its writes may have been made: undo them all
+                store.insert_rejected_event(conn, message.psid_hash, message.mid, message.event,
+                                            str(problem), rejected_at)
+                rejected.append((message, str(problem)))
+                continue
+            if record is not None:
+                saved.append(record)
+                if not (record.outcome or {}).get("edit_not_carried_out"):
+                    people[message.psid_hash] = person.after(record, self.defaults)
+        return saved, rejected
 
     def _log_outcomes(self, messages: list[Message], saved: list[Saved], rejected: list[tuple]) -> None:
         """Log each rejected event, and each one neither saved nor rejected (already stored, or erased)."""

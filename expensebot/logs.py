@@ -24,12 +24,7 @@ def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **f
     if handler is None:
         logger.log(level, event, extra={"fields": fields})
     else:
-        name = _LEVELS.get(level) or logging.getLevelName(level).lower()
-        handler.write(_line(time.time(), name, event, fields), logger, level)
-
-
-_LEVELS = {level: logging.getLevelName(level).lower() for level in (
-    logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL)}
+        handler.write(_line(time.time(), logging.getLevelName(level).lower(), event, fields), logger, level)
 
 
 def _line(created: float, level: str, event: str, fields: dict) -> str:
@@ -64,7 +59,12 @@ _C_ENCODER = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
 
 def _encode(line: dict) -> str:
     """json.dumps(line, default=str)."""
-    return "".join(_C_ENCODER(line, 0)) if _C_ENCODER else _ENCODER.encode(line)
+    if _C_ENCODER:
+        try:
+            return "".join(_C_ENCODER(line, 0))
+        except RecursionError:  # a field that holds itself: json.dumps' own ValueError, as before
+            pass
+    return _ENCODER.encode(line)
 
 
 _together = threading.local()  # .depth > 0: this thread's lines wait for one write at the end (.held)

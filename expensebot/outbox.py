@@ -304,15 +304,13 @@ class Outbox:
         return jobs
 
     def _deliver(self, jobs: list[Job]) -> None:
+        # Each stretch's lines go out together (one write), but none waits on the Send API call.
         with logs.together():
-            self._deliver_together(jobs)
-
-    def _deliver_together(self, jobs: list[Job]) -> None:
-        sendable, done = [], []
-        with self.replier.reads() as reads:  # one read connection for the whole batch's wording
-            for job in jobs:
-                (sendable if self._compose(job, reads) and self._addressable(job) else done).append(job)
-        self._release(done)
+            sendable, done = [], []
+            with self.replier.reads() as reads:  # one read connection for the whole batch's wording
+                for job in jobs:
+                    (sendable if self._compose(job, reads) and self._addressable(job) else done).append(job)
+            self._release(done)
         if not sendable:
             return
         try:
@@ -327,7 +325,8 @@ class Outbox:
             log_event(logger, "reply_send_crashed", level=logging.ERROR, replies=len(sendable),
                       traceback=traceback.format_exc())
             outcomes = [GraphError("sending failed")] * len(sendable)
-        self._release([job for job, error in zip(sendable, outcomes) if self._settle(job, error)])
+        with logs.together():
+            self._release([job for job, error in zip(sendable, outcomes) if self._settle(job, error)])
 
     def _compose(self, job: Job, reads: Reads) -> bool:
         """Word the reply (once); False when done with the job here (logged or failed: to release)."""

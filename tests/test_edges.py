@@ -11,6 +11,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import threading
 
 import pytest
 import requests
@@ -77,6 +78,21 @@ def test_a_constraint_broken_inside_the_write_rejects_that_event_only(tmp_path, 
     assert mid == "m_bad" and reason.startswith("IntegrityError: CHECK constraint failed")
 
 
+class TakenByThisThread:
+    """The process' write lock, counting how often the thread that made it took it."""
+
+    def __init__(self, lock):
+        self.lock, self.taken, self.thread = lock, 0, threading.current_thread()
+
+    def acquire(self, *args, **kwargs):
+        taken = self.lock.acquire(*args, **kwargs)
+        self.taken += taken and threading.current_thread() is self.thread
+        return taken
+
+    def release(self):
+        self.lock.release()
+
+
 def test_a_failed_write_undoes_the_first_attempt_and_runs_each_command_once(tmp_path, open_service):
     # The delivery is written without savepoints first; when m_bad's writes fail it is written again
     # with them. The undo before it must run once (one expense gone, not two), the currency set
@@ -94,11 +110,15 @@ def test_a_failed_write_undoes_the_first_attempt_and_runs_each_command_once(tmp_
         return dataclasses.replace(reading, parsed=dataclasses.replace(reading.parsed, expenses=(expense,)))
 
     service.ingest.read = read
+    lock = service.db._write_lock = TakenByThisThread(service.db._write_lock)
     response = client.post_webhook(delivery(
         message_event("111", "m_tea", "tea 3"), message_event("111", "m_undo", "undo"),
         message_event("111", "m_eur", "currency EUR"), message_event("111", "m_bad", "yacht 5"),
         message_event("111", "m_bus", "bus 2")))
     assert response.status == 200
+    # Both attempts under one hold of the write lock: no other delivery (a later 'undo') can commit
+    # between them and be applied before the messages sent ahead of it.
+    assert lock.taken == 1
     assert query(service, "SELECT mid, currency FROM expenses ORDER BY id") == [("m_old", "USD"), ("m_bus", "EUR")]
     assert query(service, "SELECT mid FROM messages_raw ORDER BY id") == [
         ("m_old",), ("m_tea",), ("m_undo",), ("m_eur",), ("m_bus",)]

@@ -20,6 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import ROOT, free_port, wait_for
+from expensebot import graph as graph_module
 from expensebot.graph import MAX_BATCH, GraphClient, GraphError, error_from, form_encode
 
 TOKEN = "EAAGtestpagetoken0123456789"
@@ -261,6 +262,13 @@ def test_a_batch_body_is_byte_for_byte_what_urlencode_writes(client, stand_in, t
     assert request["body"] == urllib.parse.urlencode({
         "batch": json.dumps(items, ensure_ascii=False), "include_headers": "false", "appsecret_proof": PROOF}).encode()
     assert [d["message"]["text"] for d in stand_in.delivered] == texts
+
+
+def test_a_message_that_holds_itself_is_json_dumps_own_error():
+    looped = {"text": "hi"}
+    looped["again"] = looped
+    with pytest.raises(ValueError, match="Circular reference"):
+        graph_module._json_text(looped)
 
 
 def test_a_batch_of_rich_messages_is_byte_for_byte_what_urlencode_writes(client, stand_in):

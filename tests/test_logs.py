@@ -119,6 +119,30 @@ def test_a_line_is_what_json_dumps_writes(fields):
     assert logs._encode(fields) == json.dumps(fields, default=str)
 
 
+def test_a_field_that_holds_itself_is_json_dumps_own_error(stream, caplog):
+    looped = {}
+    looped["self"] = looped
+    with pytest.raises(ValueError, match="Circular reference"):
+        logs._encode({"looped": looped})
+    logger.info("event_logged", extra={"fields": {"looped": looped}})  # reported by the handler, not raised
+    assert "event_logged" not in stream.getvalue()
+
+
+def test_a_renamed_level_is_the_same_on_both_paths(stream):
+    logging.addLevelName(logging.WARNING, "WARN")
+    try:
+        alone(stream)
+        log_event(logger, "reply_failed", level=logging.WARNING)
+        logging.getLogger().addHandler(extra := logging.NullHandler())
+        try:
+            log_event(logger, "reply_failed", level=logging.WARNING)
+        finally:
+            logging.getLogger().removeHandler(extra)
+    finally:
+        logging.addLevelName(logging.WARNING, "WARNING")
+    assert [line["level"] for line in lines(stream)] == ["warn", "warn"]
+
+
 def test_lines_logged_together_go_out_even_when_the_block_fails(stream):
     with pytest.raises(RuntimeError), logs.together():
         log_event(logger, "event_logged", mid="m_1")
