@@ -54,20 +54,25 @@ def test_huge_num_edit_is_rejected_alone_and_the_good_message_beside_it_is_store
     assert stats["rejected_events"] == 1 and stats["messages"] == 1
 
 
-def test_a_constraint_broken_inside_the_write_rejects_that_event_only(tmp_path, open_service):
-    # An amount over the expenses CHECK (the parser refuses it; a row written by a bug would not be).
-    # The write path is the real one: only the reading is forced past the parser's own bound.
-    service = open_service(make_config(tmp_path), executor=InlineExecutor())
+def read_past_the_check(service, mid: str) -> None:
+    """Read message `mid`'s expense as 10^13 (over the expenses CHECK, which the parser never reads)."""
     original_read = service.ingest.read
 
     def read(message, sent_ms, settings=None):
         reading = original_read(message, sent_ms, settings)
-        if message.mid != "m_bad":
+        if message.mid != mid:
             return reading
         expense = dataclasses.replace(reading.expenses[0], amount_minor=10**13)
         return dataclasses.replace(reading, parsed=dataclasses.replace(reading.parsed, expenses=(expense,)))
 
     service.ingest.read = read
+
+
+def test_a_constraint_broken_inside_the_write_rejects_that_event_only(tmp_path, open_service):
+    # An amount over the expenses CHECK (the parser refuses it; a row written by a bug would not be).
+    # The write path is the real one: only the reading is forced past the parser's own bound.
+    service = open_service(make_config(tmp_path), executor=InlineExecutor())
+    read_past_the_check(service, "m_bad")
     response = Client(service.app).post_webhook(delivery(
         message_event("111", "m_before", "tea 3"), message_event("111", "m_bad", "yacht 5"),
         message_event("111", "m_after", "bus 2")))
@@ -100,16 +105,7 @@ def test_a_failed_write_undoes_the_first_attempt_and_runs_each_command_once(tmp_
     service = open_service(make_config(tmp_path), executor=InlineExecutor())
     client = Client(service.app)
     assert client.post_webhook(delivery(message_event("111", "m_old", "coffee 1", timestamp=T0))).status == 200
-    original_read = service.ingest.read
-
-    def read(message, sent_ms, settings=None):
-        reading = original_read(message, sent_ms, settings)
-        if message.mid != "m_bad":
-            return reading
-        expense = dataclasses.replace(reading.expenses[0], amount_minor=10**13)
-        return dataclasses.replace(reading, parsed=dataclasses.replace(reading.parsed, expenses=(expense,)))
-
-    service.ingest.read = read
+    read_past_the_check(service, "m_bad")
     lock = service.db._write_lock = TakenByThisThread(service.db._write_lock)
     response = client.post_webhook(delivery(
         message_event("111", "m_tea", "tea 3"), message_event("111", "m_undo", "undo"),

@@ -207,15 +207,20 @@ def test_inline_sending_without_a_token_logs_replies(tmp_path, caplog, open_serv
     assert sorted(f["mid"] for f in events_of(caplog, "reply_logged")) == ["m_1", "m_2"]
 
 
-def test_a_bug_wording_one_reply_is_one_json_line_and_the_others_still_go(bot, graph, caplog):
+def wording_fails_for(bot, psid: str) -> None:
+    """Make composing this person's replies raise, as a bug in the wording would."""
     compose = bot.outbox.replier.compose
 
-    def broken_for_222(record, *args, **kwargs):
-        if record.message.psid_hash == psid_hash("222"):
+    def broken(record, *args, **kwargs):
+        if record.message.psid_hash == psid_hash(psid):
             raise RuntimeError("a bug in the wording")
         return compose(record, *args, **kwargs)
 
-    bot.outbox.replier.compose = broken_for_222
+    bot.outbox.replier.compose = broken
+
+
+def test_a_bug_wording_one_reply_is_one_json_line_and_the_others_still_go(bot, graph, caplog):
+    wording_fails_for(bot, "222")
     post(bot, message_event("111", "m_1", "coffee 1", timestamp=T0), message_event("222", "m_2", "tea 2", timestamp=T0))
     assert [d["recipient"]["id"] for d in graph.delivered] == ["111"]
     [failure] = events_of(caplog, "reply_compose_failed")
@@ -235,14 +240,7 @@ def test_a_line_logged_wording_a_batch_is_written_before_the_send_api_answers(tm
         graph.behave("hang")  # the first call only
         bot = open_service(make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url))
         bot.outbox.gather = 0.0
-        compose = bot.outbox.replier.compose
-
-        def broken_for_222(record, *args, **kwargs):
-            if record.message.psid_hash == psid_hash("222"):
-                raise RuntimeError("a bug in the wording")
-            return compose(record, *args, **kwargs)
-
-        bot.outbox.replier.compose = broken_for_222
+        wording_fails_for(bot, "222")
         post(bot, message_event("111", "m_1", "coffee 1", timestamp=T0),
              message_event("222", "m_2", "tea 2", timestamp=T0))
         assert wait_for(lambda: len(graph.requests) == 1, 10)  # the call is hanging now
