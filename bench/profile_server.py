@@ -11,7 +11,9 @@
 The same bodies, wrk settings (-t1 -c8) and nginx stand-in as bench_throughput.py, one run of
 --seconds. Prints one JSON object: req/s, p99, errors, the server's CPU µs per request and each
 thread's (from /proc, busiest first: the request thread, waitress' event loop, then the rest),
-rows committed, and the py-spy file if asked. `--root DIR` runs another checkout's code.
+rows committed, and the py-spy file if asked. `--root DIR` runs another checkout's code;
+`--cpus 0` pins every thread of the server to CPU 0 (taskset), to see what handing the GIL
+between cores costs (every app gains, the hello most: a diagnostic, not a setting).
 """
 
 from __future__ import annotations
