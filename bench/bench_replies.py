@@ -23,7 +23,6 @@ import contextlib
 import hashlib
 import hmac
 import http.client
-import http.server
 import json
 import secrets
 import shutil
@@ -41,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 import waitress  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
+import bench_ingest  # noqa: E402
 import bench_throughput  # noqa: E402
 
 from expensebot import logs  # noqa: E402
@@ -162,29 +162,21 @@ def slow_model(after: float):
     """An OpenAI-compatible endpoint that answers `after` seconds late."""
     stop = threading.Event()
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            stop.wait(after)
-            body = json.dumps({"choices": [{"message": {"content": "late"}}]}).encode()
-            with contextlib.suppress(OSError):
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+    def answer(handler):
+        handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
+        stop.wait(after)
+        body = json.dumps({"choices": [{"message": {"content": "late"}}]}).encode()
+        with contextlib.suppress(OSError):
+            handler.send_response(200)
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            handler.wfile.write(body)
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        stop.set()
-        server.shutdown()
-        server.server_close()
+    with bench_ingest.local_server(answer) as url:
+        try:
+            yield f"{url}/v1"
+        finally:
+            stop.set()
 
 
 def slow_ai(work: Path, args) -> dict:
