@@ -1,8 +1,8 @@
 """Write first: commit each message, its expenses and its job in one transaction, or spool them.
 
 `accept` is what the webhook calls before answering 200. The structure of a write: one
-transaction per delivery; in it, each sender's settings and erasure are read once, then each
-event is read (pure) and stored. An event that can never be stored (errors.EventRejected) is
+transaction per delivery; in it, each sender's settings and erasure are read once, then every
+event is read (pure), then each is stored. An event that can never be stored (errors.EventRejected) is
 kept in rejected_events and the others are committed: when its writes fail, the delivery is
 written again with each event in a savepoint of its own, so only its writes are undone. When
 the database cannot take the write now (errors.DatabaseUnavailable) the whole delivery goes to
@@ -130,8 +130,9 @@ class Ingest:
         """Commit messages on conn in one transaction; return those new (or edited).
 
         Inside the transaction each sender's settings and erasure are read once (one statement),
-        then each message is read with its sender's settings as they stand after the messages
-        before it (a 'currency EUR' then 'lunch 12' is in EUR) and stored. A message whose
+        then every message is read, then each is stored; a message is read with its sender's
+        settings as they stand after the messages before it (a 'currency EUR' then 'lunch 12' is
+        in EUR: read again once the first is stored). A message whose
         writes fail is rejected alone: the delivery is written again from the start, this time
         each message in a savepoint of its own, so its failed writes are undone and the others
         kept. (Savepoints for every message, every time, cost two statements each.) Both attempts
