@@ -7,8 +7,9 @@ Same pre-generated signed bodies (bench_ingest's), same wrk settings (-t1 -c8, 1
   lean       bench/lean_app.py: the same work (verify, parse, the same inserts on a fresh
              connection, ack) with nothing else;
   contract   bench/lean_app.py in its `contract` mode: the lean work plus the least the product
-             asks of each message (its two log lines, a logged reply with the day's total), for
-             reference: how much of the distance to the bot that work explains (no target);
+             and the design card ask of each message (Bottle, the sender's settings and erasure,
+             its two log lines, a logged reply with the day's total), for reference: how much of
+             the distance to the bot that work explains (no target);
   replies-on `python run.py serve` with a page token, FB_GRAPH_URL pointing at nginx answering
              every call with a fixed 200 (`return 200`), started here with its own config;
   replies-off the same server without a page token (replies composed and logged, not sent);

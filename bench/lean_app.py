@@ -7,11 +7,14 @@ body, parse the JSON and each text with the project's parser, then on a fresh co
 inserts as the bot (messages_raw, expenses, jobs) in one BEGIN IMMEDIATE transaction, and ack.
 No logging, no day totals, no replies, no spool; one connection held open so the WAL stays.
 
-With `contract`, also the least the product contract asks of every message beyond that, done
-as leanly: its two log lines (`event_logged`, and `ai_enriched` "skipped" as the job is written
-with AI off) and a reply with the day's total, read on the same connection after the commit and
-logged (`reply_logged`, as the bot does without a page token): one write to stdout per request.
-A floor for the bot with replies off, not a second design.
+With `contract`, also the least the product contract and the design card ask of every message
+beyond that, done as leanly: served through Bottle (the card's framework); in the transaction, each
+sender's settings and erasure read in the bot's one statement (their currency reads the text, and
+an event from before an erasure is never stored); its two log lines (`event_logged`, and
+`ai_enriched` "skipped" as the job is written with AI off) and a reply with the day's total, read
+on the same connection after the commit and logged (`reply_logged`, as the bot does without a
+page token): one write to stdout per request. No commands, edits, time zones, rejected events,
+spool or reply queue. A floor for the bot with replies off, not a second design.
 """
 import datetime as dt
 import hashlib
@@ -26,9 +29,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import bottle  # noqa: E402
 import waitress  # noqa: E402
 
-from expensebot import db, parser, store, webhook  # noqa: E402
+from expensebot import db, parser, store, times, webhook  # noqa: E402
 
 
 DAY_TOTAL = ("SELECT sum(amount_minor) FROM expenses"
@@ -52,14 +56,24 @@ def create_app(db_path: Path, secret: str, hash_key: bytes, contract: bool = Fal
                     continue
                 psid_hash = hmac.new(hash_key, event["sender"]["id"].encode(), hashlib.sha256).hexdigest()
                 sent = dt.datetime.fromtimestamp(event["timestamp"] / 1000, dt.timezone.utc)
-                parsed = parser.parse_message(message["text"], default_currency="USD", today=sent.date())
-                rows.append((psid_hash, message["mid"], sent.isoformat(), message["text"], json.dumps(event),
-                             parsed.expenses))
+                # With `contract` the text is read in the transaction, with its sender's currency.
+                parsed = None if contract else parser.parse_message(
+                    message["text"], default_currency="USD", today=sent.date()).expenses
+                rows.append((psid_hash, message["mid"], sent, message["text"], json.dumps(event), parsed))
         conn = db.connect(db_path)
         try:
             conn.execute("BEGIN IMMEDIATE")
             stored = []
-            for psid_hash, mid, sent_at, text, event, expenses in rows:
+            people = {}
+            for psid_hash, mid, sent, text, event, expenses in rows:
+                sent_at = sent.isoformat()
+                if contract:
+                    if psid_hash not in people:
+                        people[psid_hash] = conn.execute(store.PERSON_STATE, {"psid_hash": psid_hash}).fetchone()
+                    currency, _, erased_at = people[psid_hash]
+                    if erased_at is not None and times.iso_utc(int(sent.timestamp() * 1000)) <= erased_at:
+                        continue
+                    expenses = parser.parse_message(text, default_currency=currency or "USD", today=sent.date()).expenses
                 cursor = conn.execute(store.INSERT_MESSAGE, (psid_hash, mid, received, sent_at, "message", text, 0, event))
                 if cursor.rowcount != 1:
                     continue
@@ -105,7 +119,21 @@ def create_app(db_path: Path, secret: str, hash_key: bytes, contract: bool = Fal
             return [b"ok"]
         return app(environ, start_response)
 
-    return healthz
+    if not contract:
+        return healthz
+    framed = bottle.Bottle()
+    framed.get("/healthz")(lambda: "ok")
+    framed.post("/webhook")(lambda: b"".join(app(bottle.request.environ, _status_to(bottle.response))))
+    return framed
+
+
+def _status_to(response):
+    """A start_response that sets Bottle's response status and headers."""
+    def start_response(status, headers):
+        response.status = status
+        for name, value in headers:
+            response.set_header(name, value)
+    return start_response
 
 
 if __name__ == "__main__":
