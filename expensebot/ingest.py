@@ -2,12 +2,13 @@
 
 `accept` is what the webhook calls before answering 200. The structure of a write: one
 transaction per delivery; in it, each sender's settings and erasure are read once, then every
-event is read (pure), then each is stored. An event that can never be stored (errors.EventRejected) is
-kept in rejected_events and the others are committed: when its writes fail, the delivery is
-written again with each event in a savepoint of its own, so only its writes are undone. When
-the database cannot take the write now (errors.DatabaseUnavailable) the whole delivery goes to
-the spool, and `replay_spool` (on a background thread, see service.py) writes it later through
-the same `write`, which is idempotent (INSERT OR IGNORE on psid_hash, mid).
+event is read (pure), then each is stored. An event that can never be stored
+(errors.EventRejected) is kept in rejected_events and the others are committed: when its writes
+fail, the delivery is written again with each event in a savepoint of its own, so only its
+writes are undone. When the database cannot take the write now (errors.DatabaseUnavailable)
+the whole delivery goes to the spool, and `replay_spool` (on a background thread, see
+service.py) writes it later through the same `write`, which is idempotent (INSERT OR IGNORE on
+psid_hash, mid).
 
 Ingest sees only psid_hash: the PSID to answer, and what a reply shows beyond the reading (the
 day's total, budget use), are the reply side's (outbox.Addresses, replies.Replier); ingest lends
@@ -132,11 +133,11 @@ class Ingest:
         Inside the transaction each sender's settings and erasure are read once (one statement),
         then every message is read, then each is stored; a message is read with its sender's
         settings as they stand after the messages before it (a 'currency EUR' then 'lunch 12' is
-        in EUR: read again once the first is stored). A message whose
-        writes fail is rejected alone: the delivery is written again from the start, this time
-        each message in a savepoint of its own, so its failed writes are undone and the others
-        kept. (Savepoints for every message, every time, cost two statements each.) Both attempts
-        are made under the one write lock: no other delivery commits between them.
+        in EUR: read again once the first is stored). A message whose writes fail is rejected
+        alone: the delivery is written again from the start, this time each message in a
+        savepoint of its own, so its failed writes are undone and the others kept. (Savepoints
+        for every message, every time, cost two statements each.) Both attempts are made under
+        the one write lock: no other delivery commits between them.
         """
         rejected_at = times.iso_utc(times.now_ms())
         with self.db.transaction(conn, deadline, prepare=store.INGEST_STATEMENTS):
