@@ -2,7 +2,8 @@
 
 `accept` is what the webhook calls before answering 200. The structure of a write: one
 transaction per delivery; in it, each sender's settings and erasure are read once, then every
-event is read (pure), then each is stored. An event that can never be stored
+event is read (pure; an edit once its original is found), then each is stored, read again first
+if a message before it changed its sender's settings. An event that can never be stored
 (errors.EventRejected) is kept in rejected_events and the others are committed: when its writes
 fail, the delivery is written again with each event in a savepoint of its own, so only its
 writes are undone. When the database cannot take the write now (errors.DatabaseUnavailable)
@@ -160,8 +161,9 @@ class Ingest:
                 people[message.psid_hash] = person_of(conn, message.psid_hash, self.defaults)
         # Every message is read first (pure Python), then each is stored (SQLite): each run keeps
         # its code warm in the CPU's caches, ~10 us a message in a big delivery. A message whose
-        # sender's settings changed before it in this delivery ('currency EUR', an erasure) is
-        # read again with the settings as they stand then.
+        # sender's settings were replaced before it in this delivery ('currency EUR', even one
+        # they had already; an erasure) is read again with them: read twice, which only such
+        # rare deliveries pay.
         read_with = {psid_hash: person.settings for psid_hash, person in people.items()}
         reads = [self._read_event(message, read_with[message.psid_hash]) for message in messages]
         for message, read in zip(messages, reads):
