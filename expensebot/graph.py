@@ -21,6 +21,8 @@ import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 
+from expensebot.jsontext import dumps_with
+
 # Graph error codes: worth trying again later, or never (docs/REPLIES.md, "Graph facts").
 RETRY_CODES = frozenset({1200, 613, 4, 2})
 NEVER_RETRY_CODES = frozenset({551, 10, 100, 190})
@@ -92,22 +94,7 @@ def _quoted_batch(bodies: list[str]) -> str:
     return _OPEN + _ITEM_SEP.join(items) + _CLOSE
 
 
-# json.dumps(value, ensure_ascii=False) builds an encoder per call: a third of its cost for a message.
-# JSONEncoder.encode still builds its C encoder each call; _json_text keeps one (no circular check: a
-# message is a tree of dicts, lists and strings that Reply.as_message just built).
-_JSON = json.JSONEncoder(ensure_ascii=False)
-_C_JSON = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
-    None, _JSON.default, json.encoder.encode_basestring, None, ": ", ", ", False, False, True)
-
-
-def _json_text(value) -> str:
-    """json.dumps(value, ensure_ascii=False)."""
-    if _C_JSON:
-        try:
-            return "".join(_C_JSON(value, 0))
-        except RecursionError:  # a value that holds itself: json.dumps' own ValueError
-            pass
-    return _JSON.encode(value)
+_json_text = dumps_with(ensure_ascii=False)  # json.dumps(value, ensure_ascii=False), a kept encoder
 
 
 def message_body(psid: str, message: dict) -> dict:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
-import json.encoder
 import logging
 import re
 import sys
@@ -14,6 +12,7 @@ import time
 from collections.abc import Iterator
 
 from expensebot import times
+from expensebot.jsontext import dumps_with
 
 
 def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields) -> None:
@@ -50,21 +49,7 @@ def _sole_handler(logger: logging.Logger) -> JsonLines | None:
     return handler
 
 
-_ENCODER = json.JSONEncoder(default=str)  # json.dumps(default=...) builds one per call
-# JSONEncoder.encode builds its C encoder anew for every call; one kept is the same encoder (no
-# check for circular references: a line's fields are flat values), a third of a line's cost.
-_C_ENCODER = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
-    None, str, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
-
-
-def _encode(line: dict) -> str:
-    """json.dumps(line, default=str)."""
-    if _C_ENCODER:
-        try:
-            return "".join(_C_ENCODER(line, 0))
-        except RecursionError:  # a field that holds itself: json.dumps' own ValueError, as before
-            pass
-    return _ENCODER.encode(line)
+_encode = dumps_with(default=str)  # json.dumps(line, default=str), a kept encoder
 
 
 _together = threading.local()  # .depth > 0: this thread's lines wait for one write at the end (.held)

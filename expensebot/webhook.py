@@ -13,6 +13,8 @@ import hmac
 import json
 from collections.abc import Callable, Mapping
 
+from expensebot.jsontext import dumps_with
+
 MAX_BODY_BYTES = 1024 * 1024
 MAX_ID_LENGTH = 512
 # SQLite stores integers up to 2^63 - 1; a counter above that can never be stored.
@@ -199,14 +201,13 @@ def _clean(text: str | None) -> str | None:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
-# json.dumps(separators=...) builds an encoder per call; one kept is the same encoder.
-_COMPACT = json.JSONEncoder(separators=(",", ":"))
+_compact = dumps_with(separators=(",", ":"))
 
 
 def _without_identity(raw: dict) -> str:
     event = {key: value for key, value in raw.items() if key not in IDENTITY_FIELDS}
     try:
-        return _COMPACT.encode(event)
+        return _compact(event)
     except (ValueError, RecursionError):
         return json.dumps({"unserializable": sorted(map(str, event))})
 
