@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from expensebot import webhook
+from expensebot import logs, webhook
 from expensebot.config import Config
 from expensebot.demo import SendApiStandIn
 from expensebot.identity import PsidHasher
@@ -302,3 +302,34 @@ def bot(tmp_path, graph, open_service):
     """The whole bot with replies sent at once to the Send API stand-in."""
     config = make_config(tmp_path, fb_page_access_token="test-page-token", fb_graph_url=graph.url)
     return open_service(config, replay_interval=0.05, executor=InlineExecutor(), reply_backoff=(0, 0, 0))
+
+
+class CountingStream(io.StringIO):
+    """A real text stream that counts its flushes (each is a write(2) on stdout)."""
+
+    def __init__(self):
+        super().__init__()
+        self.flushes = 0
+        self.writes = 0
+        self.lines_at_flush: list[int] = []
+
+    def write(self, text):
+        self.writes += 1
+        return super().write(text)
+
+    def flush(self):
+        self.flushes += 1
+        self.lines_at_flush.append(self.getvalue().count("\n"))
+        super().flush()
+
+
+@pytest.fixture
+def stream():
+    """The JSON lines the project's logging writes (logs.configure), in a CountingStream; restored after."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    stream = CountingStream()
+    logs.configure(stream)
+    yield stream
+    root.handlers[:] = handlers
+    root.setLevel(level)

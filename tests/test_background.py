@@ -20,10 +20,8 @@ def test_runs_on_its_interval_and_at_once_when_woken():
     try:
         time.sleep(0.1)
         assert calls == []  # an hour's interval: nothing yet
-        woken = time.monotonic()
         ticker.wake()
-        assert wait_for(lambda: len(calls) == 1)
-        assert calls[0] - woken < 60  # because it was woken, not because its hour was up
+        assert wait_for(lambda: len(calls) == 1)  # within seconds: woken, not because its hour was up
     finally:
         ticker.stop()
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import re
 import signal
 import threading
@@ -18,7 +16,7 @@ from hypothesis import strategies as st
 
 from conftest import (APP_SECRET, Client, InlineExecutor, delivery, make_config, message_event, psid_hash,
                       wait_for)
-from expensebot import logs, webhook
+from expensebot import webhook
 from expensebot.demo import SendApiStandIn
 from test_ai import hangs, model  # noqa: F401  (model is a fixture)
 
@@ -229,27 +227,20 @@ def test_a_bug_wording_one_reply_is_one_json_line_and_the_others_still_go(bot, g
     assert [r for r in caplog.records if r.exc_info] == []  # the traceback is a field, not a second format
 
 
-def test_a_line_logged_wording_a_batch_is_written_before_the_send_api_answers(tmp_path, graph, open_service):
+def test_a_line_logged_wording_a_batch_is_written_before_the_send_api_answers(tmp_path, graph, open_service,
+                                                                              stream):
     # A batch's lines go out in one write, but those of its wording do not wait for the call: with
     # the Send API hanging, the line about the reply that could not be worded is already written.
-    stream = io.StringIO()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    logs.configure(stream)
-    try:
-        graph.behave("hang")  # the first call only
-        bot = open_service(make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url))
-        bot.outbox.gather = 0.0
-        wording_fails_for(bot, "222")
-        post(bot, message_event("111", "m_1", "coffee 1", timestamp=T0),
-             message_event("222", "m_2", "tea 2", timestamp=T0))
-        assert wait_for(lambda: len(graph.requests) == 1, 10)  # the call is hanging now
-        # Well within the call's own 10 s timeout: the call is still hanging when the line is there.
-        assert wait_for(lambda: '"reply_compose_failed"' in stream.getvalue(), 3)
-        assert '"reply_sent"' not in stream.getvalue() and '"reply_failed"' not in stream.getvalue()
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
+    graph.behave("hang")  # the first call only
+    bot = open_service(make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url))
+    bot.outbox.gather = 0.0
+    wording_fails_for(bot, "222")
+    post(bot, message_event("111", "m_1", "coffee 1", timestamp=T0),
+         message_event("222", "m_2", "tea 2", timestamp=T0))
+    assert wait_for(lambda: len(graph.requests) == 1, 10)  # the call is hanging now
+    # Well within the call's own 10 s timeout: the call is still hanging when the line is there.
+    assert wait_for(lambda: '"reply_compose_failed"' in stream.getvalue(), 3)
+    assert '"reply_sent"' not in stream.getvalue() and '"reply_failed"' not in stream.getvalue()
 
 
 # --- batches under load: the senders linger ---------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import re
@@ -15,37 +14,7 @@ from expensebot.logs import log_event
 logger = logging.getLogger("expensebot.test_logs")
 
 
-class CountingStream(io.StringIO):
-    """A real text stream that counts its flushes (each is a write(2) on stdout)."""
-
-    def __init__(self):
-        super().__init__()
-        self.flushes = 0
-        self.writes = 0
-        self.lines_at_flush: list[int] = []
-
-    def write(self, text):
-        self.writes += 1
-        return super().write(text)
-
-    def flush(self):
-        self.flushes += 1
-        self.lines_at_flush.append(self.getvalue().count("\n"))
-        super().flush()
-
-
-@pytest.fixture
-def stream():
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    stream = CountingStream()
-    logs.configure(stream)
-    yield stream
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-def alone(stream) -> None:
+def alone() -> None:
     """Leave configure()'s handler the only one, as when serving (pytest adds its own for each test)."""
     root = logging.getLogger()
     root.handlers[:] = [h for h in root.handlers if isinstance(h, logs.JsonLines)]
@@ -58,7 +27,7 @@ def lines(stream) -> list[dict]:
 def test_the_direct_path_and_the_logging_path_write_the_same_line(stream):
     fields = {"psid_hash": "a" * 64, "mid": 'm_"1"\n\u00e9', "expense_id": 7, "expenses": 1, "kind": "message",
               "when": object.__new__(type("When", (), {"__str__": lambda self: "later"}))}
-    alone(stream)
+    alone()
     assert logs._sole_handler(logger) is logging.getLogger().handlers[0]
     log_event(logger, "event_logged", **fields)  # direct: configure()'s handler is the only one
     extra = logging.NullHandler()
@@ -75,19 +44,20 @@ def test_the_direct_path_and_the_logging_path_write_the_same_line(stream):
 
 
 def test_a_warning_keeps_its_level_on_the_direct_path(stream):
-    alone(stream)
+    alone()
     log_event(logger, "reply_failed", level=logging.WARNING, code=551)
     assert lines(stream)[0]["level"] == "warning"
 
 
 def test_a_level_turned_off_writes_nothing(stream):
+    alone()  # the direct path, which must check the level itself
     logging.getLogger().setLevel(logging.WARNING)
     log_event(logger, "event_logged", mid="m_1")
     assert stream.getvalue() == ""
 
 
 def test_lines_logged_together_are_flushed_once_at_the_end(stream):
-    alone(stream)
+    alone()
     log_event(logger, "alone")
     with logs.together():
         log_event(logger, "event_logged", mid="m_1")
@@ -100,7 +70,7 @@ def test_lines_logged_together_are_flushed_once_at_the_end(stream):
 
 
 def test_lines_logged_together_are_one_write_in_the_order_logged_whichever_path(stream):
-    alone(stream)
+    alone()
     with logs.together():
         log_event(logger, "event_logged", mid="m_1")  # direct
         logger.warning("plain %s", "words")  # through a LogRecord
@@ -119,7 +89,7 @@ def test_a_line_is_what_json_dumps_writes(fields):
     assert logs._encode(fields) == json.dumps(fields, default=str)
 
 
-def test_a_field_that_holds_itself_is_json_dumps_own_error(stream, caplog):
+def test_a_field_that_holds_itself_is_json_dumps_own_error(stream):
     looped = {}
     looped["self"] = looped
     with pytest.raises(ValueError, match="Circular reference"):
@@ -131,7 +101,7 @@ def test_a_field_that_holds_itself_is_json_dumps_own_error(stream, caplog):
 def test_a_renamed_level_is_the_same_on_both_paths(stream):
     logging.addLevelName(logging.WARNING, "WARN")
     try:
-        alone(stream)
+        alone()
         log_event(logger, "reply_failed", level=logging.WARNING)
         logging.getLogger().addHandler(extra := logging.NullHandler())
         try:
@@ -151,7 +121,7 @@ def test_lines_logged_together_go_out_even_when_the_block_fails(stream):
 
 
 def test_a_broken_stream_is_reported_not_raised(stream, capsys):
-    alone(stream)
+    alone()
     stream.close()  # as stdout closed under the bot
     log_event(logger, "event_logged", mid="m_1")  # the direct path: must not raise into the request
     assert "--- Logging error ---" in capsys.readouterr().err
@@ -160,7 +130,7 @@ def test_a_broken_stream_is_reported_not_raised(stream, capsys):
 def test_a_broken_stream_at_the_end_of_a_together_block_is_reported_not_raised(stream, capsys):
     # The block's end flushes what it held back; ingest.write ends one after its commit, so a
     # stdout that broke meanwhile must not turn a committed delivery into an error.
-    alone(stream)
+    alone()
     with logs.together():
         log_event(logger, "event_logged", mid="m_1")
         stream.close()  # as stdout closed under the bot
