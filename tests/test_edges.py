@@ -249,18 +249,6 @@ def test_within_one_body_an_erasure_holds_for_the_events_after_it(bot, graph):
     assert query(bot, "SELECT mid FROM messages_raw") == [("m_5",)]
 
 
-def test_within_one_body_a_setting_holds_for_the_messages_after_it(bot, graph):
-    client = Client(bot.app)
-    assert client.post_webhook(delivery(
-        message_event("111", "m_1", "lunch 12", timestamp=T0),
-        message_event("111", "m_2", "currency EUR", timestamp=T0 + 1000),
-        message_event("222", "m_3", "lunch 12", timestamp=T0 + 1000),
-        message_event("111", "m_4", "dinner 20", timestamp=T0 + 2000),
-    )).status == 200
-    assert query(bot, "SELECT mid, currency FROM expenses ORDER BY id") == [
-        ("m_1", "USD"), ("m_3", "USD"), ("m_4", "EUR")]
-
-
 # --- edits into commands ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, word", [("undo", "undo"), ("Undo!", "undo"),
