@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import Client, delivery, psid_hash, query
+from test_ai import model  # noqa: F401  (a fixture)
 from expensebot import chat, reading
 from expensebot.settings import Settings
 
@@ -381,20 +382,13 @@ def test_a_settings_row_changed_by_hand_falls_back_to_the_defaults(bot, graph, c
 
 
 @pytest.fixture
-def chat_model():
-    """The model, played by a real local server (tests/test_ai.py)."""
-    from test_ai import ModelStandIn, serve
-    yield from serve(ModelStandIn())
-
-
-@pytest.fixture
-def ai_bot(tmp_path, graph, chat_model, open_service):
-    """The bot with AI on, and its model."""
+def ai_bot(tmp_path, graph, model, open_service):
+    """The bot with AI on, and its model (tests/test_ai.py's, a real local server)."""
     from conftest import InlineExecutor, make_config
-    config = make_config(tmp_path, ai_enabled=True, ai_url=chat_model.url, ai_model="m", ai_timeout=2.0,
+    config = make_config(tmp_path, ai_enabled=True, ai_url=model.url, ai_model="m", ai_timeout=2.0,
                          fb_page_access_token="t", fb_graph_url=graph.url)
     service = open_service(config, executor=InlineExecutor(), enrich_interval=3600, reply_backoff=(0, 0, 0))
-    return service, chat_model
+    return service, model
 
 
 @pytest.mark.parametrize("answer, reply", [
