@@ -198,10 +198,15 @@ def stop(proc, timeout=15.0):
 def cpu_seconds(pid):
     """User+system CPU seconds of a process (Linux /proc), or None."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return stat_cpu_seconds(Path(f"/proc/{pid}/stat"))
     except (OSError, IndexError, ValueError):
         return None
+
+
+def stat_cpu_seconds(stat: Path) -> float:
+    """User+system CPU seconds from a /proc stat file (a process' or one of its threads')."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def tail(path, lines=15):
@@ -323,12 +328,9 @@ def failing_send_api():
         yield f"{url}/v25.0"
 
 
-def run_server(args, work, name, bodies, duration, senders, extra_env=None):
-    """Start the real server on a fresh database, drive it with wrk, stop it, count rows."""
-    port = free_port()
-    db = work / f"{name}.db"
-    log = work / f"{name}.log"
-    env = server_env({
+def bot_env(args, db, port, extra_env=None):
+    """The environment `run.py serve` is started with: a scratch database, fresh secrets."""
+    return server_env({
         "EXPENSEBOT_DB": str(db),
         "EXPENSEBOT_HOST": "127.0.0.1",
         "EXPENSEBOT_PORT": str(port),
@@ -338,6 +340,14 @@ def run_server(args, work, name, bodies, duration, senders, extra_env=None):
         "OPS_TOKEN": secrets.token_urlsafe(24),
         **(extra_env or {}),
     })
+
+
+def run_server(args, work, name, bodies, duration, senders, extra_env=None):
+    """Start the real server on a fresh database, drive it with wrk, stop it, count rows."""
+    port = free_port()
+    db = work / f"{name}.db"
+    log = work / f"{name}.log"
+    env = bot_env(args, db, port, extra_env)
     proc = start(shlex.split(args.server_cmd), args.root, env, log)
     try:
         wait_ready(proc, port, args.ready_timeout, log)

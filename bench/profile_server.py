@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import random
 import secrets
 import shlex
@@ -41,11 +40,8 @@ MODES = ("on", "off", "batch", "lean", "contract", "hello")
 
 
 def thread_cpu(pid: int) -> dict[str, float]:
-    out = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        out[task.name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return out
+    """CPU seconds of each of the process' threads, by thread id."""
+    return {task.name: ingest.stat_cpu_seconds(task / "stat") for task in Path(f"/proc/{pid}/task").iterdir()}
 
 
 def main(argv=None) -> int:
@@ -73,10 +69,7 @@ def main(argv=None) -> int:
             url, _ = stack.enter_context(throughput.nginx(args, work))
             extra = {"FB_PAGE_ACCESS_TOKEN": secrets.token_hex(16), "FB_GRAPH_URL": url}
         port, db, log = ingest.free_port(), work / "profile.db", work / "server.log"
-        env = ingest.server_env({"EXPENSEBOT_DB": str(db), "EXPENSEBOT_HOST": "127.0.0.1",
-                                 "EXPENSEBOT_PORT": str(port), "FB_APP_SECRET": args.app_secret,
-                                 "FB_VERIFY_TOKEN": secrets.token_urlsafe(16),
-                                 "PSID_HASH_KEY": secrets.token_hex(32), **extra})
+        env = ingest.bot_env(args, db, port, extra)
         if options.mode in ("lean", "contract"):
             cmd = [sys.executable, str(options.root / "bench" / "lean_app.py"), str(port), str(db)]
             cmd += ["contract"] if options.mode == "contract" else []
