@@ -20,8 +20,8 @@ than a throughput ratio; it cannot show waiting (p99).
 for each, on the request thread and on the reply senders. Steps nest (Ingest.save holds
 Ingest._store), so they do not add up; each wrapper costs about a microsecond. Unlike cProfile,
 which times every call and inflates small Python functions several times over, this shows what a
-step costs in the running service, cold caches included (the parser takes ~3x longer per message
-here than in a loop of its own).
+step costs in the running service, cold caches included (the parser takes ~40 µs a single-event
+message here, ~20 in bodies of 100, ~11 in a loop of its own).
 """
 
 from __future__ import annotations
