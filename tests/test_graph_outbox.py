@@ -56,10 +56,15 @@ def test_a_whole_batch_failing_is_retried_for_every_reply(bot, graph, caplog):
     assert events_of(caplog, "reply_failed") == []
 
 
+def items_of(request) -> int:
+    """How many replies a Send API request carried: a batch's items, or one."""
+    return len(json.loads(request["form"]["batch"])) if "form" in request else 1
+
+
 def test_a_persons_replies_in_one_body_go_in_separate_batches_in_order(bot, graph):
     post(bot, *(message_event("111", f"m_{i}", f"item {i}", timestamp=T0) for i in range(1, 4)),
          message_event("222", "m_x", "tea 2", timestamp=T0))
-    assert [len(json.loads(r["form"]["batch"])) if "form" in r else 1 for r in graph.requests] == [2, 1, 1]
+    assert [items_of(r) for r in graph.requests] == [2, 1, 1]
     assert [t.split(",")[0] for t in graph.texts if t.startswith("item")] == [
         "item — 1.00 USD", "item — 2.00 USD", "item — 3.00 USD"]
 
@@ -252,10 +257,6 @@ def lingering_bot(tmp_path, graph, open_service):
     service = open_service(config)
     service.outbox.gather = 2.0
     return service
-
-
-def items_of(request) -> int:
-    return len(json.loads(request["form"]["batch"])) if "form" in request else 1
 
 
 def test_replies_arriving_one_by_one_go_out_as_one_batch(lingering_bot, graph):
