@@ -3,7 +3,7 @@
 
 import sys
 
-from expensebot.cli import main
+from expensebot.ops.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(prog="run.py"))

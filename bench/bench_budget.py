@@ -35,11 +35,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from expensebot import db, logs, webhook  # noqa: E402
+from expensebot import db, logs  # noqa: E402
 from expensebot.identity import PsidHasher  # noqa: E402
-from expensebot.ingest import Ingest  # noqa: E402
+from expensebot.ingest import webhook  # noqa: E402
+from expensebot.ingest.spool import Spool  # noqa: E402
+from expensebot.ingest.write import Ingest  # noqa: E402
 from expensebot.logs import log_event  # noqa: E402
-from expensebot.spool import Spool  # noqa: E402
 
 SECRET = "budget-secret"
 TEXTS = ["coffee 100", "lunch 12,50 #food", "$4.50 latte", "taxi 18 #transport", "beer 6.50 yesterday",
@@ -71,7 +72,7 @@ def one_round(workdir: Path, n: int, round_no: int) -> dict[str, float]:
     now_ms = int(time.time() * 1000)
     raw = bodies(n, now_ms)
     signed = [(body, webhook.sign(SECRET, body)) for body in raw]
-    logger = logging.getLogger("expensebot.ingest")
+    logger = logging.getLogger("expensebot.ingest.write")
     messages = [webhook.read_delivery(json.loads(body), hasher, now_ms).messages[0] for body in raw]
     half = n // 2
     fresh, reused = messages[:half], messages[half:]

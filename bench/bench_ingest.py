@@ -11,8 +11,8 @@ Timings on a shared 2-core machine are noisy: only the ratios within one invocat
 import argparse
 import contextlib
 import hashlib
-import http.server
 import hmac
+import http.server
 import json
 import os
 import platform
@@ -23,8 +23,8 @@ import shlex
 import shutil
 import signal
 import socket
-import statistics
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile

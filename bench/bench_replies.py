@@ -45,8 +45,8 @@ import bench_throughput  # noqa: E402
 
 from expensebot import logs  # noqa: E402
 from expensebot.config import Config  # noqa: E402
-from expensebot.demo import SendApiStandIn  # noqa: E402
-from expensebot.graph import GraphClient  # noqa: E402
+from expensebot.ops.demo import SendApiStandIn  # noqa: E402
+from expensebot.replies.graph import GraphClient  # noqa: E402
 from expensebot.service import Service  # noqa: E402
 
 PAGE_ID = "106245718838291"

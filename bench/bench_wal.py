@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 import waitress  # noqa: E402
 
-from expensebot import webhook  # noqa: E402
 from expensebot.config import Config  # noqa: E402
+from expensebot.ingest import webhook  # noqa: E402
 from expensebot.service import Service  # noqa: E402
 
 SECRET = "bench-wal-secret"

@@ -66,10 +66,11 @@ def main(argv=None) -> int:
         p.error("--warmup and --messages must be multiples of --per-body")
     sys.path.insert(0, str(args.root))
     sys.path.insert(1, str(BENCH_DIR))
+    import bench_throughput  # noqa: PLC0415
+
     from expensebot import logs  # noqa: PLC0415 (from --root)
     from expensebot.config import Config  # noqa: PLC0415
     from expensebot.service import Service  # noqa: PLC0415
-    import bench_throughput  # noqa: PLC0415
 
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
@@ -87,24 +88,24 @@ def main(argv=None) -> int:
 
 # (module, class or None, attribute): the steps --phases times. log_event is timed where it is called.
 PHASES = [
-    ("expensebot.webhook", None, "read_delivery"),
-    ("expensebot.ingest", "Ingest", "accept"),
-    ("expensebot.ingest", "Ingest", "save"),
-    ("expensebot.ingest", "Ingest", "_store"),
-    ("expensebot.ingest", "Ingest", "_read_event"),
-    ("expensebot.ingest", None, "person_of"),
-    ("expensebot.parser", None, "parse_message"),
+    ("expensebot.ingest.webhook", None, "read_delivery"),
+    ("expensebot.ingest.write", "Ingest", "accept"),
+    ("expensebot.ingest.write", "Ingest", "save"),
+    ("expensebot.ingest.write", "Ingest", "_store"),
+    ("expensebot.ingest.write", "Ingest", "_read_event"),
+    ("expensebot.ingest.write", None, "person_of"),
+    ("expensebot.chat.parser", None, "parse_message"),
     ("expensebot.db", "Database", "connect"),
-    ("expensebot.outbox", "Outbox", "submit"),
-    ("expensebot.replies", "Replier", "shown"),
-    ("expensebot.ingest", None, "log_event"),
-    ("expensebot.outbox", "Outbox", "_deliver"),
-    ("expensebot.outbox", "Outbox", "_compose"),
-    ("expensebot.outbox", "Outbox", "_settle"),
-    ("expensebot.outbox", "Outbox", "_claim"),
-    ("expensebot.outbox", None, "log_event"),
-    ("expensebot.graph", "GraphClient", "send_batch"),
-    ("expensebot.graph", "GraphClient", "_call"),
+    ("expensebot.replies.outbox", "Outbox", "submit"),
+    ("expensebot.replies.compose", "Replier", "shown"),
+    ("expensebot.ingest.write", None, "log_event"),
+    ("expensebot.replies.outbox", "Outbox", "_deliver"),
+    ("expensebot.replies.outbox", "Outbox", "_compose"),
+    ("expensebot.replies.outbox", "Outbox", "_settle"),
+    ("expensebot.replies.outbox", "Outbox", "_claim"),
+    ("expensebot.replies.outbox", None, "log_event"),
+    ("expensebot.replies.graph", "GraphClient", "send_batch"),
+    ("expensebot.replies.graph", "GraphClient", "_call"),
 ]
 
 

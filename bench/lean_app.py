@@ -32,8 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import bottle  # noqa: E402
 import waitress  # noqa: E402
 
-from expensebot import db, parser, store, times, webhook  # noqa: E402
-
+from expensebot import db, store, times  # noqa: E402
+from expensebot.chat import parser  # noqa: E402
+from expensebot.ingest import webhook  # noqa: E402
 
 DAY_TOTAL = ("SELECT sum(amount_minor) FROM expenses"
              " WHERE psid_hash = ? AND occurred_at >= ? AND occurred_at < ? AND currency = ?")

@@ -18,8 +18,8 @@ drain_seconds) is the outbox's own (null otherwise). A person's queue holds 50 r
 more from one person at once are dropped, and counted in `dropped`.
 """
 import argparse
-import datetime as dt
 import collections
+import datetime as dt
 import json
 import logging
 import queue
@@ -31,10 +31,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from expensebot.config import Config  # noqa: E402
-from expensebot.demo import SendApiStandIn  # noqa: E402
 from expensebot.identity import PsidHasher  # noqa: E402
+from expensebot.ingest.webhook import Message  # noqa: E402
+from expensebot.ops.demo import SendApiStandIn  # noqa: E402
 from expensebot.service import Service  # noqa: E402
-from expensebot.webhook import Message  # noqa: E402
 
 
 class Counter(logging.Handler):

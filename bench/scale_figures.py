@@ -21,9 +21,9 @@ sys.path.insert(0, str(ROOT))
 
 from expensebot import db as dbmod  # noqa: E402
 from expensebot.identity import PsidHasher  # noqa: E402
-from expensebot.ingest import Ingest  # noqa: E402
-from expensebot.spool import Spool  # noqa: E402
-from expensebot.webhook import Message  # noqa: E402
+from expensebot.ingest.spool import Spool  # noqa: E402
+from expensebot.ingest.webhook import Message  # noqa: E402
+from expensebot.ingest.write import Ingest  # noqa: E402
 
 TEXTS = ["coffee 3.20", "lunch 12,50 #food", "taxi 18 #transport", "groceries 56.80 #food",
          "bus 2.75", "dinner 42 #food", "phone bill 35", "sandwich 7", "gym 29.99 #health"]

@@ -28,7 +28,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from expensebot import money
-from expensebot.rules import CATEGORIES
+from expensebot.chat.rules import CATEGORIES
 
 MAX_TIMEOUT = 3.0
 MAX_ANSWER_BYTES = 256 * 1024

@@ -17,9 +17,9 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from expensebot.background import Periodic
 from expensebot.errors import DatabaseUnavailable, classify, describe
 from expensebot.logs import log_event
+from expensebot.periodic import Periodic
 
 logger = logging.getLogger(__name__)
 

@@ -16,19 +16,18 @@ from concurrent.futures import Executor
 import bottle
 
 from expensebot.ai import AiClient
-from expensebot.background import Periodic
-from expensebot.app import create_app
+from expensebot.background.enrich import Enricher, RateLimiter
 from expensebot.config import Config
 from expensebot.db import WAL_LIMIT, Database
-from expensebot.enrich import Enricher, RateLimiter
-from expensebot.graph import GraphClient
-from expensebot.ingest import Ingest
-from expensebot.outbox import BACKOFF, Outbox
-from expensebot.replies import Replier
-from expensebot.report import Links
-from expensebot.spool import Spool
+from expensebot.ingest.spool import Spool
+from expensebot.ingest.write import Ingest
+from expensebot.periodic import Periodic
+from expensebot.replies.compose import Replier
+from expensebot.replies.graph import GraphClient
+from expensebot.replies.outbox import BACKOFF, Outbox
 from expensebot.times import utc_now
-
+from expensebot.web.app import create_app
+from expensebot.web.report import Links
 
 # How long a reply may wait for others to join its batch, and the least time between two batches
 # unless 50 are ready (Outbox._linger). A sender taking each reply as it comes takes the GIL from

@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Iterable
 
 from expensebot import times
-from expensebot.webhook import Message
+from expensebot.ingest.webhook import Message
 
 JOB_STATUSES = ("pending", "ok", "error", "skipped")
 

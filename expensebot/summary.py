@@ -6,8 +6,9 @@ import dataclasses
 import datetime as dt
 import sqlite3
 
-from expensebot import periods, store
-from expensebot.periods import Period
+from expensebot import store
+from expensebot.chat import periods
+from expensebot.chat.periods import Period
 
 PERIODS = periods.NAMED  # what GET /summary and the CLI take
 

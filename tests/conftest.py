@@ -21,12 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from expensebot import logs, webhook
+from expensebot import logs
 from expensebot.config import Config
-from expensebot.demo import SendApiStandIn
 from expensebot.identity import PsidHasher
-from expensebot.server import make_server
+from expensebot.ingest import webhook
+from expensebot.ops.demo import SendApiStandIn
 from expensebot.service import Service
+from expensebot.web.server import make_server
 
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOADS = Path(__file__).resolve().parent / "payloads"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-
 from conftest import Client, InlineExecutor, delivery, message_event, psid_hash, wait_for
-from expensebot.outbox import Addresses
+
+from expensebot.replies.outbox import Addresses
 
 T0 = 1764075600000  # 2025-11-25T13:00:00Z
 

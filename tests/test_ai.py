@@ -18,7 +18,7 @@ from conftest import free_port
 
 from expensebot import ai
 from expensebot.ai import AiClient, AiError, rephrasing_is_faithful
-from expensebot.rules import CATEGORIES
+from expensebot.chat.rules import CATEGORIES
 
 TIMEOUT = 1.0
 HANG = 30.0  # a hanging stand-in answers after this long; a trickling one gives up after it

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 
-import sqlite3
-
 import pytest
-
 from conftest import wait_for
-from expensebot.background import Periodic
+
 from expensebot.errors import DatabaseUnavailable
+from expensebot.periodic import Periodic
 
 
 def test_runs_on_its_interval_and_at_once_when_woken():

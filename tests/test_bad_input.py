@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import delivery, message_event, psid_hash
-from expensebot import webhook
+
+from expensebot.ingest import webhook
 
 
 @pytest.mark.parametrize("body, status", [

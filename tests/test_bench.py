@@ -10,9 +10,9 @@ import random
 import sys
 
 import pytest
-
 from conftest import ROOT
-from expensebot import webhook
+
+from expensebot.ingest import webhook
 
 sys.path.insert(0, str(ROOT / "bench"))
 import bench_budget  # noqa: E402
@@ -84,15 +84,16 @@ def test_cpu_per_message_runs_the_real_service_and_counts_every_reply(capsys):
 
 
 def test_cpu_per_message_times_the_steps_of_batches_and_leaves_the_code_unwrapped(capsys):
-    from expensebot import ingest, parser
-    save, parse = ingest.Ingest.save, parser.parse_message
+    from expensebot.chat import parser
+    from expensebot.ingest import write
+    save, parse = write.Ingest.save, parser.parse_message
     assert cpu_per_message.main(["--messages", "40", "--warmup", "20", "--per-body", "20", "--phases"]) == 0
     figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (figures["messages"], figures["all_replied"]) == (40, True)
     request, senders = figures["phases_us"]["request"], figures["phases_us"]["senders"]
     assert request["Ingest.accept"] >= request["Ingest.save"] >= request["Ingest._store"] > 0
     assert request["parser.parse_message"] > 0 and senders["Outbox._compose"] > 0
-    assert (ingest.Ingest.save, parser.parse_message) == (save, parse)
+    assert (write.Ingest.save, parser.parse_message) == (save, parse)
 
 
 def test_cpu_per_message_refuses_bodies_that_do_not_divide_the_messages():

@@ -7,7 +7,6 @@ import datetime as dt
 import re
 from pathlib import Path
 
-
 from conftest import Client, InlineExecutor, delivery, make_config
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "CHAT.md"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import Client, delivery, query
-from expensebot import chat, reading
-from expensebot.settings import Settings
 from test_chat_table import PSID, T0, converse, event, expenses
+
+from expensebot.chat import meaning
+from expensebot.replies import words
+from expensebot.settings import Settings
 
 
 def edit(mid: str, text: str, timestamp: int, num_edit: int = 1) -> dict:
@@ -86,10 +87,10 @@ def test_pairs_in_one_currency_stay_read(bot, graph, text, rows):
     assert expenses(bot) == rows
 
 
-@pytest.mark.parametrize("word", sorted(reading.COMMAND_WORDS - {"help", "tz"}))
+@pytest.mark.parametrize("word", sorted(meaning.COMMAND_WORDS - {"help", "tz"}))
 def test_help_names_every_command(word):
-    assert word in chat.HELP
-    assert len(chat.HELP) < chat.MAX_REPLY_CHARS
+    assert word in words.HELP
+    assert len(words.HELP) < words.MAX_REPLY_CHARS
 
 
 USD_UTC = Settings("USD", "UTC")
@@ -111,7 +112,7 @@ SENT = 1_796_000_000_000  # 2026-11-29
     ("timezone pdt", "America/Los_Angeles"),
 ])
 def test_a_zone_written_as_people_write_it(text, expected):
-    command = reading.read(text, USD_UTC, SENT).command
+    command = meaning.read(text, USD_UTC, SENT).command
     assert (command.name, command.tz) == ("timezone_set", expected)
 
 
@@ -129,7 +130,7 @@ def test_a_zone_written_as_people_write_it(text, expected):
     ("how much food this week", "question", "food"),
 ])
 def test_commands_with_the_punctuation_people_add(text, name, expected):
-    command = reading.read(text, USD_UTC, SENT).command
+    command = meaning.read(text, USD_UTC, SENT).command
     assert command.name == name
     if name in ("budget_off", "question"):
         assert command.category == expected
@@ -312,7 +313,7 @@ def test_a_line_asked_about_beside_saved_ones_says_what_to_pick(bot, graph):
     ("how much on yesterday", "Yesterday"),
 ])
 def test_a_question_about_a_day_after_on(text, label):
-    command = reading.read(text, USD_UTC, SENT).command
+    command = meaning.read(text, USD_UTC, SENT).command
     assert (command.name, command.period.label, command.category) == ("question", label, None)
 
 
@@ -338,7 +339,7 @@ def test_a_multiplier_after_the_amount_is_asked_about(bot, graph, text, rows):
     "budget food $300/mo", "budget 300 for food", "budget for food 300", "Budget food 300 a month.",
 ])
 def test_a_budget_said_with_its_month(text):
-    command = reading.read(text, USD_UTC, SENT).command
+    command = meaning.read(text, USD_UTC, SENT).command
     assert (command.name, command.category, command.amount_minor, command.currency) == (
         "budget_set", "food", 30000, "USD")
 
@@ -369,14 +370,14 @@ def test_every_reply_fits_in_one_message(bot, graph, texts):
 @pytest.mark.parametrize("text, name", [("summary 2026", "summary"), ("undo 2", "undo"),
                                         ("budget food 300", "budget_set"), ("how much on food?", "question")])
 def test_an_invisible_character_before_a_command_keeps_it_a_command(invisible, text, name):
-    read = reading.read(invisible + text, USD_UTC, SENT)
+    read = meaning.read(invisible + text, USD_UTC, SENT)
     assert read.command is not None and read.command.name == name
     assert not read.expenses
 
 
 @pytest.mark.parametrize("text", ["undo that", "Undo last", "undo it", "undo the last one", "undo last one!"])
 def test_undo_said_in_words(text):
-    assert reading.read(text, USD_UTC, SENT).command == reading.Command("undo")
+    assert meaning.read(text, USD_UTC, SENT).command == meaning.Command("undo")
 
 
 def test_a_question_counts_plurals_and_words_with_punctuation(bot, graph):
@@ -409,6 +410,6 @@ def test_a_currency_picked_for_the_longest_line_is_still_saved(bot, graph):
     ("set budget food 300", "budget_set", None),
 ])
 def test_settings_said_in_a_sentence(text, name, value):
-    command = reading.read(text, USD_UTC, SENT).command
+    command = meaning.read(text, USD_UTC, SENT).command
     assert command is not None and command.name == name
     assert value in (None, command.currency, command.tz)

@@ -8,18 +8,19 @@ import datetime as dt
 import itertools
 
 import pytest
+from conftest import Client, delivery, psid_hash, query
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from conftest import Client, delivery, psid_hash, query
 from test_ai import model  # noqa: F401  (a fixture)
-from expensebot import chat, reading
+
+from expensebot.chat import meaning
+from expensebot.replies import words
 from expensebot.settings import Settings
 
 T0 = 1764075600000  # Tuesday 2025-11-25 13:00 UTC
 PSID = "111"
 DAY_MS = 86_400_000
-NOT_SET_UP = chat.REPORT_NOT_SET_UP
+NOT_SET_UP = words.REPORT_NOT_SET_UP
 OVER = "over budget by"
 
 
@@ -70,23 +71,23 @@ CASES = {
     "summary last month": (["coffee 5 2025-10-31", "summary last month"], "Last month: 5.00 USD", COFFEE),
     "summary all": (["coffee 5", "SUMMARY ALL"], "All time: 5.00 USD", COFFEE),
     "summary with a colon": (["coffee 5", "Summary: 2025"], "2025: 5.00 USD", COFFEE),
-    "summary nonsense": (["summary foo"], "=" + chat.DID_YOU_MEAN["summary"], []),
-    "summary a small number": (["summary 12"], "=" + chat.DID_YOU_MEAN["summary"], []),
-    "summary too many days": (["summary last 99999 days"], "=" + chat.DID_YOU_MEAN["summary"], []),
-    "summary with an amount": (["summary coffee 5"], "=" + chat.DID_YOU_MEAN["summary"], []),
+    "summary nonsense": (["summary foo"], "=" + words.DID_YOU_MEAN["summary"], []),
+    "summary a small number": (["summary 12"], "=" + words.DID_YOU_MEAN["summary"], []),
+    "summary too many days": (["summary last 99999 days"], "=" + words.DID_YOU_MEAN["summary"], []),
+    "summary with an amount": (["summary coffee 5"], "=" + words.DID_YOU_MEAN["summary"], []),
     "undo 2": (["coffee 5", "tea 3", "taxi 7", "undo 2"], "=Removed: taxi — 7.00 USD.\nRemoved: tea — 3.00 USD.", COFFEE),
     "undo more than there is": (["coffee 5", "undo 3"], "=Removed: coffee — 5.00 USD.", []),
-    "undo 11": (["coffee 5", "undo 11"], "=" + chat.DID_YOU_MEAN["undo"], COFFEE),
-    "undo 0": (["coffee 5", "undo 0"], "=" + chat.DID_YOU_MEAN["undo"], COFFEE),
-    "undo with words": (["coffee 5", "undo coffee 5"], "=" + chat.DID_YOU_MEAN["undo"], COFFEE),
+    "undo 11": (["coffee 5", "undo 11"], "=" + words.DID_YOU_MEAN["undo"], COFFEE),
+    "undo 0": (["coffee 5", "undo 0"], "=" + words.DID_YOU_MEAN["undo"], COFFEE),
+    "undo with words": (["coffee 5", "undo coffee 5"], "=" + words.DID_YOU_MEAN["undo"], COFFEE),
     "undo nothing": (["Undo"], "=Nothing to undo.", []),
-    "help with a number": (["help 5"], "=" + chat.HELP, []),
-    "delete with a number": (["delete 5"], "=" + chat.DID_YOU_MEAN["delete"], []),
+    "help with a number": (["help 5"], "=" + words.HELP, []),
+    "delete with a number": (["delete 5"], "=" + words.DID_YOU_MEAN["delete"], []),
     "report": (["report"], "=" + NOT_SET_UP, []),
-    "report with a number": (["report 2026"], "=" + chat.DID_YOU_MEAN["report"], []),
-    "budgets with a number": (["budgets 5"], "=" + chat.DID_YOU_MEAN["budgets"], []),
-    "settings with a number": (["settings 5"], "=" + chat.DID_YOU_MEAN["settings"], []),
-    "a command then more lines": (["summary\ncoffee 5"], "=" + chat.DID_YOU_MEAN["summary"], []),
+    "report with a number": (["report 2026"], "=" + words.DID_YOU_MEAN["report"], []),
+    "budgets with a number": (["budgets 5"], "=" + words.DID_YOU_MEAN["budgets"], []),
+    "settings with a number": (["settings 5"], "=" + words.DID_YOU_MEAN["settings"], []),
+    "a command then more lines": (["summary\ncoffee 5"], "=" + words.DID_YOU_MEAN["summary"], []),
     # currency words
     "yen": (["sushi 500 yen"], "=sushi — 500 JPY, today\nToday: 500 JPY", [(500, "JPY", "sushi")]),
     "euros": (["lunch 12 euros"], "=lunch — 12.00 EUR, today\nToday: 12.00 EUR", [(1200, "EUR", "lunch")]),
@@ -128,11 +129,11 @@ CASES = {
     "currency words with a country": (["currency PHP", "currency us dollars", "taxi 5"], "taxi — 5.00 USD",
                                       [(500, "USD", "taxi")]),
     "currency of several is asked": (["currency pesos"], "Which one should amounts without a currency be in?", []),
-    "currency unknown": (["currency doubloons"], "=" + chat.DID_YOU_MEAN["currency"], []),
+    "currency unknown": (["currency doubloons"], "=" + words.DID_YOU_MEAN["currency"], []),
     "timezone city": (["timezone Manila"], "Your time zone is now Asia/Manila (it is ", []),
     "timezone IANA": (["timezone Asia/Manila"], "Your time zone is now Asia/Manila", []),
     "time zone two words": (["time zone new york"], "Your time zone is now America/New_York", []),
-    "timezone unknown": (["timezone Atlantis"], "=" + chat.DID_YOU_MEAN["timezone"], []),
+    "timezone unknown": (["timezone Atlantis"], "=" + words.DID_YOU_MEAN["timezone"], []),
     "settings fresh": (["settings"], "=Currency: USD\nTime zone: UTC\nChange them with \"currency EUR\" or \"timezone Manila\".", []),
     "settings after changes": (["currency EUR", "timezone Manila", "settings"], "Currency: EUR\nTime zone: Asia/Manila", []),
     "timezone alone shows settings": (["timezone"], "Time zone: UTC", []),
@@ -153,8 +154,8 @@ CASES = {
     "budget off": (["budget food 300", "budget food off", "budgets"], "No budgets yet.", []),
     "budget off reply": (["budget food 300", "budget food off"], "=Budget removed: food.", []),
     "budget off when none": (["budget food off"], "=There was no budget for food.", []),
-    "budget in another currency": (["budget food 300 EUR"], "=" + chat.DID_YOU_MEAN["budget"], []),
-    "budget without an amount": (["budget food lots"], "=" + chat.DID_YOU_MEAN["budget"], []),
+    "budget in another currency": (["budget food 300 EUR"], "=" + words.DID_YOU_MEAN["budget"], []),
+    "budget without an amount": (["budget food lots"], "=" + words.DID_YOU_MEAN["budget"], []),
     "budget follows the currency": (["currency EUR", "budget food 300", "lunch 12 #food"], "Food: 12.00 of 300.00 EUR",
                                     [(1200, "EUR", "lunch")]),
     # questions
@@ -172,12 +173,12 @@ CASES = {
                             [(400, "USD", "coffee")]),
     "how much last month": (["coffee 4 2025-10-02", "how much did I spend last month?"], "Last month: 4.00 USD",
                             [(400, "USD", "coffee")]),
-    "a question it cannot read": (["how much on xyz 77?"], "=" + chat.DID_YOU_MEAN["question"], []),
+    "a question it cannot read": (["how much on xyz 77?"], "=" + words.DID_YOU_MEAN["question"], []),
     # the Get Started button and the menu
-    "get started": ([("postback", "GET_STARTED")], "=" + chat.WELCOME, []),
+    "get started": ([("postback", "GET_STARTED")], "=" + words.WELCOME, []),
     "menu summary": (["coffee 5", ("postback", "MENU_SUMMARY")], "This month: 5.00 USD", COFFEE),
     "menu undo": (["coffee 5", ("postback", "MENU_UNDO")], "=Removed: coffee — 5.00 USD.", []),
-    "menu help": ([("postback", "MENU_HELP")], "=" + chat.HELP, []),
+    "menu help": ([("postback", "MENU_HELP")], "=" + words.HELP, []),
     "menu report": ([("postback", "MENU_REPORT")], "=" + NOT_SET_UP, []),
     "welcome currency pick": ([("postback", "GET_STARTED"), ("quick", "currency EUR"), "lunch 12"], "lunch — 12.00 EUR",
                               [(1200, "EUR", "lunch")]),
@@ -241,7 +242,7 @@ def test_undo_2_redelivered_undoes_only_2(bot, graph):
 
 def test_delete_my_data_erases_settings_and_budgets(bot, graph):
     converse(bot, graph, ["currency EUR", "budget food 300", "lunch 12", "delete my data",
-                          ("quick", chat.DELETE_CONFIRM)])
+                          ("quick", words.DELETE_CONFIRM)])
     h = psid_hash(PSID)
     assert query(bot, "SELECT count(*) FROM people WHERE psid_hash = ?", h) == [(0,)]
     assert query(bot, "SELECT count(*) FROM budgets WHERE psid_hash = ?", h) == [(0,)]
@@ -275,7 +276,9 @@ def zoned_bot(tmp_path, graph, open_service):
 @pytest.mark.parametrize("zone", ZONES)
 def test_day_and_month_follow_the_persons_zone(zoned_bot, graph, zone):
     import datetime as dt
+
     from conftest import OPS_TOKEN
+
     from expensebot.times import ms_from_iso
     before, after = (ms_from_iso(when) for when in ZONES[zone])
     bot = zoned_bot(dt.datetime.fromtimestamp((after + 60_000) / 1000, dt.timezone.utc))
@@ -304,6 +307,7 @@ def test_day_and_month_follow_the_persons_zone(zoned_bot, graph, zone):
 def test_budgets_equal_sql_sums_over_the_persons_month(zoned_bot, graph):
     import datetime as dt
     import re
+
     from expensebot.times import ms_from_iso
     bot = zoned_bot(dt.datetime(2025, 12, 15, tzinfo=dt.timezone.utc))
     converse(bot, graph, ["timezone Asia/Manila", "budget food 300", "budget 1000", "budget taxi 50"],
@@ -329,7 +333,7 @@ def test_budgets_equal_sql_sums_over_the_persons_month(zoned_bot, graph):
     assert "Food: 335.75 of 300.00 USD — over budget by 35.75 USD." in graph.texts[-1]
 
 
-# Written out here, not taken from reading.COMMAND_WORDS, so that a word dropped there fails.
+# Written out here, not taken from meaning.COMMAND_WORDS, so that a word dropped there fails.
 COMMAND_WORDS = "summary undo help delete currency timezone tz settings budget budgets report".split()
 command_words = st.sampled_from(COMMAND_WORDS).flatmap(
     lambda word: st.sampled_from([word, word.upper(), word.capitalize()]))
@@ -340,7 +344,7 @@ separators = st.sampled_from([" ", "  ", ": ", "! ", "\t", "\n", " 5 "])
 @settings(max_examples=1000, deadline=None)
 @given(command_words, separators, rests, st.sampled_from(["USD", "JPY", "PHP"]))
 def test_a_message_starting_with_a_command_word_is_never_an_expense(word, separator, rest, currency):
-    result = reading.read(f"{word}{separator}{rest}", Settings(currency, "UTC"), T0)
+    result = meaning.read(f"{word}{separator}{rest}", Settings(currency, "UTC"), T0)
     assert result.expenses == ()
     assert result.command is not None
 
@@ -396,12 +400,12 @@ def ai_bot(tmp_path, graph, model, open_service):
     ('{"category": null, "period": "today"}', "Today: 17.00 USD in 2 expenses\nTop: food 12.00 USD, transport 5.00 USD"),
     ('{"category": "Food", "period": "week"}', "This week, food: 12.00 USD in 1 expense"),
     # anything else is not trusted: the reader's own "did you mean"
-    ('{"category": "gambling", "period": "month"}', chat.DID_YOU_MEAN["question"]),
-    ('{"category": "food", "period": "decade"}', chat.DID_YOU_MEAN["question"]),
+    ('{"category": "gambling", "period": "month"}', words.DID_YOU_MEAN["question"]),
+    ('{"category": "food", "period": "decade"}', words.DID_YOU_MEAN["question"]),
     ('{"category": "food", "period": "month", "total": 999}', "This month, food: 12.00 USD in 1 expense"),
-    ('{"period": null}', chat.DID_YOU_MEAN["question"]),
-    ("You spent 999 on food", chat.DID_YOU_MEAN["question"]),
-    ('["food", "month"]', chat.DID_YOU_MEAN["question"]),
+    ('{"period": null}', words.DID_YOU_MEAN["question"]),
+    ("You spent 999 on food", words.DID_YOU_MEAN["question"]),
+    ('["food", "month"]', words.DID_YOU_MEAN["question"]),
 ])
 def test_a_question_the_reader_cannot_read_may_be_mapped_by_the_model(ai_bot, graph, answer, reply):
     from test_ai import says
@@ -416,7 +420,7 @@ def test_a_question_the_reader_cannot_read_may_be_mapped_by_the_model(ai_bot, gr
 
 def test_with_ai_off_an_unreadable_question_gets_the_did_you_mean(bot, graph):
     converse(bot, graph, ["how much did the food thing cost me lately?"])
-    assert graph.texts == [chat.DID_YOU_MEAN["question"]]
+    assert graph.texts == [words.DID_YOU_MEAN["question"]]
 
 
 question_like = st.builds(lambda a, b, c: f"{a}{b}{c}", st.sampled_from(["how much ", "what did I spend ", "", "budget ",
@@ -429,7 +433,7 @@ question_like = st.builds(lambda a, b, c: f"{a}{b}{c}", st.sampled_from(["how mu
                                                          ("PHP", "Pacific/Pago_Pago")]),
        st.integers(946_684_800_000, 253_402_300_799_999))
 def test_reading_never_raises(text, settings_, sent_ms):
-    result = reading.read(text, Settings(*settings_), sent_ms)
+    result = meaning.read(text, Settings(*settings_), sent_ms)
     assert result.command is None or result.expenses == ()
 
 

@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import HASH_KEY, ROOT, Client, make_config
-from expensebot import cli, db
+
+from expensebot import db
 from expensebot.config import VARIABLES
+from expensebot.ops import cli
 
 HASH = "a" * 64
 SECRETS = {"FB_APP_SECRET": "0123456789abcdef0123456789abcdef", "FB_VERIFY_TOKEN": "verify-token-0123",
@@ -268,8 +269,8 @@ def test_replay_spool_starts_no_server_and_no_replier(tmp_path, monkeypatch):
 
 
 def test_replay_spool_by_hand_with_ai_off_writes_jobs_skipped(tmp_path, monkeypatch):
-    from expensebot.spool import Spool
-    from expensebot.webhook import Message
+    from expensebot.ingest.spool import Spool
+    from expensebot.ingest.webhook import Message
     config = make_config(tmp_path)
     db.init(config.db_path)
     Spool(config.spool_dir).open().append([Message("a" * 64, "m_1", "message", "coffee 1", 1764000000000,

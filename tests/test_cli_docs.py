@@ -16,11 +16,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, Client, delivery, make_config, message_event
 from test_cli import expensebot, json_lines, problems_of
-from expensebot import envfile
+
 from expensebot.config import PLACEHOLDER, VARIABLES
+from expensebot.ops import envfile
 
 OPERATIONS = ROOT / "docs" / "OPERATIONS.md"
 USER = "expensebot"

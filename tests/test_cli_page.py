@@ -8,10 +8,11 @@ import threading
 import urllib.parse
 
 import pytest
-
 from test_cli import SECRETS, expensebot, json_lines, problems_of
-from expensebot import graph, profile
+
 from expensebot.config import Config
+from expensebot.ops import profile
+from expensebot.replies import graph
 
 TOKEN = "EAAG-page-token-0123456789"
 

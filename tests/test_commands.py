@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import HASH_KEY, ROOT, Client, InlineExecutor, delivery, make_config, message_event, psid_hash
 
 
@@ -156,7 +155,7 @@ def test_schema_is_idempotent(tmp_path):
 
 
 def test_example_demo_shows_a_currency_a_budget_and_a_question(tmp_path):
-    from expensebot.demo import EXAMPLE
+    from expensebot.ops.demo import EXAMPLE
     result = run_py("demo", "--example", "--db", str(tmp_path / "demo.db"))
     assert result.returncode == 0, result.stderr
     out = result.stdout

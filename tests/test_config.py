@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
-from expensebot import envfile
+
 from expensebot.config import Config, ConfigError
 from expensebot.identity import PsidHasher
+from expensebot.ops import envfile
 
 SERVE_ENV = {"FB_APP_SECRET": "s" * 32, "FB_VERIFY_TOKEN": "v" * 16, "PSID_HASH_KEY": "k" * 32}
 

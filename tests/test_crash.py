@@ -9,9 +9,9 @@ import threading
 import time
 
 import requests
-
 from conftest import APP_SECRET, META_DEADLINE, delivery, message_event, wait_for
-from expensebot import webhook
+
+from expensebot.ingest import webhook
 
 
 def post(url: str, body: bytes, timeout: float = 5.0) -> requests.Response:

@@ -15,13 +15,27 @@ import threading
 
 import pytest
 import requests
+from conftest import (
+    APP_SECRET,
+    META_DEADLINE,
+    OPS_TOKEN,
+    ROOT,
+    Client,
+    InlineExecutor,
+    delivery,
+    make_config,
+    message_event,
+    psid_hash,
+    query,
+    wait_for,
+)
 
-from conftest import (APP_SECRET, META_DEADLINE, OPS_TOKEN, ROOT, Client, InlineExecutor, delivery, make_config,
-                      message_event, psid_hash, query, wait_for)
-from expensebot import chat, errors, store, times, webhook
-from expensebot.app import create_app
-from expensebot.spool import Spool
-from expensebot.webhook import MAX_COUNTER, Message
+from expensebot import errors, store, times
+from expensebot.ingest import webhook
+from expensebot.ingest.spool import Spool
+from expensebot.ingest.webhook import MAX_COUNTER, Message
+from expensebot.replies import words
+from expensebot.web.app import create_app
 
 T0 = 1764075600000  # 2025-11-25T13:00:00Z
 YEAR_9999_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z: in UTC+9 that is already year 10000
@@ -220,11 +234,11 @@ def test_erasure_then_redelivery_of_the_confirmation_and_of_an_old_message(bot, 
     say("coffee 100", "m_1", T0)
     client.post_webhook(delivery(edit_event("111", "m_1", "coffee 5", 2**64)))  # a rejected event of theirs
     say("delete my data", "m_2", T0 + 2000)
-    say("Yes, delete", "m_3", T0 + 3000, quick_reply={"payload": chat.DELETE_CONFIRM})
+    say("Yes, delete", "m_3", T0 + 3000, quick_reply={"payload": words.DELETE_CONFIRM})
     assert graph.texts[-1].startswith("Done: I erased")
     say("tea 3", "m_4", T0 + 4000)  # after the erasure: kept
 
-    say("Yes, delete", "m_3", T0 + 3000, quick_reply={"payload": chat.DELETE_CONFIRM})  # redelivered
+    say("Yes, delete", "m_3", T0 + 3000, quick_reply={"payload": words.DELETE_CONFIRM})  # redelivered
     say("coffee 100", "m_1", T0)  # redelivered, from before the erasure
     assert query(bot, "SELECT mid, description FROM expenses") == [("m_4", "tea")]
     assert query(bot, "SELECT mid FROM messages_raw") == [("m_4",)]
@@ -241,7 +255,7 @@ def test_within_one_body_an_erasure_holds_for_the_events_after_it(bot, graph):
     client.post_webhook(delivery(message_event("111", "m_1", "currency EUR", timestamp=T0)))
     client.post_webhook(delivery(message_event("111", "m_2", "delete my data", timestamp=T0 + 1000)))
     assert client.post_webhook(delivery(
-        message_event("111", "m_3", "Yes, delete", timestamp=T0 + 3000, quick_reply={"payload": chat.DELETE_CONFIRM}),
+        message_event("111", "m_3", "Yes, delete", timestamp=T0 + 3000, quick_reply={"payload": words.DELETE_CONFIRM}),
         message_event("111", "m_4", "coffee 5", timestamp=T0 + 2000),  # sent before the erasure
         message_event("111", "m_5", "tea 3", timestamp=T0 + 4000),
     )).status == 200
@@ -252,7 +266,7 @@ def test_within_one_body_an_erasure_holds_for_the_events_after_it(bot, graph):
 # --- edits into commands ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, word", [("undo", "undo"), ("Undo!", "undo"),
-                                        (chat.DELETE_CONFIRM, "delete my data"),
+                                        (words.DELETE_CONFIRM, "delete my data"),
                                         ("delete my data", "delete my data")])
 def test_an_edit_into_a_command_is_answered_and_runs_nothing(bot, graph, text, word):
     client = Client(bot.app)
@@ -270,7 +284,7 @@ def test_an_edit_into_undo_whose_original_was_never_seen_undoes_nothing(bot, gra
     client = Client(bot.app)
     client.post_webhook(delivery(message_event("111", "m_1", "tea 3", timestamp=T0)))
     client.post_webhook(delivery(edit_event("111", "m_unseen", "undo", 1)))
-    assert graph.texts[-1] == chat.edited_command_reply("undo")
+    assert graph.texts[-1] == words.edited_command_reply("undo")
     assert query(bot, "SELECT mid FROM expenses") == [("m_1",)]
 
 

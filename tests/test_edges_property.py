@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import itertools
 
+from conftest import Client, InlineExecutor, delivery, make_config, message_event, query, services_closed_at_exit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import Client, InlineExecutor, delivery, make_config, message_event, query, services_closed_at_exit
 
 T0 = 1764075600000
 _counter = itertools.count()

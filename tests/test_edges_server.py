@@ -7,8 +7,10 @@ import json
 import sqlite3
 
 from conftest import delivery, message_event, wait_for
-from expensebot import chat, times
 from test_edges import T0, lock_held_by_another_process, make_immutable, post, tiny_tmpfs  # noqa: F401  (tiny_tmpfs is a fixture)
+
+from expensebot import times
+from expensebot.replies import words
 
 
 def rows(db_path, sql: str) -> list[tuple]:
@@ -63,7 +65,7 @@ def test_erasure_then_redelivery(tmp_path, server_process):
     server = server_process()
     db_path = tmp_path / "expensebot.db"
     confirm = message_event("111", "m_3", "Yes, delete", timestamp=T0 + 3000,
-                            quick_reply={"payload": chat.DELETE_CONFIRM})
+                            quick_reply={"payload": words.DELETE_CONFIRM})
     old = message_event("111", "m_1", "coffee 100", timestamp=T0)
     for event in (old, message_event("111", "m_2", "delete my data", timestamp=T0 + 2000), confirm,
                   message_event("111", "m_4", "tea 3", timestamp=T0 + 4000), confirm, old):

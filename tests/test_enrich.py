@@ -7,14 +7,14 @@ import sqlite3
 import time
 
 import pytest
-
 from conftest import Client, InlineExecutor, delivery, make_config, message_event, query, wait_for
-from expensebot import enrich, store, times
+from test_ai import CUT_OFF, TIMEOUT, answers_raw, hangs, model, says, trickles_body  # noqa: F401  (model is a fixture)
+
+from expensebot import store, times
 from expensebot.ai import MAX_TIMEOUT, AiClient
+from expensebot.background import enrich
+from expensebot.background.enrich import Enricher, RateLimiter
 from expensebot.db import Database
-from expensebot.enrich import Enricher, RateLimiter
-from test_ai import (CUT_OFF, TIMEOUT, answers_raw, hangs, model,  # noqa: F401  (model is a fixture)
-                     says, trickles_body)
 
 T0 = 1764075600000
 
@@ -272,7 +272,7 @@ def test_a_locked_database_fails_jobs_with_one_warning_not_a_traceback_each(bot,
         enricher.run_job(message_ids[0])
     finally:
         locker.close()
-    events = [(r.levelname, r.msg) for r in caplog.records if r.name == "expensebot.enrich"]
+    events = [(r.levelname, r.msg) for r in caplog.records if r.name == "expensebot.background.enrich"]
     assert [e for e in events if e[1] != "ai_enriched"] == [("WARNING", "enrich_unavailable"),
                                                               ("WARNING", "enrich_available")]
     assert not [r for r in caplog.records if r.exc_info or "traceback" in getattr(r, "fields", {})]

@@ -6,11 +6,12 @@ import datetime as dt
 import json
 
 import pytest
+from conftest import Client, InlineExecutor, make_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import Client, InlineExecutor, make_config
-from expensebot import money, parser
+from expensebot import money
+from expensebot.chat import parser
 
 TODAY = dt.date(2026, 11, 25)
 CURRENCIES = sorted(money.MINOR_DIGITS)

@@ -12,16 +12,15 @@ import shutil
 import sys
 import threading
 import time
-
 import urllib.parse
 
 import pytest
+from conftest import ROOT, free_port, wait_for
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import ROOT, free_port, wait_for
-from expensebot import graph as graph_module
-from expensebot.graph import MAX_BATCH, GraphClient, GraphError, error_from, form_encode
+from expensebot.replies import graph as graph_module
+from expensebot.replies.graph import MAX_BATCH, GraphClient, GraphError, error_from, form_encode
 
 TOKEN = "EAAGtestpagetoken0123456789"
 SECRET = "test-app-secret-for-proof"

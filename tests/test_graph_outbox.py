@@ -11,14 +11,13 @@ import urllib.parse
 
 import pytest
 import requests
+from conftest import APP_SECRET, Client, InlineExecutor, delivery, make_config, message_event, psid_hash, wait_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from conftest import (APP_SECRET, Client, InlineExecutor, delivery, make_config, message_event, psid_hash,
-                      wait_for)
-from expensebot import webhook
-from expensebot.demo import SendApiStandIn
 from test_ai import hangs, model  # noqa: F401  (model is a fixture)
+
+from expensebot.ingest import webhook
+from expensebot.ops.demo import SendApiStandIn
 
 T0 = 1764075600000
 

@@ -8,11 +8,20 @@ import sqlite3
 
 import pytest
 import requests
-
-from conftest import (APP_SECRET, HASH_KEY, OPS_TOKEN, PAYLOADS, VERIFY_TOKEN, delivery, message_event, psid_hash,
-                      wait_for)
-from expensebot import webhook
+from conftest import (
+    APP_SECRET,
+    HASH_KEY,
+    OPS_TOKEN,
+    PAYLOADS,
+    VERIFY_TOKEN,
+    delivery,
+    message_event,
+    psid_hash,
+    wait_for,
+)
 from test_ai import ModelStandIn, serve
+
+from expensebot.ingest import webhook
 
 SYNTHETIC_PSIDS = ["7000000000000001", "7000000000000002", "24658871334673719"]
 SPOOLED_PSID = "7000000000000099"

@@ -1,7 +1,12 @@
 import pytest
 
 from expensebot.money import (
-    MAX_AMOUNT_MINOR, MINOR_DIGITS, currency_for_symbol, format_amount, is_currency, minor_digits,
+    MAX_AMOUNT_MINOR,
+    MINOR_DIGITS,
+    currency_for_symbol,
+    format_amount,
+    is_currency,
+    minor_digits,
 )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import OPS_TOKEN, Client, delivery, make_config, message_event, psid_hash
 
 

@@ -4,11 +4,16 @@ import random
 
 import pytest
 
-from expensebot.money import MAX_AMOUNT_MINOR, format_amount, is_currency
-from expensebot.parser import (
-    MAX_EXPENSES_PER_MESSAGE, MAX_LINE_LENGTH, ParsedExpense, ParseResult, RejectedLine,
-    parse_line, parse_message,
+from expensebot.chat.parser import (
+    MAX_EXPENSES_PER_MESSAGE,
+    MAX_LINE_LENGTH,
+    ParsedExpense,
+    ParseResult,
+    RejectedLine,
+    parse_line,
+    parse_message,
 )
+from expensebot.money import MAX_AMOUNT_MINOR, format_amount, is_currency
 
 TODAY = datetime.date(2026, 3, 15)
 YESTERDAY = datetime.date(2026, 3, 14)

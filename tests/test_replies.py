@@ -7,11 +7,20 @@ import json
 import time
 
 import pytest
+from conftest import (
+    APP_SECRET,
+    Client,
+    InlineExecutor,
+    delivery,
+    make_config,
+    message_event,
+    psid_hash,
+    query,
+    wait_for,
+)
 
-from conftest import (APP_SECRET, Client, InlineExecutor, delivery, make_config, message_event, psid_hash, query,
-                      wait_for)
-from expensebot import chat
-from expensebot.graph import appsecret_proof
+from expensebot.replies import words
+from expensebot.replies.graph import appsecret_proof
 
 T0 = 1764075600000  # 2025-11-25T13:00:00Z
 
@@ -61,7 +70,7 @@ def test_one_delivery_for_several_people_totals_each_person_apart(bot, graph):
         ("111", "coffee — 100.00 USD, today\nToday: 5.00 EUR, 100.00 USD"),
         ("111", "cake — 5.00 EUR, today\nToday: 5.00 EUR, 100.00 USD"),
         ("222", "tea — 7.00 USD, today\nToday: 7.00 USD"),
-        ("222", chat.HINT),
+        ("222", words.HINT),
     ])
 
 
@@ -71,9 +80,9 @@ def test_yesterday_is_named(bot, graph):
 
 
 @pytest.mark.parametrize("text, reply", [
-    ("hello", chat.HINT),
-    ("what is this", chat.HINT),
-    ("🍕", chat.HINT),
+    ("hello", words.HINT),
+    ("what is this", words.HINT),
+    ("🍕", words.HINT),
     ("-5 coffee", 'Not saved: amount must be positive.\nTry "coffee 4.50" — or "help".'),
     ("yacht 99999999999999", 'Not saved: amount too large.\nTry "coffee 4.50" — or "help".'),
 ])
@@ -87,13 +96,13 @@ def test_unparseable_text_gets_a_hint_and_is_stored(bot, graph, text, reply):
 def test_attachment_only_message_gets_a_hint(bot, graph):
     event = message_event("111", "m_img", None, attachments=[{"type": "image", "payload": {"url": "https://x/y.png"}}])
     Client(bot.app).post_webhook(delivery(event))
-    assert graph.texts == [chat.HINT]
+    assert graph.texts == [words.HINT]
 
 
 def test_help_lists_examples(bot, graph):
     say(bot, "help", "m_1")
-    assert graph.texts == [chat.HELP]
-    assert "coffee 4.50" in chat.HELP
+    assert graph.texts == [words.HELP]
+    assert "coffee 4.50" in words.HELP
 
 
 def test_no_reply_for_duplicates_echoes_and_receipts(bot, graph):
@@ -141,10 +150,10 @@ def test_delete_my_data_asks_then_erases_only_that_person(bot, graph):
     say(bot, "delete my data", "m_4", psid="111")
     ask = graph.requests[-1]["json"]["message"]
     assert ask["text"].endswith("Are you sure?")
-    assert [q["payload"] for q in ask["quick_replies"]] == [chat.DELETE_CONFIRM, chat.DELETE_CANCEL]
+    assert [q["payload"] for q in ask["quick_replies"]] == [words.DELETE_CONFIRM, words.DELETE_CANCEL]
     assert query(bot, "SELECT count(*) FROM expenses WHERE psid_hash = ?", psid_hash("111")) == [(3,)]
 
-    say(bot, "Yes, delete", "m_5", psid="111", quick_reply={"payload": chat.DELETE_CONFIRM})
+    say(bot, "Yes, delete", "m_5", psid="111", quick_reply={"payload": words.DELETE_CONFIRM})
     assert graph.texts[-1].startswith("Done: I erased your 4 messages and 3 expenses.")
     for table in ("messages_raw", "expenses"):
         assert query(bot, f"SELECT count(*) FROM {table} WHERE psid_hash = ?", psid_hash("111")) == [(0,)]
@@ -155,7 +164,7 @@ def test_delete_my_data_asks_then_erases_only_that_person(bot, graph):
 
 def test_delete_cancel_keeps_everything(bot, graph):
     say(bot, "coffee 100", "m_1")
-    say(bot, "No, keep", "m_2", quick_reply={"payload": chat.DELETE_CANCEL})
+    say(bot, "No, keep", "m_2", quick_reply={"payload": words.DELETE_CANCEL})
     assert graph.texts[-1] == "Kept. Nothing was deleted."
     assert query(bot, "SELECT count(*) FROM expenses") == [(1,)]
 

@@ -14,13 +14,17 @@ import sqlite3
 
 import pytest
 import requests
+from conftest import OPS_TOKEN, ROOT, Client, InlineExecutor, delivery, make_config, message_event, psid_hash
 
-from conftest import ROOT, Client, InlineExecutor, OPS_TOKEN, delivery, make_config, message_event, psid_hash
-from expensebot import chat, demo, export, logs, reading, report
+from expensebot import logs
+from expensebot.chat import meaning
 from expensebot.config import Config, ConfigError
 from expensebot.identity import PsidHasher
-from expensebot.settings import Settings
+from expensebot.ops import demo
+from expensebot.replies import words
 from expensebot.service import Service
+from expensebot.settings import Settings
+from expensebot.web import export, report
 
 PUBLIC_URL = "https://bot.example/expenses"
 NOW = dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.timezone.utc)
@@ -587,16 +591,16 @@ def test_report_without_a_public_url_says_it_is_not_set_up(tmp_path, graph, open
     service = open_service(config, replay_interval=0.05, executor=InlineExecutor(),
                            reply_backoff=(0, 0, 0))
     say(Client(service.app), ALICE, "report", NOW)
-    assert graph.texts == [chat.REPORT_NOT_SET_UP]
+    assert graph.texts == [words.REPORT_NOT_SET_UP]
 
 
 def test_report_is_a_command_not_an_expense():
     settings = Settings("USD", "UTC")
     today = dt.date(2026, 11, 29)
-    assert reading.read_command("report", settings, today) == reading.Command("report")
-    assert reading.read_command(" Report! ", settings, today) == reading.Command("report")
-    assert reading.read_command("report 5", settings, today).name == "did_you_mean"
-    assert reading.read_command("MENU_REPORT", settings, today) == reading.Command("report")
+    assert meaning.read_command("report", settings, today) == meaning.Command("report")
+    assert meaning.read_command(" Report! ", settings, today) == meaning.Command("report")
+    assert meaning.read_command("report 5", settings, today).name == "did_you_mean"
+    assert meaning.read_command("MENU_REPORT", settings, today) == meaning.Command("report")
 
 
 def test_the_link_never_reaches_a_log_line(tmp_path, caplog, clock, open_service):

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 import waitress
-
 from conftest import Client, delivery, make_config, message_event, psid_hash
-from expensebot import report
+
 from expensebot.service import Service
+from expensebot.web import report
 
 NOW = dt.datetime(2026, 11, 28, 18, 0, tzinfo=dt.timezone.utc)
 CHROMIUM = next((found for name in ("chromium", "chromium-browser", "google-chrome")

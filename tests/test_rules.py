@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from expensebot import rules
+from expensebot.chat import rules
 
 
 @pytest.mark.parametrize("description, category", [

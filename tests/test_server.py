@@ -8,10 +8,11 @@ import json
 import logging
 
 import requests
-
 from conftest import APP_SECRET, delivery, message_event
-from expensebot import logs, webhook
-from expensebot.server import GC_FIRST_THRESHOLD, settle_memory
+
+from expensebot import logs
+from expensebot.ingest import webhook
+from expensebot.web.server import GC_FIRST_THRESHOLD, settle_memory
 
 
 def signed_post(url: str, body: bytes, **kwargs) -> requests.Response:

@@ -7,9 +7,9 @@ import sqlite3
 import time
 
 import pytest
-
 from conftest import META_DEADLINE, Client, delivery, make_config, message_event, psid_hash, wait_for
-from expensebot.webhook import Message
+
+from expensebot.ingest.webhook import Message
 
 
 def count(db_path, sql="SELECT count(*) FROM messages_raw"):

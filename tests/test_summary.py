@@ -6,8 +6,8 @@ import datetime as dt
 import sqlite3
 
 import pytest
-
 from conftest import OPS_TOKEN, Client, InlineExecutor, delivery, make_config, message_event, psid_hash
+
 from expensebot.summary import summarize
 from expensebot.times import ms_from_iso
 
@@ -123,19 +123,20 @@ def test_summary_route_needs_the_ops_token(manila):
 ])
 def test_written_periods_are_local_days(words, label, start, end):
     from zoneinfo import ZoneInfo
-    from expensebot.reading import read_period
+
+    from expensebot.chat.meaning import read_period
     period = read_period(words.split(), dt.date(2026, 12, 2))
     assert (period.label, *period.bounds(ZoneInfo("Asia/Manila"))) == (label, start, end)
 
 
 @pytest.mark.parametrize("words", ["12", "last 0 days", "last 4000 days", "2026-13", "2026-02-30", "decade", "1066"])
 def test_words_that_name_no_period(words):
-    from expensebot.reading import read_period
+    from expensebot.chat.meaning import read_period
     assert read_period(words.split(), dt.date(2026, 12, 2)) is None
 
 
 def test_a_written_period_sums_the_same_rows_as_sql(manila):
-    from expensebot.reading import read_period
+    from expensebot.chat.meaning import read_period
     service, _ = manila
     h = psid_hash("111")
     period = read_period(["november"], dt.date(2026, 12, 2))

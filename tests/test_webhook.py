@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import APP_SECRET, PAYLOADS, VERIFY_TOKEN, delivery, make_config, message_event, psid_hash
 
-from conftest import (APP_SECRET, PAYLOADS, VERIFY_TOKEN, delivery, make_config, message_event,
-                      psid_hash)
-from expensebot import webhook
+from expensebot.ingest import webhook
 
 
 def wrap(event: dict) -> bytes:

@@ -16,12 +16,14 @@ import logging
 import sqlite3
 from collections.abc import Callable, Iterator
 
-from expensebot import chat, money, reading, store, summary, times
+from expensebot import money, store, summary, times
 from expensebot.ai import AiClient, AiError, rephrasing_is_faithful
+from expensebot.background.enrich import RateLimiter
+from expensebot.chat import meaning
 from expensebot.db import Database
-from expensebot.enrich import RateLimiter
-from expensebot.ingest import Saved
+from expensebot.ingest.write import Saved
 from expensebot.logs import log_event
+from expensebot.replies import words
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +31,7 @@ logger = logging.getLogger(__name__)
 @dataclasses.dataclass(frozen=True)
 class Reply:
     text: str
-    quick_replies: tuple[chat.QuickReply, ...] = ()
+    quick_replies: tuple[words.QuickReply, ...] = ()
     buttons: tuple[tuple[str, str], ...] = ()  # (title, url): URL buttons under the text
 
     def as_message(self) -> dict:
@@ -144,7 +146,7 @@ class Replier:
         if command is None:
             return self._expenses_reply(record, reads, upto, shown)
         if outcome.get("edit_not_carried_out"):
-            return Reply(chat.edited_command_reply(record.message.text or ""))
+            return Reply(words.edited_command_reply(record.message.text or ""))
         if command.name == "did_you_mean" and command.topic == "question":
             command = self._model_query(record) or command
         if command.name in ("summary", "question"):
@@ -154,45 +156,45 @@ class Replier:
             else:
                 computed = summary.summarize(conn, psid_hash, command.period, self.now(), settings.zone)
             if command.name == "question":
-                return Reply(chat.question_reply(computed, command.category))
-            return Reply(self._rephrased(psid_hash, chat.summary_reply(computed)))
+                return Reply(words.question_reply(computed, command.category))
+            return Reply(self._rephrased(psid_hash, words.summary_reply(computed)))
         if command.name == "help":
-            return Reply(chat.HELP)
+            return Reply(words.HELP)
         if command.name == "report":
             offer = self.reports.offer(psid_hash) if self.reports is not None else None
             if offer is None:
-                return Reply(chat.REPORT_NOT_SET_UP)
+                return Reply(words.REPORT_NOT_SET_UP)
             month, url = offer
             return Reply(f"Your report for {month}", buttons=(("Open report", url),))
         if command.name == "welcome":
-            return Reply(chat.WELCOME, tuple(chat.currency_choices(money.COMMON_CURRENCIES)))
+            return Reply(words.WELCOME, tuple(words.currency_choices(money.COMMON_CURRENCIES)))
         if command.name == "undo":
-            return Reply(chat.undo_reply(outcome.get("undone")))
+            return Reply(words.undo_reply(outcome.get("undone")))
         if command.name == "delete_request":
-            text, quick_replies = chat.delete_request_reply()
+            text, quick_replies = words.delete_request_reply()
             return Reply(text, tuple(quick_replies))
         if command.name == "delete_confirm":
-            return Reply(chat.deleted_reply(outcome["erased"]) if "erased" in outcome else chat.KEPT)
+            return Reply(words.deleted_reply(outcome["erased"]) if "erased" in outcome else words.KEPT)
         if command.name == "currency_set":
-            return Reply(chat.currency_set_reply(command.currency))
+            return Reply(words.currency_set_reply(command.currency))
         if command.name == "currency_ask":
-            text, quick_replies = chat.currency_ask_reply(command.choices, settings.currency)
+            text, quick_replies = words.currency_ask_reply(command.choices, settings.currency)
             return Reply(text, tuple(quick_replies))
         if command.name == "timezone_set":
-            return Reply(chat.timezone_set_reply(command.tz, self.now()))
+            return Reply(words.timezone_set_reply(command.tz, self.now()))
         if command.name in ("settings", "timezone_show"):
-            return Reply(chat.settings_reply(settings.currency, settings.tz))
+            return Reply(words.settings_reply(settings.currency, settings.tz))
         if command.name in ("budget_set", "budgets"):
             uses = summary.budget_use(reads.conn(), psid_hash, reading.today, settings.zone)
             if command.name == "budgets":
-                return Reply(chat.budgets_reply(uses))
+                return Reply(words.budgets_reply(uses))
             use = next((u for u in uses if u.category == command.category), None)
-            return Reply(chat.budget_set_reply(use, command.category, command.amount_minor, command.currency))
+            return Reply(words.budget_set_reply(use, command.category, command.amount_minor, command.currency))
         if command.name == "budget_off":
-            return Reply(chat.budget_off_reply(command.category, outcome.get("removed", False)))
+            return Reply(words.budget_off_reply(command.category, outcome.get("removed", False)))
         if command.name == "did_you_mean":
-            return Reply(chat.did_you_mean(command.topic))
-        return Reply(chat.KEPT)  # delete_cancel
+            return Reply(words.did_you_mean(command.topic))
+        return Reply(words.KEPT)  # delete_cancel
 
     def _expenses_reply(self, record: Saved, reads: Reads, upto: int | None, shown: Shown | None) -> Reply:
         """How the lines were read, the day's total and the budgets they count toward; or a hint."""
@@ -201,15 +203,15 @@ class Replier:
         ask = next((line for line in rejected if line.choices), None)
         if not reading.expenses:
             if ask is not None:
-                text, quick_replies = chat.which_currency_reply(ask)
+                text, quick_replies = words.which_currency_reply(ask)
                 return Reply(text, tuple(quick_replies))
-            return Reply(chat.hint_reply(rejected))
+            return Reply(words.hint_reply(rejected))
         if shown is None:
             shown = self._read_shown(record, reads, upto)
-        text = chat.expenses_reply(list(reading.expenses), rejected, shown.day_totals, reading.today,
+        text = words.expenses_reply(list(reading.expenses), rejected, shown.day_totals, reading.today,
                                    edited=record.message.kind == "edit", budgets=shown.budgets)
         if ask is not None:
-            return Reply(text, tuple(chat.which_currency_reply(ask)[1]))
+            return Reply(text, tuple(words.which_currency_reply(ask)[1]))
         return Reply(text)
 
     def _model_query(self, record: Saved):
@@ -218,11 +220,11 @@ class Replier:
         if self.ai is None or self.rate.acquire(psid_hash):
             return None
         try:
-            answer = self.ai.complete(reading.QUESTION_PROMPT, record.message.text or "", json_object=True)
+            answer = self.ai.complete(meaning.QUESTION_PROMPT, record.message.text or "", json_object=True)
         except AiError as exc:
             log_event(logger, "ai_question_discarded", psid_hash=psid_hash, reason=str(exc))
             return None
-        command = reading.read_model_query(answer, record.reading.today)
+        command = meaning.read_model_query(answer, record.reading.today)
         if command is None:
             log_event(logger, "ai_question_discarded", psid_hash=psid_hash, reason="not a known category and period")
         return command

@@ -14,8 +14,9 @@ import json
 import re
 import zoneinfo
 
-from expensebot import money, parser, periods, rules, times
-from expensebot.periods import Period
+from expensebot import money, times
+from expensebot.chat import parser, periods, rules
+from expensebot.chat.periods import Period
 from expensebot.settings import Settings
 
 DELETE_CONFIRM = "DELETE_MY_DATA_CONFIRM"

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from expensebot.money import (
-    MAX_AMOUNT_MINOR, MINOR_DIGITS, SYMBOLS, currencies_for_word, currency_for_symbol, is_currency,
+    MAX_AMOUNT_MINOR,
+    MINOR_DIGITS,
+    SYMBOLS,
+    currencies_for_word,
+    currency_for_symbol,
+    is_currency,
     minor_digits,
 )
 

@@ -20,16 +20,18 @@ import sys
 import threading
 from pathlib import Path
 
-from expensebot import checks, demo, envfile, export as export_csv, logs, profile, store, summary, times
+from expensebot import logs, store, summary, times
 from expensebot.config import VARIABLES, Config, ConfigError
 from expensebot.db import Database
 from expensebot.identity import PsidHasher, is_psid_hash
-from expensebot.ingest import Ingest
+from expensebot.ingest.spool import Spool
+from expensebot.ingest.write import Ingest
 from expensebot.logs import log_event
-from expensebot.server import make_server, settle_memory
+from expensebot.ops import checks, demo, envfile, profile
 from expensebot.service import Service
 from expensebot.settings import Settings, settings_of
-from expensebot.spool import Spool
+from expensebot.web import export as export_csv
+from expensebot.web.server import make_server, settle_memory
 
 logger = logging.getLogger("expensebot")
 DEMO_DB = Path("expensebot-demo.db")

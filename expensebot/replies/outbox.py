@@ -30,11 +30,11 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 
 from expensebot import logs
-from expensebot.background import Periodic
-from expensebot.graph import MAX_BATCH, GraphClient, GraphError
-from expensebot.ingest import Saved
+from expensebot.ingest.write import Saved
 from expensebot.logs import log_event
-from expensebot.replies import Reads, Replier, Shown
+from expensebot.periodic import Periodic
+from expensebot.replies.compose import Reads, Replier, Shown
+from expensebot.replies.graph import MAX_BATCH, GraphClient, GraphError
 
 logger = logging.getLogger(__name__)
 

@@ -29,14 +29,16 @@ import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from expensebot import commands, logs, parser, reading, rules, store, times
+from expensebot import logs, store, times
+from expensebot.chat import meaning, parser, rules
+from expensebot.chat.meaning import Reading
 from expensebot.db import Database
 from expensebot.errors import DatabaseUnavailable, EventRejected, classify, describe
+from expensebot.ingest import effects
+from expensebot.ingest.spool import Spool, SpoolError
+from expensebot.ingest.webhook import Message
 from expensebot.logs import Incident, log_event
-from expensebot.reading import Reading
 from expensebot.settings import Settings, settings_from
-from expensebot.spool import Spool, SpoolError
-from expensebot.webhook import Message
 
 logger = logging.getLogger(__name__)
 
@@ -277,7 +279,7 @@ class Ingest:
 
     def read(self, message: Message, sent_ms: int, settings: Settings | None = None) -> Reading:
         """Read a message's text as a command or as expenses, on the message's own date."""
-        return reading.read(message.text, settings or self.defaults, sent_ms)
+        return meaning.read(message.text, settings or self.defaults, sent_ms)
 
     def _set_aside(self, path: Path, exc: Exception) -> None:
         try:
@@ -325,7 +327,7 @@ class Ingest:
         store.insert_job(conn, message_id, received_at, job)
         if message.kind == "edit" and reading.command is not None:  # an edit never runs a command
             return Saved(message, message_id, tuple(expense_ids), reading, {"edit_not_carried_out": True}, job)
-        return Saved(message, message_id, tuple(expense_ids), reading, commands.run(conn, message, reading.command),
+        return Saved(message, message_id, tuple(expense_ids), reading, effects.run(conn, message, reading.command),
                      job)
 
     @property

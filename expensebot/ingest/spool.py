@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from expensebot.errors import Unavailable
-from expensebot.webhook import Message
+from expensebot.ingest.webhook import Message
 
 SUFFIX = ".jsonl"
 BAD_SUFFIX = ".bad"

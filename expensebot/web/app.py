@@ -14,17 +14,21 @@ from collections.abc import Callable
 
 import bottle
 
-from expensebot import pages, reading, store, summary, times, webhook
+from expensebot import store, summary, times
+from expensebot.chat import meaning
 from expensebot.config import Config
 from expensebot.db import Database
 from expensebot.errors import describe
 from expensebot.identity import PsidHasher, is_psid_hash
-from expensebot.ingest import Ingest
+from expensebot.ingest import webhook
+from expensebot.ingest.spool import SpoolError
+from expensebot.ingest.write import Ingest
 from expensebot.logs import log_event
-from expensebot.outbox import Addresses
-from expensebot.report import error_page as report_error_page, install_report, is_report_path
+from expensebot.replies.outbox import Addresses
 from expensebot.settings import Settings, settings_of
-from expensebot.spool import SpoolError
+from expensebot.web import privacy
+from expensebot.web.report import error_page as report_error_page
+from expensebot.web.report import install_report, is_report_path
 
 logger = logging.getLogger(__name__)
 # /healthz turns 503 when the spool has waited (or replay has failed) this long.
@@ -115,7 +119,7 @@ def create_app(config: Config, db: Database, ingest: Ingest,
     def summary_route():
         _require_ops_token(config)
         psid_hash = bottle.request.query.getunicode("psid_hash", "")
-        period = bottle.request.query.getunicode("period", reading.DEFAULT_PERIOD)
+        period = bottle.request.query.getunicode("period", meaning.DEFAULT_PERIOD)
         if not is_psid_hash(psid_hash):
             return _error(400, "psid_hash must be 64 lowercase hex digits")
         if period not in summary.PERIODS:
@@ -138,7 +142,7 @@ def create_app(config: Config, db: Database, ingest: Ingest,
         return _json({**counts, "spool_depth": depth, **db.keeper.stats()})
 
     install_report(app, config, db, now)
-    pages.install_privacy(app, config)
+    privacy.install_privacy(app, config)
     for status in (400, 401, 403, 404, 405, 413, 500, 503):
         app.error(status)(_error_page)
     return app

@@ -21,10 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from expensebot import store, times
 from expensebot.ai import AiClient, AiError
-from expensebot.background import Periodic
 from expensebot.db import Database
 from expensebot.errors import describe, is_expected
 from expensebot.logs import Incident, log_event
+from expensebot.periodic import Periodic
 
 logger = logging.getLogger(__name__)
 

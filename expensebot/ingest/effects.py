@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlite3
 
 from expensebot import store, times
-from expensebot.reading import Command
-from expensebot.webhook import Message
+from expensebot.chat.meaning import Command
+from expensebot.ingest.webhook import Message
 
 
 def run(conn: sqlite3.Connection, message: Message, command: Command | None) -> dict | None:

@@ -30,12 +30,13 @@ from pathlib import Path
 
 import bottle
 
-from expensebot import export, settings, store, times
+from expensebot import settings, store, times
 from expensebot.config import Config
 from expensebot.db import Database
 from expensebot.logs import log_event
 from expensebot.money import format_amount
 from expensebot.summary import day_bounds
+from expensebot.web import export
 
 logger = logging.getLogger(__name__)
 

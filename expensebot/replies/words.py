@@ -9,10 +9,10 @@ import dataclasses
 import datetime as dt
 import zoneinfo
 
+from expensebot.chat import rules
+from expensebot.chat.meaning import DEFAULT_PERIOD, DELETE_CANCEL, DELETE_CONFIRM  # noqa: F401 (re-exported)
+from expensebot.chat.parser import MIXED_CURRENCIES, PER_ONE_OR_ALL, QUANTITY_ONLY, with_date
 from expensebot.money import format_amount, minor_digits
-from expensebot import rules
-from expensebot.parser import MIXED_CURRENCIES, PER_ONE_OR_ALL, QUANTITY_ONLY, with_date
-from expensebot.reading import DEFAULT_PERIOD, DELETE_CANCEL, DELETE_CONFIRM  # noqa: F401 (re-exported)
 from expensebot.summary import BudgetUse, Summary
 
 MAX_REPLY_CHARS = 1990  # the Send API refuses 2000 and more

@@ -24,10 +24,10 @@ from pathlib import Path
 import requests
 import waitress
 
-from expensebot import webhook
 from expensebot.config import Config
-from expensebot.server import make_server
+from expensebot.ingest import webhook
 from expensebot.service import Service
+from expensebot.web.server import make_server
 
 DEMO_PSID = "1000000000000001"
 PAGE_ID = "100000000000000"

@@ -6,8 +6,8 @@ so running it twice changes nothing the second time.
 
 from __future__ import annotations
 
-from expensebot import graph
 from expensebot.config import Config, ConfigError
+from expensebot.replies import graph
 
 GET_STARTED = "GET_STARTED"
 MENU_SUMMARY = "MENU_SUMMARY"

@@ -9,8 +9,8 @@ import bottle
 import waitress
 import waitress.server
 
-from expensebot import webhook
 from expensebot.config import Config
+from expensebot.ingest import webhook
 
 # One request thread. Writes take turns anyway (one write lock), and a thread holding it gives
 # up the GIL on every sqlite3 call: with a second request thread running Python meanwhile, the

@@ -1,0 +1,1 @@
+"""Operator commands: serve, check, demo, backup, export and the rest."""

@@ -1,0 +1,1 @@
+"""The reply side: what each reply says, and getting it to Messenger in order."""

@@ -1,0 +1,1 @@
+"""The HTTP edge: routes, the report pages, the privacy page, waitress."""
