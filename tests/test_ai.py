@@ -17,8 +17,9 @@ import requests
 from conftest import free_port
 
 from expensebot import ai
-from expensebot.ai import AiClient, AiError, rephrasing_is_faithful
+from expensebot.ai import AiClient, AiError
 from expensebot.chat.rules import CATEGORIES
+from expensebot.replies.faithful import rephrasing_is_faithful
 
 TIMEOUT = 1.0
 HANG = 30.0  # a hanging stand-in answers after this long; a trickling one gives up after it

@@ -17,13 +17,14 @@ import sqlite3
 from collections.abc import Callable, Iterator
 
 from expensebot import money, store, summary, times
-from expensebot.ai import AiClient, AiError, rephrasing_is_faithful
+from expensebot.ai import AiClient, AiError
 from expensebot.background.enrich import RateLimiter
 from expensebot.chat import meaning
 from expensebot.db import Database
 from expensebot.ingest.write import Saved
 from expensebot.logs import log_event
 from expensebot.replies import words
+from expensebot.replies.faithful import rephrasing_is_faithful
 
 logger = logging.getLogger(__name__)
 
