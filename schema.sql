@@ -12,7 +12,7 @@
 --   edit_count   the num_edit of the last message_edit applied
 --   event        the event as received, sender and recipient removed (JSON)
 CREATE TABLE IF NOT EXISTS messages_raw (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     psid_hash TEXT NOT NULL,
     mid TEXT NOT NULL,
     received_at TEXT NOT NULL,
@@ -26,12 +26,18 @@ CREATE TABLE IF NOT EXISTS messages_raw (
 -- Exactly once: a redelivered mid of the same person is ignored.
 CREATE UNIQUE INDEX IF NOT EXISTS messages_raw_psid_hash_mid ON messages_raw (psid_hash, mid);
 
+-- A person's messages in the order they were sent: `undo` and an erasure go by it.
+CREATE INDEX IF NOT EXISTS messages_raw_psid_hash_sent_at ON messages_raw (psid_hash, sent_at);
+
+-- Ids are AUTOINCREMENT throughout: an id is never given to a second row, so a late AI answer or
+-- reply can never land on a row that took the place of an erased or edited one.
+
 -- expenses: one row per expense of a message (message_id = messages_raw.id; line: its place among
 --   the message's expenses, 0-based: 'coffee 4.50 lunch 12' is two on one text line).
 --   occurred_at      from the event timestamp, or noon of the date the person wrote
 --   category_source  user (#tag) | rule (keyword rules) | ai
 CREATE TABLE IF NOT EXISTS expenses (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     message_id INTEGER NOT NULL,
     psid_hash TEXT NOT NULL,
     mid TEXT NOT NULL,
@@ -89,17 +95,22 @@ JOIN messages_raw ON messages_raw.id = jobs.message_id;
 
 -- people: a person's own settings (one row per psid_hash that changed one). NULL: the default
 -- from EXPENSEBOT_CURRENCY / EXPENSEBOT_TZ.
---   currency  ISO 4217 code
---   timezone  IANA zone name
+--   currency     ISO 4217 code
+--   timezone     IANA zone name
+--   currency_at  when the message that set it was sent (a message sent earlier never overrides it)
+--   timezone_at  likewise
 CREATE TABLE IF NOT EXISTS people (
     psid_hash TEXT PRIMARY KEY,
     currency TEXT,
     timezone TEXT,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    currency_at TEXT,
+    timezone_at TEXT
 );
 
 -- budgets: monthly budgets in the person's currency and zone.
---   category  '' for everything, else a category name (lowercase)
+--   category    '' for everything, else a category name (lowercase)
+--   updated_at  when the message that set it was sent
 CREATE TABLE IF NOT EXISTS budgets (
     psid_hash TEXT NOT NULL,
     category TEXT NOT NULL,
@@ -111,19 +122,38 @@ CREATE TABLE IF NOT EXISTS budgets (
 
 -- rejected_events: events that can never be stored (a value out of range, a constraint broken),
 -- kept with the reason so the rest of their delivery is stored and acknowledged.
---   event  the event as received, sender and recipient removed (JSON)
+--   sent_at  the event's own time, when it had one
+--   event    the event as received, sender and recipient removed (JSON)
 CREATE TABLE IF NOT EXISTS rejected_events (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     psid_hash TEXT,
     mid TEXT,
+    sent_at TEXT,
     event TEXT NOT NULL,
     reason TEXT NOT NULL,
     rejected_at TEXT NOT NULL
 );
 
 -- erasures: people who erased their data; the only table that keeps a psid_hash after that.
--- Events older than erased_at are never stored again, and a redelivered confirmation erases nothing.
+--   erased_at  when the confirmation was sent: what was sent up to then is erased, and never
+--              stored again; what was sent after it is kept, whenever it arrives.
 CREATE TABLE IF NOT EXISTS erasures (
     psid_hash TEXT PRIMARY KEY,
     erased_at TEXT NOT NULL
+);
+
+-- pending_replies: replies still queued when the bot stopped, sent after the restart while the
+-- person's 24-hour window is open.
+--   recipient  the PSID sealed (encrypted and authenticated, expensebot/identity.py) under a key
+--              derived from PSID_HASH_KEY: never the PSID itself
+--   message    the Send API message object (JSON)
+--   sent_at    when the message it answers was sent (an erasure removes it like the message)
+CREATE TABLE IF NOT EXISTS pending_replies (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    psid_hash TEXT NOT NULL,
+    mid TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    message TEXT NOT NULL,
+    sent_at TEXT NOT NULL,
+    queued_at TEXT NOT NULL
 );

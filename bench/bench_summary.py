@@ -70,7 +70,7 @@ def time_summaries(path: Path, repeat: int) -> list[float]:
     for n in range(repeat):
         period = summary.PERIODS[n % len(summary.PERIODS)]
         started = time.perf_counter()
-        with database.reading() as conn:
+        with database.connection() as conn:
             result = summary.summarize(conn, PERSON, period, NOW, zone)
         timings.append((time.perf_counter() - started) * 1000)
         assert result.period == period

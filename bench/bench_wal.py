@@ -84,7 +84,7 @@ def run(seconds: float, wal_limit: int, directory: Path, connections: int = 2) -
     finally:
         server.close()
         thread.join(timeout=10)
-        stats = service.db.keeper.stats()
+        stats = service.wal.stats()
         service.close()
     # Growth: every byte the WAL gained between samples (a checkpoint that empties it is a drop).
     appended = sum(max(0, after - before) for before, after in zip(samples, samples[1:]))

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from expensebot.config import Config  # noqa: E402
 from expensebot.identity import PsidHasher  # noqa: E402
-from expensebot.ingest.webhook import Message  # noqa: E402
+from expensebot.events import Message  # noqa: E402
 from expensebot.ops.demo import SendApiStandIn  # noqa: E402
 from expensebot.service import Service  # noqa: E402
 

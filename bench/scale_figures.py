@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 from expensebot import db as dbmod  # noqa: E402
 from expensebot.identity import PsidHasher  # noqa: E402
 from expensebot.ingest.spool import Spool  # noqa: E402
-from expensebot.ingest.webhook import Message  # noqa: E402
+from expensebot.events import Message  # noqa: E402
 from expensebot.ingest.write import Ingest  # noqa: E402
 
 TEXTS = ["coffee 3.20", "lunch 12,50 #food", "taxi 18 #transport", "groceries 56.80 #food",

@@ -1,4 +1,4 @@
-"""Assemble the running bot from a Config: database, spool, ingest, background threads, app.
+"""Assemble the running bot from a Config: database, spool, ingest, replies, background threads, app.
 
 `Service.close` undoes `Service.open` through one ExitStack: whoever creates a resource
 registers its closing right there, and they close in reverse order, so the AI client outlives
@@ -11,57 +11,49 @@ import contextlib
 import dataclasses
 import datetime as dt
 from collections.abc import Callable
-from concurrent.futures import Executor
 
 import bottle
 
 from expensebot.ai import AiClient
 from expensebot.background.enrich import Enricher, RateLimiter
+from expensebot.background.wal import WAL_LIMIT, WalKeeper
 from expensebot.config import Config
-from expensebot.db import WAL_LIMIT, Database
+from expensebot.db import Database
+from expensebot.identity import Sealer
 from expensebot.ingest.spool import Spool
 from expensebot.ingest.write import Ingest
-from expensebot.periodic import Periodic
 from expensebot.replies.compose import Replier
 from expensebot.replies.graph import GraphClient
 from expensebot.replies.outbox import BACKOFF, Outbox
+from expensebot.settings import Settings
 from expensebot.times import utc_now
 from expensebot.web.app import create_app
-from expensebot.web.report import Links
-
-# How long a reply may wait for others to join its batch, and the least time between two batches
-# unless 50 are ready (Outbox._linger). A sender taking each reply as it comes takes the GIL from
-# the request thread each time, with a read connection of its own; a person does not notice a
-# tenth of a second.
-REPLY_GATHER = 0.1
+from expensebot.web.report import link_for
 
 
 @dataclasses.dataclass
 class Service:
     config: Config
     db: Database
+    wal: WalKeeper
     ingest: Ingest
-    replayer: Periodic  # drains the spool into the database once it is writable
-    replier: Replier
     outbox: Outbox
     enricher: Enricher
     app: bottle.Bottle
     exits: contextlib.ExitStack
 
     @classmethod
-    def open(cls, config: Config, *, replay_interval: float = 0.5, executor: Executor | None = None,
-             send_api: GraphClient | None = None, now: Callable[[], dt.datetime] = utc_now,
-             enrich_interval: float = 1.0, reply_backoff: tuple[float, ...] = BACKOFF,
-             wal_limit: int = WAL_LIMIT) -> Service:
+    def open(cls, config: Config, *, replay_interval: float = 0.5, send_api: GraphClient | None = None,
+             now: Callable[[], dt.datetime] = utc_now, enrich_interval: float = 1.0,
+             reply_backoff: tuple[float, ...] = BACKOFF, wal_limit: int = WAL_LIMIT) -> Service:
         """Open the database and spool, start the background threads, build the app.
 
-        An `executor` given here sends replies as soon as they are queued (tests pass one that
-        runs them inline); by default the outbox's own sender threads do, after REPLY_GATHER.
         A `send_api` given here is the caller's to close.
         """
         with contextlib.ExitStack() as exits:
-            db = Database(config.db_path, wal_limit=wal_limit).open()
-            exits.callback(db.close)
+            db = Database(config.db_path).open()
+            wal = WalKeeper(db, limit=wal_limit).start()
+            exits.callback(wal.stop)
             spool = Spool(config.spool_dir).open()
             ai = _ai_client(config)
             if ai is not None:
@@ -72,21 +64,24 @@ class Service:
             rate = RateLimiter(config.ai_rate_per_minute)
             enricher = Enricher(db, ai, rate, poll_interval=enrich_interval).start()
             exits.callback(enricher.stop)
-            replier = Replier(db, zone=config.zone, now=now, ai=ai, rate=rate, reports=Links(config, db, now))
-            outbox = Outbox(replier, send_api, executor=executor, gather=0.0 if executor else REPLY_GATHER,
+            replier = Replier(now=now, ai=ai, rate=rate,
+                              report_link=lambda psid_hash: link_for(config, psid_hash, now()))
+            outbox = Outbox(replier, send_api, db, sealer=Sealer(config.psid_hash_key) if config.psid_hash_key else None,
                             backoff=reply_backoff).start()
             exits.callback(outbox.close)
 
-            def after_commit(saved, conn):
-                outbox.submit(saved, conn)
+            def after_commit(saved):
+                outbox.submit(saved)
                 enricher.wake()
+                if any(record.outcome.erased for record in saved):
+                    wal.scrub()
 
-            ingest = Ingest(db, spool, zone=config.zone, currency=config.currency, after_commit=after_commit,
-                            skip_jobs=ai is None)
-            replayer = Periodic("spool-replayer", replay_interval, ingest.replay_spool).start()
-            exits.callback(replayer.stop)
-            app = create_app(config, db, ingest, now, addresses=outbox.addresses)
-            return cls(config, db, ingest, replayer, replier, outbox, enricher, app, exits.pop_all())
+            ingest = Ingest(db, spool, Settings(config.currency, config.tz), after_commit=after_commit,
+                            ai_enabled=ai is not None, replay_interval=replay_interval)
+            ingest.replayer.start()
+            exits.callback(ingest.replayer.stop)
+            app = create_app(config, db, ingest, now, addresses=outbox.addresses, wal=wal)
+            return cls(config, db, wal, ingest, outbox, enricher, app, exits.pop_all())
 
     def close(self) -> None:
         """Stop taking replies and background work, send what can go in a few seconds, close everything."""

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 import zoneinfo
 
-from expensebot import money, store
+from expensebot import money
 
 
 @dataclasses.dataclass(frozen=True)
@@ -17,14 +16,6 @@ class Settings:
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.tz)
-
-
-def settings_of(conn: sqlite3.Connection, psid_hash: str, defaults: Settings) -> Settings:
-    """The person's settings; what they never set comes from `defaults` (the environment's)."""
-    row = store.person(conn, psid_hash)
-    if row is None:
-        return defaults
-    return settings_from(row["currency"], row["timezone"], defaults)
 
 
 def settings_from(currency: str | None, tz: str | None, defaults: Settings) -> Settings:

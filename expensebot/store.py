@@ -6,36 +6,19 @@ import sqlite3
 from collections.abc import Iterable
 
 from expensebot import times
-from expensebot.ingest.webhook import Message
+from expensebot.events import Message
+from expensebot.settings import Settings, settings_from
 
 JOB_STATUSES = ("pending", "ok", "error", "skipped")
 
-INSERT_MESSAGE = (
-    "INSERT OR IGNORE INTO messages_raw"
-    " (psid_hash, mid, received_at, sent_at, kind, text, edit_count, event)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
-INSERT_EXPENSE = (
-    "INSERT INTO expenses"
-    " (message_id, psid_hash, mid, line, amount_minor, currency, description,"
-    "  category, category_source, occurred_at, created_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-INSERT_JOB = "INSERT INTO jobs (message_id, status, run_after, updated_at) VALUES (?, ?, ?, ?)"
-PERSON_STATE = (
-    "SELECT (SELECT currency FROM people WHERE psid_hash = :psid_hash),"
-    " (SELECT timezone FROM people WHERE psid_hash = :psid_hash),"
-    " (SELECT erased_at FROM erasures WHERE psid_hash = :psid_hash)"
-)
-# What a new message's transaction runs: compiled before the write lock (Database.transaction).
-INGEST_STATEMENTS = (INSERT_MESSAGE, INSERT_EXPENSE, INSERT_JOB)
 
 
 def insert_message(conn: sqlite3.Connection, message: Message, received_at: str, sent_at: str) -> int | None:
     """Store the message unless its mid is known; return the new row id, or None."""
-    # lastrowid, not RETURNING: on a fresh connection RETURNING costs ~80 us a statement.
     cursor = conn.execute(
-        INSERT_MESSAGE,
+        "INSERT OR IGNORE INTO messages_raw"
+        " (psid_hash, mid, received_at, sent_at, kind, text, edit_count, event)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (message.psid_hash, message.mid, received_at, sent_at,
          message.kind, message.text, message.num_edit, message.event),
     )
@@ -59,7 +42,13 @@ def insert_expenses(conn: sqlite3.Connection, message_id: int, message: Message,
                     rows: Iterable[tuple], created_at: str) -> list[int]:
     """Insert (line, amount_minor, currency, description, category, category_source, occurred_at) rows."""
     return [
-        conn.execute(INSERT_EXPENSE, (message_id, message.psid_hash, message.mid, *row, created_at)).lastrowid
+        conn.execute(
+            "INSERT INTO expenses"
+            " (message_id, psid_hash, mid, line, amount_minor, currency, description,"
+            "  category, category_source, occurred_at, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (message_id, message.psid_hash, message.mid, *row, created_at),
+        ).lastrowid
         for row in rows
     ]
 
@@ -71,7 +60,10 @@ def delete_expenses_of_message(conn: sqlite3.Connection, message_id: int) -> int
 
 def insert_job(conn: sqlite3.Connection, message_id: int, now: str, status: str = "pending") -> None:
     """Queue the enrichment job of a new message (`skipped` at once with AI off)."""
-    conn.execute(INSERT_JOB, (message_id, status, now, now))
+    conn.execute(
+        "INSERT INTO jobs (message_id, status, run_after, updated_at) VALUES (?, ?, ?, ?)",
+        (message_id, status, now, now),
+    )
 
 
 def requeue_job(conn: sqlite3.Connection, message_id: int, now: str, status: str = "pending") -> None:
@@ -114,27 +106,20 @@ def counts(conn: sqlite3.Connection) -> dict:
 _EARLIEST, _LATEST = "", "~"
 
 
-def day_totals(conn: sqlite3.Connection, psid_hash: str, start: str, end: str,
-               max_expense_id: int | None = None) -> tuple[list[tuple[str, int]], bool]:
-    """What an expense reply shows from the rows, in one statement (each costs ~20 us on a fresh connection).
-
-    The person's expenses in [start, end) per currency, (currency, total_minor), most used first,
-    counting only ids <= max_expense_id (stored by then) when given; and whether they have a
-    budget (True when they spent nothing then: not known).
-    """
-    rows = conn.execute(
-        "SELECT currency, sum(amount_minor), EXISTS (SELECT 1 FROM budgets WHERE psid_hash = :psid_hash)"
+def day_totals(conn: sqlite3.Connection, psid_hash: str, start: str, end: str, upto: int) -> list[tuple[str, int]]:
+    """The person's expenses in [start, end) per currency, (currency, total_minor), most used first,
+    counting only those stored by the time expense `upto` was (ids only grow: AUTOINCREMENT)."""
+    return [tuple(row) for row in conn.execute(
+        "SELECT currency, sum(amount_minor)"
         " FROM expenses"
-        " WHERE psid_hash = :psid_hash"
-        " AND occurred_at >= :start"
-        " AND occurred_at < :end"
-        " AND id <= :upto"
+        " WHERE psid_hash = ?"
+        " AND occurred_at >= ?"
+        " AND occurred_at < ?"
+        " AND id <= ?"
         " GROUP BY currency"
         " ORDER BY count(*) DESC, currency",
-        {"psid_hash": psid_hash, "start": start, "end": end,
-         "upto": max_expense_id if max_expense_id is not None else 2**63 - 1},
-    ).fetchall()
-    return [(row[0], row[1]) for row in rows], bool(rows[0][2]) if rows else True
+        (psid_hash, start, end, upto),
+    )]
 
 
 def category_totals(conn: sqlite3.Connection, psid_hash: str, start: str | None, end: str | None) -> list:
@@ -151,34 +136,26 @@ def category_totals(conn: sqlite3.Connection, psid_hash: str, start: str | None,
     ).fetchall()
 
 
-def delete_latest_expense(conn: sqlite3.Connection, psid_hash: str) -> sqlite3.Row | None:
-    """Delete the person's most recently recorded expense; return what it was."""
-    return conn.execute(
-        "DELETE FROM expenses"
-        " WHERE id = (SELECT max(id) FROM expenses WHERE psid_hash = ?)"
-        " RETURNING description, amount_minor, currency, occurred_at",
-        (psid_hash,),
-    ).fetchone()
+def erase_person(conn: sqlite3.Connection, psid_hash: str, erased_at: str) -> tuple[int, int]:
+    """Delete every row of one person sent at or before erased_at; return (messages, expenses) deleted.
 
-
-def erase_person(conn: sqlite3.Connection, psid_hash: str, erased_at: str | None = None) -> dict:
-    """Delete every row of one person: jobs, expenses, messages, settings, budgets; count the first three.
-
-    Also deletes the person's rejected events and records the erasure (erased_at: the
-    confirmation's own time), which keeps older events from being stored again.
+    Messages with their expenses and jobs, settings and budgets set by then, rejected events and
+    queued replies; what was sent after erased_at (arrived earlier, out of order) stays. Records
+    the erasure, which keeps anything sent before it from being stored again.
     """
-    jobs = conn.execute(
-        "DELETE FROM jobs"
-        " WHERE message_id IN (SELECT id FROM messages_raw WHERE psid_hash = ?)",
-        (psid_hash,),
-    ).rowcount
-    expenses = conn.execute("DELETE FROM expenses WHERE psid_hash = ?", (psid_hash,)).rowcount
-    messages = conn.execute("DELETE FROM messages_raw WHERE psid_hash = ?", (psid_hash,)).rowcount
-    conn.execute("DELETE FROM people WHERE psid_hash = ?", (psid_hash,))
-    conn.execute("DELETE FROM budgets WHERE psid_hash = ?", (psid_hash,))
-    delete_rejected_events(conn, psid_hash)
-    record_erasure(conn, psid_hash, erased_at or times.iso_utc(times.now_ms()))
-    return {"jobs": jobs, "expenses": expenses, "messages": messages}
+    sent = "SELECT id FROM messages_raw WHERE psid_hash = :who AND sent_at <= :at"
+    who = {"who": psid_hash, "at": erased_at}
+    conn.execute(f"DELETE FROM jobs WHERE message_id IN ({sent})", who)
+    expenses = conn.execute(f"DELETE FROM expenses WHERE message_id IN ({sent})", who).rowcount
+    messages = conn.execute("DELETE FROM messages_raw WHERE psid_hash = :who AND sent_at <= :at", who).rowcount
+    conn.execute("UPDATE people SET currency = NULL WHERE psid_hash = :who AND currency_at <= :at", who)
+    conn.execute("UPDATE people SET timezone = NULL WHERE psid_hash = :who AND timezone_at <= :at", who)
+    conn.execute("DELETE FROM people WHERE psid_hash = :who AND currency IS NULL AND timezone IS NULL", who)
+    conn.execute("DELETE FROM budgets WHERE psid_hash = :who AND updated_at <= :at", who)
+    conn.execute("DELETE FROM rejected_events WHERE psid_hash = :who AND coalesce(sent_at, '') <= :at", who)
+    conn.execute("DELETE FROM pending_replies WHERE psid_hash = :who AND sent_at <= :at", who)
+    record_erasure(conn, psid_hash, erased_at)
+    return messages, expenses
 
 
 def expenses_of(conn: sqlite3.Connection, psid_hash: str) -> list:
@@ -227,14 +204,19 @@ def uncategorized_expenses(conn: sqlite3.Connection, message_id: int) -> list:
     ).fetchall()
 
 
-def set_ai_category(conn: sqlite3.Connection, expense_id: int, category: str) -> bool:
-    """Set the AI's category unless one was set meanwhile (a person's #category always wins)."""
+def set_ai_category(conn: sqlite3.Connection, expense_id: int, description: str, category: str) -> bool:
+    """Set the AI's category on the row it was asked about, unless one was set meanwhile.
+
+    Only while the row still has the description the model was given (an edit since changes it),
+    and a person's #category always wins.
+    """
     return conn.execute(
         "UPDATE expenses"
         " SET category = ?, category_source = 'ai'"
         " WHERE id = ?"
+        " AND description = ?"
         " AND category IS NULL",
-        (category, expense_id),
+        (category, expense_id, description),
     ).rowcount == 1
 
 
@@ -300,14 +282,15 @@ def requeue_failed_jobs(conn: sqlite3.Connection, now: str) -> int:
     ).rowcount
 
 
-def person(conn: sqlite3.Connection, psid_hash: str) -> sqlite3.Row | None:
-    """The person's own settings row (currency, timezone), or None."""
-    return conn.execute(
+def settings_of(conn: sqlite3.Connection, psid_hash: str, defaults: Settings) -> Settings:
+    """The person's settings; what they never set comes from `defaults` (the environment's)."""
+    row = conn.execute(
         "SELECT currency, timezone"
         " FROM people"
         " WHERE psid_hash = ?",
         (psid_hash,),
     ).fetchone()
+    return defaults if row is None else settings_from(row["currency"], row["timezone"], defaults)
 
 
 def budgets_of(conn: sqlite3.Connection, psid_hash: str) -> list:
@@ -322,8 +305,13 @@ def budgets_of(conn: sqlite3.Connection, psid_hash: str) -> list:
 
 
 def person_state(conn: sqlite3.Connection, psid_hash: str) -> tuple[str | None, str | None, str | None]:
-    """(currency, timezone, erased_at) of one person, each None when never set: one statement."""
-    return conn.execute(PERSON_STATE, {"psid_hash": psid_hash}).fetchone()
+    """(currency, timezone, erased_at) of one person, each None when never set."""
+    return tuple(conn.execute(
+        "SELECT (SELECT currency FROM people WHERE psid_hash = :psid_hash),"
+        " (SELECT timezone FROM people WHERE psid_hash = :psid_hash),"
+        " (SELECT erased_at FROM erasures WHERE psid_hash = :psid_hash)",
+        {"psid_hash": psid_hash},
+    ).fetchone())
 
 
 def record_erasure(conn: sqlite3.Connection, psid_hash: str, erased_at: str) -> None:
@@ -337,13 +325,12 @@ def record_erasure(conn: sqlite3.Connection, psid_hash: str, erased_at: str) -> 
     )
 
 
-def insert_rejected_event(conn: sqlite3.Connection, psid_hash: str | None, mid: str | None,
-                          event: str, reason: str, rejected_at: str) -> int:
+def insert_rejected_event(conn: sqlite3.Connection, message: Message, reason: str, rejected_at: str) -> int:
     """Keep an event that can never be stored, with the reason; return its id."""
     return conn.execute(
-        "INSERT INTO rejected_events (psid_hash, mid, event, reason, rejected_at)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (psid_hash, mid, event, reason, rejected_at),
+        "INSERT INTO rejected_events (psid_hash, mid, sent_at, event, reason, rejected_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (message.psid_hash, message.mid, times.iso_utc(message.sent_ms), message.event, reason, rejected_at),
     ).lastrowid
 
 
@@ -356,11 +343,6 @@ def rejected_events(conn: sqlite3.Connection, limit: int = 100) -> list:
         " LIMIT ?",
         (limit,),
     ).fetchall()
-
-
-def delete_rejected_events(conn: sqlite3.Connection, psid_hash: str) -> int:
-    """Delete one person's rejected events; return how many."""
-    return conn.execute("DELETE FROM rejected_events WHERE psid_hash = ?", (psid_hash,)).rowcount
 
 
 def expenses_between(conn: sqlite3.Connection, psid_hash: str, start: str, end: str) -> list:
@@ -376,49 +358,78 @@ def expenses_between(conn: sqlite3.Connection, psid_hash: str, start: str, end: 
     ).fetchall()
 
 
-def set_person(conn: sqlite3.Connection, psid_hash: str, now: str,
-               currency: str | None = None, timezone: str | None = None) -> None:
-    """Set the person's own currency and/or time zone, keeping the other as it was."""
-    conn.execute(
-        "INSERT INTO people (psid_hash, currency, timezone, updated_at)"
+def set_currency(conn: sqlite3.Connection, psid_hash: str, currency: str, sent_at: str, now: str) -> bool:
+    """Set the person's own currency unless a message sent later set it already; tell whether it was set."""
+    return conn.execute(
+        "INSERT INTO people (psid_hash, currency, currency_at, updated_at)"
         " VALUES (?, ?, ?, ?)"
         " ON CONFLICT (psid_hash) DO UPDATE"
-        " SET currency = coalesce(excluded.currency, currency),"
-        "     timezone = coalesce(excluded.timezone, timezone),"
-        "     updated_at = excluded.updated_at",
-        (psid_hash, currency, timezone, now),
-    )
+        " SET currency = excluded.currency, currency_at = excluded.currency_at, updated_at = excluded.updated_at"
+        " WHERE coalesce(currency_at, '') <= excluded.currency_at",
+        (psid_hash, currency, sent_at, now),
+    ).rowcount == 1
+
+
+def set_timezone(conn: sqlite3.Connection, psid_hash: str, timezone: str, sent_at: str, now: str) -> bool:
+    """Set the person's own time zone unless a message sent later set it already; tell whether it was set."""
+    return conn.execute(
+        "INSERT INTO people (psid_hash, timezone, timezone_at, updated_at)"
+        " VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (psid_hash) DO UPDATE"
+        " SET timezone = excluded.timezone, timezone_at = excluded.timezone_at, updated_at = excluded.updated_at"
+        " WHERE coalesce(timezone_at, '') <= excluded.timezone_at",
+        (psid_hash, timezone, sent_at, now),
+    ).rowcount == 1
 
 
 def set_budget(conn: sqlite3.Connection, psid_hash: str, category: str, amount_minor: int,
-               currency: str, now: str) -> None:
-    """Set the monthly budget of a category ('' for everything), replacing the one before."""
-    conn.execute(
+               currency: str, sent_at: str) -> bool:
+    """Set the monthly budget of a category ('' for everything) unless a later message set it; tell whether."""
+    return conn.execute(
         "INSERT INTO budgets (psid_hash, category, amount_minor, currency, updated_at)"
         " VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT (psid_hash, category) DO UPDATE"
         " SET amount_minor = excluded.amount_minor,"
         "     currency = excluded.currency,"
-        "     updated_at = excluded.updated_at",
-        (psid_hash, category, amount_minor, currency, now),
-    )
-
-
-def delete_budget(conn: sqlite3.Connection, psid_hash: str, category: str) -> bool:
-    """Remove a category's budget; tell whether there was one."""
-    return conn.execute(
-        "DELETE FROM budgets WHERE psid_hash = ? AND category = ?", (psid_hash, category)
+        "     updated_at = excluded.updated_at"
+        " WHERE updated_at <= excluded.updated_at",
+        (psid_hash, category, amount_minor, currency, sent_at),
     ).rowcount == 1
 
 
-def delete_latest_expenses(conn: sqlite3.Connection, psid_hash: str, count: int) -> list:
-    """Delete the person's `count` most recently recorded expenses; return them, newest first."""
-    return sorted(conn.execute(
-        "DELETE FROM expenses"
-        " WHERE id IN (SELECT id FROM expenses WHERE psid_hash = ? ORDER BY id DESC LIMIT ?)"
+def delete_budget(conn: sqlite3.Connection, psid_hash: str, category: str, sent_at: str) -> bool:
+    """Remove a category's budget unless a later message set it; tell whether there was one to remove."""
+    return conn.execute(
+        "DELETE FROM budgets WHERE psid_hash = ? AND category = ? AND updated_at <= ?",
+        (psid_hash, category, sent_at),
+    ).rowcount == 1
+
+
+def delete_latest_expenses(conn: sqlite3.Connection, psid_hash: str, count: int, sent_at: str) -> list:
+    """Delete the person's `count` latest expenses sent at or before sent_at; return them, latest first.
+
+    Latest by when their message was sent, not by when it was stored: an edit of an older message
+    or a message that arrived late is not what `undo` takes back.
+    """
+    latest = conn.execute(
+        "SELECT expenses.id"
+        " FROM messages_raw"
+        " JOIN expenses ON expenses.message_id = messages_raw.id"
+        " WHERE messages_raw.psid_hash = ?"
+        " AND messages_raw.sent_at <= ?"
+        " ORDER BY messages_raw.sent_at DESC, messages_raw.id DESC, expenses.line DESC"
+        " LIMIT ?",
+        (psid_hash, sent_at, count),
+    ).fetchall()
+    order = {row[0]: n for n, row in enumerate(latest)}
+    if not order:
+        return []
+    deleted = conn.execute(
+        f"DELETE FROM expenses WHERE id IN ({', '.join('?' for _ in order)})"
         " RETURNING id, description, amount_minor, currency, occurred_at",
-        (psid_hash, count),
-    ).fetchall(), key=lambda row: -row["id"])
+        tuple(order),
+    ).fetchall()
+    return sorted(deleted, key=lambda row: order[row["id"]])
 
 
 # A description in lower case with the punctuation people put after a word as spaces, so that
@@ -452,3 +463,20 @@ def message_categories(conn: sqlite3.Connection, message_id: int) -> list[str]:
         "SELECT DISTINCT category FROM expenses WHERE message_id = ? AND category IS NOT NULL",
         (message_id,),
     )]
+
+
+def save_pending_replies(conn: sqlite3.Connection, replies: Iterable[tuple]) -> None:
+    """Keep replies that could not be sent before a stop: (psid_hash, mid, recipient, message, sent_at, queued_at)."""
+    conn.executemany(
+        "INSERT INTO pending_replies (psid_hash, mid, recipient, message, sent_at, queued_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        replies,
+    )
+
+
+def take_pending_replies(conn: sqlite3.Connection) -> list:
+    """Delete and return every kept reply, oldest first."""
+    return sorted(conn.execute(
+        "DELETE FROM pending_replies"
+        " RETURNING id, psid_hash, mid, recipient, message, sent_at, queued_at"
+    ).fetchall(), key=lambda row: row["id"])

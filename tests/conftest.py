@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import dataclasses
 import io
@@ -56,10 +55,15 @@ class Response:
 
 
 class Client:
-    """Call a WSGI app in-process, the way a server would (no mocks of the app)."""
+    """Call a WSGI app in-process, the way a server would (no mocks of the app).
+
+    Given a Service rather than its app, a webhook POST returns once the replies it caused are
+    sent (the outbox drained), so a test can look at them right after.
+    """
 
     def __init__(self, app):
-        self.app = app
+        self.service = None if callable(app) else app
+        self.app = app if callable(app) else app.app
 
     def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None) -> Response:
         path, _, query = path.partition("?")
@@ -89,7 +93,10 @@ class Client:
             body = json.dumps(body).encode()
         headers = {"Content-Type": "application/json",
                    "X-Hub-Signature-256": signature or webhook.sign(secret, body)}
-        return self.request("POST", "/webhook", body, headers)
+        response = self.request("POST", "/webhook", body, headers)
+        if self.service is not None:
+            assert self.service.outbox.drain(30), "replies still queued after 30 s"
+        return response
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.02) -> bool:
@@ -173,7 +180,7 @@ def service(config, open_service):
 
 @pytest.fixture
 def client(service):
-    return Client(service.app)
+    return Client(service)
 
 
 @pytest.fixture
@@ -278,18 +285,6 @@ def _quiet_root_logger():
     yield
 
 
-class InlineExecutor(concurrent.futures.Executor):
-    """Run submitted work at once, so a test can assert right after the request."""
-
-    def submit(self, fn, /, *args, **kwargs):
-        future = concurrent.futures.Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # the Future carries it, as a pool would
-            future.set_exception(exc)
-        return future
-
-
 @pytest.fixture
 def graph():
     """Meta's Send API, played by the demo's stand-in: a real local HTTP server."""
@@ -300,9 +295,9 @@ def graph():
 
 @pytest.fixture
 def bot(tmp_path, graph, open_service):
-    """The whole bot with replies sent at once to the Send API stand-in."""
+    """The whole bot, its replies sent to the Send API stand-in."""
     config = make_config(tmp_path, fb_page_access_token="test-page-token", fb_graph_url=graph.url)
-    return open_service(config, replay_interval=0.05, executor=InlineExecutor(), reply_backoff=(0, 0, 0))
+    return open_service(config, replay_interval=0.05, reply_backoff=(0, 0, 0))
 
 
 class CountingStream(io.StringIO):

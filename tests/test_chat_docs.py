@@ -7,7 +7,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
-from conftest import Client, InlineExecutor, delivery, make_config
+from conftest import Client, delivery, make_config
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "CHAT.md"
 NOW = dt.datetime(2026, 11, 29, 8, 0, tzinfo=dt.timezone.utc)  # the day the tables were written
@@ -43,9 +43,9 @@ def test_the_doc_has_a_conversation():
 
 def test_every_reply_in_the_chat_doc_is_what_the_bot_answers(tmp_path, graph, open_service):
     config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
-    service = open_service(config, replay_interval=0.05, executor=InlineExecutor(), now=lambda: NOW,
+    service = open_service(config, replay_interval=0.05, now=lambda: NOW,
                            reply_backoff=(0, 0, 0))
-    client = Client(service.app)
+    client = Client(service)
     wrong = []
     for n, (you, lines, more) in enumerate(doc_rows()):
         ms = int(NOW.timestamp() * 1000) + n * 1000

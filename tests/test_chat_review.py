@@ -25,7 +25,7 @@ def edit(mid: str, text: str, timestamp: int, num_edit: int = 1) -> dict:
     ("budget food 300", "budget food off"),
 ])
 def test_an_edit_into_a_command_changes_nothing_and_says_so(bot, graph, first, edited):
-    client = Client(bot.app)
+    client = Client(bot)
     assert client.post_webhook(delivery(event(first, 0, T0))).status == 200
     before = [query(bot, f"SELECT * FROM {table}") for table in ("expenses", "budgets", "people")]
     assert client.post_webhook(delivery(edit(f"m_{T0}_0", edited, T0 + 60_000))).status == 200
@@ -159,7 +159,7 @@ def test_a_budget_of_a_known_category_needs_no_note(bot, graph, text):
 
 
 def test_a_redelivered_setting_runs_once_and_does_not_revert_a_later_one(bot, graph):
-    client = Client(bot.app)
+    client = Client(bot)
     first = event("currency EUR", 0, T0)
     assert client.post_webhook(delivery(first)).status == 200
     assert client.post_webhook(delivery(event("currency JPY", 1, T0 + 1000))).status == 200
@@ -177,7 +177,7 @@ def test_a_redelivered_setting_runs_once_and_does_not_revert_a_later_one(bot, gr
 
 
 def test_an_edit_into_a_setting_does_not_change_how_the_next_message_is_read(bot, graph):
-    client = Client(bot.app)
+    client = Client(bot)
     assert client.post_webhook(delivery(event("currency EUR", 0, T0))).status == 200
     assert client.post_webhook(delivery(edit(f"m_{T0}_0", "currency JPY", T0 + 1000),
                                         event("lunch 12", 1, T0 + 2000))).status == 200
@@ -201,7 +201,7 @@ DAY = 86_400_000
     ("jeepney 100 pesos 2025-11-20", "2025-11-20"),
 ])
 def test_a_currency_picked_the_next_day_keeps_the_day_of_the_line(bot, graph, line, stored_day):
-    client = Client(bot.app)
+    client = Client(bot)
     assert client.post_webhook(delivery(event(line, 0, T0))).status == 200
     ask = graph.requests[-1]["json"]["message"]
     php = next(q for q in ask["quick_replies"] if q["title"] == "PHP")
@@ -259,14 +259,14 @@ def test_year_and_month_answers_equal_sql_sums_at_new_year_in_the_persons_zone(t
     import re
     import zoneinfo
 
-    from conftest import InlineExecutor, make_config, psid_hash
+    from conftest import make_config, psid_hash
     tz = zoneinfo.ZoneInfo(zone)
     new_year = dt.datetime(2026, 1, 1, tzinfo=tz)
     ms = lambda when: int(when.timestamp() * 1000)  # noqa: E731
     config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
-    bot = open_service(config, executor=InlineExecutor(), now=lambda: new_year + dt.timedelta(hours=1),
+    bot = open_service(config, now=lambda: new_year + dt.timedelta(hours=1),
                        reply_backoff=(0, 0, 0))
-    client = Client(bot.app)
+    client = Client(bot)
     script = [(new_year - dt.timedelta(days=2), f"timezone {zone}"),
               (new_year - dt.timedelta(minutes=1), "lunch 10 #food"),
               (new_year + dt.timedelta(minutes=1), "dinner 7 #food"),
@@ -389,7 +389,7 @@ def test_a_question_counts_plurals_and_words_with_punctuation(bot, graph):
 def test_a_currency_picked_for_the_longest_line_is_still_saved(bot, graph):
     line = "x" * 490 + " 1 pesos"
     assert len(line) <= 500
-    client = Client(bot.app)
+    client = Client(bot)
     assert client.post_webhook(delivery(event(line, 0, T0))).status == 200
     php = graph.requests[-1]["json"]["message"]["quick_replies"][0]
     tap = {"sender": {"id": PSID}, "recipient": {"id": "1"}, "timestamp": T0 + 1000,

@@ -37,7 +37,7 @@ def event(text, n: int, timestamp: int) -> dict:
 
 def converse(bot, graph, texts, start: int = T0) -> list[dict]:
     """Send each text in its own delivery, a second apart; return the messages the bot sent."""
-    client = Client(bot.app)
+    client = Client(bot)
     for n, text in enumerate(texts):
         assert client.post_webhook(delivery(event(text, n, start + n * 1000))).status == 200
     return [r["json"]["message"] for r in graph.requests]
@@ -77,7 +77,7 @@ CASES = {
     "summary with an amount": (["summary coffee 5"], "=" + words.DID_YOU_MEAN["summary"], []),
     "undo 2": (["coffee 5", "tea 3", "taxi 7", "undo 2"], "=Removed: taxi — 7.00 USD.\nRemoved: tea — 3.00 USD.", COFFEE),
     "undo more than there is": (["coffee 5", "undo 3"], "=Removed: coffee — 5.00 USD.", []),
-    "undo 11": (["coffee 5", "undo 11"], "=" + words.DID_YOU_MEAN["undo"], COFFEE),
+    "undo 51": (["coffee 5", "undo 51"], "=" + words.DID_YOU_MEAN["undo"], COFFEE),
     "undo 0": (["coffee 5", "undo 0"], "=" + words.DID_YOU_MEAN["undo"], COFFEE),
     "undo with words": (["coffee 5", "undo coffee 5"], "=" + words.DID_YOU_MEAN["undo"], COFFEE),
     "undo nothing": (["Undo"], "=Nothing to undo.", []),
@@ -215,7 +215,7 @@ def test_welcome_offers_common_currencies_that_set_the_currency(bot, graph):
 def test_a_setting_applies_to_the_next_message_of_the_same_delivery(bot, graph):
     events = [event("lunch 12", 0, T0), event("currency EUR", 1, T0 + 1), event("dinner 20", 2, T0 + 2),
               {**event("tea 3", 3, T0 + 3), "sender": {"id": "222"}}]
-    assert Client(bot.app).post_webhook(delivery(*events)).status == 200
+    assert Client(bot).post_webhook(delivery(*events)).status == 200
     assert query(bot, "SELECT description, currency FROM expenses ORDER BY id") == [
         ("lunch", "USD"), ("dinner", "EUR"), ("tea", "USD")]
 
@@ -227,7 +227,7 @@ def test_a_time_zone_applies_to_the_next_message_of_the_same_delivery(bot, graph
     late = T0 + 20 * 3_600_000 - T0 % DAY_MS  # 20:00 UTC: already the next day in Manila (UTC+8)
     events = [event("timezone Manila", 10, late), event("lunch 12 yesterday", 11, late + 1),
               {**event("dinner 20 yesterday", 12, late + 2), "sender": {"id": "222"}}]
-    assert Client(bot.app).post_webhook(delivery(*events)).status == 200
+    assert Client(bot).post_webhook(delivery(*events)).status == 200
     day = dt.datetime.fromtimestamp(late / 1000, dt.timezone.utc).date()
     assert query(bot, "SELECT description, currency, occurred_at FROM expenses ORDER BY id") == [
         ("lunch", "EUR", f"{day}T04:00:00.000Z"),  # noon in Manila, and Manila's yesterday is UTC's today
@@ -265,11 +265,11 @@ ZONES = {
 @pytest.fixture
 def zoned_bot(tmp_path, graph, open_service):
     """The bot with the clock of GET /summary at a minute past local midnight of 1 December."""
-    from conftest import InlineExecutor, make_config
+    from conftest import make_config
 
     def start(now):
         config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
-        return open_service(config, executor=InlineExecutor(), now=lambda: now, reply_backoff=(0, 0, 0))
+        return open_service(config, now=lambda: now, reply_backoff=(0, 0, 0))
     return start
 
 
@@ -297,7 +297,7 @@ def test_day_and_month_follow_the_persons_zone(zoned_bot, graph, zone):
     noon = dt.datetime(2025, 11, 30, 12, tzinfo=__import__("zoneinfo").ZoneInfo(zone)).astimezone(dt.timezone.utc)
     assert query(bot, "SELECT occurred_at FROM expenses WHERE description = 'taxi'") == [
         (noon.strftime("%Y-%m-%dT%H:%M:%S.000Z"),)]
-    client, h = Client(bot.app), psid_hash(PSID)
+    client, h = Client(bot), psid_hash(PSID)
     # GET /summary counts in the person's zone too (in UTC, both would fall in one month).
     for period in ("today", "month"):
         body = client.get(f"/summary?psid_hash={h}&period={period}", token=OPS_TOKEN).json()
@@ -320,7 +320,7 @@ def test_budgets_equal_sql_sums_over_the_persons_month(zoned_bot, graph):
              ("2025-12-06T08:00:00.000Z", "pen 2"),
              ("2025-12-07T08:00:00.000Z", "budgets")]
     for n, (when, text) in enumerate(lines):
-        assert Client(bot.app).post_webhook(delivery(event(text, 100 + n, ms_from_iso(when)))).status == 200
+        assert Client(bot).post_webhook(delivery(event(text, 100 + n, ms_from_iso(when)))).status == 200
     shown = dict(re.findall(r"(\w+): ([0-9.]+) of [0-9.]+ USD", graph.texts[-1]))
 
     def sql(category_clause):
@@ -352,8 +352,8 @@ def test_a_message_starting_with_a_command_word_is_never_an_expense(word, separa
 @pytest.fixture(scope="module")
 def shared_service(tmp_path_factory, open_module_service):
     """One bot for every example of the property below (opening one per example is slow)."""
-    from conftest import InlineExecutor, make_config
-    return open_module_service(make_config(tmp_path_factory.mktemp("property")), executor=InlineExecutor())
+    from conftest import make_config
+    return open_module_service(make_config(tmp_path_factory.mktemp("property")))
 
 
 _deliveries = itertools.count()
@@ -364,7 +364,7 @@ _deliveries = itertools.count()
 def test_no_command_word_message_creates_an_expense_through_the_app(shared_service, texts):
     start = T0 + next(_deliveries) * 10_000
     events = [event(text, n, start + n) for n, text in enumerate(texts)]
-    assert Client(shared_service.app).post_webhook(delivery(*events)).status == 200
+    assert Client(shared_service).post_webhook(delivery(*events)).status == 200
     assert query(shared_service, "SELECT count(*) FROM expenses") == [(0,)]
     # This example's own rows: a total over every example so far would pass without them.
     mids = [event["message"]["mid"] for event in events]
@@ -388,10 +388,10 @@ def test_a_settings_row_changed_by_hand_falls_back_to_the_defaults(bot, graph, c
 @pytest.fixture
 def ai_bot(tmp_path, graph, model, open_service):
     """The bot with AI on, and its model (tests/test_ai.py's, a real local server)."""
-    from conftest import InlineExecutor, make_config
+    from conftest import make_config
     config = make_config(tmp_path, ai_enabled=True, ai_url=model.url, ai_model="m", ai_timeout=2.0,
                          fb_page_access_token="t", fb_graph_url=graph.url)
-    service = open_service(config, executor=InlineExecutor(), enrich_interval=3600, reply_backoff=(0, 0, 0))
+    service = open_service(config, enrich_interval=3600, reply_backoff=(0, 0, 0))
     return service, model
 
 
@@ -441,6 +441,6 @@ def test_reading_never_raises(text, settings_, sent_ms):
 def test_the_last_moment_of_year_9999_ahead_of_utc_is_stored_without_a_5xx(bot, graph, text):
     from expensebot.times import MAX_MS
     converse(bot, graph, ["timezone Pacific/Kiritimati"])
-    response = Client(bot.app).post_webhook(delivery(event(text, 1, MAX_MS)))
+    response = Client(bot).post_webhook(delivery(event(text, 1, MAX_MS)))
     assert response.status == 200
     assert query(bot, "SELECT count(*) FROM messages_raw WHERE text = ?", text) == [(1,)]

@@ -189,7 +189,7 @@ def test_a_write_that_runs_out_of_room_is_one_line_and_leaves_no_file(tmp_path, 
         seeded = make_config(tmp_path, db_path=path)
         from conftest import delivery, message_event, psid_hash
         service = open_service(seeded)
-        Client(service.app).post_webhook(delivery(*(message_event("111", f"m_{n}", "lunch " + "x" * 300 + f" {n + 1}")
+        Client(service).post_webhook(delivery(*(message_event("111", f"m_{n}", "lunch " + "x" * 300 + f" {n + 1}")
                                                     for n in range(200))))  # a CSV of ~70 kB
         service.close()  # stopped before the command reads its files
         command = [*command[:2], psid_hash("111"), command[3]]
@@ -270,7 +270,7 @@ def test_replay_spool_starts_no_server_and_no_replier(tmp_path, monkeypatch):
 
 def test_replay_spool_by_hand_with_ai_off_writes_jobs_skipped(tmp_path, monkeypatch):
     from expensebot.ingest.spool import Spool
-    from expensebot.ingest.webhook import Message
+    from expensebot.events import Message
     config = make_config(tmp_path)
     db.init(config.db_path)
     Spool(config.spool_dir).open().append([Message("a" * 64, "m_1", "message", "coffee 1", 1764000000000,

@@ -130,7 +130,7 @@ def test_backup_service_and_restore_recipe_keep_the_owner(machine, open_service)
     db_path = Path(env["EXPENSEBOT_DB"])
     config = make_config(db_path.parent, db_path=db_path, psid_hash_key=env["PSID_HASH_KEY"])
     service = open_service(config)
-    Client(service.app).post_webhook(delivery(message_event("111", "m_1", "coffee 100")))
+    Client(service).post_webhook(delivery(message_event("111", "m_1", "coffee 100")))
     service.close()  # stopped before its files are handed to the service user
     subprocess.run(["chown", "-R", f"{USER}:{USER}", str(db_path.parent)], check=True)
 

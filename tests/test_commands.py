@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import HASH_KEY, ROOT, Client, InlineExecutor, delivery, make_config, message_event, psid_hash
+from conftest import HASH_KEY, ROOT, Client, delivery, make_config, message_event, psid_hash
 
 
 def run_py(*args, env=None, cwd=ROOT, timeout=60) -> subprocess.CompletedProcess:
@@ -61,8 +61,8 @@ def test_interactive_demo_reads_the_terminal_until_eof(tmp_path):
 def seeded(tmp_path, open_service):
     """A database with six expenses of one person and one of another, the bot stopped; (config, env)."""
     config = make_config(tmp_path)
-    service = open_service(config, executor=InlineExecutor(), enrich_interval=3600)  # AI off: jobs written skipped
-    client = Client(service.app)
+    service = open_service(config, enrich_interval=3600)  # AI off: jobs written skipped
+    client = Client(service)
     texts = ["coffee 100", "lunch 12,50 #food", 'pizza, "large" 20', "€12 museum", "taxi 1,200.50", "tea 3"]
     for n, text in enumerate(texts):
         client.post_webhook(delivery(message_event("111", f"m_{n}", text)))
@@ -115,10 +115,10 @@ def test_backup_is_a_consistent_copy(tmp_path, seeded):
 
 def test_replay_spool_command_writes_spooled_events(tmp_path, open_service):
     config = make_config(tmp_path)
-    service = open_service(config, executor=InlineExecutor())
-    service.replayer.stop()
-    service.ingest.spooling.set()
-    Client(service.app).post_webhook(delivery(message_event("111", "m_1", "coffee 5")))
+    service = open_service(config)
+    service.ingest.replayer.stop()
+    service.ingest.spooling = True
+    Client(service).post_webhook(delivery(message_event("111", "m_1", "coffee 5")))
     service.close()  # stopped before the command reads its files
     result = run_py("replay-spool", env={"EXPENSEBOT_DB": str(config.db_path), "PSID_HASH_KEY": HASH_KEY})
     assert result.returncode == 0, result.stderr
@@ -170,8 +170,8 @@ def test_cli_summary_counts_days_in_the_persons_zone(tmp_path, open_service):
     import datetime as dt
     from zoneinfo import ZoneInfo
     config = make_config(tmp_path)
-    service = open_service(config, executor=InlineExecutor())
-    Client(service.app).post_webhook(delivery(message_event("111", "m_1", "timezone Pacific/Kiritimati")))
+    service = open_service(config)
+    Client(service).post_webhook(delivery(message_event("111", "m_1", "timezone Pacific/Kiritimati")))
     service.close()  # stopped before the command reads its files
     env = {"EXPENSEBOT_DB": str(config.db_path), "PSID_HASH_KEY": HASH_KEY}
 

@@ -21,7 +21,6 @@ from conftest import (
     OPS_TOKEN,
     ROOT,
     Client,
-    InlineExecutor,
     delivery,
     make_config,
     message_event,
@@ -33,7 +32,8 @@ from conftest import (
 from expensebot import errors, store, times
 from expensebot.ingest import webhook
 from expensebot.ingest.spool import Spool
-from expensebot.ingest.webhook import MAX_COUNTER, Message
+from expensebot.events import Message
+from expensebot.ingest.webhook import MAX_COUNTER
 from expensebot.replies import words
 from expensebot.web.app import create_app
 
@@ -85,9 +85,9 @@ def read_past_the_check(service, mid: str) -> None:
 def test_a_constraint_broken_inside_the_write_rejects_that_event_only(tmp_path, open_service):
     # An amount over the expenses CHECK (the parser refuses it; a row written by a bug would not be).
     # The write path is the real one: only the reading is forced past the parser's own bound.
-    service = open_service(make_config(tmp_path), executor=InlineExecutor())
+    service = open_service(make_config(tmp_path))
     read_past_the_check(service, "m_bad")
-    response = Client(service.app).post_webhook(delivery(
+    response = Client(service).post_webhook(delivery(
         message_event("111", "m_before", "tea 3"), message_event("111", "m_bad", "yacht 5"),
         message_event("111", "m_after", "bus 2")))
     assert response.status == 200
@@ -116,8 +116,8 @@ def test_a_failed_write_undoes_the_first_attempt_and_runs_each_command_once(tmp_
     # The delivery is written without savepoints first; when m_bad's writes fail it is written again
     # with them. The undo before it must run once (one expense gone, not two), the currency set
     # before it must still apply to the message after it, and nothing of the first attempt remains.
-    service = open_service(make_config(tmp_path), executor=InlineExecutor())
-    client = Client(service.app)
+    service = open_service(make_config(tmp_path))
+    client = Client(service)
     assert client.post_webhook(delivery(message_event("111", "m_old", "coffee 1", timestamp=T0))).status == 200
     read_past_the_check(service, "m_bad")
     lock = service.db._write_lock = TakenByThisThread(service.db._write_lock)
@@ -195,11 +195,11 @@ def ops(url: str, path: str) -> dict:
 @pytest.mark.parametrize("tz", ["UTC", "Asia/Tokyo"])
 @pytest.mark.parametrize("timestamp", [YEAR_9999_MS, 2**63, 10**20, 0, -1, 1_000_000_000_000])
 def test_event_times_out_of_the_window_become_the_receive_time(tmp_path, tz, timestamp, open_service):
-    service = open_service(make_config(tmp_path, tz=tz), executor=InlineExecutor())
+    service = open_service(make_config(tmp_path, tz=tz))
     event = message_event("111", "m_1", "coffee 100", timestamp=timestamp)
     body = {"object": "page", "entry": [{"id": "1", "time": timestamp, "messaging": [event]}]}
     before = times.iso_utc(times.now_ms())
-    assert Client(service.app).post_webhook(body).status == 200
+    assert Client(service).post_webhook(body).status == 200
     [(sent_at, received_at, stored)] = query(service, "SELECT sent_at, received_at, event FROM messages_raw")
     assert sent_at == received_at and sent_at >= before
     assert json.loads(stored)["timestamp"] == timestamp  # the original stays in the stored event
@@ -219,14 +219,14 @@ def test_a_spooled_event_that_can_never_be_stored_does_not_jam_replay(tmp_path, 
     assert query(service, "SELECT mid FROM messages_raw") == [("m_new",)]
     [(_, mid, reason, stored)] = rejected(service)
     assert mid == "m_old" and stored == event and reason.startswith("OverflowError")
-    assert wait_for(lambda: not service.ingest.spooling.is_set())  # lowered after the last file went
+    assert wait_for(lambda: not service.ingest.spooling)  # lowered after the last file went
     assert [r.msg for r in caplog.records].count("event_duplicate") == 0
 
 
 # --- erasure is final ------------------------------------------------------------------------------
 
 def test_erasure_then_redelivery_of_the_confirmation_and_of_an_old_message(bot, graph):
-    client = Client(bot.app)
+    client = Client(bot)
 
     def say(text, mid, at, **fields):
         assert client.post_webhook(delivery(message_event("111", mid, text, timestamp=at, **fields))).status == 200
@@ -251,7 +251,7 @@ def test_within_one_body_an_erasure_holds_for_the_events_after_it(bot, graph):
     # One body: the confirmation, then an event sent before it (late), then one after. Each
     # sender's settings and erasure are read once per body: what a message changes must still
     # hold for the messages after it in the same body.
-    client = Client(bot.app)
+    client = Client(bot)
     client.post_webhook(delivery(message_event("111", "m_1", "currency EUR", timestamp=T0)))
     client.post_webhook(delivery(message_event("111", "m_2", "delete my data", timestamp=T0 + 1000)))
     assert client.post_webhook(delivery(
@@ -265,11 +265,9 @@ def test_within_one_body_an_erasure_holds_for_the_events_after_it(bot, graph):
 
 # --- edits into commands ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, word", [("undo", "undo"), ("Undo!", "undo"),
-                                        (words.DELETE_CONFIRM, "delete my data"),
-                                        ("delete my data", "delete my data")])
+@pytest.mark.parametrize("text, word", [("undo", "undo"), ("Undo!", "undo"), ("delete my data", "delete my data")])
 def test_an_edit_into_a_command_is_answered_and_runs_nothing(bot, graph, text, word):
-    client = Client(bot.app)
+    client = Client(bot)
     client.post_webhook(delivery(message_event("111", "m_1", "tea 3", timestamp=T0)))
     client.post_webhook(delivery(message_event("111", "m_2", "coffee 100", timestamp=T0 + 1000)))
     response = client.post_webhook(delivery(edit_event("111", "m_2", text, 1, timestamp=T0 + 2000)))
@@ -281,7 +279,7 @@ def test_an_edit_into_a_command_is_answered_and_runs_nothing(bot, graph, text, w
 
 
 def test_an_edit_into_undo_whose_original_was_never_seen_undoes_nothing(bot, graph):
-    client = Client(bot.app)
+    client = Client(bot)
     client.post_webhook(delivery(message_event("111", "m_1", "tea 3", timestamp=T0)))
     client.post_webhook(delivery(edit_event("111", "m_unseen", "undo", 1)))
     assert graph.texts[-1] == words.edited_command_reply("undo")
@@ -335,21 +333,21 @@ def small_tmpfs(tmp_path):
 def test_nearly_full_spool_never_acknowledges_a_cut_short_file(tmp_path, tiny_tmpfs, open_service):
     spool_dir = tiny_tmpfs / "spool"
     config = make_config(tmp_path, spool_dir=spool_dir)
-    service = open_service(config, executor=InlineExecutor(), replay_interval=3600)
+    service = open_service(config, replay_interval=3600)
     locker = sqlite3.connect(config.db_path, isolation_level=None)
     try:
         (tiny_tmpfs / "filler").write_bytes(b"x" * (40 * 1024))
         locker.execute("BEGIN IMMEDIATE")
         big = delivery(*[message_event("111", f"m_{n}", "coffee 1 " + "y" * 900) for n in range(40)])
-        response = Client(service.app).post_webhook(big)
+        response = Client(service).post_webhook(big)
         assert response.status == 503  # neither the database nor the spool took it: Meta redelivers
         assert sorted(p.name for p in spool_dir.iterdir()) == []  # no partial file, no temporary
         small = delivery(message_event("111", "m_small", "tea 3"))
-        assert Client(service.app).post_webhook(small).status == 200  # what fits is spooled whole
+        assert Client(service).post_webhook(small).status == 200  # what fits is spooled whole
         [spooled] = service.ingest.spool.files()
         assert [m.mid for m in service.ingest.spool.load(spooled)] == ["m_small"]
         locker.execute("ROLLBACK")
-        service.ingest.replay_spool()
+        service.ingest.replay()
         assert query(service, "SELECT mid FROM messages_raw") == [("m_small",)]
     finally:
         locker.close()
@@ -358,8 +356,8 @@ def test_nearly_full_spool_never_acknowledges_a_cut_short_file(tmp_path, tiny_tm
 def test_a_database_on_a_full_disk_spools_then_stores_once_there_is_room(tmp_path, small_tmpfs, caplog,
                                                                          open_service):
     config = make_config(tmp_path, db_path=small_tmpfs / "expensebot.db", spool_dir=tmp_path / "spool")
-    service = open_service(config, executor=InlineExecutor(), replay_interval=3600)
-    client = Client(service.app)
+    service = open_service(config, replay_interval=3600)
+    client = Client(service)
     filler = small_tmpfs / "filler"
     with open(filler, "wb", buffering=0) as file:  # every byte left on the filesystem
         with contextlib.suppress(OSError):
@@ -371,26 +369,26 @@ def test_a_database_on_a_full_disk_spools_then_stores_once_there_is_room(tmp_pat
     reasons = [r.fields["reason"] for r in caplog.records if r.msg == "database_unavailable"]
     assert len(reasons) == 1 and "full" in reasons[0]
     filler.unlink()
-    service.ingest.replay_spool()
+    service.ingest.replay()
     assert query(service, "SELECT count(*) FROM messages_raw") == [(20,)]
     assert service.ingest.spool.depth() == 0
 
 
 def test_replay_failing_for_a_while_makes_health_503(tmp_path, open_service):
     config = make_config(tmp_path)
-    service = open_service(config, executor=InlineExecutor(), replay_interval=3600)
+    service = open_service(config, replay_interval=3600)
     locker = sqlite3.connect(config.db_path, isolation_level=None)
     try:
-        client = Client(service.app)
+        client = Client(service)
         locker.execute("BEGIN IMMEDIATE")
         assert client.post_webhook(delivery(message_event("111", "m_1"))).status == 200
-        service.replayer.run_once()  # fails: still locked
+        service.ingest.replayer.run_once()  # fails: still locked
         assert client.get("/healthz").status == 200  # a lock for a moment is not a problem
         strict = Client(create_app(config, service.db, service.ingest, spool_stale_after=0))
         response = strict.get("/healthz")
         assert response.status == 503 and "replay failing" in response.json()["reason"]
         locker.execute("ROLLBACK")
-        service.replayer.run_once()
+        service.ingest.replayer.run_once()
         assert strict.get("/healthz").status == 200
     finally:
         locker.close()
@@ -421,17 +419,17 @@ def test_an_immutable_spool_folder_does_not_stop_writes_while_the_database_takes
     spool = Spool(config.spool_dir).open()
     spool.append([Message(psid_hash("111"), "m_spooled", "message", "coffee 100", T0, T0, "{}")])
     with make_immutable(config.spool_dir):
-        service = open_service(config, executor=InlineExecutor(), replay_interval=3600)
-        assert service.ingest.spooling.is_set()
-        client = Client(service.app)
+        service = open_service(config, replay_interval=3600)
+        assert service.ingest.spooling
+        client = Client(service)
         # The spool waits to drain and cannot take more: the database, which can, takes it.
         assert client.post_webhook(delivery(message_event("111", "m_1", "tea 3"))).status == 200
-        service.ingest.replay_spool()  # written, but the file cannot be removed: passed by from now on
-        assert not service.ingest.spooling.is_set()
+        service.ingest.replay()  # written, but the file cannot be removed: passed by from now on
+        assert not service.ingest.spooling
         assert client.post_webhook(delivery(message_event("111", "m_2", "bus 2"))).status == 200
         assert query(service, "SELECT mid FROM messages_raw ORDER BY id") == [
             ("m_1",), ("m_spooled",), ("m_2",)]
-        service.ingest.replay_spool()
+        service.ingest.replay()
         assert query(service, "SELECT count(*) FROM messages_raw") == [(3,)]
         # Honest health: the file has waited, though the database takes writes.
         strict = Client(create_app(config, service.db, service.ingest, spool_stale_after=0))
@@ -442,24 +440,24 @@ def test_an_immutable_spool_folder_does_not_stop_writes_while_the_database_takes
 
 def test_a_spool_folder_that_cannot_be_listed_is_an_error_not_empty(tmp_path, caplog, open_service):
     service = open_service(make_config(tmp_path), replay_interval=3600)
-    client = Client(service.app)
+    client = Client(service)
     service.config.spool_dir.rmdir()
     service.config.spool_dir.write_text("a file where the spool folder was")
     response = client.get("/healthz")
     assert response.status == 503 and "cannot list" in response.json()["reason"]
     assert client.get("/ops/stats", token=OPS_TOKEN).json()["spool_depth"] is None
     for _ in range(5):
-        service.replayer.run_once()
+        service.ingest.replayer.run_once()
     # An operator's problem, not a bug: one warning, no traceback.
     assert [(r.levelname, r.msg) for r in caplog.records] == [("WARNING", "task_unavailable")]
     assert "cannot list" in caplog.records[0].fields["reason"]
 
 
 def test_a_file_put_in_the_spool_by_hand_is_counted_and_replayed_or_set_aside(service, client):
-    service.replayer.stop()  # the test replays; the thread's turn every 0.05 s could set the file aside first
+    service.ingest.replayer.stop()  # the test replays; the thread's turn every 0.05 s could set the file aside first
     (service.config.spool_dir / "notes.jsonl").write_text("not an event\n")
     assert client.get("/healthz").json() == {"status": "ok", "spool_depth": 1}
-    service.ingest.replay_spool()
+    service.ingest.replay()
     assert [p.name for p in service.config.spool_dir.iterdir()] == ["notes.bad"]
     assert client.get("/healthz").json() == {"status": "ok", "spool_depth": 0}
 
@@ -497,7 +495,7 @@ def test_database_replaced_by_another_file_is_unhealthy(service, client):
 def test_run_py_export_neutralises_formula_cells(tmp_path, description, open_service):
     config = make_config(tmp_path)
     service = open_service(config)
-    with service.db.writing() as conn:
+    with service.db.transaction() as conn:
         message = Message(psid_hash("111"), "m_1", "message", "x", T0, T0, "{}")
         message_id = store.insert_message(conn, message, "2025-11-25T13:00:00.000Z", "2025-11-25T13:00:00.000Z")
         store.insert_expenses(conn, message_id, message, [
@@ -518,8 +516,8 @@ def test_run_py_export_neutralises_formula_cells(tmp_path, description, open_ser
 
 def test_run_py_rejected_lists_rejected_events_without_raw_ids(tmp_path, open_service):
     config = make_config(tmp_path)
-    service = open_service(config, executor=InlineExecutor())
-    Client(service.app).post_webhook(delivery(edit_event("1234567", "m_x", "coffee 1", 2**70)))
+    service = open_service(config)
+    Client(service).post_webhook(delivery(edit_event("1234567", "m_x", "coffee 1", 2**70)))
     service.close()  # stopped before the command reads its files
     result = subprocess.run([sys.executable, str(ROOT / "run.py"), "rejected", "--events"], cwd=ROOT,
                             capture_output=True, text=True, timeout=60,
@@ -533,7 +531,7 @@ def test_run_py_rejected_lists_rejected_events_without_raw_ids(tmp_path, open_se
 
 
 def test_a_bug_in_a_route_is_a_json_500_and_one_json_log_line(service, client, caplog):
-    service.replayer.stop()  # else its next turn fails on the same bug, a second error line
+    service.ingest.replayer.stop()  # else its next turn fails on the same bug, a second error line
     service.ingest.spool = None  # a bug: the route now fails with AttributeError
     response = client.get("/healthz")
     assert response.status == 500 and response.json() == {"error": "internal error"}

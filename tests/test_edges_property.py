@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from conftest import Client, InlineExecutor, delivery, make_config, message_event, query, services_closed_at_exit
+from conftest import Client, delivery, make_config, message_event, query, services_closed_at_exit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -52,8 +52,8 @@ def test_any_mix_of_valid_and_hostile_events_stores_every_valid_one(tmp_path, da
     events = data.draw(st.permutations(valid + hostile), label="order")
     (tmp_path / f"run{run}").mkdir()
     with services_closed_at_exit() as open_service:  # each example's own database, closed when it ends
-        service = open_service(make_config(tmp_path / f"run{run}"), executor=InlineExecutor(), replay_interval=3600)
-        response = Client(service.app).post_webhook(delivery(*events))
+        service = open_service(make_config(tmp_path / f"run{run}"), replay_interval=3600)
+        response = Client(service).post_webhook(delivery(*events))
         assert response.status == 200
         stored = {mid for (mid,) in query(service, "SELECT mid FROM expenses")}
     assert {event["message"]["mid"] for event in valid} <= stored

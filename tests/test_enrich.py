@@ -7,7 +7,7 @@ import sqlite3
 import time
 
 import pytest
-from conftest import Client, InlineExecutor, delivery, make_config, message_event, query, wait_for
+from conftest import Client, delivery, make_config, message_event, query, wait_for
 from test_ai import CUT_OFF, TIMEOUT, answers_raw, hangs, model, says, trickles_body  # noqa: F401  (model is a fixture)
 
 from expensebot import store, times
@@ -38,8 +38,8 @@ def bot(tmp_path, model, open_service):
     its ingest leaves them pending (as with AI on) instead of writing them `skipped`.
     """
     config = make_config(tmp_path, ai_rate_per_minute=6)
-    service = open_service(config, executor=InlineExecutor(), enrich_interval=3600)
-    service.ingest.skip_jobs = False
+    service = open_service(config, enrich_interval=3600)
+    service.ingest.job_status = "pending"
     clock = Clock()
     enricher = Enricher(service.db, AiClient(model.url, "", "test-model", TIMEOUT),
                         RateLimiter(config.ai_rate_per_minute, clock=lambda: clock.ms / 1000), now_ms=clock)
@@ -49,7 +49,7 @@ def bot(tmp_path, model, open_service):
 
 def say(service, text, mid, psid="111"):
     """Send one message; return its id, committed by the time the webhook answered (not spooled)."""
-    response = Client(service.app).post_webhook(delivery(message_event(psid, mid, text, timestamp=T0)))
+    response = Client(service).post_webhook(delivery(message_event(psid, mid, text, timestamp=T0)))
     assert response.status == 200
     [(message_id,)] = rows(service, "SELECT id FROM messages_raw WHERE mid = ?", mid)
     return message_id
@@ -57,7 +57,7 @@ def say(service, text, mid, psid="111"):
 
 def test_ai_off_makes_zero_calls_and_jobs_end_skipped(tmp_path, model, caplog, open_service):
     config = make_config(tmp_path, ai_enabled=False, ai_url=model.url, ai_model="m")
-    service = open_service(config, executor=InlineExecutor(), enrich_interval=0.05)
+    service = open_service(config, enrich_interval=0.05)
     for n in range(5):
         say(service, f"gizmo {n + 1}", f"m_{n}")
     assert wait_for(lambda: rows(service, "SELECT count(*) FROM jobs WHERE status = 'skipped'") == [(5,)])
@@ -71,11 +71,11 @@ def test_ai_off_makes_zero_calls_and_jobs_end_skipped(tmp_path, model, caplog, o
 
 def test_ai_off_skips_a_backlog_larger_than_a_batch_in_one_turn(tmp_path, monkeypatch, open_service):
     monkeypatch.setattr(enrich, "SKIP_BATCH", 3)
-    service = open_service(make_config(tmp_path, ai_enabled=False), executor=InlineExecutor(),
+    service = open_service(make_config(tmp_path, ai_enabled=False),
                            enrich_interval=3600)  # the timer stays parked: the test calls dispatch()
-    service.ingest.skip_jobs = False  # a backlog pending, as a run with AI on leaves it
+    service.ingest.job_status = "pending"  # a backlog pending, as a run with AI on leaves it
     events = [message_event("111", f"m_{n}", f"gizmo {n + 1}", timestamp=T0) for n in range(10)]
-    assert Client(service.app).post_webhook(delivery(*events)).status == 200
+    assert Client(service).post_webhook(delivery(*events)).status == 200
     assert service.enricher.dispatch() == 10
     assert rows(service, "SELECT status, count(*) FROM jobs GROUP BY status") == [("skipped", 10)]
     assert service.enricher.dispatch() == 0
@@ -142,7 +142,7 @@ def test_a_bad_model_never_costs_a_write_and_the_job_ends_error(bot, model, capl
     # AI failures are warnings, so a level filter on the log finds every one of them.
     assert {r.levelname for r in caplog.records if r.msg in ("ai_enriched", "ai_postponed")} == {"WARNING"}
     assert rows(service, "SELECT amount_minor, category FROM expenses") == [(1200, None)]
-    assert Client(service.app).get("/healthz").status == 200
+    assert Client(service).get("/healthz").status == 200
 
 
 def test_failed_job_waits_for_its_backoff(bot, model):
@@ -150,7 +150,7 @@ def test_failed_job_waits_for_its_backoff(bot, model):
     model.will(answers_raw(500, b"{}"))
     message_id = say(service, "gizmo 12", "m_1")
     enricher.run_job(message_id)
-    with service.db.reading() as conn:
+    with service.db.connection() as conn:
         assert store.due_jobs(conn, times.iso_utc(clock.ms), 10) == []
         assert store.due_jobs(conn, times.iso_utc(clock.ms + enrich.RETRY_AFTER_MS), 10) == [message_id]
 
@@ -182,14 +182,14 @@ def test_restart_with_pending_jobs_resumes_them(tmp_path, model, open_service):
     config = make_config(tmp_path, ai_enabled=True, ai_url=model.url, ai_model="m", ai_timeout=TIMEOUT)
     model.will(says('{"category": "shopping"}'))
     # A first run that stops before its jobs ran (as a crash or a restart would leave them).
-    first = open_service(dataclasses.replace(config, ai_enabled=False), executor=InlineExecutor(),
+    first = open_service(dataclasses.replace(config, ai_enabled=False),
                          enrich_interval=3600)
-    first.ingest.skip_jobs = False  # left pending, as a crash with AI on would leave them
+    first.ingest.job_status = "pending"  # left pending, as a crash with AI on would leave them
     for n in range(3):
         say(first, f"gizmo {n + 1}", f"m_{n}")
     first.close()
     assert rows(first, "SELECT status FROM jobs") == [("pending",)] * 3
-    second = open_service(config, executor=InlineExecutor(), enrich_interval=0.05)
+    second = open_service(config, enrich_interval=0.05)
     assert wait_for(lambda: rows(second, "SELECT count(*) FROM jobs WHERE status = 'ok'") == [(3,)], 10)
     assert rows(second, "SELECT DISTINCT category_source FROM expenses") == [("ai",)]
 
@@ -230,8 +230,8 @@ def test_pending_jobs_wait_in_the_database_not_in_memory(bot, model):
 def chatty(tmp_path, model, graph, open_service):
     config = make_config(tmp_path, ai_enabled=True, ai_url=model.url, ai_model="m", ai_timeout=TIMEOUT,
                          fb_page_access_token="t", fb_graph_url=graph.url)
-    service = open_service(config, executor=InlineExecutor(), enrich_interval=3600, reply_backoff=(0, 0, 0))
-    Client(service.app).post_webhook(delivery(message_event("111", "m_1", "coffee 100", timestamp=int(time.time() * 1000))))
+    service = open_service(config, enrich_interval=3600, reply_backoff=(0, 0, 0))
+    Client(service).post_webhook(delivery(message_event("111", "m_1", "coffee 100", timestamp=int(time.time() * 1000))))
     return service
 
 
@@ -253,7 +253,7 @@ PLAIN = "This month: 100.00 USD in 1 expense\nTop: food 100.00 USD"
 def test_rephrased_summary_is_used_only_when_faithful(chatty, model, graph, behaviour, expected):
     model.will(behaviour)
     started = time.monotonic()
-    Client(chatty.app).post_webhook(delivery(message_event("111", "m_2", "summary", timestamp=int(time.time() * 1000))))
+    Client(chatty).post_webhook(delivery(message_event("111", "m_2", "summary", timestamp=int(time.time() * 1000))))
     assert time.monotonic() - started < CUT_OFF  # the plain summary after TIMEOUT, not after the model's HANG
     assert graph.texts[-1] == expected
 
@@ -281,10 +281,10 @@ def test_a_locked_database_fails_jobs_with_one_warning_not_a_traceback_each(bot,
 
 def test_ai_off_jobs_are_skipped_in_the_messages_own_transaction(tmp_path, caplog, open_service):
     """No poller needed: the timer is parked, and every job is already `skipped`, logged after its event."""
-    service = open_service(make_config(tmp_path, ai_enabled=False), executor=InlineExecutor(),
+    service = open_service(make_config(tmp_path, ai_enabled=False),
                            enrich_interval=3600)
     events = [message_event("111", f"m_{n}", f"gizmo {n + 1}", timestamp=T0) for n in range(3)]
-    assert Client(service.app).post_webhook(delivery(*events)).status == 200
+    assert Client(service).post_webhook(delivery(*events)).status == 200
     assert rows(service, "SELECT status, attempts, count(*) FROM jobs GROUP BY status") == [("skipped", 0, 3)]
     assert service.enricher.dispatch() == 0
     service.close()  # stopped: every line it logs is in

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 
 import pytest
-from conftest import Client, InlineExecutor, make_config
+from conftest import Client, make_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -75,8 +75,8 @@ bodies = st.fixed_dictionaries({"object": st.sampled_from(["page", "instagram"])
 
 @pytest.fixture(scope="module")
 def fuzz_client(tmp_path_factory, open_module_service):
-    service = open_module_service(make_config(tmp_path_factory.mktemp("fuzz")), executor=InlineExecutor())
-    return Client(service.app), service
+    service = open_module_service(make_config(tmp_path_factory.mktemp("fuzz")))
+    return Client(service), service
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -85,7 +85,7 @@ def test_signed_garbage_never_gets_a_5xx_or_a_bad_row(fuzz_client, body):
     client, service = fuzz_client
     response = client.post_webhook(json.dumps(body).encode())
     assert response.status == 200
-    with service.db.reading() as conn:
+    with service.db.connection() as conn:
         bad = conn.execute("SELECT count(*) FROM expenses WHERE amount_minor <= 0 OR amount_minor > ?",
                            (money.MAX_AMOUNT_MINOR,)).fetchone()[0]
     assert bad == 0

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import re
 import signal
-import threading
 import time
 import urllib.parse
 
 import pytest
 import requests
-from conftest import APP_SECRET, Client, InlineExecutor, delivery, make_config, message_event, psid_hash, wait_for
+from conftest import APP_SECRET, Client, delivery, make_config, message_event, psid_hash, wait_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_ai import hangs, model  # noqa: F401  (model is a fixture)
@@ -23,6 +22,12 @@ T0 = 1764075600000
 
 
 def post(bot, *events):
+    """Post one delivery; return once its replies are sent or given up."""
+    assert Client(bot).post_webhook(delivery(*events)).status == 200
+
+
+def post_only(bot, *events):
+    """Post one delivery; return once it is committed, before its replies are sent."""
     assert Client(bot.app).post_webhook(delivery(*events)).status == 200
 
 
@@ -144,28 +149,59 @@ def test_a_call_the_send_api_never_answers_holds_nobody_else(tmp_path, graph, op
     graph.behave("hang")  # the first call only
     config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
     bot = open_service(config)
-    post(bot, message_event("111", "m_1", "coffee 1", timestamp=T0))
+    post_only(bot, message_event("111", "m_1", "coffee 1", timestamp=T0))
     assert wait_for(lambda: len(graph.requests) == 1, 10)
-    post(bot, message_event("222", "m_2", "tea 2", timestamp=T0))
+    post_only(bot, message_event("222", "m_2", "tea 2", timestamp=T0))
     assert wait_for(lambda: len(graph.delivered) == 1, 10)
     assert graph.delivered[0]["recipient"] == {"id": "222"}
 
 
-def test_close_is_bounded_while_the_send_api_hangs_and_logs_every_reply_dropped(tmp_path, graph, caplog,
-                                                                                   open_service):
+def test_close_is_bounded_while_the_send_api_hangs_and_keeps_every_reply_for_the_restart(tmp_path, graph, caplog,
+                                                                                          open_service):
     for _ in range(10):
         graph.behave("hang")
+    psid = "6543210987654321"
     config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
     bot = open_service(config)
-    post(bot, message_event("111", "m_1", "coffee 1", timestamp=T0))
-    post(bot, message_event("111", "m_2", "coffee 2", timestamp=T0))
+    post_only(bot, message_event(psid, "m_1", "coffee 1", timestamp=T0))
+    post_only(bot, message_event(psid, "m_2", "coffee 2", timestamp=T0))
     assert wait_for(lambda: len(graph.requests) == 1, 10)
     started = time.monotonic()
     bot.close()  # on purpose, mid-test, while a call hangs: how long close takes is what this test measures
     assert time.monotonic() - started < 10
-    assert sorted((f["mid"], f["reason"]) for f in events_of(caplog, "reply_dropped")) == [
-        ("m_1", "shutting down"), ("m_2", "shutting down")]
-    assert events_of(caplog, "reply_sent") == []
+    assert events_of(caplog, "reply_dropped") == [] and events_of(caplog, "reply_sent") == []
+    assert [f["replies"] for f in events_of(caplog, "replies_kept")] == [2]
+    on_disk = b"".join(path.read_bytes() for path in tmp_path.glob("expensebot.db*") if path.is_file())
+    assert psid.encode() not in on_disk  # kept sealed, never as the PSID
+
+
+def test_replies_kept_at_a_stop_go_out_after_the_restart_in_order(tmp_path, graph, caplog, open_service):
+    graph.behave("hang")
+    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
+    bot = open_service(config)
+    post_only(bot, message_event("111", "m_1", "coffee 1", timestamp=int(time.time() * 1000)))
+    post_only(bot, message_event("111", "m_2", "tea 2", timestamp=int(time.time() * 1000)))
+    assert wait_for(lambda: len(graph.requests) == 1, 10)
+    bot.close()
+    restarted = open_service(config)
+    assert wait_for(lambda: len(graph.delivered) == 2, 10)
+    assert [t.split("\n")[0] for t in graph.texts] == ["coffee — 1.00 USD, today", "tea — 2.00 USD, today"]
+    assert [f["replies"] for f in events_of(caplog, "replies_restored")] == [2]
+    assert restarted.outbox.drain(10)
+
+
+def test_a_reply_kept_past_the_24_hour_window_is_dropped_not_sent(tmp_path, graph, caplog, open_service):
+    graph.behave("hang")
+    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
+    bot = open_service(config)
+    post_only(bot, message_event("111", "m_1", "coffee 1", timestamp=int(time.time() * 1000) - 25 * 3600 * 1000))
+    assert wait_for(lambda: len(graph.requests) == 1, 10)
+    bot.close()
+    open_service(config)
+    assert wait_for(lambda: events_of(caplog, "reply_dropped"), 10)
+    assert [f["reason"] for f in events_of(caplog, "reply_dropped")] == [
+        "the person's 24-hour window closed while the bot was stopped"]
+    assert len(graph.requests) == 1  # only the call that hung before the stop
 
 
 def test_close_sends_what_is_queued_first(tmp_path, graph, caplog, open_service):
@@ -196,7 +232,7 @@ def test_sigterm_stops_a_real_server_within_ten_seconds_while_the_send_api_hangs
         assert time.monotonic() - started < 10
         lines = server.log_lines()
         assert lines[-1]["event"] == "stopped"
-        assert sorted(line["mid"] for line in lines if line.get("event") == "reply_dropped") == ["m_0", "m_1", "m_2"]
+        assert [line["replies"] for line in lines if line.get("event") == "replies_kept"] == [3]
         assert not [line for line in lines if "secret-page-token" in json.dumps(line)]
         assert not [r["url"] for r in graph.requests if "secret-page-token" in r["url"]]
     finally:
@@ -204,7 +240,7 @@ def test_sigterm_stops_a_real_server_within_ten_seconds_while_the_send_api_hangs
 
 
 def test_inline_sending_without_a_token_logs_replies(tmp_path, caplog, open_service):
-    bot = open_service(make_config(tmp_path), executor=InlineExecutor())
+    bot = open_service(make_config(tmp_path))
     post(bot, message_event("111", "m_1", "coffee 1", timestamp=T0), message_event("222", "m_2", "tea 2", timestamp=T0))
     assert sorted(f["mid"] for f in events_of(caplog, "reply_logged")) == ["m_1", "m_2"]
 
@@ -233,13 +269,11 @@ def test_a_bug_wording_one_reply_is_one_json_line_and_the_others_still_go(bot, g
 
 def test_a_line_logged_wording_a_batch_is_written_before_the_send_api_answers(tmp_path, graph, open_service,
                                                                               stream):
-    # A batch's lines go out in one write, but those of its wording do not wait for the call: with
-    # the Send API hanging, the line about the reply that could not be worded is already written.
+    # With the Send API hanging, the line about the reply that could not be worded is already written.
     graph.behave("hang")  # the first call only
     bot = open_service(make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url))
-    bot.outbox.gather = 0.0
     wording_fails_for(bot, "222")
-    post(bot, message_event("111", "m_1", "coffee 1", timestamp=T0),
+    post_only(bot, message_event("111", "m_1", "coffee 1", timestamp=T0),
          message_event("222", "m_2", "tea 2", timestamp=T0))
     assert wait_for(lambda: len(graph.requests) == 1, 10)  # the call is hanging now
     # Well within the call's own 10 s timeout: the call is still hanging when the line is there.
@@ -247,95 +281,11 @@ def test_a_line_logged_wording_a_batch_is_written_before_the_send_api_answers(tm
     assert '"reply_sent"' not in stream.getvalue() and '"reply_failed"' not in stream.getvalue()
 
 
-# --- batches under load: the senders linger ---------------------------------------------------------
+# --- batches ------------------------------------------------------------------------------------------
 
-@pytest.fixture
-def lingering_bot(tmp_path, graph, open_service):
-    """The real sender threads, waiting up to `gather` (2 s here) for replies to batch."""
-    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
-    service = open_service(config)
-    service.outbox.gather = 2.0
-    return service
-
-
-def test_replies_arriving_one_by_one_go_out_as_one_batch(lingering_bot, graph):
-    for person in range(5):  # five webhooks, one after another, as people text
-        post(lingering_bot, message_event(f"7{person}", f"m_{person}", "coffee 1", timestamp=T0))
-    assert wait_for(lambda: len(graph.delivered) == 5)
-    assert [items_of(r) for r in graph.requests] == [5]
-
-
-def test_the_next_batch_waits_a_gather_after_the_previous_one(lingering_bot, graph):
-    # 71's second reply is queued with the first batch but must follow 71's first: it is ready
-    # (and overdue) once that one is sent, and still waits a gather, for others to join it.
-    post(lingering_bot, message_event("71", "m_1", "coffee 1", timestamp=T0),
-         message_event("72", "m_2", "tea 2", timestamp=T0), message_event("71", "m_3", "cake 3", timestamp=T0))
-    assert wait_for(lambda: len(graph.delivered) == 3)
-    first, second = graph.requests
-    assert (items_of(first), items_of(second)) == (2, 1)
-    assert second["at"] - first["at"] >= 2.0 * 0.9  # not sent the moment it was ready
-
-
-def test_a_whole_batch_does_not_wait(lingering_bot, graph):
-    lingering_bot.outbox.gather = 600.0  # only a full batch can go before the test ends
-    post(lingering_bot, *(message_event(f"8{person:02d}", f"m_{person}", "coffee 1", timestamp=T0)
-                          for person in range(50)))
+def test_fifty_peoples_replies_ready_together_go_as_one_batch(bot, graph):
+    post(bot, *(message_event(f"8{person:02d}", f"m_{person}", "coffee 1", timestamp=T0) for person in range(50)))
     assert wait_for(lambda: len(graph.delivered) == 50)
     assert [items_of(r) for r in graph.requests] == [50]
 
 
-def test_an_expense_reply_is_worded_without_a_connection_of_the_senders_own(bot_with_senders, graph):
-    service, opened_by = bot_with_senders
-    post(service, message_event("111", "m_1", "coffee 100", timestamp=T0),
-         message_event("111", "m_2", "tea 3 #drinks", timestamp=T0 + 1000))
-    assert wait_for(lambda: len(graph.delivered) == 2)
-    # The day total was read on the connection that committed the messages, right after the commit.
-    assert graph.texts[1].endswith("Today: 103.00 USD")
-    assert not [name for name in opened_by if name.startswith("reply-sender")]
-    post(service, message_event("111", "m_3", "summary", timestamp=T0 + 2000))  # a command reads on its own
-    assert wait_for(lambda: len(graph.delivered) == 3)
-    assert [name for name in opened_by if name.startswith("reply-sender")]
-
-
-@pytest.fixture
-def bot_with_senders(tmp_path, graph, open_service):
-    """The real sender threads (no gather), and the names of the threads that opened a connection."""
-    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
-    service = open_service(config)
-    service.outbox.gather = 0.0
-    opened_by: list[str] = []
-    connect = service.db.connect
-
-    def connect_and_note(*args, **kwargs):
-        opened_by.append(threading.current_thread().name)
-        return connect(*args, **kwargs)
-
-    service.db.connect = connect_and_note
-    return service, opened_by
-
-
-def test_close_sends_a_reply_a_sender_lingers_over(lingering_bot, graph, caplog):
-    # A lingering sender takes what is ready once the outbox is closing, not when its linger ends:
-    # past the grace nothing may be sent any more.
-    lingering_bot.outbox.gather = 600.0
-    post(lingering_bot, message_event("71", "m_1", "coffee 1", timestamp=T0))
-    time.sleep(0.5)  # the woken sender is lingering now
-    assert graph.requests == []
-    lingering_bot.close()  # on purpose, mid-test: what close does with a lingering sender is what this checks
-    assert len(graph.delivered) == 1
-    assert events_of(caplog, "reply_dropped") == []
-
-
-def test_a_batch_filling_up_while_a_sender_lingers_goes_at_once(lingering_bot, graph):
-    lingering_bot.outbox.gather = 600.0
-    outbox = lingering_bot.outbox
-    for sender in outbox._senders[1:]:  # one sender: no idle one's poll takes the batch
-        sender.stop()
-    with outbox._lock:
-        outbox._idle &= {0}
-    post(lingering_bot, message_event("800", "m_0", "coffee 1", timestamp=T0))
-    time.sleep(0.5)  # the sender is lingering over that one reply
-    post(lingering_bot, *(message_event(f"8{person:02d}", f"m_{person}", "coffee 1", timestamp=T0)
-                          for person in range(1, 50)))
-    assert wait_for(lambda: len(graph.delivered) == 50)
-    assert [items_of(r) for r in graph.requests] == [50]

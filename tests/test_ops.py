@@ -24,8 +24,8 @@ def test_healthz_is_503_when_the_database_does_not_answer(service, client):
 @pytest.mark.parametrize("path", ["/ops/stats", f"/ops/last-write?psid_hash={'a' * 64}"])
 def test_ops_routes_are_404_when_no_ops_token_is_configured(tmp_path, path, open_service):
     service = open_service(make_config(tmp_path, ops_token=""))
-    assert Client(service.app).get(path, token="").status == 404
-    assert Client(service.app).get(path, token="anything").status == 404
+    assert Client(service).get(path, token="").status == 404
+    assert Client(service).get(path, token="anything").status == 404
 
 
 @pytest.mark.parametrize("path", ["/ops/stats", f"/ops/last-write?psid_hash={'a' * 64}"])

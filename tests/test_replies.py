@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import time
 
@@ -10,7 +9,6 @@ import pytest
 from conftest import (
     APP_SECRET,
     Client,
-    InlineExecutor,
     delivery,
     make_config,
     message_event,
@@ -27,7 +25,7 @@ T0 = 1764075600000  # 2025-11-25T13:00:00Z
 
 def say(bot, text, mid, psid="111", timestamp=T0, **fields):
     event = message_event(psid, mid, text, timestamp=timestamp, **fields)
-    response = Client(bot.app).post_webhook(delivery(event))
+    response = Client(bot).post_webhook(delivery(event))
     assert response.status == 200
     return response
 
@@ -60,14 +58,14 @@ def test_one_delivery_for_several_people_totals_each_person_apart(bot, graph):
               message_event("222", "m_2", "tea 7", timestamp=T0),
               message_event("111", "m_3", "€5 cake", timestamp=T0),
               message_event("222", "m_4", "hello", timestamp=T0)]
-    assert Client(bot.app).post_webhook(delivery(*events)).status == 200
+    assert Client(bot).post_webhook(delivery(*events)).status == 200
     replies = sorted((d["recipient"]["id"], d["message"]["text"]) for d in graph.delivered[1:])
     # Two people's replies go together as one batch, each person's in order: two batches of two.
     batches = [json.loads(r["form"]["batch"]) for r in graph.requests[1:]]
     assert [len(b) for b in batches] == [2, 2]
-    # Read after the batch's commit: both of 111's replies count both of 111's expenses.
+    # Each reply's total is the day as its own message left it.
     assert replies == sorted([
-        ("111", "coffee — 100.00 USD, today\nToday: 5.00 EUR, 100.00 USD"),
+        ("111", "coffee — 100.00 USD, today\nToday: 100.00 USD"),
         ("111", "cake — 5.00 EUR, today\nToday: 5.00 EUR, 100.00 USD"),
         ("222", "tea — 7.00 USD, today\nToday: 7.00 USD"),
         ("222", words.HINT),
@@ -95,7 +93,7 @@ def test_unparseable_text_gets_a_hint_and_is_stored(bot, graph, text, reply):
 
 def test_attachment_only_message_gets_a_hint(bot, graph):
     event = message_event("111", "m_img", None, attachments=[{"type": "image", "payload": {"url": "https://x/y.png"}}])
-    Client(bot.app).post_webhook(delivery(event))
+    Client(bot).post_webhook(delivery(event))
     assert graph.texts == [words.HINT]
 
 
@@ -108,7 +106,7 @@ def test_help_lists_examples(bot, graph):
 def test_no_reply_for_duplicates_echoes_and_receipts(bot, graph):
     say(bot, "coffee 1", "m_1")
     say(bot, "coffee 1", "m_1")
-    client = Client(bot.app)
+    client = Client(bot)
     for event in ({"message": {"mid": "m_echo", "text": "coffee 1", "is_echo": True}},
                   {"delivery": {"mids": ["m_1"], "watermark": T0}}, {"read": {"watermark": T0}},
                   {"reaction": {"reaction": "love", "action": "react", "mid": "m_1"}}):
@@ -118,7 +116,7 @@ def test_no_reply_for_duplicates_echoes_and_receipts(bot, graph):
 
 def test_edit_reply_says_updated(bot, graph):
     say(bot, "coffee 100", "m_1")
-    Client(bot.app).post_webhook(delivery({"sender": {"id": "111"}, "recipient": {"id": "1"}, "timestamp": T0 + 5000,
+    Client(bot).post_webhook(delivery({"sender": {"id": "111"}, "recipient": {"id": "1"}, "timestamp": T0 + 5000,
                                            "message_edit": {"mid": "m_1", "text": "coffee 120", "num_edit": 1}}))
     assert graph.texts[-1] == "Updated: coffee — 120.00 USD, today\nToday: 120.00 USD"
 
@@ -216,7 +214,7 @@ def test_retries_give_up_after_a_bound_and_log(bot, graph, caplog):
 def test_send_api_down_never_affects_the_write(tmp_path, caplog, open_service):
     from conftest import free_port
     config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=f"http://127.0.0.1:{free_port()}/v25.0")
-    bot = open_service(config, executor=InlineExecutor(), reply_backoff=(0, 0, 0))
+    bot = open_service(config, reply_backoff=(0, 0, 0))
     assert say(bot, "coffee 100", "m_1").text == "EVENT_RECEIVED"
     assert query(bot, "SELECT amount_minor FROM expenses") == [(10000,)]
     assert [r.fields["reason"] for r in caplog.records if r.msg == "reply_failed"] == [
@@ -224,7 +222,7 @@ def test_send_api_down_never_affects_the_write(tmp_path, caplog, open_service):
 
 
 def test_without_a_page_token_replies_are_logged_not_sent(tmp_path, caplog, open_service):
-    bot = open_service(make_config(tmp_path), executor=InlineExecutor())
+    bot = open_service(make_config(tmp_path))
     say(bot, "coffee 100", "m_1", psid="98765432101234")
     (logged,) = [r.fields for r in caplog.records if r.msg == "reply_logged"]
     assert logged == {"psid_hash": psid_hash("98765432101234"), "mid": "m_1",
@@ -249,60 +247,47 @@ def test_replies_go_out_in_commit_order_on_the_real_senders(tmp_path, graph, ope
     assert "210.00 USD in 20 expenses" in graph.texts[20]
 
 
-class HeldExecutor(concurrent.futures.Executor):
-    """Keep submitted work until run() is called: replies pile up as behind a slow Send API."""
-
-    def __init__(self):
-        self.held = []
-
-    def submit(self, fn, /, *args, **kwargs):
-        self.held.append((fn, args, kwargs))
-        return concurrent.futures.Future()
-
-    def run(self):
-        while self.held:
-            fn, args, kwargs = self.held.pop(0)
-            fn(*args, **kwargs)
+def say_only(bot, text, mid, psid="111"):
+    """Post a message; return once it is committed, before its reply is sent."""
+    assert Client(bot.app).post_webhook(delivery(message_event(psid, mid, text, timestamp=T0))).status == 200
 
 
 def test_a_long_outage_drops_a_persons_oldest_replies_never_a_row(tmp_path, graph, caplog, open_service):
-    executor = HeldExecutor()
+    graph.delay = 1.0  # the first reply holds this person's queue while the others pile up behind it
     config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
-    bot = open_service(config, executor=executor)
+    bot = open_service(config)
     bot.outbox.max_per_person = 3
-    for i in range(1, 6):
-        say(bot, f"item {i}", f"m_{i}")
-    assert len(executor.held) == 1  # one wake-up for the whole queue, not a task per message
-    executor.run()
-    assert [t.split(",")[0] for t in graph.texts] == [f"item — {i}.00 USD" for i in (3, 4, 5)]
+    say_only(bot, "item 1", "m_1")
+    assert wait_for(lambda: len(graph.requests) == 1, 10)
+    for i in range(2, 7):
+        say_only(bot, f"item {i}", f"m_{i}")
+    assert bot.outbox.drain(30)
+    assert [t.split(",")[0] for t in graph.texts] == [f"item — {i}.00 USD" for i in (1, 4, 5, 6)]
     assert [(r.fields["mid"], r.fields["reason"]) for r in caplog.records if r.msg == "reply_dropped"] == [
-        ("m_1", "too many replies queued for this person"), ("m_2", "too many replies queued for this person")]
-    assert query(bot, "SELECT count(*) FROM expenses") == [(5,)]
+        ("m_2", "too many replies queued for this person"), ("m_3", "too many replies queued for this person")]
+    assert query(bot, "SELECT count(*) FROM expenses") == [(6,)]
 
 
 def test_the_total_cap_drops_new_replies_and_logs_each(tmp_path, graph, caplog, open_service):
-    executor = HeldExecutor()
+    graph.delay = 1.0
     config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
-    bot = open_service(config, executor=executor)
-    bot.outbox.max_queued = 2
-    for i in range(1, 5):
-        say(bot, f"item {i}", f"m_{i}", psid=str(100 + i))
-    executor.run()
-    assert sorted(t.split(",")[0] for t in graph.texts) == ["item — 1.00 USD", "item — 2.00 USD"]
+    bot = open_service(config)
+    bot.outbox.senders, bot.outbox.max_queued = 1, 2  # one batch in flight: the rest stay queued meanwhile
+    say_only(bot, "item 1", "m_1", psid="101")
+    assert wait_for(lambda: len(graph.requests) == 1, 10)
+    for i in range(2, 6):
+        say_only(bot, f"item {i}", f"m_{i}", psid=str(100 + i))
+    assert bot.outbox.drain(30)
+    assert sorted(t.split(",")[0] for t in graph.texts) == [f"item — {i}.00 USD" for i in (1, 2, 3)]
     assert [(r.fields["mid"], r.fields["reason"]) for r in caplog.records if r.msg == "reply_dropped"] == [
-        ("m_3", "reply queue full"), ("m_4", "reply queue full")]
-    assert query(bot, "SELECT count(*) FROM expenses") == [(4,)]
+        ("m_4", "reply queue full"), ("m_5", "reply queue full")]
+    assert query(bot, "SELECT count(*) FROM expenses") == [(5,)]
 
 
-def test_closing_with_nobody_to_send_drops_queued_replies_and_logs_them(tmp_path, graph, caplog, open_service):
-    executor = HeldExecutor()
-    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
-    bot = open_service(config, executor=executor)
-    say(bot, "coffee 100", "m_1")
-    bot.close()  # on purpose, mid-test: what close does with queued replies is what this test checks
-    say(bot, "tea 3", "m_2")  # a request still finishing after close: its row is kept, its reply refused
-    executor.run()
-    assert graph.requests == []
+def test_a_message_committed_after_close_keeps_its_row_and_has_its_reply_refused(tmp_path, caplog, open_service):
+    bot = open_service(make_config(tmp_path))
+    bot.close()  # on purpose, mid-test: a request still finishing after close is what this test checks
+    say_only(bot, "tea 3", "m_2")
     assert [(r.fields["mid"], r.fields["reason"]) for r in caplog.records if r.msg == "reply_dropped"] == [
-        ("m_1", "shutting down"), ("m_2", "shutting down")]
-    assert query(bot, "SELECT count(*) FROM expenses") == [(2,)]
+        ("m_2", "shutting down")]
+    assert query(bot, "SELECT count(*) FROM expenses") == [(1,)]

@@ -14,7 +14,7 @@ import sqlite3
 
 import pytest
 import requests
-from conftest import OPS_TOKEN, ROOT, Client, InlineExecutor, delivery, make_config, message_event, psid_hash
+from conftest import OPS_TOKEN, ROOT, Client, delivery, make_config, message_event, psid_hash
 
 from expensebot import logs
 from expensebot.chat import meaning
@@ -48,14 +48,14 @@ def clock():
 def bot(tmp_path, graph, clock, open_service):
     config = make_config(tmp_path, public_url=PUBLIC_URL, fb_page_access_token="test-page-token",
                          fb_graph_url=graph.url)
-    service = open_service(config, replay_interval=0.05, executor=InlineExecutor(), now=clock,
+    service = open_service(config, replay_interval=0.05, now=clock,
                            reply_backoff=(0, 0, 0))
     return service
 
 
 @pytest.fixture
 def client(bot):
-    return Client(bot.app)
+    return Client(bot)
 
 
 def say(client: Client, psid: str, text: str, when: dt.datetime, mid: str | None = None) -> None:
@@ -588,9 +588,9 @@ def test_report_in_the_chat_answers_with_a_button_to_the_page(bot, client, graph
 
 def test_report_without_a_public_url_says_it_is_not_set_up(tmp_path, graph, open_service):
     config = make_config(tmp_path, fb_page_access_token="test-page-token", fb_graph_url=graph.url)
-    service = open_service(config, replay_interval=0.05, executor=InlineExecutor(),
+    service = open_service(config, replay_interval=0.05,
                            reply_backoff=(0, 0, 0))
-    say(Client(service.app), ALICE, "report", NOW)
+    say(Client(service), ALICE, "report", NOW)
     assert graph.texts == [words.REPORT_NOT_SET_UP]
 
 
@@ -605,9 +605,9 @@ def test_report_is_a_command_not_an_expense():
 
 def test_the_link_never_reaches_a_log_line(tmp_path, caplog, clock, open_service):
     config = make_config(tmp_path, public_url=PUBLIC_URL)  # no page token: replies are logged
-    service = open_service(config, replay_interval=0.05, executor=InlineExecutor(), now=clock)
+    service = open_service(config, replay_interval=0.05, now=clock)
     with caplog.at_level(logging.INFO):
-        say(Client(service.app), ALICE, "report", NOW)
+        say(Client(service), ALICE, "report", NOW)
     service.close()  # stopped, so its shutdown lines are checked too
     logged = [record for record in caplog.records if record.msg == "reply_logged"]
     assert [record.fields["text"] for record in logged] == ["Your report for November 2026"]

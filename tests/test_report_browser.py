@@ -47,7 +47,7 @@ BUDGETS = [("", 1000_00, "USD"), ("food", 120_00, "USD"), ("groceries", 300_00, 
 
 def seed_month(service: Service) -> str:
     """Send the month's expenses through the webhook, set budgets; return the psid_hash."""
-    client = Client(service.app)
+    client = Client(service)
     for number, (day, text) in enumerate(MONTH):
         moment = dt.datetime(2026, 11, day, 12, 30, tzinfo=dt.timezone.utc)
         event = message_event(PSID, f"m_month_{number}", text, timestamp=int(moment.timestamp() * 1000))

@@ -9,7 +9,7 @@ import time
 import pytest
 from conftest import META_DEADLINE, Client, delivery, make_config, message_event, psid_hash, wait_for
 
-from expensebot.ingest.webhook import Message
+from expensebot.events import Message
 
 
 def count(db_path, sql="SELECT count(*) FROM messages_raw"):
@@ -53,7 +53,7 @@ def test_locked_database_spools_answers_200_then_replays(service, client, locker
     assert count(service.config.db_path, "SELECT sum(amount_minor) FROM expenses") == 10300
     assert count(service.config.db_path, "SELECT count(*) FROM jobs") == 2
     assert wait_for(lambda: service.ingest.spool.files() == [])
-    assert wait_for(lambda: not service.ingest.spooling.is_set())  # cleared just after the last file goes
+    assert wait_for(lambda: not service.ingest.spooling)  # cleared just after the last file goes
     events = [(r.msg, r.fields.get("mid")) for r in caplog.records if hasattr(r, "fields")]
     assert ("event_spooled", "m_1") in events and ("event_logged", "m_1") in events
     assert events.index(("event_spooled", "m_1")) < events.index(("event_logged", "m_1"))
@@ -69,14 +69,14 @@ def test_database_and_spool_both_failing_is_503(service, client, locker):
 
 
 def test_replay_is_idempotent(service):
-    service.replayer.stop()
+    service.ingest.replayer.stop()
     ingest = service.ingest
     first = Message(psid_hash("111"), "m_1", "message", "coffee 1", 1764000000000, 1764000000000, "{}")
     second = Message(psid_hash("111"), "m_2", "message", "tea 2", 1764000000000, 1764000000000, "{}")
     ingest.write([first])
     ingest.spool.append([first, second])
     ingest.spool.append([second])
-    assert ingest.replay_spool() == 1
+    assert ingest.replay() == 1
     assert count(service.config.db_path) == 2
     assert count(service.config.db_path, "SELECT count(*) FROM expenses") == 2
     assert ingest.spool.files() == []
@@ -85,9 +85,9 @@ def test_replay_is_idempotent(service):
 def test_spool_left_by_a_previous_run_is_replayed_on_start(tmp_path, open_service):
     config = make_config(tmp_path)
     service = open_service(config, replay_interval=0.05)
-    service.replayer.stop()
-    service.ingest.spooling.set()  # as if the database had been locked
-    Client(service.app).post_webhook(delivery(message_event("111", "m_1", "coffee 5")))
+    service.ingest.replayer.stop()
+    service.ingest.spooling = True  # as if the database had been locked
+    Client(service).post_webhook(delivery(message_event("111", "m_1", "coffee 5")))
     service.close()  # the run ends with its event still spooled
     (config.spool_dir / "00000000000000000001-1-000000-1.tmp").write_text("half a line")
     assert count(config.db_path) == 0
@@ -99,17 +99,17 @@ def test_spool_left_by_a_previous_run_is_replayed_on_start(tmp_path, open_servic
 
 def test_unreadable_spool_file_is_set_aside_and_the_rest_replayed(service, caplog):
     spool = service.ingest.spool
-    service.ingest.spooling.set()
+    service.ingest.spooling = True
     bad = spool.directory / "00000000000000000001-1-000000-1.jsonl"
     bad.write_text("{not json\n")
-    Client(service.app).post_webhook(delivery(message_event("111", "m_1", "coffee 5")))
+    Client(service).post_webhook(delivery(message_event("111", "m_1", "coffee 5")))
     assert wait_for(lambda: count(service.config.db_path) == 1)
     assert wait_for(lambda: [p.name for p in spool.directory.iterdir()] == [bad.with_suffix(".bad").name])
     assert [r.fields["file"] for r in caplog.records if r.msg == "spool_file_rejected"] == [bad.with_suffix(".bad").name]
 
 
 def test_spool_files_hold_psid_hash_never_the_psid(service, locker):
-    client = Client(service.app)
+    client = Client(service)
     client.post_webhook(delivery(message_event("987654321012345", "m_1", "coffee 5")))
     (path,) = service.ingest.spool.files()
     content = path.read_text()
@@ -138,7 +138,7 @@ def test_read_only_database_file_spools_then_replays_when_writable(service, clie
         assert time.monotonic() - started < META_DEADLINE
         assert service.ingest.spool.depth() == 1
         reasons = [r.fields["reason"] for r in caplog.records if r.msg == "database_unavailable"]
-        assert reasons and "readonly" in reasons[0]
+        assert reasons and "read-only" in reasons[0]
     finally:
         set_immutable(db_path, False)
     assert wait_for(lambda: count(db_path) == 1)

@@ -6,7 +6,7 @@ import datetime as dt
 import sqlite3
 
 import pytest
-from conftest import OPS_TOKEN, Client, InlineExecutor, delivery, make_config, message_event, psid_hash
+from conftest import OPS_TOKEN, Client, delivery, make_config, message_event, psid_hash
 
 from expensebot.summary import summarize
 from expensebot.times import ms_from_iso
@@ -36,8 +36,8 @@ BOUNDS = {  # the periods' [start, end) in UTC, written out by hand
 @pytest.fixture
 def manila(tmp_path, open_service):
     config = make_config(tmp_path, tz="Asia/Manila")
-    service = open_service(config, executor=InlineExecutor(), now=lambda: NOW)
-    client = Client(service.app)
+    service = open_service(config, now=lambda: NOW)
+    client = Client(service)
     for n, (when, text) in enumerate(EXPENSES):
         client.post_webhook(delivery(message_event("111", f"m_{n}", text, timestamp=ms_from_iso(when))))
     client.post_webhook(delivery(message_event("222", "m_other", "someone else 1000", timestamp=ms_from_iso(NOW.isoformat()))))

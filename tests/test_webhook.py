@@ -29,9 +29,9 @@ def test_published_signature_vector_with_escaped_unicode_is_accepted(tmp_path, o
     from conftest import Client
     body = (PAYLOADS / "01_text_unicode_escaped_signed.json").read_bytes()
     signature = "sha256=3bf62d5bc657e3a17e55fa0095fa29964db507393b05209c260e2c845254968b"
-    response = Client(service.app).post_webhook(body, signature=signature)
+    response = Client(service).post_webhook(body, signature=signature)
     assert (response.status, response.text) == (200, "EVENT_RECEIVED")
-    with service.db.reading() as conn:
+    with service.db.connection() as conn:
         assert conn.execute("SELECT text FROM messages_raw").fetchall()[0][0] == "Test äëï"
 
 
@@ -250,9 +250,9 @@ REAL_PAYLOADS = {
     "10_echo_template_attachment.json": [],
     "11_delivery_timestamp_zero.json": [],
     "12_read.json": [],
-    "13_postback_payload_only.json": ["postback.1468152897212.9f86d081884c7d65"],
-    "14_postback_with_title.json": ["postback.1485139150858.{}"],
-    "15_postback_with_referral.json": ["postback.1472028006107.{}"],
+    "13_postback_payload_only.json": ["postback.{}"],
+    "14_postback_with_title.json": ["postback.{}"],
+    "15_postback_with_referral.json": ["postback.{}"],
     "16_standby_postback_empty.json": [],
     "17_standby_echo_media_template_docs.json": [],
     "18_batched_multi_entry_multi_messaging.json": [
@@ -299,8 +299,7 @@ def test_reply_then_edit_then_reaction_real_events(client, rows):
 
 
 def test_a_failure_after_the_commit_never_turns_into_an_error(service, client, rows, caplog):
-    def broken(saved, conn):
-        conn.execute("SELECT count(*) FROM expenses").fetchone()  # the committing connection, still open
+    def broken(saved):
         raise RuntimeError("reply pool is gone")
     service.ingest.after_commit = broken
     response = client.post_webhook(delivery(message_event("111", "m_1", "coffee 100")))

@@ -92,7 +92,7 @@ class Enricher:
             free = self.capacity - len(self._in_flight)
             if free <= 0:
                 return 0
-            with self.db.reading() as conn:
+            with self.db.connection() as conn:
                 due = [i for i in store.due_jobs(conn, now, free + len(self._in_flight))
                        if i not in self._in_flight][:free]
             self._in_flight.update(due)
@@ -117,7 +117,7 @@ class Enricher:
             self._poller.wake()
 
     def _enrich(self, message_id: int) -> None:
-        with self.db.reading() as conn:
+        with self.db.connection() as conn:
             job = store.job_message(conn, message_id)
             expenses = store.uncategorized_expenses(conn, message_id)
         if job is None or job["status"] != "pending":
@@ -132,8 +132,8 @@ class Enricher:
                 category = self.ai.categorize(expense["description"])
             except AiError as exc:
                 return self._failed(message_id, job, str(exc))
-            with self.db.writing() as conn:
-                store.set_ai_category(conn, expense["id"], category)
+            with self.db.transaction() as conn:
+                store.set_ai_category(conn, expense["id"], expense["description"], category)
         self._finish(message_id, job, "ok")
 
     def _failed(self, message_id: int, job, reason: str) -> None:
@@ -143,7 +143,7 @@ class Enricher:
 
     def _postpone(self, message_id: int, job, delay_ms: int, reason: str, attempted: bool) -> None:
         now_ms = self.now_ms()
-        with self.db.writing() as conn:
+        with self.db.transaction() as conn:
             store.postpone_job(conn, message_id, times.iso_utc(now_ms + delay_ms), times.iso_utc(now_ms),
                                reason if attempted else None, attempted)
         # An AI failure (attempted) is a warning; waiting out the rate limit is routine.
@@ -152,7 +152,7 @@ class Enricher:
 
     def _finish(self, message_id: int, job, status: str, reason: str | None = None,
                 attempted: bool = True) -> None:
-        with self.db.writing() as conn:
+        with self.db.transaction() as conn:
             store.finish_job(conn, message_id, status, times.iso_utc(self.now_ms()), reason, attempted)
         fields = {"error": reason} if reason else {}
         log_event(logger, "ai_enriched", level=logging.WARNING if status == "error" else logging.INFO,
@@ -167,7 +167,7 @@ class Enricher:
         """
         skipped = 0
         while not self._poller.stopping:
-            with self.db.writing() as conn:
+            with self.db.transaction() as conn:
                 jobs = store.skip_due_jobs(conn, now, SKIP_BATCH)
             for job in jobs:
                 log_event(logger, "ai_enriched", psid_hash=job["psid_hash"], mid=job["mid"], status="skipped")

@@ -26,7 +26,7 @@ POSTBACKS = {"GET_STARTED": "welcome", "MENU_SUMMARY": "summary", "MENU_UNDO": "
              "MENU_HELP": "help", "MENU_REPORT": "report"}
 COMMAND_WORDS = frozenset(
     "summary undo help delete currency timezone tz settings budget budgets report".split())
-MAX_UNDO = 10
+MAX_UNDO = 50  # as many as one message can hold (parser.MAX_EXPENSES_PER_MESSAGE)
 DEFAULT_PERIOD = "month"
 _PUNCTUATION = ".,;:!?"
 _DASHES = "-–—"
@@ -64,14 +64,15 @@ _ZONE_ALIASES = {"utc": "UTC", "gmt": "Etc/GMT", "nyc": "America/New_York", "was
 _REGIONS = ("Africa", "America", "Antarctica", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific")
 
 
+# Every command a message can be; each has its reply (replies/compose.py).
+COMMAND_NAMES = ("summary", "undo", "help", "delete_request", "delete_confirm", "delete_cancel", "welcome",
+                 "report", "settings", "currency_set", "currency_ask", "timezone_set", "timezone_show",
+                 "budget_set", "budget_off", "budgets", "question", "did_you_mean")
+
+
 @dataclasses.dataclass(frozen=True)
 class Command:
-    """A command with its arguments.
-
-    name: summary | undo | help | delete_request | delete_confirm | delete_cancel | welcome |
-    report | settings | currency_set | currency_ask | timezone_set | timezone_show | budget_set |
-    budget_off | budgets | question | did_you_mean.
-    """
+    """A command (one of COMMAND_NAMES) with its arguments."""
 
     name: str
     period: Period | None = None
@@ -98,6 +99,11 @@ class Reading:
         return self.parsed.expenses if self.parsed else ()
 
     @property
+    def changes_settings(self) -> bool:
+        """Whether this message sets the person's currency or time zone."""
+        return self.command is not None and self.command.name in ("currency_set", "timezone_set")
+
+    @property
     def settings_after(self) -> Settings:
         """The settings the person's next message is read with (this one may change them)."""
         command = self.command
@@ -108,8 +114,12 @@ class Reading:
         return self.settings
 
 
-def read(text: str | None, settings: Settings, sent_ms: int) -> Reading:
-    """Read a message sent at sent_ms by a person with these settings."""
+def read(text: str | None, settings: Settings, sent_ms: int, button: bool = False) -> Reading:
+    """Read a message sent at sent_ms by a person with these settings.
+
+    `button`: the text is a quick reply's or postback's payload, not typed. Only a button
+    confirms an erasure: typed, DELETE_MY_DATA_CONFIRM is no command.
+    """
     try:
         today = times.local_date(sent_ms, settings.zone)
     except (OverflowError, ValueError):  # the last hours of year 9999 in a zone ahead of UTC
@@ -119,7 +129,7 @@ def read(text: str | None, settings: Settings, sent_ms: int) -> Reading:
     # Pasted text may carry zero-width characters: '\u200bsummary 2026' is still a summary.
     words = text.translate(_INVISIBLE)
     try:
-        command = read_command(words, settings, today) or read_question(words, today)
+        command = read_command(words, settings, today, button) or read_question(words, today)
     except (OverflowError, ValueError):  # a period that would end after year 9999
         command = Command("did_you_mean", topic="question" if not starts_with_command_word(words) else "summary")
     if command is not None:
@@ -134,13 +144,13 @@ def starts_with_command_word(text: str) -> bool:
     return bool(words) and words[0].lower().rstrip(_PUNCTUATION) in COMMAND_WORDS
 
 
-def read_command(text: str, settings: Settings, today: dt.date) -> Command | None:
+def read_command(text: str, settings: Settings, today: dt.date, button: bool = False) -> Command | None:
     """The command a message is; None when its first word is no command word."""
     stripped = text.strip()
     if stripped in POSTBACKS:  # a menu item is its command typed without arguments
         name = POSTBACKS[stripped]
         return _COMMANDS[name]("", settings, today) if name in _COMMANDS else Command(name)
-    if stripped in (DELETE_CONFIRM, DELETE_CANCEL):
+    if button and stripped in (DELETE_CONFIRM, DELETE_CANCEL):
         return Command("delete_confirm" if stripped == DELETE_CONFIRM else "delete_cancel")
     if stripped == "?":
         return Command("help")

@@ -2,22 +2,23 @@
 
 One file per spooled request, written to a temporary name (every byte, checked), fsynced, then
 renamed, and the folder fsynced, so a file either holds whole events or does not exist: any
-failure on the way removes the temporary file and raises SpoolError. Names sort in arrival order and carry the event
-count, so the depth is known without reading the files.
+failure on the way removes the temporary file and raises SpoolError. A name is a counter and the
+event count (`00000000000000000042-3.jsonl`): files replay in the order they were written whatever
+the wall clock does, and the depth is known without reading them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import itertools
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
 from expensebot.errors import Unavailable
-from expensebot.ingest.webhook import Message
+from expensebot.events import Message
 
 SUFFIX = ".jsonl"
 BAD_SUFFIX = ".bad"
@@ -30,20 +31,27 @@ class SpoolError(Unavailable):
 class Spool:
     def __init__(self, directory: Path):
         self.directory = Path(directory)
-        self._counter = itertools.count()
+        self._next = 0
+        self._lock = threading.Lock()
 
     def open(self) -> Spool:
-        """Create the directory and drop files a crash left half-written (never acknowledged)."""
+        """Create the directory, drop files a crash left half-written (never acknowledged), find the next number."""
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         for leftover in self.directory.glob("*.tmp"):
             with contextlib.suppress(OSError):  # an immutable folder must not stop the bot starting
                 leftover.unlink(missing_ok=True)
+        # After every file there is, set aside ones included, so a number is never used twice.
+        self._next = max((_number(name) for name in os.listdir(self.directory)), default=-1) + 1
         return self
 
     def append(self, messages: list[Message]) -> Path:
         """Write messages to a new spool file and fsync it; raise SpoolError on failure."""
-        name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._counter):06d}-{len(messages)}"
+        with self._lock:
+            number, self._next = self._next, self._next + 1
+        name = f"{number:020d}-{len(messages)}"
         final = self.directory / f"{name}{SUFFIX}"
+        if final.exists():  # put there by hand: take the next number
+            return self.append(messages)
         temporary = self.directory / f"{name}.tmp"
         lines = "".join(json.dumps(dataclasses.asdict(m)) + "\n" for m in messages)
         try:
@@ -65,19 +73,17 @@ class Spool:
         """Return the spooled files, oldest first; raise SpoolError when the folder can't be listed."""
         try:
             # os.listdir, not Path.glob: glob reads a folder it cannot list as an empty one.
-            return sorted(self.directory / name for name in os.listdir(self.directory) if name.endswith(SUFFIX))
+            names = [name for name in os.listdir(self.directory) if name.endswith(SUFFIX)]
         except OSError as exc:
             raise SpoolError(f"{self.directory}: cannot list: {exc.strerror or exc}") from exc
+        return [self.directory / name for name in sorted(names, key=lambda name: (_number(name), name))]
 
-    def oldest_age(self, now_ns: int | None = None) -> float | None:
-        """Seconds since the oldest waiting file was written (its name starts with the time); None if none."""
+    def oldest_age(self) -> float | None:
+        """Seconds since the oldest waiting file was written; None if none."""
         files = self.files()
         if not files:
             return None
-        written = files[0].name.split("-", 1)[0]
-        # A file named otherwise (put there by hand) counts from its modification time.
-        written_ns = int(written) if written.isdigit() else _mtime_ns(files[0])
-        return max(0.0, ((now_ns or time.time_ns()) - written_ns) / 1e9)
+        return max(0.0, (time.time_ns() - _mtime_ns(files[0])) / 1e9)
 
     def load(self, path: Path) -> list[Message]:
         """Read the messages of one spool file."""
@@ -117,6 +123,12 @@ def _write_all(fd: int, data: bytes) -> None:
         if written <= 0:
             raise OSError(28, "no byte written (disk full?)")
         view = view[written:]
+
+
+def _number(name: str) -> int:
+    """The counter a spool file's name starts with (-1 for a name that has none)."""
+    first = name.split("-", 1)[0].split(".", 1)[0]
+    return int(first) if first.isascii() and first.isdigit() else -1
 
 
 def _mtime_ns(path: Path) -> int:

@@ -13,7 +13,7 @@ import hmac
 import json
 from collections.abc import Callable, Mapping
 
-from expensebot.jsontext import dumps_with
+from expensebot.events import Message
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_ID_LENGTH = 512
@@ -31,21 +31,6 @@ NOTICE_KINDS = (
     "take_thread_control", "request_thread_control", "game_play", "payment",
     "checkout_update", "pre_checkout", "messaging_feedback",
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class Message:
-    """One person's message event, identity already hashed."""
-
-    psid_hash: str
-    mid: str
-    kind: str          # message | quick_reply | postback | edit
-    text: str | None   # what the bot reads: the text, or the quick reply / postback payload
-    sent_ms: int       # the event's own timestamp
-    received_ms: int   # when the webhook reached us
-    event: str         # the event as received, identity fields removed (JSON)
-    num_edit: int = 0  # message_edit only
-    invalid: str | None = None  # why this event can never be stored (kept in rejected_events instead)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,7 +100,8 @@ def _read_event(raw, channel, hash_psid, entry_ms, received_ms) -> tuple[Message
         return Skipped(kind, "no usable sender id")
     # Out of the sane window: the receive time stands in (the original stays in `event`).
     sent_ms = raw.get("timestamp") if is_sane_ms(raw.get("timestamp"), received_ms) else entry_ms
-    read = _MESSAGE_READERS[kind](body, sent_ms)
+    event = _without_identity(raw)
+    read = _MESSAGE_READERS[kind](body, event)
     if isinstance(read, Skipped):
         return read
     mid, kind, text, num_edit = read
@@ -129,7 +115,7 @@ def _read_event(raw, channel, hash_psid, entry_ms, received_ms) -> tuple[Message
         text=_clean(text),
         sent_ms=sent_ms,
         received_ms=received_ms,
-        event=_without_identity(raw),
+        event=event,
         num_edit=num_edit,
         invalid=invalid,
     )
@@ -152,7 +138,7 @@ def _event_kind(raw: dict) -> tuple[str, dict | None]:
     return "unknown", None
 
 
-def _read_message(body: dict, sent_ms: int):
+def _read_message(body: dict, event: str):
     mid = _id(body.get("mid"))
     if mid is None:
         return Skipped("message", "no usable mid")
@@ -163,7 +149,7 @@ def _read_message(body: dict, sent_ms: int):
     return mid, "message", text if isinstance(text, str) else None, 0
 
 
-def _read_edit(body: dict, sent_ms: int):
+def _read_edit(body: dict, event: str):
     mid, text, num_edit = _id(body.get("mid")), body.get("text"), body.get("num_edit")
     if mid is None or not isinstance(text, str):
         return Skipped("message_edit", "no usable mid or text")
@@ -172,13 +158,13 @@ def _read_edit(body: dict, sent_ms: int):
     return mid, "edit", text, num_edit
 
 
-def _read_postback(body: dict, sent_ms: int):
+def _read_postback(body: dict, event: str):
     payload = body.get("payload")
     if not isinstance(payload, str) or not payload:
         return Skipped("postback", "no payload")
-    # Older postbacks have no mid: the timestamp and payload identify a redelivery.
-    digest = hashlib.sha256(_clean(payload).encode("utf-8")).hexdigest()[:16]
-    mid = _id(body.get("mid")) or f"postback.{sent_ms}.{digest}"
+    # Older postbacks have no mid: the event itself (its timestamp, if any, and payload) is its
+    # key, the same however often Meta redelivers it, and whatever time the redelivery arrives.
+    mid = _id(body.get("mid")) or f"postback.{hashlib.sha256(event.encode('utf-8', 'replace')).hexdigest()[:32]}"
     return mid, "postback", payload, 0
 
 
@@ -201,13 +187,10 @@ def _clean(text: str | None) -> str | None:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
-_compact = dumps_with(separators=(",", ":"))
-
-
 def _without_identity(raw: dict) -> str:
     event = {key: value for key, value in raw.items() if key not in IDENTITY_FIELDS}
     try:
-        return _compact(event)
+        return json.dumps(event, separators=(",", ":"))
     except (ValueError, RecursionError):
         return json.dumps({"unserializable": sorted(map(str, event))})
 

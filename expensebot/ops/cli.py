@@ -29,7 +29,7 @@ from expensebot.ingest.write import Ingest
 from expensebot.logs import log_event
 from expensebot.ops import checks, demo, envfile, profile
 from expensebot.service import Service
-from expensebot.settings import Settings, settings_of
+from expensebot.settings import Settings
 from expensebot.web import export as export_csv
 from expensebot.web.server import make_server, settle_memory
 
@@ -120,8 +120,8 @@ def hash_psid(config: Config, args) -> int:
 
 def print_summary(config: Config, args) -> int:
     """Print a person's totals for a period, computed from the rows, as JSON."""
-    with _database(config).reading() as conn:
-        zone = settings_of(conn, args.psid_hash, Settings(config.currency, config.tz)).zone
+    with _database(config).connection() as conn:
+        zone = store.settings_of(conn, args.psid_hash, Settings(config.currency, config.tz)).zone
         computed = summary.summarize(conn, args.psid_hash, args.period, times.utc_now(), zone)
     print(json.dumps({"psid_hash": args.psid_hash, **computed.as_json()}, indent=2))
     return 0
@@ -129,7 +129,7 @@ def print_summary(config: Config, args) -> int:
 
 def export(config: Config, args) -> int:
     """Write a person's expenses as RFC 4180 CSV, one row per expense, formula-safe."""
-    with _database(config).reading() as conn:
+    with _database(config).connection() as conn:
         rows = store.expenses_of(conn, args.psid_hash)
     if args.output is None:
         try:
@@ -159,7 +159,7 @@ def backup(config: Config, args) -> int:
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     try:
-        with database.reading() as source:
+        with database.connection() as source:
             destination = sqlite3.connect(partial)
             try:
                 source.backup(destination)
@@ -202,15 +202,11 @@ def replay_spool(config: Config, args) -> int:
     if not config.spool_dir.is_dir():
         log_event(logger, "spool_replayed_by_hand", messages=0, still_spooled=0, spool=str(config.spool_dir))
         return 0
-    database = Database(config.db_path).open()
-    try:
-        ingest = Ingest(database, Spool(config.spool_dir).open(), zone=config.zone, currency=config.currency,
-                        skip_jobs=not config.ai_enabled)
-        written = ingest.replay_spool()
-        log_event(logger, "spool_replayed_by_hand", messages=written, still_spooled=ingest.spool.depth(),
-                  spool=str(config.spool_dir))
-    finally:
-        database.close()
+    ingest = Ingest(Database(config.db_path).open(), Spool(config.spool_dir).open(),
+                    Settings(config.currency, config.tz), ai_enabled=config.ai_enabled)
+    written = ingest.replay()
+    log_event(logger, "spool_replayed_by_hand", messages=written, still_spooled=ingest.spool.depth(),
+              spool=str(config.spool_dir))
     return 0
 
 
@@ -218,11 +214,11 @@ def jobs(config: Config, args) -> int:
     """List enrichment jobs that ended in error, as JSON lines; with --retry, make them pending again."""
     database = _database(config)
     if args.retry:
-        with database.writing() as conn:
+        with database.transaction() as conn:
             count = store.requeue_failed_jobs(conn, times.iso_utc(times.now_ms()))
         log_event(logger, "jobs_requeued", jobs=count)
         return 0
-    with database.reading() as conn:
+    with database.connection() as conn:
         counts = store.counts(conn)["jobs"]
         failed = store.failed_jobs(conn)
     log_event(logger, "jobs", **counts)
@@ -249,7 +245,7 @@ def setup_page(config: Config, args) -> int:
 
 def rejected(config: Config, args) -> int:
     """List events that can never be stored (rejected_events), newest first, with the reason, as JSON lines."""
-    with _database(config).reading() as conn:
+    with _database(config).connection() as conn:
         total = conn.execute("SELECT count(*) FROM rejected_events").fetchone()[0]
         events = store.rejected_events(conn, args.limit)
     log_event(logger, "rejected_events", count=total)

@@ -1,61 +1,59 @@
-"""Replies on their way out: each person's in commit order, different people in parallel, batched under load.
+"""Replies on their way out: per-person queues, one dispatcher, a small pool of senders.
 
-The request thread only queues (`submit`). A few sender threads take work: at most one reply per
-person in flight, so one person's replies go out in the order their messages were committed while
-nobody waits behind someone else's. When several people's replies are ready, one sender takes up
-to MAX_BATCH of them (one per person) and sends them as one Graph batch request; a lone reply goes
-as a plain call. A reply whose wording waits for the model (a summary) goes alone, so only that
-person's queue waits for it. Retryable failures are tried again after a backoff, the person's
-later replies waiting behind; the rest are logged. Queues are capped per person and in total.
+The request thread only queues (`submit`). One dispatcher (a Periodic, every TICK seconds, and at
+once when a whole batch is waiting) claims the next reply of up to MAX_BATCH people, one in
+flight per person, so each person's replies go out in the order their messages were committed
+while nobody waits behind anyone else; a reply that may wait for the model goes alone. A sender
+from the pool words the batch's replies on one read connection and sends them: one Graph call
+for a lone reply, one batch request for several. Each reply then settles: sent, failed (logged),
+or retryable (back at the head of its person's queue, due after a backoff). Queues are capped per
+person and in total. Replies still queued when the bot stops are kept in `pending_replies`
+(the PSID sealed) and sent after the restart while the person's 24-hour window is open.
 
 The reply side owns addressing: `Addresses` keeps, in memory only, the PSID to answer for each
 psid_hash. The webhook remembers a delivery's senders there before handing the messages to
-ingest (which sees only psid_hash), and `submit` takes each job's PSID from it.
+ingest (which sees only psid_hash).
 """
 
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import dataclasses
-import functools
-import heapq
-import itertools
+import json
 import logging
-import math
-import sqlite3
 import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from concurrent.futures import Executor
 
-from expensebot import logs
+from expensebot import store, times
+from expensebot.db import Database
+from expensebot.identity import Sealer
 from expensebot.ingest.write import Saved
 from expensebot.logs import log_event
 from expensebot.periodic import Periodic
-from expensebot.replies.compose import Reads, Replier, Shown
+from expensebot.replies.compose import Replier
 from expensebot.replies.graph import MAX_BATCH, GraphClient, GraphError
 
 logger = logging.getLogger(__name__)
 
-SENDERS = 8
+SENDERS = 4  # batches in flight at once
+# How often the dispatcher looks for replies to send (and retries that came due). A person does
+# not notice a twentieth of a second; under load, the replies of that long go in one batch.
+TICK = 0.05
 BACKOFF = (0.5, 1.0, 2.0)  # seconds before the 2nd, 3rd and 4th attempt
 MAX_PER_PERSON = 50  # beyond this a person's oldest queued reply is dropped
 MAX_QUEUED = 10_000  # beyond this new replies are dropped (the rows are safe either way)
 GRACE = 5.0  # on close, seconds to send what is queued
-MAX_ADDRESSES = 50_000  # PSIDs remembered, the most recent senders'
 CLOSE_WITHIN = 9.5  # close returns by then, whatever the Send API does
 CALL_OVERRUN = 1.0  # on close, how long a call may run past the grace
-POLL = 0.25  # an idle sender looks for retries that came due this often
+MAX_ADDRESSES = 50_000  # PSIDs remembered, the most recent senders'
+WINDOW_MS = 24 * 3600 * 1000  # the Send API takes a RESPONSE only this long after the person's message
 
 
 class Addresses:
-    """The PSID to answer for each psid_hash: in memory only, the `limit` most recent senders.
-
-    Remembered by the webhook before the messages are written (or spooled), so a spooled
-    message's reply can follow the replay; a job copies its PSID when it is queued and keeps
-    it until the reply is done. Nothing here is ever written to a row, a file or a log line.
-    """
+    """The PSID to answer for each psid_hash: in memory only, the `limit` most recent senders."""
 
     def __init__(self, limit: int = MAX_ADDRESSES):
         self.limit = limit
@@ -64,8 +62,6 @@ class Addresses:
 
     def remember(self, recipients: Mapping[str, str]) -> None:
         """Keep these senders' PSIDs (psid_hash -> PSID), forgetting the least recent beyond the limit."""
-        if not recipients:
-            return
         with self._lock:
             for psid_hash, psid in recipients.items():
                 self._psids[psid_hash] = psid
@@ -81,267 +77,195 @@ class Addresses:
         return len(self._psids)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
 class Job:
-    record: Saved
-    psid: str | None  # in memory only (from Addresses); None after a restart (the spool keeps no PSIDs)
-    upto: int | None = None  # the last expense id of its transaction: the day total is read as of then
-    queued_at: float = 0.0  # the outbox's clock when it was queued: it goes within `gather` of then
-    shown: Shown | None = None  # what the reply shows from the rows, when read at the commit
-    message: dict | None = None  # composed once, kept for retries
+    psid_hash: str
+    mid: str
+    sent_ms: int  # when the message it answers was sent
+    psid: str | None  # in memory only; None after a restart when nobody kept it
+    record: Saved | None = None  # what to word the reply from; None once `message` is kept across a stop
+    message: dict | None = None  # the Send API message, composed once and kept for retries
     attempts: int = 0
-
-    @property
-    def psid_hash(self) -> str:
-        return self.record.message.psid_hash
-
-    @property
-    def mid(self) -> str:
-        return self.record.message.mid
+    due: float = 0.0  # the outbox clock's time it may go (a retry's backoff)
 
 
 class Outbox:
-    """Queue, compose and send replies; `close()` is bounded whatever the Send API does.
+    """Queue, word and send replies; `close()` is bounded whatever the Send API does.
 
-    `graph` None: replies are composed and logged (`reply_logged`), not sent. An `executor` given
-    runs the sending there, as soon as a reply is queued (tests pass one that runs it inline);
-    otherwise `senders` threads of our own do, lingering so replies go out in batches: a reply
-    waits up to `gather` seconds for others, and batches go at least `gather` apart unless a
-    whole one (MAX_BATCH) is ready (`_linger`).
+    `graph` None: replies are worded and logged (`reply_logged`), not sent. `db` is where the
+    replies are read and, with a `sealer`, where replies still queued at a stop are kept.
     """
 
-    def __init__(self, replier: Replier, graph: GraphClient | None, *, senders: int = SENDERS,
-                 executor: Executor | None = None, gather: float = 0.0, backoff: tuple[float, ...] = BACKOFF,
-                 max_per_person: int = MAX_PER_PERSON, max_queued: int = MAX_QUEUED,
-                 addresses: Addresses | None = None, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, replier: Replier, graph: GraphClient | None, db: Database, *,
+                 sealer: Sealer | None = None, senders: int = SENDERS, tick: float = TICK,
+                 backoff: tuple[float, ...] = BACKOFF, max_per_person: int = MAX_PER_PERSON,
+                 max_queued: int = MAX_QUEUED, addresses: Addresses | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.replier = replier
         self.graph = graph
-        self.addresses = addresses if addresses is not None else Addresses()
-        self.executor = executor
-        self.gather = gather
+        self.db = db
+        self.sealer = sealer
+        self.senders = senders
         self.backoff = backoff
         self.max_per_person = max_per_person
         self.max_queued = max_queued
+        self.addresses = addresses if addresses is not None else Addresses()
         self.clock = clock
-        self.sleep = sleep
-        mutex = threading.RLock()
-        self._lock = threading.Condition(mutex)  # the queues' state; notified as each reply is done
-        # Lingering senders wait on this one, told only of what ends a linger (close, a whole
-        # batch ready): woken at every reply done, they cost a batch a fifth more CPU (measured).
-        self._linger_over = threading.Condition(mutex)
-        self._queues: dict[str, collections.deque[Job]] = {}  # jobs not in flight, per person
-        self._ready: dict[str, None] = {}  # people whose next reply can go now, oldest first
-        self._busy: set[str] = set()  # people with a reply in flight or waiting to be retried
-        self._retries: list[tuple[float, int, str]] = []  # (due, tie-break, psid_hash)
-        self._seq = itertools.count()
+        self._lock = threading.Lock()
+        self._queues: dict[str, collections.deque[Job]] = {}  # replies not yet claimed, per person
+        self._busy: set[str] = set()  # people with a reply in flight
         self._queued = 0
+        self._in_flight = 0  # batches handed to the pool and not yet settled
         self._closed = False
-        self._send_until = math.inf
-        self._closing = threading.Event()
-        self._waking = False
-        self._last_claim = -math.inf  # when the latest batch was taken (clock)
-        self._senders = [] if executor else [
-            Periodic(f"reply-sender-{i}", POLL, functools.partial(self._work, i)) for i in range(senders)]
-        self._idle = set(range(len(self._senders)))
+        self._kept: list[Job] = []  # retryable at the stop: kept for the restart
+        self._pool = concurrent.futures.ThreadPoolExecutor(senders, thread_name_prefix="reply-sender")
+        self._dispatcher = Periodic("reply-dispatcher", tick, self.dispatch)
 
     def start(self) -> Outbox:
-        for sender in self._senders:
-            sender.start()
+        """Queue again the replies kept at the last stop, then start dispatching."""
+        if self.sealer is not None:
+            self._restore()
+        self._dispatcher.start()
         return self
 
-    def submit(self, saved: list[Saved], conn: sqlite3.Connection | None = None) -> None:
-        """Queue a reply for every saved message (called after the commit); never blocks on sending.
+    def submit(self, saved: list[Saved]) -> None:
+        """Queue a reply for every saved message (called after the commit); never blocks on sending."""
+        jobs = [Job(record.message.psid_hash, record.message.mid, record.message.sent_ms,
+                    self.addresses.get(record.message.psid_hash), record) for record in saved]
+        self._enqueue(jobs)
 
-        `conn`: the connection that committed them, still open: what the replies show from the
-        rows is read on it now (else by the sender, on a connection of its own).
-        """
-        dropped = []
-        # Saved together, in one transaction: each reply's day total counts them all, and no later one.
-        upto = max((i for record in saved for i in record.expense_ids), default=None)
-        shown = self.replier.shown(conn, saved, upto) if conn is not None else [None] * len(saved)
-        queued_at = self.clock()
-        with self._lock:
-            for record, facts in zip(saved, shown):
-                if self._closed:
-                    dropped.append((record, "shutting down"))
-                elif self._queued >= self.max_queued:
-                    dropped.append((record, "reply queue full"))
-                else:
-                    dropped.extend(self._enqueue(Job(record, self.addresses.get(record.message.psid_hash), upto,
-                                                     queued_at, facts)))
-            wake = bool(self._ready) and not self._waking
-            self._waking = self._waking or wake
-            if len(self._ready) >= MAX_BATCH:  # a lingering sender takes a whole batch now
-                self._linger_over.notify_all()
-        for record, reason in dropped:
-            self._log_dropped(record, reason)
-        if wake:
-            self._wake()
+    def dispatch(self) -> None:
+        """Hand batches of ready replies to free senders (the dispatcher's turn)."""
+        while True:
+            with self._lock:
+                if self._in_flight >= self.senders:
+                    return
+                batch = self._claim()
+                if not batch:
+                    return
+                self._in_flight += 1
+            self._pool.submit(self._send, batch)
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until every queued reply has been sent or given up, at most `timeout` s; tell whether."""
+        ends = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if not self._queued and not self._in_flight:
+                    return True
+            if time.monotonic() >= ends:
+                return False
+            self._dispatcher.wake()
+            time.sleep(0.005)
 
     def close(self, grace: float = GRACE, within: float = CLOSE_WITHIN) -> None:
-        """Take no more replies, send what can go within `grace` s, log the rest as dropped; return within `within` s."""
-        started = self.clock()
+        """Take no more replies, send what can go within `grace` s, keep the rest for the restart; return within `within` s."""
+        started = time.monotonic()
         with self._lock:
             self._closed = True
-            self._send_until = started + grace
-            self._linger_over.notify_all()  # a lingering sender sends now
         if self.graph is not None:  # a call in flight (even one the Send API hangs) ends by then
             self.graph.cutoff = started + min(grace + CALL_OVERRUN, within - CALL_OVERRUN)
-        if self._senders:
-            for sender in self._senders:
-                sender.wake()
-            with self._lock:
-                self._lock.wait_for(lambda: not self._queues and not self._busy, timeout=grace)
-                self._send_until = -math.inf
-            self._closing.set()
-            for sender in self._senders:
-                sender.stop(timeout=max(started + within - self.clock(), 0.0))
+        self.drain(grace)
+        self._dispatcher.stop(timeout=max(started + within - time.monotonic(), 0.0))
+        self._pool.shutdown(wait=True)
         with self._lock:
-            self._send_until = -math.inf
-            left = [job for queue in self._queues.values() for job in queue]
+            # Those in flight at the stop went before those queued behind them.
+            left = self._kept + [job for queue in self._queues.values() for job in queue]
             self._queues.clear()
-            self._ready.clear()
-            self._retries.clear()
-            self._queued = 0
-        for job in left:
-            self._log_dropped(job.record, "shutting down")
+            self._queued, self._kept = 0, []
+        self._keep(left)
 
-    def _enqueue(self, job: Job) -> list[tuple[Saved, str]]:
-        queue = self._queues.setdefault(job.psid_hash, collections.deque())
+    def _enqueue(self, jobs: list[Job], at_head: bool = False) -> None:
         dropped = []
-        if len(queue) >= self.max_per_person:
-            dropped.append((queue.popleft().record, "too many replies queued for this person"))
-            self._queued -= 1
-        queue.append(job)
-        self._queued += 1
-        if job.psid_hash not in self._busy:
-            self._ready[job.psid_hash] = None
-        return dropped
-
-    def _wake(self) -> None:
-        if self.executor is not None:
-            self.executor.submit(self._work, None)
-            return
-        with self._lock:  # taken out of the idle set now, so the next wake-up goes to another sender
-            sender = self._idle.pop() if self._idle else None
-        if sender is not None:
-            self._senders[sender].wake()
-
-    def _work(self, sender: int | None) -> None:
-        """Send until nothing is ready: on a sender thread (woken, or every POLL s), or on the executor."""
         with self._lock:
-            self._idle.discard(sender)
+            for job in jobs:
+                if self._closed:
+                    dropped.append((job, "shutting down"))
+                    continue
+                if self._queued >= self.max_queued:
+                    dropped.append((job, "reply queue full"))
+                    continue
+                queue = self._queues.setdefault(job.psid_hash, collections.deque())
+                if len(queue) >= self.max_per_person:
+                    dropped.append((queue.popleft(), "too many replies queued for this person"))
+                    self._queued -= 1
+                queue.appendleft(job) if at_head else queue.append(job)
+                self._queued += 1
+            whole_batch = len(self._queues) - len(self._busy) >= MAX_BATCH
+        for job, reason in dropped:
+            self._log_dropped(job, reason)
+        if whole_batch:
+            self._dispatcher.wake()
+
+    def _claim(self) -> list[Job]:
+        """Take the next reply of up to MAX_BATCH ready people (the lock held); one that waits for the model goes alone."""
+        now = self.clock()
+        batch: list[Job] = []
+        for psid_hash, queue in self._queues.items():
+            head = queue[0]
+            if psid_hash in self._busy or head.due > now:
+                continue
+            alone = head.record is not None and head.message is None and self.replier.needs_model(head.record)
+            if alone and batch:
+                continue
+            batch.append(head)
+            if alone or len(batch) == MAX_BATCH:
+                break
+        for job in batch:
+            queue = self._queues[job.psid_hash]
+            queue.popleft()
+            if not queue:
+                del self._queues[job.psid_hash]
+            self._busy.add(job.psid_hash)
+            self._queued -= 1
+        return batch
+
+    def _send(self, jobs: list[Job]) -> None:
+        """Word, send and settle one batch (on a sender thread)."""
         try:
-            while True:
-                with self._linger_over:  # woken by close() and by a whole batch
-                    while self.gather and (linger := self._linger()) > 0:
-                        self._linger_over.wait(linger)
-                jobs = self._claim()
-                if jobs:
-                    self._deliver(jobs)
-                elif sender is None and (due := self._next_retry()) is not None:
-                    self.sleep(max(due - self.clock(), 0.0))  # on the executor: nobody else will retry
-                else:
-                    return
-        except Exception:
+            sendable = [job for job in self._compose(jobs) if self._addressable(job)]
+            if sendable:
+                for job, error in zip(sendable, self._deliver(sendable)):
+                    self._settle(job, error)
+        except Exception:  # a bug, not the Send API: logged, and these people's later replies still go
             log_event(logger, "reply_sender_failed", level=logging.ERROR, traceback=traceback.format_exc())
         finally:
             with self._lock:
-                # A reply queued while this sender was finishing found no idle sender: take it now.
-                again = sender is not None and bool(self._ready) and self.clock() < self._send_until
-                if sender is not None:
-                    self._idle.add(sender)
-                self._lock.notify_all()
-            if again:
-                self._senders[sender].wake()
+                self._busy.difference_update(job.psid_hash for job in jobs)
+                self._in_flight -= 1
+            self._dispatcher.wake()
 
-    def _linger(self) -> float:
-        """Seconds to wait so more replies join the batch.
-
-        A batch goes when a whole one is ready, on close, or once its oldest reply has waited
-        `gather` and the previous batch went `gather` ago. Without this, senders that keep up
-        take each reply as it comes, alone, each with a read connection (and the GIL) of its own.
-        """
-        with self._lock:
-            if not self._ready or len(self._ready) >= MAX_BATCH or self._closed:
-                return 0.0
-            oldest = min(self._queues[psid_hash][0].queued_at for psid_hash in self._ready)
-            return max(oldest, self._last_claim) + self.gather - self.clock()
-
-    def _next_retry(self) -> float | None:
-        with self._lock:
-            return self._retries[0][0] if self._retries and self.clock() < self._send_until else None
-
-    def _claim(self) -> list[Job]:
-        """Take the next reply of up to MAX_BATCH ready people; one that waits for the model goes alone."""
-        with self._lock:
-            self._waking = False
-            now = self.clock()
-            while self._retries and self._retries[0][0] <= now:
-                _, _, psid_hash = heapq.heappop(self._retries)
-                self._busy.discard(psid_hash)
-                self._ready[psid_hash] = None
-            if now >= self._send_until:
-                return []
-            jobs: list[Job] = []
-            for psid_hash in list(itertools.islice(self._ready, 2 * MAX_BATCH)):
-                head = self._queues[psid_hash][0]
-                slow = head.message is None and self.replier.needs_model(head.record)
-                if slow and jobs:
-                    continue
-                del self._ready[psid_hash]
-                self._busy.add(psid_hash)
-                jobs.append(self._queues[psid_hash].popleft())
-                self._queued -= 1
-                if slow or len(jobs) == MAX_BATCH:
-                    break
-            if jobs:
-                self._last_claim = now
-            more = bool(self._ready) and not self._waking and bool(self._idle)
-            self._waking = self._waking or more
-        if more:
-            self._wake()
-        return jobs
-
-    def _deliver(self, jobs: list[Job]) -> None:
-        # Each stretch's lines go out together (one write), but none waits on the Send API call.
-        with logs.together():
-            sendable, done = [], []
-            with self.replier.reads() as reads:  # one read connection for the whole batch's wording
-                for job in jobs:
-                    (sendable if self._compose(job, reads) and self._addressable(job) else done).append(job)
-            self._release(done)
-        if not sendable:
-            return
+    def _compose(self, jobs: list[Job]) -> list[Job]:
+        """Word each job's reply (once) on one read connection; return those to send."""
+        wording = [job for job in jobs if job.message is None]
+        if not wording:
+            return jobs
+        composed = [job for job in jobs if job.message is not None]
         try:
-            if len(sendable) == 1:
-                self.graph.send_message(sendable[0].psid, sendable[0].message)
-                outcomes = [None]
-            else:
-                outcomes = self.graph.send_batch([(job.psid, job.message) for job in sendable])
-        except GraphError as exc:  # the call failed as a whole: each reply on its own account
-            outcomes = [exc] * len(sendable)
-        except Exception:  # a bug, not the Send API: logged, and these people's later replies still go
-            log_event(logger, "reply_send_crashed", level=logging.ERROR, replies=len(sendable),
-                      traceback=traceback.format_exc())
-            outcomes = [GraphError("sending failed")] * len(sendable)
-        with logs.together():
-            self._release([job for job, error in zip(sendable, outcomes) if self._settle(job, error)])
+            with self.db.connection() as conn:
+                for job in wording:
+                    if self._word(job, conn):
+                        composed.append(job)
+        except Exception as exc:  # the database cannot be read: these replies cannot be worded
+            for job in wording:
+                if job.message is None:
+                    log_event(logger, "reply_compose_failed", level=logging.ERROR, psid_hash=job.psid_hash,
+                              mid=job.mid, reason=str(exc))
+        return sorted(composed, key=jobs.index)
 
-    def _compose(self, job: Job, reads: Reads) -> bool:
-        """Word the reply (once); False when done with the job here (logged or failed: to release)."""
+    def _word(self, job: Job, conn) -> bool:
+        """Compose one reply; False when done with it here (logged, or it could not be worded)."""
         try:
-            if job.message is None:
-                reply = self.replier.compose(job.record, reads, upto=job.upto, shown=job.shown)
-                job.message = reply.as_message()
-                if self.graph is None:
-                    log_event(logger, "reply_logged", psid_hash=job.psid_hash, mid=job.mid, text=reply.text)
-                    return False
-            return True
+            reply = self.replier.compose(job.record, conn)
         except Exception:
             log_event(logger, "reply_compose_failed", level=logging.ERROR, psid_hash=job.psid_hash, mid=job.mid,
                       traceback=traceback.format_exc())
             return False
+        job.message = reply.as_message()
+        if self.graph is None:
+            log_event(logger, "reply_logged", psid_hash=job.psid_hash, mid=job.mid, text=reply.text)
+            return False
+        return True
 
     def _addressable(self, job: Job) -> bool:
         if job.psid is not None:
@@ -350,45 +274,79 @@ class Outbox:
                   code=None, reason="recipient not known after a restart")
         return False
 
-    def _settle(self, job: Job, error: GraphError | None) -> bool:
-        """Log the reply's outcome, or queue it again to retry; True when done with it (to release)."""
+    def _deliver(self, jobs: list[Job]) -> list[GraphError | None]:
+        """Send the batch: one call for one reply, a batch request for several; per job, None or its error."""
+        try:
+            if len(jobs) == 1:
+                self.graph.send_message(jobs[0].psid, jobs[0].message)
+                return [None]
+            return self.graph.send_batch([(job.psid, job.message) for job in jobs])
+        except GraphError as exc:  # the call failed as a whole: each reply on its own account
+            return [exc] * len(jobs)
+
+    def _settle(self, job: Job, error: GraphError | None) -> None:
+        """Log the reply's outcome, or queue it again to retry."""
         if error is None:
             log_event(logger, "reply_sent", psid_hash=job.psid_hash, mid=job.mid)
-        elif error.retryable and job.attempts < len(self.backoff) and self._retry(job):
-            return False
-        elif error.retryable and self._closed:
-            self._log_dropped(job.record, "shutting down")
-        else:
-            log_event(logger, "reply_failed", level=logging.WARNING, psid_hash=job.psid_hash, mid=job.mid,
-                      code=error.code, subcode=error.subcode, reason=str(error))
-        return True
-
-    def _retry(self, job: Job) -> bool:
-        """Put the job back at the head of its person's queue, due after its backoff; False if closing."""
-        due = self.clock() + self.backoff[job.attempts]
-        with self._lock:
-            if due >= self._send_until:
-                return False
-            job.attempts += 1
-            self._queues.setdefault(job.psid_hash, collections.deque()).appendleft(job)
-            self._queued += 1
-            heapq.heappush(self._retries, (due, next(self._seq), job.psid_hash))
-            self._lock.notify_all()
-        return True
-
-    def _release(self, jobs: list[Job]) -> None:
-        """These people's replies are done: the next one of each (if any) is ready."""
-        if not jobs:
             return
-        with self._lock:
-            for job in jobs:
-                self._busy.discard(job.psid_hash)
-                if self._queues.get(job.psid_hash):
-                    self._ready[job.psid_hash] = None
-                else:
-                    self._queues.pop(job.psid_hash, None)
-            self._lock.notify_all()
+        if error.retryable and job.attempts < len(self.backoff):
+            wait = max(self.backoff[job.attempts], getattr(error, "retry_after", None) or 0.0)
+            job.attempts += 1
+            job.due = self.clock() + wait
+            with self._lock:
+                closed = self._closed
+                if closed:
+                    self._kept.append(job)
+            if not closed:
+                self._enqueue([job], at_head=True)
+            return
+        log_event(logger, "reply_failed", level=logging.WARNING, psid_hash=job.psid_hash, mid=job.mid,
+                  code=error.code, subcode=error.subcode, reason=str(error))
 
-    def _log_dropped(self, record: Saved, reason: str) -> None:
-        log_event(logger, "reply_dropped", level=logging.WARNING, psid_hash=record.message.psid_hash,
-                  mid=record.message.mid, reason=reason)
+    def _keep(self, jobs: list[Job]) -> None:
+        """Keep unsent replies in the database for the restart (their PSID sealed); or log them dropped."""
+        keepable = [job for job in jobs if job.psid is not None and self.sealer is not None]
+        for job in jobs:
+            if job not in keepable:
+                self._log_dropped(job, "shutting down")
+        if not keepable:
+            return
+        try:
+            with self.db.connection() as conn:
+                for job in keepable:
+                    if job.message is None:
+                        job.message = self.replier.compose(job.record, conn).as_message()
+            now = times.iso_utc(times.now_ms())
+            with self.db.transaction() as conn:
+                store.save_pending_replies(conn, [
+                    (job.psid_hash, job.mid, self.sealer.seal(job.psid), json.dumps(job.message),
+                     times.iso_utc(job.sent_ms), now) for job in keepable])
+        except Exception as exc:
+            for job in keepable:
+                self._log_dropped(job, f"shutting down, and could not be kept: {exc}")
+            return
+        log_event(logger, "replies_kept", replies=len(keepable))
+
+    def _restore(self) -> None:
+        """Queue the replies kept at the last stop whose 24-hour window is still open."""
+        try:
+            with self.db.transaction() as conn:
+                rows = store.take_pending_replies(conn)
+        except Exception as exc:
+            log_event(logger, "replies_not_restored", level=logging.WARNING, reason=str(exc))
+            return
+        now_ms, jobs = times.now_ms(), []
+        for row in rows:
+            job = Job(row["psid_hash"], row["mid"], times.ms_from_iso(row["sent_at"]),
+                      self.sealer.open(row["recipient"]), message=json.loads(row["message"]))
+            if now_ms - job.sent_ms >= WINDOW_MS:
+                self._log_dropped(job, "the person's 24-hour window closed while the bot was stopped")
+            else:
+                jobs.append(job)
+        self._enqueue(jobs)
+        if rows:
+            log_event(logger, "replies_restored", replies=len(jobs))
+
+    def _log_dropped(self, job: Job, reason: str) -> None:
+        log_event(logger, "reply_dropped", level=logging.WARNING, psid_hash=job.psid_hash, mid=job.mid,
+                  reason=reason)

@@ -45,7 +45,7 @@ WELCOME = (
 DID_YOU_MEAN = {
     "summary": "Did you mean a summary? Try: summary, summary week, summary 2026, summary november, "
                "summary 2026-11, summary last 7 days.",
-    "undo": "Did you mean undo? \"undo\" removes your latest expense, \"undo 3\" the latest 3 (at most 10).",
+    "undo": "Did you mean undo? \"undo\" removes your latest expense, \"undo 3\" the latest 3 (at most 50).",
     "help": "Did you mean help? Send \"help\".",
     "delete": "Did you mean \"delete my data\"? Send exactly that and I ask before erasing anything.",
     "currency": "Did you mean to set your currency? Try: currency EUR, currency €, currency yen.",
@@ -229,9 +229,20 @@ def delete_request_reply() -> tuple[str, list[QuickReply]]:
             [QuickReply("Yes, delete", DELETE_CONFIRM), QuickReply("No, keep", DELETE_CANCEL)])
 
 
-def deleted_reply(erased: dict) -> str:
-    return (f"Done: I erased your {erased['messages']} messages and {erased['expenses']} expenses. "
+def deleted_reply(messages: int, expenses: int) -> str:
+    return (f"Done: I erased your {messages} messages and {expenses} expenses. "
             "Nothing of yours is left here.")
+
+
+def late_setting_reply(currency: str, tz: str) -> str:
+    """Answer a setting that arrived after one sent later: the later one stands."""
+    return fit(["That change reached me after a later one, so the later one stands.",
+                f"Currency: {currency}", f"Time zone: {tz}"])
+
+
+def late_budget_reply(category: str) -> str:
+    """Answer a budget that arrived after one sent later for the same category."""
+    return f"That budget reached me after a later one for {_budget_name(category)}, so the later one stands."
 
 
 def fit(lines: list[str]) -> str:

@@ -17,15 +17,16 @@ import bottle
 from expensebot import store, summary, times
 from expensebot.chat import meaning
 from expensebot.config import Config
+from expensebot.background.wal import WalKeeper
 from expensebot.db import Database
-from expensebot.errors import describe
+from expensebot.errors import DatabaseUnavailable, describe
 from expensebot.identity import PsidHasher, is_psid_hash
 from expensebot.ingest import webhook
 from expensebot.ingest.spool import SpoolError
 from expensebot.ingest.write import Ingest
 from expensebot.logs import log_event
 from expensebot.replies.outbox import Addresses
-from expensebot.settings import Settings, settings_of
+from expensebot.settings import Settings
 from expensebot.web import privacy
 from expensebot.web.report import error_page as report_error_page
 from expensebot.web.report import install_report, is_report_path
@@ -38,7 +39,7 @@ SPOOL_STALE_AFTER = 60.0
 def create_app(config: Config, db: Database, ingest: Ingest,
                now: Callable[[], dt.datetime] = times.utc_now,
                spool_stale_after: float = SPOOL_STALE_AFTER,
-               addresses: Addresses | None = None) -> bottle.Bottle:
+               addresses: Addresses | None = None, wal: WalKeeper | None = None) -> bottle.Bottle:
     """Build the Bottle app for one configuration.
 
     `addresses` (the outbox's) learns each sender's PSID before the messages are written, so
@@ -92,9 +93,9 @@ def create_app(config: Config, db: Database, ingest: Ingest,
         problem = db.file_problem()
         if problem is None:
             try:
-                with db.reading() as conn:
+                with db.connection() as conn:
                     conn.execute("SELECT count(*) FROM messages_raw WHERE 0").fetchone()
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, DatabaseUnavailable) as exc:
                 problem = f"database does not answer: {exc}"
         problem = problem or ingest.health_problem(spool_stale_after)
         if problem:
@@ -108,7 +109,7 @@ def create_app(config: Config, db: Database, ingest: Ingest,
         psid_hash = bottle.request.query.getunicode("psid_hash", "")
         if not is_psid_hash(psid_hash):
             return _error(400, "psid_hash must be 64 lowercase hex digits")
-        with db.reading() as conn:
+        with db.connection() as conn:
             row = store.last_write(conn, psid_hash)
         return _json({"psid_hash": psid_hash,
                       "last_write": row["received_at"] if row else None,
@@ -124,8 +125,8 @@ def create_app(config: Config, db: Database, ingest: Ingest,
             return _error(400, "psid_hash must be 64 lowercase hex digits")
         if period not in summary.PERIODS:
             return _error(400, f"period must be one of {', '.join(summary.PERIODS)}")
-        with db.reading() as conn:
-            zone = settings_of(conn, psid_hash, Settings(config.currency, config.tz)).zone
+        with db.connection() as conn:
+            zone = store.settings_of(conn, psid_hash, Settings(config.currency, config.tz)).zone
             computed = summary.summarize(conn, psid_hash, period, now(), zone)
         return _json({"psid_hash": psid_hash, **computed.as_json()})
 
@@ -133,13 +134,13 @@ def create_app(config: Config, db: Database, ingest: Ingest,
     @_database_required
     def stats():
         _require_ops_token(config)
-        with db.reading() as conn:
+        with db.connection() as conn:
             counts = store.counts(conn)
         try:
             depth = ingest.spool.depth()
         except SpoolError:
             depth = None
-        return _json({**counts, "spool_depth": depth, **db.keeper.stats()})
+        return _json({**counts, "spool_depth": depth, **(wal.stats() if wal is not None else {})})
 
     install_report(app, config, db, now)
     privacy.install_privacy(app, config)
@@ -171,7 +172,7 @@ def _database_required(route: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         try:
             return route(*args, **kwargs)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, DatabaseUnavailable) as exc:
             log_event(logger, "database_read_failed", level=logging.WARNING, reason=describe(exc))
             return _error(503, "database unavailable")
     return wrapper

@@ -32,6 +32,7 @@ import bottle
 
 from expensebot import settings, store, times
 from expensebot.config import Config
+from expensebot.errors import DatabaseUnavailable
 from expensebot.db import Database
 from expensebot.logs import log_event
 from expensebot.money import format_amount
@@ -120,14 +121,14 @@ class Links:
         url = link_for(self.config, psid_hash, moment)
         if url is None:
             return None
-        with self.db.reading() as conn:
+        with self.db.connection() as conn:
             zone = person_settings(conn, psid_hash, self.config)[1]
         return month_title(moment.astimezone(zone).date()), url
 
 
 def person_settings(conn: sqlite3.Connection, psid_hash: str, config: Config) -> tuple[str, dt.tzinfo]:
     """The person's currency and zone; the bot's own when theirs is unset or unusable."""
-    own = settings.settings_of(conn, psid_hash, settings.Settings(config.currency, config.tz))
+    own = store.settings_of(conn, psid_hash, settings.Settings(config.currency, config.tz))
     try:
         return own.currency, own.zone
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -397,7 +398,7 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
         def wrapper(*args, **kwargs):
             try:
                 return route(*args, **kwargs)
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, DatabaseUnavailable) as exc:
                 log_event(logger, "report_unavailable", level=logging.ERROR, reason=type(exc).__name__)
                 return _plain(503)
         return wrapper
@@ -428,7 +429,7 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
         psid_hash = person(token)
         if psid_hash is None:
             return _plain(403)
-        with db.reading() as conn:
+        with db.connection() as conn:
             currency, zone = person_settings(conn, psid_hash, config)
             today = now().astimezone(zone).date()
             first = parse_month(bottle.request.query.get("month"), today)
@@ -447,7 +448,7 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
         psid_hash = person(token)
         if psid_hash is None:
             return _plain(403)
-        with db.reading() as conn:
+        with db.connection() as conn:
             zone = person_settings(conn, psid_hash, config)[1]
             first = parse_month(bottle.request.query.get("month"), now().astimezone(zone).date())
             if first is None:

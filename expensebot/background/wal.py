@@ -1,0 +1,127 @@
+"""The WAL's upkeep: kept open, copied back on a timer, bounded in size, emptied after an erasure."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from expensebot.db import Database
+from expensebot.errors import describe
+from expensebot.logs import log_event
+from expensebot.periodic import Periodic
+
+logger = logging.getLogger(__name__)
+
+# The WAL may grow to this many bytes before writers are paused to empty it (a TRUNCATE checkpoint).
+WAL_LIMIT = 64 * 1024 * 1024
+# A commit that changed at least this many rows looks at the WAL's size right away: batches of
+# deliveries can write megabytes between two turns of the keeper.
+LARGE_COMMIT = 100
+# After a TRUNCATE checkpoint that readers kept from finishing, PASSIVE ones only for this many turns.
+TRUNCATE_BACKOFF_TURNS = 10
+
+
+class WalKeeper:
+    """Keep the WAL open and small: a connection of its own, and a checkpoint every interval.
+
+    While one connection stays open, closing a request's connection does not checkpoint and
+    delete the WAL, a copy and an fsync each write would pay for otherwise; checkpointing here,
+    on a timer, keeps that off the request path. A PASSIVE checkpoint never waits for anyone.
+    Should the WAL pass `limit` bytes (a reader kept it from starting over, or writers outran
+    the copy), writers are paused for a TRUNCATE checkpoint, which empties it; the size is
+    checked every turn and right after every large commit. After an erasure (`scrub`) the WAL
+    is emptied the same way, so the erased words leave the -wal file too.
+    """
+
+    def __init__(self, db: Database, interval: float = 1.0, limit: int = WAL_LIMIT):
+        self.db = db
+        self.limit = limit
+        self.wal_path = Path(f"{db.path}-wal")
+        self.high_water = 0  # the largest WAL size seen, in bytes
+        self.truncations = 0
+        self.longest_pause = 0.0  # seconds writers waited for a checkpoint
+        self._scrub = threading.Event()
+        self._next_truncate = 0.0  # monotonic: no TRUNCATE for the limit before this
+        self._conn: sqlite3.Connection | None = None
+        self._loop = Periodic("wal-keeper", interval, self.checkpoint)
+
+    def start(self) -> WalKeeper:
+        try:
+            # Used by the keeper's thread only, and closed after that thread ends.
+            self._conn = self.db.connect(check_same_thread=False)
+            self._conn.execute(f"PRAGMA journal_size_limit = {self.limit}")
+        except Exception as exc:
+            log_event(logger, "wal_keeper_unavailable", level=logging.WARNING, reason=describe(exc))
+            return self
+        self.db.on_commit.append(self._after_commit)
+        self._loop.start()
+        return self
+
+    def stop(self) -> None:
+        if self._conn is None:
+            return
+        self._loop.stop()
+        self._loop.run_once()
+        self._conn.close()
+        self._conn = None
+
+    def scrub(self) -> None:
+        """Empty the WAL soon: what was erased must not stay readable in it."""
+        self._scrub.set()
+        self._loop.wake()
+
+    def stats(self) -> dict:
+        return {"wal_bytes": self._wal_size(), "wal_high_water_bytes": self.high_water,
+                "wal_limit_bytes": self.limit, "wal_truncations": self.truncations,
+                "wal_longest_pause_ms": round(self.longest_pause * 1000, 1)}
+
+    def checkpoint(self) -> None:
+        """One turn: copy the WAL back (PASSIVE), or empty it (TRUNCATE) when over the limit or asked to."""
+        if self.db.file_problem() is not None:
+            return  # another file is at our path now: never checkpoint beside it
+        size = self._wal_size()
+        self.high_water = max(self.high_water, size)
+        scrub = self._scrub.is_set()
+        if scrub or (size > self.limit and time.monotonic() >= self._next_truncate):
+            self._scrub.clear()
+            self._truncate(size, scrub)
+        else:
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+
+    def _after_commit(self, conn: sqlite3.Connection) -> None:
+        if conn.total_changes >= LARGE_COMMIT and self._wal_size() > self.limit:
+            self._loop.wake()
+
+    def _truncate(self, size: int, scrub: bool) -> None:
+        # Readers finish in milliseconds; waiting for them longer than a write may wait would
+        # push the paused writers past their deadline (into the spool).
+        budget = self.db.write_timeout / 2
+        started = time.monotonic()
+        with self.db.paused_writes(budget) as taken:
+            if not taken:
+                if scrub:
+                    self._scrub.set()
+                return
+            self._conn.execute(f"PRAGMA busy_timeout = {int(budget * 1000)}")
+            busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        pause = time.monotonic() - started
+        self.longest_pause = max(self.longest_pause, pause)
+        if busy:
+            # A reader kept its snapshot (a long query, a backup): try again, but don't pause writers every turn.
+            self._next_truncate = time.monotonic() + TRUNCATE_BACKOFF_TURNS * self._loop.interval
+            if scrub:
+                self._scrub.set()
+        else:
+            self.truncations += 1
+        log_event(logger, "wal_checkpointed", wal_bytes=size, truncated=not busy, erasure=scrub,
+                  pause_ms=round(pause * 1000, 1))
+
+    def _wal_size(self) -> int:
+        try:
+            return os.stat(self.wal_path).st_size
+        except OSError:
+            return 0
