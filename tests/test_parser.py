@@ -429,3 +429,56 @@ def test_several_amounts_on_one_line(line, expected):
     else:
         assert result.expenses == tuple(
             dataclasses.replace(expected_line(0, outcome), item=item) for item, outcome in enumerate(expected))
+
+
+# Local signs written before or after the number, like the other symbols: never the default currency.
+@pytest.mark.parametrize(("line", "default_currency", "expected"), [
+    ("noodles 100 元", "USD", ok(10000, "CNY", "noodles")),
+    ("noodles 100元", "USD", ok(10000, "CNY", "noodles")),
+    ("元35 dumplings", "EUR", ok(3500, "CNY", "dumplings")),
+    ("bubble tea 60元", "TWD", ok(6000, "TWD", "bubble tea")),   # Taiwan writes its dollar 元 too
+    ("milk tea 30元", "HKD", ok(3000, "HKD", "milk tea")),
+    ("ramen 800 円", "USD", ok(800, "JPY", "ramen")),
+    ("ramen 800円", "USD", ok(800, "JPY", "ramen")),
+    ("ramen 800円", "CNY", ok(800, "JPY", "ramen")),
+    ("onigiri 1.500円", "USD", ok(1500, "JPY", "onigiri")),
+    ("pierogi 100 zł", "USD", ok(10000, "PLN", "pierogi")),
+    ("pierogi 100zł", "USD", ok(10000, "PLN", "pierogi")),
+    ("pierogi 12,50 zł", "EUR", ok(1250, "PLN", "pierogi")),
+    ("nasi goreng Rp 50000", "USD", ok(5000000, "IDR", "nasi goreng")),
+    ("nasi goreng Rp50.000", "USD", ok(5000000, "IDR", "nasi goreng")),
+    ("Rp 1.500.000 kos", "USD", ok(150000000, "IDR", "kos")),
+    ("parkir Rp.5.000", "USD", ok(500000, "IDR", "parkir")),
+    ("plov 100 ₸", "USD", ok(10000, "KZT", "plov")),
+    ("plov 2500₸", "USD", ok(250000, "KZT", "plov")),
+    ("₸800 taxi", "USD", ok(80000, "KZT", "taxi")),
+    ("chai ₨100", "PKR", ok(10000, "PKR", "chai")),
+    ("chai 100₨", "INR", ok(10000, "INR", "chai")),
+    ("₨ 250 momo", "NPR", ok(25000, "NPR", "momo")),
+    ("kottu 900 ₨", "LKR", ok(90000, "LKR", "kottu")),
+    ("chai 100 ₨", "USD", "which currency"),
+    ("chai ₨100", "EUR", "which currency"),
+    ("₨ chai 100", "USD", "which currency"),                      # a sign is money wherever it stands
+    ("chai ₨", "USD", NO_AMOUNT),
+    # the yen sign is as before: the yuan for a person in yuan, else the yen
+    ("ramen ¥800", "USD", ok(800, "JPY", "ramen")),
+    ("ramen ￥800", "USD", ok(800, "JPY", "ramen")),
+    ("noodles ¥30", "CNY", ok(3000, "CNY", "noodles")),
+    ("noodles 30￥", "CNY", ok(3000, "CNY", "noodles")),
+])
+def test_local_currency_signs(line, default_currency, expected):
+    result = parse_line(line, default_currency=default_currency, today=TODAY)
+
+    if isinstance(expected, str):
+        assert (type(result), result.reason) == (RejectedLine, expected)
+    else:
+        assert result == expected_line(0, expected)
+
+
+def test_the_rupee_sign_comes_back_with_the_line_for_each_rupee():
+    result = parse_line("chai ₨100 #food", default_currency="USD", today=TODAY)
+
+    assert [code for code, _ in result.choices] == ["INR", "PKR", "LKR", "NPR", "MUR", "SCR"]
+    assert result.choices[1] == ("PKR", "chai PKR 100 #food")
+    assert parse_line(result.choices[1][1], default_currency="USD", today=TODAY) == ParsedExpense(
+        0, 10000, "PKR", "chai", "food", TODAY)

@@ -14,6 +14,7 @@ from typing import NamedTuple
 from expensebot.money import (
     MAX_AMOUNT_MINOR,
     MINOR_DIGITS,
+    RUPEE_SIGN,
     SYMBOLS,
     currencies_for_word,
     currency_for_symbol,
@@ -234,6 +235,8 @@ def _read_expense(
     what it reads as. Only dates can raise here, and they are met in the same order
     as before, so the first invalid date still wins over any later problem.
     """
+    if RUPEE_SIGN in text:  # '₨100' is read as '₨ 100', the sign as the word 'rupees' (it names several)
+        text = text.replace(RUPEE_SIGN, f" {RUPEE_SIGN} ")
     category: str | None = None
     dates: set[datetime.date] = set()
     words: list[str] = []
@@ -327,13 +330,15 @@ def _read_currency_words(
     """Read currency names written right after a bare number ('500 yen', '100 pesos') as codes.
 
     A name of several currencies means the person's own when it is one of them; otherwise
-    the line is not read and the choices are offered. Return the indexes of currencies.
+    the line is not read and the choices are offered. The rupee sign is such a name wherever
+    it stands, as any sign is. Return the indexes of currencies.
     """
     for i in range(len(tokens)):
         if tokens[i] is not None:
             continue
         word = words[i].rstrip(_TRAILING_PUNCTUATION)
-        if not (i > 0 and _is_bare(tokens[i - 1])) and not _is_prefix(words, tokens, i, default_currency):
+        if (word != RUPEE_SIGN and not (i > 0 and _is_bare(tokens[i - 1]))
+                and not _is_prefix(words, tokens, i, default_currency)):
             continue
         codes = currencies_for_word(word, default_currency)
         if len(codes) == 1 or default_currency in codes:
