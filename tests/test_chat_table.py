@@ -117,6 +117,11 @@ CASES = {
     "quid": (["beer 5 quid"], "beer — 5.00 GBP", [(500, "GBP", "beer")]),
     "bucks": (["coffee 3 bucks"], "coffee — 3.00 USD", [(300, "USD", "coffee")]),
     "francs": (["bread 2 francs"], "bread — 2.00 CHF", [(200, "CHF", "bread")]),
+    # a lower-case code away from the amount's side is a word of the description
+    "code word in a description": (["car svc 40"], "=car svc — 40.00 USD, today\nToday: 40.00 USD",
+                                   [(4000, "USD", "car svc")]),
+    "code word first": (["currency EUR", "npr donation 25"], "npr donation — 25.00 EUR", [(2500, "EUR", "npr donation")]),
+    "code right after the amount": (["250 php lunch"], "lunch — 250.00 PHP", [(25000, "PHP", "lunch")]),
     # several amounts on one line
     "two pairs": (["coffee 4.50 lunch 12"], "=coffee — 4.50 USD, today\nlunch — 12.00 USD, today\nToday: 16.50 USD",
                   [(450, "USD", "coffee"), (1200, "USD", "lunch")]),

@@ -482,3 +482,49 @@ def test_the_rupee_sign_comes_back_with_the_line_for_each_rupee():
     assert result.choices[1] == ("PKR", "chai PKR 100 #food")
     assert parse_line(result.choices[1][1], default_currency="USD", today=TODAY) == ParsedExpense(
         0, 10000, "PKR", "chai", "food", TODAY)
+
+
+# A three-letter code is a currency where it stands as one: on the amount, in capitals, or in lower
+# case right after the amount or first on the line right before it. Elsewhere a lower-case code
+# is a word of the description ('svc' a service, 'npr' the radio) and the amount is the person's own.
+@pytest.mark.parametrize(("line", "default_currency", "expected"), [
+    # words of the description
+    ("car svc 40", "USD", ok(4000, "USD", "car svc")),
+    ("car svc 40", "PHP", ok(4000, "PHP", "car svc")),
+    ("npr donation 25", "USD", ok(2500, "USD", "npr donation")),
+    ("Npr donation 25", "EUR", ok(2500, "EUR", "Npr donation")),
+    ("donation to npr 25", "USD", ok(2500, "USD", "donation to npr")),
+    ("oil change svc 45.50 #car", "USD", ok(4550, "USD", "oil change svc", "car")),
+    ("phone scr repair 80", "USD", ok(8000, "USD", "phone scr repair")),
+    ("amd ryzen cpu 200", "USD", ok(20000, "USD", "amd ryzen cpu")),
+    ("gym mnt fee 30", "USD", ok(3000, "USD", "gym mnt fee")),
+    ("sar team gift 50 yesterday", "USD", ok(5000, "USD", "sar team gift", date=YESTERDAY)),
+    ("lunch Php 250", "USD", ok(25000, "USD", "lunch Php")),
+    ("all you can eat 20", "USD", ok(2000, "USD", "all you can eat")),
+    ("top up 20", "USD", ok(2000, "USD", "top up")),
+    # currencies
+    ("lunch 250 PHP", "USD", ok(25000, "PHP", "lunch")),
+    ("lunch 250 php", "USD", ok(25000, "PHP", "lunch")),
+    ("250 php lunch", "USD", ok(25000, "PHP", "lunch")),
+    ("PHP 250 lunch", "USD", ok(25000, "PHP", "lunch")),
+    ("php 250", "USD", ok(25000, "PHP", "")),
+    ("Php 250 lunch", "USD", ok(25000, "PHP", "lunch")),
+    ("php #food 250 lunch", "USD", ok(25000, "PHP", "lunch", "food")),
+    ("lunch PHP 250", "USD", ok(25000, "PHP", "lunch")),
+    ("PHP lunch 250", "USD", ok(25000, "PHP", "lunch")),
+    ("NPR donation 25", "USD", ok(2500, "NPR", "donation")),
+    ("taxi 20 EUR", "USD", ok(2000, "EUR", "taxi")),
+    ("taxi 20 eur.", "USD", ok(2000, "EUR", "taxi")),
+    ("eur 20 taxi", "USD", ok(2000, "EUR", "taxi")),
+    ("4.50usd", "EUR", ok(450, "USD", "")),
+    ("usd4.50", "EUR", ok(450, "USD", "")),
+    ("car svc40", "USD", ok(4000, "SVC", "car")),
+    ("€12 lunch", "USD", ok(1200, "EUR", "lunch")),
+    ("lunch 12 eur dinner 20 eur", "USD", [ok(1200, "EUR", "lunch"), ok(2000, "EUR", "dinner")]),
+])
+def test_a_three_letter_code_is_a_currency_only_where_it_stands_as_one(line, default_currency, expected):
+    result = parse_message(line, default_currency=default_currency, today=TODAY)
+
+    outcomes = expected if isinstance(expected, list) else [expected]
+    assert result.expenses == tuple(
+        dataclasses.replace(expected_line(0, outcome), item=item) for item, outcome in enumerate(outcomes))
