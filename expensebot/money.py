@@ -77,6 +77,15 @@ def currency_for_symbol(symbol: str, default_currency: str) -> str | None:
     return _SYMBOL_CURRENCIES.get(symbol)
 
 
+def currencies_for_symbol(symbol: str) -> tuple[str, ...]:
+    """Every code a currency symbol may stand for, whoever writes it ('$' → the dollars); () for none."""
+    if symbol == RUPEE_SIGN:
+        return RUPEE_CURRENCIES
+    if symbol in _SHARED_SIGNS:
+        return _SHARED_SIGNS[symbol]
+    return (_SYMBOL_CURRENCIES[symbol],) if symbol in _SYMBOL_CURRENCIES else ()
+
+
 def format_amount(amount_minor: int, currency: str) -> str:
     """Write an amount as the parser reads it back: '12345.67 USD', no thousands separators."""
     if isinstance(amount_minor, bool) or not isinstance(amount_minor, int):

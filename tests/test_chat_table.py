@@ -430,6 +430,21 @@ def test_a_question_the_reader_cannot_read_may_be_mapped_by_the_model(ai_bot, gr
     assert [r["json"]["messages"][1]["content"] for r in asked] == ["how much did the food thing cost me lately?"]
 
 
+@pytest.mark.parametrize("rephrased, faithful", [
+    ("Food took 18.50 USD and transport 3.00 USD: 21.50 USD this month.", True),
+    ("Food took 3.00 USD and transport 18.50 USD: 21.50 USD this month.", False),  # amounts swapped
+    ("Last month you spent 21.50 USD in 2 expenses.", False),                      # another period
+])
+def test_a_summary_is_reworded_only_when_each_amount_and_the_period_stay_its_own(ai_bot, graph, rephrased, faithful):
+    from test_ai import says
+    bot, model = ai_bot
+    converse(bot, graph, ["lunch 18.50", "taxi 3"])
+    model.will(says(rephrased))
+    converse(bot, graph, ["summary"], start=T0 + 60_000)
+    plain = "This month: 21.50 USD in 2 expenses\nTop: food 18.50 USD, transport 3.00 USD"
+    assert graph.texts[-1] == (rephrased if faithful else plain)
+
+
 def test_with_ai_off_an_unreadable_question_gets_the_did_you_mean(bot, graph):
     converse(bot, graph, ["how much did the food thing cost me lately?"])
     assert graph.texts == [words.DID_YOU_MEAN["question"]]

@@ -3,6 +3,7 @@ import pytest
 from expensebot.money import (
     MAX_AMOUNT_MINOR,
     MINOR_DIGITS,
+    currencies_for_symbol,
     currency_for_symbol,
     format_amount,
     is_currency,
@@ -122,3 +123,19 @@ def test_minor_digits_of_unknown_code_is_value_error():
 ])
 def test_currency_for_symbol(symbol, default_currency, expected):
     assert currency_for_symbol(symbol, default_currency) == expected
+
+
+@pytest.mark.parametrize(("symbol", "expected"), [
+    ("€", {"EUR"}),
+    ("¥", {"JPY", "CNY"}),
+    ("元", {"CNY", "TWD", "HKD", "MOP"}),
+    ("₨", {"INR", "PKR", "LKR", "NPR", "MUR", "SCR"}),
+    ("%", set()),
+])
+def test_currencies_for_symbol(symbol, expected):
+    assert set(currencies_for_symbol(symbol)) == expected
+
+
+def test_the_dollar_sign_may_be_any_dollar_usd_first():
+    assert currencies_for_symbol("$")[0] == "USD"
+    assert {"CAD", "AUD", "MXN", "TWD"} <= set(currencies_for_symbol("$"))
