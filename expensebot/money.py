@@ -24,22 +24,35 @@ MINOR_DIGITS: Mapping[str, int] = MappingProxyType(
 )
 
 # Currencies whose own sign is a bare "$": there "$" means the local money, elsewhere USD.
-DOLLAR_CURRENCIES = frozenset(
+_DOLLAR_CODES = (
     "USD CAD AUD NZD SGD HKD TWD MXN BSD BBD BZD BMD BND KYD XCD FJD GYD JMD LRD NAD"
     " SBD SRD TTD ARS CLP COP CUP DOP UYU".split()
 )
+DOLLAR_CURRENCIES = frozenset(_DOLLAR_CODES)
 
 _SYMBOL_CURRENCIES = {
     "€": "EUR", "£": "GBP", "₱": "PHP", "₹": "INR", "₩": "KRW", "₫": "VND", "฿": "THB",
-    "₺": "TRY", "₽": "RUB", "₦": "NGN", "₴": "UAH", "₪": "ILS",
+    "₺": "TRY", "₽": "RUB", "₦": "NGN", "₴": "UAH", "₪": "ILS", "₸": "KZT", "円": "JPY",
+    "zł": "PLN", "Rp": "IDR", "Rp.": "IDR",
     "US$": "USD", "C$": "CAD", "CA$": "CAD", "A$": "AUD", "AU$": "AUD", "NZ$": "NZD",
     "HK$": "HKD", "S$": "SGD", "SG$": "SGD", "NT$": "TWD", "MX$": "MXN", "R$": "BRL",
 }
-_YEN_SIGNS = ("¥", "￥")
+# Signs that several currencies write: the person's own currency when it is one of them, else the
+# first. "¥" is the yen and the yuan; "元" the yuan, and also how Taiwan, Hong Kong and Macau write
+# their dollar.
+_SHARED_SIGNS = {
+    "$": tuple(_DOLLAR_CODES),
+    "¥": ("JPY", "CNY"),
+    "￥": ("JPY", "CNY"),
+    "元": ("CNY", "TWD", "HKD", "MOP"),
+}
+# The rupee sign is written for too many rupees to pick one: it is read like the word "rupees".
+RUPEE_SIGN = "₨"
+RUPEE_CURRENCIES = ("INR", "PKR", "LKR", "NPR", "MUR", "SCR")
 
 # Longest first, so that "US$5" is read as "US$" and not as "U" followed by "S$".
 SYMBOLS: tuple[str, ...] = tuple(
-    sorted({"$", *_YEN_SIGNS, *_SYMBOL_CURRENCIES}, key=lambda symbol: (-len(symbol), symbol))
+    sorted({*_SHARED_SIGNS, *_SYMBOL_CURRENCIES}, key=lambda symbol: (-len(symbol), symbol))
 )
 
 
@@ -58,11 +71,19 @@ def minor_digits(code: str) -> int:
 
 def currency_for_symbol(symbol: str, default_currency: str) -> str | None:
     """Return the ISO code a currency symbol stands for, or None for an unknown symbol."""
-    if symbol == "$":
-        return default_currency if default_currency in DOLLAR_CURRENCIES else "USD"
-    if symbol in _YEN_SIGNS:
-        return "CNY" if default_currency == "CNY" else "JPY"
+    shared = _SHARED_SIGNS.get(symbol)
+    if shared is not None:
+        return default_currency if default_currency in shared else shared[0]
     return _SYMBOL_CURRENCIES.get(symbol)
+
+
+def currencies_for_symbol(symbol: str) -> tuple[str, ...]:
+    """Every code a currency symbol may stand for, whoever writes it ('$' → the dollars); () for none."""
+    if symbol == RUPEE_SIGN:
+        return RUPEE_CURRENCIES
+    if symbol in _SHARED_SIGNS:
+        return _SHARED_SIGNS[symbol]
+    return (_SYMBOL_CURRENCIES[symbol],) if symbol in _SYMBOL_CURRENCIES else ()
 
 
 def format_amount(amount_minor: int, currency: str) -> str:
@@ -88,7 +109,7 @@ _WORDS = {
     "PHP MXN ARS CLP COP DOP UYU CUP": "peso pesos",
     "PHP": "piso",
     "GBP": "quid sterling",
-    "INR PKR LKR NPR MUR SCR": "rupee rupees rs",
+    " ".join(RUPEE_CURRENCIES): f"rupee rupees rs {RUPEE_SIGN}",
     "THB": "baht",
     "KRW": "won",
     "VND": "dong",

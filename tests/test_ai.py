@@ -427,6 +427,10 @@ def test_a_timeout_outside_the_contract_is_refused(timeout):
 
 
 PLAIN = "This month: 1200.50 USD in 3 expenses\nTop: food 800.00 USD, transport 400.50 USD"
+TOP = "This month: 21.50 EUR in 3 expenses\nTop: food 18.50 EUR, uncategorized 3.00 EUR"
+YEN = "This month: 1500 JPY in 2 expenses\nTop: food 1200 JPY, transport 300 JPY"
+LAST = "Last month: 5.00 USD in 1 expense\nTop: food 5.00 USD"
+NOVEMBER = "November 2025: 5.00 USD in 1 expense\nTop: food 5.00 USD"
 
 
 @pytest.mark.parametrize("plain, rephrased, faithful", [
@@ -468,12 +472,51 @@ PLAIN = "This month: 1200.50 USD in 3 expenses\nTop: food 800.00 USD, transport 
     ("This month: 112.00 PHP in 3 expenses", "This month you spent $112.00.", False),
     ("This month: 112.00 PHP in 3 expenses", "This month you spent ₱112.00.", True),
     ("This month: 112.00 USD in 3 expenses", "This month you spent 112.00 US$.", True),
+    ("This month: 112.00 USD in 3 expenses", "This month you spent ₨112.00.", False),
+    ("This month: 112.00 PKR in 3 expenses", "This month you spent ₨112.00.", True),
+    ("This month: 112.00 TWD in 3 expenses", "This month you spent 112.00元.", True),
+    ("This month: 112.00 USD in 3 expenses", "This month you spent 112.00元.", False),
+    ("This month: 800 JPY in 3 expenses", "This month you spent 800円.", True),
     ("This month: 112.00 USD in 3 expenses", "This week: 112.00 USD in 3 expenses.", False),
     ("This month: 112.00 USD in 3 expenses", "This year: 112.00 USD in 3 expenses.", False),
     ("This month: 112.00 USD in 3 expenses", "Today: 112.00 USD in 3 expenses.", False),
     ("This month: 112.00 USD in 3 expenses", "Monthly spend: 112.00 USD in 3 expenses.", False),
     (PLAIN, "This month: 1200.50 USD; travel 800.00 USD, transport 400.50 USD.", False),
     (PLAIN, "This month: 1200.50 USD; food 800.00 USD, transport 400.50 USD.", True),
+    # Each category named beside an amount carries its own amount, not another's or the total.
+    (TOP, "You spent 3.00 EUR on food and 18.50 EUR on other things.", False),
+    (TOP, "You spent 3.00 EUR on food and 18.50 EUR on uncategorized things.", False),
+    (TOP, "This month: food 3.00 EUR, uncategorized 18.50 EUR.", False),
+    (TOP, "Food came to 3.00 EUR; uncategorized, 18.50 EUR.", False),
+    (TOP, "18.50 EUR went on uncategorized things and 3.00 EUR on food.", False),
+    (TOP, "Food: €3.00. Uncategorized: €18.50.", False),
+    (TOP, "This month you spent 21.50 EUR on food.", False),         # the total is not food's
+    (PLAIN, "Transport came to 800.00 USD and food to 400.50 USD.", False),
+    (YEN, "Food was ¥300 and transport ¥1,200 of your ¥1,500 this month.", False),
+    (TOP, "You spent 18.50 EUR on food and 3.00 EUR on uncategorized things.", True),
+    (TOP, "Uncategorized came to 3.00 EUR and food to 18.50 EUR; 21.50 EUR this month in 3 expenses.", True),
+    (TOP, "This month you spent 21.50 EUR over 3 expenses. Food took 18.50 EUR, uncategorized 3.00 EUR.", True),
+    (TOP, "Food led this month at 18.50 EUR, then uncategorized at 3.00 EUR: 21.50 EUR in 3 expenses.", True),
+    (TOP, "Of the 21.50 EUR you spent this month, 18.50 EUR went on food.", True),
+    (TOP, "This month you spent 21.50 EUR, mostly on food (18.50 EUR).", True),
+    (TOP, "Food: €18.50. Uncategorized: €3.00. Total this month: €21.50 across 3 expenses.", True),
+    (YEN, "Food was ¥1,200 and transport ¥300 of your ¥1,500 this month.", True),
+    (NOVEMBER, "Food in November 2025: 5.00 USD, your 1 expense.", True),
+    (NOVEMBER, "In November 2025 you spent 5.00 USD on food.", True),
+    # The period keeps its name: no last, next, previous or past one the summary does not name.
+    (TOP, "Last month you spent 21.50 EUR in 3 expenses.", False),
+    (TOP, "Over the last week you spent 21.50 EUR.", False),
+    (TOP, "Next month: 21.50 EUR in 3 expenses.", False),
+    (TOP, "The previous month: 21.50 EUR in 3 expenses.", False),
+    (TOP, "In the past month you spent 21.50 EUR.", False),
+    (TOP, "A month ago you spent 21.50 EUR.", False),
+    (TOP, "Over the past months you spent 21.50 EUR.", False),
+    (LAST, "This month you spent 5.00 USD, all on food.", False),
+    (LAST, "In the current month you spent 5.00 USD.", False),
+    (NOVEMBER, "In December 2025 you spent 5.00 USD.", False),
+    (LAST, "Last month you spent 5.00 USD, all on food.", True),
+    (TOP, "You may want to watch food: 18.50 EUR this month.", True),   # "may" is no month here
+    ("Last 7 days: 5.00 USD in 1 expense\nTop: food 5.00 USD", "Over the last 7 days you spent 5.00 USD.", True),
 ])
 def test_rephrasing_is_faithful(plain, rephrased, faithful):
     assert rephrasing_is_faithful(plain, rephrased) is faithful

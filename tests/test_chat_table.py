@@ -100,6 +100,13 @@ CASES = {
     "dollars for a person in pesos": (["currency PHP", "taxi 20 dollars"], "which currency", []),
     "piso": (["jeepney 13 piso"], "jeepney — 13.00 PHP", [(1300, "PHP", "jeepney")]),
     "peso sign": (["₱250 lunch"], "lunch — 250.00 PHP", [(25000, "PHP", "lunch")]),
+    "yen sign of Japan": (["ramen 800円"], "=ramen — 800 JPY, today\nToday: 800 JPY", [(800, "JPY", "ramen")]),
+    "yuan sign": (["noodles 100 元"], "noodles — 100.00 CNY", [(10000, "CNY", "noodles")]),
+    "zloty sign": (["pierogi 100zł"], "pierogi — 100.00 PLN", [(10000, "PLN", "pierogi")]),
+    "rupiah with dots": (["nasi goreng Rp50.000"], "nasi goreng — 50000.00 IDR", [(5000000, "IDR", "nasi goreng")]),
+    "tenge sign": (["plov 100 ₸"], "plov — 100.00 KZT", [(10000, "KZT", "plov")]),
+    "rupee sign is asked about": (["chai 100 ₨"], "which currency did you mean on line 1? (INR, PKR", []),
+    "rupee sign for a person in rupees": (["currency PKR", "chai ₨100"], "chai — 100.00 PKR", [(10000, "PKR", "chai")]),
     "baht": (["tea 40 baht"], "tea — 40.00 THB", [(4000, "THB", "tea")]),
     "won": (["kimchi 9000 won"], "kimchi — 9000 KRW", [(9000, "KRW", "kimchi")]),
     "rupees are asked about": (["chai 30 rupees"], "which currency", []),
@@ -110,6 +117,11 @@ CASES = {
     "quid": (["beer 5 quid"], "beer — 5.00 GBP", [(500, "GBP", "beer")]),
     "bucks": (["coffee 3 bucks"], "coffee — 3.00 USD", [(300, "USD", "coffee")]),
     "francs": (["bread 2 francs"], "bread — 2.00 CHF", [(200, "CHF", "bread")]),
+    # a lower-case code away from the amount's side is a word of the description
+    "code word in a description": (["car svc 40"], "=car svc — 40.00 USD, today\nToday: 40.00 USD",
+                                   [(4000, "USD", "car svc")]),
+    "code word first": (["currency EUR", "npr donation 25"], "npr donation — 25.00 EUR", [(2500, "EUR", "npr donation")]),
+    "code right after the amount": (["250 php lunch"], "lunch — 250.00 PHP", [(25000, "PHP", "lunch")]),
     # several amounts on one line
     "two pairs": (["coffee 4.50 lunch 12"], "=coffee — 4.50 USD, today\nlunch — 12.00 USD, today\nToday: 16.50 USD",
                   [(450, "USD", "coffee"), (1200, "USD", "lunch")]),
@@ -416,6 +428,21 @@ def test_a_question_the_reader_cannot_read_may_be_mapped_by_the_model(ai_bot, gr
     assert graph.texts[-1] == reply
     asked = [r for r in model.requests if r["json"]["messages"][0]["content"].startswith("You turn")]
     assert [r["json"]["messages"][1]["content"] for r in asked] == ["how much did the food thing cost me lately?"]
+
+
+@pytest.mark.parametrize("rephrased, faithful", [
+    ("Food took 18.50 USD and transport 3.00 USD: 21.50 USD this month.", True),
+    ("Food took 3.00 USD and transport 18.50 USD: 21.50 USD this month.", False),  # amounts swapped
+    ("Last month you spent 21.50 USD in 2 expenses.", False),                      # another period
+])
+def test_a_summary_is_reworded_only_when_each_amount_and_the_period_stay_its_own(ai_bot, graph, rephrased, faithful):
+    from test_ai import says
+    bot, model = ai_bot
+    converse(bot, graph, ["lunch 18.50", "taxi 3"])
+    model.will(says(rephrased))
+    converse(bot, graph, ["summary"], start=T0 + 60_000)
+    plain = "This month: 21.50 USD in 2 expenses\nTop: food 18.50 USD, transport 3.00 USD"
+    assert graph.texts[-1] == (rephrased if faithful else plain)
 
 
 def test_with_ai_off_an_unreadable_question_gets_the_did_you_mean(bot, graph):

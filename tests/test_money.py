@@ -3,6 +3,7 @@ import pytest
 from expensebot.money import (
     MAX_AMOUNT_MINOR,
     MINOR_DIGITS,
+    currencies_for_symbol,
     currency_for_symbol,
     format_amount,
     is_currency,
@@ -106,9 +107,35 @@ def test_minor_digits_of_unknown_code_is_value_error():
     ("C$", "USD", "CAD"),
     ("A$", "USD", "AUD"),
     ("R$", "USD", "BRL"),
+    ("元", "USD", "CNY"),
+    ("元", "CNY", "CNY"),
+    ("元", "TWD", "TWD"),
+    ("元", "HKD", "HKD"),
+    ("円", "USD", "JPY"),
+    ("円", "CNY", "JPY"),
+    ("zł", "USD", "PLN"),
+    ("Rp", "USD", "IDR"),
+    ("Rp.", "USD", "IDR"),
+    ("₸", "USD", "KZT"),
     ("€", "CNY", "EUR"),
     ("%", "USD", None),
     ("", "USD", None),
 ])
 def test_currency_for_symbol(symbol, default_currency, expected):
     assert currency_for_symbol(symbol, default_currency) == expected
+
+
+@pytest.mark.parametrize(("symbol", "expected"), [
+    ("€", {"EUR"}),
+    ("¥", {"JPY", "CNY"}),
+    ("元", {"CNY", "TWD", "HKD", "MOP"}),
+    ("₨", {"INR", "PKR", "LKR", "NPR", "MUR", "SCR"}),
+    ("%", set()),
+])
+def test_currencies_for_symbol(symbol, expected):
+    assert set(currencies_for_symbol(symbol)) == expected
+
+
+def test_the_dollar_sign_may_be_any_dollar_usd_first():
+    assert currencies_for_symbol("$")[0] == "USD"
+    assert {"CAD", "AUD", "MXN", "TWD"} <= set(currencies_for_symbol("$"))

@@ -429,3 +429,102 @@ def test_several_amounts_on_one_line(line, expected):
     else:
         assert result.expenses == tuple(
             dataclasses.replace(expected_line(0, outcome), item=item) for item, outcome in enumerate(expected))
+
+
+# Local signs written before or after the number, like the other symbols: never the default currency.
+@pytest.mark.parametrize(("line", "default_currency", "expected"), [
+    ("noodles 100 元", "USD", ok(10000, "CNY", "noodles")),
+    ("noodles 100元", "USD", ok(10000, "CNY", "noodles")),
+    ("元35 dumplings", "EUR", ok(3500, "CNY", "dumplings")),
+    ("bubble tea 60元", "TWD", ok(6000, "TWD", "bubble tea")),   # Taiwan writes its dollar 元 too
+    ("milk tea 30元", "HKD", ok(3000, "HKD", "milk tea")),
+    ("ramen 800 円", "USD", ok(800, "JPY", "ramen")),
+    ("ramen 800円", "USD", ok(800, "JPY", "ramen")),
+    ("ramen 800円", "CNY", ok(800, "JPY", "ramen")),
+    ("onigiri 1.500円", "USD", ok(1500, "JPY", "onigiri")),
+    ("pierogi 100 zł", "USD", ok(10000, "PLN", "pierogi")),
+    ("pierogi 100zł", "USD", ok(10000, "PLN", "pierogi")),
+    ("pierogi 12,50 zł", "EUR", ok(1250, "PLN", "pierogi")),
+    ("nasi goreng Rp 50000", "USD", ok(5000000, "IDR", "nasi goreng")),
+    ("nasi goreng Rp50.000", "USD", ok(5000000, "IDR", "nasi goreng")),
+    ("Rp 1.500.000 kos", "USD", ok(150000000, "IDR", "kos")),
+    ("parkir Rp.5.000", "USD", ok(500000, "IDR", "parkir")),
+    ("plov 100 ₸", "USD", ok(10000, "KZT", "plov")),
+    ("plov 2500₸", "USD", ok(250000, "KZT", "plov")),
+    ("₸800 taxi", "USD", ok(80000, "KZT", "taxi")),
+    ("chai ₨100", "PKR", ok(10000, "PKR", "chai")),
+    ("chai 100₨", "INR", ok(10000, "INR", "chai")),
+    ("₨ 250 momo", "NPR", ok(25000, "NPR", "momo")),
+    ("kottu 900 ₨", "LKR", ok(90000, "LKR", "kottu")),
+    ("chai 100 ₨", "USD", "which currency"),
+    ("chai ₨100", "EUR", "which currency"),
+    ("₨ chai 100", "USD", "which currency"),                      # a sign is money wherever it stands
+    ("chai ₨", "USD", NO_AMOUNT),
+    # the yen sign is as before: the yuan for a person in yuan, else the yen
+    ("ramen ¥800", "USD", ok(800, "JPY", "ramen")),
+    ("ramen ￥800", "USD", ok(800, "JPY", "ramen")),
+    ("noodles ¥30", "CNY", ok(3000, "CNY", "noodles")),
+    ("noodles 30￥", "CNY", ok(3000, "CNY", "noodles")),
+])
+def test_local_currency_signs(line, default_currency, expected):
+    result = parse_line(line, default_currency=default_currency, today=TODAY)
+
+    if isinstance(expected, str):
+        assert (type(result), result.reason) == (RejectedLine, expected)
+    else:
+        assert result == expected_line(0, expected)
+
+
+def test_the_rupee_sign_comes_back_with_the_line_for_each_rupee():
+    result = parse_line("chai ₨100 #food", default_currency="USD", today=TODAY)
+
+    assert [code for code, _ in result.choices] == ["INR", "PKR", "LKR", "NPR", "MUR", "SCR"]
+    assert result.choices[1] == ("PKR", "chai PKR 100 #food")
+    assert parse_line(result.choices[1][1], default_currency="USD", today=TODAY) == ParsedExpense(
+        0, 10000, "PKR", "chai", "food", TODAY)
+
+
+# A three-letter code is a currency where it stands as one: on the amount, in capitals, or in lower
+# case right after the amount or first on the line right before it. Elsewhere a lower-case code
+# is a word of the description ('svc' a service, 'npr' the radio) and the amount is the person's own.
+@pytest.mark.parametrize(("line", "default_currency", "expected"), [
+    # words of the description
+    ("car svc 40", "USD", ok(4000, "USD", "car svc")),
+    ("car svc 40", "PHP", ok(4000, "PHP", "car svc")),
+    ("npr donation 25", "USD", ok(2500, "USD", "npr donation")),
+    ("Npr donation 25", "EUR", ok(2500, "EUR", "Npr donation")),
+    ("donation to npr 25", "USD", ok(2500, "USD", "donation to npr")),
+    ("oil change svc 45.50 #car", "USD", ok(4550, "USD", "oil change svc", "car")),
+    ("phone scr repair 80", "USD", ok(8000, "USD", "phone scr repair")),
+    ("amd ryzen cpu 200", "USD", ok(20000, "USD", "amd ryzen cpu")),
+    ("gym mnt fee 30", "USD", ok(3000, "USD", "gym mnt fee")),
+    ("sar team gift 50 yesterday", "USD", ok(5000, "USD", "sar team gift", date=YESTERDAY)),
+    ("lunch Php 250", "USD", ok(25000, "USD", "lunch Php")),
+    ("all you can eat 20", "USD", ok(2000, "USD", "all you can eat")),
+    ("top up 20", "USD", ok(2000, "USD", "top up")),
+    # currencies
+    ("lunch 250 PHP", "USD", ok(25000, "PHP", "lunch")),
+    ("lunch 250 php", "USD", ok(25000, "PHP", "lunch")),
+    ("250 php lunch", "USD", ok(25000, "PHP", "lunch")),
+    ("PHP 250 lunch", "USD", ok(25000, "PHP", "lunch")),
+    ("php 250", "USD", ok(25000, "PHP", "")),
+    ("Php 250 lunch", "USD", ok(25000, "PHP", "lunch")),
+    ("php #food 250 lunch", "USD", ok(25000, "PHP", "lunch", "food")),
+    ("lunch PHP 250", "USD", ok(25000, "PHP", "lunch")),
+    ("PHP lunch 250", "USD", ok(25000, "PHP", "lunch")),
+    ("NPR donation 25", "USD", ok(2500, "NPR", "donation")),
+    ("taxi 20 EUR", "USD", ok(2000, "EUR", "taxi")),
+    ("taxi 20 eur.", "USD", ok(2000, "EUR", "taxi")),
+    ("eur 20 taxi", "USD", ok(2000, "EUR", "taxi")),
+    ("4.50usd", "EUR", ok(450, "USD", "")),
+    ("usd4.50", "EUR", ok(450, "USD", "")),
+    ("car svc40", "USD", ok(4000, "SVC", "car")),
+    ("€12 lunch", "USD", ok(1200, "EUR", "lunch")),
+    ("lunch 12 eur dinner 20 eur", "USD", [ok(1200, "EUR", "lunch"), ok(2000, "EUR", "dinner")]),
+])
+def test_a_three_letter_code_is_a_currency_only_where_it_stands_as_one(line, default_currency, expected):
+    result = parse_message(line, default_currency=default_currency, today=TODAY)
+
+    outcomes = expected if isinstance(expected, list) else [expected]
+    assert result.expenses == tuple(
+        dataclasses.replace(expected_line(0, outcome), item=item) for item, outcome in enumerate(outcomes))

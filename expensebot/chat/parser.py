@@ -3,6 +3,12 @@
 One expense per line, or one per item-amount pair ('coffee 4.50 lunch 12'); a line that can't
 be read with certainty is no expense, and says why.
 
+A three-letter code names the currency only where it stands as one: written on the amount
+('4.50usd', 'usd4.50'), or in capitals anywhere ('lunch PHP 250', 'PHP lunch 250'), or in lower
+case right after the amount ('250 php lunch') or first on the line right before it ('php 250').
+Anywhere else a lower-case code is a word of the description: 'car svc 40' is 40.00 for a car
+service and 'npr donation 25' 25.00 for the radio, both in the person's own currency.
+
 This runs on the webhook's request path for every message, so each word is looked at
 once, cheap tests come before regexes, and nothing is built only to be thrown away.
 """
@@ -14,6 +20,7 @@ from typing import NamedTuple
 from expensebot.money import (
     MAX_AMOUNT_MINOR,
     MINOR_DIGITS,
+    RUPEE_SIGN,
     SYMBOLS,
     currencies_for_word,
     currency_for_symbol,
@@ -234,6 +241,8 @@ def _read_expense(
     what it reads as. Only dates can raise here, and they are met in the same order
     as before, so the first invalid date still wins over any later problem.
     """
+    if RUPEE_SIGN in text:  # '₨100' is read as '₨ 100', the sign as the word 'rupees' (it names several)
+        text = text.replace(RUPEE_SIGN, f" {RUPEE_SIGN} ")
     category: str | None = None
     dates: set[datetime.date] = set()
     words: list[str] = []
@@ -262,6 +271,7 @@ def _read_expense(
     if len(dates) > 1:
         raise _Rejected("ambiguous date")
     if numbers and len(numbers) < len(tokens):
+        currencies = _codes_in_place(words, tokens, currencies)
         currencies = _read_currency_words(text, words, tokens, currencies, default_currency,
                                           next(iter(dates)) if dates else today)
         numbers = _take_out_quantities(words, tokens, numbers)
@@ -300,6 +310,22 @@ def _read_expense(
     return tuple(expenses)
 
 
+def _codes_in_place(words: list[str], tokens: list[_Token], currencies: list[int]) -> list[int]:
+    """Make a lower-case code a word unless it is right after a number, or first and right before one.
+
+    Return the currencies left. Signs and codes in capitals stay currencies wherever they stand.
+    """
+    kept = []
+    for i in currencies:
+        bare = words[i].rstrip(_TRAILING_PUNCTUATION)
+        beside = (i > 0 and type(tokens[i - 1]) is _Money) or (i == 0 and type(tokens[1]) is _Money)
+        if bare == tokens[i] or bare in _SYMBOL_SET or beside:
+            kept.append(i)
+        else:
+            tokens[i] = None  # 'car svc 40': a service, not Salvadoran colones
+    return kept
+
+
 def _take_out_quantities(words: list[str], tokens: list[_Token], numbers: list[int]) -> list[int]:
     """Make a bare number right before a unit ('2 kg', '5 pounds') a word: how much, not what it cost.
 
@@ -327,13 +353,15 @@ def _read_currency_words(
     """Read currency names written right after a bare number ('500 yen', '100 pesos') as codes.
 
     A name of several currencies means the person's own when it is one of them; otherwise
-    the line is not read and the choices are offered. Return the indexes of currencies.
+    the line is not read and the choices are offered. The rupee sign is such a name wherever
+    it stands, as any sign is. Return the indexes of currencies.
     """
     for i in range(len(tokens)):
         if tokens[i] is not None:
             continue
         word = words[i].rstrip(_TRAILING_PUNCTUATION)
-        if not (i > 0 and _is_bare(tokens[i - 1])) and not _is_prefix(words, tokens, i, default_currency):
+        if (word != RUPEE_SIGN and not (i > 0 and _is_bare(tokens[i - 1]))
+                and not _is_prefix(words, tokens, i, default_currency)):
             continue
         codes = currencies_for_word(word, default_currency)
         if len(codes) == 1 or default_currency in codes:
