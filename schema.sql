@@ -108,6 +108,18 @@ CREATE TABLE IF NOT EXISTS people (
     timezone_at TEXT
 );
 
+-- settings_log: every change of a person's settings, by when its message was sent, so that a
+-- message is read with the settings of its own time however late it arrives (people holds the
+-- latest of each).
+--   setting  currency | timezone
+CREATE TABLE IF NOT EXISTS settings_log (
+    psid_hash TEXT NOT NULL,
+    setting TEXT NOT NULL,
+    value TEXT NOT NULL,
+    set_at TEXT NOT NULL,
+    PRIMARY KEY (psid_hash, setting, set_at)
+) WITHOUT ROWID;
+
 -- budgets: monthly budgets in the person's currency and zone.
 --   category    '' for everything, else a category name (lowercase)
 --   updated_at  when the message that set it was sent

@@ -63,6 +63,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE people ADD COLUMN timezone_at TEXT;
     UPDATE people SET currency_at = updated_at WHERE currency IS NOT NULL;
     UPDATE people SET timezone_at = updated_at WHERE timezone IS NOT NULL;
+    CREATE TABLE settings_log (
+        psid_hash TEXT NOT NULL, setting TEXT NOT NULL, value TEXT NOT NULL, set_at TEXT NOT NULL,
+        PRIMARY KEY (psid_hash, setting, set_at)) WITHOUT ROWID;
+    INSERT INTO settings_log SELECT psid_hash, 'currency', currency, currency_at FROM people WHERE currency IS NOT NULL;
+    INSERT INTO settings_log SELECT psid_hash, 'timezone', timezone, timezone_at FROM people WHERE timezone IS NOT NULL;
     """,
 )
 SCHEMA_VERSION = 1 + len(MIGRATIONS)

@@ -151,6 +151,7 @@ def erase_person(conn: sqlite3.Connection, psid_hash: str, erased_at: str) -> tu
     conn.execute("UPDATE people SET currency = NULL WHERE psid_hash = :who AND currency_at <= :at", who)
     conn.execute("UPDATE people SET timezone = NULL WHERE psid_hash = :who AND timezone_at <= :at", who)
     conn.execute("DELETE FROM people WHERE psid_hash = :who AND currency IS NULL AND timezone IS NULL", who)
+    conn.execute("DELETE FROM settings_log WHERE psid_hash = :who AND set_at <= :at", who)
     conn.execute("DELETE FROM budgets WHERE psid_hash = :who AND updated_at <= :at", who)
     conn.execute("DELETE FROM rejected_events WHERE psid_hash = :who AND coalesce(sent_at, '') <= :at", who)
     conn.execute("DELETE FROM pending_replies WHERE psid_hash = :who AND sent_at <= :at", who)
@@ -304,14 +305,60 @@ def budgets_of(conn: sqlite3.Connection, psid_hash: str) -> list:
     ).fetchall()
 
 
-def person_state(conn: sqlite3.Connection, psid_hash: str) -> tuple[str | None, str | None, str | None]:
-    """(currency, timezone, erased_at) of one person, each None when never set."""
-    return tuple(conn.execute(
-        "SELECT (SELECT currency FROM people WHERE psid_hash = :psid_hash),"
-        " (SELECT timezone FROM people WHERE psid_hash = :psid_hash),"
-        " (SELECT erased_at FROM erasures WHERE psid_hash = :psid_hash)",
+def person_state(conn: sqlite3.Connection, psid_hash: str) -> sqlite3.Row:
+    """currency, timezone, settings_at (when the later of the two was set) and erased_at of one person."""
+    return conn.execute(
+        "SELECT people.currency, people.timezone,"
+        " max(coalesce(people.currency_at, ''), coalesce(people.timezone_at, '')) AS settings_at,"
+        " (SELECT erased_at FROM erasures WHERE psid_hash = :psid_hash) AS erased_at"
+        " FROM (SELECT :psid_hash AS psid_hash)"
+        " LEFT JOIN people USING (psid_hash)",
         {"psid_hash": psid_hash},
-    ).fetchone())
+    ).fetchone()
+
+
+def settings_as_of(conn: sqlite3.Connection, psid_hash: str, at: str) -> sqlite3.Row:
+    """The currency and timezone the person had set by `at` (None: never set by then)."""
+    latest = ("SELECT value FROM settings_log WHERE psid_hash = :psid_hash AND setting = '{}' AND set_at <= :at"
+              " ORDER BY set_at DESC LIMIT 1")
+    return conn.execute(
+        f"SELECT ({latest.format('currency')}) AS currency, ({latest.format('timezone')}) AS timezone",
+        {"psid_hash": psid_hash, "at": at},
+    ).fetchone()
+
+
+def log_setting(conn: sqlite3.Connection, psid_hash: str, setting: str, value: str, set_at: str) -> None:
+    """Remember that the person set a setting (currency, timezone) to value by a message sent at set_at."""
+    conn.execute(
+        "INSERT OR REPLACE INTO settings_log (psid_hash, setting, value, set_at) VALUES (?, ?, ?, ?)",
+        (psid_hash, setting, value, set_at),
+    )
+
+
+def messages_with_expenses_after(conn: sqlite3.Connection, psid_hash: str, after: str) -> list:
+    """The person's messages sent after `after` that have expenses, in the order sent."""
+    return conn.execute(
+        "SELECT id, kind, text, sent_at"
+        " FROM messages_raw"
+        " WHERE psid_hash = ?"
+        " AND sent_at > ?"
+        " AND EXISTS (SELECT 1 FROM expenses WHERE expenses.message_id = messages_raw.id)"
+        " ORDER BY sent_at, id",
+        (psid_hash, after),
+    ).fetchall()
+
+
+def reread_expense(conn: sqlite3.Connection, message_id: int, line: int, amount_minor: int, currency: str,
+                   occurred_at: str) -> bool:
+    """Give an expense still stored the amount, currency and time a new reading of its message found."""
+    return conn.execute(
+        "UPDATE expenses"
+        " SET amount_minor = ?, currency = ?, occurred_at = ?"
+        " WHERE message_id = ?"
+        " AND line = ?"
+        " AND (amount_minor, currency, occurred_at) IS NOT (?, ?, ?)",
+        (amount_minor, currency, occurred_at, message_id, line, amount_minor, currency, occurred_at),
+    ).rowcount == 1
 
 
 def record_erasure(conn: sqlite3.Connection, psid_hash: str, erased_at: str) -> None:

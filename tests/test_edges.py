@@ -113,21 +113,19 @@ class TakenByThisThread:
 
 
 def test_a_failed_write_undoes_the_first_attempt_and_runs_each_command_once(tmp_path, open_service):
-    # The delivery is written without savepoints first; when m_bad's writes fail it is written again
-    # with them. The undo before it must run once (one expense gone, not two), the currency set
-    # before it must still apply to the message after it, and nothing of the first attempt remains.
+    # Each message is written in a savepoint of its own: m_bad's failed writes are undone alone. The
+    # undo before it runs once (one expense gone, not two), the currency set before it still applies
+    # to the message after it, and the rest of the delivery is committed in one hold of the lock.
     service = open_service(make_config(tmp_path))
     client = Client(service)
     assert client.post_webhook(delivery(message_event("111", "m_old", "coffee 1", timestamp=T0))).status == 200
     read_past_the_check(service, "m_bad")
     lock = service.db._write_lock = TakenByThisThread(service.db._write_lock)
     response = client.post_webhook(delivery(
-        message_event("111", "m_tea", "tea 3"), message_event("111", "m_undo", "undo"),
-        message_event("111", "m_eur", "currency EUR"), message_event("111", "m_bad", "yacht 5"),
-        message_event("111", "m_bus", "bus 2")))
+        *(message_event("111", mid, text, timestamp=T0 + n * 1000) for n, (mid, text) in enumerate(
+            (("m_tea", "tea 3"), ("m_undo", "undo"), ("m_eur", "currency EUR"), ("m_bad", "yacht 5"),
+             ("m_bus", "bus 2")), start=1))))
     assert response.status == 200
-    # Both attempts under one hold of the write lock: no other delivery (a later 'undo') can commit
-    # between them and be applied before the messages sent ahead of it.
     assert lock.taken == 1
     assert query(service, "SELECT mid, currency FROM expenses ORDER BY id") == [("m_old", "USD"), ("m_bus", "EUR")]
     assert query(service, "SELECT mid FROM messages_raw ORDER BY id") == [

@@ -23,6 +23,7 @@ class Outcome:
     undone: tuple[dict, ...] = ()          # undo: the expenses removed, latest first
     erased: tuple[int, int] | None = None  # delete_confirm: (messages, expenses) erased
     late: bool = False                     # a setting or budget that a message sent later had changed already
+    reread: int = 0                        # a setting that arrived late: expenses sent after it, read again
     removed: bool = False                  # budget_off: there was a budget to remove
     not_carried_out: bool = False          # an edit that reads as a command: commands run once, when sent
 
@@ -48,11 +49,13 @@ def _undo(conn, message, command, sent_at):
 
 
 def _currency(conn, message, command, sent_at):
+    store.log_setting(conn, message.psid_hash, "currency", command.currency, sent_at)
     now = times.iso_utc(message.received_ms)
     return Outcome(late=not store.set_currency(conn, message.psid_hash, command.currency, sent_at, now))
 
 
 def _timezone(conn, message, command, sent_at):
+    store.log_setting(conn, message.psid_hash, "timezone", command.tz, sent_at)
     now = times.iso_utc(message.received_ms)
     return Outcome(late=not store.set_timezone(conn, message.psid_hash, command.tz, sent_at, now))
 

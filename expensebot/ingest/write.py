@@ -58,6 +58,7 @@ class Person:
     """What storing a sender's messages depends on: their settings, and when they last erased their data."""
 
     settings: Settings
+    settings_at: str  # ISO-8601 UTC: when the later of their settings was set ('' for never)
     erased_at: str | None  # ISO-8601 UTC; events sent up to then are not stored
 
 
@@ -191,8 +192,16 @@ class Ingest:
                             button=message.kind in ("quick_reply", "postback"))
 
     def _person(self, conn: sqlite3.Connection, psid_hash: str) -> Person:
-        currency, timezone, erased_at = store.person_state(conn, psid_hash)
-        return Person(settings_from(currency, timezone, self.defaults), erased_at)
+        row = store.person_state(conn, psid_hash)
+        return Person(settings_from(row["currency"], row["timezone"], self.defaults), row["settings_at"],
+                      row["erased_at"])
+
+    def _settings_at(self, conn: sqlite3.Connection, person: Person, psid_hash: str, sent_at: str) -> Settings:
+        """The person's settings as they stood when a message was sent (a message that arrived late: older ones)."""
+        if sent_at >= person.settings_at:
+            return person.settings
+        row = store.settings_as_of(conn, psid_hash, sent_at)
+        return settings_from(row["currency"], row["timezone"], self.defaults)
 
     def _store(self, conn: sqlite3.Connection, message: Message, person: Person) -> Saved | None:
         """Store one message with its expenses, job and command's effect; None when already stored or erased."""
@@ -208,19 +217,21 @@ class Ingest:
         message_id = store.insert_message(conn, message, received_at, sent_at)
         if message_id is None:
             return None
-        reading = self.read(message, person.settings)
+        reading = self.read(message, self._settings_at(conn, person, message.psid_hash, sent_at))
         expense_ids = store.insert_expenses(conn, message_id, message, _expense_rows(reading, message.sent_ms),
                                             received_at)
         store.insert_job(conn, message_id, received_at, self.job_status)
         if message.kind == "edit" and reading.command is not None:  # an edit never runs a command
             return Saved(message, message_id, tuple(expense_ids), reading, Outcome(not_carried_out=True))
         outcome = effects.run(conn, message, reading.command)
+        if reading.changes_settings or outcome.erased:
+            outcome = dataclasses.replace(outcome, reread=self._read_again_after(conn, message.psid_hash, sent_at))
         return Saved(message, message_id, tuple(expense_ids), reading, outcome)
 
     def _edit(self, conn: sqlite3.Connection, message: Message, person: Person, edited: sqlite3.Row) -> Saved:
         """Read an edited message again, on the original's day, and replace its expenses."""
         message_id, sent_ms = edited["id"], times.ms_from_iso(edited["sent_at"])
-        reading = self.read(message, person.settings, sent_ms)
+        reading = self.read(message, self._settings_at(conn, person, message.psid_hash, edited["sent_at"]), sent_ms)
         if reading.command is not None:  # commands run once, when sent: the rows stay
             return Saved(message, message_id, (), reading, Outcome(not_carried_out=True))
         received_at = times.iso_utc(message.received_ms)
@@ -228,6 +239,21 @@ class Ingest:
         expense_ids = store.insert_expenses(conn, message_id, message, _expense_rows(reading, sent_ms), received_at)
         store.requeue_job(conn, message_id, received_at, self.job_status)
         return Saved(message, message_id, tuple(expense_ids), reading)
+
+    def _read_again_after(self, conn: sqlite3.Connection, psid_hash: str, sent_at: str) -> int:
+        """Read again what the person sent after a setting or an erasure that arrived late, as if it had come in time.
+
+        Each message with its settings as they stood when it was sent; each expense still stored
+        keeps its row and gets the new reading's amount, currency and time. Return how many changed.
+        """
+        changed = 0
+        for row in store.messages_with_expenses_after(conn, psid_hash, sent_at):
+            then = store.settings_as_of(conn, psid_hash, row["sent_at"])
+            message = Message(psid_hash, "", row["kind"], row["text"], times.ms_from_iso(row["sent_at"]), 0, "")
+            reading = self.read(message, settings_from(then["currency"], then["timezone"], self.defaults))
+            for line, amount, currency, *_, occurred_at in _expense_rows(reading, message.sent_ms):
+                changed += store.reread_expense(conn, row["id"], line, amount, currency, occurred_at)
+        return changed
 
     def _hand_on(self, messages: list[Message], saved: list[Saved], rejected: list[tuple[Message, str]]) -> None:
         """Log what the committed write did, then give the saved messages to replies and enrichment."""

@@ -141,13 +141,15 @@ class Replier:
         return Reply(words.budget_set_reply(use, command.category, command.amount_minor, command.currency))
 
     def _setting(self, record: Saved, conn: sqlite3.Connection) -> Reply:
-        command, psid_hash = record.reading.command, record.message.psid_hash
-        if record.outcome.late:
-            current = store.settings_of(conn, psid_hash, record.reading.settings)
-            return Reply(words.late_setting_reply(current.currency, current.tz))
-        if command.name == "currency_set":
-            return Reply(words.currency_set_reply(command.currency))
-        return Reply(words.timezone_set_reply(command.tz, self.now()))
+        command, outcome = record.reading.command, record.outcome
+        if outcome.late:
+            current = store.settings_of(conn, record.message.psid_hash, record.reading.settings)
+            text = words.late_setting_reply(current.currency, current.tz)
+        elif command.name == "currency_set":
+            text = words.currency_set_reply(command.currency)
+        else:
+            text = words.timezone_set_reply(command.tz, self.now())
+        return Reply(words.fit([text, words.reread_line(outcome.reread)]) if outcome.reread else text)
 
     def _model_query(self, record: Saved) -> meaning.Command | None:
         """With AI on, the model's reading of a question the reader could not read, validated; else None."""

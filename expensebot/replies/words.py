@@ -240,6 +240,12 @@ def late_setting_reply(currency: str, tz: str) -> str:
                 f"Currency: {currency}", f"Time zone: {tz}"])
 
 
+def reread_line(count: int) -> str:
+    """Say that expenses sent after a setting that arrived late were read again with it."""
+    noun = "expense" if count == 1 else "expenses"
+    return f"It reached me late: {count} {noun} you sent after it now follow it too."
+
+
 def late_budget_reply(category: str) -> str:
     """Answer a budget that arrived after one sent later for the same category."""
     return f"That budget reached me after a later one for {_budget_name(category)}, so the later one stands."
