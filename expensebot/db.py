@@ -33,7 +33,6 @@ MIGRATIONS: tuple[str, ...] = (
     #    the time each setting was sent (a late one never overwrites a newer one), and a rejected
     #    event's own time (an erasure removes what was sent before it, and only that).
     """
-    DROP VIEW IF EXISTS job_details;
     CREATE TABLE messages_raw_2 (
         id INTEGER PRIMARY KEY AUTOINCREMENT, psid_hash TEXT NOT NULL, mid TEXT NOT NULL,
         received_at TEXT NOT NULL, sent_at TEXT NOT NULL, kind TEXT NOT NULL, text TEXT,
@@ -110,17 +109,28 @@ def init(path: Path) -> None:
 
 
 def _migrate(conn: sqlite3.Connection, sql: str, step: int) -> None:
-    """Run one schema step in one transaction: all of it, or none of it."""
+    """Run one schema step in one transaction: all of it, or none of it.
+
+    legacy_alter_table: a table rebuilt under a new name and renamed back keeps the views that
+    name it (ours and any an operator made), instead of SQLite refusing the rename over them.
+    """
+    conn.execute("PRAGMA legacy_alter_table = ON")
     try:
         conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {step};\nCOMMIT;")
     except sqlite3.Error:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+    finally:
+        conn.execute("PRAGMA legacy_alter_table = OFF")
 
 
 def quick_check(path: Path) -> str | None:
-    """Run SQLite's quick_check on an existing file; None when it is sound, else the first problem."""
+    """Run SQLite's quick_check on an existing file; None when it is sound, else the first problem.
+
+    Read-only, so that closing the connection never checkpoints a -wal into the file: one left
+    beside it by another file (a file swapped in after a crash) must not be written into it.
+    """
     conn = connect(f"{Path(path).resolve().as_uri()}?mode=ro", INIT_BUSY_TIMEOUT, uri=True)
     try:
         result = conn.execute("PRAGMA quick_check(1)").fetchone()[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import threading
 import time
 
 import pytest
@@ -90,6 +91,28 @@ def test_model_category_is_stored_with_source_ai(bot, model, caplog):
     assert rows(service, "SELECT status, attempts FROM jobs") == [("ok", 1)]
     assert [r.fields["status"] for r in caplog.records if r.msg == "ai_enriched"] == ["ok"]
     assert model.requests[0]["json"]["messages"][1]["content"] == "gizmo"
+
+
+@pytest.mark.parametrize("meanwhile", ["edited", "erased and written again"])
+def test_a_late_answer_never_lands_on_a_row_that_took_the_place_of_the_one_asked_about(bot, model, meanwhile,
+                                                                                        caplog):
+    service, enricher, _ = bot
+    model.will(says('{"category": "shopping"}', after=TIMEOUT / 2))
+    message_id = say(service, "gizmo 12", "m_1")
+    asking = threading.Thread(target=enricher.run_job, args=(message_id,))
+    asking.start()
+    assert wait_for(lambda: model.requests, 10)  # the model is thinking about "gizmo"
+    client = Client(service)
+    if meanwhile == "edited":
+        client.post_webhook(delivery({"sender": {"id": "111"}, "recipient": {"id": "1"}, "timestamp": T0 + 1000,
+                                      "message_edit": {"mid": "m_1", "text": "widget 12", "num_edit": 1}}))
+    else:
+        client.post_webhook(delivery(message_event("111", "m_2", "Yes, delete", timestamp=T0 + 1000,
+                                                   quick_reply={"payload": "DELETE_MY_DATA_CONFIRM"}),
+                                     message_event("111", "m_3", "widget 12", timestamp=T0 + 2000)))
+    asking.join(10)
+    assert [r.fields["status"] for r in caplog.records if r.msg == "ai_enriched"] == ["ok"]  # it did answer
+    assert rows(service, "SELECT description, category FROM expenses") == [("widget", None)]
 
 
 def test_a_persons_category_and_the_rules_come_first(bot, model):

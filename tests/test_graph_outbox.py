@@ -17,6 +17,7 @@ from test_ai import hangs, model  # noqa: F401  (model is a fixture)
 
 from expensebot.ingest import webhook
 from expensebot.ops.demo import SendApiStandIn
+from expensebot.replies import words
 
 T0 = 1764075600000
 
@@ -143,6 +144,21 @@ def test_a_summary_waiting_for_the_model_holds_only_that_persons_replies(tmp_pat
     assert order[1] == ("222", "tea — 3.00 USD, today")
     assert order[2][0] == "111" and order[2][1].startswith("This month")
     assert order[3] == ("111", "cake — 4.00 USD, today")
+
+
+def test_a_question_the_model_reads_holds_only_that_persons_replies(tmp_path, graph, model, open_service):
+    model.will(*[hangs] * 3)
+    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url, ai_enabled=True,
+                         ai_url=model.url, ai_model="m", ai_timeout=2.0)
+    bot = open_service(config, enrich_interval=3600)
+    now = int(time.time() * 1000)
+    post_only(bot, message_event("111", "m_1", "how much went on wine and cheese over the holidays?", timestamp=now),
+              message_event("222", "m_2", "tea 3", timestamp=now))
+    assert wait_for(lambda: len(graph.delivered) == 2, 20)
+    tea, question = graph.requests
+    assert [d["recipient"]["id"] for d in graph.delivered] == ["222", "111"]  # not one batch: tea did not wait
+    assert question["at"] - tea["at"] >= 1.5  # the question's reply waited for the model's deadline, alone
+    assert graph.texts[1] == words.DID_YOU_MEAN["question"]
 
 
 def test_a_call_the_send_api_never_answers_holds_nobody_else(tmp_path, graph, open_service):

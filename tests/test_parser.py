@@ -9,6 +9,7 @@ from expensebot.chat.parser import (
     MAX_LINE_LENGTH,
     ParsedExpense,
     ParseResult,
+    TOO_MANY,
     RejectedLine,
     parse_line,
     parse_message,
@@ -170,6 +171,9 @@ MESSAGES = [
     ("coffee 5 2026-03-14 yesterday", ok(500, "USD", "coffee", date=YESTERDAY)),
     ("lunch 12 2026-02-30", "invalid date"),
     ("lunch 12 2026-13-01", "invalid date"),
+    ("coffee 5 0999-01-01", "date out of range"),
+    ("coffee 5 2003-12-31", "date out of range"),
+    ("coffee 5 2004-01-01", ok(500, "USD", "coffee", date=datetime.date(2004, 1, 1))),
     ("coffee 5 yesterday 2026-01-01", "ambiguous date"),
     # punctuation between description and amount
     ("coffee: 100", ok(10000, "USD", "coffee")),
@@ -295,10 +299,22 @@ def test_lines_past_the_limit_are_rejected_unread():
     ]
     assert result.expenses[-1].line == 2 * (MAX_EXPENSES_PER_MESSAGE - 1)
     assert result.rejected == (
-        RejectedLine(100, "too many lines"),
-        RejectedLine(102, "too many lines"),
-        RejectedLine(104, "too many lines"),
+        RejectedLine(100, TOO_MANY),
+        RejectedLine(102, TOO_MANY),
+        RejectedLine(104, TOO_MANY),
     )
+
+
+def test_a_message_holds_at_most_fifty_expenses_however_its_lines_hold_them():
+    text = "\n".join(" ".join(f"a {n}" for n in range(1, 101)) for _ in range(50))  # 50 lines x 100 amounts
+    result = parse_message(text, default_currency="USD", today=TODAY)
+    assert result.expenses == ()  # no line is half-saved: its 100 amounts would pass the 50
+    assert result.rejected[0] == RejectedLine(0, TOO_MANY) and len(result.rejected) == 50
+
+    text = "\n".join(["coffee 1 tea 2"] * 26)  # 52 expenses: the line that would pass 50 is left out whole
+    result = parse_message(text, default_currency="USD", today=TODAY)
+    assert len(result.expenses) == 50
+    assert result.rejected == (RejectedLine(25, TOO_MANY),)
 
 
 def test_rejected_lines_count_towards_the_limit():
@@ -307,7 +323,7 @@ def test_rejected_lines_count_towards_the_limit():
     result = parse_message(text, default_currency="USD", today=TODAY)
 
     assert result.expenses == ()
-    assert result.rejected[-1] == RejectedLine(MAX_EXPENSES_PER_MESSAGE, "too many lines")
+    assert result.rejected[-1] == RejectedLine(MAX_EXPENSES_PER_MESSAGE, TOO_MANY)
 
 
 def test_lone_surrogates_become_replacement_characters():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 
@@ -10,6 +11,9 @@ import pytest
 from conftest import META_DEADLINE, Client, delivery, make_config, message_event, psid_hash, wait_for
 
 from expensebot.events import Message
+from expensebot.ingest.spool import Spool
+
+T0 = 1764075600000
 
 
 def count(db_path, sql="SELECT count(*) FROM messages_raw"):
@@ -59,13 +63,33 @@ def test_locked_database_spools_answers_200_then_replays(service, client, locker
     assert events.index(("event_spooled", "m_1")) < events.index(("event_logged", "m_1"))
 
 
-def test_database_and_spool_both_failing_is_503(service, client, locker):
+def test_database_and_spool_both_failing_is_503_and_health_says_so_until_a_write_is_taken(service, client, locker):
     spool_dir = service.config.spool_dir
     spool_dir.rmdir()
     spool_dir.write_text("a file where the spool directory should be")
     response = client.post_webhook(delivery(message_event("111", "m_1")))
     assert response.status == 503
     assert "redeliver" in response.json()["error"]
+    health = client.get("/healthz")
+    assert health.status == 503 and health.json()["reason"].startswith("the last delivery was stored nowhere")
+    spool_dir.unlink()
+    spool_dir.mkdir()
+    locker.execute("ROLLBACK")
+    assert client.post_webhook(delivery(message_event("111", "m_1"))).status == 200  # Meta's redelivery
+    assert client.get("/healthz").status == 200
+
+
+def test_spool_files_replay_in_the_order_written_whatever_the_clock_says(tmp_path):
+    spool = Spool(tmp_path / "spool").open()
+    first = Message(psid_hash("111"), "m_1", "message", "coffee 1", T0, T0, "{}")
+    second = Message(psid_hash("111"), "m_2", "message", "undo", T0, T0, "{}")
+    a = spool.append([first])
+    b = spool.append([second])
+    os.utime(b, ns=(0, 0))  # the clock stepped back between the two writes
+    os.utime(a, ns=(2**62, 2**62))
+    assert spool.files() == [a, b]
+    c = Spool(tmp_path / "spool").open().append([first])  # after a restart, numbering goes on
+    assert spool.files() == [a, b, c]
 
 
 def test_replay_is_idempotent(service):

@@ -160,6 +160,16 @@ def test_postback_is_read_from_its_payload_and_redelivery_is_deduplicated(client
     assert rows("SELECT amount_minor FROM expenses") == [(300,)]
 
 
+def test_a_postback_with_neither_mid_nor_timestamp_is_stored_once_however_often_it_is_redelivered(client, rows):
+    event = {"sender": {"id": "111"}, "recipient": {"id": "1"}, "postback": {"title": "Log", "payload": "coffee 3"}}
+    for entry_time in (1764000000000, 1764000300000, None):  # each redelivery arrives at another time
+        body = delivery(event)
+        body["entry"][0]["time"] = entry_time
+        assert client.post_webhook(body).status == 200
+    assert rows("SELECT kind, text FROM messages_raw") == [("postback", "coffee 3")]
+    assert rows("SELECT amount_minor FROM expenses") == [(300,)]
+
+
 def test_message_edit_updates_the_expense_of_the_original_mid(client, rows):
     client.post_webhook(delivery(message_event("111", "m_e", "coffee 100", timestamp=1764000000000)))
     edit = {"sender": {"id": "111"}, "recipient": {"id": "1"}, "timestamp": 1764500000000,

@@ -47,6 +47,7 @@ class WalKeeper:
         self._scrub = threading.Event()
         self._next_truncate = 0.0  # monotonic: no TRUNCATE for the limit before this
         self._conn: sqlite3.Connection | None = None
+        self._wal_identity: tuple[int, int] | None = None  # the -wal this connection uses
         self._loop = Periodic("wal-keeper", interval, self.checkpoint)
 
     def start(self) -> WalKeeper:
@@ -54,6 +55,8 @@ class WalKeeper:
             # Used by the keeper's thread only, and closed after that thread ends.
             self._conn = self.db.connect(check_same_thread=False)
             self._conn.execute(f"PRAGMA journal_size_limit = {self.limit}")
+            self._conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()  # opens the -wal
+            self._wal_identity = _identity(self.wal_path)
         except Exception as exc:
             log_event(logger, "wal_keeper_unavailable", level=logging.WARNING, reason=describe(exc))
             return self
@@ -66,8 +69,33 @@ class WalKeeper:
             return
         self._loop.stop()
         self._loop.run_once()
+        if self.db.file_problem() is not None:
+            self._keep_replaced_file()
         self._conn.close()
         self._conn = None
+
+    def _keep_replaced_file(self) -> None:
+        """The file at our path was replaced or removed while we ran: save ours, and take its -wal away.
+
+        Our connection still reads the file we opened; it is copied beside the path, so nothing it
+        held is lost. Its -wal (and -shm) at the path would otherwise be applied to the new file
+        the next time anything opens it.
+        """
+        saved = Path(f"{self.db.path}.replaced-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+        try:
+            target = sqlite3.connect(saved)
+            try:
+                self._conn.backup(target)
+            finally:
+                target.close()
+            for path in (self.wal_path, Path(f"{self.db.path}-shm")):
+                if path == self.wal_path and _identity(path) != self._wal_identity:
+                    break  # not ours: the new file came with a -wal of its own
+                path.unlink(missing_ok=True)
+        except (OSError, sqlite3.Error) as exc:
+            log_event(logger, "replaced_file_not_saved", level=logging.ERROR, db=str(self.db.path), reason=describe(exc))
+            return
+        log_event(logger, "replaced_file_saved", level=logging.WARNING, db=str(self.db.path), saved=str(saved))
 
     def scrub(self) -> None:
         """Empty the WAL soon: what was erased must not stay readable in it."""
@@ -125,3 +153,11 @@ class WalKeeper:
             return os.stat(self.wal_path).st_size
         except OSError:
             return 0
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino

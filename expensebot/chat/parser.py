@@ -32,6 +32,10 @@ MAX_EXPENSES_PER_MESSAGE = 50
 MAX_LINE_LENGTH = 500
 MAX_DESCRIPTION_LENGTH = 200
 MIXED_CURRENCIES = "some amounts have a currency and some don't"
+TOO_MANY = f"more than {MAX_EXPENSES_PER_MESSAGE} expenses in one message"
+# Facebook started in 2004: a date written before that is a typo ('0999-01-01' would also sort
+# after every real one as text).
+EARLIEST_DATE = datetime.date(2004, 1, 1)
 QUANTITY_ONLY = "a weight, volume or count is a quantity, not a price"
 # Words after a number that make it a quantity: 'rice 2 kg 10' is 10.00 for 2 kg of rice.
 _UNITS = frozenset("kg kgs kilo kilos kilogram kilograms g gram grams lb lbs pound pounds oz ounce ounces "
@@ -161,7 +165,11 @@ class _Rejected(Exception):
 
 
 def parse_message(text: str, *, default_currency: str, today: datetime.date) -> ParseResult:
-    """Read every non-blank line; lines past MAX_EXPENSES_PER_MESSAGE are rejected unread."""
+    """Read every non-blank line, up to MAX_EXPENSES_PER_MESSAGE expenses (and as many lines).
+
+    A line that would take the message past that many expenses is rejected whole, and so is every
+    line after it: a message holds at most what one `undo 50` takes back.
+    """
     _check_currency(default_currency)
     expenses: list[ParsedExpense] = []
     rejected: list[RejectedLine] = []
@@ -171,12 +179,15 @@ def parse_message(text: str, *, default_currency: str, today: datetime.date) -> 
         if not cleaned.strip():
             continue
         if read == MAX_EXPENSES_PER_MESSAGE:
-            rejected.append(RejectedLine(index, "too many lines"))
+            rejected.append(RejectedLine(index, TOO_MANY))
             continue
         read += 1
         result = _parse_line(line, cleaned, default_currency, today, index)
         if type(result) is RejectedLine:
             rejected.append(result)
+        elif len(expenses) + len(result) > MAX_EXPENSES_PER_MESSAGE:
+            read = MAX_EXPENSES_PER_MESSAGE
+            rejected.append(RejectedLine(index, TOO_MANY))
         else:
             expenses.extend(result)
     return ParseResult(tuple(expenses), tuple(rejected))
@@ -455,9 +466,12 @@ def _read_date(word: str, today: datetime.date) -> datetime.date | None:
         if match is None:
             return None
         try:
-            return datetime.date(*map(int, match.groups()))
+            date = datetime.date(*map(int, match.groups()))
         except (ValueError, OverflowError):
             raise _Rejected("invalid date") from None
+        if date < EARLIEST_DATE:
+            raise _Rejected("date out of range") from None
+        return date
     if size == 5 or size == 9:
         lowered = word.lower()
         if lowered == "today":

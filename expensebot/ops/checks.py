@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pwd
 import socket
+import sqlite3
 from pathlib import Path
 
 from expensebot import db
@@ -42,7 +43,7 @@ def database_problems(path: Path, *, must_exist: bool, write: bool) -> list[str]
         problems.append(f"EXPENSEBOT_DB: {path} has schema version {version}, newer than this code's "
                         f"{db.SCHEMA_VERSION}; run the release that wrote it")
     if write:
-        problems.extend(_write_problems(path))
+        problems.extend(_write_problems(path) or _integrity_problems(path))
     return problems
 
 
@@ -108,6 +109,18 @@ def _write_problems(path: Path) -> list[str]:
         problems.append(f"EXPENSEBOT_DB: {_user()} cannot create SQLite's -wal and -shm files in "
                         f"{path.parent} (owner {_owner(path.parent)})")
     return problems
+
+
+def _integrity_problems(path: Path) -> list[str]:
+    """SQLite's quick_check of an existing file: a malformed one is refused before anything writes to it."""
+    try:
+        problem = db.quick_check(path)
+    except sqlite3.Error as exc:
+        return [f"EXPENSEBOT_DB: {path} cannot be checked: {exc}"]
+    if problem is None:
+        return []
+    return [f"EXPENSEBOT_DB: {path} is damaged (SQLite's quick_check: {problem}); restore it from a backup "
+            f"(docs/OPERATIONS.md), and if a -wal file lies beside it that came from another file, move that away"]
 
 
 def _header(path: Path) -> bytes | None:

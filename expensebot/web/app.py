@@ -86,18 +86,11 @@ def create_app(config: Config, db: Database, ingest: Ingest,
 
     @app.get("/healthz")
     def healthz():
+        problem = ingest.health_problem(spool_stale_after) or db.file_problem() or _unanswered(db)
         try:
             depth = ingest.spool.depth()
-        except SpoolError as exc:
-            return _json({"status": "unavailable", "reason": str(exc), "spool_depth": None}, 503)
-        problem = db.file_problem()
-        if problem is None:
-            try:
-                with db.connection() as conn:
-                    conn.execute("SELECT count(*) FROM messages_raw WHERE 0").fetchone()
-            except (sqlite3.Error, DatabaseUnavailable) as exc:
-                problem = f"database does not answer: {exc}"
-        problem = problem or ingest.health_problem(spool_stale_after)
+        except SpoolError:
+            depth = None
         if problem:
             return _json({"status": "unavailable", "reason": problem, "spool_depth": depth}, 503)
         return _json({"status": "ok", "spool_depth": depth})
@@ -147,6 +140,16 @@ def create_app(config: Config, db: Database, ingest: Ingest,
     for status in (400, 401, 403, 404, 405, 413, 500, 503):
         app.error(status)(_error_page)
     return app
+
+
+def _unanswered(db: Database) -> str | None:
+    """Why the database does not answer a read; None when it does."""
+    try:
+        with db.connection() as conn:
+            conn.execute("SELECT count(*) FROM messages_raw WHERE 0").fetchone()
+    except (sqlite3.Error, DatabaseUnavailable) as exc:
+        return f"database does not answer: {exc}"
+    return None
 
 
 def _json_500(route: Callable) -> Callable:
