@@ -147,12 +147,6 @@ class Config:
             problems.append(f"EXPENSEBOT_PUBLIC_URL: {problem}")
         return problems
 
-    def require_serving(self) -> None:
-        """Raise ConfigError listing every secret `serve` cannot run without, and a bad host."""
-        problems = self.serving_problems()
-        if problems:
-            raise ConfigError(*problems)
-
     def serving_problems(self) -> list[str]:
         """What `serve` needs beyond valid values: the secrets, long enough, an https public URL, an IP to listen on."""
         problems = []

@@ -61,11 +61,6 @@ class Summary:
         }
 
 
-def period_bounds(period: str, now: dt.datetime, zone: dt.tzinfo) -> tuple[str | None, str | None]:
-    """Return the UTC bounds [start, end) of a named period containing now, in zone (weeks start Monday)."""
-    return periods.named(period, now.astimezone(zone).date()).bounds(zone)
-
-
 def day_bounds(day: dt.date, zone: dt.tzinfo) -> tuple[str, str]:
     """Return the UTC bounds [start, end) of a calendar day in zone."""
     return periods.midnight(day, zone), periods.midnight(day + dt.timedelta(days=1), zone)

@@ -4,8 +4,7 @@ import datetime as dt
 import functools
 import time
 
-# Meta's timestamps are milliseconds; anything outside years 2000..9999 is garbage.
-MIN_MS = 946_684_800_000
+# The last millisecond a timestamp can name (9999-12-31T23:59:59.999Z).
 MAX_MS = 253_402_300_799_999
 
 
@@ -17,11 +16,6 @@ def now_ms() -> int:
 def utc_now() -> dt.datetime:
     """Return the wall clock as an aware UTC datetime."""
     return dt.datetime.now(dt.timezone.utc)
-
-
-def is_plausible_ms(value) -> bool:
-    """Tell whether value is an integer millisecond timestamp we can store."""
-    return type(value) is int and MIN_MS <= value <= MAX_MS
 
 
 def iso_utc(ms: int) -> str:

@@ -205,15 +205,23 @@ def test_a_write_that_runs_out_of_room_is_one_line_and_leaves_no_file(tmp_path, 
 
 def test_a_bug_logs_its_traceback_inside_one_json_line(tmp_path):
     path = seeded_db(tmp_path / "x.db")
-    conn = sqlite3.connect(path)
-    conn.execute("DROP VIEW IF EXISTS enrichment_status")
-    conn.execute("DROP VIEW IF EXISTS job_details")
-    conn.execute("DROP TABLE jobs")
-    conn.close()
+    with sqlite3.connect(path) as conn:  # a row changed by hand into something the code never writes
+        conn.execute("INSERT INTO expenses (message_id, psid_hash, mid, line, amount_minor, currency, description,"
+                     " occurred_at, created_at) VALUES (1, ?, 'm_1', 0, 1.5, 'USD', 'x', 'a', 'b')", ("a" * 64,))
+    result = expensebot("export", "--psid-hash", "a" * 64, env={"EXPENSEBOT_DB": str(path)})
+    assert result.returncode == 1
+    (line,) = json_lines(result.stderr)
+    assert line["event"] == "command_crashed" and "Traceback" in line["exception"] and "TypeError" in line["exception"]
+
+
+def test_a_file_that_is_not_our_database_is_one_line(tmp_path):
+    path = tmp_path / "x.db"
+    with sqlite3.connect(path) as conn:  # some other program's SQLite file
+        conn.execute("CREATE TABLE other (x)")
     result = expensebot("jobs", env={"EXPENSEBOT_DB": str(path)})
     assert result.returncode == 1
     (line,) = json_lines(result.stdout)
-    assert line["event"] == "command_crashed" and "Traceback" in line["exception"] and "jobs" in line["exception"]
+    assert line["event"] == "command_failed" and line["problem"].startswith(f"EXPENSEBOT_DB: {path}: no such table")
 
 
 def test_backup_creates_its_folder_and_keeps_the_newest(tmp_path):
@@ -269,8 +277,8 @@ def test_replay_spool_starts_no_server_and_no_replier(tmp_path, monkeypatch):
 
 
 def test_replay_spool_by_hand_with_ai_off_writes_jobs_skipped(tmp_path, monkeypatch):
-    from expensebot.ingest.spool import Spool
     from expensebot.events import Message
+    from expensebot.ingest.spool import Spool
     config = make_config(tmp_path)
     db.init(config.db_path)
     Spool(config.spool_dir).open().append([Message("a" * 64, "m_1", "message", "coffee 1", 1764000000000,

@@ -10,7 +10,15 @@ import subprocess
 import sys
 
 import pytest
-from conftest import HASH_KEY, ROOT, Client, delivery, make_config, message_event, psid_hash
+from conftest import (
+    HASH_KEY,
+    ROOT,
+    Client,
+    delivery,
+    make_config,
+    message_event,
+    psid_hash,
+)
 
 
 def run_py(*args, env=None, cwd=ROOT, timeout=60) -> subprocess.CompletedProcess:

@@ -30,9 +30,9 @@ from conftest import (
 )
 
 from expensebot import errors, store, times
+from expensebot.events import Message
 from expensebot.ingest import webhook
 from expensebot.ingest.spool import Spool
-from expensebot.events import Message
 from expensebot.ingest.webhook import MAX_COUNTER
 from expensebot.replies import words
 from expensebot.web.app import create_app

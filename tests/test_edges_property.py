@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import itertools
 
-from conftest import Client, delivery, make_config, message_event, query, services_closed_at_exit
+from conftest import (
+    Client,
+    delivery,
+    make_config,
+    message_event,
+    query,
+    services_closed_at_exit,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -7,7 +7,13 @@ import json
 import sqlite3
 
 from conftest import delivery, message_event, wait_for
-from test_edges import T0, lock_held_by_another_process, make_immutable, post, tiny_tmpfs  # noqa: F401  (tiny_tmpfs is a fixture)
+from test_edges import (  # noqa: F401  (tiny_tmpfs is a fixture)
+    T0,
+    lock_held_by_another_process,
+    make_immutable,
+    post,
+    tiny_tmpfs,
+)
 
 from expensebot import times
 from expensebot.replies import words

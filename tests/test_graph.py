@@ -20,7 +20,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from expensebot.replies import graph as graph_module
-from expensebot.replies.graph import MAX_BATCH, GraphClient, GraphError, error_from, form_encode
+from expensebot.replies.graph import (
+    MAX_BATCH,
+    GraphClient,
+    GraphError,
+    error_from,
+    form_encode,
+)
 
 TOKEN = "EAAGtestpagetoken0123456789"
 SECRET = "test-app-secret-for-proof"

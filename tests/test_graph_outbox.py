@@ -10,7 +10,15 @@ import urllib.parse
 
 import pytest
 import requests
-from conftest import APP_SECRET, Client, delivery, make_config, message_event, psid_hash, wait_for
+from conftest import (
+    APP_SECRET,
+    Client,
+    delivery,
+    make_config,
+    message_event,
+    psid_hash,
+    wait_for,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_ai import hangs, model  # noqa: F401  (model is a fixture)

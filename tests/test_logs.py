@@ -6,7 +6,6 @@ import json
 import logging
 import re
 
-
 from expensebot.logs import log_event
 
 logger = logging.getLogger("expensebot.test_logs")

@@ -7,9 +7,9 @@ import pytest
 from expensebot.chat.parser import (
     MAX_EXPENSES_PER_MESSAGE,
     MAX_LINE_LENGTH,
+    TOO_MANY,
     ParsedExpense,
     ParseResult,
-    TOO_MANY,
     RejectedLine,
     parse_line,
     parse_message,

@@ -14,7 +14,15 @@ import sqlite3
 
 import pytest
 import requests
-from conftest import OPS_TOKEN, ROOT, Client, delivery, make_config, message_event, psid_hash
+from conftest import (
+    OPS_TOKEN,
+    ROOT,
+    Client,
+    delivery,
+    make_config,
+    message_event,
+    psid_hash,
+)
 
 from expensebot import logs
 from expensebot.chat import meaning

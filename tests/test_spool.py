@@ -8,7 +8,15 @@ import sqlite3
 import time
 
 import pytest
-from conftest import META_DEADLINE, Client, delivery, make_config, message_event, psid_hash, wait_for
+from conftest import (
+    META_DEADLINE,
+    Client,
+    delivery,
+    make_config,
+    message_event,
+    psid_hash,
+    wait_for,
+)
 
 from expensebot.events import Message
 from expensebot.ingest.spool import Spool

@@ -5,7 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import APP_SECRET, PAYLOADS, VERIFY_TOKEN, delivery, make_config, message_event, psid_hash
+from conftest import (
+    APP_SECRET,
+    PAYLOADS,
+    VERIFY_TOKEN,
+    delivery,
+    make_config,
+    message_event,
+    psid_hash,
+)
 
 from expensebot.ingest import webhook
 

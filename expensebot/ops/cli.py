@@ -23,6 +23,7 @@ from pathlib import Path
 from expensebot import logs, store, summary, times
 from expensebot.config import VARIABLES, Config, ConfigError
 from expensebot.db import Database
+from expensebot.errors import DatabaseUnavailable, is_unavailable
 from expensebot.identity import PsidHasher, is_psid_hash
 from expensebot.ingest.spool import Spool
 from expensebot.ingest.write import Ingest
@@ -37,9 +38,6 @@ logger = logging.getLogger("expensebot")
 DEMO_DB = Path("expensebot-demo.db")
 BACKUP_PREFIX = "expensebot-"
 CONFIG_EXIT, FAILURE_EXIT = 2, 1
-# SQLite errors the machine causes (disk, permissions, another process), not the code.
-ENVIRONMENT_ERRORS = ("disk I/O error", "database or disk is full", "unable to open database file",
-                      "readonly database", "database is locked")
 
 
 class Failure(Exception):
@@ -393,9 +391,9 @@ def _run(args) -> int:
         config = Config.from_env(env)
     try:
         return args.run(config, args)
-    except sqlite3.OperationalError as exc:
-        if not any(words in str(exc) for words in ENVIRONMENT_ERRORS):
-            raise  # "no such table" and the like are bugs: their traceback is logged
+    except (sqlite3.Error, DatabaseUnavailable) as exc:
+        if not is_unavailable(exc):
+            raise  # a constraint broken and the like are bugs: their traceback is logged
         raise Failure(f"EXPENSEBOT_DB: {config.db_path}: {exc}") from None
 
 

@@ -11,7 +11,12 @@ import zoneinfo
 
 from expensebot.chat import rules
 from expensebot.chat.meaning import DEFAULT_PERIOD, DELETE_CANCEL, DELETE_CONFIRM  # noqa: F401 (re-exported)
-from expensebot.chat.parser import MIXED_CURRENCIES, PER_ONE_OR_ALL, QUANTITY_ONLY, with_date
+from expensebot.chat.parser import (
+    MIXED_CURRENCIES,
+    PER_ONE_OR_ALL,
+    QUANTITY_ONLY,
+    with_date,
+)
 from expensebot.money import format_amount, minor_digits
 from expensebot.summary import BudgetUse, Summary
 

@@ -15,9 +15,9 @@ from collections.abc import Callable
 import bottle
 
 from expensebot import store, summary, times
+from expensebot.background.wal import WalKeeper
 from expensebot.chat import meaning
 from expensebot.config import Config
-from expensebot.background.wal import WalKeeper
 from expensebot.db import Database
 from expensebot.errors import DatabaseUnavailable, describe
 from expensebot.identity import PsidHasher, is_psid_hash

@@ -32,8 +32,8 @@ import bottle
 
 from expensebot import settings, store, times
 from expensebot.config import Config
-from expensebot.errors import DatabaseUnavailable
 from expensebot.db import Database
+from expensebot.errors import DatabaseUnavailable
 from expensebot.logs import log_event
 from expensebot.money import format_amount
 from expensebot.summary import day_bounds
