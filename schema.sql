@@ -57,6 +57,50 @@ CREATE TABLE IF NOT EXISTS expenses (
 CREATE INDEX IF NOT EXISTS expenses_psid_hash_occurred_at
     ON expenses (psid_hash, occurred_at, currency, category, amount_minor);
 
+-- expense_days: each person's expenses summed per UTC day, currency and category ('' for none),
+-- kept by these triggers in the same transaction as every change to expenses (the sqlite3 CLI's
+-- too). A summary of a long period adds up its whole days here and reads only the rows of the
+-- part-days at its ends.
+CREATE TABLE IF NOT EXISTS expense_days (
+    psid_hash TEXT NOT NULL,
+    day TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    category TEXT NOT NULL,
+    total_minor INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (psid_hash, day, currency, category)
+) WITHOUT ROWID;
+
+CREATE TRIGGER IF NOT EXISTS expense_days_add AFTER INSERT ON expenses BEGIN
+    INSERT INTO expense_days
+    VALUES (new.psid_hash, substr(new.occurred_at, 1, 10), new.currency, coalesce(new.category, ''),
+            new.amount_minor, 1)
+    ON CONFLICT DO UPDATE SET total_minor = total_minor + excluded.total_minor, count = count + 1;
+END;
+
+CREATE TRIGGER IF NOT EXISTS expense_days_remove AFTER DELETE ON expenses BEGIN
+    UPDATE expense_days SET total_minor = total_minor - old.amount_minor, count = count - 1
+    WHERE psid_hash = old.psid_hash AND day = substr(old.occurred_at, 1, 10)
+    AND currency = old.currency AND category = coalesce(old.category, '');
+    DELETE FROM expense_days
+    WHERE psid_hash = old.psid_hash AND day = substr(old.occurred_at, 1, 10)
+    AND currency = old.currency AND category = coalesce(old.category, '') AND count = 0;
+END;
+
+CREATE TRIGGER IF NOT EXISTS expense_days_change
+AFTER UPDATE OF psid_hash, occurred_at, currency, category, amount_minor ON expenses BEGIN
+    UPDATE expense_days SET total_minor = total_minor - old.amount_minor, count = count - 1
+    WHERE psid_hash = old.psid_hash AND day = substr(old.occurred_at, 1, 10)
+    AND currency = old.currency AND category = coalesce(old.category, '');
+    DELETE FROM expense_days
+    WHERE psid_hash = old.psid_hash AND day = substr(old.occurred_at, 1, 10)
+    AND currency = old.currency AND category = coalesce(old.category, '') AND count = 0;
+    INSERT INTO expense_days
+    VALUES (new.psid_hash, substr(new.occurred_at, 1, 10), new.currency, coalesce(new.category, ''),
+            new.amount_minor, 1)
+    ON CONFLICT DO UPDATE SET total_minor = total_minor + excluded.total_minor, count = count + 1;
+END;
+
 -- jobs: the enrichment queue, one row per message (message_id = messages_raw.id), written in the
 -- same transaction as the message (an outbox).
 --   status     pending | ok | error | skipped

@@ -67,6 +67,14 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (psid_hash, setting, set_at)) WITHOUT ROWID;
     INSERT INTO settings_log SELECT psid_hash, 'currency', currency, currency_at FROM people WHERE currency IS NOT NULL;
     INSERT INTO settings_log SELECT psid_hash, 'timezone', timezone, timezone_at FROM people WHERE timezone IS NOT NULL;
+    -- and per-day sums, which summaries of long periods add up (schema.sql keeps them by triggers).
+    CREATE TABLE expense_days (
+        psid_hash TEXT NOT NULL, day TEXT NOT NULL, currency TEXT NOT NULL, category TEXT NOT NULL,
+        total_minor INTEGER NOT NULL, count INTEGER NOT NULL,
+        PRIMARY KEY (psid_hash, day, currency, category)) WITHOUT ROWID;
+    INSERT INTO expense_days
+        SELECT psid_hash, substr(occurred_at, 1, 10), currency, coalesce(category, ''), sum(amount_minor), count(*)
+        FROM expenses GROUP BY 1, 2, 3, 4;
     """,
 )
 SCHEMA_VERSION = 1 + len(MIGRATIONS)

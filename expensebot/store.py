@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from collections.abc import Iterable
 
@@ -123,18 +124,48 @@ def day_totals(conn: sqlite3.Connection, psid_hash: str, start: str, end: str, u
 
 
 def category_totals(conn: sqlite3.Connection, psid_hash: str, start: str | None, end: str | None) -> list:
-    """Sum one person's expenses in [start, end) per currency and category, largest first."""
+    """Sum one person's expenses in [start, end) per currency and category, largest first.
+
+    Whole UTC days come from expense_days; only the rows of the part-days at the ends are read.
+    """
+    first_day, last_day, before, after = _split(start or _EARLIEST, end or _LATEST)
     return conn.execute(
-        "SELECT currency, category, sum(amount_minor) AS total_minor, count(*) AS count"
-        " FROM expenses"
-        " WHERE psid_hash = ?"
-        " AND occurred_at >= ?"
-        " AND occurred_at < ?"
+        "SELECT currency, nullif(category, '') AS category, sum(total_minor) AS total_minor, sum(count) AS count"
+        " FROM (SELECT currency, category, total_minor, count"
+        "       FROM expense_days"
+        "       WHERE psid_hash = :who"
+        "       AND day >= :first_day"
+        "       AND day < :last_day"
+        "       UNION ALL"
+        "       SELECT currency, coalesce(category, ''), amount_minor, 1"
+        "       FROM expenses"
+        "       WHERE psid_hash = :who"
+        "       AND ((occurred_at >= :start AND occurred_at < :before) OR (occurred_at >= :after AND occurred_at < :end)))"
         " GROUP BY currency, category"
         " ORDER BY total_minor DESC, category",
-        (psid_hash, start or _EARLIEST, end or _LATEST),
+        {"who": psid_hash, "first_day": first_day, "last_day": last_day, "start": start or _EARLIEST,
+         "before": before, "after": after, "end": end or _LATEST},
     ).fetchall()
 
+
+_MIDNIGHT = "T00:00:00.000Z"
+
+
+def _split(start: str, end: str) -> tuple[str, str, str, str]:
+    """[start, end) as the whole UTC days in it, [first_day, last_day), and the part-days around them,
+    [start, before) and [after, end), as bounds of occurred_at."""
+    first = _EARLIEST if start == _EARLIEST else start[:10] if start[10:] == _MIDNIGHT else _next_day(start[:10])
+    last = _LATEST if end == _LATEST else end[:10]
+    if first >= last:  # no whole day inside: all of it is rows
+        return _LATEST, _LATEST, end, end
+    return first, last, first + _MIDNIGHT if first else _EARLIEST, last + _MIDNIGHT if last != _LATEST else _LATEST
+
+
+def _next_day(day: str) -> str:
+    try:
+        return (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
+    except (ValueError, OverflowError):  # not a date this code wrote, or 9999-12-31: no whole day after it
+        return _LATEST
 
 def erase_person(conn: sqlite3.Connection, psid_hash: str, erased_at: str) -> tuple[int, int]:
     """Delete every row of one person sent at or before erased_at; return (messages, expenses) deleted.

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import zoneinfo
 
 import pytest
 from conftest import OPS_TOKEN, Client, delivery, make_config, message_event, psid_hash
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from expensebot import db, store, times
+from expensebot.chat.periods import Period
 from expensebot.summary import summarize
 from expensebot.times import ms_from_iso
 
@@ -159,3 +164,51 @@ def test_get_summary_uses_the_persons_own_zone(manila):
     # 2 December in UTC: today1 (16:30 UTC on 1 December) is no longer today, thursday (16:00 UTC) is
     assert (body["from"], body["to"]) == ("2026-12-02T00:00:00.000Z", "2026-12-03T00:00:00.000Z")
     assert {c: t["total_minor"] for c, t in body["currencies"].items()} == {"EUR": 150, "USD": 12800}
+
+
+# --- the per-day sums kept beside the rows add up to the rows themselves -------------------------------
+
+DAYS = st.integers(0, 9).map(lambda n: dt.datetime(2026, 3, 25, tzinfo=dt.timezone.utc) + dt.timedelta(days=n))
+MOMENT = st.builds(lambda day, minute: day + dt.timedelta(minutes=minute), DAYS, st.integers(0, 24 * 60 - 1))
+ROW = st.tuples(MOMENT, st.sampled_from(["USD", "EUR"]), st.sampled_from([None, "food", "travel"]),
+                st.integers(1, 10_000))
+CHANGE = st.one_of(st.tuples(st.just("delete"), st.integers(0, 30)),
+                   st.tuples(st.just("move"), st.integers(0, 30), MOMENT),
+                   st.tuples(st.just("categorize"), st.integers(0, 30), st.sampled_from(["fun", None])))
+ZONE = st.sampled_from(["UTC", "Asia/Manila", "America/St_Johns", "Asia/Kathmandu", "Europe/Berlin"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=st.lists(ROW, max_size=30), changes=st.lists(CHANGE, max_size=8), zone=ZONE,
+       first=st.integers(0, 10), length=st.integers(0, 10), named=st.sampled_from(["span", "all"]))
+def test_period_totals_equal_the_sums_of_the_rows_through_inserts_deletes_and_updates(
+        tmp_path_factory, rows, changes, zone, first, length, named):
+    path = tmp_path_factory.mktemp("days") / "x.db"
+    db.init(path)
+    conn = db.connect(path)
+    try:
+        conn.executemany(
+            "INSERT INTO expenses (message_id, psid_hash, mid, line, amount_minor, currency, description, category,"
+            " occurred_at, created_at) VALUES (?, 'p', 'm', 0, ?, ?, 'x', ?, ?, 'now')",
+            [(n, amount, currency, category, times.iso_from_datetime(moment))
+             for n, (moment, currency, category, amount) in enumerate(rows)])
+        for change in changes:
+            if change[0] == "delete":
+                conn.execute("DELETE FROM expenses WHERE message_id = ?", (change[1],))
+            elif change[0] == "move":
+                conn.execute("UPDATE expenses SET occurred_at = ? WHERE message_id = ?",
+                             (times.iso_from_datetime(change[2]), change[1]))
+            else:
+                conn.execute("UPDATE expenses SET category = ? WHERE message_id = ?", (change[2], change[1]))
+        local = zoneinfo.ZoneInfo(zone)
+        start_day = dt.date(2026, 3, 24) + dt.timedelta(days=first)
+        period = Period("span", "span", start_day, start_day + dt.timedelta(days=length)) if named == "span" \
+            else Period("all", "All time", None, None)
+        start, end = period.bounds(local)
+        naive = conn.execute(
+            "SELECT currency, category, sum(amount_minor), count(*) FROM expenses"
+            " WHERE psid_hash = 'p' AND occurred_at >= ? AND occurred_at < ? GROUP BY currency, category",
+            (start or "", end or "~")).fetchall()
+        assert sorted(map(tuple, store.category_totals(conn, "p", start, end)), key=str) == sorted(map(tuple, naive), key=str)
+    finally:
+        conn.close()
