@@ -290,3 +290,9 @@ def test_a_message_committed_after_close_keeps_its_row_and_has_its_reply_refused
     assert [(r.fields["mid"], r.fields["reason"]) for r in caplog.records if r.msg == "reply_dropped"] == [
         ("m_2", "shutting down")]
     assert query(bot, "SELECT count(*) FROM expenses") == [(1,)]
+
+
+def test_every_command_has_its_reply_and_every_reply_its_command():
+    from expensebot.chat.meaning import COMMAND_NAMES
+    from expensebot.replies.compose import REPLIES
+    assert set(REPLIES) == {None, *COMMAND_NAMES}
