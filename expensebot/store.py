@@ -436,27 +436,21 @@ def expenses_between(conn: sqlite3.Connection, psid_hash: str, start: str, end: 
     ).fetchall()
 
 
-def set_currency(conn: sqlite3.Connection, psid_hash: str, currency: str, sent_at: str, now: str) -> bool:
-    """Set the person's own currency unless a message sent later set it already; tell whether it was set."""
+def set_setting(conn: sqlite3.Connection, psid_hash: str, setting: str, value: str, sent_at: str, now: str) -> bool:
+    """Set the person's own currency or timezone (`setting`) as of sent_at; tell whether it is the latest now.
+
+    The change goes into settings_log either way; people holds it unless a message sent later set
+    the same setting already.
+    """
+    column = {"currency": "currency", "timezone": "timezone"}[setting]
+    log_setting(conn, psid_hash, setting, value, sent_at)
     return conn.execute(
-        "INSERT INTO people (psid_hash, currency, currency_at, updated_at)"
+        f"INSERT INTO people (psid_hash, {column}, {column}_at, updated_at)"
         " VALUES (?, ?, ?, ?)"
         " ON CONFLICT (psid_hash) DO UPDATE"
-        " SET currency = excluded.currency, currency_at = excluded.currency_at, updated_at = excluded.updated_at"
-        " WHERE coalesce(currency_at, '') <= excluded.currency_at",
-        (psid_hash, currency, sent_at, now),
-    ).rowcount == 1
-
-
-def set_timezone(conn: sqlite3.Connection, psid_hash: str, timezone: str, sent_at: str, now: str) -> bool:
-    """Set the person's own time zone unless a message sent later set it already; tell whether it was set."""
-    return conn.execute(
-        "INSERT INTO people (psid_hash, timezone, timezone_at, updated_at)"
-        " VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (psid_hash) DO UPDATE"
-        " SET timezone = excluded.timezone, timezone_at = excluded.timezone_at, updated_at = excluded.updated_at"
-        " WHERE coalesce(timezone_at, '') <= excluded.timezone_at",
-        (psid_hash, timezone, sent_at, now),
+        f" SET {column} = excluded.{column}, {column}_at = excluded.{column}_at, updated_at = excluded.updated_at"
+        f" WHERE coalesce({column}_at, '') <= excluded.{column}_at",
+        (psid_hash, value, sent_at, now),
     ).rowcount == 1
 
 

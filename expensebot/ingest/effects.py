@@ -48,16 +48,10 @@ def _undo(conn, message, command, sent_at):
     return Outcome(undone=tuple(dict(row) for row in rows))
 
 
-def _currency(conn, message, command, sent_at):
-    store.log_setting(conn, message.psid_hash, "currency", command.currency, sent_at)
-    now = times.iso_utc(message.received_ms)
-    return Outcome(late=not store.set_currency(conn, message.psid_hash, command.currency, sent_at, now))
-
-
-def _timezone(conn, message, command, sent_at):
-    store.log_setting(conn, message.psid_hash, "timezone", command.tz, sent_at)
-    now = times.iso_utc(message.received_ms)
-    return Outcome(late=not store.set_timezone(conn, message.psid_hash, command.tz, sent_at, now))
+def _setting(conn, message, command, sent_at):
+    setting, value = ("currency", command.currency) if command.name == "currency_set" else ("timezone", command.tz)
+    latest = store.set_setting(conn, message.psid_hash, setting, value, sent_at, times.iso_utc(message.received_ms))
+    return Outcome(late=not latest)
 
 
 def _budget_set(conn, message, command, sent_at):
@@ -69,5 +63,5 @@ def _budget_off(conn, message, command, sent_at):
     return Outcome(removed=store.delete_budget(conn, message.psid_hash, command.category, sent_at))
 
 
-_EFFECTS = {"delete_confirm": _erase, "undo": _undo, "currency_set": _currency, "timezone_set": _timezone,
+_EFFECTS = {"delete_confirm": _erase, "undo": _undo, "currency_set": _setting, "timezone_set": _setting,
             "budget_set": _budget_set, "budget_off": _budget_off}
