@@ -37,9 +37,10 @@ FAILURES = (requests.RequestException, urllib3.exceptions.HTTPError, http.client
 
 
 class OutboundError(Exception):
-    """No usable answer: `status` is the HTTP status (None: no answer at all), `retry_after` the seconds the server asked for.
+    """No usable answer: `status` is the HTTP status (None: no answer at all).
 
-    `body` holds a non-2xx answer's body (at most the call's size cap), for the caller to read.
+    `retry_after`: the seconds the server asked to wait (Retry-After), if it did; `body`: a non-2xx
+    answer's body (at most the call's size cap), for the caller to read.
     """
 
     def __init__(self, message: str, status: int | None = None, retry_after: float | None = None,

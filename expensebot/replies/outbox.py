@@ -47,6 +47,7 @@ MAX_ADDRESSES = 50_000  # PSIDs remembered, the most recent senders'
 CLOSE_WITHIN = 9.5  # close returns by then, whatever the Send API does
 CALL_OVERRUN = 1.0  # on close, how long a call may run past the grace
 POLL = 0.25  # an idle sender looks for retries that came due this often
+MAX_RETRY_AFTER = 60.0  # the longest Retry-After waited out; a reply waits in memory and its person's behind it
 
 
 class Addresses:
@@ -354,7 +355,7 @@ class Outbox:
         """Log the reply's outcome, or queue it again to retry; True when done with it (to release)."""
         if error is None:
             log_event(logger, "reply_sent", psid_hash=job.psid_hash, mid=job.mid)
-        elif error.retryable and job.attempts < len(self.backoff) and self._retry(job):
+        elif error.retryable and job.attempts < len(self.backoff) and self._retry(job, error.retry_after):
             return False
         elif error.retryable and self._closed:
             self._log_dropped(job.record, "shutting down")
@@ -363,9 +364,9 @@ class Outbox:
                       code=error.code, subcode=error.subcode, reason=str(error))
         return True
 
-    def _retry(self, job: Job) -> bool:
-        """Put the job back at the head of its person's queue, due after its backoff; False if closing."""
-        due = self.clock() + self.backoff[job.attempts]
+    def _retry(self, job: Job, asked: float | None = None) -> bool:
+        """Requeue the job first in its person's queue, due after its backoff or Graph's `asked` wait; False if closing."""
+        due = self.clock() + max(self.backoff[job.attempts], min(asked or 0.0, MAX_RETRY_AFTER))
         with self._lock:
             if due >= self._send_until:
                 return False
