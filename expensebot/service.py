@@ -1,8 +1,8 @@
 """Assemble the running bot from a Config: database, spool, ingest, background threads, app.
 
 `Service.close` undoes `Service.open` through one ExitStack: whoever creates a resource
-registers its closing right there, and they close in reverse order, so the AI client outlives
-the enricher and the outbox that use it, and the database outlives everything.
+registers its closing right there, and they close in reverse order, so the outbound HTTP client
+outlives the enricher and the outbox that use it, and the database outlives everything.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from concurrent.futures import Executor
 
 import bottle
 
+from expensebot import outbound
 from expensebot.ai import AiClient
 from expensebot.background.enrich import Enricher, RateLimiter
 from expensebot.config import Config
@@ -63,12 +64,12 @@ class Service:
             db = Database(config.db_path, wal_limit=wal_limit).open()
             exits.callback(db.close)
             spool = Spool(config.spool_dir).open()
-            ai = _ai_client(config)
-            if ai is not None:
-                exits.callback(ai.close)
+            http = outbound.Client()  # one session for the Graph API and the model
+            exits.callback(http.close)
+            ai = _ai_client(config, http)
             if send_api is None and config.fb_page_access_token:
-                send_api = GraphClient(config.fb_graph_url, config.fb_page_access_token, config.fb_app_secret)
-                exits.callback(send_api.close)
+                send_api = GraphClient(config.fb_graph_url, config.fb_page_access_token, config.fb_app_secret,
+                                       http=http)
             rate = RateLimiter(config.ai_rate_per_minute)
             enricher = Enricher(db, ai, rate, poll_interval=enrich_interval).start()
             exits.callback(enricher.stop)
@@ -93,8 +94,8 @@ class Service:
         self.exits.close()
 
 
-def _ai_client(config: Config) -> AiClient | None:
+def _ai_client(config: Config, http: outbound.Client) -> AiClient | None:
     """The model client, or None with AI off: then not one AI request is ever made."""
     if not config.ai_enabled:
         return None
-    return AiClient(config.ai_url, config.ai_api_key, config.ai_model, config.ai_timeout)
+    return AiClient(config.ai_url, config.ai_api_key, config.ai_model, config.ai_timeout, http=http)
