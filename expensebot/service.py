@@ -17,11 +17,12 @@ import bottle
 
 from expensebot import outbound
 from expensebot.ai import AiClient
-from expensebot.background.enrich import Enricher, RateLimiter
+from expensebot.background.enrich import Enricher
 from expensebot.config import Config
 from expensebot.db import WAL_LIMIT, Database
 from expensebot.ingest.spool import Spool
 from expensebot.ingest.write import Ingest
+from expensebot.limits import RateLimiter
 from expensebot.periodic import Periodic
 from expensebot.replies.compose import Replier
 from expensebot.replies.graph import GraphClient
@@ -35,6 +36,9 @@ from expensebot.web.report import Links
 # the request thread each time, with a read connection of its own; a person does not notice a
 # tenth of a second.
 REPLY_GATHER = 0.1
+# People the AI rate limit remembers: more than can make an AI call within a minute (2 enrichment
+# workers and the summaries' rephrasings do far fewer than this many calls a minute).
+RATE_KEYS = 10_000
 
 
 @dataclasses.dataclass
@@ -70,7 +74,7 @@ class Service:
             if send_api is None and config.fb_page_access_token:
                 send_api = GraphClient(config.fb_graph_url, config.fb_page_access_token, config.fb_app_secret,
                                        http=http)
-            rate = RateLimiter(config.ai_rate_per_minute)
+            rate = RateLimiter(config.ai_rate_per_minute, RATE_KEYS)
             enricher = Enricher(db, ai, rate, poll_interval=enrich_interval).start()
             exits.callback(enricher.stop)
             replier = Replier(db, zone=config.zone, now=now, ai=ai, rate=rate, reports=Links(config, db, now))

@@ -13,8 +13,9 @@ from test_ai import CUT_OFF, TIMEOUT, answers_raw, hangs, model, says, trickles_
 from expensebot import store, times
 from expensebot.ai import MAX_TIMEOUT, AiClient
 from expensebot.background import enrich
-from expensebot.background.enrich import Enricher, RateLimiter
+from expensebot.background.enrich import Enricher
 from expensebot.db import Database
+from expensebot.limits import RateLimiter
 
 T0 = 1764075600000
 
@@ -42,7 +43,7 @@ def bot(tmp_path, model, open_service):
     service.ingest.skip_jobs = False
     clock = Clock()
     enricher = Enricher(service.db, AiClient(model.url, "", "test-model", TIMEOUT),
-                        RateLimiter(config.ai_rate_per_minute, clock=lambda: clock.ms / 1000), now_ms=clock)
+                        RateLimiter(config.ai_rate_per_minute, 100, clock=lambda: clock.ms / 1000), now_ms=clock)
     yield service, enricher, clock
     enricher.stop()
 
@@ -211,7 +212,7 @@ def test_pending_jobs_wait_in_the_database_not_in_memory(bot, model):
     # lock, so a lock held across a call would push the next message into the spool.
     ai = AiClient(model.url, "", "test-model", MAX_TIMEOUT)
     assert ai.timeout > service.db.write_timeout
-    enricher = Enricher(service.db, ai, RateLimiter(6, clock=lambda: clock.ms / 1000), now_ms=clock).start()
+    enricher = Enricher(service.db, ai, RateLimiter(6, 100, clock=lambda: clock.ms / 1000), now_ms=clock).start()
     try:
         for _ in range(5):
             enricher.dispatch()

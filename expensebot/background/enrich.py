@@ -11,10 +11,8 @@ Nothing here can touch a write that was already committed, or delay one.
 
 from __future__ import annotations
 
-import collections
 import logging
 import threading
-import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +21,7 @@ from expensebot import store, times
 from expensebot.ai import AiClient, AiError
 from expensebot.db import Database
 from expensebot.errors import describe, is_expected
+from expensebot.limits import RateLimiter
 from expensebot.logs import Incident, log_event
 from expensebot.periodic import Periodic
 
@@ -31,28 +30,6 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 RETRY_AFTER_MS = 5_000  # then 10 s; after MAX_ATTEMPTS the job is `error`
 SKIP_BATCH = 500
-
-
-class RateLimiter:
-    """At most `per_minute` AI calls per psid_hash in any 60 seconds; in memory, per process."""
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic):
-        self.per_minute = per_minute
-        self.clock = clock
-        self._calls: dict[str, collections.deque] = {}
-        self._lock = threading.Lock()
-
-    def acquire(self, psid_hash: str) -> float:
-        """Take a slot and return 0, or return the seconds until one frees (nothing taken)."""
-        with self._lock:
-            now = self.clock()
-            calls = self._calls.setdefault(psid_hash, collections.deque())
-            while calls and calls[0] <= now - 60:
-                calls.popleft()
-            if len(calls) >= self.per_minute:
-                return calls[0] + 60 - now
-            calls.append(now)
-            return 0.0
 
 
 class Enricher:
@@ -125,7 +102,7 @@ class Enricher:
         if not expenses:
             return self._finish(message_id, job, "skipped", attempted=False)
         for expense in expenses:
-            wait = self.rate.acquire(job["psid_hash"])
+            wait = self.rate.wait(job["psid_hash"])
             if wait:
                 return self._postpone(message_id, job, int(wait * 1000), "rate limited", attempted=False)
             try:
