@@ -1,7 +1,11 @@
 """The AI model behind enrichment: an OpenAI-compatible chat client over the outbound client.
 
 Each call ends within AI_TIMEOUT (connect, send, headers and body together) whatever the model
-does: outbound.py's deadline. The model words things, it never counts: every total is summed from
+does: outbound.py's deadline. A model that fails to answer (no answer, refused, an HTTP error) is
+left to rest, 1 s after the first failure and twice as long after each next one, up to a minute
+(or as long as its Retry-After asks): meanwhile calls fail at once, without a request, and the
+enricher takes no jobs. A model that is down thus costs the bot one call a rest, not one or three
+calls a message. The model words things, it never counts: every total is summed from
 the expenses rows (docs/ARCHITECTURE.md, invariant 5), and replies/faithful.py rejects a
 rephrasing that states a number the computed summary does not.
 """
@@ -9,12 +13,18 @@ rephrasing that states a number the computed summary does not.
 from __future__ import annotations
 
 import json
+import math
+import threading
+import time
+from collections.abc import Callable
 
 from expensebot import outbound
 from expensebot.chat.rules import CATEGORIES
 
 MAX_TIMEOUT = 3.0
 MAX_ANSWER_BYTES = 256 * 1024
+FIRST_REST = 1.0  # seconds the model rests after failing to answer; doubled at each failure after a rest
+MAX_REST = 60.0
 
 CATEGORIZE_PROMPT = (
     "You sort personal expenses into categories. Answer with a JSON object "
@@ -37,7 +47,7 @@ class AiClient:
     """
 
     def __init__(self, base_url: str, api_key: str, model: str, timeout: float, *,
-                 http: outbound.Client | None = None):
+                 http: outbound.Client | None = None, clock: Callable[[], float] = time.monotonic):
         if not 0 < timeout <= MAX_TIMEOUT:
             raise ValueError(f"timeout must be more than 0 and at most {MAX_TIMEOUT} seconds")
         self.url = f"{base_url.rstrip('/')}/chat/completions"
@@ -46,11 +56,19 @@ class AiClient:
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = http or outbound.Client()
         self._owns_http = http is None
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._rest = 0.0  # the length of the latest rest; 0 once the model answered
+        self._rest_until = -math.inf
 
     def close(self) -> None:
         """Close the outbound client if this one made it."""
         if self._owns_http:
             self._http.close()
+
+    def resting(self) -> float:
+        """Seconds until the model is asked again after failing to answer; 0.0 when it may be asked now."""
+        return max(self._rest_until - self.clock(), 0.0)
 
     def complete(self, system: str, user: str, *, json_object: bool = False) -> str:
         """Return choices[0].message.content for a system and a user message; raise AiError."""
@@ -76,11 +94,24 @@ class AiClient:
         return self.complete(REPHRASE_PROMPT, plain_summary).strip()
 
     def _post(self, body: dict) -> bytes:
+        if wait := self.resting():
+            raise AiError(f"model resting for {wait:.1f} s after failing to answer")
         try:
-            return self._http.request("POST", self.url, timeout=self.timeout, json=body, headers=self._headers,
+            data = self._http.request("POST", self.url, timeout=self.timeout, json=body, headers=self._headers,
                                       max_bytes=MAX_ANSWER_BYTES)
         except outbound.OutboundError as exc:
+            self._rest_after_failure(exc.retry_after)
             raise AiError(str(exc)) from None
+        self._rest = 0.0
+        return data
+
+    def _rest_after_failure(self, asked: float | None) -> None:
+        with self._lock:
+            now = self.clock()
+            if now < self._rest_until:  # a call begun before the rest: the rest stands as it is
+                return
+            self._rest = min(max(2 * self._rest, FIRST_REST), MAX_REST)
+            self._rest_until = now + max(self._rest, min(asked or 0.0, MAX_REST))
 
 
 def read_category(content: str) -> str:

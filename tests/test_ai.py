@@ -169,10 +169,83 @@ def test_a_slow_answer_within_the_deadline_is_used(model, client):
     assert client.categorize("hotel") == "travel"
 
 
-def test_the_client_works_again_after_a_timeout(model, client):
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clocked(model):
+    """A client on a clock the test moves, and the clock."""
+    clock = Clock()
+    client = AiClient(model.url, "k", "m", timeout=TIMEOUT, clock=clock)
+    yield client, clock
+    client.close()
+
+
+def test_the_client_works_again_after_a_timeout_once_the_model_rested(model, clocked):
+    client, clock = clocked
     model.will(trickles_body, says('{"category": "housing"}'))
     elapsed_until_ai_error(client)
+    with pytest.raises(AiError, match="resting"):
+        client.categorize("rent")
+    assert len(model.requests) == 1  # not asked while it rests
+    clock.now += ai.FIRST_REST
     assert client.categorize("rent") == "housing"
+
+
+@pytest.mark.parametrize("failure", [answers_raw(503, b""), answers_raw(401, b'{"error": "bad key"}'), hangs])
+def test_a_model_that_fails_to_answer_rests_longer_each_time_until_it_answers(model, clocked, failure):
+    client, clock = clocked
+    model.will(failure)
+    rests = []
+    for _ in range(7):
+        with pytest.raises(AiError):
+            client.categorize("rent")
+        rests.append(client.resting())
+        clock.now += client.resting()
+    assert rests == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0]
+    assert len(model.requests) == 7  # one call a rest, none in between
+    model.will(says("housing"))
+    assert client.categorize("rent") == "housing"
+    model.will(failure)
+    with pytest.raises(AiError):
+        client.categorize("rent")
+    assert client.resting() == ai.FIRST_REST  # it answered: the next rest is the first again
+
+
+def test_a_model_rests_as_long_as_its_retry_after_asks(model, clocked):
+    client, _ = clocked
+    model.will(answers_raw(429, b"", Retry_After="30"))
+    with pytest.raises(AiError, match="HTTP 429"):
+        client.categorize("rent")
+    assert client.resting() == 30.0
+
+
+def test_a_wrong_answer_is_no_reason_to_rest(model, clocked):
+    client, _ = clocked
+    model.will(says("I think it is rent."), says("housing"))
+    with pytest.raises(AiError):
+        client.categorize("rent")
+    assert client.resting() == 0.0
+    assert client.categorize("rent") == "housing"
+
+
+def test_calls_begun_before_a_rest_do_not_lengthen_it(model, clocked):
+    client, _ = clocked
+
+    def fails_slowly(handler, stopped):
+        stopped.wait(0.3)  # both calls are in flight before either fails
+        send(handler, 503, b"")
+
+    model.will(fails_slowly)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(lambda _: _outcome(client, "rent"), range(2)))
+    assert outcomes == [AiError, AiError] and len(model.requests) == 2
+    assert client.resting() == ai.FIRST_REST
 
 
 def test_calls_on_one_kept_alive_connection_each_get_their_own_deadline(model):

@@ -42,7 +42,7 @@ def bot(tmp_path, model, open_service):
     service = open_service(config, executor=InlineExecutor(), enrich_interval=3600)
     service.ingest.skip_jobs = False
     clock = Clock()
-    enricher = Enricher(service.db, AiClient(model.url, "", "test-model", TIMEOUT),
+    enricher = Enricher(service.db, AiClient(model.url, "", "test-model", TIMEOUT, clock=lambda: clock.ms / 1000),
                         RateLimiter(config.ai_rate_per_minute, 100, clock=lambda: clock.ms / 1000), now_ms=clock)
     yield service, enricher, clock
     enricher.stop()
@@ -144,6 +144,25 @@ def test_a_bad_model_never_costs_a_write_and_the_job_ends_error(bot, model, capl
     assert {r.levelname for r in caplog.records if r.msg in ("ai_enriched", "ai_postponed")} == {"WARNING"}
     assert rows(service, "SELECT amount_minor, category FROM expenses") == [(1200, None)]
     assert Client(service.app).get("/healthz").status == 200
+
+
+def test_a_model_that_is_down_is_asked_once_a_rest_and_the_other_jobs_wait_untouched(bot, model):
+    service, enricher, clock = bot
+    model.will(answers_raw(503, b""))
+    ids = [say(service, f"gizmo {n + 1}", f"m_{n}", psid=f"{n}00") for n in range(6)]
+    enricher.run_job(ids[0])  # fails: the model rests a second
+    assert enricher.dispatch() == 0  # no job is taken while it rests
+    clock.ms += 1000
+    for message_id in ids[1:]:
+        enricher.run_job(message_id)  # the first one asks (and fails: two seconds' rest), the others wait
+    assert len(model.requests) == 2
+    assert rows(service, "SELECT status, attempts FROM jobs ORDER BY message_id") == [
+        ("pending", 1), ("pending", 1), *[("pending", 0)] * 4]
+    model.will(says('{"category": "shopping"}'))
+    clock.ms += 2000
+    for message_id in ids:
+        enricher.run_job(message_id)
+    assert rows(service, "SELECT DISTINCT status FROM jobs") == [("ok",)]
 
 
 def test_failed_job_waits_for_its_backoff(bot, model):

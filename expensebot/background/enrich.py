@@ -3,7 +3,10 @@
 A poller thread takes due jobs from the database (woken after each commit, and every second),
 never more than the pool can run, so 100,000 pending jobs cost no RAM. Each job asks the model
 for the category of the message's uncategorised expenses; a failure is retried with backoff a
-few times, then the job stays `error` with its reason. With AI off, ingest writes each job
+few times, then the job stays `error` with its reason. While the model rests after failing to
+answer (ai.py), no job is taken: jobs wait `pending`, untouched, and cost nothing (a model that
+fails fast would otherwise be asked three times for every message, as fast as the workers go,
+and take a core from the webhook). With AI off, ingest writes each job
 `skipped` in its message's own transaction; the poller ends in bulk any found pending (left from
 a run with AI on, or re-queued by `jobs --retry`).
 Nothing here can touch a write that was already committed, or delay one.
@@ -57,7 +60,7 @@ class Enricher:
 
     def wake(self, *_) -> None:
         """Look for due jobs now (called after a commit); with AI off the timer's batches suffice."""
-        if self.ai is not None and len(self._in_flight) < self.capacity:
+        if self.ai is not None and len(self._in_flight) < self.capacity and not self.ai.resting():
             self._poller.wake()
 
     def dispatch(self) -> int:
@@ -65,6 +68,8 @@ class Enricher:
         now = times.iso_utc(self.now_ms())
         if self.ai is None:
             return self._skip_all(now)
+        if self.ai.resting():  # the timer looks again within a second
+            return 0
         with self._lock:
             free = self.capacity - len(self._in_flight)
             if free <= 0:
@@ -102,6 +107,8 @@ class Enricher:
         if not expenses:
             return self._finish(message_id, job, "skipped", attempted=False)
         for expense in expenses:
+            if self.ai.resting():  # left pending as it is: not this job's failure
+                return
             wait = self.rate.wait(job["psid_hash"])
             if wait:
                 return self._postpone(message_id, job, int(wait * 1000), "rate limited", attempted=False)
