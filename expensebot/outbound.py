@@ -65,6 +65,7 @@ class Client:
         self._session = requests.Session()
         self._session.trust_env = False  # the environment is read in one place, the configuration
         self._session.verify = verify
+        # No state carried from one call to the next: a cookie an answer sets is never sent back.
         self._session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         adapter = _DeadlineAdapter(pool_maxsize=POOL_SIZE)
         self._session.mount("http://", adapter)
@@ -103,7 +104,8 @@ class Client:
             status = response.status_code
             body = _read(response, max_bytes)
             if not 200 <= status < 300:
-                raise OutboundError(f"HTTP {status}", status, retry_after(response.headers.get("Retry-After")), body)
+                asked = retry_after(response.headers.get("Retry-After"))
+                raise OutboundError(f"HTTP {status}", status, asked, body)
         return body
 
 
