@@ -1,7 +1,7 @@
 """json.dumps with fixed options, without building an encoder on every call.
 
 json.dumps(value, **options) builds a JSONEncoder per call, and JSONEncoder.encode builds its C
-encoder per call too: for a log line or a Send API body that is a third of the cost. `dumps_with`
+encoder per call too: for a log line that is a third of the cost. `dumps_with`
 builds both once. The kept C encoder does not check for circular references (the values are
 trees of dicts, lists and strings built just before); a value that holds itself recurses until
 RecursionError, and is then encoded again by the ordinary encoder, which raises json.dumps' own

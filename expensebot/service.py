@@ -1,8 +1,8 @@
 """Assemble the running bot from a Config: database, spool, ingest, replies, background threads, app.
 
 `Service.close` undoes `Service.open` through one ExitStack: whoever creates a resource
-registers its closing right there, and they close in reverse order, so the AI client outlives
-the enricher and the outbox that use it, and the database outlives everything.
+registers its closing right there, and they close in reverse order, so the outbound HTTP client
+outlives the enricher and the outbox that use it, and the database outlives everything.
 """
 
 from __future__ import annotations
@@ -14,14 +14,16 @@ from collections.abc import Callable
 
 import bottle
 
+from expensebot import outbound
 from expensebot.ai import AiClient
-from expensebot.background.enrich import Enricher, RateLimiter
+from expensebot.background.enrich import Enricher
 from expensebot.background.wal import WAL_LIMIT, WalKeeper
 from expensebot.config import Config
 from expensebot.db import Database
 from expensebot.identity import Sealer
 from expensebot.ingest.spool import Spool
 from expensebot.ingest.write import Ingest
+from expensebot.limits import RateLimiter
 from expensebot.replies.compose import Replier
 from expensebot.replies.graph import GraphClient
 from expensebot.replies.outbox import BACKOFF, Outbox
@@ -29,6 +31,10 @@ from expensebot.settings import Settings
 from expensebot.times import utc_now
 from expensebot.web.app import create_app
 from expensebot.web.report import link_for
+
+# People the AI rate limit remembers: more than can make an AI call within a minute (2 enrichment
+# workers and the summaries' rephrasings do far fewer than this many calls a minute).
+RATE_KEYS = 10_000
 
 
 @dataclasses.dataclass
@@ -55,13 +61,13 @@ class Service:
             wal = WalKeeper(db, limit=wal_limit).start()
             exits.callback(wal.stop)
             spool = Spool(config.spool_dir).open()
-            ai = _ai_client(config)
-            if ai is not None:
-                exits.callback(ai.close)
+            http = outbound.Client()  # one session for the Graph API and the model
+            exits.callback(http.close)
+            ai = _ai_client(config, http)
             if send_api is None and config.fb_page_access_token:
-                send_api = GraphClient(config.fb_graph_url, config.fb_page_access_token, config.fb_app_secret)
-                exits.callback(send_api.close)
-            rate = RateLimiter(config.ai_rate_per_minute)
+                send_api = GraphClient(config.fb_graph_url, config.fb_page_access_token, config.fb_app_secret,
+                                       http=http)
+            rate = RateLimiter(config.ai_rate_per_minute, RATE_KEYS)
             enricher = Enricher(db, ai, rate, poll_interval=enrich_interval).start()
             exits.callback(enricher.stop)
             replier = Replier(now=now, ai=ai, rate=rate,
@@ -88,8 +94,8 @@ class Service:
         self.exits.close()
 
 
-def _ai_client(config: Config) -> AiClient | None:
+def _ai_client(config: Config, http: outbound.Client) -> AiClient | None:
     """The model client, or None with AI off: then not one AI request is ever made."""
     if not config.ai_enabled:
         return None
-    return AiClient(config.ai_url, config.ai_api_key, config.ai_model, config.ai_timeout)
+    return AiClient(config.ai_url, config.ai_api_key, config.ai_model, config.ai_timeout, http=http)

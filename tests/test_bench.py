@@ -13,8 +13,10 @@ import pytest
 from conftest import ROOT
 
 from expensebot.ingest import webhook
+from expensebot.outbound import Client, OutboundError
 
 sys.path.insert(0, str(ROOT / "bench"))
+import ai_outage  # noqa: E402
 import bench_ingest  # noqa: E402
 import cpu_per_message  # noqa: E402
 import reply_rate  # noqa: E402
@@ -83,3 +85,15 @@ def test_reply_rate_counts_replies_in_batches_not_requests():
 def test_reply_rate_sends_one_persons_replies_one_request_each():
     figures = reply_rate.run(5, 1, 0.0)
     assert (figures["replies"], figures["posts"], figures["send_rate"]) == (5, 5, None)
+
+
+@pytest.mark.parametrize("how, outcome", [("hang", "no answer in time"), ("refused", "request failed"),
+                                          ("503", "HTTP 503")])
+def test_the_outage_benchmarks_models_are_down_as_named(how, outcome):
+    client = Client()
+    try:
+        with ai_outage.model_down(how) as url:
+            with pytest.raises(OutboundError, match=outcome):
+                client.request("POST", f"{url}/chat/completions", timeout=0.5, json={"model": "m"})
+    finally:
+        client.close()

@@ -14,8 +14,9 @@ from test_ai import CUT_OFF, TIMEOUT, answers_raw, hangs, model, says, trickles_
 from expensebot import store, times
 from expensebot.ai import MAX_TIMEOUT, AiClient
 from expensebot.background import enrich
-from expensebot.background.enrich import Enricher, RateLimiter
+from expensebot.background.enrich import Enricher
 from expensebot.db import Database
+from expensebot.limits import RateLimiter
 
 T0 = 1764075600000
 
@@ -42,8 +43,8 @@ def bot(tmp_path, model, open_service):
     service = open_service(config, enrich_interval=3600)
     service.ingest.job_status = "pending"
     clock = Clock()
-    enricher = Enricher(service.db, AiClient(model.url, "", "test-model", TIMEOUT),
-                        RateLimiter(config.ai_rate_per_minute, clock=lambda: clock.ms / 1000), now_ms=clock)
+    enricher = Enricher(service.db, AiClient(model.url, "", "test-model", TIMEOUT, clock=lambda: clock.ms / 1000),
+                        RateLimiter(config.ai_rate_per_minute, 100, clock=lambda: clock.ms / 1000), now_ms=clock)
     yield service, enricher, clock
     enricher.stop()
 
@@ -168,6 +169,25 @@ def test_a_bad_model_never_costs_a_write_and_the_job_ends_error(bot, model, capl
     assert Client(service).get("/healthz").status == 200
 
 
+def test_a_model_that_is_down_is_asked_once_a_rest_and_the_other_jobs_wait_untouched(bot, model):
+    service, enricher, clock = bot
+    model.will(answers_raw(503, b""))
+    ids = [say(service, f"gizmo {n + 1}", f"m_{n}", psid=f"{n}00") for n in range(6)]
+    enricher.run_job(ids[0])  # fails: the model rests a second
+    assert enricher.dispatch() == 0  # no job is taken while it rests
+    clock.ms += 1000
+    for message_id in ids[1:]:
+        enricher.run_job(message_id)  # the first one asks (and fails: two seconds' rest), the others wait
+    assert len(model.requests) == 2
+    assert rows(service, "SELECT status, attempts FROM jobs ORDER BY message_id") == [
+        ("pending", 1), ("pending", 1), *[("pending", 0)] * 4]
+    model.will(says('{"category": "shopping"}'))
+    clock.ms += 2000
+    for message_id in ids:
+        enricher.run_job(message_id)
+    assert rows(service, "SELECT DISTINCT status FROM jobs") == [("ok",)]
+
+
 def test_failed_job_waits_for_its_backoff(bot, model):
     service, enricher, clock = bot
     model.will(answers_raw(500, b"{}"))
@@ -234,7 +254,7 @@ def test_pending_jobs_wait_in_the_database_not_in_memory(bot, model):
     # lock, so a lock held across a call would push the next message into the spool.
     ai = AiClient(model.url, "", "test-model", MAX_TIMEOUT)
     assert ai.timeout > service.db.write_timeout
-    enricher = Enricher(service.db, ai, RateLimiter(6, clock=lambda: clock.ms / 1000), now_ms=clock).start()
+    enricher = Enricher(service.db, ai, RateLimiter(6, 100, clock=lambda: clock.ms / 1000), now_ms=clock).start()
     try:
         for _ in range(5):
             enricher.dispatch()

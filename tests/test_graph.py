@@ -1,32 +1,22 @@
-"""The Graph client against a real local Send API stand-in: where the token goes, the proof, deadlines, batches."""
+"""The Graph client against a real local Send API stand-in: where the token goes, the proof, errors, batches."""
 
 from __future__ import annotations
 
 import argparse
 import hashlib
 import hmac
-import http.server
 import json
 import logging
 import shutil
 import sys
 import threading
 import time
-import urllib.parse
 
 import pytest
 from conftest import ROOT, free_port, wait_for
-from hypothesis import given
-from hypothesis import strategies as st
 
-from expensebot.replies import graph as graph_module
-from expensebot.replies.graph import (
-    MAX_BATCH,
-    GraphClient,
-    GraphError,
-    error_from,
-    form_encode,
-)
+from expensebot import outbound
+from expensebot.replies.graph import MAX_BATCH, GraphClient, GraphError, error_from
 
 TOKEN = "EAAGtestpagetoken0123456789"
 SECRET = "test-app-secret-for-proof"
@@ -133,46 +123,16 @@ def test_connections_are_kept_alive_and_reused(client, stand_in):
     assert len({r["client"] for r in stand_in.requests}) == 1
 
 
-def test_a_kept_connection_closed_by_the_server_is_retried_once_on_a_fresh_one(client, stand_in):
-    client.send_message("111", {"text": "first"})
-    stand_in.behave("drop")
-    client.send_message("111", {"text": "second"})
-    assert stand_in.texts == ["first", "second"]
-    assert len({r["client"] for r in stand_in.requests}) == 2  # the pooled connection, then a new one
-
-
-def test_an_answer_that_closes_the_connection_is_read_whole():
-    """HTTP/1.0, or "Connection: close": http.client closes the connection before the body is read."""
-    class Handler(http.server.BaseHTTPRequestHandler):  # protocol_version HTTP/1.0: one answer a connection
-        def do_GET(self):
-            data = json.dumps({"id": "104520718523489", "name": "x" * 100_000}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
-    client = GraphClient(f"http://127.0.0.1:{server.server_address[1]}/v25.0", TOKEN, SECRET, timeout=5.0)
-    try:
-        for _ in range(3):
-            assert client.get("me")["id"] == "104520718523489"
-    finally:
-        client.close()
-        server.shutdown()
-        server.server_close()
-
-
-def test_a_fresh_connection_dropped_is_a_retryable_error_not_a_second_try(client, stand_in):
+@pytest.mark.parametrize("calls_before", [0, 1])
+def test_a_call_the_server_drops_is_a_retryable_error_and_is_not_sent_twice(client, stand_in, calls_before):
+    # The Send API may have taken the message: the outbox decides about trying again, after a backoff.
+    for _ in range(calls_before):
+        client.send_message("111", {"text": "before"})
     stand_in.behave("drop")
     with pytest.raises(GraphError) as raised:
         client.send_message("111", {"text": "once"})
-    assert raised.value.retryable
-    assert len(stand_in.requests) == 1
+    assert (raised.value.retryable, raised.value.status) == (True, None)
+    assert len(stand_in.requests) == calls_before + 1
 
 
 def test_a_batch_reads_each_items_own_answer(client, stand_in):
@@ -192,9 +152,19 @@ def test_a_whole_batch_failing_raises_and_null_items_are_retryable(client, stand
     with pytest.raises(GraphError) as raised:
         client.send_batch([("111", {"text": "a"}), ("222", {"text": "b"})])
     assert (raised.value.code, raised.value.retryable) == (1200, True)
-    stand_in.script.append((200, b'[{"code": 200, "body": "{}"}, null]'))
+    stand_in.script.append((200, b'[{"code": 200, "body": "{}"}, null]', {}))
     first, second = client.send_batch([("111", {"text": "a"}), ("222", {"text": "b"})])
     assert first is None and second.retryable
+
+
+def test_batch_items_answered_429_are_retryable_and_item_messages_lose_psids(client, stand_in):
+    unavailable = {"error": {"code": 551, "message": "(#551) 1234567890123456 is unavailable"}}
+    stand_in.script.append((200, json.dumps([{"code": 429, "body": ""}, {"code": 200, "body": "{}"},
+                                             {"code": 400, "body": json.dumps(unavailable)}]).encode(), {}))
+    throttled, sent, gone = client.send_batch([("111", {"text": "a"}), ("222", {"text": "b"}),
+                                               ("1234567890123456", {"text": "c"})])
+    assert (throttled.status, throttled.retryable, sent) == (429, True, None)
+    assert (gone.code, gone.retryable, str(gone)) == (551, False, "HTTP 400, code 551: (#551) [number] is unavailable")
 
 
 @pytest.mark.parametrize("size", [0, MAX_BATCH + 1])
@@ -217,6 +187,9 @@ def test_nobody_listening_is_a_retryable_graph_error():
     (400, {"error": {"code": 4}}, 4, None, True),
     (400, {"error": {"code": 2}}, 2, None, True),
     (502, None, None, None, True),                       # a proxy's page, no Graph error
+    (429, None, None, None, True),                       # a plain 429: throttled, try later
+    (429, {"error": {"code": 4}}, 4, None, True),
+    (429, {"error": {"code": 190}}, 190, None, False),
     (503, {"error": {"code": 190}}, 190, None, False),    # a 5xx carrying a never-retry code
     (400, {"error": {"code": 551}}, 551, None, False),
     (400, {"error": {"code": 10, "error_subcode": 2018278}}, 10, 2018278, False),
@@ -231,10 +204,72 @@ def test_graph_errors_are_classified(status, answer, code, subcode, retryable):
     assert (error.code, error.subcode, error.retryable, error.status) == (code, subcode, retryable, status)
 
 
+@pytest.mark.parametrize("retry_after", [None, 30])
+def test_a_plain_429_is_retryable_with_the_wait_it_asks_for(client, stand_in, retry_after):
+    stand_in.throttle(retry_after)
+    with pytest.raises(GraphError) as raised:
+        client.send_message("111", {"text": "hi"})
+    assert (raised.value.status, raised.value.code, raised.value.retryable) == (429, None, True)
+    assert raised.value.retry_after == retry_after
+    client.send_message("111", {"text": "later"})
+    assert stand_in.texts == ["later"]
 
-@given(st.dictionaries(st.text(max_size=10), st.text(max_size=200), max_size=4))
-def test_form_encoding_is_what_urlencode_writes(fields):
-    assert form_encode(fields) == urllib.parse.urlencode(fields)
+
+def test_a_graph_message_that_echoes_a_psid_is_kept_without_it(client, stand_in):
+    stand_in.fail_item("1234567890123456", 100, 2018001,
+                       message="(#100) No matching user found for 1234567890123456 (id 4242)")
+    with pytest.raises(GraphError) as raised:
+        client.send_message("1234567890123456", {"text": "hi"})
+    assert str(raised.value) == "HTTP 400, code 100: (#100) No matching user found for [number] (id 4242)"
+    assert not raised.value.retryable
+
+
+@pytest.mark.parametrize("status", [302, 404])
+def test_an_answer_that_is_not_graphs_is_a_graph_error_with_its_status(client, stand_in, status):
+    stand_in.script.append((status, b"<html>not Graph</html>", {"Location": f"{stand_in.url}/elsewhere"}))
+    with pytest.raises(GraphError) as raised:
+        client.get("me")
+    assert (str(raised.value), raised.value.status, raised.value.retryable) == (f"HTTP {status}", status, False)
+    assert len(stand_in.requests) == 1  # a redirect is not followed
+
+
+def test_an_answer_over_the_cap_is_refused_unread_and_not_retried(client, stand_in):
+    stand_in.script.append((200, b" " * (outbound.MAX_ANSWER_BYTES + 1), {}))
+    with pytest.raises(GraphError) as raised:
+        client.send_message("111", {"text": "hi"})
+    assert (raised.value.status, raised.value.retryable) == (200, False)
+    assert str(raised.value) == f"answer over {outbound.MAX_ANSWER_BYTES} bytes"
+
+
+@pytest.mark.parametrize("texts", [
+    ["a"],
+    ["coffee \u2014 100.00 USD, today #food\nToday: 197.59 USD", "100% & more = less + \"quotes\""],
+    ["", " ", "\u00e9\u00fc\u65e5\u672c \U0001F600", "a+b=c&d%26", "~_.-*'()!"],
+    [f"reply {i}" for i in range(MAX_BATCH)],
+])
+def test_a_batch_delivers_every_text_as_written(client, stand_in, texts):
+    messages = [(str(10**15 + i), {"text": text}) for i, text in enumerate(texts)]
+    assert client.send_batch(messages) == [None] * len(messages)
+    assert [(d["recipient"]["id"], d["message"]["text"]) for d in stand_in.delivered] == [
+        (psid, message["text"]) for psid, message in messages]
+
+
+def test_a_batch_of_rich_messages_arrives_whole(client, stand_in):
+    # Quick replies and button templates (nested lists and dicts, numbers, non-ASCII), and ids that
+    # JSON must escape.
+    messages = [
+        ("123", {"text": "Which currency?", "quick_replies": [
+            {"content_type": "text", "title": "¥ JPY", "payload": "currency JPY"},
+            {"content_type": "text", "title": "CN¥", "payload": 'currency "CNY"'}]}),
+        ('4"5\\6é', {"attachment": {"type": "template", "payload": {
+            "template_type": "button", "text": "Your report", "buttons": [
+                {"type": "web_url", "url": "https://example.org/report/a?b=c&d=%20", "title": "Open"}]}}}),
+        ("7", {"text": "n", "count": 3, "ratio": 0.5, "none": None, "yes": True}),
+    ]
+    assert client.send_batch(messages) == [None] * len(messages)
+    assert [(d["recipient"]["id"], d["message"]) for d in stand_in.delivered] == messages
+    [request] = stand_in.requests
+    assert request["form"]["include_headers"] == "false"
 
 
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
@@ -246,52 +281,3 @@ def test_the_throughput_benchmarks_nginx_answers_plain_calls_and_batches(tmp_pat
         assert client.send_message("111", {"text": "hi"})["recipient_id"] == "1"
         assert client.send_batch([(str(i), {"text": "hi"}) for i in range(MAX_BATCH)]) == [None] * MAX_BATCH
         client.close()
-
-
-
-@pytest.mark.parametrize("texts", [
-    ["a"],
-    ["coffee \u2014 100.00 USD, today #food\nToday: 197.59 USD", "100% & more = less + \"quotes\""],
-    ["", " ", "\u00e9\u00fc\u65e5\u672c \U0001F600", "a+b=c&d%26", "~_.-*'()!"],
-    [f"reply {i}" for i in range(MAX_BATCH)],
-])
-def test_a_batch_body_is_byte_for_byte_what_urlencode_writes(client, stand_in, texts):
-    # The body is built from pieces (each item's form text is not encoded a second time as part
-    # of the whole batch JSON); it must still be exactly the canonical form encoding.
-    messages = [(str(10**15 + i), {"text": text}) for i, text in enumerate(texts)]
-    assert client.send_batch(messages) == [None] * len(messages)
-    items = [{"method": "POST", "relative_url": "me/messages", "body": urllib.parse.urlencode(
-        {"recipient": json.dumps({"id": psid}), "messaging_type": "RESPONSE",
-         "message": json.dumps(message, ensure_ascii=False)})} for psid, message in messages]
-    [request] = stand_in.requests
-    assert request["body"] == urllib.parse.urlencode({
-        "batch": json.dumps(items, ensure_ascii=False), "include_headers": "false", "appsecret_proof": PROOF}).encode()
-    assert [d["message"]["text"] for d in stand_in.delivered] == texts
-
-
-def test_a_message_that_holds_itself_is_json_dumps_own_error():
-    looped = {"text": "hi"}
-    looped["again"] = looped
-    with pytest.raises(ValueError, match="Circular reference"):
-        graph_module._json_text(looped)
-
-
-def test_a_batch_of_rich_messages_is_byte_for_byte_what_urlencode_writes(client, stand_in):
-    # Quick replies and button templates (nested lists and dicts, numbers, non-ASCII), and ids that
-    # JSON must escape: each item's body is built from pieces too.
-    messages = [
-        ("123", {"text": "Which currency?", "quick_replies": [
-            {"content_type": "text", "title": "¥ JPY", "payload": "currency JPY"},
-            {"content_type": "text", "title": "CN¥", "payload": 'currency "CNY"'}]}),
-        ('4"5\\6é', {"attachment": {"type": "template", "payload": {
-            "template_type": "button", "text": "Your report", "buttons": [
-                {"type": "web_url", "url": "https://example.org/report/a?b=c&d=%20", "title": "Open"}]}}}),
-        ("7", {"text": "n", "count": 3, "ratio": 0.5, "none": None, "yes": True}),
-    ]
-    assert client.send_batch(messages) == [None] * len(messages)
-    items = [{"method": "POST", "relative_url": "me/messages", "body": urllib.parse.urlencode(
-        {"recipient": json.dumps({"id": psid}, ensure_ascii=False), "messaging_type": "RESPONSE",
-         "message": json.dumps(message, ensure_ascii=False)})} for psid, message in messages]
-    [request] = stand_in.requests
-    assert request["body"] == urllib.parse.urlencode({
-        "batch": json.dumps(items, ensure_ascii=False), "include_headers": "false", "appsecret_proof": PROOF}).encode()

@@ -69,6 +69,33 @@ def test_a_whole_batch_failing_is_retried_for_every_reply(bot, graph, caplog):
     assert events_of(caplog, "reply_failed") == []
 
 
+def test_a_plain_429_window_delays_replies_and_drops_none(bot, graph, caplog):
+    graph.throttle()  # no Graph error object, no Retry-After: both batches of the 100 replies
+    graph.throttle()
+    post(bot, *(message_event(str(10**15 + n), f"m_{n}", "coffee 1", timestamp=T0) for n in range(100)))
+    assert len(graph.delivered) == 100
+    assert events_of(caplog, "reply_failed") == [] and events_of(caplog, "reply_dropped") == []
+
+
+def test_a_retry_waits_as_long_as_retry_after_asks(tmp_path, graph, open_service):
+    graph.throttle(retry_after=1)  # longer than the first backoff (0.5 s)
+    bot = open_service(make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url))
+    bot.outbox.gather = 0.0
+    post(bot, message_event("111", "m_1", "coffee 1", timestamp=T0))
+    assert wait_for(lambda: len(graph.delivered) == 1, 10)
+    throttled, sent = graph.requests
+    assert sent["at"] - throttled["at"] >= 1.0 * 0.9
+
+
+def test_a_graph_error_that_echoes_the_psid_is_logged_without_it(bot, graph, caplog):
+    psid = "1234567890123456"
+    graph.fail_item(psid, 100, 2018001, message=f"(#100) No matching user found for {psid}")
+    post(bot, message_event(psid, "m_1", "coffee 1", timestamp=T0))
+    [failed] = events_of(caplog, "reply_failed")
+    assert failed["reason"] == "HTTP 400, code 100: (#100) No matching user found for [number]"
+    assert not [r for r in caplog.records if psid in r.getMessage() + json.dumps(getattr(r, "fields", {}))]
+
+
 def items_of(request) -> int:
     """How many replies a Send API request carried: a batch's items, or one."""
     return len(json.loads(request["form"]["batch"])) if "form" in request else 1

@@ -3,7 +3,10 @@
 A poller thread takes due jobs from the database (woken after each commit, and every second),
 never more than the pool can run, so 100,000 pending jobs cost no RAM. Each job asks the model
 for the category of the message's uncategorised expenses; a failure is retried with backoff a
-few times, then the job stays `error` with its reason. With AI off, ingest writes each job
+few times, then the job stays `error` with its reason. While the model rests after failing to
+answer (ai.py), no job is taken: jobs wait `pending`, untouched, and cost nothing (a model that
+fails fast would otherwise be asked three times for every message, as fast as the workers go,
+and take a core from the webhook). With AI off, ingest writes each job
 `skipped` in its message's own transaction; the poller ends in bulk any found pending (left from
 a run with AI on, or re-queued by `jobs --retry`).
 Nothing here can touch a write that was already committed, or delay one.
@@ -11,10 +14,8 @@ Nothing here can touch a write that was already committed, or delay one.
 
 from __future__ import annotations
 
-import collections
 import logging
 import threading
-import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from expensebot import store, times
 from expensebot.ai import AiClient, AiError
 from expensebot.db import Database
 from expensebot.errors import describe, is_expected
+from expensebot.limits import RateLimiter
 from expensebot.logs import Incident, log_event
 from expensebot.periodic import Periodic
 
@@ -31,28 +33,6 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 RETRY_AFTER_MS = 5_000  # then 10 s; after MAX_ATTEMPTS the job is `error`
 SKIP_BATCH = 500
-
-
-class RateLimiter:
-    """At most `per_minute` AI calls per psid_hash in any 60 seconds; in memory, per process."""
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic):
-        self.per_minute = per_minute
-        self.clock = clock
-        self._calls: dict[str, collections.deque] = {}
-        self._lock = threading.Lock()
-
-    def acquire(self, psid_hash: str) -> float:
-        """Take a slot and return 0, or return the seconds until one frees (nothing taken)."""
-        with self._lock:
-            now = self.clock()
-            calls = self._calls.setdefault(psid_hash, collections.deque())
-            while calls and calls[0] <= now - 60:
-                calls.popleft()
-            if len(calls) >= self.per_minute:
-                return calls[0] + 60 - now
-            calls.append(now)
-            return 0.0
 
 
 class Enricher:
@@ -80,7 +60,7 @@ class Enricher:
 
     def wake(self, *_) -> None:
         """Look for due jobs now (called after a commit); with AI off the timer's batches suffice."""
-        if self.ai is not None and len(self._in_flight) < self.capacity:
+        if self.ai is not None and len(self._in_flight) < self.capacity and not self.ai.resting():
             self._poller.wake()
 
     def dispatch(self) -> int:
@@ -88,6 +68,8 @@ class Enricher:
         now = times.iso_utc(self.now_ms())
         if self.ai is None:
             return self._skip_all(now)
+        if self.ai.resting():  # the timer looks again within a second
+            return 0
         with self._lock:
             free = self.capacity - len(self._in_flight)
             if free <= 0:
@@ -125,7 +107,9 @@ class Enricher:
         if not expenses:
             return self._finish(message_id, job, "skipped", attempted=False)
         for expense in expenses:
-            wait = self.rate.acquire(job["psid_hash"])
+            if self.ai.resting():  # left pending as it is: not this job's failure
+                return
+            wait = self.rate.wait(job["psid_hash"])
             if wait:
                 return self._postpone(message_id, job, int(wait * 1000), "rate limited", attempted=False)
             try:

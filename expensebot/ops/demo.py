@@ -43,7 +43,8 @@ class SendApiStandIn:
     Records every request (method, path, query, headers, body) in `requests`; what it accepted, in
     the order answered, in `delivered` (Send API bodies) and `sent` (their messages, for the demo).
     Answers as scripted, else 200. For tests: `delay` (+ up to `jitter`) seconds per call (Meta takes 0.1-0.3 s),
-    `script` answers for whole requests, `fail_item` per-recipient errors inside batches or
+    `script` answers for whole requests (`error`, a Graph error; `throttle`, a plain 429),
+    `fail_item` per-recipient errors inside batches or
     plain calls, and `behave` ("malformed", "trickle", "hang", "drop") for broken answers.
     """
 
@@ -52,8 +53,8 @@ class SendApiStandIn:
         self.jitter = jitter  # up to this much more, at random: calls overtake one another
         self.requests: list[dict] = []
         self.delivered: list[dict] = []
-        self.script: list[tuple[int, bytes]] = []  # (status, body) answers to give first, in order
-        self.item_errors: dict[str, list[tuple[int, int | None]]] = {}  # psid -> (code, subcode) to answer next
+        self.script: list[tuple[int, bytes, dict]] = []  # (status, body, headers) answers to give first, in order
+        self.item_errors: dict[str, list[tuple[int, int | None, str | None]]] = {}  # psid -> (code, subcode, message)
         self.behaviour: list[str] = []  # broken answers to give first, in order
         self.sent: queue.Queue[dict] = queue.Queue()
         self.lock = threading.Lock()
@@ -82,12 +83,16 @@ class SendApiStandIn:
 
     def error(self, code: int, subcode: int | None = None, status: int = 400) -> None:
         """Answer the next request with a Graph error of this code."""
-        self.script.append((status, _graph_error(code, subcode)))
+        self.script.append((status, _graph_error(code, subcode), {}))
 
-    def fail_item(self, psid: str, code: int, subcode: int | None = None) -> None:
+    def throttle(self, retry_after: int | None = None) -> None:
+        """Answer the next request with a plain HTTP 429, no Graph error object (Retry-After if given)."""
+        self.script.append((429, b"", {} if retry_after is None else {"Retry-After": str(retry_after)}))
+
+    def fail_item(self, psid: str, code: int, subcode: int | None = None, message: str | None = None) -> None:
         """Answer the next message to `psid` (a batch item or a plain call) with this Graph error."""
         with self.lock:
-            self.item_errors.setdefault(psid, []).append((code, subcode))
+            self.item_errors.setdefault(psid, []).append((code, subcode, message))
 
     def behave(self, how: str) -> None:
         """Answer the next request brokenly: "malformed" headers, a "trickle"d body, "hang" until closed, or "drop"."""
@@ -134,16 +139,18 @@ class SendApiStandIn:
         with self.lock:
             errors = self.item_errors.get(psid)
             if errors:
-                code, subcode = errors.pop(0)
-                return (500 if code in (1200, 2) else 400), _graph_error(code, subcode)
+                code, subcode, message = errors.pop(0)
+                return (500 if code in (1200, 2) else 400), _graph_error(code, subcode, message)
             self.delivered.append(body)
         self.sent.put(body.get("message", {}))
         return 200, json.dumps({"recipient_id": psid, "message_id": f"m_{uuid.uuid4().hex}"}).encode()
 
-    def _reply(self, handler, status: int, payload: bytes) -> None:
+    def _reply(self, handler, status: int, payload: bytes, headers: dict | None = None) -> None:
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
         handler.end_headers()
         handler.wfile.write(payload)
 
@@ -165,8 +172,8 @@ class SendApiStandIn:
         handler.close_connection = True
 
 
-def _graph_error(code: int, subcode: int | None) -> bytes:
-    error = {"message": f"(#{code}) scripted", "type": "OAuthException", "code": code, "fbtrace_id": "x"}
+def _graph_error(code: int, subcode: int | None, message: str | None = None) -> bytes:
+    error = {"message": message or f"(#{code}) scripted", "type": "OAuthException", "code": code, "fbtrace_id": "x"}
     if subcode is not None:
         error["error_subcode"] = subcode
     return json.dumps({"error": error}).encode()

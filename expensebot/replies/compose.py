@@ -18,6 +18,7 @@ from expensebot import money, store, summary, times
 from expensebot.ai import AiClient, AiError
 from expensebot.chat import meaning
 from expensebot.ingest.write import Saved
+from expensebot.limits import RateLimiter
 from expensebot.logs import log_event
 from expensebot.replies import words
 from expensebot.replies.faithful import rephrasing_is_faithful
@@ -154,7 +155,7 @@ class Replier:
     def _model_query(self, record: Saved) -> meaning.Command | None:
         """With AI on, the model's reading of a question the reader could not read, validated; else None."""
         psid_hash = record.message.psid_hash
-        if self.ai is None or self.rate.acquire(psid_hash):
+        if self.ai is None or self.rate.wait(psid_hash):
             return None
         try:
             answer = self.ai.complete(meaning.QUESTION_PROMPT, record.message.text or "", json_object=True)
@@ -171,7 +172,7 @@ class Replier:
 
         The AI call has a whole-call deadline (AI_TIMEOUT), so the plain answer is never later than that.
         """
-        if self.ai is None or self.rate.acquire(psid_hash):
+        if self.ai is None or self.rate.wait(psid_hash):
             return plain
         try:
             rephrased = self.ai.rephrase(plain)

@@ -50,6 +50,7 @@ CLOSE_WITHIN = 9.5  # close returns by then, whatever the Send API does
 CALL_OVERRUN = 1.0  # on close, how long a call may run past the grace
 MAX_ADDRESSES = 50_000  # PSIDs remembered, the most recent senders'
 WINDOW_MS = 24 * 3600 * 1000  # the Send API takes a RESPONSE only this long after the person's message
+MAX_RETRY_AFTER = 60.0  # the longest Retry-After waited out; a reply waits in memory and its person's behind it
 
 
 class Addresses:
@@ -290,7 +291,7 @@ class Outbox:
             log_event(logger, "reply_sent", psid_hash=job.psid_hash, mid=job.mid)
             return
         if error.retryable and job.attempts < len(self.backoff):
-            wait = max(self.backoff[job.attempts], getattr(error, "retry_after", None) or 0.0)
+            wait = max(self.backoff[job.attempts], min(error.retry_after or 0.0, MAX_RETRY_AFTER))
             job.attempts += 1
             job.due = self.clock() + wait
             with self._lock:
