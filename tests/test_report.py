@@ -148,6 +148,24 @@ def test_a_token_made_in_the_future_is_refused(bot, client):
     assert client.get(page_path(bot, ALICE, made=NOW + dt.timedelta(minutes=10))).status == 403
 
 
+def signed_with(key: bytes, who: str, made: int, expires: int) -> str:
+    """A token signed with the right key, naming any `made` and `expires` (Unix seconds)."""
+    body = report._TOKEN.pack(report.TOKEN_VERSION, bytes.fromhex(who), made, expires)
+    return base64.urlsafe_b64encode(body + hmac.new(key, body, hashlib.sha256).digest()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize("lifetime", [2**32 - 1 - int(NOW.timestamp()), 24 * 3600 + 1, 0, -60],
+                         ids=["expires 2^32-1", "a second over 24 h", "expires when made", "expires before made"])
+def test_a_token_signed_with_the_right_key_lives_at_most_24_hours_from_when_it_was_made(bot, client, lifetime):
+    made = int(NOW.timestamp())
+    token = signed_with(report.link_key(bot.config.psid_hash_key), psid_hash(ALICE), made, made + lifetime)
+    for suffix in ("/", "/expenses.csv", ""):
+        assert client.get(f"/report/{token}{suffix}").status == 403
+    honest = signed_with(report.link_key(bot.config.psid_hash_key), psid_hash(ALICE), made, made + 24 * 3600)
+    assert honest == page_path(bot, ALICE).split("/")[2]
+    assert client.get(f"/report/{honest}/").status == 200
+
+
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 

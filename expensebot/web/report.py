@@ -96,6 +96,10 @@ def read_token(key: bytes, token: str, now: dt.datetime) -> str | None:
     moment = now.timestamp()
     if version != TOKEN_VERSION or made > moment + CLOCK_SKEW.total_seconds() or moment >= expires:
         return None
+    # The key signs what the bot made, but the bound is checked here too: a token may never say
+    # it lasts longer than LINK_LIFETIME from when it was made.
+    if expires - made > LINK_LIFETIME.total_seconds():
+        return None
     return psid_hash.hex()
 
 
