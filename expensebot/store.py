@@ -452,3 +452,11 @@ def message_categories(conn: sqlite3.Connection, message_id: int) -> list[str]:
         "SELECT DISTINCT category FROM expenses WHERE message_id = ? AND category IS NOT NULL",
         (message_id,),
     )]
+
+
+def erased_since(conn: sqlite3.Connection, psid_hash: str, moment: str) -> bool:
+    """Tell whether the person erased their data at or after moment (ISO-8601 UTC)."""
+    return conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM erasures WHERE psid_hash = ? AND erased_at >= ?)",
+        (psid_hash, moment),
+    ).fetchone()[0] == 1

@@ -104,7 +104,8 @@ def test_a_link_names_the_person_only_through_the_signed_token(bot):
     assert url == f"{PUBLIC_URL}/report/{token}/"
     assert report._TOKEN_RE.fullmatch(token)
     assert ALICE not in url and psid_hash(ALICE) not in url
-    assert report.read_token(report.link_key(bot.config.psid_hash_key), token, NOW) == psid_hash(ALICE)
+    assert report.read_token(report.link_key(bot.config.psid_hash_key), token, NOW) == report.Link(
+        psid_hash(ALICE), int(NOW.timestamp()))
 
 
 def test_the_signing_key_is_derived_not_the_secret_itself(bot):
@@ -217,6 +218,36 @@ def test_the_403_page_says_nothing_about_why(bot, client, clock):
     assert "Forbidden" in text
     for word in ("expired", "signature", "tamper", "unknown", "psid"):
         assert word not in text.lower()
+
+
+def erase(client: Client, psid: str, when: dt.datetime) -> None:
+    """Ask to delete the person's data and confirm it with the quick reply, a second later."""
+    say(client, psid, "delete my data", when)
+    confirm = message_event(psid, f"m_confirm_{when.timestamp()}", "Yes, delete",
+                            timestamp=int(when.timestamp() * 1000) + 1000,
+                            quick_reply={"payload": words.DELETE_CONFIRM})
+    assert client.post_webhook(delivery(confirm)).status == 200
+
+
+def test_a_link_made_before_the_persons_erasure_stops_working(bot, client):
+    say(client, ALICE, "before coffee 4 #coffee", day(20, 9))
+    before = page_path(bot, ALICE, made=day(20, 10))
+    erase(client, ALICE, day(20, 11))  # confirmed at 11:00:01
+    say(client, ALICE, "after tea 3 #tea", day(20, 12))
+    unknown = client.get("/report/" + before.split("/")[2][:-4] + "AAAA/")
+    assert unknown.status == 403
+    for suffix in ("", "expenses.csv", "?month=2026-11"):
+        answer = client.get(before + suffix)
+        assert (answer.status, answer.body) == (403, unknown.body)
+        assert answer.headers["content-type"] == "text/html; charset=utf-8"
+    assert client.get(before.rstrip("/")).status == 403
+    assert client.get(page_path(bot, ALICE, made=day(20, 11) + dt.timedelta(seconds=1))).status == 403
+    after = page_path(bot, ALICE, made=day(20, 11) + dt.timedelta(seconds=2))
+    page = client.get(after)
+    assert page.status == 200 and "after tea" in page.text and "before coffee" not in page.text
+    [row] = csv.DictReader(io.StringIO(client.get(after + "expenses.csv").text))
+    assert row["description"] == "after tea"
+    assert client.get(page_path(bot, BOB, made=day(20, 10))).status == 200  # nobody else's link
 
 
 def test_a_link_without_the_trailing_slash_is_sent_to_the_page(bot, client):

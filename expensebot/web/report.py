@@ -78,8 +78,14 @@ def make_token(key: bytes, psid_hash: str, now: dt.datetime, lifetime: dt.timede
     return base64.urlsafe_b64encode(body + mac).rstrip(b"=").decode("ascii")
 
 
-def read_token(key: bytes, token: str, now: dt.datetime) -> str | None:
-    """The psid_hash a token names, or None when it is malformed, tampered with, or out of date."""
+@dataclasses.dataclass(frozen=True)
+class Link:
+    psid_hash: str
+    made: int  # Unix seconds
+
+
+def read_token(key: bytes, token: str, now: dt.datetime) -> Link | None:
+    """Whose link a token is and when it was made, or None when it is malformed, tampered with, or out of date."""
     if len(token) != _TOKEN_CHARS or not _TOKEN_RE.fullmatch(token):
         return None
     try:
@@ -100,7 +106,7 @@ def read_token(key: bytes, token: str, now: dt.datetime) -> str | None:
     # it lasts longer than LINK_LIFETIME from when it was made.
     if expires - made > LINK_LIFETIME.total_seconds():
         return None
-    return psid_hash.hex()
+    return Link(psid_hash.hex(), made)
 
 
 def link_for(config: Config, psid_hash: str, now: dt.datetime) -> str | None:
@@ -392,8 +398,12 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
     key = link_key(config.psid_hash_key) if config.psid_hash_key else None
     limiter = limiter or AddressLimiter()
 
-    def person(token: str) -> str | None:
-        return read_token(key, token, now()) if key else None
+    def person(conn: sqlite3.Connection, token: str) -> str | None:
+        """Whose link this is, unless it does not check out or was made before that person erased their data."""
+        link = read_token(key, token, now()) if key else None
+        if link is None or store.erased_since(conn, link.psid_hash, times.iso_utc(link.made * 1000)):
+            return None
+        return link.psid_hash
 
     def readable(route: Callable) -> Callable:
         """A database that cannot be read is a plain 503, logged without the link."""
@@ -414,11 +424,13 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
         return _render("report.css")
 
     @app.get("/report/<token>")
+    @readable
     def without_slash(token: str):
         if refused := _limited(limiter):
             return refused
-        if person(token) is None:
-            return _plain(403)
+        with db.reading() as conn:
+            if person(conn, token) is None:
+                return _plain(403)
         _secure("text/plain; charset=utf-8")
         bottle.response.status = 301
         bottle.response.set_header("Location", f"{token}/")  # relative: right behind any proxy prefix
@@ -429,10 +441,10 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
     def page(token: str):
         if refused := _limited(limiter):
             return refused
-        psid_hash = person(token)
-        if psid_hash is None:
-            return _plain(403)
         with db.reading() as conn:
+            psid_hash = person(conn, token)
+            if psid_hash is None:
+                return _plain(403)
             currency, zone = person_settings(conn, psid_hash, config)
             today = now().astimezone(zone).date()
             first = parse_month(bottle.request.query.get("month"), today)
@@ -448,10 +460,10 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
     def csv(token: str):
         if refused := _limited(limiter):
             return refused
-        psid_hash = person(token)
-        if psid_hash is None:
-            return _plain(403)
         with db.reading() as conn:
+            psid_hash = person(conn, token)
+            if psid_hash is None:
+                return _plain(403)
             zone = person_settings(conn, psid_hash, config)[1]
             first = parse_month(bottle.request.query.get("month"), now().astimezone(zone).date())
             if first is None:
