@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import hmac
 import io
+import ipaddress
 import json
 import logging
 import sqlite3
@@ -571,22 +572,66 @@ def test_the_limit_frees_a_slot_after_a_minute_and_forgets_old_addresses():
     assert limiter.wait("a") == 0 and limiter.wait("a") == 0 and limiter.wait("a") > 0
 
 
-@pytest.mark.parametrize("environ, address", [
-    ({"REMOTE_ADDR": "203.0.113.7"}, "203.0.113.7"),
-    ({"REMOTE_ADDR": "203.0.113.7", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, "203.0.113.7"),  # not our proxy
-    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, "198.51.100.1"),
-    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "1.1.1.1, 198.51.100.1"}, "198.51.100.1"),
-    ({"REMOTE_ADDR": "::1", "HTTP_X_FORWARDED_FOR": "2001:db8::5"}, "2001:db8::5"),
-    ({"REMOTE_ADDR": "::ffff:127.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, "198.51.100.1"),
-    ({"REMOTE_ADDR": "::ffff:203.0.113.7", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, "203.0.113.7"),
-    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "::ffff:198.51.100.1"}, "198.51.100.1"),
-    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "not-an-address"}, "127.0.0.1"),
-    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": ""}, "127.0.0.1"),
-    ({"REMOTE_ADDR": "127.0.0.1"}, "127.0.0.1"),
-    ({}, ""),
+def test_x_forwarded_for_from_a_peer_nobody_named_buys_no_more_requests(live_server):
+    """`serve` reached directly on loopback, with EXPENSEBOT_TRUSTED_PROXIES unset: a new
+    X-Forwarded-For on every request must not make a new client of each one."""
+    with requests.Session() as session:
+        def status(number: int) -> int:
+            return session.get(f"{live_server}/report/guess/", timeout=10,
+                               headers={"X-Forwarded-For": f"198.51.100.{number % 250 + 1}"}).status_code
+        assert [status(number) for number in range(report.RATE_PER_MINUTE)] == [403] * report.RATE_PER_MINUTE
+        assert status(report.RATE_PER_MINUTE) == 429
+
+
+LOOPBACK = frozenset(ipaddress.ip_address(value) for value in ("127.0.0.1", "::1"))
+
+
+@pytest.mark.parametrize("environ, trusted, address", [
+    ({"REMOTE_ADDR": "203.0.113.7"}, LOOPBACK, "203.0.113.7"),
+    ({"REMOTE_ADDR": "203.0.113.7", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, LOOPBACK, "203.0.113.7"),
+    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, LOOPBACK, "198.51.100.1"),
+    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "1.1.1.1, 198.51.100.1"}, LOOPBACK, "198.51.100.1"),
+    ({"REMOTE_ADDR": "::1", "HTTP_X_FORWARDED_FOR": "2001:db8::5"}, LOOPBACK, "2001:db8::5"),
+    ({"REMOTE_ADDR": "::ffff:127.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, LOOPBACK, "198.51.100.1"),
+    ({"REMOTE_ADDR": "::ffff:203.0.113.7", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, LOOPBACK, "203.0.113.7"),
+    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "::ffff:198.51.100.1"}, LOOPBACK, "198.51.100.1"),
+    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "not-an-address"}, LOOPBACK, "127.0.0.1"),
+    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": ""}, LOOPBACK, "127.0.0.1"),
+    ({"REMOTE_ADDR": "127.0.0.1"}, LOOPBACK, "127.0.0.1"),
+    ({}, LOOPBACK, ""),
+    # Nobody named (the default): loopback is a peer like any other.
+    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, frozenset(), "127.0.0.1"),
+    ({"REMOTE_ADDR": "::1", "HTTP_X_FORWARDED_FOR": "2001:db8::5"}, frozenset(), "::1"),
+    # A proxy on another machine, named: believed; loopback, not named: not.
+    ({"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "198.51.100.1"},
+     frozenset({ipaddress.ip_address("10.0.0.2")}), "198.51.100.1"),
+    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.1"},
+     frozenset({ipaddress.ip_address("10.0.0.2")}), "127.0.0.1"),
 ])
-def test_the_client_address_believes_only_the_local_proxys_last_entry(environ, address):
-    assert report.client_address(environ) == address
+def test_the_client_address_believes_only_a_named_proxys_last_entry(environ, trusted, address):
+    assert report.client_address(environ, trusted) == address
+
+
+@pytest.mark.parametrize("value, peers", [
+    ("", set()),
+    ("127.0.0.1", {"127.0.0.1"}),
+    (" 127.0.0.1, ::1 ,", {"127.0.0.1", "::1"}),
+    ("::ffff:10.0.0.2", {"10.0.0.2"}),   # compared as the IPv4 address, like the peer
+])
+def test_trusted_proxies_are_read_as_a_comma_separated_list(value, peers):
+    config = Config.from_env({"EXPENSEBOT_TRUSTED_PROXIES": value})
+    assert {str(peer) for peer in report.trusted_peers(config)} == peers
+
+
+@pytest.mark.parametrize("value, named", [
+    ("nginx", "'nginx' is not an IP address"),
+    ("127.0.0.1, 10.0.0.0/8, localhost", "'10.0.0.0/8', 'localhost' are not IP addresses"),
+])
+def test_a_trusted_proxy_that_is_not_an_ip_address_is_one_line_naming_the_variable(value, named):
+    with pytest.raises(ConfigError) as raised:
+        Config.from_env({"EXPENSEBOT_TRUSTED_PROXIES": value})
+    [problem] = raised.value.problems
+    assert problem.startswith(f"EXPENSEBOT_TRUSTED_PROXIES: {named} ")
 
 
 @pytest.mark.parametrize("address, key", [
@@ -601,13 +646,14 @@ def test_an_ipv6_client_is_limited_by_its_64_block(address, key):
 
 
 def test_behind_the_local_proxy_each_client_has_its_own_limit(server_process):
-    """`run.py serve` on real waitress, requests from loopback as the nginx block sends them.
+    """`run.py serve` on real waitress with EXPENSEBOT_TRUSTED_PROXIES=127.0.0.1, requests from
+    loopback as the nginx block sends them.
 
     Waitress drops X-Forwarded-For unless told not to: then every client behind the proxy would
     share one limit, and one of them could lock everyone out. And an IPv6 client counts by its /64,
     so new addresses from its own block do not buy it more requests.
     """
-    server = server_process(EXPENSEBOT_PUBLIC_URL=PUBLIC_URL)
+    server = server_process(EXPENSEBOT_PUBLIC_URL=PUBLIC_URL, EXPENSEBOT_TRUSTED_PROXIES="127.0.0.1")
     url = f"{server.url}/report/guess/"
     with requests.Session() as session:
         def status(forwarded_for: str) -> int:

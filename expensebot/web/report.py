@@ -171,12 +171,18 @@ class AddressLimiter:
             return 0
 
 
-def client_address(environ: dict) -> str:
-    """The address to rate-limit: the peer, or what a reverse proxy on this machine says it saw.
+def trusted_peers(config: Config) -> frozenset:
+    """The addresses of EXPENSEBOT_TRUSTED_PROXIES, as client_address compares them."""
+    return frozenset(_unmapped(ipaddress.ip_address(value)) for value in config.trusted_proxies)
 
-    Only a proxy on loopback is believed, and only the last X-Forwarded-For entry: the one that
-    proxy appended. Earlier entries are whatever the client chose to send. An IPv4 address that
-    arrives IPv6-mapped (::ffff:a.b.c.d, from a dual-stack socket) counts as the IPv4 address.
+
+def client_address(environ: dict, trusted: frozenset = frozenset()) -> str:
+    """The address to rate-limit: the peer, or what a reverse proxy the operator named says it saw.
+
+    Only a peer in `trusted` (trusted_peers) is believed, and only the last X-Forwarded-For entry:
+    the one that proxy appended. Earlier entries are whatever the client chose to send. An IPv4
+    address that arrives IPv6-mapped (::ffff:a.b.c.d, from a dual-stack socket) counts as the
+    IPv4 address.
     """
     peer = environ.get("REMOTE_ADDR", "")
     try:
@@ -184,7 +190,7 @@ def client_address(environ: dict) -> str:
     except ValueError:
         return peer
     forwarded = environ.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
-    if address.is_loopback and forwarded:
+    if address in trusted and forwarded:
         try:
             return str(_unmapped(ipaddress.ip_address(forwarded)))
         except ValueError:
@@ -397,6 +403,7 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
     """Add the report routes to the app: the page, its CSV, its stylesheet."""
     key = link_key(config.psid_hash_key) if config.psid_hash_key else None
     limiter = limiter or AddressLimiter()
+    trusted = trusted_peers(config)
 
     def person(conn: sqlite3.Connection, token: str) -> str | None:
         """Whose link this is, unless it does not check out or was made before that person erased their data."""
@@ -418,7 +425,7 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
 
     @app.get("/report/style.css")
     def stylesheet():
-        if refused := _limited(limiter):
+        if refused := _limited(limiter, trusted):
             return refused
         _secure("text/css; charset=utf-8")
         return _render("report.css")
@@ -426,7 +433,7 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
     @app.get("/report/<token>")
     @readable
     def without_slash(token: str):
-        if refused := _limited(limiter):
+        if refused := _limited(limiter, trusted):
             return refused
         with db.reading() as conn:
             if person(conn, token) is None:
@@ -439,7 +446,7 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
     @app.get("/report/<token>/")
     @readable
     def page(token: str):
-        if refused := _limited(limiter):
+        if refused := _limited(limiter, trusted):
             return refused
         with db.reading() as conn:
             psid_hash = person(conn, token)
@@ -458,7 +465,7 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
     @app.get("/report/<token>/expenses.csv")
     @readable
     def csv(token: str):
-        if refused := _limited(limiter):
+        if refused := _limited(limiter, trusted):
             return refused
         with db.reading() as conn:
             psid_hash = person(conn, token)
@@ -502,8 +509,8 @@ def _plain(status: int) -> str:
     return _render("report_plain", status=status, title=title, text=text)
 
 
-def _limited(limiter: AddressLimiter) -> str | None:
-    seconds = limiter.wait(limit_key(client_address(bottle.request.environ)))
+def _limited(limiter: AddressLimiter, trusted: frozenset) -> str | None:
+    seconds = limiter.wait(limit_key(client_address(bottle.request.environ, trusted)))
     if not seconds:
         return None
     page = _plain(429)

@@ -59,8 +59,8 @@ def make_server(app: bottle.Bottle, config: Config,
         cleanup_interval=10,
         connection_limit=CONNECTION_LIMIT,
         ident="expensebot",
-        # waitress drops X-Forwarded-For by default; the report rate limit reads it, believing it
-        # only from a proxy on loopback (report.client_address). Without it every client behind
-        # the proxy would share one limit.
-        clear_untrusted_proxy_headers=False,
+        # waitress can trust one proxy address, not a list: it keeps X-Forwarded-For only when
+        # EXPENSEBOT_TRUSTED_PROXIES names some, and report.client_address believes the header only
+        # from those. With none named no route ever sees the header.
+        clear_untrusted_proxy_headers=not config.trusted_proxies,
     )
