@@ -24,6 +24,9 @@ CHANNEL_TIMEOUT = 30
 CONNECTION_LIMIT = 64
 
 
+# What waitress may read beyond MAX_BODY_BYTES before answering 413 itself: the size lines and
+# line ends of a chunked body (about 7 bytes a chunk: 1 MiB in chunks of 100 bytes or more).
+CHUNK_FRAMING = 64 * 1024
 # Collect cycles after this many allocations (Python's default: 700). A webhook's objects die by
 # reference counting; at the default a collection ran every few requests, for nothing.
 GC_FIRST_THRESHOLD = 20_000
@@ -52,8 +55,9 @@ def make_server(app: bottle.Bottle, config: Config,
         app,
         **where,
         threads=SERVER_THREADS,
-        # waitress answers 413 itself before reading more than this.
-        max_request_body_size=webhook.MAX_BODY_BYTES,
+        # waitress answers 413 itself to a body of this size or more, counting a chunked body's
+        # framing too; the app then refuses exactly what is over 1 MiB (app._read_body).
+        max_request_body_size=webhook.MAX_BODY_BYTES + CHUNK_FRAMING,
         channel_timeout=CHANNEL_TIMEOUT,
         # Idle connections are looked for this often, so CHANNEL_TIMEOUT holds within 10 s.
         cleanup_interval=10,
@@ -64,3 +68,16 @@ def make_server(app: bottle.Bottle, config: Config,
         # from those. With none named no route ever sees the header.
         clear_untrusted_proxy_headers=not config.trusted_proxies,
     )
+
+
+def stop(server: waitress.server.BaseWSGIServer, timeout: float = 5.0) -> None:
+    """Stop a server whose run() loops in another thread, and end its request threads.
+
+    Its own loop closes every socket (closing them from here races the loop's select(), which
+    then fails on a closed descriptor); with none left, run() returns.
+    """
+    def close_all() -> None:
+        for dispatcher in list(server._map.values()):
+            dispatcher.close()
+    server.trigger.pull_trigger(close_all)
+    server.task_dispatcher.shutdown(timeout=timeout)
