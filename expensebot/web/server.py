@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import socket
+import threading
 
 import bottle
 import waitress
@@ -73,11 +74,20 @@ def make_server(app: bottle.Bottle, config: Config,
 def stop(server: waitress.server.BaseWSGIServer, timeout: float = 5.0) -> None:
     """Stop a server whose run() loops in another thread, and end its request threads.
 
-    Its own loop closes every socket (closing them from here races the loop's select(), which
-    then fails on a closed descriptor); with none left, run() returns.
+    The loop itself closes the connections and takes the listening socket and its trigger out of
+    its map, so run() returns; closing sockets from here instead races its select(), which then
+    fails on a closed descriptor. Those two are closed here, once the trigger's pull is written.
     """
-    def close_all() -> None:
+    dropped = threading.Event()
+
+    def drop_all() -> None:
         for dispatcher in list(server._map.values()):
-            dispatcher.close()
-    server.trigger.pull_trigger(close_all)
+            if dispatcher in (server, server.trigger):
+                dispatcher.del_channel()
+            else:
+                dispatcher.close()
+        dropped.set()
+    server.trigger.pull_trigger(drop_all)
+    dropped.wait(timeout)
+    server.close()
     server.task_dispatcher.shutdown(timeout=timeout)
