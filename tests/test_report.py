@@ -499,7 +499,7 @@ def test_a_database_that_cannot_be_read_is_a_locked_down_503_not_a_500(bot, clie
     assert all(token not in record.getMessage() and token not in str(getattr(record, "fields", ""))
                for record in caplog.records)
     assert [record.msg for record in caplog.records if getattr(record, "fields", None) is not None
-            and record.msg == "report_unavailable"]
+            and record.msg == "database_read_failed"]
 
 
 def test_the_page_has_no_script_and_no_inline_style(bot, client):

@@ -13,7 +13,6 @@ import binascii
 import collections
 import dataclasses
 import datetime as dt
-import functools
 import hashlib
 import hmac
 import io
@@ -33,10 +32,10 @@ import bottle
 from expensebot import settings, store, times
 from expensebot.config import Config
 from expensebot.db import Database
-from expensebot.logs import log_event
 from expensebot.money import format_amount
 from expensebot.summary import day_bounds
 from expensebot.web import export
+from expensebot.web.reads import database_required
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +144,11 @@ def person_settings(conn: sqlite3.Connection, psid_hash: str, config: Config) ->
 
 
 class AddressLimiter:
-    """At most `per_minute` requests per client address in any 60 seconds; in memory, bounded."""
+    """At most `per_minute` requests per key (a client address) in any 60 seconds; in memory, bounded.
+
+    Bounded twice: at most `max_addresses` keys (the least recent is forgotten first), and at
+    most `per_minute` times kept per key.
+    """
 
     def __init__(self, per_minute: int = RATE_PER_MINUTE, max_addresses: int = RATE_ADDRESSES,
                  clock: Callable[[], float] = time.monotonic):
@@ -155,12 +158,12 @@ class AddressLimiter:
         self._seen: collections.OrderedDict[str, collections.deque] = collections.OrderedDict()
         self._lock = threading.Lock()
 
-    def wait(self, address: str) -> int:
+    def wait(self, key: str) -> int:
         """Take a slot and return 0, or return the whole seconds until one frees (nothing taken)."""
         with self._lock:
             now = self.clock()
-            hits = self._seen.pop(address, None) or collections.deque()
-            self._seen[address] = hits  # now the most recent
+            hits = self._seen.pop(key, None) or collections.deque()
+            self._seen[key] = hits  # now the most recent
             while hits and hits[0] <= now - 60:
                 hits.popleft()
             while len(self._seen) > self.max_addresses:
@@ -412,17 +415,6 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
             return None
         return link.psid_hash
 
-    def readable(route: Callable) -> Callable:
-        """A database that cannot be read is a plain 503, logged without the link."""
-        @functools.wraps(route)
-        def wrapper(*args, **kwargs):
-            try:
-                return route(*args, **kwargs)
-            except sqlite3.Error as exc:
-                log_event(logger, "report_unavailable", level=logging.ERROR, reason=type(exc).__name__)
-                return _plain(503)
-        return wrapper
-
     @app.get("/report/style.css")
     def stylesheet():
         if refused := _limited(limiter, trusted):
@@ -431,7 +423,7 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
         return _render("report.css")
 
     @app.get("/report/<token>")
-    @readable
+    @database_required
     def without_slash(token: str):
         if refused := _limited(limiter, trusted):
             return refused
@@ -444,7 +436,7 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
         return ""
 
     @app.get("/report/<token>/")
-    @readable
+    @database_required
     def page(token: str):
         if refused := _limited(limiter, trusted):
             return refused
@@ -463,7 +455,7 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
         return _render("report", **data)
 
     @app.get("/report/<token>/expenses.csv")
-    @readable
+    @database_required
     def csv(token: str):
         if refused := _limited(limiter, trusted):
             return refused
