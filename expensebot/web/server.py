@@ -12,11 +12,12 @@ import waitress.server
 
 from expensebot.config import Config
 from expensebot.ingest import webhook
+from expensebot.web import report
 
-# One request thread. Writes take turns anyway (one write lock), and a thread holding it gives
-# up the GIL on every sqlite3 call: with a second request thread running Python meanwhile, the
-# locked stretch took 3-4x longer (bench/README.md). Reads (summaries, ops) take milliseconds.
-SERVER_THREADS = 1
+# Report pages hold at most report.RENDER_THREADS request threads (drawing, or waiting a moment
+# for a turn), however many people reload them: the others are always there for a signed webhook.
+WEBHOOK_THREADS = 4
+SERVER_THREADS = report.RENDER_THREADS + WEBHOOK_THREADS
 # A connection that sends nothing for this long is closed. Behind the proxy every request is
 # a short local connection; without one, idle or trickling clients would each hold a socket.
 CHANNEL_TIMEOUT = 30
