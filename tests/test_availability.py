@@ -3,12 +3,17 @@ pulling a heavy report month, slow or idle connections. Real waitress on port 0,
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import http.client
 import io
 import json
+import resource
+import selectors
+import socket
 import sys
+import threading
 import time
 import urllib.parse
 import wsgiref.util
@@ -16,7 +21,7 @@ import wsgiref.util
 import bottle
 import pytest
 import requests
-from conftest import APP_SECRET, HASH_KEY, ROOT, Client, delivery, message_event, psid_hash
+from conftest import APP_SECRET, HASH_KEY, META_DEADLINE, ROOT, Client, delivery, message_event, psid_hash
 
 from expensebot.ingest import webhook
 from expensebot.web import report
@@ -35,7 +40,7 @@ def signed_webhook(url: str, mid: str) -> tuple[requests.Response, float]:
     """Post one signed message; return the answer and how long it took."""
     body = json.dumps(delivery(message_event("111", mid, "coffee 3"))).encode()
     began = time.monotonic()
-    response = requests.post(f"{url}/webhook", data=body, timeout=30,
+    response = requests.post(f"{url}/webhook", data=body, timeout=META_DEADLINE,
                              headers={"X-Hub-Signature-256": webhook.sign(APP_SECRET, body)})
     return response, time.monotonic() - began
 
@@ -126,3 +131,74 @@ def test_a_csv_download_left_halfway_gives_back_its_turn(one_turn, service):
     assert client.get(page_path()).status == 503  # the download still has the one turn
     body.close()  # the phone closed the tab
     assert client.get(page_path()).status == 200
+
+
+# ---- Connections: slow or idle clients never keep a webhook out ----
+
+@contextlib.contextmanager
+def trickling(url: str, count: int, every: float = 0.2):
+    """Open `count` connections that each send a request header one byte every `every` seconds."""
+    host, port = urllib.parse.urlsplit(url).netloc.split(":")
+    header = b"POST /webhook HTTP/1.1\r\nHost: bot\r\nContent-Type: application/json\r\n" + b"X-Pad: " + b"x" * 4096
+    sockets = [socket.create_connection((host, int(port)), timeout=10) for _ in range(count)]
+    stop = threading.Event()
+
+    def trickle() -> None:
+        for byte in header:
+            for sock in sockets:
+                sock.sendall(bytes([byte]))
+            if stop.wait(every):
+                return
+    sender = threading.Thread(target=trickle)
+    sender.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        sender.join()
+        for sock in sockets:
+            sock.close()
+
+
+def test_a_webhook_is_answered_promptly_while_64_connections_trickle_their_headers(live_server):
+    with trickling(live_server, 64):
+        response, took = signed_webhook(live_server, "m_during_slowloris")
+        assert (response.status_code, response.text) == (200, "EVENT_RECEIVED")
+        assert took < 1.0
+
+
+@pytest.mark.parametrize("count", [200, 900], ids=["200", "900: past select's 1024 descriptors"])
+def test_idle_keep_alive_clients_are_each_answered_and_a_webhook_too(live_server, count):
+    if count > 500 and resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 4 * count:
+        pytest.skip(f"the hard limit of open files is under {4 * count}: this test opens both ends")
+    host, port = urllib.parse.urlsplit(live_server).netloc.split(":")
+    clients = [socket.create_connection((host, int(port)), timeout=10) for _ in range(count)]
+    try:
+        for sock in clients:
+            sock.sendall(b"GET /privacy HTTP/1.1\r\nHost: bot\r\n\r\n")  # and then nothing more
+        response, took = signed_webhook(live_server, "m_during_idle_clients")
+        assert (response.status_code, response.text) == (200, "EVENT_RECEIVED")
+        assert took < 1.0
+        answered = 0
+        with selectors.DefaultSelector() as waiting:  # select() itself stops at descriptor 1023
+            for sock in clients:
+                waiting.register(sock, selectors.EVENT_READ)
+            deadline = time.monotonic() + 5
+            while answered < count and time.monotonic() < deadline:
+                for key, _ in waiting.select(deadline - time.monotonic()):
+                    assert key.fileobj.recv(65536).startswith(b"HTTP/1.1 200 OK")
+                    waiting.unregister(key.fileobj)
+                    answered += 1
+        assert answered == count  # every client had its first answer within 5 s
+    finally:
+        for sock in clients:
+            sock.close()
+
+
+def test_a_header_over_32_kib_is_refused_and_one_under_it_served(live_server):
+    assert requests.get(f"{live_server}/privacy", headers={"X-Pad": "x" * 30_000}, timeout=5).status_code == 200
+    refused = requests.get(f"{live_server}/privacy", headers={"X-Pad": "x" * 40_000}, timeout=5)
+    assert refused.status_code == 431
+    response, _ = signed_webhook(live_server, "m_after_big_header")
+    assert response.status_code == 200
+
