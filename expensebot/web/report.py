@@ -17,7 +17,6 @@ import datetime as dt
 import hashlib
 import hmac
 import ipaddress
-import logging
 import re
 import sqlite3
 import struct
@@ -37,7 +36,6 @@ from expensebot.summary import day_bounds
 from expensebot.web import export
 from expensebot.web.reads import database_required
 
-logger = logging.getLogger(__name__)
 
 LINK_LIFETIME = dt.timedelta(hours=24)
 CLOCK_SKEW = dt.timedelta(minutes=5)  # a token "made" this far in the future still counts
