@@ -17,6 +17,7 @@ from expensebot.web import report
 
 # Report pages hold at most report.RENDER_THREADS request threads (drawing, or waiting a moment
 # for a turn), however many people reload them: the others are always there for a signed webhook.
+# A few are enough: a webhook takes milliseconds, and writes take turns on one lock anyway.
 WEBHOOK_THREADS = 4
 SERVER_THREADS = report.RENDER_THREADS + WEBHOOK_THREADS
 # A connection that sends nothing at all for this long, between requests or inside one, is
@@ -27,8 +28,7 @@ CHANNEL_TIMEOUT = 10
 CLEANUP_INTERVAL = 2
 # Open connections at once; more wait in the kernel's accept queue. A connection gets a request
 # thread only once its request is whole, and an idle one costs waitress about 4 KB, so room for
-# a thousand means that 64 slow clients, or 200 idle keep-alive ones, never keep a webhook out
-# (they took all 64 places there were).
+# a thousand means that 64 slow clients, or 200 idle keep-alive ones, never keep a webhook out.
 CONNECTION_LIMIT = 1000
 # What one unfinished request may hold in memory, so a thousand of them hold at most ~100 MB:
 # its header (nginx's own default limit is 32 KB as well; Meta's headers are about 1 KB), and
@@ -37,8 +37,6 @@ MAX_HEADER_BYTES = 32 * 1024
 BODY_IN_MEMORY = 64 * 1024
 # Open files this process asks for: a connection's socket, its temporary files, and the rest.
 OPEN_FILES = 4 * CONNECTION_LIMIT
-
-
 # What waitress may read beyond MAX_BODY_BYTES before answering 413 itself: the size lines and
 # line ends of a chunked body (about 7 bytes a chunk: 1 MiB in chunks of 100 bytes or more).
 CHUNK_FRAMING = 64 * 1024
