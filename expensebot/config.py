@@ -24,7 +24,7 @@ VARIABLES = ("EXPENSEBOT_DB", "EXPENSEBOT_HOST", "EXPENSEBOT_PORT", "EXPENSEBOT_
              "EXPENSEBOT_CURRENCY", "FB_APP_SECRET", "FB_VERIFY_TOKEN", "FB_PAGE_ACCESS_TOKEN",
              "FB_GRAPH_URL", "PSID_HASH_KEY", "AI_ENABLED", "AI_URL", "AI_API_KEY", "AI_MODEL",
              "AI_TIMEOUT", "AI_RATE_PER_MINUTE", "OPS_TOKEN", "EXPENSEBOT_PUBLIC_URL",
-             "EXPENSEBOT_OPERATOR", "EXPENSEBOT_CONTACT")
+             "EXPENSEBOT_OPERATOR", "EXPENSEBOT_CONTACT", "EXPENSEBOT_TRUSTED_PROXIES")
 
 
 class ConfigError(ValueError):
@@ -58,6 +58,7 @@ class Config:
     public_url: str = ""   # the public https:// base report links start with; "" = not set up
     operator: str = ""     # who runs the bot, shown on /privacy
     contact: str = ""      # how to reach them, shown on /privacy
+    trusted_proxies: tuple[str, ...] = ()  # IP addresses whose X-Forwarded-For is believed
 
     def __post_init__(self):
         object.__setattr__(self, "db_path", Path(self.db_path))
@@ -114,6 +115,8 @@ class Config:
             public_url=(get("EXPENSEBOT_PUBLIC_URL") or "").rstrip("/"),
             operator=get("EXPENSEBOT_OPERATOR", ""),
             contact=get("EXPENSEBOT_CONTACT", ""),
+            trusted_proxies=tuple(part.strip() for part in get("EXPENSEBOT_TRUSTED_PROXIES", "").split(",")
+                                  if part.strip()),
         )
         problems.extend(config.problems())
         return config, problems
@@ -145,6 +148,10 @@ class Config:
                 problems.append(f"{name}: must start with http:// or https://")
         if self.public_url.startswith(("http://", "https://")) and (problem := _public_url_problem(self.public_url)):
             problems.append(f"EXPENSEBOT_PUBLIC_URL: {problem}")
+        if not_addresses := [value for value in self.trusted_proxies if not _is_ip_address(value)]:
+            problems.append(f"EXPENSEBOT_TRUSTED_PROXIES: {', '.join(map(repr, not_addresses))} "
+                            f"{'is not an IP address' if len(not_addresses) == 1 else 'are not IP addresses'}"
+                            f" (comma-separated addresses of the reverse proxies in front, e.g. 127.0.0.1)")
         return problems
 
     def serving_problems(self) -> list[str]:
@@ -230,6 +237,14 @@ def _boolean_of(name: str, value: str) -> bool:
     if lowered in ("false", "0", "no", "off"):
         return False
     raise ConfigError(f"{name}: {value!r} is not true or false")
+
+
+def _is_ip_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _public_url_problem(url: str) -> str | None:

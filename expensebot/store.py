@@ -423,19 +423,6 @@ def rejected_events(conn: sqlite3.Connection, limit: int = 100) -> list:
     ).fetchall()
 
 
-def expenses_between(conn: sqlite3.Connection, psid_hash: str, start: str, end: str) -> list:
-    """One person's expenses in [start, end), oldest first, with the columns of expenses_of."""
-    return conn.execute(
-        "SELECT id, occurred_at, amount_minor, currency, description, category, category_source, mid"
-        " FROM expenses"
-        " WHERE psid_hash = ?"
-        " AND occurred_at >= ?"
-        " AND occurred_at < ?"
-        " ORDER BY occurred_at, id",
-        (psid_hash, start, end),
-    ).fetchall()
-
-
 def set_setting(conn: sqlite3.Connection, psid_hash: str, setting: str, value: str, sent_at: str, now: str) -> bool:
     """Set the person's own currency or timezone (`setting`) as of sent_at; tell whether it is the latest now.
 
@@ -552,3 +539,55 @@ def take_pending_replies(conn: sqlite3.Connection) -> list:
         "DELETE FROM pending_replies"
         " RETURNING id, psid_hash, mid, recipient, message, sent_at, queued_at"
     ).fetchall(), key=lambda row: row["id"])
+
+
+def erased_since(conn: sqlite3.Connection, psid_hash: str, moment: str) -> bool:
+    """Tell whether the person erased their data at or after moment (ISO-8601 UTC)."""
+    return conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM erasures WHERE psid_hash = ? AND erased_at >= ?)",
+        (psid_hash, moment),
+    ).fetchone()[0] == 1
+
+
+def day_sums(conn: sqlite3.Connection, psid_hash: str, day_starts: list[str]) -> list:
+    """Sum one person's expenses per day and currency: day n (1-based) is [day_starts[n - 1],
+    day_starts[n]), so the last item ends the last day; rows day, currency, total_minor."""
+    days = [(number, start, end) for number, (start, end) in enumerate(zip(day_starts, day_starts[1:]), start=1)]
+    return conn.execute(
+        "WITH days (day, day_start, day_end) AS (VALUES " + ", ".join(["(?, ?, ?)"] * len(days)) + ")"
+        " SELECT days.day, currency, sum(amount_minor) AS total_minor"
+        " FROM days"
+        " JOIN expenses ON psid_hash = ?"
+        " AND occurred_at >= days.day_start"
+        " AND occurred_at < days.day_end"
+        " GROUP BY days.day, currency",
+        (*(value for day in days for value in day), psid_hash),
+    ).fetchall()
+
+
+def latest_expenses_between(conn: sqlite3.Connection, psid_hash: str, start: str, end: str, limit: int) -> list:
+    """One person's newest `limit` expenses in [start, end), newest first, with the columns of expenses_of."""
+    return conn.execute(
+        "SELECT id, occurred_at, amount_minor, currency, description, category, category_source, mid"
+        " FROM expenses"
+        " WHERE psid_hash = ?"
+        " AND occurred_at >= ?"
+        " AND occurred_at < ?"
+        " ORDER BY occurred_at DESC, id DESC"
+        " LIMIT ?",
+        (psid_hash, start, end, limit),
+    ).fetchall()
+
+
+def expenses_between(conn: sqlite3.Connection, psid_hash: str, start: str, end: str) -> sqlite3.Cursor:
+    """One person's expenses in [start, end), oldest first, with the columns of expenses_of: a cursor,
+    for reading a long month in chunks (fetchmany)."""
+    return conn.execute(
+        "SELECT id, occurred_at, amount_minor, currency, description, category, category_source, mid"
+        " FROM expenses"
+        " WHERE psid_hash = ?"
+        " AND occurred_at >= ?"
+        " AND occurred_at < ?"
+        " ORDER BY occurred_at, id",
+        (psid_hash, start, end),
+    )

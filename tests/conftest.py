@@ -26,7 +26,7 @@ from expensebot.identity import PsidHasher
 from expensebot.ingest import webhook
 from expensebot.ops.demo import SendApiStandIn
 from expensebot.service import Service
-from expensebot.web.server import make_server
+from expensebot.web.server import make_server, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOADS = Path(__file__).resolve().parent / "payloads"
@@ -205,7 +205,7 @@ def live_server(service):
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
+    stop(server)
     thread.join(timeout=5)
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from expensebot.config import Config, ConfigError
 from expensebot.ops import envfile
@@ -28,11 +32,12 @@ def test_every_variable_is_read():
         "FB_APP_SECRET": "a", "FB_VERIFY_TOKEN": "b", "FB_PAGE_ACCESS_TOKEN": "c",
         "FB_GRAPH_URL": "http://127.0.0.1:9/v1/", "PSID_HASH_KEY": "d", "AI_ENABLED": "true",
         "AI_URL": "http://127.0.0.1:11434/v1", "AI_API_KEY": "e", "AI_MODEL": "llama3", "AI_TIMEOUT": "3",
-        "AI_RATE_PER_MINUTE": "10", "OPS_TOKEN": "f"})
+        "AI_RATE_PER_MINUTE": "10", "OPS_TOKEN": "f", "EXPENSEBOT_TRUSTED_PROXIES": "127.0.0.1,::1"})
     assert config.db_path == Path("/data/x.db") and config.spool_dir == Path("/spool")
     assert (config.host, config.port, config.tz, config.currency) == ("0.0.0.0", 9000, "Asia/Manila", "PHP")
     assert config.fb_graph_url == "http://127.0.0.1:9/v1"
     assert (config.ai_enabled, config.ai_timeout, config.ai_rate_per_minute) == (True, 3.0, 10)
+    assert config.trusted_proxies == ("127.0.0.1", "::1")
 
 
 @pytest.mark.parametrize("env, named", [
@@ -49,6 +54,8 @@ def test_every_variable_is_read():
     ({"AI_ENABLED": "maybe"}, "AI_ENABLED"),
     ({"AI_ENABLED": "true"}, "AI_URL"),
     ({"FB_GRAPH_URL": "ftp://graph"}, "FB_GRAPH_URL"),
+    ({"EXPENSEBOT_TRUSTED_PROXIES": "nginx"}, "EXPENSEBOT_TRUSTED_PROXIES"),
+    ({"EXPENSEBOT_TRUSTED_PROXIES": "127.0.0.1/8"}, "EXPENSEBOT_TRUSTED_PROXIES"),
 ])
 def test_invalid_values_are_refused_naming_the_variable(env, named):
     with pytest.raises(ConfigError, match=named):
@@ -137,3 +144,16 @@ def test_an_unreadable_environment_file_is_named(tmp_path):
         envfile.read(tmp_path / "latin1.env")
     with pytest.raises(envfile.EnvFileError, match="missing.env: cannot read the environment file \\(No such file"):
         envfile.read(tmp_path / "missing.env")
+
+
+def test_check_names_a_trusted_proxy_that_is_no_ip_address_in_one_line(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "run.py"), "check"], text=True, timeout=60,
+                            capture_output=True, cwd=tmp_path,
+                            env={"PATH": "/usr/bin:/bin", **SERVE_ENV, "EXPENSEBOT_PORT": "0",
+                                 "EXPENSEBOT_TRUSTED_PROXIES": "127.0.0.1, nginx"})
+    assert result.returncode == 2 and "Traceback" not in result.stdout + result.stderr
+    problems = [json.loads(line)["problem"] for line in (result.stdout + result.stderr).splitlines()
+                if json.loads(line)["level"] == "error"]
+    assert problems == ["EXPENSEBOT_TRUSTED_PROXIES: 'nginx' is not an IP address (comma-separated addresses"
+                        " of the reverse proxies in front, e.g. 127.0.0.1)"]
+

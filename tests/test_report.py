@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import hmac
 import io
+import ipaddress
 import json
 import logging
 import sqlite3
@@ -112,7 +113,8 @@ def test_a_link_names_the_person_only_through_the_signed_token(bot):
     assert url == f"{PUBLIC_URL}/report/{token}/"
     assert report._TOKEN_RE.fullmatch(token)
     assert ALICE not in url and psid_hash(ALICE) not in url
-    assert report.read_token(report.link_key(bot.config.psid_hash_key), token, NOW) == psid_hash(ALICE)
+    assert report.read_token(report.link_key(bot.config.psid_hash_key), token, NOW) == report.Link(
+        psid_hash(ALICE), int(NOW.timestamp()))
 
 
 def test_the_signing_key_is_derived_not_the_secret_itself(bot):
@@ -154,6 +156,24 @@ def test_a_link_works_for_24_hours_and_then_never(bot, client, clock):
 def test_a_token_made_in_the_future_is_refused(bot, client):
     assert client.get(page_path(bot, ALICE, made=NOW + dt.timedelta(minutes=4))).status == 200  # clock skew
     assert client.get(page_path(bot, ALICE, made=NOW + dt.timedelta(minutes=10))).status == 403
+
+
+def signed_with(key: bytes, who: str, made: int, expires: int) -> str:
+    """A token signed with the right key, naming any `made` and `expires` (Unix seconds)."""
+    body = report._TOKEN.pack(report.TOKEN_VERSION, bytes.fromhex(who), made, expires)
+    return base64.urlsafe_b64encode(body + hmac.new(key, body, hashlib.sha256).digest()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize("lifetime", [2**32 - 1 - int(NOW.timestamp()), 24 * 3600 + 1, 0, -60],
+                         ids=["expires 2^32-1", "a second over 24 h", "expires when made", "expires before made"])
+def test_a_token_signed_with_the_right_key_lives_at_most_24_hours_from_when_it_was_made(bot, client, lifetime):
+    made = int(NOW.timestamp())
+    token = signed_with(report.link_key(bot.config.psid_hash_key), psid_hash(ALICE), made, made + lifetime)
+    for suffix in ("/", "/expenses.csv", ""):
+        assert client.get(f"/report/{token}{suffix}").status == 403
+    honest = signed_with(report.link_key(bot.config.psid_hash_key), psid_hash(ALICE), made, made + 24 * 3600)
+    assert honest == page_path(bot, ALICE).split("/")[2]
+    assert client.get(f"/report/{honest}/").status == 200
 
 
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -207,6 +227,36 @@ def test_the_403_page_says_nothing_about_why(bot, client, clock):
     assert "Forbidden" in text
     for word in ("expired", "signature", "tamper", "unknown", "psid"):
         assert word not in text.lower()
+
+
+def erase(client: Client, psid: str, when: dt.datetime) -> None:
+    """Ask to delete the person's data and confirm it with the quick reply, a second later."""
+    say(client, psid, "delete my data", when)
+    confirm = message_event(psid, f"m_confirm_{when.timestamp()}", "Yes, delete",
+                            timestamp=int(when.timestamp() * 1000) + 1000,
+                            quick_reply={"payload": words.DELETE_CONFIRM})
+    assert client.post_webhook(delivery(confirm)).status == 200
+
+
+def test_a_link_made_before_the_persons_erasure_stops_working(bot, client):
+    say(client, ALICE, "before coffee 4 #coffee", day(20, 9))
+    before = page_path(bot, ALICE, made=day(20, 10))
+    erase(client, ALICE, day(20, 11))  # confirmed at 11:00:01
+    say(client, ALICE, "after tea 3 #tea", day(20, 12))
+    unknown = client.get("/report/" + before.split("/")[2][:-4] + "AAAA/")
+    assert unknown.status == 403
+    for suffix in ("", "expenses.csv", "?month=2026-11"):
+        answer = client.get(before + suffix)
+        assert (answer.status, answer.body) == (403, unknown.body)
+        assert answer.headers["content-type"] == "text/html; charset=utf-8"
+    assert client.get(before.rstrip("/")).status == 403
+    assert client.get(page_path(bot, ALICE, made=day(20, 11) + dt.timedelta(seconds=1))).status == 403
+    after = page_path(bot, ALICE, made=day(20, 11) + dt.timedelta(seconds=2))
+    page = client.get(after)
+    assert page.status == 200 and "after tea" in page.text and "before coffee" not in page.text
+    [row] = csv.DictReader(io.StringIO(client.get(after + "expenses.csv").text))
+    assert row["description"] == "after tea"
+    assert client.get(page_path(bot, BOB, made=day(20, 10))).status == 200  # nobody else's link
 
 
 def test_a_link_without_the_trailing_slash_is_sent_to_the_page(bot, client):
@@ -457,7 +507,7 @@ def test_a_database_that_cannot_be_read_is_a_locked_down_503_not_a_500(bot, clie
     assert all(token not in record.getMessage() and token not in str(getattr(record, "fields", ""))
                for record in caplog.records)
     assert [record.msg for record in caplog.records if getattr(record, "fields", None) is not None
-            and record.msg == "report_unavailable"]
+            and record.msg == "database_read_failed"]
 
 
 def test_the_page_has_no_script_and_no_inline_style(bot, client):
@@ -530,22 +580,66 @@ def test_the_limit_frees_a_slot_after_a_minute_and_forgets_old_addresses():
     assert limiter.wait("a") == 0 and limiter.wait("a") == 0 and limiter.wait("a") > 0
 
 
-@pytest.mark.parametrize("environ, address", [
-    ({"REMOTE_ADDR": "203.0.113.7"}, "203.0.113.7"),
-    ({"REMOTE_ADDR": "203.0.113.7", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, "203.0.113.7"),  # not our proxy
-    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, "198.51.100.1"),
-    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "1.1.1.1, 198.51.100.1"}, "198.51.100.1"),
-    ({"REMOTE_ADDR": "::1", "HTTP_X_FORWARDED_FOR": "2001:db8::5"}, "2001:db8::5"),
-    ({"REMOTE_ADDR": "::ffff:127.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, "198.51.100.1"),
-    ({"REMOTE_ADDR": "::ffff:203.0.113.7", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, "203.0.113.7"),
-    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "::ffff:198.51.100.1"}, "198.51.100.1"),
-    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "not-an-address"}, "127.0.0.1"),
-    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": ""}, "127.0.0.1"),
-    ({"REMOTE_ADDR": "127.0.0.1"}, "127.0.0.1"),
-    ({}, ""),
+def test_x_forwarded_for_from_a_peer_nobody_named_buys_no_more_requests(live_server):
+    """`serve` reached directly on loopback, with EXPENSEBOT_TRUSTED_PROXIES unset: a new
+    X-Forwarded-For on every request must not make a new client of each one."""
+    with requests.Session() as session:
+        def status(number: int) -> int:
+            return session.get(f"{live_server}/report/guess/", timeout=10,
+                               headers={"X-Forwarded-For": f"198.51.100.{number % 250 + 1}"}).status_code
+        assert [status(number) for number in range(report.RATE_PER_MINUTE)] == [403] * report.RATE_PER_MINUTE
+        assert status(report.RATE_PER_MINUTE) == 429
+
+
+LOOPBACK = frozenset(ipaddress.ip_address(value) for value in ("127.0.0.1", "::1"))
+
+
+@pytest.mark.parametrize("environ, trusted, address", [
+    ({"REMOTE_ADDR": "203.0.113.7"}, LOOPBACK, "203.0.113.7"),
+    ({"REMOTE_ADDR": "203.0.113.7", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, LOOPBACK, "203.0.113.7"),
+    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, LOOPBACK, "198.51.100.1"),
+    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "1.1.1.1, 198.51.100.1"}, LOOPBACK, "198.51.100.1"),
+    ({"REMOTE_ADDR": "::1", "HTTP_X_FORWARDED_FOR": "2001:db8::5"}, LOOPBACK, "2001:db8::5"),
+    ({"REMOTE_ADDR": "::ffff:127.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, LOOPBACK, "198.51.100.1"),
+    ({"REMOTE_ADDR": "::ffff:203.0.113.7", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, LOOPBACK, "203.0.113.7"),
+    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "::ffff:198.51.100.1"}, LOOPBACK, "198.51.100.1"),
+    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "not-an-address"}, LOOPBACK, "127.0.0.1"),
+    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": ""}, LOOPBACK, "127.0.0.1"),
+    ({"REMOTE_ADDR": "127.0.0.1"}, LOOPBACK, "127.0.0.1"),
+    ({}, LOOPBACK, ""),
+    # Nobody named (the default): loopback is a peer like any other.
+    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.1"}, frozenset(), "127.0.0.1"),
+    ({"REMOTE_ADDR": "::1", "HTTP_X_FORWARDED_FOR": "2001:db8::5"}, frozenset(), "::1"),
+    # A proxy on another machine, named: believed; loopback, not named: not.
+    ({"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "198.51.100.1"},
+     frozenset({ipaddress.ip_address("10.0.0.2")}), "198.51.100.1"),
+    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.1"},
+     frozenset({ipaddress.ip_address("10.0.0.2")}), "127.0.0.1"),
 ])
-def test_the_client_address_believes_only_the_local_proxys_last_entry(environ, address):
-    assert report.client_address(environ) == address
+def test_the_client_address_believes_only_a_named_proxys_last_entry(environ, trusted, address):
+    assert report.client_address(environ, trusted) == address
+
+
+@pytest.mark.parametrize("value, peers", [
+    ("", set()),
+    ("127.0.0.1", {"127.0.0.1"}),
+    (" 127.0.0.1, ::1 ,", {"127.0.0.1", "::1"}),
+    ("::ffff:10.0.0.2", {"10.0.0.2"}),   # compared as the IPv4 address, like the peer
+])
+def test_trusted_proxies_are_read_as_a_comma_separated_list(value, peers):
+    config = Config.from_env({"EXPENSEBOT_TRUSTED_PROXIES": value})
+    assert {str(peer) for peer in report.trusted_peers(config)} == peers
+
+
+@pytest.mark.parametrize("value, named", [
+    ("nginx", "'nginx' is not an IP address"),
+    ("127.0.0.1, 10.0.0.0/8, localhost", "'10.0.0.0/8', 'localhost' are not IP addresses"),
+])
+def test_a_trusted_proxy_that_is_not_an_ip_address_is_one_line_naming_the_variable(value, named):
+    with pytest.raises(ConfigError) as raised:
+        Config.from_env({"EXPENSEBOT_TRUSTED_PROXIES": value})
+    [problem] = raised.value.problems
+    assert problem.startswith(f"EXPENSEBOT_TRUSTED_PROXIES: {named} ")
 
 
 @pytest.mark.parametrize("address, key", [
@@ -560,13 +654,14 @@ def test_an_ipv6_client_is_limited_by_its_64_block(address, key):
 
 
 def test_behind_the_local_proxy_each_client_has_its_own_limit(server_process):
-    """`run.py serve` on real waitress, requests from loopback as the nginx block sends them.
+    """`run.py serve` on real waitress with EXPENSEBOT_TRUSTED_PROXIES=127.0.0.1, requests from
+    loopback as the nginx block sends them.
 
     Waitress drops X-Forwarded-For unless told not to: then every client behind the proxy would
     share one limit, and one of them could lock everyone out. And an IPv6 client counts by its /64,
     so new addresses from its own block do not buy it more requests.
     """
-    server = server_process(EXPENSEBOT_PUBLIC_URL=PUBLIC_URL)
+    server = server_process(EXPENSEBOT_PUBLIC_URL=PUBLIC_URL, EXPENSEBOT_TRUSTED_PROXIES="127.0.0.1")
     url = f"{server.url}/report/guess/"
     with requests.Session() as session:
         def status(forwarded_for: str) -> int:

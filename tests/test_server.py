@@ -7,6 +7,7 @@ import io
 import json
 import logging
 
+import pytest
 import requests
 from conftest import APP_SECRET, delivery, message_event
 
@@ -35,10 +36,36 @@ def test_chunked_body_is_read_whole(live_server, rows):
     assert rows("SELECT amount_minor FROM expenses") == [(1250,)]
 
 
-def test_oversized_body_is_413_through_waitress(live_server, rows):
-    body = b'{"object": "page", "pad": "' + b"x" * (webhook.MAX_BODY_BYTES + 10) + b'"}'
-    response = signed_post(live_server, body)
-    assert response.status_code == 413
+def body_of_size(size: int) -> bytes:
+    """A page object with no entries, padded to exactly `size` bytes of JSON."""
+    head, tail = b'{"object": "page", "entry": [], "pad": "', b'"}'
+    return head + b"x" * (size - len(head) - len(tail)) + tail
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_body_of_exactly_1_mib_is_taken_and_one_byte_more_is_413_through_waitress(live_server, chunked):
+    def post(body: bytes) -> requests.Response:
+        data = (body[i:i + 65536] for i in range(0, len(body), 65536)) if chunked else body
+        return requests.post(f"{live_server}/webhook", data=data, timeout=10,
+                             headers={"X-Hub-Signature-256": webhook.sign(APP_SECRET, body)})
+    exact = post(body_of_size(1024 * 1024))
+    assert (exact.status_code, exact.text) == (200, "EVENT_RECEIVED")
+    assert post(body_of_size(1024 * 1024 + 1)).status_code == 413
+
+
+def test_a_body_of_exactly_1_mib_is_taken_and_one_byte_more_is_413_by_the_app(client):
+    exact = client.post_webhook(body_of_size(1024 * 1024))
+    assert (exact.status, exact.text) == (200, "EVENT_RECEIVED")
+    assert client.post_webhook(body_of_size(1024 * 1024 + 1)).status == 413
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_body_far_over_1_mib_is_refused_by_waitress_before_the_app_reads_it(live_server, rows, chunked):
+    body = body_of_size(2 * webhook.MAX_BODY_BYTES)
+    data = (body[i:i + 65536] for i in range(0, len(body), 65536)) if chunked else body
+    response = requests.post(f"{live_server}/webhook", data=data, timeout=10,
+                             headers={"X-Hub-Signature-256": webhook.sign(APP_SECRET, body)})
+    assert (response.status_code, response.text.splitlines()[0]) == (413, "Request Entity Too Large")
     assert rows("SELECT count(*) FROM messages_raw") == [(0,)]
     assert requests.get(f"{live_server}/healthz", timeout=5).status_code == 200
 

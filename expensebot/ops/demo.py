@@ -28,6 +28,7 @@ from expensebot.config import Config
 from expensebot.ingest import webhook
 from expensebot.service import Service
 from expensebot.web.server import make_server
+from expensebot.web.server import stop as stop_server
 
 DEMO_PSID = "1000000000000001"
 PAGE_ID = "100000000000000"
@@ -232,7 +233,7 @@ class Demo:
             return [{"text": "(no reply)"}]
 
     def stop(self) -> None:
-        self.server.close()
+        stop_server(self.server)
         self.service.close()
         self.stand_in.close()
 

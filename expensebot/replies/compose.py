@@ -18,7 +18,6 @@ from expensebot import money, store, summary, times
 from expensebot.ai import AiClient, AiError
 from expensebot.chat import meaning
 from expensebot.ingest.write import Saved
-from expensebot.limits import RateLimiter
 from expensebot.logs import log_event
 from expensebot.replies import words
 from expensebot.replies.faithful import rephrasing_is_faithful

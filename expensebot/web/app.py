@@ -19,7 +19,7 @@ from expensebot.background.wal import WalKeeper
 from expensebot.chat import meaning
 from expensebot.config import Config
 from expensebot.db import Database
-from expensebot.errors import DatabaseUnavailable, describe
+from expensebot.errors import DatabaseUnavailable
 from expensebot.identity import PsidHasher, is_psid_hash
 from expensebot.ingest import webhook
 from expensebot.ingest.spool import SpoolError
@@ -28,6 +28,7 @@ from expensebot.logs import log_event
 from expensebot.replies.outbox import Addresses
 from expensebot.settings import Settings
 from expensebot.web import privacy
+from expensebot.web.reads import database_required
 from expensebot.web.report import error_page as report_error_page
 from expensebot.web.report import install_report, is_report_path
 
@@ -96,7 +97,7 @@ def create_app(config: Config, db: Database, ingest: Ingest,
         return _json({"status": "ok", "spool_depth": depth})
 
     @app.get("/ops/last-write")
-    @_database_required
+    @database_required
     def last_write():
         _require_ops_token(config)
         psid_hash = bottle.request.query.getunicode("psid_hash", "")
@@ -109,7 +110,7 @@ def create_app(config: Config, db: Database, ingest: Ingest,
                       "mid": row["mid"] if row else None})
 
     @app.get("/summary")
-    @_database_required
+    @database_required
     def summary_route():
         _require_ops_token(config)
         psid_hash = bottle.request.query.getunicode("psid_hash", "")
@@ -124,7 +125,7 @@ def create_app(config: Config, db: Database, ingest: Ingest,
         return _json({"psid_hash": psid_hash, **computed.as_json()})
 
     @app.get("/ops/stats")
-    @_database_required
+    @database_required
     def stats():
         _require_ops_token(config)
         with db.connection() as conn:
@@ -166,18 +167,6 @@ def _json_500(route: Callable) -> Callable:
                       reason=f"{type(exc).__name__}", traceback="".join(traceback.format_exception(exc)))
             # Answered by the app's error page (JSON, or the plain page under /report/).
             raise bottle.HTTPError(500, "internal error") from None
-    return wrapper
-
-
-def _database_required(route: Callable) -> Callable:
-    """Answer 503, not 500, when a read route finds the database unreadable."""
-    @functools.wraps(route)
-    def wrapper(*args, **kwargs):
-        try:
-            return route(*args, **kwargs)
-        except (sqlite3.Error, DatabaseUnavailable) as exc:
-            log_event(logger, "database_read_failed", level=logging.WARNING, reason=describe(exc))
-            return _error(503, "database unavailable")
     return wrapper
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+import io
+import sqlite3
+from collections.abc import Iterable, Iterator
 from typing import TextIO
 
 from expensebot.money import format_amount
@@ -12,6 +14,7 @@ COLUMNS = ("id", "occurred_at", "amount", "currency", "amount_minor", "descripti
            "category", "category_source", "mid")
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+ROWS_PER_CHUNK = 1_000  # rows fetched and written at a time when streaming (about 100 KB of CSV)
 
 
 def safe_cell(value) -> str:
@@ -24,8 +27,26 @@ def write_expenses(file: TextIO, rows: Iterable) -> None:
     """Write expense rows (store.expenses_of) as RFC 4180 CSV with a header line."""
     writer = csv.writer(file, lineterminator="\r\n")
     writer.writerow(COLUMNS)
-    for row in rows:
-        amount = format_amount(row["amount_minor"], row["currency"]).split(" ")[0]
-        writer.writerow([row["id"], row["occurred_at"], amount, row["currency"], row["amount_minor"],
-                         safe_cell(row["description"]), safe_cell(row["category"]),
-                         row["category_source"] or "", safe_cell(row["mid"])])
+    writer.writerows(_cells(row) for row in rows)
+
+
+def expense_chunks(cursor: sqlite3.Cursor, rows_per_chunk: int = ROWS_PER_CHUNK) -> Iterator[str]:
+    """The CSV of write_expenses in pieces: the header line, then rows_per_chunk rows at a time."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    while True:
+        yield buffer.getvalue()
+        rows = cursor.fetchmany(rows_per_chunk)
+        if not rows:
+            return
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows(_cells(row) for row in rows)
+
+
+def _cells(row) -> list:
+    amount = format_amount(row["amount_minor"], row["currency"]).split(" ")[0]
+    return [row["id"], row["occurred_at"], amount, row["currency"], row["amount_minor"],
+            safe_cell(row["description"]), safe_cell(row["category"]),
+            row["category_source"] or "", safe_cell(row["mid"])]

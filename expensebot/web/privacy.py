@@ -36,7 +36,8 @@ the keyed hash.</p>
 <p>Meta delivers the messages between you and the bot.
 {ai}</p>
 <p>When you ask for your report, the bot sends you a link to a page with your own expenses. Anyone
-who has that link can open it, so don't share it; it stops working 24 hours after it was sent.</p>
+who has that link can open it, so don't share it; it stops working 24 hours after it was sent, or as
+soon as you erase your data.</p>
 
 <h2>For how long</h2>
 <p>Until you erase it: nothing is deleted on a schedule. Backups of the database are kept for a

@@ -11,21 +11,19 @@ from __future__ import annotations
 import base64
 import binascii
 import collections
+import contextlib
 import dataclasses
 import datetime as dt
-import functools
 import hashlib
 import hmac
-import io
 import ipaddress
-import logging
 import re
 import sqlite3
 import struct
 import threading
 import time
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import bottle
@@ -33,13 +31,10 @@ import bottle
 from expensebot import settings, store, times
 from expensebot.config import Config
 from expensebot.db import Database
-from expensebot.errors import DatabaseUnavailable
-from expensebot.logs import log_event
 from expensebot.money import format_amount
 from expensebot.summary import day_bounds
 from expensebot.web import export
-
-logger = logging.getLogger(__name__)
+from expensebot.web.reads import database_required
 
 LINK_LIFETIME = dt.timedelta(hours=24)
 CLOCK_SKEW = dt.timedelta(minutes=5)  # a token "made" this far in the future still counts
@@ -55,6 +50,13 @@ _MONTH_RE = re.compile(r"([0-9]{4})-([0-9]{2})")
 RATE_PER_MINUTE = 60     # report requests per client address per minute (a page is 2: HTML and CSS)
 RATE_ADDRESSES = 10_000  # addresses remembered at once; the least recent is forgotten first
 MAX_LISTED = 1_000       # expenses listed on a page; the CSV always has all of them
+# A month of 100,000 expenses takes about a second of CPU as CSV (bench/bench_report_load.py), and
+# Python runs one thread at a time: two at once keep the machine busy without starving webhooks.
+RENDERS_AT_ONCE = 2
+RENDERS_WAITING = 6      # requests that may wait for a turn; more are answered 503 at once
+RENDER_PATIENCE = 2.0    # seconds one waits before it is answered 503 with Retry-After
+RENDER_THREADS = RENDERS_AT_ONCE + RENDERS_WAITING  # request threads report pages can hold at most
+BUSY_RETRY_AFTER = 5     # seconds, the Retry-After of that 503
 VIEWS = Path(__file__).resolve().parent / "views"
 HEADERS = {
     "Cache-Control": "no-store",
@@ -79,8 +81,14 @@ def make_token(key: bytes, psid_hash: str, now: dt.datetime, lifetime: dt.timede
     return base64.urlsafe_b64encode(body + mac).rstrip(b"=").decode("ascii")
 
 
-def read_token(key: bytes, token: str, now: dt.datetime) -> str | None:
-    """The psid_hash a token names, or None when it is malformed, tampered with, or out of date."""
+@dataclasses.dataclass(frozen=True)
+class Link:
+    psid_hash: str
+    made: int  # Unix seconds
+
+
+def read_token(key: bytes, token: str, now: dt.datetime) -> Link | None:
+    """Whose link a token is and when it was made, or None when it is malformed, tampered with, or out of date."""
     if len(token) != _TOKEN_CHARS or not _TOKEN_RE.fullmatch(token):
         return None
     try:
@@ -97,7 +105,11 @@ def read_token(key: bytes, token: str, now: dt.datetime) -> str | None:
     moment = now.timestamp()
     if version != TOKEN_VERSION or made > moment + CLOCK_SKEW.total_seconds() or moment >= expires:
         return None
-    return psid_hash.hex()
+    # The key signs what the bot made, but the bound is checked here too: a token may never say
+    # it lasts longer than LINK_LIFETIME from when it was made.
+    if expires - made > LINK_LIFETIME.total_seconds():
+        return None
+    return Link(psid_hash.hex(), made)
 
 
 def link_for(config: Config, psid_hash: str, now: dt.datetime) -> str | None:
@@ -105,25 +117,6 @@ def link_for(config: Config, psid_hash: str, now: dt.datetime) -> str | None:
     if not config.public_url:
         return None
     return f"{config.public_url}/report/{make_token(link_key(config.psid_hash_key), psid_hash, now)}/"
-
-
-class Links:
-    """What the `report` reply offers: the current month's name in the person's zone, and the link."""
-
-    def __init__(self, config: Config, db: Database, now: Callable[[], dt.datetime] = times.utc_now):
-        self.config = config
-        self.db = db
-        self.now = now
-
-    def offer(self, psid_hash: str) -> tuple[str, str] | None:
-        """(month title, url), or None when links are not set up."""
-        moment = self.now()
-        url = link_for(self.config, psid_hash, moment)
-        if url is None:
-            return None
-        with self.db.connection() as conn:
-            zone = person_settings(conn, psid_hash, self.config)[1]
-        return month_title(moment.astimezone(zone).date()), url
 
 
 def person_settings(conn: sqlite3.Connection, psid_hash: str, config: Config) -> tuple[str, dt.tzinfo]:
@@ -136,7 +129,11 @@ def person_settings(conn: sqlite3.Connection, psid_hash: str, config: Config) ->
 
 
 class AddressLimiter:
-    """At most `per_minute` requests per client address in any 60 seconds; in memory, bounded."""
+    """At most `per_minute` requests per key (a client address) in any 60 seconds; in memory, bounded.
+
+    Bounded twice: at most `max_addresses` keys (the least recent is forgotten first), and at
+    most `per_minute` times kept per key.
+    """
 
     def __init__(self, per_minute: int = RATE_PER_MINUTE, max_addresses: int = RATE_ADDRESSES,
                  clock: Callable[[], float] = time.monotonic):
@@ -146,12 +143,12 @@ class AddressLimiter:
         self._seen: collections.OrderedDict[str, collections.deque] = collections.OrderedDict()
         self._lock = threading.Lock()
 
-    def wait(self, address: str) -> int:
+    def wait(self, key: str) -> int:
         """Take a slot and return 0, or return the whole seconds until one frees (nothing taken)."""
         with self._lock:
             now = self.clock()
-            hits = self._seen.pop(address, None) or collections.deque()
-            self._seen[address] = hits  # now the most recent
+            hits = self._seen.pop(key, None) or collections.deque()
+            self._seen[key] = hits  # now the most recent
             while hits and hits[0] <= now - 60:
                 hits.popleft()
             while len(self._seen) > self.max_addresses:
@@ -162,12 +159,49 @@ class AddressLimiter:
             return 0
 
 
-def client_address(environ: dict) -> str:
-    """The address to rate-limit: the peer, or what a reverse proxy on this machine says it saw.
+def trusted_peers(config: Config) -> frozenset:
+    """The addresses of EXPENSEBOT_TRUSTED_PROXIES, as client_address compares them."""
+    return frozenset(_unmapped(ipaddress.ip_address(value)) for value in config.trusted_proxies)
 
-    Only a proxy on loopback is believed, and only the last X-Forwarded-For entry: the one that
-    proxy appended. Earlier entries are whatever the client chose to send. An IPv4 address that
-    arrives IPv6-mapped (::ffff:a.b.c.d, from a dual-stack socket) counts as the IPv4 address.
+
+class RenderTurns:
+    """At most `at_once` pages or CSVs drawn at once; `waiting` more requests wait up to `patience`
+    seconds for a turn, and any beyond those are turned away at once.
+
+    So report requests hold at most RENDER_THREADS request threads, whatever the load: the rest
+    stay free for webhooks (server.SERVER_THREADS).
+    """
+
+    def __init__(self, at_once: int = RENDERS_AT_ONCE, waiting: int = RENDERS_WAITING,
+                 patience: float = RENDER_PATIENCE):
+        self._turns = threading.BoundedSemaphore(at_once)
+        self._places = threading.BoundedSemaphore(at_once + waiting)
+        self.patience = patience
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[bool]:
+        """Yield True while the request has its turn, or False when it cannot have one soon."""
+        if not self._places.acquire(blocking=False):
+            yield False
+            return
+        try:
+            started = self._turns.acquire(timeout=self.patience)
+            try:
+                yield started
+            finally:
+                if started:
+                    self._turns.release()
+        finally:
+            self._places.release()
+
+
+def client_address(environ: dict, trusted: frozenset = frozenset()) -> str:
+    """The address to rate-limit: the peer, or what a reverse proxy the operator named says it saw.
+
+    Only a peer in `trusted` (trusted_peers) is believed, and only the last X-Forwarded-For entry:
+    the one that proxy appended. Earlier entries are whatever the client chose to send. An IPv4
+    address that arrives IPv6-mapped (::ffff:a.b.c.d, from a dual-stack socket) counts as the
+    IPv4 address.
     """
     peer = environ.get("REMOTE_ADDR", "")
     try:
@@ -175,7 +209,7 @@ def client_address(environ: dict) -> str:
     except ValueError:
         return peer
     forwarded = environ.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
-    if address.is_loopback and forwarded:
+    if address in trusted and forwarded:
         try:
             return str(_unmapped(ipaddress.ip_address(forwarded)))
         except ValueError:
@@ -281,23 +315,43 @@ def previous_month(first: dt.date) -> dt.date:
     return (first - dt.timedelta(days=1)).replace(day=1)
 
 
-def month_rows(conn: sqlite3.Connection, psid_hash: str, first: dt.date, zone: dt.tzinfo) -> list:
-    """The person's expenses of the month in their zone, oldest first."""
-    start = day_bounds(first, zone)[0]
-    end = day_bounds(next_month(first), zone)[0]
-    return store.expenses_between(conn, psid_hash, start, end)
+@dataclasses.dataclass(frozen=True)
+class MonthSums:
+    """One person's month as SQLite sums it: everything the page is drawn from."""
+    categories: list  # currency, category, total_minor, count (store.category_totals)
+    days: list        # day of the month, currency, total_minor (store.day_sums)
+    latest: list      # the newest MAX_LISTED expenses, newest first
+    budgets: list     # category, amount_minor, currency (store.budgets_of)
 
 
-def month_page(rows: list, budgets: list, first: dt.date, today: dt.date, currency: str,
-               zone: dt.tzinfo) -> dict:
-    """Everything the page template shows, computed from the month's rows (integers until formatted)."""
-    by_currency: dict[str, list] = collections.defaultdict(list)
-    for row in rows:
-        by_currency[row["currency"]].append(row)
+def month_bounds(first: dt.date, zone: dt.tzinfo) -> tuple[str, str]:
+    """The UTC bounds [start, end) of the month starting `first` in zone."""
+    return day_bounds(first, zone)[0], day_bounds(next_month(first), zone)[0]
+
+
+def month_sums(conn: sqlite3.Connection, psid_hash: str, first: dt.date, zone: dt.tzinfo) -> MonthSums:
+    """Sum the person's month in their zone per category and per day, in SQL, and read its newest expenses."""
+    length = (next_month(first) - first).days
+    day_starts = [day_bounds(first + dt.timedelta(days=number), zone)[0] for number in range(length + 1)]
+    start, end = day_starts[0], day_starts[-1]
+    return MonthSums(store.category_totals(conn, psid_hash, start, end), store.day_sums(conn, psid_hash, day_starts),
+                     store.latest_expenses_between(conn, psid_hash, start, end, MAX_LISTED),
+                     store.budgets_of(conn, psid_hash))
+
+
+def month_page(sums: MonthSums, first: dt.date, today: dt.date, currency: str, zone: dt.tzinfo) -> dict:
+    """Everything the page template shows, from the month's sums (integers until formatted)."""
+    categories: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    counts: dict[str, int] = collections.Counter()
+    for row in sums.categories:
+        categories[row["currency"]][row["category"] or ""] += row["total_minor"]
+        counts[row["currency"]] += row["count"]
+    per_day: dict[str, dict[int, int]] = collections.defaultdict(dict)
+    for row in sums.days:
+        per_day[row["currency"]][row["day"]] = row["total_minor"]
     # The person's own currency first, then the most used.
-    order = sorted(by_currency, key=lambda code: (code != currency, -len(by_currency[code]), code))
-    blocks = [_currency_block(code, by_currency[code], first, zone) for code in order]
-    listed = [_listed(row, zone) for row in reversed(rows[-MAX_LISTED:])]
+    order = sorted(counts, key=lambda code: (code != currency, -counts[code], code))
+    count = sum(counts.values())
     return {
         "title": month_title(first),
         "month": first.strftime("%Y-%m"),
@@ -305,21 +359,17 @@ def month_page(rows: list, budgets: list, first: dt.date, today: dt.date, curren
         "previous_label": _step_label(previous_month(first), first),
         "next": next_month(first).strftime("%Y-%m") if next_month(first) <= today.replace(day=1) else "",
         "next_label": _step_label(next_month(first), first),
-        "blocks": blocks,
-        "budgets": _budget_lines(budgets, by_currency),
-        "listed": listed,
-        "count": len(rows),
-        "unlisted": max(0, len(rows) - MAX_LISTED),
+        "blocks": [_currency_block(code, categories[code], counts[code], per_day[code], first) for code in order],
+        "budgets": _budget_lines(sums.budgets, categories),
+        "listed": [_listed(row, zone) for row in sums.latest],
+        "count": count,
+        "unlisted": max(0, count - MAX_LISTED),
         "day_chart_bottom": DAY_CHART_TOP + DAY_CHART_HEIGHT,
     }
 
 
-def _currency_block(currency: str, rows: list, first: dt.date, zone: dt.tzinfo) -> CurrencyBlock:
-    totals: dict[str, int] = collections.Counter()
-    per_day: dict[int, int] = collections.Counter()
-    for row in rows:
-        totals[row["category"] or ""] += row["amount_minor"]
-        per_day[_local(row["occurred_at"], zone).day] += row["amount_minor"]
+def _currency_block(currency: str, totals: dict[str, int], count: int, per_day: dict[int, int],
+                    first: dt.date) -> CurrencyBlock:
     ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
     largest = ranked[0][1] if ranked else 1
     names = [name or "uncategorized" for name, _ in ranked]
@@ -338,16 +388,16 @@ def _currency_block(currency: str, rows: list, first: dt.date, zone: dt.tzinfo) 
         days.append(DayColumn(day, format_amount(amount, currency), round((day - 1) * slot + slot * 0.15, 3),
                               round(slot * 0.7, 3), DAY_CHART_TOP + DAY_CHART_HEIGHT - height, height))
     ticks = tuple((day, round((day - 0.5) * slot, 3)) for day in sorted({1, 8, 15, 22, length}))
-    return CurrencyBlock(currency, format_amount(sum(totals.values()), currency), len(rows), categories,
+    return CurrencyBlock(currency, format_amount(sum(totals.values()), currency), count, categories,
                          tuple(days), ticks, format_amount(max(per_day.values(), default=0), currency))
 
 
-def _budget_lines(budgets: list, by_currency: dict[str, list]) -> list[BudgetLine]:
+def _budget_lines(budgets: list, categories: dict[str, dict[str, int]]) -> list[BudgetLine]:
     lines = []
     for budget in budgets:
         category, limit, currency = budget["category"], budget["amount_minor"], budget["currency"]
-        spent = sum(row["amount_minor"] for row in by_currency.get(currency, ())
-                    if not category or (row["category"] or "") == category)
+        totals = categories.get(currency, {})
+        spent = totals.get(category, 0) if category else sum(totals.values())
         used = spent * 100 // limit
         lines.append(BudgetLine(category or "Everything", format_amount(spent, currency),
                                 format_amount(limit, currency), min(100.0, _share(spent, limit)), used,
@@ -384,81 +434,89 @@ def _local(iso: str, zone: dt.tzinfo) -> dt.datetime:
 
 def install_report(app: bottle.Bottle, config: Config, db: Database,
                    now: Callable[[], dt.datetime] = times.utc_now,
-                   limiter: AddressLimiter | None = None) -> None:
+                   limiter: AddressLimiter | None = None, turns: RenderTurns | None = None) -> None:
     """Add the report routes to the app: the page, its CSV, its stylesheet."""
     key = link_key(config.psid_hash_key) if config.psid_hash_key else None
     limiter = limiter or AddressLimiter()
+    turns = turns or RenderTurns()
+    trusted = trusted_peers(config)
 
-    def person(token: str) -> str | None:
-        return read_token(key, token, now()) if key else None
-
-    def readable(route: Callable) -> Callable:
-        """A database that cannot be read is a plain 503, logged without the link."""
-        @functools.wraps(route)
-        def wrapper(*args, **kwargs):
-            try:
-                return route(*args, **kwargs)
-            except (sqlite3.Error, DatabaseUnavailable) as exc:
-                log_event(logger, "report_unavailable", level=logging.ERROR, reason=type(exc).__name__)
-                return _plain(503)
-        return wrapper
+    def person(conn: sqlite3.Connection, token: str) -> str | None:
+        """Whose link this is, unless it does not check out or was made before that person erased their data."""
+        link = read_token(key, token, now()) if key else None
+        if link is None or store.erased_since(conn, link.psid_hash, times.iso_utc(link.made * 1000)):
+            return None
+        return link.psid_hash
 
     @app.get("/report/style.css")
     def stylesheet():
-        if refused := _limited(limiter):
+        if refused := _limited(limiter, trusted):
             return refused
         _secure("text/css; charset=utf-8")
         return _render("report.css")
 
     @app.get("/report/<token>")
+    @database_required
     def without_slash(token: str):
-        if refused := _limited(limiter):
+        if refused := _limited(limiter, trusted):
             return refused
-        if person(token) is None:
-            return _plain(403)
+        with db.connection() as conn:
+            if person(conn, token) is None:
+                return _plain(403)
         _secure("text/plain; charset=utf-8")
         bottle.response.status = 301
         bottle.response.set_header("Location", f"{token}/")  # relative: right behind any proxy prefix
         return ""
 
     @app.get("/report/<token>/")
-    @readable
+    @database_required
     def page(token: str):
-        if refused := _limited(limiter):
+        if refused := _limited(limiter, trusted):
             return refused
-        psid_hash = person(token)
-        if psid_hash is None:
-            return _plain(403)
         with db.connection() as conn:
+            psid_hash = person(conn, token)
+            if psid_hash is None:
+                return _plain(403)
             currency, zone = person_settings(conn, psid_hash, config)
             today = now().astimezone(zone).date()
             first = parse_month(bottle.request.query.get("month"), today)
             if first is None:
                 return _plain(400)
-            data = month_page(month_rows(conn, psid_hash, first, zone), store.budgets_of(conn, psid_hash),
-                              first, today, currency, zone)
+            with turns.turn() as started:
+                if not started:
+                    return _busy()
+                html = _render("report", **month_page(month_sums(conn, psid_hash, first, zone),
+                                                      first, today, currency, zone))
         _secure("text/html; charset=utf-8")
-        return _render("report", **data)
+        return html
 
     @app.get("/report/<token>/expenses.csv")
-    @readable
+    @database_required
     def csv(token: str):
-        if refused := _limited(limiter):
+        if refused := _limited(limiter, trusted):
             return refused
-        psid_hash = person(token)
-        if psid_hash is None:
-            return _plain(403)
-        with db.connection() as conn:
+        with contextlib.ExitStack() as held:
+            conn = held.enter_context(db.connection())
+            psid_hash = person(conn, token)
+            if psid_hash is None:
+                return _plain(403)
             zone = person_settings(conn, psid_hash, config)[1]
             first = parse_month(bottle.request.query.get("month"), now().astimezone(zone).date())
             if first is None:
                 return _plain(400)
-            rows = month_rows(conn, psid_hash, first, zone)
-        out = io.StringIO()
-        export.write_expenses(out, rows)
-        _secure("text/csv; charset=utf-8")
-        bottle.response.set_header("Content-Disposition", f'attachment; filename="expenses-{first:%Y-%m}.csv"')
-        return out.getvalue()
+            if not held.enter_context(turns.turn()):
+                return _busy()
+            rows = store.expenses_between(conn, psid_hash, *month_bounds(first, zone))
+            _secure("text/csv; charset=utf-8")
+            bottle.response.set_header("Content-Disposition", f'attachment; filename="expenses-{first:%Y-%m}.csv"')
+            # The connection and the turn go with the rows, and are let go once they are sent.
+            return _streamed(export.expense_chunks(rows), held.pop_all())
+
+
+def _streamed(chunks: Iterator[str], held: contextlib.ExitStack) -> Iterator[str]:
+    """Yield the chunks, then close what they are read through (also when the client goes away)."""
+    with held:
+        yield from chunks
 
 
 _PLAIN = {400: ("Bad request", "That month cannot be shown."),
@@ -487,8 +545,14 @@ def _plain(status: int) -> str:
     return _render("report_plain", status=status, title=title, text=text)
 
 
-def _limited(limiter: AddressLimiter) -> str | None:
-    seconds = limiter.wait(limit_key(client_address(bottle.request.environ)))
+def _busy() -> str:
+    page = _plain(503)
+    bottle.response.set_header("Retry-After", str(BUSY_RETRY_AFTER))
+    return page
+
+
+def _limited(limiter: AddressLimiter, trusted: frozenset) -> str | None:
+    seconds = limiter.wait(limit_key(client_address(bottle.request.environ, trusted)))
     if not seconds:
         return None
     page = _plain(429)

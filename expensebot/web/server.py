@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import resource
 import socket
+import threading
 
 import bottle
 import waitress
@@ -11,19 +13,33 @@ import waitress.server
 
 from expensebot.config import Config
 from expensebot.ingest import webhook
+from expensebot.web import report
 
-# One request thread. Writes take turns anyway (one write lock), and a thread holding it gives
-# up the GIL on every sqlite3 call: with a second request thread running Python meanwhile, the
-# locked stretch took 3-4x longer (bench/README.md). Reads (summaries, ops) take milliseconds.
-SERVER_THREADS = 1
-# A connection that sends nothing for this long is closed. Behind the proxy every request is
-# a short local connection; without one, idle or trickling clients would each hold a socket.
-CHANNEL_TIMEOUT = 30
-# At most this many open connections; more wait in the kernel's accept queue. Each may buffer
-# a body of up to 1 MiB before the one request thread gets to it, so this bounds that memory.
-CONNECTION_LIMIT = 64
-
-
+# Report pages hold at most report.RENDER_THREADS request threads (drawing, or waiting a moment
+# for a turn), however many people reload them: the others are always there for a signed webhook.
+# A few are enough: a webhook takes milliseconds, and writes take turns on one lock anyway.
+WEBHOOK_THREADS = 4
+SERVER_THREADS = report.RENDER_THREADS + WEBHOOK_THREADS
+# A connection that sends nothing at all for this long, between requests or inside one, is
+# closed, so an idle keep-alive client gives its place back. (A client that trickles a byte now
+# and then stays: CONNECTION_LIMIT is what keeps such clients from filling the server.)
+CHANNEL_TIMEOUT = 10
+# Connections are checked against CHANNEL_TIMEOUT this often: one idle for 10 s is gone by 12 s.
+CLEANUP_INTERVAL = 2
+# Open connections at once; more wait in the kernel's accept queue. A connection gets a request
+# thread only once its request is whole, and an idle one costs waitress about 4 KB, so room for
+# a thousand means that 64 slow clients, or 200 idle keep-alive ones, never keep a webhook out.
+CONNECTION_LIMIT = 1000
+# What one unfinished request may hold in memory, so a thousand of them hold at most ~100 MB:
+# its header (nginx's own default limit is 32 KB as well; Meta's headers are about 1 KB), and
+# the part of its body kept in memory (the rest of a body up to 1 MiB waits in a temporary file).
+MAX_HEADER_BYTES = 32 * 1024
+BODY_IN_MEMORY = 64 * 1024
+# Open files this process asks for: a connection's socket, its temporary files, and the rest.
+OPEN_FILES = 4 * CONNECTION_LIMIT
+# What waitress may read beyond MAX_BODY_BYTES before answering 413 itself: the size lines and
+# line ends of a chunked body (about 7 bytes a chunk: 1 MiB in chunks of 100 bytes or more).
+CHUNK_FRAMING = 64 * 1024
 # Collect cycles after this many allocations (Python's default: 700). A webhook's objects die by
 # reference counting; at the default a collection ran every few requests, for nothing.
 GC_FIRST_THRESHOLD = 20_000
@@ -47,20 +63,61 @@ def make_server(app: bottle.Bottle, config: Config,
 
     Raises OSError when the address cannot be bound (in use, not ours, not permitted).
     """
+    allow_open_files(OPEN_FILES)
     where = {"sockets": sockets} if sockets else {"host": config.host, "port": config.port}
     return waitress.create_server(
         app,
         **where,
         threads=SERVER_THREADS,
-        # waitress answers 413 itself before reading more than this.
-        max_request_body_size=webhook.MAX_BODY_BYTES,
+        # waitress answers 413 itself to a body of this size or more, counting a chunked body's
+        # framing too; the app then refuses exactly what is over 1 MiB (app._read_body).
+        max_request_body_size=webhook.MAX_BODY_BYTES + CHUNK_FRAMING,
+        max_request_header_size=MAX_HEADER_BYTES,
+        inbuf_overflow=BODY_IN_MEMORY,
         channel_timeout=CHANNEL_TIMEOUT,
-        # Idle connections are looked for this often, so CHANNEL_TIMEOUT holds within 10 s.
-        cleanup_interval=10,
+        cleanup_interval=CLEANUP_INTERVAL,
         connection_limit=CONNECTION_LIMIT,
+        # select() cannot watch a descriptor numbered 1024 or more, and CONNECTION_LIMIT
+        # connections take more than that; poll() has no such bound.
+        asyncore_use_poll=True,
         ident="expensebot",
-        # waitress drops X-Forwarded-For by default; the report rate limit reads it, believing it
-        # only from a proxy on loopback (report.client_address). Without it every client behind
-        # the proxy would share one limit.
-        clear_untrusted_proxy_headers=False,
+        # waitress can trust one proxy address, not a list: it keeps X-Forwarded-For only when
+        # EXPENSEBOT_TRUSTED_PROXIES names some, and report.client_address believes the header only
+        # from those. With none named no route ever sees the header.
+        clear_untrusted_proxy_headers=not config.trusted_proxies,
     )
+
+
+def allow_open_files(wanted: int) -> None:
+    """Raise this process' soft limit of open files to `wanted`, or as far as its hard limit allows.
+
+    The soft limit (often 1024, systemd's default) is kept low for programs that use select(); the
+    hard limit (systemd: 524288) is what a program using poll() may ask for. At the soft limit,
+    accept() fails and waitress would try again and again, logging each time.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    ceiling = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < ceiling:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
+
+
+def stop(server: waitress.server.BaseWSGIServer, timeout: float = 5.0) -> None:
+    """Stop a server whose run() loops in another thread, and end its request threads.
+
+    The loop itself closes the connections and takes the listening socket and its trigger out of
+    its map, so run() returns; closing sockets from here instead races its select(), which then
+    fails on a closed descriptor. Those two are closed here, once the trigger's pull is written.
+    """
+    dropped = threading.Event()
+
+    def drop_all() -> None:
+        for dispatcher in list(server._map.values()):
+            if dispatcher in (server, server.trigger):
+                dispatcher.del_channel()
+            else:
+                dispatcher.close()
+        dropped.set()
+    server.trigger.pull_trigger(drop_all)
+    dropped.wait(timeout)
+    server.close()
+    server.task_dispatcher.shutdown(timeout=timeout)
