@@ -1,4 +1,4 @@
-"""Rate limits per key (a psid_hash), in memory, bounded in how many keys they remember."""
+"""Rate limits per key (a psid_hash for AI calls, a client address for report pages), in memory, bounded."""
 
 from __future__ import annotations
 

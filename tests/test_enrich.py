@@ -41,7 +41,7 @@ def bot(tmp_path, model, open_service):
     """
     config = make_config(tmp_path, ai_rate_per_minute=6)
     service = open_service(config, enrich_interval=3600)
-    service.ingest.job_status = "pending"
+    service.ingest.ai_enabled = True
     clock = Clock()
     enricher = Enricher(service.db, AiClient(model.url, "", "test-model", TIMEOUT, clock=lambda: clock.ms / 1000),
                         RateLimiter(config.ai_rate_per_minute, 100, clock=lambda: clock.ms / 1000), now_ms=clock)
@@ -75,7 +75,7 @@ def test_ai_off_skips_a_backlog_larger_than_a_batch_in_one_turn(tmp_path, monkey
     monkeypatch.setattr(enrich, "SKIP_BATCH", 3)
     service = open_service(make_config(tmp_path, ai_enabled=False),
                            enrich_interval=3600)  # the timer stays parked: the test calls dispatch()
-    service.ingest.job_status = "pending"  # a backlog pending, as a run with AI on leaves it
+    service.ingest.ai_enabled = True  # a backlog pending, as a run with AI on leaves it
     events = [message_event("111", f"m_{n}", f"gizmo {n + 1}", timestamp=T0) for n in range(10)]
     assert Client(service).post_webhook(delivery(*events)).status == 200
     assert service.enricher.dispatch() == 10
@@ -112,7 +112,8 @@ def test_a_late_answer_never_lands_on_a_row_that_took_the_place_of_the_one_asked
                                                    quick_reply={"payload": "DELETE_MY_DATA_CONFIRM"}),
                                      message_event("111", "m_3", "widget 12", timestamp=T0 + 2000)))
     asking.join(10)
-    assert [r.fields["status"] for r in caplog.records if r.msg == "ai_enriched"] == ["ok"]  # it did answer
+    assert [r.fields["status"] for r in caplog.records if r.msg == "ai_enriched" and r.fields["mid"] == "m_1"] == [
+        "ok"]  # it did answer
     assert rows(service, "SELECT description, category FROM expenses") == [("widget", None)]
 
 
@@ -227,7 +228,7 @@ def test_restart_with_pending_jobs_resumes_them(tmp_path, model, open_service):
     # A first run that stops before its jobs ran (as a crash or a restart would leave them).
     first = open_service(dataclasses.replace(config, ai_enabled=False),
                          enrich_interval=3600)
-    first.ingest.job_status = "pending"  # left pending, as a crash with AI on would leave them
+    first.ingest.ai_enabled = True  # left pending, as a crash with AI on would leave them
     for n in range(3):
         say(first, f"gizmo {n + 1}", f"m_{n}")
     first.close()
@@ -333,3 +334,14 @@ def test_ai_off_jobs_are_skipped_in_the_messages_own_transaction(tmp_path, caplo
     service.close()  # stopped: every line it logs is in
     logged = [(r.msg, r.fields.get("mid")) for r in caplog.records if r.msg in ("event_logged", "ai_enriched")]
     assert logged == [(event, f"m_{n}") for n in range(3) for event in ("event_logged", "ai_enriched")]
+
+
+def test_with_ai_on_a_message_with_nothing_to_categorise_is_skipped_at_once(tmp_path, model, open_service, caplog):
+    config = make_config(tmp_path, ai_enabled=True, ai_url=model.url, ai_model="m", ai_timeout=TIMEOUT)
+    service = open_service(config, enrich_interval=0.05)
+    for mid, text in (("m_1", "coffee 3"), ("m_2", "gizmo 5 #toys"), ("m_3", "hello"), ("m_4", "help")):
+        say(service, text, mid)
+    assert rows(service, "SELECT mid, status FROM job_details ORDER BY mid") == [
+        ("m_1", "skipped"), ("m_2", "skipped"), ("m_3", "skipped"), ("m_4", "skipped")]
+    assert model.requests == []
+    assert sorted(r.fields["mid"] for r in caplog.records if r.msg == "ai_enriched") == ["m_1", "m_2", "m_3", "m_4"]

@@ -1,4 +1,4 @@
-"""The AI rate limit: slots per person per minute, and a bounded memory of people."""
+"""Rate limits (the AI per person, report pages per client address): slots per key per minute, bounded in keys."""
 
 from __future__ import annotations
 

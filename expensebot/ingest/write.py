@@ -51,6 +51,7 @@ class Saved:
     expense_ids: tuple[int, ...]
     reading: Reading
     outcome: Outcome = effects.NOTHING
+    job: str | None = None  # the status its enrichment job was given: pending, or skipped at once
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,8 +71,7 @@ class Ingest:
         self.spool = spool
         self.defaults = defaults  # what a person who never set their own currency or zone gets
         self.after_commit = after_commit or (lambda saved: None)
-        # AI off: a message's job is written `skipped` at once, not left for a poller.
-        self.job_status = "pending" if ai_enabled else "skipped"
+        self.ai_enabled = ai_enabled
         # Spool files written into the database that could not be removed (an immutable folder).
         self._done: set[Path] = set()
         # True while the spool holds events: new ones queue behind them, keeping arrival order.
@@ -220,13 +220,14 @@ class Ingest:
         reading = self.read(message, self._settings_at(conn, person, message.psid_hash, sent_at))
         expense_ids = store.insert_expenses(conn, message_id, message, _expense_rows(reading, message.sent_ms),
                                             received_at)
-        store.insert_job(conn, message_id, received_at, self.job_status)
+        job = self._job_status(reading)
+        store.insert_job(conn, message_id, received_at, job)
         if message.kind == "edit" and reading.command is not None:  # an edit never runs a command
-            return Saved(message, message_id, tuple(expense_ids), reading, Outcome(not_carried_out=True))
+            return Saved(message, message_id, tuple(expense_ids), reading, Outcome(not_carried_out=True), job)
         outcome = effects.run(conn, message, reading.command)
         if reading.changes_settings or outcome.erased:
             outcome = dataclasses.replace(outcome, reread=self._read_again_after(conn, message.psid_hash, sent_at))
-        return Saved(message, message_id, tuple(expense_ids), reading, outcome)
+        return Saved(message, message_id, tuple(expense_ids), reading, outcome, job)
 
     def _edit(self, conn: sqlite3.Connection, message: Message, person: Person, edited: sqlite3.Row) -> Saved:
         """Read an edited message again, on the original's day, and replace its expenses."""
@@ -237,8 +238,14 @@ class Ingest:
         received_at = times.iso_utc(message.received_ms)
         store.delete_expenses_of_message(conn, message_id)
         expense_ids = store.insert_expenses(conn, message_id, message, _expense_rows(reading, sent_ms), received_at)
-        store.requeue_job(conn, message_id, received_at, self.job_status)
-        return Saved(message, message_id, tuple(expense_ids), reading)
+        job = self._job_status(reading)
+        store.requeue_job(conn, message_id, received_at, job)
+        return Saved(message, message_id, tuple(expense_ids), reading, job=job)
+
+    def _job_status(self, reading: Reading) -> str:
+        """pending when the model has an expense to categorise; else skipped at once (AI off, or nothing for it)."""
+        uncategorised = any(_category(expense)[0] is None for expense in reading.expenses)
+        return "pending" if self.ai_enabled and uncategorised else "skipped"
 
     def _read_again_after(self, conn: sqlite3.Connection, psid_hash: str, sent_at: str) -> int:
         """Read again what the person sent after a setting or an erasure that arrived late, as if it had come in time.
@@ -262,7 +269,7 @@ class Ingest:
             log_event(logger, "event_logged", psid_hash=message.psid_hash, mid=message.mid,
                       expense_id=record.expense_ids[0] if record.expense_ids else None,
                       expenses=len(record.expense_ids), kind=message.kind)
-            if self.job_status == "skipped":
+            if record.job == "skipped":
                 log_event(logger, "ai_enriched", psid_hash=message.psid_hash, mid=message.mid, status="skipped")
         for message, reason in rejected:
             log_event(logger, "event_rejected", level=logging.WARNING, psid_hash=message.psid_hash,

@@ -17,11 +17,11 @@ import datetime as dt
 import hashlib
 import hmac
 import ipaddress
+import math
 import re
 import sqlite3
 import struct
 import threading
-import time
 import zoneinfo
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,6 +31,7 @@ import bottle
 from expensebot import settings, store, times
 from expensebot.config import Config
 from expensebot.db import Database
+from expensebot.limits import RateLimiter
 from expensebot.money import format_amount
 from expensebot.summary import day_bounds
 from expensebot.web import export
@@ -126,37 +127,6 @@ def person_settings(conn: sqlite3.Connection, psid_hash: str, config: Config) ->
         return own.currency, own.zone
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return own.currency, config.zone
-
-
-class AddressLimiter:
-    """At most `per_minute` requests per key (a client address) in any 60 seconds; in memory, bounded.
-
-    Bounded twice: at most `max_addresses` keys (the least recent is forgotten first), and at
-    most `per_minute` times kept per key.
-    """
-
-    def __init__(self, per_minute: int = RATE_PER_MINUTE, max_addresses: int = RATE_ADDRESSES,
-                 clock: Callable[[], float] = time.monotonic):
-        self.per_minute = per_minute
-        self.max_addresses = max_addresses
-        self.clock = clock
-        self._seen: collections.OrderedDict[str, collections.deque] = collections.OrderedDict()
-        self._lock = threading.Lock()
-
-    def wait(self, key: str) -> int:
-        """Take a slot and return 0, or return the whole seconds until one frees (nothing taken)."""
-        with self._lock:
-            now = self.clock()
-            hits = self._seen.pop(key, None) or collections.deque()
-            self._seen[key] = hits  # now the most recent
-            while hits and hits[0] <= now - 60:
-                hits.popleft()
-            while len(self._seen) > self.max_addresses:
-                self._seen.popitem(last=False)
-            if len(hits) >= self.per_minute:
-                return max(1, int(hits[0] + 60 - now + 0.999))
-            hits.append(now)
-            return 0
 
 
 def trusted_peers(config: Config) -> frozenset:
@@ -434,10 +404,10 @@ def _local(iso: str, zone: dt.tzinfo) -> dt.datetime:
 
 def install_report(app: bottle.Bottle, config: Config, db: Database,
                    now: Callable[[], dt.datetime] = times.utc_now,
-                   limiter: AddressLimiter | None = None, turns: RenderTurns | None = None) -> None:
+                   limiter: RateLimiter | None = None, turns: RenderTurns | None = None) -> None:
     """Add the report routes to the app: the page, its CSV, its stylesheet."""
     key = link_key(config.psid_hash_key) if config.psid_hash_key else None
-    limiter = limiter or AddressLimiter()
+    limiter = limiter or RateLimiter(RATE_PER_MINUTE, RATE_ADDRESSES)
     turns = turns or RenderTurns()
     trusted = trusted_peers(config)
 
@@ -551,12 +521,12 @@ def _busy() -> str:
     return page
 
 
-def _limited(limiter: AddressLimiter, trusted: frozenset) -> str | None:
+def _limited(limiter: RateLimiter, trusted: frozenset) -> str | None:
     seconds = limiter.wait(limit_key(client_address(bottle.request.environ, trusted)))
     if not seconds:
         return None
     page = _plain(429)
-    bottle.response.set_header("Retry-After", str(seconds))
+    bottle.response.set_header("Retry-After", str(max(1, math.ceil(seconds))))
     return page
 
 
