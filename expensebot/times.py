@@ -1,7 +1,6 @@
 """Timestamps as the database stores them: ISO-8601 UTC text with milliseconds."""
 
 import datetime as dt
-import functools
 import time
 
 # The last millisecond a timestamp can name (9999-12-31T23:59:59.999Z).
@@ -19,15 +18,10 @@ def utc_now() -> dt.datetime:
 
 
 def iso_utc(ms: int) -> str:
-    """Format epoch milliseconds as 'YYYY-MM-DDTHH:MM:SS.mmmZ'."""
+    """Format epoch milliseconds as 'YYYY-MM-DDTHH:MM:SS.mmmZ' (four-digit years, so it sorts as text)."""
     seconds, millis = divmod(ms, 1000)
-    return f"{_iso_second(seconds)}.{millis:03d}Z"
-
-
-@functools.lru_cache(maxsize=256)
-def _iso_second(seconds: int) -> str:
-    # Most calls fall in a few recent seconds (now, the event's timestamp): format each once.
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    t = time.gmtime(seconds)
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{millis:03d}Z"
 
 
 def iso_from_datetime(value: dt.datetime) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import io
 import json
 import logging
@@ -13,7 +12,6 @@ from conftest import APP_SECRET, delivery, message_event
 
 from expensebot import logs
 from expensebot.ingest import webhook
-from expensebot.web.server import GC_FIRST_THRESHOLD, settle_memory
 
 
 def signed_post(url: str, body: bytes, **kwargs) -> requests.Response:
@@ -107,14 +105,3 @@ def test_held_back_lines_are_counted_when_the_next_one_passes():
     now[0] = 61.0
     assert limiter.filter(records[4])
     assert records[4].getMessage() == "Task queue depth is 4 (3 similar lines held back)"
-
-
-def test_settle_memory_freezes_what_start_up_built_and_makes_collections_rarer():
-    threshold = gc.get_threshold()
-    try:
-        settle_memory()
-        assert gc.get_freeze_count() > 1000  # modules, the app: no collection looks at them again
-        assert gc.get_threshold()[0] == GC_FIRST_THRESHOLD > threshold[0]
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*threshold)

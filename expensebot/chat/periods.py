@@ -5,7 +5,6 @@ from __future__ import annotations
 import calendar
 import dataclasses
 import datetime as dt
-import functools
 
 from expensebot import times
 
@@ -76,7 +75,6 @@ def previous(key: str, today: dt.date) -> Period:
     return dataclasses.replace(year(today.year - 1), label="Last year")
 
 
-@functools.lru_cache(maxsize=4096)  # every expense reply asks for its day's two (a few zones, a few days)
 def midnight(date: dt.date, zone: dt.tzinfo) -> str:
     """Local midnight of date in zone, as ISO-8601 UTC."""
     return times.iso_from_datetime(dt.datetime.combine(date, dt.time(0), zone))

@@ -32,7 +32,7 @@ from expensebot.ops import checks, demo, envfile, profile
 from expensebot.service import Service
 from expensebot.settings import Settings
 from expensebot.web import export as export_csv
-from expensebot.web.server import make_server, settle_memory
+from expensebot.web.server import make_server
 
 logger = logging.getLogger("expensebot")
 DEMO_DB = Path("expensebot-demo.db")
@@ -61,7 +61,6 @@ def serve(config: Config, args) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     log_event(logger, "serving", host=config.host, port=int(server.effective_port),
               db=str(config.db_path), spool=str(config.spool_dir))
-    settle_memory()
     try:
         server.run()
     except (KeyboardInterrupt, SystemExit):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import resource
 import socket
 import threading
@@ -40,22 +39,6 @@ OPEN_FILES = 4 * CONNECTION_LIMIT
 # What waitress may read beyond MAX_BODY_BYTES before answering 413 itself: the size lines and
 # line ends of a chunked body (about 7 bytes a chunk: 1 MiB in chunks of 100 bytes or more).
 CHUNK_FRAMING = 64 * 1024
-# Collect cycles after this many allocations (Python's default: 700). A webhook's objects die by
-# reference counting; at the default a collection ran every few requests, for nothing.
-GC_FIRST_THRESHOLD = 20_000
-
-
-def settle_memory() -> None:
-    """Once started, before serving: keep the cycle collector off what start-up built.
-
-    gc.freeze() moves every object alive now (modules, the app, its caches) to a generation no
-    collection looks at again, and collections become rarer (GC_FIRST_THRESHOLD). Measured under
-    wrk (bench/README.md): about 2-4% less CPU a request and half a millisecond off the p99.
-    """
-    gc.freeze()
-    gc.set_threshold(GC_FIRST_THRESHOLD, 50, 100)
-
-
 def make_server(app: bottle.Bottle, config: Config,
                 sockets: list[socket.socket] | None = None) -> waitress.server.BaseWSGIServer:
     """Bind config.host:config.port (0 = any free port), or use `sockets` already listening; return the
