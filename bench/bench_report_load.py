@@ -38,7 +38,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH_DIR))
-import bench_ingest  # noqa: E402
+import harness  # noqa: E402
 
 from expensebot import db  # noqa: E402
 from expensebot.identity import PsidHasher  # noqa: E402
@@ -136,14 +136,14 @@ def run(args, work: Path) -> int:
     began = time.monotonic()
     seed(path, person, first, args.expenses)
     print(f"seeded {args.expenses} expenses in {first:%Y-%m} in {time.monotonic() - began:.1f} s")
-    port = bench_ingest.free_port()
-    env = bench_ingest.bot_env(args, path, port, {"PSID_HASH_KEY": key, "EXPENSEBOT_TZ": "UTC",
+    port = harness.free_port()
+    env = harness.bot_env(args.app_secret, path, port, {"PSID_HASH_KEY": key, "EXPENSEBOT_TZ": "UTC",
                                                   "EXPENSEBOT_PUBLIC_URL": "https://bot.example.org",
                                                   "EXPENSEBOT_TRUSTED_PROXIES": "127.0.0.1"})
     log = work / "server.log"
-    process = bench_ingest.start([sys.executable, str(args.root / "run.py"), "serve"], args.root, env, log)
+    process = harness.start([sys.executable, str(args.root / "run.py"), "serve"], args.root, env, log)
     try:
-        bench_ingest.wait_ready(process, port, 60, log)
+        harness.wait_ready(process, port, 60, log)
         base = f"http://127.0.0.1:{port}"
         token = report.make_token(report.link_key(key), person, dt.datetime.now(dt.timezone.utc))
         url = f"{base}/report/{token}/{'' if args.page else 'expenses.csv'}?month={first:%Y-%m}"
@@ -158,7 +158,7 @@ def run(args, work: Path) -> int:
         for client in clients:
             client.join()
     finally:
-        bench_ingest.stop(process)
+        harness.stop(process)
     return report_figures(args, latencies, answers)
 
 
@@ -186,7 +186,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-report-") as work:
         try:
             return run(args, Path(work))
-        except bench_ingest.HarnessError as exc:
+        except harness.HarnessError as exc:
             print(f"harness: {exc}", file=sys.stderr)
             return 2
 

@@ -1,6 +1,6 @@
-"""Bottle hello-world on waitress: the baseline the ingest benchmark is compared with.
+"""Bottle's hello world on waitress: bench_throughput.py's `hello`, what the machine does with no work at all.
 
-Usage: python bench/hello_app.py PORT
+    python bench/hello_app.py PORT
 """
 import logging
 import sys
