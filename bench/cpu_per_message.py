@@ -6,22 +6,15 @@
     .venv/bin/python bench/cpu_per_message.py --root DIR       # the code of another checkout
     .venv/bin/python bench/cpu_per_message.py --profile 30     # and cProfile's 30 costliest functions
     .venv/bin/python bench/cpu_per_message.py --per-body 100   # bodies of 100 events (the batch run's shape)
-    .venv/bin/python bench/cpu_per_message.py --phases         # and the thread CPU of each main step
 
-The real service (`Service.open`: its reply senders with REPLY_GATHER, enrichment poller, spool
-replayer, WAL keeper) with AI off; the app called in-process, one webhook after another, single
-events from 300 senders (the budget's texts), signed. Printed, per message: the request
-thread's CPU (time.thread_time), the whole process' CPU (time.process_time, every thread, from
-the first post until every reply is logged), and the difference (the background threads). On a
-shared machine the other processes do not count in either clock, which is why this is steadier
-than a throughput ratio; it cannot show waiting (p99).
-
---phases wraps the main steps (PHASES) in a timer of the thread's own CPU and prints µs per message
-for each, on the request thread and on the reply senders. Steps nest (Ingest.save holds
-Ingest._store), so they do not add up; each wrapper costs about a microsecond. Unlike cProfile,
-which times every call and inflates small Python functions several times over, this shows what a
-step costs in the running service, cold caches included (the parser takes ~40 µs a single-event
-message here, ~20 in bodies of 100, ~11 in a loop of its own).
+The real service (`Service.open`: its outbox, enrichment poller, spool replayer, WAL keeper) with
+AI off, its app called in-process by one thread, one signed webhook after another, single events
+from 300 senders. Printed, per message: the request thread's CPU (time.thread_time), the whole
+process' CPU (time.process_time, every thread, from the first post until every reply is out), and
+the difference (the background threads). Other processes count in neither clock, so on a shared
+machine this is steadier than a throughput ratio; it shows no waiting (p99), and no cost of many
+request threads taking turns on the GIL (bench_throughput.py has both). cProfile (--profile) times
+every call and inflates small Python functions several times over: read its shares, not its µs.
 """
 
 from __future__ import annotations
@@ -29,10 +22,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
-import functools
 import hashlib
 import hmac
-import importlib
 import io
 import json
 import logging
@@ -40,9 +31,7 @@ import pstats
 import secrets
 import sys
 import tempfile
-import threading
 import time
-import types
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -60,13 +49,12 @@ def main(argv=None) -> int:
     p.add_argument("--profile", type=int, default=0, metavar="N",
                    help="also run the measured posts under cProfile (thread CPU) and print its N costliest functions")
     p.add_argument("--profile-file", type=Path, help="and save cProfile's stats there (pstats format)")
-    p.add_argument("--phases", action="store_true", help="also time the main steps (thread CPU, µs per message)")
     args = p.parse_args(argv)
     if args.per_body < 1 or args.warmup % args.per_body or args.messages % args.per_body:
         p.error("--warmup and --messages must be multiples of --per-body")
     sys.path.insert(0, str(args.root))
     sys.path.insert(1, str(BENCH_DIR))
-    import bench_throughput  # noqa: PLC0415
+    import harness  # noqa: PLC0415
 
     from expensebot import logs  # noqa: PLC0415 (from --root)
     from expensebot.config import Config  # noqa: PLC0415
@@ -74,96 +62,19 @@ def main(argv=None) -> int:
 
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    phases = Phases() if args.phases else None
     try:
-        if phases:
-            phases.wrap_all()
-        return _run(args, logs, Config, Service, bench_throughput, phases)
-    finally:  # leave logging as it was (the tests call main()), and the code unwrapped
+        return _run(args, logs, Config, Service, harness)
+    finally:  # leave logging as it was (the tests call main())
         root.handlers[:] = handlers
         root.setLevel(level)
-        if phases:
-            phases.unwrap_all()
 
 
-# (module, class or None, attribute): the steps --phases times. log_event is timed where it is called.
-PHASES = [
-    ("expensebot.ingest.webhook", None, "read_delivery"),
-    ("expensebot.ingest.write", "Ingest", "accept"),
-    ("expensebot.ingest.write", "Ingest", "save"),
-    ("expensebot.ingest.write", "Ingest", "_store"),
-    ("expensebot.ingest.write", "Ingest", "_read_event"),
-    ("expensebot.ingest.write", None, "person_of"),
-    ("expensebot.chat.parser", None, "parse_message"),
-    ("expensebot.db", "Database", "connect"),
-    ("expensebot.replies.outbox", "Outbox", "submit"),
-    ("expensebot.replies.compose", "Replier", "shown"),
-    ("expensebot.ingest.write", None, "log_event"),
-    ("expensebot.replies.outbox", "Outbox", "_deliver"),
-    ("expensebot.replies.outbox", "Outbox", "_compose"),
-    ("expensebot.replies.outbox", "Outbox", "_settle"),
-    ("expensebot.replies.outbox", "Outbox", "_claim"),
-    ("expensebot.replies.outbox", None, "log_event"),
-    ("expensebot.replies.graph", "GraphClient", "send_batch"),
-    ("expensebot.replies.graph", "GraphClient", "_call"),
-]
-
-
-class Phases:
-    """Thread CPU spent in each of PHASES, split into the request thread and the reply senders."""
-
-    def __init__(self):
-        self.spent: dict[tuple[str, str], float] = {}
-        self._lock = threading.Lock()
-        self._undo: list[tuple[object, str, object]] = []
-
-    def wrap_all(self) -> None:
-        for module_name, class_name, name in PHASES:
-            module = importlib.import_module(module_name)
-            owner = getattr(module, class_name) if class_name else module
-            if not hasattr(owner, name):  # an older checkout (--root) without this step
-                continue
-            label = f"{class_name or module_name.rsplit('.', 1)[1]}.{name}"
-            function = getattr(owner, name)
-            self._undo.append((owner, name, function))
-            setattr(owner, name, self._timed(function, label))
-
-    def unwrap_all(self) -> None:
-        for owner, name, function in reversed(self._undo):
-            setattr(owner, name, function)
-
-    def reset(self) -> None:
-        with self._lock:
-            self.spent.clear()
-
-    def _timed(self, function, label: str):
-        @functools.wraps(function)
-        def timed(*args, **kwargs):
-            started = time.thread_time()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                spent = time.thread_time() - started
-                thread = threading.current_thread()
-                where = ("request" if thread is threading.main_thread()
-                         else "senders" if thread.name.startswith("reply-sender") else "other")
-                with self._lock:
-                    self.spent[where, label] = self.spent.get((where, label), 0.0) + spent
-        return timed
-
-    def per_message(self, messages: int) -> dict[str, dict[str, float]]:
-        out: dict[str, dict[str, float]] = {}
-        for (where, label), spent in sorted(self.spent.items(), key=lambda item: -item[1]):
-            out.setdefault(where, {})[label] = round(spent / messages * 1e6, 1)
-        return out
-
-
-def _run(args, logs, Config, Service, bench_throughput, phases) -> int:
+def _run(args, logs, Config, Service, harness) -> int:
     secret = secrets.token_hex(16)
     with tempfile.TemporaryDirectory(prefix="expensebot-cpu-") as tmp:
         work = Path(tmp)
         log = work / "log.jsonl"
-        with open(log, "w") as log_file, _send_api(args, work, bench_throughput) as graph_url:
+        with open(log, "w") as log_file, _send_api(args, work, harness) as graph_url:
             logs.configure(log_file)
             token = {"fb_page_access_token": "page-token-0123456789", "fb_graph_url": graph_url} if graph_url else {}
             config = Config(db_path=work / "cpu.db", spool_dir=work / "spool", fb_app_secret=secret,
@@ -180,8 +91,6 @@ def _run(args, logs, Config, Service, bench_throughput, phases) -> int:
                 replied = '"reply_sent"' if graph_url else '"reply_logged"'
                 _wait(lambda: log.read_text().count(replied) >= args.warmup)
                 profiler = cProfile.Profile(time.thread_time) if args.profile else contextlib.nullcontext()
-                if phases:
-                    phases.reset()
                 process, thread = time.process_time(), time.thread_time()
                 with profiler:
                     for body in bodies[warmup:]:
@@ -200,8 +109,6 @@ def _run(args, logs, Config, Service, bench_throughput, phases) -> int:
     result = {"replies": "sent to nginx" if args.replies_on else "logged", "messages": args.messages,
               "all_replied": done, "request_thread_us": round(thread * per),
               "whole_process_us": round(process * per), "other_threads_us": round((process - thread) * per)}
-    if phases:
-        result["phases_us"] = phases.per_message(args.messages)
     print(json.dumps(result))
     return 0 if done else 1
 
@@ -235,12 +142,12 @@ def _wait(predicate, timeout: float = 120.0) -> bool:
 
 
 @contextlib.contextmanager
-def _send_api(args, work: Path, bench_throughput):
+def _send_api(args, work: Path, harness):
     """nginx answering every Graph call with 200 (the throughput benchmark's), or None: replies logged."""
     if not args.replies_on:
         yield None
         return
-    with bench_throughput.nginx(types.SimpleNamespace(nginx="nginx"), work) as (url, _):
+    with harness.nginx(work) as url:
         yield url
 
 
