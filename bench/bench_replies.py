@@ -1,19 +1,23 @@
 """Reply latency against a Send API that takes as long as Meta's (150 ms a call): targets, not tests.
 
-    .venv/bin/python bench/bench_replies.py            # ~20 s
+    .venv/bin/python bench/bench_replies.py            # ~15 s
     .venv/bin/python bench/bench_replies.py --delay 0.3
 
-The real service (Service.open, its own sender threads, REPLY_GATHER) behind real waitress on port
-0, the demo's Send API stand-in with `--delay` seconds per call, webhooks posted over one
-keep-alive connection. A reply "starts" when the stand-in has read its request. Three scenes:
-  1. burst:    --people people send one expense each at once; when does the last reply start?
-               (target: within 1.5 s of the first post)
-  2. one:      one person sends five expenses and "summary", one webhook each: answered in order?
-  3. slow-ai:  AI on, AI_TIMEOUT=3, a model that answers after 3.5 s; person A asks for a summary,
-               person B sends "tea 3" right after: B's reply starts how long after B's post?
-               (target: < 1 s)
+The real service (Service.open: its outbox, one dispatcher and a pool of senders) behind real
+waitress on port 0, the demo's Send API stand-in taking `--delay` seconds a call, webhooks posted
+over one keep-alive connection. A reply "starts" when the stand-in has read its request. Scenes:
+  1. burst:      --people people send one expense each at once; when does the last reply start?
+                 (target: within 1.5 s of the first post)
+  2. one:        one person sends five expenses and "summary", one webhook each: answered in order?
+  3. slow-ai:    AI on, AI_TIMEOUT=3, a model that answers after 3.5 s; person A asks for a summary,
+                 person B sends "tea 3" right after: B's reply starts how long after B's post?
+                 (target: < 1 s)
+  4. sustained:  --messages messages from --senders people, one webhook each, as fast as one client
+                 posts them: replies a second, and how long after the last post the last reply
+                 starts (no target: it shows whether sending keeps up with writing).
 Then the sending thread's CPU per reply (time.thread_time): a plain call, and one item of a
-batch of 50, against nginx `return 200` (its own process) when nginx is installed. Exit 0 when every target is met, 1 otherwise.
+batch of 50, against nginx `return 200` (its own process) when nginx is installed. Exit 0 when
+every target is met, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -40,8 +44,7 @@ sys.path.insert(0, str(ROOT))
 import waitress  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-import bench_ingest  # noqa: E402
-import bench_throughput  # noqa: E402
+import harness  # noqa: E402
 
 from expensebot import logs  # noqa: E402
 from expensebot.config import Config  # noqa: E402
@@ -59,6 +62,8 @@ def parse_args(argv=None):
     p.add_argument("--people", type=int, default=40, help="people in the burst (40)")
     p.add_argument("--max-last-start", type=float, default=1.5, help="burst target, seconds (1.5)")
     p.add_argument("--max-other-delay", type=float, default=1.0, help="slow-ai target, seconds (1.0)")
+    p.add_argument("--messages", type=int, default=2000, help="messages of the sustained scene (2000)")
+    p.add_argument("--senders", type=int, default=500, help="people sending them (500)")
     p.add_argument("--cpu-calls", type=int, default=2000, help="calls timed for CPU per reply (2000)")
     return p.parse_args(argv)
 
@@ -172,7 +177,7 @@ def slow_model(after: float):
             handler.end_headers()
             handler.wfile.write(body)
 
-    with bench_ingest.local_server(answer) as url:
+    with harness.local_server(answer) as url:
         try:
             yield f"{url}/v1"
         finally:
@@ -197,6 +202,24 @@ def slow_ai(work: Path, args) -> dict:
     graph.close()
 
 
+def sustained(work: Path, args) -> dict:
+    graph = SendApiStandIn(delay=args.delay)
+    bot = Bot(work, graph.url)
+    try:
+        first = bot.say("5000", "coffee 3.20")
+        for n in range(1, args.messages):
+            last = bot.say(f"{5000 + n % args.senders}", "coffee 3.20")
+        wait_until(lambda: len(graph.delivered) >= args.messages, 60)
+        last_start = max(request["at"] for request in graph.requests)
+        return {"messages": args.messages, "people": args.senders, "posted_s": round(last - first, 2),
+                "replies": len(graph.delivered), "calls": len(graph.requests),
+                "replies_per_s": round(len(graph.delivered) / (last_start - first)),
+                "last_start_after_last_post_s": round(last_start - last, 3)}
+    finally:
+        bot.close()
+        graph.close()
+
+
 def cpu_per_reply(args, work: Path) -> dict:
     """The sending thread's own CPU per reply, plain calls and batches of 50, against nginx `return 200`.
 
@@ -205,7 +228,7 @@ def cpu_per_reply(args, work: Path) -> dict:
     """
     with contextlib.ExitStack() as stack:
         if shutil.which("nginx"):
-            url, _ = stack.enter_context(bench_throughput.nginx(argparse.Namespace(nginx="nginx"), work))
+            url = stack.enter_context(harness.nginx(work))
             against = "nginx"
         else:
             url, against = stack.enter_context(contextlib.closing(SendApiStandIn())).url, "stand-in"
@@ -238,7 +261,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-replies-") as tmp:
         work = Path(tmp)
         results = {"delay_s": args.delay, "burst": burst(work, args), "one_person": one_person(work, args),
-                   "slow_ai": slow_ai(work, args), "cpu": cpu_per_reply(args, work)}
+                   "slow_ai": slow_ai(work, args), "sustained": sustained(work, args),
+                   "cpu": cpu_per_reply(args, work)}
     checks = [
         ("burst: last reply starts within", results["burst"]["last_start_s"] <= args.max_last_start,
          f'{results["burst"]["last_start_s"]} s (target {args.max_last_start} s)'),
