@@ -1,6 +1,7 @@
 """Figures for docs/SCALING.md: database growth per 1,000 people a month, backup and restore at 1 GB.
 
-    .venv/bin/python bench/scale_figures.py --dir /tmp/scale            # a few minutes
+    .venv/bin/python bench/scale_figures.py --dir /tmp/scale            # a few minutes, 2 GB of disk
+
 Growth: 1,000 people x 30 days x 3 expense messages, written through the real Ingest (the same
 transactions the webhook runs), then the file size after a checkpoint. 1 GB: the month copied
 with new mids until the file passes --gigabytes, then `run.py backup` and a restore (`install`
@@ -24,6 +25,7 @@ from expensebot.identity import PsidHasher  # noqa: E402
 from expensebot.ingest.spool import Spool  # noqa: E402
 from expensebot.events import Message  # noqa: E402
 from expensebot.ingest.write import Ingest  # noqa: E402
+from expensebot.settings import Settings  # noqa: E402
 
 TEXTS = ["coffee 3.20", "lunch 12,50 #food", "taxi 18 #transport", "groceries 56.80 #food",
          "bus 2.75", "dinner 42 #food", "phone bill 35", "sandwich 7", "gym 29.99 #health"]
@@ -46,7 +48,7 @@ def month_of_messages(people: int, days: int, per_day: int):
 
 def growth(path: Path, people: int, days: int, per_day: int) -> dict:
     database = dbmod.Database(path).open()
-    ingest = Ingest(database, Spool(Path(f"{path}.spool")).open(), zone=dt.timezone.utc, currency="USD")
+    ingest = Ingest(database, Spool(Path(f"{path}.spool")).open(), Settings("USD", "UTC"), ai_enabled=False)
     batch, count, began = [], 0, time.monotonic()
     for message in month_of_messages(people, days, per_day):
         batch.append(message)
@@ -56,7 +58,6 @@ def growth(path: Path, people: int, days: int, per_day: int) -> dict:
     if batch:
         count += len(ingest.write(batch))
     seconds = time.monotonic() - began
-    database.close()
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
