@@ -58,9 +58,10 @@ CREATE INDEX IF NOT EXISTS expenses_psid_hash_occurred_at
     ON expenses (psid_hash, occurred_at, currency, category, amount_minor);
 
 -- expense_days: each person's expenses summed per UTC day, currency and category ('' for none),
--- kept by these triggers in the same transaction as every change to expenses (the sqlite3 CLI's
--- too). A summary of a long period adds up its whole days here and reads only the rows of the
--- part-days at its ends.
+-- kept by these triggers in the same transaction as every change to expenses, the sqlite3 CLI's
+-- too (there, change rows with UPDATE and DELETE: a REPLACE runs the delete trigger only with
+-- PRAGMA recursive_triggers = ON, which the bot's own connections set). A summary of a long
+-- period adds up its whole days here and reads only the rows of the part-days at its ends.
 CREATE TABLE IF NOT EXISTS expense_days (
     psid_hash TEXT NOT NULL,
     day TEXT NOT NULL,
@@ -159,18 +160,20 @@ CREATE TABLE IF NOT EXISTS people (
 CREATE TABLE IF NOT EXISTS settings_log (
     psid_hash TEXT NOT NULL,
     setting TEXT NOT NULL,
-    value TEXT NOT NULL,
     set_at TEXT NOT NULL,
+    value TEXT NOT NULL,
     PRIMARY KEY (psid_hash, setting, set_at)
 ) WITHOUT ROWID;
 
 -- budgets: monthly budgets in the person's currency and zone.
---   category    '' for everything, else a category name (lowercase)
---   updated_at  when the message that set it was sent
+--   category      '' for everything, else a category name (lowercase)
+--   amount_minor  NULL: turned off ("budget food off"), kept so that a budget sent before that
+--                 but delivered after it does not come back
+--   updated_at    when the message that set it (or turned it off) was sent
 CREATE TABLE IF NOT EXISTS budgets (
     psid_hash TEXT NOT NULL,
     category TEXT NOT NULL,
-    amount_minor INTEGER NOT NULL CHECK (amount_minor > 0),
+    amount_minor INTEGER CHECK (amount_minor > 0),
     currency TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     PRIMARY KEY (psid_hash, category)
@@ -189,6 +192,9 @@ CREATE TABLE IF NOT EXISTS rejected_events (
     reason TEXT NOT NULL,
     rejected_at TEXT NOT NULL
 );
+
+-- A redelivered event that can never be stored is kept once.
+CREATE UNIQUE INDEX IF NOT EXISTS rejected_events_psid_hash_mid ON rejected_events (psid_hash, mid);
 
 -- erasures: people who erased their data; the only table that keeps a psid_hash after that.
 --   erased_at  when the confirmation was sent: what was sent up to then is erased, and never

@@ -30,8 +30,9 @@ INIT_BUSY_TIMEOUT = 10.0
 # never edit. Version 1 is the first release's schema.sql; a new file gets schema.sql as it is now.
 MIGRATIONS: tuple[str, ...] = (
     # 2: ids never reused (AUTOINCREMENT: a late AI answer or reply can't land on a newer row),
-    #    the time each setting was sent (a late one never overwrites a newer one), and a rejected
-    #    event's own time (an erasure removes what was sent before it, and only that).
+    #    the time each setting was sent (a late one never overrides a newer one), a rejected
+    #    event's own time (an erasure removes what was sent before it, and only that) and one
+    #    row per rejected event, budgets turned off kept as such, per-day sums.
     """
     CREATE TABLE messages_raw_2 (
         id INTEGER PRIMARY KEY AUTOINCREMENT, psid_hash TEXT NOT NULL, mid TEXT NOT NULL,
@@ -55,7 +56,8 @@ MIGRATIONS: tuple[str, ...] = (
         id INTEGER PRIMARY KEY AUTOINCREMENT, psid_hash TEXT, mid TEXT, sent_at TEXT,
         event TEXT NOT NULL, reason TEXT NOT NULL, rejected_at TEXT NOT NULL);
     INSERT INTO rejected_events_2 (id, psid_hash, mid, event, reason, rejected_at)
-        SELECT id, psid_hash, mid, event, reason, rejected_at FROM rejected_events;
+        SELECT id, psid_hash, mid, event, reason, rejected_at FROM rejected_events
+        WHERE id IN (SELECT min(id) FROM rejected_events GROUP BY psid_hash, coalesce(mid, id));
     DROP TABLE rejected_events;
     ALTER TABLE rejected_events_2 RENAME TO rejected_events;
     ALTER TABLE people ADD COLUMN currency_at TEXT;
@@ -63,10 +65,17 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE people SET currency_at = updated_at WHERE currency IS NOT NULL;
     UPDATE people SET timezone_at = updated_at WHERE timezone IS NOT NULL;
     CREATE TABLE settings_log (
-        psid_hash TEXT NOT NULL, setting TEXT NOT NULL, value TEXT NOT NULL, set_at TEXT NOT NULL,
+        psid_hash TEXT NOT NULL, setting TEXT NOT NULL, set_at TEXT NOT NULL, value TEXT NOT NULL,
         PRIMARY KEY (psid_hash, setting, set_at)) WITHOUT ROWID;
-    INSERT INTO settings_log SELECT psid_hash, 'currency', currency, currency_at FROM people WHERE currency IS NOT NULL;
-    INSERT INTO settings_log SELECT psid_hash, 'timezone', timezone, timezone_at FROM people WHERE timezone IS NOT NULL;
+    INSERT INTO settings_log SELECT psid_hash, 'currency', currency_at, currency FROM people WHERE currency IS NOT NULL;
+    INSERT INTO settings_log SELECT psid_hash, 'timezone', timezone_at, timezone FROM people WHERE timezone IS NOT NULL;
+    -- budgets: "budget food off" is kept as a row without an amount.
+    CREATE TABLE budgets_2 (
+        psid_hash TEXT NOT NULL, category TEXT NOT NULL, amount_minor INTEGER CHECK (amount_minor > 0),
+        currency TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (psid_hash, category));
+    INSERT INTO budgets_2 SELECT psid_hash, category, amount_minor, currency, updated_at FROM budgets;
+    DROP TABLE budgets;
+    ALTER TABLE budgets_2 RENAME TO budgets;
     -- and per-day sums, which summaries of long periods add up (schema.sql keeps them by triggers).
     CREATE TABLE expense_days (
         psid_hash TEXT NOT NULL, day TEXT NOT NULL, currency TEXT NOT NULL, category TEXT NOT NULL,
@@ -94,6 +103,8 @@ def connect(path: Path | str, busy_timeout: float = 1.0, uri: bool = False,
     conn.execute("PRAGMA secure_delete = ON")
     # The WAL keeper (background/wal.py) checkpoints, so no request pays for copying the WAL back.
     conn.execute("PRAGMA wal_autocheckpoint = 0")
+    # A REPLACE deletes the row it replaces through the delete triggers too (expense_days).
+    conn.execute("PRAGMA recursive_triggers = ON")
     return conn
 
 
@@ -218,23 +229,24 @@ class Database:
             raise DatabaseUnavailable(f"database file {self.path} is read-only")
         conn = self.connect()
         try:
-            if not self._write_lock.acquire(timeout=self.write_timeout):
-                raise DatabaseUnavailable("another write in this process took too long")
             try:
-                # IMMEDIATE so busy_timeout covers taking the write lock, not a later upgrade.
-                conn.execute("BEGIN IMMEDIATE")
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise
-            finally:
-                self._write_lock.release()
-            for hook in self.on_commit:
+                if not self._write_lock.acquire(timeout=self.write_timeout):
+                    raise DatabaseUnavailable("another write in this process took too long")
+                try:
+                    # IMMEDIATE so busy_timeout covers taking the write lock, not a later upgrade.
+                    conn.execute("BEGIN IMMEDIATE")
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                    raise
+                finally:
+                    self._write_lock.release()
+            except sqlite3.Error as exc:
+                raise classify(exc) from exc
+            for hook in self.on_commit:  # committed: a hook must not raise (it would look like a failed write)
                 hook(conn)
-        except sqlite3.Error as exc:
-            raise classify(exc) from exc
         finally:
             conn.close()
 

@@ -49,20 +49,21 @@ class Sealer:
         self._encrypt_key = hmac.new(base, b"encrypt", hashlib.sha256).digest()
         self._mac_key = hmac.new(base, b"authenticate", hashlib.sha256).digest()
 
-    def seal(self, psid: str) -> str:
+    def seal(self, psid: str, psid_hash: str) -> str:
+        """Seal a PSID for the row of `psid_hash`: it opens only with that psid_hash beside it."""
         nonce = secrets.token_bytes(_NONCE_BYTES)
         plain = psid.encode("utf-8", "surrogatepass")
         sealed = nonce + bytes(a ^ b for a, b in zip(plain, self._keystream(nonce, len(plain))))
-        return base64.urlsafe_b64encode(sealed + self._tag(sealed)).decode("ascii")
+        return base64.urlsafe_b64encode(sealed + self._tag(sealed, psid_hash)).decode("ascii")
 
-    def open(self, token: str) -> str | None:
-        """The PSID a sealed token holds; None when it was not sealed with this key or was changed."""
+    def open(self, token: str, psid_hash: str) -> str | None:
+        """The PSID a sealed token holds; None when it was not sealed with this key for this psid_hash, or was changed."""
         try:
             raw = base64.urlsafe_b64decode(token.encode("ascii"))
         except (ValueError, UnicodeEncodeError):
             return None
         sealed, tag = raw[:-_TAG_BYTES], raw[-_TAG_BYTES:]
-        if len(sealed) < _NONCE_BYTES or not hmac.compare_digest(tag, self._tag(sealed)):
+        if len(sealed) < _NONCE_BYTES or not hmac.compare_digest(tag, self._tag(sealed, psid_hash)):
             return None
         nonce, cipher = sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:]
         plain = bytes(a ^ b for a, b in zip(cipher, self._keystream(nonce, len(cipher))))
@@ -73,8 +74,10 @@ class Sealer:
                   for n in range((length + 31) // 32))
         return b"".join(blocks)[:length]
 
-    def _tag(self, sealed: bytes) -> bytes:
-        return hmac.new(self._mac_key, sealed, hashlib.sha256).digest()[:_TAG_BYTES]
+    def _tag(self, sealed: bytes, psid_hash: str) -> bytes:
+        # The row's psid_hash is authenticated too: a sealed PSID moved to another row does not open.
+        return hmac.new(self._mac_key, psid_hash.encode("ascii", "replace") + b"\x00" + sealed,
+                        hashlib.sha256).digest()[:_TAG_BYTES]
 
     def __repr__(self) -> str:
         return "Sealer(***)"

@@ -179,8 +179,10 @@ def erase_person(conn: sqlite3.Connection, psid_hash: str, erased_at: str) -> tu
     conn.execute(f"DELETE FROM jobs WHERE message_id IN ({sent})", who)
     expenses = conn.execute(f"DELETE FROM expenses WHERE message_id IN ({sent})", who).rowcount
     messages = conn.execute("DELETE FROM messages_raw WHERE psid_hash = :who AND sent_at <= :at", who).rowcount
-    conn.execute("UPDATE people SET currency = NULL WHERE psid_hash = :who AND currency_at <= :at", who)
-    conn.execute("UPDATE people SET timezone = NULL WHERE psid_hash = :who AND timezone_at <= :at", who)
+    conn.execute("UPDATE people SET currency = NULL, currency_at = NULL WHERE psid_hash = :who AND currency_at <= :at",
+                 who)
+    conn.execute("UPDATE people SET timezone = NULL, timezone_at = NULL WHERE psid_hash = :who AND timezone_at <= :at",
+                 who)
     conn.execute("DELETE FROM people WHERE psid_hash = :who AND currency IS NULL AND timezone IS NULL", who)
     conn.execute("DELETE FROM settings_log WHERE psid_hash = :who AND set_at <= :at", who)
     conn.execute("DELETE FROM budgets WHERE psid_hash = :who AND updated_at <= :at", who)
@@ -331,6 +333,7 @@ def budgets_of(conn: sqlite3.Connection, psid_hash: str) -> list:
         "SELECT category, amount_minor, currency"
         " FROM budgets"
         " WHERE psid_hash = ?"
+        " AND amount_minor IS NOT NULL"
         " ORDER BY category",
         (psid_hash,),
     ).fetchall()
@@ -361,8 +364,8 @@ def settings_as_of(conn: sqlite3.Connection, psid_hash: str, at: str) -> sqlite3
 def log_setting(conn: sqlite3.Connection, psid_hash: str, setting: str, value: str, set_at: str) -> None:
     """Remember that the person set a setting (currency, timezone) to value by a message sent at set_at."""
     conn.execute(
-        "INSERT OR REPLACE INTO settings_log (psid_hash, setting, value, set_at) VALUES (?, ?, ?, ?)",
-        (psid_hash, setting, value, set_at),
+        "INSERT OR REPLACE INTO settings_log (psid_hash, setting, set_at, value) VALUES (?, ?, ?, ?)",
+        (psid_hash, setting, set_at, value),
     )
 
 
@@ -379,16 +382,21 @@ def messages_with_expenses_after(conn: sqlite3.Connection, psid_hash: str, after
     ).fetchall()
 
 
-def reread_expense(conn: sqlite3.Connection, message_id: int, line: int, amount_minor: int, currency: str,
-                   occurred_at: str) -> bool:
-    """Give an expense still stored the amount, currency and time a new reading of its message found."""
+def reread_expense(conn: sqlite3.Connection, message_id: int, line: int, description: str, amount_minor: int,
+                   currency: str, occurred_at: str) -> bool:
+    """Give an expense still stored the amount, currency and time a new reading of its message found.
+
+    Only the row that is the same item (its line and description): a line read differently in the
+    new currency (rejected, or split otherwise) never moves an amount onto another item.
+    """
     return conn.execute(
         "UPDATE expenses"
         " SET amount_minor = ?, currency = ?, occurred_at = ?"
         " WHERE message_id = ?"
         " AND line = ?"
+        " AND description = ?"
         " AND (amount_minor, currency, occurred_at) IS NOT (?, ?, ?)",
-        (amount_minor, currency, occurred_at, message_id, line, amount_minor, currency, occurred_at),
+        (amount_minor, currency, occurred_at, message_id, line, description, amount_minor, currency, occurred_at),
     ).rowcount == 1
 
 
@@ -404,9 +412,9 @@ def record_erasure(conn: sqlite3.Connection, psid_hash: str, erased_at: str) -> 
 
 
 def insert_rejected_event(conn: sqlite3.Connection, message: Message, reason: str, rejected_at: str) -> int:
-    """Keep an event that can never be stored, with the reason; return its id."""
+    """Keep an event that can never be stored, with the reason, once."""
     return conn.execute(
-        "INSERT INTO rejected_events (psid_hash, mid, sent_at, event, reason, rejected_at)"
+        "INSERT OR IGNORE INTO rejected_events (psid_hash, mid, sent_at, event, reason, rejected_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         (message.psid_hash, message.mid, times.iso_utc(message.sent_ms), message.event, reason, rejected_at),
     ).lastrowid
@@ -456,12 +464,25 @@ def set_budget(conn: sqlite3.Connection, psid_hash: str, category: str, amount_m
     ).rowcount == 1
 
 
-def delete_budget(conn: sqlite3.Connection, psid_hash: str, category: str, sent_at: str) -> bool:
-    """Remove a category's budget unless a later message set it; tell whether there was one to remove."""
-    return conn.execute(
-        "DELETE FROM budgets WHERE psid_hash = ? AND category = ? AND updated_at <= ?",
+def turn_budget_off(conn: sqlite3.Connection, psid_hash: str, category: str, sent_at: str) -> bool:
+    """Turn a category's budget off unless a later message set it; tell whether there was one to turn off.
+
+    Kept as a row without an amount, so that a budget sent before but delivered after stays off.
+    """
+    was_on = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM budgets WHERE psid_hash = ? AND category = ?"
+        " AND amount_minor IS NOT NULL AND updated_at <= ?)",
         (psid_hash, category, sent_at),
-    ).rowcount == 1
+    ).fetchone()[0]
+    conn.execute(
+        "INSERT INTO budgets (psid_hash, category, amount_minor, currency, updated_at)"
+        " VALUES (?, ?, NULL, '', ?)"
+        " ON CONFLICT (psid_hash, category) DO UPDATE"
+        " SET amount_minor = NULL, currency = '', updated_at = excluded.updated_at"
+        " WHERE updated_at <= excluded.updated_at",
+        (psid_hash, category, sent_at),
+    )
+    return bool(was_on)
 
 
 def delete_latest_expenses(conn: sqlite3.Connection, psid_hash: str, count: int, sent_at: str) -> list:
@@ -524,13 +545,18 @@ def message_categories(conn: sqlite3.Connection, message_id: int) -> list[str]:
     )]
 
 
-def save_pending_replies(conn: sqlite3.Connection, replies: Iterable[tuple]) -> None:
-    """Keep replies that could not be sent before a stop: (psid_hash, mid, recipient, message, sent_at, queued_at)."""
-    conn.executemany(
+def save_pending_replies(conn: sqlite3.Connection, replies: Iterable[tuple]) -> int:
+    """Keep replies that could not be sent before a stop: (psid_hash, mid, recipient, message, sent_at, queued_at).
+
+    Not one that answers a message its person erased since (the reply to the confirmation itself
+    stays). Return how many were kept.
+    """
+    return sum(conn.execute(
         "INSERT INTO pending_replies (psid_hash, mid, recipient, message, sent_at, queued_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        replies,
-    )
+        " SELECT ?1, ?2, ?3, ?4, ?5, ?6"
+        " WHERE NOT EXISTS (SELECT 1 FROM erasures WHERE psid_hash = ?1 AND erased_at > ?5)",
+        reply,
+    ).rowcount for reply in replies)
 
 
 def take_pending_replies(conn: sqlite3.Connection) -> list:

@@ -7,10 +7,12 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 
 from conftest import ROOT, Client, delivery, make_config, message_event, query, wait_for
 
 from expensebot import db
+from expensebot.ops import checks
 
 T0 = 1764075600000
 
@@ -100,3 +102,28 @@ def test_a_database_of_the_first_schema_is_upgraded_keeping_every_row(tmp_path):
         assert conn.execute("SELECT id FROM expenses").fetchone()[0] == 4  # never 3 again
     finally:
         conn.close()
+
+
+def test_check_passes_on_a_file_with_a_row_in_every_table(tmp_path, open_service, graph):
+    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
+    service = open_service(config, replay_interval=0.05)
+    client = Client(service)
+    texts = ["currency EUR", "timezone Asia/Manila", "budget food 300", "budget fun 20", "budget fun off",
+             "lunch 12 #food", "coffee 3"]
+    for n, text in enumerate(texts):
+        assert client.post_webhook(delivery(message_event("111", f"m_{n}", text, timestamp=T0 + n))).status == 200
+    huge_edit = {"sender": {"id": "222"}, "recipient": {"id": "1"}, "timestamp": T0,
+                 "message_edit": {"mid": "m_x", "text": "tea 3", "num_edit": 2**64}}
+    client.post_webhook(delivery(huge_edit))  # rejected_events
+    client.post_webhook(delivery(message_event("333", "m_y", "tea 3", timestamp=T0),
+                                 message_event("333", "m_z", "yes", timestamp=T0 + 1,
+                                               quick_reply={"payload": "DELETE_MY_DATA_CONFIRM"})))  # erasures
+    graph.behave("hang")
+    Client(service.app).post_webhook(delivery(message_event("444", "m_w", "tea 3", timestamp=int(time.time() * 1000))))
+    assert wait_for(lambda: graph.requests and graph.requests[-1]["path"].endswith("messages"), 10)
+    service.close()  # the hanging reply is kept in pending_replies
+    tables = [name for (name,) in query(service, "SELECT name FROM sqlite_schema WHERE type = 'table'"
+                                                 " AND name NOT LIKE 'sqlite_%'")]
+    empty = [name for name in tables if query(service, f"SELECT count(*) FROM {name}") == [(0,)]]
+    assert empty == []
+    assert checks.database_problems(config.db_path, must_exist=True, write=True) == []

@@ -238,11 +238,19 @@ def test_erasure_then_redelivery_of_the_confirmation_and_of_an_old_message(bot, 
 
     say("Yes, delete", "m_3", T0 + 3000, quick_reply={"payload": words.DELETE_CONFIRM})  # redelivered
     say("coffee 100", "m_1", T0)  # redelivered, from before the erasure
+    client.post_webhook(delivery(edit_event("111", "m_1", "coffee 5", 2**64)))  # its rejected event too
     assert query(bot, "SELECT mid, description FROM expenses") == [("m_4", "tea")]
     assert query(bot, "SELECT mid FROM messages_raw") == [("m_4",)]
     assert query(bot, "SELECT count(*) FROM rejected_events") == [(0,)]
     assert query(bot, "SELECT psid_hash, erased_at FROM erasures") == [(psid_hash("111"), times.iso_utc(T0 + 3000))]
     assert not graph.texts[-1].startswith("Done")  # no second "erased" reply
+
+
+def test_a_redelivered_event_that_can_never_be_stored_is_kept_once(bot):
+    client = Client(bot)
+    for _ in range(3):
+        client.post_webhook(delivery(edit_event("111", "m_1", "coffee 5", 2**64)))
+    assert query(bot, "SELECT mid FROM rejected_events") == [("m_1",)]
 
 
 def test_within_one_body_an_erasure_holds_for_the_events_after_it(bot, graph):

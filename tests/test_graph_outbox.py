@@ -17,6 +17,7 @@ from conftest import (
     make_config,
     message_event,
     psid_hash,
+    query,
     wait_for,
 )
 from hypothesis import given, settings
@@ -340,3 +341,19 @@ def test_fifty_peoples_replies_ready_together_go_as_one_batch(bot, graph):
     assert [items_of(r) for r in graph.requests] == [50]
 
 
+
+
+def test_a_reply_to_a_message_erased_before_the_stop_is_not_kept(tmp_path, graph, caplog, open_service):
+    for _ in range(10):
+        graph.behave("hang")
+    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
+    bot = open_service(config)
+    now = int(time.time() * 1000)
+    post_only(bot, message_event("111", "m_1", "tea at the clinic 3", timestamp=now))
+    assert wait_for(lambda: len(graph.requests) == 1, 10)  # its reply hangs
+    post_only(bot, message_event("111", "m_2", "Yes, delete", timestamp=now + 1000,
+                                 quick_reply={"payload": "DELETE_MY_DATA_CONFIRM"}))
+    bot.close()
+    kept = query(bot, "SELECT mid, message FROM pending_replies")
+    assert [mid for mid, _ in kept] == ["m_2"]  # only the answer to the erasure itself
+    assert "clinic" not in str(kept)

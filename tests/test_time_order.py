@@ -196,3 +196,22 @@ def test_in_one_delivery_any_order_stores_what_time_order_stores(ordering_servic
 def test_across_deliveries_any_order_stores_what_time_order_stores(ordering_service, case):
     texts, arrival, cuts = case
     check_any_order(ordering_service, texts, arrival, cuts)
+
+
+def test_a_late_setting_never_moves_an_amount_onto_another_item(service):
+    client = Client(service)
+    deliver(client, [message_event("111", "m_1", "coffee 4.50\nlunch 1200", timestamp=T0 + 2000)],
+            [message_event("111", "m_jpy", "currency JPY", timestamp=T0 + 1000)])
+    # Read in yen the first line is no amount (4.50 has cents), so the lines no longer line up:
+    # each item keeps its own amount rather than take the other's.
+    assert expenses(service, "111") == [("coffee", 450, "USD"), ("lunch", 120000, "USD")]
+
+
+def test_a_budget_turned_off_stays_off_when_an_earlier_budget_arrives_last(bot):
+    client = Client(bot)
+    deliver(client, [message_event("111", "m_1", "budget food 300", timestamp=T0)],
+            [message_event("111", "m_3", "budget food off", timestamp=T0 + 3000)],
+            [message_event("111", "m_2", "budget food 200", timestamp=T0 + 2000)])
+    deliver(client, [message_event("111", "m_4", "budgets", timestamp=T0 + 4000)])
+    assert query(bot, "SELECT category, amount_minor FROM budgets") == [("food", None)]
+    assert bot.outbox.drain(10)

@@ -60,7 +60,7 @@ def _budget_set(conn, message, command, sent_at):
 
 
 def _budget_off(conn, message, command, sent_at):
-    return Outcome(removed=store.delete_budget(conn, message.psid_hash, command.category, sent_at))
+    return Outcome(removed=store.turn_budget_off(conn, message.psid_hash, command.category, sent_at))
 
 
 _EFFECTS = {"delete_confirm": _erase, "undo": _undo, "currency_set": _setting, "timezone_set": _setting,

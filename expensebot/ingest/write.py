@@ -125,11 +125,14 @@ class Ingest:
         Raises DatabaseUnavailable when the database cannot take them now (nothing is kept then).
         """
         ordered = sorted(messages, key=lambda message: message.sent_ms)  # stable: ties keep body order
-        saved, rejected = [], []
+        saved, rejected, erased = [], [], []
         with self.db.transaction() as conn:
             people: dict[str, Person] = {}
             for message in ordered:
                 person = people.get(message.psid_hash) or self._person(conn, message.psid_hash)
+                if person.erased_at is not None and times.iso_utc(message.sent_ms) <= person.erased_at:
+                    erased.append(message)  # erasure is final: nothing sent before it is stored again
+                    continue
                 try:
                     with _savepoint(conn):
                         record = self._store(conn, message, person)
@@ -144,7 +147,7 @@ class Ingest:
                     saved.append(record)
                 changes_person = record is not None and (record.outcome.erased or record.reading.changes_settings)
                 people[message.psid_hash] = self._person(conn, message.psid_hash) if changes_person else person
-        self._hand_on(ordered, saved, rejected)
+        self._hand_on(ordered, saved, rejected, erased)
         return saved
 
     def replay(self) -> int:
@@ -204,12 +207,10 @@ class Ingest:
         return settings_from(row["currency"], row["timezone"], self.defaults)
 
     def _store(self, conn: sqlite3.Connection, message: Message, person: Person) -> Saved | None:
-        """Store one message with its expenses, job and command's effect; None when already stored or erased."""
+        """Store one message with its expenses, job and command's effect; None when already stored."""
         if message.invalid:  # decided at the edge (webhook.py)
             raise EventRejected(message.invalid)
         received_at, sent_at = times.iso_utc(message.received_ms), times.iso_utc(message.sent_ms)
-        if person.erased_at is not None and sent_at <= person.erased_at:
-            return None  # erasure is final: nothing sent before it is stored again
         if message.kind == "edit":
             edited = store.apply_edit(conn, message)
             if edited is not None:
@@ -258,11 +259,12 @@ class Ingest:
             then = store.settings_as_of(conn, psid_hash, row["sent_at"])
             message = Message(psid_hash, "", row["kind"], row["text"], times.ms_from_iso(row["sent_at"]), 0, "")
             reading = self.read(message, settings_from(then["currency"], then["timezone"], self.defaults))
-            for line, amount, currency, *_, occurred_at in _expense_rows(reading, message.sent_ms):
-                changed += store.reread_expense(conn, row["id"], line, amount, currency, occurred_at)
+            for line, amount, currency, description, *_, occurred_at in _expense_rows(reading, message.sent_ms):
+                changed += store.reread_expense(conn, row["id"], line, description, amount, currency, occurred_at)
         return changed
 
-    def _hand_on(self, messages: list[Message], saved: list[Saved], rejected: list[tuple[Message, str]]) -> None:
+    def _hand_on(self, messages: list[Message], saved: list[Saved], rejected: list[tuple[Message, str]],
+                 erased: list[Message]) -> None:
         """Log what the committed write did, then give the saved messages to replies and enrichment."""
         for record in saved:
             message = record.message
@@ -274,7 +276,10 @@ class Ingest:
         for message, reason in rejected:
             log_event(logger, "event_rejected", level=logging.WARNING, psid_hash=message.psid_hash,
                       mid=message.mid, reason=reason)
+        for message in erased:
+            log_event(logger, "event_erased", psid_hash=message.psid_hash, mid=message.mid)
         known = {id(record.message) for record in saved} | {id(message) for message, _ in rejected}
+        known |= {id(message) for message in erased}
         for message in messages:
             if id(message) not in known:
                 log_event(logger, "event_duplicate", psid_hash=message.psid_hash, mid=message.mid)

@@ -59,6 +59,10 @@ class Replier:
         self.rate = rate
         self.report_link = report_link
 
+    def without_model(self) -> Replier:
+        """The same replier, with the model left out: summaries in their plain words."""
+        return Replier(now=self.now, report_link=self.report_link)
+
     def needs_model(self, record: Saved) -> bool:
         """Whether composing this reply may wait for the model (up to AI_TIMEOUT)."""
         command = record.reading.command

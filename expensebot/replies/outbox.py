@@ -176,12 +176,16 @@ class Outbox:
             self._queued, self._kept = 0, []
         self._keep(left)
 
-    def _enqueue(self, jobs: list[Job], at_head: bool = False) -> None:
+    def _enqueue(self, jobs: list[Job], retry: bool = False) -> None:
+        """Queue jobs at the back of their person's queue (a retry: at the front); closed, keep a retry."""
         dropped = []
         with self._lock:
             for job in jobs:
                 if self._closed:
-                    dropped.append((job, "shutting down"))
+                    if retry:
+                        self._kept.append(job)
+                    else:
+                        dropped.append((job, "shutting down"))
                     continue
                 if self._queued >= self.max_queued:
                     dropped.append((job, "reply queue full"))
@@ -190,7 +194,7 @@ class Outbox:
                 if len(queue) >= self.max_per_person:
                     dropped.append((queue.popleft(), "too many replies queued for this person"))
                     self._queued -= 1
-                queue.appendleft(job) if at_head else queue.append(job)
+                queue.appendleft(job) if retry else queue.append(job)
                 self._queued += 1
             whole_batch = len(self._queues) - len(self._busy) >= MAX_BATCH
         for job, reason in dropped:
@@ -294,39 +298,47 @@ class Outbox:
             wait = max(self.backoff[job.attempts], min(error.retry_after or 0.0, MAX_RETRY_AFTER))
             job.attempts += 1
             job.due = self.clock() + wait
-            with self._lock:
-                closed = self._closed
-                if closed:
-                    self._kept.append(job)
-            if not closed:
-                self._enqueue([job], at_head=True)
+            self._enqueue([job], retry=True)
             return
         log_event(logger, "reply_failed", level=logging.WARNING, psid_hash=job.psid_hash, mid=job.mid,
                   code=error.code, subcode=error.subcode, reason=str(error))
 
     def _keep(self, jobs: list[Job]) -> None:
-        """Keep unsent replies in the database for the restart (their PSID sealed); or log them dropped."""
+        """Keep unsent replies in the database for the restart (their PSID sealed); or log them dropped.
+
+        Worded without the model (a stop waits for no AI call); a reply to a message its person has
+        erased since is not kept.
+        """
         keepable = [job for job in jobs if job.psid is not None and self.sealer is not None]
         for job in jobs:
             if job not in keepable:
                 self._log_dropped(job, "shutting down")
-        if not keepable:
-            return
-        try:
-            with self.db.connection() as conn:
+        if keepable:
+            try:
+                self._word_plainly([job for job in keepable if job.message is None])
+                now = times.iso_utc(times.now_ms())
+                with self.db.transaction() as conn:
+                    kept = store.save_pending_replies(conn, [
+                        (job.psid_hash, job.mid, self.sealer.seal(job.psid, job.psid_hash), json.dumps(job.message),
+                         times.iso_utc(job.sent_ms), now) for job in keepable if job.message is not None])
+            except Exception as exc:
                 for job in keepable:
-                    if job.message is None:
-                        job.message = self.replier.compose(job.record, conn).as_message()
-            now = times.iso_utc(times.now_ms())
-            with self.db.transaction() as conn:
-                store.save_pending_replies(conn, [
-                    (job.psid_hash, job.mid, self.sealer.seal(job.psid), json.dumps(job.message),
-                     times.iso_utc(job.sent_ms), now) for job in keepable])
-        except Exception as exc:
-            for job in keepable:
-                self._log_dropped(job, f"shutting down, and could not be kept: {exc}")
+                    self._log_dropped(job, f"shutting down, and could not be kept: {exc}")
+                return
+            log_event(logger, "replies_kept", replies=kept)
+
+    def _word_plainly(self, jobs: list[Job]) -> None:
+        """Word replies without the model, each on its own account (one that fails is logged and left out)."""
+        if not jobs:
             return
-        log_event(logger, "replies_kept", replies=len(keepable))
+        plain = self.replier.without_model()
+        with self.db.connection() as conn:
+            for job in jobs:
+                try:
+                    job.message = plain.compose(job.record, conn).as_message()
+                except Exception:
+                    log_event(logger, "reply_compose_failed", level=logging.ERROR, psid_hash=job.psid_hash,
+                              mid=job.mid, traceback=traceback.format_exc())
 
     def _restore(self) -> None:
         """Queue the replies kept at the last stop whose 24-hour window is still open."""
@@ -339,7 +351,7 @@ class Outbox:
         now_ms, jobs = times.now_ms(), []
         for row in rows:
             job = Job(row["psid_hash"], row["mid"], times.ms_from_iso(row["sent_at"]),
-                      self.sealer.open(row["recipient"]), message=json.loads(row["message"]))
+                      self.sealer.open(row["recipient"], row["psid_hash"]), message=json.loads(row["message"]))
             if now_ms - job.sent_ms >= WINDOW_MS:
                 self._log_dropped(job, "the person's 24-hour window closed while the bot was stopped")
             else:
