@@ -23,6 +23,11 @@ WAL_LIMIT = 64 * 1024 * 1024
 LARGE_COMMIT = 100
 # After a TRUNCATE checkpoint that readers kept from finishing, PASSIVE ones only for this many turns.
 TRUNCATE_BACKOFF_TURNS = 10
+# A PASSIVE checkpoint of a WAL this many frames long (4 MiB) that writers outran (they appended
+# while it copied) is finished with this process' writers paused for a moment, so the next write
+# starts the WAL over: under sustained load the WAL stays small instead of growing to the limit,
+# where emptying it pauses writers ten times as long (the webhook's p99: bench/README.md).
+RESTART_FRAMES = 1024
 
 
 class WalKeeper:
@@ -34,7 +39,9 @@ class WalKeeper:
     Should the WAL pass `limit` bytes (a reader kept it from starting over, or writers outran
     the copy), writers are paused for a TRUNCATE checkpoint, which empties it; the size is
     checked every turn and right after every large commit. After an erasure (`scrub`) the WAL
-    is emptied the same way, so the erased words leave the -wal file too.
+    is emptied the same way, so the erased words leave the -wal file too. Under sustained load a
+    PASSIVE checkpoint never catches up (writers append while it copies), so one that left a WAL
+    of more than RESTART_FRAMES unfinished is completed with writers paused for a few milliseconds.
     """
 
     def __init__(self, db: Database, interval: float = 1.0, limit: int = WAL_LIMIT):
@@ -43,6 +50,7 @@ class WalKeeper:
         self.wal_path = Path(f"{db.path}-wal")
         self.high_water = 0  # the largest WAL size seen, in bytes
         self.truncations = 0
+        self.restarts = 0  # checkpoints finished with writers paused
         self.longest_pause = 0.0  # seconds writers waited for a checkpoint
         self._scrub = threading.Event()
         self._next_truncate = 0.0  # monotonic: no TRUNCATE for the limit before this
@@ -105,7 +113,7 @@ class WalKeeper:
     def stats(self) -> dict:
         return {"wal_bytes": self._wal_size(), "wal_high_water_bytes": self.high_water,
                 "wal_limit_bytes": self.limit, "wal_truncations": self.truncations,
-                "wal_longest_pause_ms": round(self.longest_pause * 1000, 1)}
+                "wal_restarts": self.restarts, "wal_longest_pause_ms": round(self.longest_pause * 1000, 1)}
 
     def checkpoint(self) -> None:
         """One turn: copy the WAL back (PASSIVE), or empty it (TRUNCATE) when over the limit or asked to."""
@@ -118,7 +126,19 @@ class WalKeeper:
             self._scrub.clear()
             self._truncate(size, scrub)
         else:
-            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            _, frames, copied = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if frames > RESTART_FRAMES and copied < frames:  # writers outran it: the WAL cannot start over
+                self._finish()
+
+    def _finish(self) -> None:
+        """Copy what writers appended during the PASSIVE checkpoint, with them paused: the WAL starts over."""
+        started = time.monotonic()
+        with self.db.paused_writes(self.db.write_timeout / 2) as taken:
+            if not taken:
+                return
+            busy, frames, copied = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        self.longest_pause = max(self.longest_pause, time.monotonic() - started)
+        self.restarts += not busy and copied == frames
 
     def _after_commit(self, conn: sqlite3.Connection) -> None:
         if conn.total_changes >= LARGE_COMMIT and self._wal_size() > self.limit:

@@ -238,7 +238,6 @@ class Outbox:
             with self._lock:
                 self._busy.difference_update(job.psid_hash for job in jobs)
                 self._in_flight -= 1
-            self._dispatcher.wake()
 
     def _compose(self, jobs: list[Job]) -> list[Job]:
         """Word each job's reply (once) on one read connection; return those to send."""

@@ -54,7 +54,7 @@ MAX_LISTED = 1_000       # expenses listed on a page; the CSV always has all of 
 # A month of 100,000 expenses takes about a second of CPU as CSV (bench/bench_report_load.py), and
 # Python runs one thread at a time: two at once keep the machine busy without starving webhooks.
 RENDERS_AT_ONCE = 2
-RENDERS_WAITING = 6      # requests that may wait for a turn; more are answered 503 at once
+RENDERS_WAITING = 2      # requests that may wait for a turn (each holds a thread); more get 503 at once
 RENDER_PATIENCE = 2.0    # seconds one waits before it is answered 503 with Retry-After
 RENDER_THREADS = RENDERS_AT_ONCE + RENDERS_WAITING  # request threads report pages can hold at most
 BUSY_RETRY_AFTER = 5     # seconds, the Retry-After of that 503

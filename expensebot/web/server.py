@@ -16,8 +16,10 @@ from expensebot.web import report
 
 # Report pages hold at most report.RENDER_THREADS request threads (drawing, or waiting a moment
 # for a turn), however many people reload them: the others are always there for a signed webhook.
-# A few are enough: a webhook takes milliseconds, and writes take turns on one lock anyway.
-WEBHOOK_THREADS = 4
+# Two are enough: a webhook takes milliseconds, writes take turns on one lock anyway, and every
+# thread more takes turns on Python's lock too (bench/bench_throughput.py: with 12 threads, fewer
+# webhooks a second than with 6).
+WEBHOOK_THREADS = 2
 SERVER_THREADS = report.RENDER_THREADS + WEBHOOK_THREADS
 # A connection that sends nothing at all for this long, between requests or inside one, is
 # closed, so an idle keep-alive client gives its place back. (A client that trickles a byte now
