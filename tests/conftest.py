@@ -19,12 +19,12 @@ import wsgiref.util
 from pathlib import Path
 
 import pytest
+from standins import ScriptedSendApi
 
 from expensebot import logs
 from expensebot.config import Config
 from expensebot.identity import PsidHasher
 from expensebot.ingest import webhook
-from expensebot.ops.demo import SendApiStandIn
 from expensebot.service import Service
 from expensebot.web.server import make_server, stop
 
@@ -288,7 +288,7 @@ def _quiet_root_logger():
 @pytest.fixture
 def graph():
     """Meta's Send API, played by the demo's stand-in: a real local HTTP server."""
-    stand_in = SendApiStandIn()
+    stand_in = ScriptedSendApi()
     yield stand_in
     stand_in.close()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import hmac
 import json
@@ -275,8 +274,8 @@ def test_a_batch_of_rich_messages_arrives_whole(client, stand_in):
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
 def test_the_throughput_benchmarks_nginx_answers_plain_calls_and_batches(tmp_path):
     sys.path.insert(0, str(ROOT / "bench"))
-    import bench_throughput
-    with bench_throughput.nginx(argparse.Namespace(nginx="nginx"), tmp_path) as (url, _):
+    import harness
+    with harness.nginx(tmp_path) as url:
         client = GraphClient(url, TOKEN, SECRET)
         assert client.send_message("111", {"text": "hi"})["recipient_id"] == "1"
         assert client.send_batch([(str(i), {"text": "hi"}) for i in range(MAX_BATCH)]) == [None] * MAX_BATCH

@@ -22,10 +22,10 @@ from conftest import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from standins import ScriptedSendApi
 from test_ai import hangs, model  # noqa: F401  (model is a fixture)
 
 from expensebot.ingest import webhook
-from expensebot.ops.demo import SendApiStandIn
 from expensebot.replies import words
 
 T0 = 1764075600000
@@ -113,7 +113,7 @@ def test_a_persons_replies_in_one_body_go_in_separate_batches_in_order(bot, grap
 @pytest.fixture(scope="module")
 def slow_graph():
     """A Send API that takes a little while a call, so replies overlap."""
-    graph = SendApiStandIn(delay=0.005, jitter=0.03)
+    graph = ScriptedSendApi(delay=0.005, jitter=0.03)
     yield graph
     graph.close()
 
@@ -267,7 +267,7 @@ def test_close_sends_what_is_queued_first(tmp_path, graph, caplog, open_service)
 
 
 def test_sigterm_stops_a_real_server_within_ten_seconds_while_the_send_api_hangs(server_process):
-    graph = SendApiStandIn()
+    graph = ScriptedSendApi()
     for _ in range(10):
         graph.behave("hang")
     try:

@@ -11,7 +11,6 @@ import dataclasses
 import http.server
 import json
 import queue
-import random
 import secrets
 import socket
 import threading
@@ -41,22 +40,16 @@ EXAMPLE = ("currency EUR", "coffee 4.50 croissant 3", "budget food 15", "lunch 1
 class SendApiStandIn:
     """A local HTTP server playing the Graph API's Send API: plain calls and batch requests.
 
-    Records every request (method, path, query, headers, body) in `requests`; what it accepted, in
-    the order answered, in `delivered` (Send API bodies) and `sent` (their messages, for the demo).
-    Answers as scripted, else 200. For tests: `delay` (+ up to `jitter`) seconds per call (Meta takes 0.1-0.3 s),
-    `script` answers for whole requests (`error`, a Graph error; `throttle`, a plain 429),
-    `fail_item` per-recipient errors inside batches or
-    plain calls, and `behave` ("malformed", "trickle", "hang", "drop") for broken answers.
+    Records every request (method, path, query, headers, body, parsed `json` or `form`, arrival
+    time `at`) in `requests`, and what it accepted, in the order answered, in `delivered` (Send API
+    bodies) and `sent` (their messages, a queue the demo reads). Answers 200 after `delay` seconds
+    (Meta takes 0.1-0.3 s). The tests' stand-in (tests/standins.py) answers as they script it.
     """
 
-    def __init__(self, delay: float = 0.0, jitter: float = 0.0):
+    def __init__(self, delay: float = 0.0):
         self.delay = delay
-        self.jitter = jitter  # up to this much more, at random: calls overtake one another
         self.requests: list[dict] = []
         self.delivered: list[dict] = []
-        self.script: list[tuple[int, bytes, dict]] = []  # (status, body, headers) answers to give first, in order
-        self.item_errors: dict[str, list[tuple[int, int | None, str | None]]] = {}  # psid -> (code, subcode, message)
-        self.behaviour: list[str] = []  # broken answers to give first, in order
         self.sent: queue.Queue[dict] = queue.Queue()
         self.lock = threading.Lock()
         self.closing = threading.Event()
@@ -82,23 +75,6 @@ class SendApiStandIn:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v25.0"
         threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
 
-    def error(self, code: int, subcode: int | None = None, status: int = 400) -> None:
-        """Answer the next request with a Graph error of this code."""
-        self.script.append((status, _graph_error(code, subcode), {}))
-
-    def throttle(self, retry_after: int | None = None) -> None:
-        """Answer the next request with a plain HTTP 429, no Graph error object (Retry-After if given)."""
-        self.script.append((429, b"", {} if retry_after is None else {"Retry-After": str(retry_after)}))
-
-    def fail_item(self, psid: str, code: int, subcode: int | None = None, message: str | None = None) -> None:
-        """Answer the next message to `psid` (a batch item or a plain call) with this Graph error."""
-        with self.lock:
-            self.item_errors.setdefault(psid, []).append((code, subcode, message))
-
-    def behave(self, how: str) -> None:
-        """Answer the next request brokenly: "malformed" headers, a "trickle"d body, "hang" until closed, or "drop"."""
-        self.behaviour.append(how)
-
     @property
     def texts(self) -> list[str]:
         return [d["message"].get("text") or d["message"]["attachment"]["payload"]["text"] for d in self.delivered]
@@ -109,6 +85,12 @@ class SendApiStandIn:
         self.server.server_close()
 
     def answer(self, handler, raw: bytes) -> None:
+        record = self.record(handler, raw)
+        self.closing.wait(self.delay)
+        self.deliver_all(handler, record)
+
+    def record(self, handler, raw: bytes) -> dict:
+        """Note a request as it came, and return the note."""
         url = urllib.parse.urlsplit(handler.path)
         record = {"method": handler.command, "path": url.path, "query": urllib.parse.parse_qs(url.query),
                   "url": handler.path, "headers": dict(handler.headers.items()), "body": raw,
@@ -119,34 +101,26 @@ class SendApiStandIn:
             record["form"] = {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
         with self.lock:
             self.requests.append(record)
-            how = self.behaviour.pop(0) if self.behaviour else None
-            scripted = self.script.pop(0) if self.script else None
-        if self.delay or self.jitter:
-            self.closing.wait(self.delay + random.uniform(0, self.jitter))
-        if how:
-            return self._broken(handler, how)
-        if scripted:
-            return self._reply(handler, *scripted)
-        if "json" in record and "recipient" in record["json"]:
-            return self._reply(handler, *self._deliver(record["json"]))
-        if "form" in record and "batch" in record["form"]:
-            items = [self._deliver(_batch_item(item)) for item in json.loads(record["form"]["batch"])]
-            return self._reply(handler, 200, json.dumps(
-                [{"code": status, "body": body.decode()} for status, body in items]).encode())
-        self._reply(handler, 200, b'{"success": true}')
+        return record
 
-    def _deliver(self, body: dict) -> tuple[int, bytes]:
-        psid = body["recipient"]["id"]
+    def deliver_all(self, handler, record: dict) -> None:
+        """Answer a plain Send API call or a batch, each message delivered (or failed) on its own."""
+        if "json" in record and "recipient" in record["json"]:
+            return self.reply(handler, *self.deliver(record["json"]))
+        if "form" in record and "batch" in record["form"]:
+            items = [self.deliver(_batch_item(item)) for item in json.loads(record["form"]["batch"])]
+            return self.reply(handler, 200, json.dumps(
+                [{"code": status, "body": body.decode()} for status, body in items]).encode())
+        self.reply(handler, 200, b'{"success": true}')
+
+    def deliver(self, body: dict) -> tuple[int, bytes]:
         with self.lock:
-            errors = self.item_errors.get(psid)
-            if errors:
-                code, subcode, message = errors.pop(0)
-                return (500 if code in (1200, 2) else 400), _graph_error(code, subcode, message)
             self.delivered.append(body)
         self.sent.put(body.get("message", {}))
-        return 200, json.dumps({"recipient_id": psid, "message_id": f"m_{uuid.uuid4().hex}"}).encode()
+        return 200, json.dumps({"recipient_id": body["recipient"]["id"], "message_id": f"m_{uuid.uuid4().hex}"}).encode()
 
-    def _reply(self, handler, status: int, payload: bytes, headers: dict | None = None) -> None:
+    @staticmethod
+    def reply(handler, status: int, payload: bytes, headers: dict | None = None) -> None:
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(payload)))
@@ -154,30 +128,6 @@ class SendApiStandIn:
             handler.send_header(name, value)
         handler.end_headers()
         handler.wfile.write(payload)
-
-    def _broken(self, handler, how: str) -> None:
-        if how == "malformed":  # a header line with no colon, then a continuation with nothing to continue
-            handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nthis is not a header\r\n"
-                                b" folded\r\nContent-Length: 2\r\n\r\n{}")
-        elif how == "trickle":  # promises 1000 bytes, sends one every 0.2 s until the client gives up
-            handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
-            try:
-                while not self.closing.wait(0.2):
-                    handler.wfile.write(b" ")
-                    handler.wfile.flush()
-            except OSError:
-                pass
-        elif how == "hang":  # read the request, never answer
-            self.closing.wait()
-        # "drop": close the connection without a word, as a server ending an idle keep-alive does
-        handler.close_connection = True
-
-
-def _graph_error(code: int, subcode: int | None, message: str | None = None) -> bytes:
-    error = {"message": message or f"(#{code}) scripted", "type": "OAuthException", "code": code, "fbtrace_id": "x"}
-    if subcode is not None:
-        error["error_subcode"] = subcode
-    return json.dumps({"error": error}).encode()
 
 
 def _batch_item(item: dict) -> dict:

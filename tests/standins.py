@@ -1,0 +1,87 @@
+"""The tests' Send API: the demo's stand-in, answering as each test scripts it."""
+
+from __future__ import annotations
+
+import json
+import random
+
+from expensebot.ops.demo import SendApiStandIn
+
+
+class ScriptedSendApi(SendApiStandIn):
+    """A real local HTTP server playing the Send API, that misbehaves on request.
+
+    `delay` (+ up to `jitter`) seconds per call; `error(code)` answers the next request with a Graph
+    error, `throttle(retry_after)` with a plain 429; `fail_item(psid, code)` fails the next message
+    to that person, inside a batch or alone; `behave("malformed" | "trickle" | "hang" | "drop")`
+    answers the next request brokenly.
+    """
+
+    def __init__(self, delay: float = 0.0, jitter: float = 0.0):
+        super().__init__(delay)
+        self.jitter = jitter  # up to this much more, at random: calls overtake one another
+        self.script: list[tuple[int, bytes, dict]] = []  # (status, body, headers) answers to give first
+        self.item_errors: dict[str, list[tuple[int, int | None, str | None]]] = {}  # psid -> errors to give
+        self.behaviour: list[str] = []  # broken answers to give first, in order
+
+    def error(self, code: int, subcode: int | None = None, status: int = 400) -> None:
+        """Answer the next request with a Graph error of this code."""
+        self.script.append((status, graph_error(code, subcode), {}))
+
+    def throttle(self, retry_after: int | None = None) -> None:
+        """Answer the next request with a plain HTTP 429, no Graph error object (Retry-After if given)."""
+        self.script.append((429, b"", {} if retry_after is None else {"Retry-After": str(retry_after)}))
+
+    def fail_item(self, psid: str, code: int, subcode: int | None = None, message: str | None = None) -> None:
+        """Answer the next message to `psid` (a batch item or a plain call) with this Graph error."""
+        with self.lock:
+            self.item_errors.setdefault(psid, []).append((code, subcode, message))
+
+    def behave(self, how: str) -> None:
+        """Answer the next request brokenly: "malformed" headers, a "trickle"d body, "hang" until closed, or "drop"."""
+        self.behaviour.append(how)
+
+    def answer(self, handler, raw: bytes) -> None:
+        record = self.record(handler, raw)
+        with self.lock:
+            how = self.behaviour.pop(0) if self.behaviour else None
+            scripted = self.script.pop(0) if self.script else None
+        self.closing.wait(self.delay + random.uniform(0, self.jitter))
+        if how:
+            return self._broken(handler, how)
+        if scripted:
+            return self.reply(handler, *scripted)
+        self.deliver_all(handler, record)
+
+    def deliver(self, body: dict) -> tuple[int, bytes]:
+        with self.lock:
+            errors = self.item_errors.get(body["recipient"]["id"])
+            failing = errors.pop(0) if errors else None
+        if failing:
+            code, subcode, message = failing
+            return (500 if code in (1200, 2) else 400), graph_error(code, subcode, message)
+        return super().deliver(body)
+
+    def _broken(self, handler, how: str) -> None:
+        if how == "malformed":  # a header line with no colon, then a continuation with nothing to continue
+            handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nthis is not a header\r\n"
+                                b" folded\r\nContent-Length: 2\r\n\r\n{}")
+        elif how == "trickle":  # promises 1000 bytes, sends one every 0.2 s until the client gives up
+            handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+            try:
+                while not self.closing.wait(0.2):
+                    handler.wfile.write(b" ")
+                    handler.wfile.flush()
+            except OSError:
+                pass
+        elif how == "hang":  # read the request, never answer
+            self.closing.wait()
+        # "drop": close the connection without a word, as a server ending an idle keep-alive does
+        handler.close_connection = True
+
+
+def graph_error(code: int, subcode: int | None, message: str | None = None) -> bytes:
+    error = {"message": message or f"(#{code}) scripted", "type": "OAuthException", "code": code, "fbtrace_id": "x"}
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    return json.dumps({"error": error}).encode()
