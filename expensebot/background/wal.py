@@ -23,10 +23,10 @@ WAL_LIMIT = 64 * 1024 * 1024
 LARGE_COMMIT = 100
 # After a TRUNCATE checkpoint that readers kept from finishing, PASSIVE ones only for this many turns.
 TRUNCATE_BACKOFF_TURNS = 10
-# A PASSIVE checkpoint of a WAL this many frames long (4 MiB) that writers outran (they appended
-# while it copied) is finished with this process' writers paused for a moment, so the next write
-# starts the WAL over: under sustained load the WAL stays small instead of growing to the limit,
-# where emptying it pauses writers ten times as long (the webhook's p99: bench/README.md).
+# A WAL this many frames long (4 MiB) still written to since the last turn is checkpointed a second
+# time with this process' writers paused for a moment: readers started meanwhile are done, so the
+# next write starts the WAL over. Under sustained load the WAL stays small instead of growing to
+# the limit, where emptying it pauses writers ten times as long (bench/bench_wal.py).
 RESTART_FRAMES = 1024
 
 
@@ -40,8 +40,9 @@ class WalKeeper:
     the copy), writers are paused for a TRUNCATE checkpoint, which empties it; the size is
     checked every turn and right after every large commit. After an erasure (`scrub`) the WAL
     is emptied the same way, so the erased words leave the -wal file too. Under sustained load a
-    PASSIVE checkpoint never catches up (writers append while it copies), so one that left a WAL
-    of more than RESTART_FRAMES unfinished is completed with writers paused for a few milliseconds.
+    PASSIVE checkpoint never lets the WAL start over (writers append while it copies, readers keep
+    snapshots), so a WAL of more than RESTART_FRAMES written to since the last turn is checkpointed
+    again with writers paused for a few milliseconds.
     """
 
     def __init__(self, db: Database, interval: float = 1.0, limit: int = WAL_LIMIT):
@@ -56,6 +57,7 @@ class WalKeeper:
         self._next_truncate = 0.0  # monotonic: no TRUNCATE for the limit before this
         self._conn: sqlite3.Connection | None = None
         self._wal_identity: tuple[int, int] | None = None  # the -wal this connection uses
+        self._frames_seen = -1  # the WAL's frames at the last turn's PASSIVE checkpoint
         self._loop = Periodic("wal-keeper", interval, self.checkpoint)
 
     def start(self) -> WalKeeper:
@@ -127,7 +129,11 @@ class WalKeeper:
             self._truncate(size, scrub)
         else:
             _, frames, copied = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            if frames > RESTART_FRAMES and copied < frames:  # writers outran it: the WAL cannot start over
+            # `frames` stays until a write starts the WAL over: a WAL copied completely with
+            # nothing written since the last turn needs nothing more.
+            settled = copied == frames == self._frames_seen
+            self._frames_seen = frames
+            if frames > RESTART_FRAMES and not settled:
                 self._finish()
 
     def _finish(self) -> None:
