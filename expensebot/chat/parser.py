@@ -8,9 +8,6 @@ A three-letter code names the currency only where it stands as one: written on t
 case right after the amount ('250 php lunch') or first on the line right before it ('php 250').
 Anywhere else a lower-case code is a word of the description: 'car svc 40' is 40.00 for a car
 service and 'npr donation 25' 25.00 for the radio, both in the person's own currency.
-
-This runs on the webhook's request path for every message, so each word is looked at
-once, cheap tests come before regexes, and nothing is built only to be thrown away.
 """
 import datetime
 import re
@@ -57,7 +54,6 @@ _TAG = re.compile(r"#([^\W_][\w-]{0,31})")
 _TRAILING_PUNCTUATION = ".,;:!?"
 _EDGE_PUNCTUATION = " -–—:=@,;"
 _SIGNS = {"-": True, "−": True, "+": False}
-_DIGITS = frozenset("0123456789")
 _NUMBER_START = frozenset("0123456789+-−")
 _MAX_WHOLE_DIGITS = len(str(MAX_AMOUNT_MINOR))
 _ONE_DAY = datetime.timedelta(days=1)
@@ -73,32 +69,7 @@ _CLEAN = str.maketrans(
 )
 
 
-def _case_spellings(code: str) -> list[str]:
-    """Every way to write a three-letter code in upper and lower case: 'usd', 'Usd', ... 'USD'."""
-    spellings = [""]
-    for letter in code:
-        spellings = [start + case for start in spellings for case in (letter.lower(), letter)]
-    return spellings
-
-
-# Every ASCII spelling a currency code is read from, so that telling whether a word is a
-# code is one dict look-up. Same rule as before: any case, except that the codes that are
-# also words count only in capitals. (Only ASCII letters change under str.upper() into the
-# letters of a code among ASCII text, so these are all the spellings there are.)
-_CODE_SPELLINGS: dict[str, str] = {
-    spelling: code
-    for code in MINOR_DIGITS
-    for spelling in (
-        [code] if code in _CODES_THAT_ARE_WORDS else _case_spellings(code)
-    )
-}
 _SYMBOL_SET = frozenset(SYMBOLS)
-# The symbols a word may start with, by first character, longest first as in SYMBOLS, so
-# that a number needs no look at the symbols unless its first character could begin one.
-_SYMBOLS_BY_START: dict[str, tuple[str, ...]] = {}
-for _symbol in SYMBOLS:
-    _SYMBOLS_BY_START[_symbol[0]] = (*_SYMBOLS_BY_START.get(_symbol[0], ()), _symbol)
-del _symbol
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,11 +108,7 @@ class ParseResult:
 
 
 class _Money(NamedTuple):
-    """A word that reads as a number, with the currency written on it if any.
-
-    A named tuple rather than a frozen dataclass: one is made for every number read,
-    and a tuple is several times cheaper to build.
-    """
+    """A word that reads as a number, with the currency written on it if any."""
 
     negative: bool
     number: str
@@ -234,12 +201,8 @@ def _split_lines(text: str) -> list[str]:
 
 
 def _clean(line: str) -> str:
-    """Return line with control characters as spaces and lone surrogates as U+FFFD.
-
-    Every character _CLEAN replaces (Cc, Cf and Cs) is one str.isprintable() refuses,
-    so a printable line, which is nearly every line, needs no translate() at all.
-    """
-    return line if line.isprintable() else line.translate(_CLEAN)
+    """Return line with control characters as spaces and lone surrogates as U+FFFD."""
+    return line.translate(_CLEAN)
 
 
 def _read_expense(
@@ -495,10 +458,14 @@ def _classify(bare: str, default_currency: str) -> _Token:
 
 
 def _currency_code(text: str, default_currency: str) -> str | None:
-    """Return the ISO code a symbol or a code stands for, or None."""
+    """Return the ISO code a symbol or a code stands for (a code in any case, except the codes that
+    are also words: in capitals only), or None."""
     if text in _SYMBOL_SET:
         return currency_for_symbol(text, default_currency)
-    return _CODE_SPELLINGS.get(text)
+    code = text.upper()
+    if not text.isascii() or code not in MINOR_DIGITS:
+        return None
+    return code if text == code or code not in _CODES_THAT_ARE_WORDS else None
 
 
 def _read_money(bare: str, default_currency: str) -> _Money | None:
@@ -507,9 +474,10 @@ def _read_money(bare: str, default_currency: str) -> _Money | None:
     currency, rest = _take_prefix(rest, default_currency)
     if not negative:
         negative, rest = _take_sign(rest)
-    if rest[:1] not in _DIGITS:  # what _NUMBER needs, tested without the regex
+    match = _NUMBER.fullmatch(rest)
+    if match is None:
         return None
-    number, suffix = _NUMBER.fullmatch(rest).groups()
+    number, suffix = match.groups()
     if not suffix:
         return _Money(negative, number, False, currency)
     thousands = suffix[0] in "kK" and _currency_code(suffix, default_currency) is None
@@ -531,7 +499,7 @@ def _take_sign(text: str) -> tuple[bool, str]:
 
 def _take_prefix(text: str, default_currency: str) -> tuple[str | None, str]:
     """Split a leading currency symbol or code ('$', 'US$', 'usd') off a number."""
-    for symbol in _SYMBOLS_BY_START.get(text[:1], ()):
+    for symbol in SYMBOLS:  # longest first: 'US$5' is US$, not U and S$
         if text.startswith(symbol):
             return currency_for_symbol(symbol, default_currency), text[len(symbol):]
     if text[3:4] in _NUMBER_START:
@@ -549,11 +517,6 @@ def _choose_amount(
     A number next to a currency wins; else the only number; else a number that ends
     the line. Anything else is ambiguous: an amount is never guessed.
     """
-    if len(numbers) == 1 and not currencies:
-        # The everyday line, one number and no currency word: the rules below would
-        # pick that number, in its own currency or the default, and use up nothing else.
-        chosen = numbers[0]
-        return chosen, tokens[chosen].currency or default_currency, (chosen,)
     bindings = _bind_currencies(tokens, currencies)
     priced = _priced_numbers(tokens, numbers, bindings)
     if len(priced) > 1:
