@@ -93,7 +93,7 @@ def store_one(conn, message):
         rows.append((line, e.amount_minor, e.currency, e.description, category,
                      ("user" if e.category else "rule") if category else None, occurred_at))
     expense_ids = store.insert_expenses(conn, message_id, message, rows, received_at)
-    store.insert_job(conn, message_id, received_at, "skipped")
+    store.queue_job(conn, message_id, received_at, "skipped")
     return message, reading, expense_ids
 
 

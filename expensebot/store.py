@@ -59,16 +59,8 @@ def delete_expenses_of_message(conn: sqlite3.Connection, message_id: int) -> int
     return conn.execute("DELETE FROM expenses WHERE message_id = ?", (message_id,)).rowcount
 
 
-def insert_job(conn: sqlite3.Connection, message_id: int, now: str, status: str = "pending") -> None:
-    """Queue the enrichment job of a new message (`skipped` at once with AI off)."""
-    conn.execute(
-        "INSERT INTO jobs (message_id, status, run_after, updated_at) VALUES (?, ?, ?, ?)",
-        (message_id, status, now, now),
-    )
-
-
-def requeue_job(conn: sqlite3.Connection, message_id: int, now: str, status: str = "pending") -> None:
-    """Make a message's job pending again (its text changed), creating it if missing; `skipped` with AI off."""
+def queue_job(conn: sqlite3.Connection, message_id: int, now: str, status: str = "pending") -> None:
+    """Queue a message's enrichment job, or make it pending again (its text changed); `skipped` at once with AI off."""
     conn.execute(
         "INSERT INTO jobs (message_id, status, run_after, updated_at)"
         " VALUES (?, ?, ?, ?)"
@@ -167,6 +159,7 @@ def _next_day(day: str) -> str:
     except (ValueError, OverflowError):  # not a date this code wrote, or 9999-12-31: no whole day after it
         return _LATEST
 
+
 def erase_person(conn: sqlite3.Connection, psid_hash: str, erased_at: str) -> tuple[int, int]:
     """Delete every row of one person sent at or before erased_at; return (messages, expenses) deleted.
 
@@ -188,19 +181,19 @@ def erase_person(conn: sqlite3.Connection, psid_hash: str, erased_at: str) -> tu
     conn.execute("DELETE FROM budgets WHERE psid_hash = :who AND updated_at <= :at", who)
     conn.execute("DELETE FROM rejected_events WHERE psid_hash = :who AND coalesce(sent_at, '') <= :at", who)
     conn.execute("DELETE FROM pending_replies WHERE psid_hash = :who AND sent_at <= :at", who)
-    record_erasure(conn, psid_hash, erased_at)
+    conn.execute(
+        "INSERT INTO erasures (psid_hash, erased_at)"
+        " VALUES (?, ?)"
+        " ON CONFLICT (psid_hash) DO UPDATE"
+        " SET erased_at = max(erased_at, excluded.erased_at)",  # the latest erasure counts
+        (psid_hash, erased_at),
+    )
     return messages, expenses
 
 
 def expenses_of(conn: sqlite3.Connection, psid_hash: str) -> list:
     """Every expense of one person, oldest first."""
-    return conn.execute(
-        "SELECT id, occurred_at, amount_minor, currency, description, category, category_source, mid"
-        " FROM expenses"
-        " WHERE psid_hash = ?"
-        " ORDER BY occurred_at, id",
-        (psid_hash,),
-    ).fetchall()
+    return expenses_between(conn, psid_hash, _EARLIEST, _LATEST).fetchall()
 
 
 def due_jobs(conn: sqlite3.Connection, now: str, limit: int) -> list[int]:
@@ -361,14 +354,6 @@ def settings_as_of(conn: sqlite3.Connection, psid_hash: str, at: str) -> sqlite3
     ).fetchone()
 
 
-def log_setting(conn: sqlite3.Connection, psid_hash: str, setting: str, value: str, set_at: str) -> None:
-    """Remember that the person set a setting (currency, timezone) to value by a message sent at set_at."""
-    conn.execute(
-        "INSERT OR REPLACE INTO settings_log (psid_hash, setting, set_at, value) VALUES (?, ?, ?, ?)",
-        (psid_hash, setting, set_at, value),
-    )
-
-
 def messages_with_expenses_after(conn: sqlite3.Connection, psid_hash: str, after: str) -> list:
     """The person's messages sent after `after` that have expenses, in the order sent."""
     return conn.execute(
@@ -400,17 +385,6 @@ def reread_expense(conn: sqlite3.Connection, message_id: int, line: int, descrip
     ).rowcount == 1
 
 
-def record_erasure(conn: sqlite3.Connection, psid_hash: str, erased_at: str) -> None:
-    """Remember that the person erased their data, keeping the latest time."""
-    conn.execute(
-        "INSERT INTO erasures (psid_hash, erased_at)"
-        " VALUES (?, ?)"
-        " ON CONFLICT (psid_hash) DO UPDATE"
-        " SET erased_at = max(erased_at, excluded.erased_at)",
-        (psid_hash, erased_at),
-    )
-
-
 def insert_rejected_event(conn: sqlite3.Connection, message: Message, reason: str, rejected_at: str) -> int:
     """Keep an event that can never be stored, with the reason, once."""
     return conn.execute(
@@ -438,7 +412,10 @@ def set_setting(conn: sqlite3.Connection, psid_hash: str, setting: str, value: s
     the same setting already.
     """
     column = {"currency": "currency", "timezone": "timezone"}[setting]
-    log_setting(conn, psid_hash, setting, value, sent_at)
+    conn.execute(
+        "INSERT OR REPLACE INTO settings_log (psid_hash, setting, set_at, value) VALUES (?, ?, ?, ?)",
+        (psid_hash, setting, sent_at, value),
+    )
     return conn.execute(
         f"INSERT INTO people (psid_hash, {column}, {column}_at, updated_at)"
         " VALUES (?, ?, ?, ?)"

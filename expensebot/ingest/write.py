@@ -219,16 +219,13 @@ class Ingest:
         if message_id is None:
             return None
         reading = self.read(message, self._settings_at(conn, person, message.psid_hash, sent_at))
-        expense_ids = store.insert_expenses(conn, message_id, message, _expense_rows(reading, message.sent_ms),
-                                            received_at)
-        job = self._job_status(reading)
-        store.insert_job(conn, message_id, received_at, job)
+        saved = self._save_expenses(conn, message, message_id, reading, message.sent_ms)
         if message.kind == "edit" and reading.command is not None:  # an edit never runs a command
-            return Saved(message, message_id, tuple(expense_ids), reading, Outcome(not_carried_out=True), job)
+            return dataclasses.replace(saved, outcome=Outcome(not_carried_out=True))
         outcome = effects.run(conn, message, reading.command)
         if reading.changes_settings or outcome.erased:
             outcome = dataclasses.replace(outcome, reread=self._read_again_after(conn, message.psid_hash, sent_at))
-        return Saved(message, message_id, tuple(expense_ids), reading, outcome, job)
+        return dataclasses.replace(saved, outcome=outcome)
 
     def _edit(self, conn: sqlite3.Connection, message: Message, person: Person, edited: sqlite3.Row) -> Saved:
         """Read an edited message again, on the original's day, and replace its expenses."""
@@ -236,17 +233,20 @@ class Ingest:
         reading = self.read(message, self._settings_at(conn, person, message.psid_hash, edited["sent_at"]), sent_ms)
         if reading.command is not None:  # commands run once, when sent: the rows stay
             return Saved(message, message_id, (), reading, Outcome(not_carried_out=True))
-        received_at = times.iso_utc(message.received_ms)
         store.delete_expenses_of_message(conn, message_id)
-        expense_ids = store.insert_expenses(conn, message_id, message, _expense_rows(reading, sent_ms), received_at)
-        job = self._job_status(reading)
-        store.requeue_job(conn, message_id, received_at, job)
-        return Saved(message, message_id, tuple(expense_ids), reading, job=job)
+        return self._save_expenses(conn, message, message_id, reading, sent_ms)
 
-    def _job_status(self, reading: Reading) -> str:
-        """pending when the model has an expense to categorise; else skipped at once (AI off, or nothing for it)."""
-        uncategorised = any(_category(expense)[0] is None for expense in reading.expenses)
-        return "pending" if self.ai_enabled and uncategorised else "skipped"
+    def _save_expenses(self, conn: sqlite3.Connection, message: Message, message_id: int, reading: Reading,
+                       sent_ms: int) -> Saved:
+        """Insert a message's expenses and queue its enrichment job: pending when the model has an
+        expense to categorise, else skipped at once (AI off, or nothing for it)."""
+        received_at = times.iso_utc(message.received_ms)
+        rows = _expense_rows(reading, sent_ms)
+        expense_ids = store.insert_expenses(conn, message_id, message, rows, received_at)
+        uncategorised = any(category is None for _, _, _, _, category, *_ in rows)
+        job = "pending" if self.ai_enabled and uncategorised else "skipped"
+        store.queue_job(conn, message_id, received_at, job)
+        return Saved(message, message_id, tuple(expense_ids), reading, job=job)
 
     def _read_again_after(self, conn: sqlite3.Connection, psid_hash: str, sent_at: str) -> int:
         """Read again what the person sent after a setting or an erasure that arrived late, as if it had come in time.
