@@ -70,8 +70,8 @@ def test_check_and_serve_refuse_a_damaged_file_with_one_line(tmp_path):
         assert "Traceback" not in result.stdout + result.stderr
 
 
-def test_a_database_of_the_first_schema_is_upgraded_keeping_every_row(tmp_path):
-    path = tmp_path / "old.db"
+def first_schema_file(path):
+    """A database as the first release left it (schema version 1), with a row in every table."""
     conn = sqlite3.connect(path)
     conn.executescript((ROOT / "tests" / "data" / "schema-v1.sql").read_text())
     conn.executescript("""
@@ -86,6 +86,11 @@ def test_a_database_of_the_first_schema_is_upgraded_keeping_every_row(tmp_path):
     """)
     conn.commit()
     conn.close()
+    return path
+
+
+def test_a_database_of_the_first_schema_is_upgraded_keeping_every_row(tmp_path):
+    path = first_schema_file(tmp_path / "old.db")
     db.Database(path).open()
     conn = sqlite3.connect(path)
     try:

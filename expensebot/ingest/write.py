@@ -35,6 +35,7 @@ from expensebot.events import Message
 from expensebot.ingest import effects
 from expensebot.ingest.effects import Outcome
 from expensebot.ingest.spool import Spool, SpoolError
+from expensebot.journal import Journal
 from expensebot.logs import Incident, log_event
 from expensebot.periodic import Periodic
 from expensebot.settings import Settings, settings_from
@@ -72,6 +73,7 @@ class Ingest:
         self.defaults = defaults  # what a person who never set their own currency or zone gets
         self.after_commit = after_commit or (lambda saved: None)
         self.ai_enabled = ai_enabled
+        self.journal = Journal(db.path)
         # Spool files written into the database that could not be removed (an immutable folder).
         self._done: set[Path] = set()
         # True while the spool holds events: new ones queue behind them, keeping arrival order.
@@ -145,6 +147,8 @@ class Ingest:
                     continue
                 if record is not None:
                     saved.append(record)
+                if record is not None and record.outcome.erased:
+                    self._journal_erasure(message)
                 changes_person = record is not None and (record.outcome.erased or record.reading.changes_settings)
                 people[message.psid_hash] = self._person(conn, message.psid_hash) if changes_person else person
         self._hand_on(ordered, saved, rejected, erased)
@@ -287,6 +291,14 @@ class Ingest:
             self.after_commit(saved)
         except Exception:  # the write is committed: nothing after it may turn it into an error
             log_event(logger, "after_commit_failed", level=logging.ERROR, traceback=traceback.format_exc())
+
+    def _journal_erasure(self, message: Message) -> None:
+        """Note the erasure in the journal before it commits, so that no restored backup undoes it."""
+        try:
+            self.journal.append(message.psid_hash, times.iso_utc(message.sent_ms))
+        except OSError as exc:  # the database still records it; a restore then needs the live file
+            log_event(logger, "erasure_journal_failed", level=logging.ERROR, psid_hash=message.psid_hash,
+                      path=str(self.journal.path), reason=exc.strerror or str(exc))
 
     def _forget(self, path: Path) -> None:
         try:
