@@ -88,7 +88,7 @@ def check(config: Config, args) -> int:
 
 def _graph_problems(config: Config) -> list[str]:
     try:
-        me = profile.graph_get(config, "/me", {"fields": "id,name"})
+        me = profile.call_graph(config, "GET", "me", {"fields": "id,name"})
     except ConfigError as exc:
         return exc.problems
     except profile.GraphError as exc:
