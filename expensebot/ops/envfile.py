@@ -21,7 +21,6 @@ from pathlib import Path
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _NEWLINE = "\n\r"
 _BLANK = " \t\n\r"
-_DOUBLE_QUOTE_ESCAPES = '"\\`$'
 
 
 class EnvFileError(Exception):
@@ -48,24 +47,16 @@ def parse(text: str) -> dict[str, str]:
         elif char in "#;":
             position = _line_end(text, position) + 1
         else:
-            equals = _key_end(text, position)
-            if equals is None:  # no "=" on this line: ignored
-                position = _line_end(text, position) + 1
+            end = _line_end(text, position)
+            equals = text.find("=", position, end)
+            if equals < 0:  # no "=" on this line: ignored
+                position = end + 1
                 continue
             key = text[position:equals].rstrip(_BLANK)
             value, position = _value(text, equals + 1)
             if _NAME.match(key):
                 values[key] = value
     return values
-
-
-def _key_end(text: str, position: int) -> int | None:
-    """Where the "=" after a key is, or None when the line ends first."""
-    while position < len(text) and text[position] not in _NEWLINE:
-        if text[position] == "=":
-            return position
-        position += 1
-    return None
 
 
 def _value(text: str, position: int) -> tuple[str, int]:
@@ -116,7 +107,7 @@ def _double_quoted(text: str, position: int, out: list[str]) -> int:
             return position + 1
         if char == "\\" and position + 1 < len(text):
             following = text[position + 1]
-            if following in _DOUBLE_QUOTE_ESCAPES:
+            if following in '"\\`$':
                 out.append(following)
             elif following != "\n":
                 out.append("\\" + following)
