@@ -48,10 +48,7 @@ class Failure(Exception):
 
 def serve(config: Config, args) -> int:
     """Run the bot on waitress until SIGTERM or Ctrl-C."""
-    _require(args.config_problems + config.serving_problems()
-             + checks.database_problems(config.db_path, must_exist=False, write=True)
-             + checks.spool_problems(config.spool_dir)
-             + checks.port_problems(config.host, config.port))
+    _require(_serving_problems(config, args))
     service = Service.open(config)
     try:
         server = make_server(service.app, config)
@@ -74,16 +71,20 @@ def serve(config: Config, args) -> int:
 
 def check(config: Config, args) -> int:
     """Check everything `serve` needs; report every problem, one line each (exit 2), or check_ok."""
-    problems = list(args.config_problems) + config.serving_problems()
-    problems += checks.database_problems(config.db_path, must_exist=False, write=True)
-    problems += checks.spool_problems(config.spool_dir)
-    problems += checks.port_problems(config.host, config.port)
+    problems = _serving_problems(config, args)
     if args.online:
         problems += _graph_problems(config)
     _require(problems)
     log_event(logger, "check_ok", db=str(config.db_path), spool=str(config.spool_dir),
               listen=f"{config.host}:{config.port}", online=args.online)
     return 0
+
+
+def _serving_problems(config: Config, args) -> list[str]:
+    """Every problem `serve` would meet: the values' and the machine's, all at once."""
+    return (args.config_problems + config.serving_problems()
+            + checks.database_problems(config.db_path, must_exist=False, write=True)
+            + checks.spool_problems(config.spool_dir) + checks.port_problems(config.host, config.port))
 
 
 def _graph_problems(config: Config) -> list[str]:
@@ -133,7 +134,9 @@ def export(config: Config, args) -> int:
             export_csv.write_expenses(sys.stdout, rows)
             sys.stdout.flush()
         except OSError as exc:
-            _quiet_broken_stdout()
+            # stdout to /dev/null, so Python's flush at exit cannot fail a second time
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise Failure(f"export: writing stdout failed: {exc.strerror or exc}") from None
         return 0
     if args.output.exists():
@@ -287,7 +290,6 @@ def _positive(value: str) -> int:
 
 
 DB = ("EXPENSEBOT_DB",)
-GRAPH = ("FB_PAGE_ACCESS_TOKEN", "FB_APP_SECRET", "FB_GRAPH_URL")
 # name: (function, help, variables read, arguments as (flags, add_argument keywords))
 COMMANDS = {
     "serve": (serve, "run the bot", VARIABLES, []),
@@ -321,7 +323,7 @@ COMMANDS = {
     "replay-spool": (replay_spool, "write spooled events into the database now",
                      DB + ("EXPENSEBOT_SPOOL", "EXPENSEBOT_TZ", "EXPENSEBOT_CURRENCY", "AI_ENABLED"), []),
     "setup-page": (setup_page, "set the Page's Get Started button, greeting, menu and ice breakers",
-                   GRAPH + ("EXPENSEBOT_PUBLIC_URL",), [
+                   ("FB_PAGE_ACCESS_TOKEN", "FB_APP_SECRET", "FB_GRAPH_URL", "EXPENSEBOT_PUBLIC_URL"), [
         (("--dry-run",), dict(action="store_true", help="print the profile JSON; send nothing"))]),
 }
 
@@ -368,9 +370,6 @@ def main(argv: list[str] | None = None, prog: str = "expensebot") -> int:
     except Failure as exc:
         log_event(logger, "command_failed", level=logging.ERROR, command=args.command, problem=str(exc))
         return FAILURE_EXIT
-    except OSError as exc:
-        log_event(logger, "command_failed", level=logging.ERROR, command=args.command, problem=_os_problem(exc))
-        return FAILURE_EXIT
     except Exception:
         logger.exception("command_crashed", extra={"fields": {"command": args.command}})
         return FAILURE_EXIT
@@ -394,20 +393,9 @@ def _run(args) -> int:
         if not is_unavailable(exc):
             raise  # a constraint broken and the like are bugs: their traceback is logged
         raise Failure(f"EXPENSEBOT_DB: {config.db_path}: {exc}") from None
-
-
-def _os_problem(exc: OSError) -> str:
-    reason = exc.strerror or str(exc)
-    return f"{exc.filename}: {reason}" if exc.filename is not None else reason
-
-
-def _quiet_broken_stdout() -> None:
-    """After a failed write to stdout, point it at /dev/null so Python's exit flush cannot fail again."""
-    with contextlib.suppress(OSError, ValueError):
-        sys.stdout.flush()
-        return
-    with contextlib.suppress(OSError, ValueError):
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise Failure(f"{exc.filename}: {reason}" if exc.filename is not None else reason) from None
 
 
 def _log_uncaught_exceptions() -> None:
