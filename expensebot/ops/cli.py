@@ -172,7 +172,8 @@ def backup(config: Config, args) -> int:
         raise Failure(f"backup: writing {target} failed: {exc}") from None
     log_event(logger, "backed_up", db=str(config.db_path), path=str(target), bytes=target.stat().st_size)
     if args.keep:
-        for old in _rotated_out(target.parent, args.keep):
+        stamped = sorted(p for p in target.parent.glob(f"{BACKUP_PREFIX}*.db") if p.is_file())
+        for old in stamped[:-args.keep]:  # the names sort by time
             old.unlink()
             log_event(logger, "backup_removed", path=str(old))
     return 0
@@ -189,23 +190,16 @@ def _backup_target(name: str) -> Path:
     return path
 
 
-def _rotated_out(folder: Path, keep: int) -> list[Path]:
-    """The time-stamped backups in folder beyond the newest `keep` (names sort by time)."""
-    stamped = sorted(p for p in folder.glob(f"{BACKUP_PREFIX}*.db") if p.is_file())
-    return stamped[:-keep]
-
-
 def replay_spool(config: Config, args) -> int:
     """Write spooled events into the database now: the database, the spool and ingest, nothing else."""
     _require(checks.database_problems(config.db_path, must_exist=True, write=True)
              + checks.owner_problems(config.db_path) + checks.spool_problems(config.spool_dir))
-    if not config.spool_dir.is_dir():
-        log_event(logger, "spool_replayed_by_hand", messages=0, still_spooled=0, spool=str(config.spool_dir))
-        return 0
-    ingest = Ingest(Database(config.db_path).open(), Spool(config.spool_dir).open(),
-                    Settings(config.currency, config.tz), ai_enabled=config.ai_enabled)
-    written = ingest.replay()
-    log_event(logger, "spool_replayed_by_hand", messages=written, still_spooled=ingest.spool.depth(),
+    written = still_spooled = 0
+    if config.spool_dir.is_dir():  # else nothing is spooled, and opening the spool would create it
+        ingest = Ingest(Database(config.db_path).open(), Spool(config.spool_dir).open(),
+                        Settings(config.currency, config.tz), ai_enabled=config.ai_enabled)
+        written, still_spooled = ingest.replay(), ingest.spool.depth()
+    log_event(logger, "spool_replayed_by_hand", messages=written, still_spooled=still_spooled,
               spool=str(config.spool_dir))
     return 0
 
@@ -246,7 +240,7 @@ def setup_page(config: Config, args) -> int:
 def rejected(config: Config, args) -> int:
     """List events that can never be stored (rejected_events), newest first, with the reason, as JSON lines."""
     with _database(config).connection() as conn:
-        total = conn.execute("SELECT count(*) FROM rejected_events").fetchone()[0]
+        total = store.counts(conn)["rejected_events"]
         events = store.rejected_events(conn, args.limit)
     log_event(logger, "rejected_events", count=total)
     for row in events:
