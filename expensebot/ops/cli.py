@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None, prog: str = "expensebot") -> int:
     # export's stdout is the CSV: its log lines go to stderr.
     logs.configure(sys.stderr if args.command == "export" and args.output is None else None)
     logging.captureWarnings(True)  # a library's warning is a JSON line too
-    _log_uncaught_exceptions()
+    threading.excepthook = _thread_crashed
     try:
         return _run(args)
     except KeyboardInterrupt:
@@ -392,14 +392,12 @@ def _run(args) -> int:
         raise Failure(f"{exc.filename}: {reason}" if exc.filename is not None else reason) from None
 
 
-def _log_uncaught_exceptions() -> None:
+def _thread_crashed(args: threading.ExceptHookArgs) -> None:
     """A bug in a background thread logs its traceback as one JSON line, not lines of plain text."""
-    def hook(args: threading.ExceptHookArgs) -> None:
-        if args.exc_type is SystemExit:
-            return
-        logger.error("thread_crashed", exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
-                     extra={"fields": {"thread": args.thread.name if args.thread else None}})
-    threading.excepthook = hook
+    if args.exc_type is SystemExit:
+        return
+    logger.error("thread_crashed", exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+                 extra={"fields": {"thread": args.thread.name if args.thread else None}})
 
 
 if __name__ == "__main__":
