@@ -14,8 +14,6 @@ from pathlib import Path
 
 from expensebot import db
 
-SQLITE_HEADER = b"SQLite format 3\x00"
-
 
 def database_problems(path: Path, *, must_exist: bool, write: bool) -> list[str]:
     """Whether this user can open the SQLite file at path as needed; [] when it can."""
@@ -34,7 +32,7 @@ def database_problems(path: Path, *, must_exist: bool, write: bool) -> list[str]
     header = _header(path)
     if header is None:
         return [f"EXPENSEBOT_DB: {_user()} cannot read {path} (owner {_owner(path)}, mode {_mode(path)})"]
-    if header and not header.startswith(SQLITE_HEADER):
+    if header and not header.startswith(b"SQLite format 3\x00"):
         return [f"EXPENSEBOT_DB: {path} is not a SQLite database"]
     problems = []
     version = int.from_bytes(header[60:64], "big") if len(header) >= 64 else 0
