@@ -31,8 +31,10 @@ def read(path: Path) -> dict[str, str]:
     """Parse the file at path; raise EnvFileError when it cannot be read."""
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EnvFileError(f"{path}: cannot read the environment file ({_reason(exc)})") from None
+    except UnicodeDecodeError:
+        raise EnvFileError(f"{path}: cannot read the environment file (not UTF-8 text)") from None
+    except OSError as exc:
+        raise EnvFileError(f"{path}: cannot read the environment file ({exc.strerror or type(exc).__name__})") from None
     return parse(text)
 
 
@@ -121,9 +123,3 @@ def _double_quoted(text: str, position: int, out: list[str]) -> int:
 def _line_end(text: str, position: int) -> int:
     ends = [found for found in (text.find("\n", position), text.find("\r", position)) if found >= 0]
     return min(ends) if ends else len(text)
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, UnicodeDecodeError):
-        return "not UTF-8 text"
-    return exc.strerror or type(exc).__name__
