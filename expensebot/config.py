@@ -62,9 +62,7 @@ class Config:
 
     def __post_init__(self):
         object.__setattr__(self, "db_path", Path(self.db_path))
-        if self.spool_dir is None:
-            object.__setattr__(self, "spool_dir", Path(f"{self.db_path}.spool"))
-        object.__setattr__(self, "spool_dir", Path(self.spool_dir))
+        object.__setattr__(self, "spool_dir", Path(self.spool_dir or f"{self.db_path}.spool"))
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -91,13 +89,20 @@ class Config:
         """Build a Config from environment variables; return it with every problem found (defaults stand in)."""
         problems = _comment_problems(env)
         get = env.get
-        spool = get("EXPENSEBOT_SPOOL")
-        _port, _number, _boolean = (_collecting(f, problems) for f in (_port_of, _number_of, _boolean_of))
+
+        def parsed(parse, name: str, default: str, *args):
+            # A value that does not parse is one problem; its default stands in so the rest is checked too.
+            try:
+                return parse(name, get(name) or default, *args)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+                return parse(name, default, *args)
+
         config = cls(
             db_path=Path(get("EXPENSEBOT_DB") or "expensebot.db"),
             host=get("EXPENSEBOT_HOST") or "127.0.0.1",
-            port=_port("EXPENSEBOT_PORT", get("EXPENSEBOT_PORT") or "8080"),
-            spool_dir=Path(spool) if spool else None,
+            port=parsed(_port_of, "EXPENSEBOT_PORT", "8080"),
+            spool_dir=get("EXPENSEBOT_SPOOL") or None,
             tz=get("EXPENSEBOT_TZ") or "UTC",
             currency=(get("EXPENSEBOT_CURRENCY") or "USD").upper(),
             fb_app_secret=get("FB_APP_SECRET", ""),
@@ -105,12 +110,12 @@ class Config:
             fb_page_access_token=get("FB_PAGE_ACCESS_TOKEN", ""),
             fb_graph_url=(get("FB_GRAPH_URL") or DEFAULT_GRAPH_URL).rstrip("/"),
             psid_hash_key=get("PSID_HASH_KEY", ""),
-            ai_enabled=_boolean("AI_ENABLED", get("AI_ENABLED") or "false"),
+            ai_enabled=parsed(_boolean_of, "AI_ENABLED", "false"),
             ai_url=(get("AI_URL") or "").rstrip("/"),
             ai_api_key=get("AI_API_KEY", ""),
             ai_model=get("AI_MODEL", ""),
-            ai_timeout=_number("AI_TIMEOUT", get("AI_TIMEOUT") or "2.5", float),
-            ai_rate_per_minute=_number("AI_RATE_PER_MINUTE", get("AI_RATE_PER_MINUTE") or "6", int),
+            ai_timeout=parsed(_number_of, "AI_TIMEOUT", "2.5", float),
+            ai_rate_per_minute=parsed(_number_of, "AI_RATE_PER_MINUTE", "6", int),
             ops_token=get("OPS_TOKEN", ""),
             public_url=(get("EXPENSEBOT_PUBLIC_URL") or "").rstrip("/"),
             operator=get("EXPENSEBOT_OPERATOR", ""),
@@ -121,17 +126,11 @@ class Config:
         problems.extend(config.problems())
         return config, problems
 
-    def validate(self) -> None:
-        """Raise ConfigError listing every invalid value."""
-        problems = self.problems()
-        if problems:
-            raise ConfigError(*problems)
-
     def problems(self) -> list[str]:
         """Every invalid value, one line each, naming its variable."""
         problems = []
         try:
-            self.zone
+            zoneinfo.ZoneInfo(self.tz)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             problems.append(f"EXPENSEBOT_TZ: unknown time zone {self.tz!r} (IANA name like Europe/Berlin)")
         if not money.is_currency(self.currency):
@@ -168,11 +167,8 @@ class Config:
         if self.public_url.startswith("http://"):
             # The demo serves its report links over http on localhost; a real bot never does.
             problems.append("EXPENSEBOT_PUBLIC_URL: must start with https:// (people open these links)")
-        try:
-            ipaddress.ip_address(self.host)
-        except ValueError:
-            if self.host != "localhost":
-                problems.append(f"EXPENSEBOT_HOST: {self.host!r} is not an IP address")
+        if self.host != "localhost" and not _is_ip_address(self.host):
+            problems.append(f"EXPENSEBOT_HOST: {self.host!r} is not an IP address")
         return problems
 
     def require_hash_key(self) -> None:
@@ -200,20 +196,6 @@ def _comment_problems(env: Mapping[str, str]) -> list[str]:
         if value.startswith(PLACEHOLDER):
             problems.append(f"{name}: still the example's placeholder {value!r}; put the real value here")
     return problems
-
-
-def _collecting(parse, problems: list[str]):
-    """Wrap a parse function: on ConfigError, note the problem and give the default instead."""
-    def wrapper(name: str, value: str, *args):
-        try:
-            return parse(name, value, *args)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            return parse(name, _DEFAULTS[name], *args)
-    return wrapper
-
-
-_DEFAULTS = {"EXPENSEBOT_PORT": "8080", "AI_ENABLED": "false", "AI_TIMEOUT": "2.5", "AI_RATE_PER_MINUTE": "6"}
 
 
 def _port_of(name: str, value: str) -> int:
@@ -252,7 +234,7 @@ def _public_url_problem(url: str) -> str | None:
     parts = urllib.parse.urlsplit(url)
     if not parts.hostname:
         return "needs a host"
-    if parts.query or parts.fragment or "?" in url or "#" in url:
+    if "?" in url or "#" in url:
         return "must not have a query or fragment (links are appended to it)"
     if parts.username is not None or parts.password is not None:
         return "must not hold a user name or password"

@@ -63,7 +63,9 @@ class Service:
             spool = Spool(config.spool_dir).open()
             http = outbound.Client()  # one session for the Graph API and the model
             exits.callback(http.close)
-            ai = _ai_client(config, http)
+            # With AI off there is no model client: then not one AI request is ever made.
+            ai = (AiClient(config.ai_url, config.ai_api_key, config.ai_model, config.ai_timeout, http=http)
+                  if config.ai_enabled else None)
             if send_api is None and config.fb_page_access_token:
                 send_api = GraphClient(config.fb_graph_url, config.fb_page_access_token, config.fb_app_secret,
                                        http=http)
@@ -92,10 +94,3 @@ class Service:
     def close(self) -> None:
         """Stop taking replies and background work, send what can go in a few seconds, close everything."""
         self.exits.close()
-
-
-def _ai_client(config: Config, http: outbound.Client) -> AiClient | None:
-    """The model client, or None with AI off: then not one AI request is ever made."""
-    if not config.ai_enabled:
-        return None
-    return AiClient(config.ai_url, config.ai_api_key, config.ai_model, config.ai_timeout, http=http)

@@ -14,12 +14,9 @@ from pathlib import Path
 
 from expensebot import db
 
-SQLITE_HEADER = b"SQLite format 3\x00"
-
 
 def database_problems(path: Path, *, must_exist: bool, write: bool) -> list[str]:
     """Whether this user can open the SQLite file at path as needed; [] when it can."""
-    path = Path(path)
     folder = path.parent
     if not folder.is_dir():
         return [f"EXPENSEBOT_DB: the folder {folder} does not exist (create it, owned by {_user()})"]
@@ -35,7 +32,7 @@ def database_problems(path: Path, *, must_exist: bool, write: bool) -> list[str]
     header = _header(path)
     if header is None:
         return [f"EXPENSEBOT_DB: {_user()} cannot read {path} (owner {_owner(path)}, mode {_mode(path)})"]
-    if header and not header.startswith(SQLITE_HEADER):
+    if header and not header.startswith(b"SQLite format 3\x00"):
         return [f"EXPENSEBOT_DB: {path} is not a SQLite database"]
     problems = []
     version = int.from_bytes(header[60:64], "big") if len(header) >= 64 else 0
@@ -49,7 +46,6 @@ def database_problems(path: Path, *, must_exist: bool, write: bool) -> list[str]
 
 def spool_problems(path: Path) -> list[str]:
     """Whether the spool folder exists and is ours, or can be created; [] when it can."""
-    path = Path(path)
     if path.exists() and not path.is_dir():
         return [f"EXPENSEBOT_SPOOL: {path} is a file; the spool must be a folder"]
     if path.is_dir():
@@ -88,13 +84,9 @@ def listen_problem(host: str, port: int, exc: OSError) -> str:
 
 def owner_problems(path: Path) -> list[str]:
     """As root, refuse to open another user's database: files SQLite creates beside it would be root's."""
-    path = Path(path)
-    if os.geteuid() != 0 or not path.exists():
+    if os.geteuid() != 0 or not path.exists() or path.stat().st_uid == 0:
         return []
-    owner = path.stat().st_uid
-    if owner == 0:
-        return []
-    name = _name(owner)
+    name = _owner(path)
     return [f"EXPENSEBOT_DB: {path} belongs to {name}; run this as {name} (sudo -u {name} ...), "
             f"or SQLite's -wal and -shm files would become root's and the bot could not write"]
 

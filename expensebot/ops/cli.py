@@ -48,10 +48,7 @@ class Failure(Exception):
 
 def serve(config: Config, args) -> int:
     """Run the bot on waitress until SIGTERM or Ctrl-C."""
-    _require(args.config_problems + config.serving_problems()
-             + checks.database_problems(config.db_path, must_exist=False, write=True)
-             + checks.spool_problems(config.spool_dir)
-             + checks.port_problems(config.host, config.port))
+    _require(_serving_problems(config, args))
     service = Service.open(config)
     try:
         server = make_server(service.app, config)
@@ -74,10 +71,7 @@ def serve(config: Config, args) -> int:
 
 def check(config: Config, args) -> int:
     """Check everything `serve` needs; report every problem, one line each (exit 2), or check_ok."""
-    problems = list(args.config_problems) + config.serving_problems()
-    problems += checks.database_problems(config.db_path, must_exist=False, write=True)
-    problems += checks.spool_problems(config.spool_dir)
-    problems += checks.port_problems(config.host, config.port)
+    problems = _serving_problems(config, args)
     if args.online:
         problems += _graph_problems(config)
     _require(problems)
@@ -86,9 +80,16 @@ def check(config: Config, args) -> int:
     return 0
 
 
+def _serving_problems(config: Config, args) -> list[str]:
+    """Every problem `serve` would meet: the values' and the machine's, all at once."""
+    return (args.config_problems + config.serving_problems()
+            + checks.database_problems(config.db_path, must_exist=False, write=True)
+            + checks.spool_problems(config.spool_dir) + checks.port_problems(config.host, config.port))
+
+
 def _graph_problems(config: Config) -> list[str]:
     try:
-        me = profile.graph_get(config, "/me", {"fields": "id,name"})
+        me = profile.call_graph(config, "GET", "me", {"fields": "id,name"})
     except ConfigError as exc:
         return exc.problems
     except profile.GraphError as exc:
@@ -133,7 +134,9 @@ def export(config: Config, args) -> int:
             export_csv.write_expenses(sys.stdout, rows)
             sys.stdout.flush()
         except OSError as exc:
-            _quiet_broken_stdout()
+            # stdout to /dev/null, so Python's flush at exit cannot fail a second time
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise Failure(f"export: writing stdout failed: {exc.strerror or exc}") from None
         return 0
     if args.output.exists():
@@ -169,7 +172,8 @@ def backup(config: Config, args) -> int:
         raise Failure(f"backup: writing {target} failed: {exc}") from None
     log_event(logger, "backed_up", db=str(config.db_path), path=str(target), bytes=target.stat().st_size)
     if args.keep:
-        for old in _rotated_out(target.parent, args.keep):
+        stamped = sorted(p for p in target.parent.glob(f"{BACKUP_PREFIX}*.db") if p.is_file())
+        for old in stamped[:-args.keep]:  # the names sort by time
             old.unlink()
             log_event(logger, "backup_removed", path=str(old))
     return 0
@@ -186,23 +190,16 @@ def _backup_target(name: str) -> Path:
     return path
 
 
-def _rotated_out(folder: Path, keep: int) -> list[Path]:
-    """The time-stamped backups in folder beyond the newest `keep` (names sort by time)."""
-    stamped = sorted(p for p in folder.glob(f"{BACKUP_PREFIX}*.db") if p.is_file())
-    return stamped[:-keep]
-
-
 def replay_spool(config: Config, args) -> int:
     """Write spooled events into the database now: the database, the spool and ingest, nothing else."""
     _require(checks.database_problems(config.db_path, must_exist=True, write=True)
              + checks.owner_problems(config.db_path) + checks.spool_problems(config.spool_dir))
-    if not config.spool_dir.is_dir():
-        log_event(logger, "spool_replayed_by_hand", messages=0, still_spooled=0, spool=str(config.spool_dir))
-        return 0
-    ingest = Ingest(Database(config.db_path).open(), Spool(config.spool_dir).open(),
-                    Settings(config.currency, config.tz), ai_enabled=config.ai_enabled)
-    written = ingest.replay()
-    log_event(logger, "spool_replayed_by_hand", messages=written, still_spooled=ingest.spool.depth(),
+    written = still_spooled = 0
+    if config.spool_dir.is_dir():  # else nothing is spooled, and opening the spool would create it
+        ingest = Ingest(Database(config.db_path).open(), Spool(config.spool_dir).open(),
+                        Settings(config.currency, config.tz), ai_enabled=config.ai_enabled)
+        written, still_spooled = ingest.replay(), ingest.spool.depth()
+    log_event(logger, "spool_replayed_by_hand", messages=written, still_spooled=still_spooled,
               spool=str(config.spool_dir))
     return 0
 
@@ -243,7 +240,7 @@ def setup_page(config: Config, args) -> int:
 def rejected(config: Config, args) -> int:
     """List events that can never be stored (rejected_events), newest first, with the reason, as JSON lines."""
     with _database(config).connection() as conn:
-        total = conn.execute("SELECT count(*) FROM rejected_events").fetchone()[0]
+        total = store.counts(conn)["rejected_events"]
         events = store.rejected_events(conn, args.limit)
     log_event(logger, "rejected_events", count=total)
     for row in events:
@@ -287,7 +284,6 @@ def _positive(value: str) -> int:
 
 
 DB = ("EXPENSEBOT_DB",)
-GRAPH = ("FB_PAGE_ACCESS_TOKEN", "FB_APP_SECRET", "FB_GRAPH_URL")
 # name: (function, help, variables read, arguments as (flags, add_argument keywords))
 COMMANDS = {
     "serve": (serve, "run the bot", VARIABLES, []),
@@ -321,7 +317,7 @@ COMMANDS = {
     "replay-spool": (replay_spool, "write spooled events into the database now",
                      DB + ("EXPENSEBOT_SPOOL", "EXPENSEBOT_TZ", "EXPENSEBOT_CURRENCY", "AI_ENABLED"), []),
     "setup-page": (setup_page, "set the Page's Get Started button, greeting, menu and ice breakers",
-                   GRAPH + ("EXPENSEBOT_PUBLIC_URL",), [
+                   ("FB_PAGE_ACCESS_TOKEN", "FB_APP_SECRET", "FB_GRAPH_URL", "EXPENSEBOT_PUBLIC_URL"), [
         (("--dry-run",), dict(action="store_true", help="print the profile JSON; send nothing"))]),
 }
 
@@ -355,7 +351,7 @@ def main(argv: list[str] | None = None, prog: str = "expensebot") -> int:
     # export's stdout is the CSV: its log lines go to stderr.
     logs.configure(sys.stderr if args.command == "export" and args.output is None else None)
     logging.captureWarnings(True)  # a library's warning is a JSON line too
-    _log_uncaught_exceptions()
+    threading.excepthook = _thread_crashed
     try:
         return _run(args)
     except KeyboardInterrupt:
@@ -367,9 +363,6 @@ def main(argv: list[str] | None = None, prog: str = "expensebot") -> int:
         return CONFIG_EXIT
     except Failure as exc:
         log_event(logger, "command_failed", level=logging.ERROR, command=args.command, problem=str(exc))
-        return FAILURE_EXIT
-    except OSError as exc:
-        log_event(logger, "command_failed", level=logging.ERROR, command=args.command, problem=_os_problem(exc))
         return FAILURE_EXIT
     except Exception:
         logger.exception("command_crashed", extra={"fields": {"command": args.command}})
@@ -394,30 +387,17 @@ def _run(args) -> int:
         if not is_unavailable(exc):
             raise  # a constraint broken and the like are bugs: their traceback is logged
         raise Failure(f"EXPENSEBOT_DB: {config.db_path}: {exc}") from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise Failure(f"{exc.filename}: {reason}" if exc.filename is not None else reason) from None
 
 
-def _os_problem(exc: OSError) -> str:
-    reason = exc.strerror or str(exc)
-    return f"{exc.filename}: {reason}" if exc.filename is not None else reason
-
-
-def _quiet_broken_stdout() -> None:
-    """After a failed write to stdout, point it at /dev/null so Python's exit flush cannot fail again."""
-    with contextlib.suppress(OSError, ValueError):
-        sys.stdout.flush()
-        return
-    with contextlib.suppress(OSError, ValueError):
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-
-
-def _log_uncaught_exceptions() -> None:
+def _thread_crashed(args: threading.ExceptHookArgs) -> None:
     """A bug in a background thread logs its traceback as one JSON line, not lines of plain text."""
-    def hook(args: threading.ExceptHookArgs) -> None:
-        if args.exc_type is SystemExit:
-            return
-        logger.error("thread_crashed", exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
-                     extra={"fields": {"thread": args.thread.name if args.thread else None}})
-    threading.excepthook = hook
+    if args.exc_type is SystemExit:
+        return
+    logger.error("thread_crashed", exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+                 extra={"fields": {"thread": args.thread.name if args.thread else None}})
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ from expensebot.web.server import stop as stop_server
 
 DEMO_PSID = "1000000000000001"
 PAGE_ID = "100000000000000"
-REPLY_WAIT = 5.0
 # `run.py demo --example`: a conversation that shows the chat language end to end.
 EXAMPLE = ("currency EUR", "coffee 4.50 croissant 3", "budget food 15", "lunch 14 #food", "sushi 500 yen",
            "how much on food this month?", "summary", "undo", "settings")
@@ -77,7 +76,7 @@ class SendApiStandIn:
 
     @property
     def texts(self) -> list[str]:
-        return [d["message"].get("text") or d["message"]["attachment"]["payload"]["text"] for d in self.delivered]
+        return [_text_of(body["message"]) for body in self.delivered]
 
     def close(self) -> None:
         self.closing.set()
@@ -145,10 +144,9 @@ class Demo:
     service: Service
     stand_in: SendApiStandIn
     server: waitress.server.BaseWSGIServer
-    url: str
 
     @classmethod
-    def start(cls, db_path: Path, tz: str = "UTC", currency: str = "USD") -> Demo:
+    def start(cls, db_path: Path, tz: str, currency: str) -> Demo:
         stand_in = SendApiStandIn()
         # The listening socket first: its port is the public URL report links start with.
         listener = socket.create_server(("127.0.0.1", 0))
@@ -157,30 +155,28 @@ class Demo:
                         fb_app_secret=secrets.token_hex(16), fb_verify_token=secrets.token_hex(8),
                         fb_page_access_token=secrets.token_hex(16), fb_graph_url=stand_in.url,
                         psid_hash_key=_demo_key(db_path), ops_token=secrets.token_hex(16), public_url=url)
-        config.validate()
         service = Service.open(config)
         server = make_server(service.app, config, sockets=[listener])
         threading.Thread(target=server.run, daemon=True).start()
-        return cls(config, service, stand_in, server, url)
+        return cls(config, service, stand_in, server)
 
-    def say(self, text: str, quick_reply: str | None = None) -> list[dict]:
-        """Send text as the demo person; return the messages the bot sent back."""
+    def say(self, text: str, quick_reply: str | None = None) -> dict:
+        """Send text as the demo person; return the message the bot sent back."""
         message = {"mid": f"m_demo_{uuid.uuid4().hex}", "text": text}
         if quick_reply:
             message["quick_reply"] = {"payload": quick_reply}
         now = int(time.time() * 1000)
-        body = json.dumps({"object": "page", "entry": [{"id": PAGE_ID, "time": now, "messaging": [
-            {"sender": {"id": DEMO_PSID}, "recipient": {"id": PAGE_ID}, "timestamp": now, "message": message}]}]})
-        raw = body.encode()
-        response = requests.post(f"{self.url}/webhook", data=raw, timeout=10, headers={
+        event = {"sender": {"id": DEMO_PSID}, "recipient": {"id": PAGE_ID}, "timestamp": now, "message": message}
+        raw = json.dumps({"object": "page", "entry": [{"id": PAGE_ID, "time": now, "messaging": [event]}]}).encode()
+        response = requests.post(f"{self.config.public_url}/webhook", data=raw, timeout=10, headers={
             "Content-Type": "application/json",
             "X-Hub-Signature-256": webhook.sign(self.config.fb_app_secret, raw)})
         if response.status_code != 200:
-            return [{"text": f"(the webhook answered {response.status_code}: {response.text})"}]
+            return {"text": f"(the webhook answered {response.status_code}: {response.text})"}
         try:
-            return [self.stand_in.sent.get(timeout=REPLY_WAIT)]
+            return self.stand_in.sent.get(timeout=5)
         except queue.Empty:
-            return [{"text": "(no reply)"}]
+            return {"text": "(no reply)"}
 
     def stop(self) -> None:
         stop_server(self.server)
@@ -192,7 +188,7 @@ def run(db_path: Path, script: Iterable[str] | None, tz: str, currency: str,
         read: Callable[[str], str] = input, write: Callable[[str], None] = print) -> int:
     """Talk to the bot: the scripted lines, or the terminal until EOF or 'quit'."""
     demo = Demo.start(db_path, tz, currency)
-    write(f"expensebot demo — database {db_path}, webhook {demo.url}/webhook. "
+    write(f"expensebot demo — database {db_path}, webhook {demo.config.public_url}/webhook. "
           "Type an expense (\"coffee 4.50\"), \"summary\", \"report\", \"undo\", \"help\"; \"quit\" to leave.")
     options: list[dict] = []
     try:
@@ -200,13 +196,13 @@ def run(db_path: Path, script: Iterable[str] | None, tz: str, currency: str,
             if script is not None:
                 write(f"you> {line}")
             choice = _quick_reply(line, options)
-            for reply in demo.say(choice["title"] if choice else line, choice["payload"] if choice else None):
-                write("bot> " + _text_of(reply).replace("\n", "\n     "))
-                for button in _buttons_of(reply):  # a report link: open it in a browser on this machine
-                    write(f"     [{button['title']}] {button['url']}")
-                options = reply.get("quick_replies", [])
-                for number, option in enumerate(options, start=1):
-                    write(f"     [{number}] {option['title']}")
+            reply = demo.say(choice["title"] if choice else line, choice["payload"] if choice else None)
+            write("bot> " + _text_of(reply).replace("\n", "\n     "))
+            for button in _buttons_of(reply):  # a report link: open it in a browser on this machine
+                write(f"     [{button['title']}] {button['url']}")
+            options = reply.get("quick_replies", [])
+            for number, option in enumerate(options, start=1):
+                write(f"     [{number}] {option['title']}")
     finally:
         demo.stop()
     return 0

@@ -21,7 +21,6 @@ from pathlib import Path
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _NEWLINE = "\n\r"
 _BLANK = " \t\n\r"
-_DOUBLE_QUOTE_ESCAPES = '"\\`$'
 
 
 class EnvFileError(Exception):
@@ -32,8 +31,10 @@ def read(path: Path) -> dict[str, str]:
     """Parse the file at path; raise EnvFileError when it cannot be read."""
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EnvFileError(f"{path}: cannot read the environment file ({_reason(exc)})") from None
+    except UnicodeDecodeError:
+        raise EnvFileError(f"{path}: cannot read the environment file (not UTF-8 text)") from None
+    except OSError as exc:
+        raise EnvFileError(f"{path}: cannot read the environment file ({exc.strerror or type(exc).__name__})") from None
     return parse(text)
 
 
@@ -48,24 +49,16 @@ def parse(text: str) -> dict[str, str]:
         elif char in "#;":
             position = _line_end(text, position) + 1
         else:
-            equals = _key_end(text, position)
-            if equals is None:  # no "=" on this line: ignored
-                position = _line_end(text, position) + 1
+            end = _line_end(text, position)
+            equals = text.find("=", position, end)
+            if equals < 0:  # no "=" on this line: ignored
+                position = end + 1
                 continue
             key = text[position:equals].rstrip(_BLANK)
             value, position = _value(text, equals + 1)
             if _NAME.match(key):
                 values[key] = value
     return values
-
-
-def _key_end(text: str, position: int) -> int | None:
-    """Where the "=" after a key is, or None when the line ends first."""
-    while position < len(text) and text[position] not in _NEWLINE:
-        if text[position] == "=":
-            return position
-        position += 1
-    return None
 
 
 def _value(text: str, position: int) -> tuple[str, int]:
@@ -116,7 +109,7 @@ def _double_quoted(text: str, position: int, out: list[str]) -> int:
             return position + 1
         if char == "\\" and position + 1 < len(text):
             following = text[position + 1]
-            if following in _DOUBLE_QUOTE_ESCAPES:
+            if following in '"\\`$':
                 out.append(following)
             elif following != "\n":
                 out.append("\\" + following)
@@ -130,9 +123,3 @@ def _double_quoted(text: str, position: int, out: list[str]) -> int:
 def _line_end(text: str, position: int) -> int:
     ends = [found for found in (text.find("\n", position), text.find("\r", position)) if found >= 0]
     return min(ends) if ends else len(text)
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, UnicodeDecodeError):
-        return "not UTF-8 text"
-    return exc.strerror or type(exc).__name__

@@ -9,12 +9,6 @@ from __future__ import annotations
 from expensebot.config import Config, ConfigError
 from expensebot.replies import graph
 
-GET_STARTED = "GET_STARTED"
-MENU_SUMMARY = "MENU_SUMMARY"
-MENU_UNDO = "MENU_UNDO"
-MENU_HELP = "MENU_HELP"
-MENU_REPORT = "MENU_REPORT"
-FIELDS = ("get_started", "greeting", "persistent_menu", "ice_breakers")
 TIMEOUT = 15.0  # seconds for the whole call: an operator waits at the terminal
 # Meta shows the greeting before the first message; at most 160 characters.
 GREETING = ("Hi {{user_first_name}}! Text what you spend, like \"coffee 3.50\" or \"lunch 12 #food\", "
@@ -31,16 +25,16 @@ class GraphError(Exception):
 
 def messenger_profile(config: Config) -> dict:
     """The profile to set: Report is in the menu only when report links can be made (EXPENSEBOT_PUBLIC_URL)."""
-    menu = [_postback("Summary", MENU_SUMMARY), _postback("Undo last", MENU_UNDO), _postback("Help", MENU_HELP)]
+    menu = [_postback("Summary", "MENU_SUMMARY"), _postback("Undo last", "MENU_UNDO"), _postback("Help", "MENU_HELP")]
     if config.public_url:
-        menu.append(_postback("Report", MENU_REPORT))
+        menu.append(_postback("Report", "MENU_REPORT"))
     return {
-        "get_started": {"payload": GET_STARTED},
+        "get_started": {"payload": "GET_STARTED"},
         "greeting": [{"locale": "default", "text": GREETING}],
         "persistent_menu": [{"locale": "default", "composer_input_disabled": False, "call_to_actions": menu}],
         "ice_breakers": [{"locale": "default", "call_to_actions": [
-            {"question": "How do I log an expense?", "payload": MENU_HELP},
-            {"question": "What did I spend this month?", "payload": MENU_SUMMARY},
+            {"question": "How do I log an expense?", "payload": "MENU_HELP"},
+            {"question": "What did I spend this month?", "payload": "MENU_SUMMARY"},
         ]}],
     }
 
@@ -48,32 +42,25 @@ def messenger_profile(config: Config) -> dict:
 def set_up_page(config: Config) -> bool:
     """Make the Page's profile ours; return False when it already was (nothing posted)."""
     wanted = messenger_profile(config)
-    current = graph_get(config, "/me/messenger_profile", {"fields": ",".join(FIELDS)})
-    data = current.get("data") or [{}]
-    if _normal(data[0]) == _normal(wanted):
+    current = call_graph(config, "GET", "me/messenger_profile", {"fields": ",".join(wanted)})
+    have = (current.get("data") or [{}])[0]
+    if {field: have.get(field) for field in wanted} == wanted:  # Graph answers in the shapes it was sent
         return False
-    answer = graph_post(config, "/me/messenger_profile", wanted)
+    answer = call_graph(config, "POST", "me/messenger_profile", wanted)
     if answer.get("result") != "success":
         raise GraphError(f"Graph did not confirm the profile: {str(answer)[:200]}")
     return True
 
 
-def graph_get(config: Config, path: str, params: dict | None = None) -> dict:
-    """GET {FB_GRAPH_URL}{path} with the Page token; return the JSON answer or raise GraphError."""
-    return _call(config, lambda client: client.get(path.lstrip("/"), params))
+def call_graph(config: Config, method: str, path: str, data: dict) -> dict:
+    """GET (data as the query) or POST (data as JSON) {FB_GRAPH_URL}/{path}; the JSON answer, or GraphError.
 
-
-def graph_post(config: Config, path: str, body: dict) -> dict:
-    """POST JSON body to {FB_GRAPH_URL}{path} with the Page token; return the JSON answer or raise GraphError."""
-    return _call(config, lambda client: client.post_json(path.lstrip("/"), body))
-
-
-def _call(config: Config, call) -> dict:
-    """One call through the bot's own Graph client (token in a header, appsecret_proof, a deadline)."""
+    One call through the bot's own Graph client: the Page token in a header, appsecret_proof, a deadline.
+    """
     client = graph.GraphClient(config.fb_graph_url, _require_token(config), config.fb_app_secret,
                                timeout=TIMEOUT)
     try:
-        answer = call(client)
+        answer = client.get(path, data) if method == "GET" else client.post_json(path, data)
     except graph.GraphError as exc:
         if exc.status is None:
             raise GraphError(f"FB_GRAPH_URL: cannot reach {config.fb_graph_url} ({exc})") from None
@@ -95,8 +82,3 @@ def _require_token(config: Config) -> str:
 
 def _postback(title: str, payload: str) -> dict:
     return {"type": "postback", "title": title, "payload": payload}
-
-
-def _normal(profile: dict) -> dict:
-    """The fields we set, as comparable values (Graph answers with the same shapes it was sent)."""
-    return {field: profile.get(field) for field in FIELDS}
