@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import logging
+import os
 from collections.abc import Callable
 
 import bottle
@@ -18,12 +20,14 @@ from expensebot import outbound
 from expensebot.ai import AiClient
 from expensebot.background.enrich import Enricher
 from expensebot.background.wal import WAL_LIMIT, WalKeeper
-from expensebot.config import Config
+from expensebot.config import Config, ConfigError
 from expensebot.db import Database
 from expensebot.identity import Sealer
 from expensebot.ingest.spool import Spool
 from expensebot.ingest.write import Ingest
+from expensebot.journal import Journal
 from expensebot.limits import RateLimiter
+from expensebot.logs import log_event
 from expensebot.replies.compose import Replier
 from expensebot.replies.graph import GraphClient
 from expensebot.replies.outbox import BACKOFF, Outbox
@@ -32,6 +36,7 @@ from expensebot.times import utc_now
 from expensebot.web.app import create_app
 from expensebot.web.report import link_for
 
+logger = logging.getLogger(__name__)
 # People the AI rate limit remembers: more than can make an AI call within a minute (2 enrichment
 # workers and the summaries' rephrasings do far fewer than this many calls a minute).
 RATE_KEYS = 10_000
@@ -57,7 +62,16 @@ class Service:
         A `send_api` given here is the caller's to close.
         """
         with contextlib.ExitStack() as exits:
+            journal = Journal(config.db_path)
+            lock = journal.lock()  # shared: `expensebot restore` waits for the bot to stop
+            if lock is None:
+                raise ConfigError(f"EXPENSEBOT_DB: a restore into {config.db_path} is running; start the bot after it")
+            exits.callback(os.close, lock)
             db = Database(config.db_path).open()
+            with db.transaction() as conn:  # a backup put in place by hand keeps every erasure too
+                applied = journal.reconcile(conn)
+            if applied:
+                log_event(logger, "erasures_reapplied", erasures=applied, journal=str(journal.path))
             wal = WalKeeper(db, limit=wal_limit).start()
             exits.callback(wal.stop)
             spool = Spool(config.spool_dir).open()

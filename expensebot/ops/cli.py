@@ -28,7 +28,7 @@ from expensebot.identity import PsidHasher, is_psid_hash
 from expensebot.ingest.spool import Spool
 from expensebot.ingest.write import Ingest
 from expensebot.logs import log_event
-from expensebot.ops import checks, demo, envfile, profile
+from expensebot.ops import checks, demo, envfile, profile, restore
 from expensebot.service import Service
 from expensebot.settings import Settings
 from expensebot.web import export as export_csv
@@ -190,6 +190,13 @@ def _backup_target(name: str) -> Path:
     return path
 
 
+def restore_backup(config: Config, args) -> int:
+    """Put a backup in the database's place (the bot stopped), keeping every erasure made since."""
+    _require(checks.owner_problems(config.db_path if config.db_path.exists() else config.db_path.parent))
+    log_event(logger, "restored", **restore.restore(config.db_path, args.backup))
+    return 0
+
+
 def replay_spool(config: Config, args) -> int:
     """Write spooled events into the database now: the database, the spool and ingest, nothing else."""
     _require(checks.database_problems(config.db_path, must_exist=True, write=True)
@@ -309,6 +316,8 @@ COMMANDS = {
                                          "is a folder) to get expensebot-<UTC time>.db")),
         (("--keep",), dict(type=_positive, metavar="N",
                            help="then delete all but the newest N expensebot-*.db files in that folder"))]),
+    "restore": (restore_backup, "put a backup in place of the database (the bot stopped), keeping every erasure", DB, [
+        (("backup",), dict(type=Path, help="a backup file, or a folder: its newest expensebot-*.db"))]),
     "jobs": (jobs, "enrichment jobs that ended in error, as JSON lines", DB, [
         (("--retry",), dict(action="store_true", help="make every failed job pending again"))]),
     "rejected": (rejected, "events that can never be stored, with the reason, as JSON lines", DB, [
