@@ -1,9 +1,6 @@
 """A person's report page: signed, expiring links; the month drawn from the rows as HTML and SVG.
 
-A link is `{EXPENSEBOT_PUBLIC_URL}/report/<token>/`. The token is opaque: version, psid_hash,
-when it was made and when it expires, signed with HMAC-SHA256 under a key derived from
-PSID_HASH_KEY (never the key itself), base64url. Every page is rendered from one person's rows,
-the person named by a token that checked out; anything else gets the same plain 403.
+The token's layout and every check on it: docs/REPORT.md.
 """
 
 from __future__ import annotations
