@@ -55,7 +55,8 @@ RENDERS_WAITING = 2      # requests that may wait for a turn (each holds a threa
 RENDER_PATIENCE = 2.0    # seconds one waits before it is answered 503 with Retry-After
 RENDER_THREADS = RENDERS_AT_ONCE + RENDERS_WAITING  # request threads report pages can hold at most
 BUSY_RETRY_AFTER = 5     # seconds, the Retry-After of that 503
-VIEWS = Path(__file__).resolve().parent / "views"
+# One list for every call: bottle.template caches a compiled template by this list's id.
+VIEWS = [str(Path(__file__).resolve().parent / "views")]
 HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
@@ -533,12 +534,5 @@ def _secure(content_type: str) -> None:
         bottle.response.set_header(name, value)
 
 
-_TEMPLATES: dict[str, bottle.SimpleTemplate] = {}
-_TEMPLATES_LOCK = threading.Lock()
-
-
 def _render(name: str, **values) -> str:
-    with _TEMPLATES_LOCK:
-        if name not in _TEMPLATES:
-            _TEMPLATES[name] = bottle.SimpleTemplate(name=name, lookup=[str(VIEWS)])
-    return _TEMPLATES[name].render(**values)
+    return bottle.template(name, template_lookup=VIEWS, **values)
