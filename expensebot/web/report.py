@@ -430,7 +430,7 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
             return refused
         with db.connection() as conn:
             if person(conn, token) is None:
-                return _plain(403)
+                return error_page(403)
         _secure("text/plain; charset=utf-8")
         bottle.response.status = 301
         bottle.response.set_header("Location", f"{token}/")  # relative: right behind any proxy prefix
@@ -444,15 +444,15 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
         with db.connection() as conn:
             psid_hash = person(conn, token)
             if psid_hash is None:
-                return _plain(403)
+                return error_page(403)
             currency, zone = person_settings(conn, psid_hash, config)
             today = now().astimezone(zone).date()
             first = parse_month(bottle.request.query.get("month"), today)
             if first is None:
-                return _plain(400)
+                return error_page(400)
             with turns.turn() as started:
                 if not started:
-                    return _busy()
+                    return error_page(503, BUSY_RETRY_AFTER)
                 html = _render("report", **month_page(month_sums(conn, psid_hash, first, zone),
                                                       first, today, currency, zone))
         _secure("text/html; charset=utf-8")
@@ -467,13 +467,13 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
             conn = held.enter_context(db.connection())
             psid_hash = person(conn, token)
             if psid_hash is None:
-                return _plain(403)
+                return error_page(403)
             zone = person_settings(conn, psid_hash, config)[1]
             first = parse_month(bottle.request.query.get("month"), now().astimezone(zone).date())
             if first is None:
-                return _plain(400)
+                return error_page(400)
             if not held.enter_context(turns.turn()):
-                return _busy()
+                return error_page(503, BUSY_RETRY_AFTER)
             rows = store.expenses_between(conn, psid_hash, *month_bounds(first, zone))
             _secure("text/csv; charset=utf-8")
             bottle.response.set_header("Content-Disposition", f'attachment; filename="expenses-{first:%Y-%m}.csv"')
@@ -500,32 +500,20 @@ def is_report_path(path: str) -> bool:
     return path == "/report" or path.startswith("/report/")
 
 
-def error_page(status: int) -> str:
-    """The app's error answer under /report/ (404, 405, 500, ...): plain, locked down, no echo of the path."""
-    return _plain(status)
-
-
-def _plain(status: int) -> str:
-    """A page that says only what went wrong in general: never why a token failed."""
+def error_page(status: int, retry_after: int = 0) -> str:
+    """A plain, locked-down page that says only what went wrong in general (never why a token failed,
+    never the path); also the app's error answer under /report/ (404, 405, 500, ...)."""
     bottle.response.status = status
     _secure("text/html; charset=utf-8")
+    if retry_after:
+        bottle.response.set_header("Retry-After", str(retry_after))
     title, text = _PLAIN.get(status, _PLAIN_OTHER)
     return _render("report_plain", status=status, title=title, text=text)
 
 
-def _busy() -> str:
-    page = _plain(503)
-    bottle.response.set_header("Retry-After", str(BUSY_RETRY_AFTER))
-    return page
-
-
 def _limited(limiter: RateLimiter, trusted: frozenset) -> str | None:
     seconds = limiter.wait(limit_key(client_address(bottle.request.environ, trusted)))
-    if not seconds:
-        return None
-    page = _plain(429)
-    bottle.response.set_header("Retry-After", str(max(1, math.ceil(seconds))))
-    return page
+    return error_page(429, max(1, math.ceil(seconds))) if seconds else None
 
 
 def _secure(content_type: str) -> None:
