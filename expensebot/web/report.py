@@ -6,7 +6,6 @@ The token's layout and every check on it: docs/REPORT.md.
 from __future__ import annotations
 
 import base64
-import binascii
 import collections
 import contextlib
 import dataclasses
@@ -19,7 +18,6 @@ import re
 import sqlite3
 import struct
 import threading
-import zoneinfo
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -90,10 +88,7 @@ def read_token(key: bytes, token: str, now: dt.datetime) -> Link | None:
     """Whose link a token is and when it was made, or None when it is malformed, tampered with, or out of date."""
     if len(token) != _TOKEN_CHARS or not _TOKEN_RE.fullmatch(token):
         return None
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-    except (binascii.Error, ValueError):
-        return None
+    raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     # Only the canonical spelling: no second token that decodes to the same bytes.
     if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != token:
         return None
@@ -118,13 +113,9 @@ def link_for(config: Config, psid_hash: str, now: dt.datetime) -> str | None:
     return f"{config.public_url}/report/{make_token(link_key(config.psid_hash_key), psid_hash, now)}/"
 
 
-def person_settings(conn: sqlite3.Connection, psid_hash: str, config: Config) -> tuple[str, dt.tzinfo]:
-    """The person's currency and zone; the bot's own when theirs is unset or unusable."""
-    own = store.settings_of(conn, psid_hash, settings.Settings(config.currency, config.tz))
-    try:
-        return own.currency, own.zone
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return own.currency, config.zone
+def person_settings(conn: sqlite3.Connection, psid_hash: str, config: Config) -> settings.Settings:
+    """The person's settings; the bot's own where theirs are unset or unusable."""
+    return store.settings_of(conn, psid_hash, settings.Settings(config.currency, config.tz))
 
 
 def trusted_peers(config: Config) -> frozenset:
@@ -178,10 +169,8 @@ def client_address(environ: dict, trusted: frozenset = frozenset()) -> str:
         return peer
     forwarded = environ.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
     if address in trusted and forwarded:
-        try:
+        with contextlib.suppress(ValueError):
             return str(_unmapped(ipaddress.ip_address(forwarded)))
-        except ValueError:
-            return str(address)
     return str(address)
 
 
@@ -201,8 +190,7 @@ def limit_key(address: str) -> str:
 
 
 def _unmapped(address: ipaddress.IPv4Address | ipaddress.IPv6Address):
-    mapped = getattr(address, "ipv4_mapped", None)
-    return mapped if mapped is not None else address
+    return getattr(address, "ipv4_mapped", None) or address
 
 
 # ---- The month, from the rows ----
@@ -402,16 +390,16 @@ def _local(iso: str, zone: dt.tzinfo) -> dt.datetime:
 
 def install_report(app: bottle.Bottle, config: Config, db: Database,
                    now: Callable[[], dt.datetime] = times.utc_now,
-                   limiter: RateLimiter | None = None, turns: RenderTurns | None = None) -> None:
+                   turns: RenderTurns | None = None) -> None:
     """Add the report routes to the app: the page, its CSV, its stylesheet."""
-    key = link_key(config.psid_hash_key) if config.psid_hash_key else None
-    limiter = limiter or RateLimiter(RATE_PER_MINUTE, RATE_ADDRESSES)
+    key = link_key(config.psid_hash_key)
+    limiter = RateLimiter(RATE_PER_MINUTE, RATE_ADDRESSES)
     turns = turns or RenderTurns()
     trusted = trusted_peers(config)
 
     def person(conn: sqlite3.Connection, token: str) -> str | None:
         """Whose link this is, unless it does not check out or was made before that person erased their data."""
-        link = read_token(key, token, now()) if key else None
+        link = read_token(key, token, now())
         if link is None or store.erased_since(conn, link.psid_hash, times.iso_utc(link.made * 1000)):
             return None
         return link.psid_hash
@@ -445,7 +433,8 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
             psid_hash = person(conn, token)
             if psid_hash is None:
                 return error_page(403)
-            currency, zone = person_settings(conn, psid_hash, config)
+            own = person_settings(conn, psid_hash, config)
+            currency, zone = own.currency, own.zone
             today = now().astimezone(zone).date()
             first = parse_month(bottle.request.query.get("month"), today)
             if first is None:
@@ -468,7 +457,7 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
             psid_hash = person(conn, token)
             if psid_hash is None:
                 return error_page(403)
-            zone = person_settings(conn, psid_hash, config)[1]
+            zone = person_settings(conn, psid_hash, config).zone
             first = parse_month(bottle.request.query.get("month"), now().astimezone(zone).date())
             if first is None:
                 return error_page(400)
