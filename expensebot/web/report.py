@@ -248,10 +248,6 @@ DAY_CHART_HEIGHT = 120  # pixels of the tallest day's bar
 DAY_CHART_TOP = 8
 
 
-def month_title(first: dt.date) -> str:
-    return first.strftime("%B %Y")
-
-
 def parse_month(value: str | None, today: dt.date) -> dt.date | None:
     """The first day of the month `YYYY-MM` (today's month when absent), or None when invalid."""
     if not value:
@@ -267,57 +263,42 @@ def next_month(first: dt.date) -> dt.date:
     return (first + dt.timedelta(days=32)).replace(day=1)
 
 
-def previous_month(first: dt.date) -> dt.date:
-    return (first - dt.timedelta(days=1)).replace(day=1)
-
-
-@dataclasses.dataclass(frozen=True)
-class MonthSums:
-    """One person's month as SQLite sums it: everything the page is drawn from."""
-    categories: list  # currency, category, total_minor, count (store.category_totals)
-    days: list        # day of the month, currency, total_minor (store.day_sums)
-    latest: list      # the newest MAX_LISTED expenses, newest first
-    budgets: list     # category, amount_minor, currency (store.budgets_of)
-
-
 def month_bounds(first: dt.date, zone: dt.tzinfo) -> tuple[str, str]:
     """The UTC bounds [start, end) of the month starting `first` in zone."""
     return day_bounds(first, zone)[0], day_bounds(next_month(first), zone)[0]
 
 
-def month_sums(conn: sqlite3.Connection, psid_hash: str, first: dt.date, zone: dt.tzinfo) -> MonthSums:
-    """Sum the person's month in their zone per category and per day, in SQL, and read its newest expenses."""
-    length = (next_month(first) - first).days
-    day_starts = [day_bounds(first + dt.timedelta(days=number), zone)[0] for number in range(length + 1)]
+def month_page(conn: sqlite3.Connection, psid_hash: str, first: dt.date, today: dt.date, currency: str,
+               zone: dt.tzinfo) -> dict:
+    """Everything the page template shows: the month in the person's zone summed by SQLite per category
+    and per day, and its newest expenses (integers until formatted)."""
+    before = (first - dt.timedelta(days=1)).replace(day=1)
+    after = next_month(first)
+    day_starts = [day_bounds(first + dt.timedelta(days=number), zone)[0]
+                  for number in range((after - first).days + 1)]
     start, end = day_starts[0], day_starts[-1]
-    return MonthSums(store.category_totals(conn, psid_hash, start, end), store.day_sums(conn, psid_hash, day_starts),
-                     store.latest_expenses_between(conn, psid_hash, start, end, MAX_LISTED),
-                     store.budgets_of(conn, psid_hash))
-
-
-def month_page(sums: MonthSums, first: dt.date, today: dt.date, currency: str, zone: dt.tzinfo) -> dict:
-    """Everything the page template shows, from the month's sums (integers until formatted)."""
     categories: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     counts: dict[str, int] = collections.Counter()
-    for row in sums.categories:
+    for row in store.category_totals(conn, psid_hash, start, end):
         categories[row["currency"]][row["category"] or ""] += row["total_minor"]
         counts[row["currency"]] += row["count"]
     per_day: dict[str, dict[int, int]] = collections.defaultdict(dict)
-    for row in sums.days:
+    for row in store.day_sums(conn, psid_hash, day_starts):
         per_day[row["currency"]][row["day"]] = row["total_minor"]
     # The person's own currency first, then the most used.
     order = sorted(counts, key=lambda code: (code != currency, -counts[code], code))
     count = sum(counts.values())
     return {
-        "title": month_title(first),
-        "month": first.strftime("%Y-%m"),
-        "previous": previous_month(first).strftime("%Y-%m") if first.year > 2000 or first.month > 1 else "",
-        "previous_label": _step_label(previous_month(first), first),
-        "next": next_month(first).strftime("%Y-%m") if next_month(first) <= today.replace(day=1) else "",
-        "next_label": _step_label(next_month(first), first),
+        "title": f"{first:%B %Y}",
+        "month": f"{first:%Y-%m}",
+        "previous": f"{before:%Y-%m}" if before.year >= 2000 else "",
+        "previous_label": _step_label(before, first),
+        "next": f"{after:%Y-%m}" if after <= today.replace(day=1) else "",
+        "next_label": _step_label(after, first),
         "blocks": [_currency_block(code, categories[code], counts[code], per_day[code], first) for code in order],
-        "budgets": _budget_lines(sums.budgets, categories),
-        "listed": [_listed(row, zone) for row in sums.latest],
+        "budgets": _budget_lines(store.budgets_of(conn, psid_hash), categories),
+        "listed": [_listed(row, zone)
+                   for row in store.latest_expenses_between(conn, psid_hash, start, end, MAX_LISTED)],
         "count": count,
         "unlisted": max(0, count - MAX_LISTED),
         "day_chart_bottom": DAY_CHART_TOP + DAY_CHART_HEIGHT,
@@ -333,19 +314,18 @@ def _currency_block(currency: str, totals: dict[str, int], count: int, per_day: 
                            f"tone{index % 8}" if category else "tone-none")
                        for index, (name, (category, total)) in enumerate(zip(names, ranked)))
     length = (next_month(first) - first).days
-    highest = max(per_day.values(), default=0) or 1
+    highest = max(per_day.values(), default=0)
     slot = 100 / length
     days = []
     for day in range(1, length + 1):
         amount = per_day.get(day, 0)
-        height = round(DAY_CHART_HEIGHT * amount / highest, 1) if amount else 0
-        if amount and height < 2:
-            height = 2.0  # a small day still shows
+        # At least 2 pixels: a small day still shows.
+        height = max(2.0, round(DAY_CHART_HEIGHT * amount / (highest or 1), 1)) if amount else 0
         days.append(DayColumn(day, format_amount(amount, currency), round((day - 1) * slot + slot * 0.15, 3),
                               round(slot * 0.7, 3), DAY_CHART_TOP + DAY_CHART_HEIGHT - height, height))
     ticks = tuple((day, round((day - 0.5) * slot, 3)) for day in sorted({1, 8, 15, 22, length}))
     return CurrencyBlock(currency, format_amount(sum(totals.values()), currency), count, categories,
-                         tuple(days), ticks, format_amount(max(per_day.values(), default=0), currency))
+                         tuple(days), ticks, format_amount(highest, currency))
 
 
 def _budget_lines(budgets: list, categories: dict[str, dict[str, int]]) -> list[BudgetLine]:
@@ -363,7 +343,7 @@ def _budget_lines(budgets: list, categories: dict[str, dict[str, int]]) -> list[
 
 
 def _listed(row, zone: dt.tzinfo) -> Listed:
-    when = _local(row["occurred_at"], zone)
+    when = dt.datetime.fromisoformat(row["occurred_at"]).astimezone(zone)
     return Listed(f"{when:%b} {when.day}", row["description"] or "expense", row["category"] or "",
                   format_amount(row["amount_minor"], row["currency"]))
 
@@ -380,10 +360,6 @@ def _short(label: str, limit: int = 24) -> str:
 
 def _share(part: int, whole: int) -> float:
     return round(100 * part / whole, 2) if whole > 0 and part > 0 else 0.0
-
-
-def _local(iso: str, zone: dt.tzinfo) -> dt.datetime:
-    return dt.datetime.fromisoformat(iso).astimezone(zone)
 
 
 # ---- The routes ----
@@ -442,8 +418,7 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
             with turns.turn() as started:
                 if not started:
                     return error_page(503, BUSY_RETRY_AFTER)
-                html = _render("report", **month_page(month_sums(conn, psid_hash, first, zone),
-                                                      first, today, currency, zone))
+                html = _render("report", **month_page(conn, psid_hash, first, today, currency, zone))
         _secure("text/html; charset=utf-8")
         return html
 
