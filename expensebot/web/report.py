@@ -70,10 +70,10 @@ def link_key(psid_hash_key: str) -> bytes:
     return hmac.new(psid_hash_key.encode("utf-8"), KEY_PURPOSE, hashlib.sha256).digest()
 
 
-def make_token(key: bytes, psid_hash: str, now: dt.datetime, lifetime: dt.timedelta = LINK_LIFETIME) -> str:
+def make_token(key: bytes, psid_hash: str, now: dt.datetime) -> str:
     """Sign a token naming the person, when it was made and when it expires."""
     made = int(now.timestamp())
-    body = _TOKEN.pack(TOKEN_VERSION, bytes.fromhex(psid_hash), made, made + int(lifetime.total_seconds()))
+    body = _TOKEN.pack(TOKEN_VERSION, bytes.fromhex(psid_hash), made, made + int(LINK_LIFETIME.total_seconds()))
     mac = hmac.new(key, body, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(body + mac).rstrip(b"=").decode("ascii")
 
