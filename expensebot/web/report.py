@@ -309,10 +309,13 @@ def _currency_block(currency: str, totals: dict[str, int], count: int, per_day: 
                     first: dt.date) -> CurrencyBlock:
     ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
     largest = ranked[0][1] if ranked else 1
-    names = [name or "uncategorized" for name, _ in ranked]
-    categories = tuple(Bar(name, _short(name), format_amount(total, currency), _share(total, largest),
-                           f"tone{index % 8}" if category else "tone-none")
-                       for index, (name, (category, total)) in enumerate(zip(names, ranked)))
+    categories = []
+    for index, (category, total) in enumerate(ranked):
+        name = category or "uncategorized"
+        # The chart's label leaves room for the amount beside it; the table keeps the whole name.
+        label = name if len(name) <= 24 else name[:23] + "\u2026"
+        categories.append(Bar(name, label, format_amount(total, currency), _share(total, largest),
+                              f"tone{index % 8}" if category else "tone-none"))
     length = (next_month(first) - first).days
     highest = max(per_day.values(), default=0)
     slot = 100 / length
@@ -324,7 +327,7 @@ def _currency_block(currency: str, totals: dict[str, int], count: int, per_day: 
         days.append(DayColumn(day, format_amount(amount, currency), round((day - 1) * slot + slot * 0.15, 3),
                               round(slot * 0.7, 3), DAY_CHART_TOP + DAY_CHART_HEIGHT - height, height))
     ticks = tuple((day, round((day - 0.5) * slot, 3)) for day in sorted({1, 8, 15, 22, length}))
-    return CurrencyBlock(currency, format_amount(sum(totals.values()), currency), count, categories,
+    return CurrencyBlock(currency, format_amount(sum(totals.values()), currency), count, tuple(categories),
                          tuple(days), ticks, format_amount(highest, currency))
 
 
@@ -351,11 +354,6 @@ def _listed(row, zone: dt.tzinfo) -> Listed:
 def _step_label(month: dt.date, shown: dt.date) -> str:
     """'Oct' beside November; 'Dec 2025' beside January 2026."""
     return f"{month:%b}" if month.year == shown.year else f"{month:%b %Y}"
-
-
-def _short(label: str, limit: int = 24) -> str:
-    """A chart label that leaves room for the amount beside it (the tables keep the whole name)."""
-    return label if len(label) <= limit else label[:limit - 1] + "\u2026"
 
 
 def _share(part: int, whole: int) -> float:
@@ -410,15 +408,14 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
             if psid_hash is None:
                 return error_page(403)
             own = person_settings(conn, psid_hash, config)
-            currency, zone = own.currency, own.zone
-            today = now().astimezone(zone).date()
+            today = now().astimezone(own.zone).date()
             first = parse_month(bottle.request.query.get("month"), today)
             if first is None:
                 return error_page(400)
             with turns.turn() as started:
                 if not started:
                     return error_page(503, BUSY_RETRY_AFTER)
-                html = _render("report", **month_page(conn, psid_hash, first, today, currency, zone))
+                html = _render("report", **month_page(conn, psid_hash, first, today, own.currency, own.zone))
         _secure("text/html; charset=utf-8")
         return html
 
