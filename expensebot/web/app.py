@@ -27,10 +27,8 @@ from expensebot.ingest.write import Ingest
 from expensebot.logs import log_event
 from expensebot.replies.outbox import Addresses
 from expensebot.settings import Settings
-from expensebot.web import privacy
+from expensebot.web import privacy, report
 from expensebot.web.reads import database_required
-from expensebot.web.report import error_page as report_error_page
-from expensebot.web.report import install_report, is_report_path
 
 logger = logging.getLogger(__name__)
 # /healthz turns 503 when the spool has waited (or replay has failed) this long.
@@ -57,19 +55,19 @@ def create_app(config: Config, db: Database, ingest: Ingest,
         if query.get("hub.mode") == "subscribe" and _same(token, config.fb_verify_token):
             bottle.response.content_type = "text/plain; charset=utf-8"
             return query.getunicode("hub.challenge", "")
-        return _error(403, "verify token mismatch")
+        raise bottle.HTTPError(403, "verify token mismatch")
 
     @app.post("/webhook")
     def receive():
         body = _read_body(bottle.request)
         if body is None:
-            return _error(413, "body over 1 MiB")
+            raise bottle.HTTPError(413, "body over 1 MiB")
         if not webhook.verify_signature(config.fb_app_secret, body, _header("X-Hub-Signature-256")):
             log_event(logger, "signature_rejected", level=logging.WARNING, bytes=len(body))
-            return _error(403, "missing or wrong X-Hub-Signature-256")
+            raise bottle.HTTPError(403, "missing or wrong X-Hub-Signature-256")
         payload = _json_object(body)
         if payload is None:
-            return _error(400, "body is not a JSON object")
+            raise bottle.HTTPError(400, "body is not a JSON object")
         # The injected clock: event times are judged against it (more than a day ahead is garbage).
         delivery = webhook.read_delivery(payload, hash_psid, int(now().timestamp() * 1000))
         if delivery.skipped:
@@ -81,20 +79,16 @@ def create_app(config: Config, db: Database, ingest: Ingest,
         try:
             ingest.accept(list(delivery.messages))
         except SpoolError:  # logged by ingest, once per incident
-            return _error(503, "not stored; please redeliver")
+            raise bottle.HTTPError(503, "not stored; please redeliver")
         bottle.response.content_type = "text/plain; charset=utf-8"
         return "EVENT_RECEIVED"
 
     @app.get("/healthz")
     def healthz():
         problem = ingest.health_problem(spool_stale_after) or db.file_problem() or _unanswered(db)
-        try:
-            depth = ingest.spool.depth()
-        except SpoolError:
-            depth = None
         if problem:
-            return _json({"status": "unavailable", "reason": problem, "spool_depth": depth}, 503)
-        return _json({"status": "ok", "spool_depth": depth})
+            return _json({"status": "unavailable", "reason": problem, "spool_depth": _spool_depth(ingest)}, 503)
+        return _json({"status": "ok", "spool_depth": _spool_depth(ingest)})
 
     @app.get("/ops/last-write")
     @database_required
@@ -102,7 +96,7 @@ def create_app(config: Config, db: Database, ingest: Ingest,
         _require_ops_token(config)
         psid_hash = bottle.request.query.getunicode("psid_hash", "")
         if not is_psid_hash(psid_hash):
-            return _error(400, "psid_hash must be 64 lowercase hex digits")
+            raise bottle.HTTPError(400, "psid_hash must be 64 lowercase hex digits")
         with db.connection() as conn:
             row = store.last_write(conn, psid_hash)
         return _json({"psid_hash": psid_hash,
@@ -116,9 +110,9 @@ def create_app(config: Config, db: Database, ingest: Ingest,
         psid_hash = bottle.request.query.getunicode("psid_hash", "")
         period = bottle.request.query.getunicode("period", meaning.DEFAULT_PERIOD)
         if not is_psid_hash(psid_hash):
-            return _error(400, "psid_hash must be 64 lowercase hex digits")
+            raise bottle.HTTPError(400, "psid_hash must be 64 lowercase hex digits")
         if period not in summary.PERIODS:
-            return _error(400, f"period must be one of {', '.join(summary.PERIODS)}")
+            raise bottle.HTTPError(400, f"period must be one of {', '.join(summary.PERIODS)}")
         with db.connection() as conn:
             zone = store.settings_of(conn, psid_hash, Settings(config.currency, config.tz)).zone
             computed = summary.summarize(conn, psid_hash, period, now(), zone)
@@ -130,13 +124,9 @@ def create_app(config: Config, db: Database, ingest: Ingest,
         _require_ops_token(config)
         with db.connection() as conn:
             counts = store.counts(conn)
-        try:
-            depth = ingest.spool.depth()
-        except SpoolError:
-            depth = None
-        return _json({**counts, "spool_depth": depth, **(wal.stats() if wal is not None else {})})
+        return _json({**counts, "spool_depth": _spool_depth(ingest), **(wal.stats() if wal is not None else {})})
 
-    install_report(app, config, db, now)
+    report.install_report(app, config, db, now)
     privacy.install_privacy(app, config)
     for status in (400, 401, 403, 404, 405, 413, 500, 503):
         app.error(status)(_error_page)
@@ -151,6 +141,14 @@ def _unanswered(db: Database) -> str | None:
     except (sqlite3.Error, DatabaseUnavailable) as exc:
         return f"database does not answer: {exc}"
     return None
+
+
+def _spool_depth(ingest: Ingest) -> int | None:
+    """How many deliveries wait in the spool; None when it cannot be read."""
+    try:
+        return ingest.spool.depth()
+    except SpoolError:
+        return None
 
 
 def _json_500(route: Callable) -> Callable:
@@ -213,13 +211,9 @@ def _json(data: dict, status: int = 200) -> str:
     return json.dumps(data)
 
 
-def _error(status: int, message: str) -> str:
-    return _json({"error": message}, status)
-
-
 def _error_page(error: bottle.HTTPError) -> str:
-    if is_report_path(bottle.request.path):  # a report link's path holds its token: never echo it
-        return report_error_page(error.status_code)
+    if report.is_report_path(bottle.request.path):  # a report link's path holds its token: never echo it
+        return report.error_page(error.status_code)
     bottle.response.content_type = "application/json"
     if error.status_code == 401:
         bottle.response.set_header("WWW-Authenticate", "Bearer")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import TextIO
 
@@ -14,7 +13,7 @@ COLUMNS = ("id", "occurred_at", "amount", "currency", "amount_minor", "descripti
            "category", "category_source", "mid")
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-ROWS_PER_CHUNK = 1_000  # rows fetched and written at a time when streaming (about 100 KB of CSV)
+ROWS_PER_CHUNK = 1_000  # rows written at a time when streaming (about 100 KB of CSV)
 
 
 def safe_cell(value) -> str:
@@ -25,24 +24,21 @@ def safe_cell(value) -> str:
 
 def write_expenses(file: TextIO, rows: Iterable) -> None:
     """Write expense rows (store.expenses_of) as RFC 4180 CSV with a header line."""
-    writer = csv.writer(file, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    writer.writerows(_cells(row) for row in rows)
+    file.writelines(expense_chunks(rows))
 
 
-def expense_chunks(cursor: sqlite3.Cursor, rows_per_chunk: int = ROWS_PER_CHUNK) -> Iterator[str]:
-    """The CSV of write_expenses in pieces: the header line, then rows_per_chunk rows at a time."""
+def expense_chunks(rows: Iterable) -> Iterator[str]:
+    """The CSV of write_expenses in pieces of ROWS_PER_CHUNK rows, never the whole of a long month at once."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
-    while True:
-        yield buffer.getvalue()
-        rows = cursor.fetchmany(rows_per_chunk)
-        if not rows:
-            return
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerows(_cells(row) for row in rows)
+    for number, row in enumerate(rows, start=1):
+        writer.writerow(_cells(row))
+        if number % ROWS_PER_CHUNK == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
 
 
 def _cells(row) -> list:

@@ -57,11 +57,11 @@ AI_OFF = "No AI service is used: no one else sees your texts."
 
 def privacy_page(config: Config) -> str:
     """The privacy page for this configuration; every configured value is HTML-escaped."""
-    ai = AI_ON.format(provider=_escape(_host(config.ai_url) or "the configured AI service")) \
+    ai = AI_ON.format(provider=html.escape(_host(config.ai_url) or "the configured AI service")) \
         if config.ai_enabled else AI_OFF
-    return PRIVACY.format(name=_escape(config.operator or "expensebot"),
-                          operator=_escape(config.operator or "the person who set it up"),
-                          contact=_escape(config.contact or "through the Page that runs this bot"),
+    return PRIVACY.format(name=html.escape(config.operator or "expensebot"),
+                          operator=html.escape(config.operator or "the person who set it up"),
+                          contact=html.escape(config.contact or "through the Page that runs this bot"),
                           ai=ai)
 
 
@@ -73,10 +73,6 @@ def install_privacy(app: bottle.Bottle, config: Config) -> None:
     def privacy():
         bottle.response.content_type = "text/html; charset=utf-8"
         return page
-
-
-def _escape(value: str) -> str:
-    return html.escape(value, quote=True)
 
 
 def _host(url: str) -> str:

@@ -1,15 +1,11 @@
 """A person's report page: signed, expiring links; the month drawn from the rows as HTML and SVG.
 
-A link is `{EXPENSEBOT_PUBLIC_URL}/report/<token>/`. The token is opaque: version, psid_hash,
-when it was made and when it expires, signed with HMAC-SHA256 under a key derived from
-PSID_HASH_KEY (never the key itself), base64url. Every page is rendered from one person's rows,
-the person named by a token that checked out; anything else gets the same plain 403.
+The token's layout and every check on it: docs/REPORT.md.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import collections
 import contextlib
 import dataclasses
@@ -22,7 +18,6 @@ import re
 import sqlite3
 import struct
 import threading
-import zoneinfo
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -58,7 +53,8 @@ RENDERS_WAITING = 2      # requests that may wait for a turn (each holds a threa
 RENDER_PATIENCE = 2.0    # seconds one waits before it is answered 503 with Retry-After
 RENDER_THREADS = RENDERS_AT_ONCE + RENDERS_WAITING  # request threads report pages can hold at most
 BUSY_RETRY_AFTER = 5     # seconds, the Retry-After of that 503
-VIEWS = Path(__file__).resolve().parent / "views"
+# One list for every call: bottle.template caches a compiled template by this list's id.
+VIEWS = [str(Path(__file__).resolve().parent / "views")]
 HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
@@ -74,10 +70,10 @@ def link_key(psid_hash_key: str) -> bytes:
     return hmac.new(psid_hash_key.encode("utf-8"), KEY_PURPOSE, hashlib.sha256).digest()
 
 
-def make_token(key: bytes, psid_hash: str, now: dt.datetime, lifetime: dt.timedelta = LINK_LIFETIME) -> str:
+def make_token(key: bytes, psid_hash: str, now: dt.datetime) -> str:
     """Sign a token naming the person, when it was made and when it expires."""
     made = int(now.timestamp())
-    body = _TOKEN.pack(TOKEN_VERSION, bytes.fromhex(psid_hash), made, made + int(lifetime.total_seconds()))
+    body = _TOKEN.pack(TOKEN_VERSION, bytes.fromhex(psid_hash), made, made + int(LINK_LIFETIME.total_seconds()))
     mac = hmac.new(key, body, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(body + mac).rstrip(b"=").decode("ascii")
 
@@ -92,10 +88,7 @@ def read_token(key: bytes, token: str, now: dt.datetime) -> Link | None:
     """Whose link a token is and when it was made, or None when it is malformed, tampered with, or out of date."""
     if len(token) != _TOKEN_CHARS or not _TOKEN_RE.fullmatch(token):
         return None
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-    except (binascii.Error, ValueError):
-        return None
+    raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     # Only the canonical spelling: no second token that decodes to the same bytes.
     if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != token:
         return None
@@ -120,13 +113,9 @@ def link_for(config: Config, psid_hash: str, now: dt.datetime) -> str | None:
     return f"{config.public_url}/report/{make_token(link_key(config.psid_hash_key), psid_hash, now)}/"
 
 
-def person_settings(conn: sqlite3.Connection, psid_hash: str, config: Config) -> tuple[str, dt.tzinfo]:
-    """The person's currency and zone; the bot's own when theirs is unset or unusable."""
-    own = store.settings_of(conn, psid_hash, settings.Settings(config.currency, config.tz))
-    try:
-        return own.currency, own.zone
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return own.currency, config.zone
+def person_settings(conn: sqlite3.Connection, psid_hash: str, config: Config) -> settings.Settings:
+    """The person's settings; the bot's own where theirs are unset or unusable."""
+    return store.settings_of(conn, psid_hash, settings.Settings(config.currency, config.tz))
 
 
 def trusted_peers(config: Config) -> frozenset:
@@ -180,10 +169,8 @@ def client_address(environ: dict, trusted: frozenset = frozenset()) -> str:
         return peer
     forwarded = environ.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
     if address in trusted and forwarded:
-        try:
+        with contextlib.suppress(ValueError):
             return str(_unmapped(ipaddress.ip_address(forwarded)))
-        except ValueError:
-            return str(address)
     return str(address)
 
 
@@ -203,8 +190,7 @@ def limit_key(address: str) -> str:
 
 
 def _unmapped(address: ipaddress.IPv4Address | ipaddress.IPv6Address):
-    mapped = getattr(address, "ipv4_mapped", None)
-    return mapped if mapped is not None else address
+    return getattr(address, "ipv4_mapped", None) or address
 
 
 # ---- The month, from the rows ----
@@ -262,10 +248,6 @@ DAY_CHART_HEIGHT = 120  # pixels of the tallest day's bar
 DAY_CHART_TOP = 8
 
 
-def month_title(first: dt.date) -> str:
-    return first.strftime("%B %Y")
-
-
 def parse_month(value: str | None, today: dt.date) -> dt.date | None:
     """The first day of the month `YYYY-MM` (today's month when absent), or None when invalid."""
     if not value:
@@ -281,57 +263,42 @@ def next_month(first: dt.date) -> dt.date:
     return (first + dt.timedelta(days=32)).replace(day=1)
 
 
-def previous_month(first: dt.date) -> dt.date:
-    return (first - dt.timedelta(days=1)).replace(day=1)
-
-
-@dataclasses.dataclass(frozen=True)
-class MonthSums:
-    """One person's month as SQLite sums it: everything the page is drawn from."""
-    categories: list  # currency, category, total_minor, count (store.category_totals)
-    days: list        # day of the month, currency, total_minor (store.day_sums)
-    latest: list      # the newest MAX_LISTED expenses, newest first
-    budgets: list     # category, amount_minor, currency (store.budgets_of)
-
-
 def month_bounds(first: dt.date, zone: dt.tzinfo) -> tuple[str, str]:
     """The UTC bounds [start, end) of the month starting `first` in zone."""
     return day_bounds(first, zone)[0], day_bounds(next_month(first), zone)[0]
 
 
-def month_sums(conn: sqlite3.Connection, psid_hash: str, first: dt.date, zone: dt.tzinfo) -> MonthSums:
-    """Sum the person's month in their zone per category and per day, in SQL, and read its newest expenses."""
-    length = (next_month(first) - first).days
-    day_starts = [day_bounds(first + dt.timedelta(days=number), zone)[0] for number in range(length + 1)]
+def month_page(conn: sqlite3.Connection, psid_hash: str, first: dt.date, today: dt.date, currency: str,
+               zone: dt.tzinfo) -> dict:
+    """Everything the page template shows: the month in the person's zone summed by SQLite per category
+    and per day, and its newest expenses (integers until formatted)."""
+    before = (first - dt.timedelta(days=1)).replace(day=1)
+    after = next_month(first)
+    day_starts = [day_bounds(first + dt.timedelta(days=number), zone)[0]
+                  for number in range((after - first).days + 1)]
     start, end = day_starts[0], day_starts[-1]
-    return MonthSums(store.category_totals(conn, psid_hash, start, end), store.day_sums(conn, psid_hash, day_starts),
-                     store.latest_expenses_between(conn, psid_hash, start, end, MAX_LISTED),
-                     store.budgets_of(conn, psid_hash))
-
-
-def month_page(sums: MonthSums, first: dt.date, today: dt.date, currency: str, zone: dt.tzinfo) -> dict:
-    """Everything the page template shows, from the month's sums (integers until formatted)."""
     categories: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     counts: dict[str, int] = collections.Counter()
-    for row in sums.categories:
+    for row in store.category_totals(conn, psid_hash, start, end):
         categories[row["currency"]][row["category"] or ""] += row["total_minor"]
         counts[row["currency"]] += row["count"]
     per_day: dict[str, dict[int, int]] = collections.defaultdict(dict)
-    for row in sums.days:
+    for row in store.day_sums(conn, psid_hash, day_starts):
         per_day[row["currency"]][row["day"]] = row["total_minor"]
     # The person's own currency first, then the most used.
     order = sorted(counts, key=lambda code: (code != currency, -counts[code], code))
     count = sum(counts.values())
     return {
-        "title": month_title(first),
-        "month": first.strftime("%Y-%m"),
-        "previous": previous_month(first).strftime("%Y-%m") if first.year > 2000 or first.month > 1 else "",
-        "previous_label": _step_label(previous_month(first), first),
-        "next": next_month(first).strftime("%Y-%m") if next_month(first) <= today.replace(day=1) else "",
-        "next_label": _step_label(next_month(first), first),
+        "title": f"{first:%B %Y}",
+        "month": f"{first:%Y-%m}",
+        "previous": f"{before:%Y-%m}" if before.year >= 2000 else "",
+        "previous_label": _step_label(before, first),
+        "next": f"{after:%Y-%m}" if after <= today.replace(day=1) else "",
+        "next_label": _step_label(after, first),
         "blocks": [_currency_block(code, categories[code], counts[code], per_day[code], first) for code in order],
-        "budgets": _budget_lines(sums.budgets, categories),
-        "listed": [_listed(row, zone) for row in sums.latest],
+        "budgets": _budget_lines(store.budgets_of(conn, psid_hash), categories),
+        "listed": [_listed(row, zone)
+                   for row in store.latest_expenses_between(conn, psid_hash, start, end, MAX_LISTED)],
         "count": count,
         "unlisted": max(0, count - MAX_LISTED),
         "day_chart_bottom": DAY_CHART_TOP + DAY_CHART_HEIGHT,
@@ -342,24 +309,26 @@ def _currency_block(currency: str, totals: dict[str, int], count: int, per_day: 
                     first: dt.date) -> CurrencyBlock:
     ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
     largest = ranked[0][1] if ranked else 1
-    names = [name or "uncategorized" for name, _ in ranked]
-    categories = tuple(Bar(name, _short(name), format_amount(total, currency), _share(total, largest),
-                           f"tone{index % 8}" if category else "tone-none")
-                       for index, (name, (category, total)) in enumerate(zip(names, ranked)))
+    categories = []
+    for index, (category, total) in enumerate(ranked):
+        name = category or "uncategorized"
+        # The chart's label leaves room for the amount beside it; the table keeps the whole name.
+        label = name if len(name) <= 24 else name[:23] + "\u2026"
+        categories.append(Bar(name, label, format_amount(total, currency), _share(total, largest),
+                              f"tone{index % 8}" if category else "tone-none"))
     length = (next_month(first) - first).days
-    highest = max(per_day.values(), default=0) or 1
+    highest = max(per_day.values(), default=0)
     slot = 100 / length
     days = []
     for day in range(1, length + 1):
         amount = per_day.get(day, 0)
-        height = round(DAY_CHART_HEIGHT * amount / highest, 1) if amount else 0
-        if amount and height < 2:
-            height = 2.0  # a small day still shows
+        # At least 2 pixels: a small day still shows.
+        height = max(2.0, round(DAY_CHART_HEIGHT * amount / (highest or 1), 1)) if amount else 0
         days.append(DayColumn(day, format_amount(amount, currency), round((day - 1) * slot + slot * 0.15, 3),
                               round(slot * 0.7, 3), DAY_CHART_TOP + DAY_CHART_HEIGHT - height, height))
     ticks = tuple((day, round((day - 0.5) * slot, 3)) for day in sorted({1, 8, 15, 22, length}))
-    return CurrencyBlock(currency, format_amount(sum(totals.values()), currency), count, categories,
-                         tuple(days), ticks, format_amount(max(per_day.values(), default=0), currency))
+    return CurrencyBlock(currency, format_amount(sum(totals.values()), currency), count, tuple(categories),
+                         tuple(days), ticks, format_amount(highest, currency))
 
 
 def _budget_lines(budgets: list, categories: dict[str, dict[str, int]]) -> list[BudgetLine]:
@@ -377,7 +346,7 @@ def _budget_lines(budgets: list, categories: dict[str, dict[str, int]]) -> list[
 
 
 def _listed(row, zone: dt.tzinfo) -> Listed:
-    when = _local(row["occurred_at"], zone)
+    when = dt.datetime.fromisoformat(row["occurred_at"]).astimezone(zone)
     return Listed(f"{when:%b} {when.day}", row["description"] or "expense", row["category"] or "",
                   format_amount(row["amount_minor"], row["currency"]))
 
@@ -387,33 +356,24 @@ def _step_label(month: dt.date, shown: dt.date) -> str:
     return f"{month:%b}" if month.year == shown.year else f"{month:%b %Y}"
 
 
-def _short(label: str, limit: int = 24) -> str:
-    """A chart label that leaves room for the amount beside it (the tables keep the whole name)."""
-    return label if len(label) <= limit else label[:limit - 1] + "\u2026"
-
-
 def _share(part: int, whole: int) -> float:
     return round(100 * part / whole, 2) if whole > 0 and part > 0 else 0.0
-
-
-def _local(iso: str, zone: dt.tzinfo) -> dt.datetime:
-    return dt.datetime.fromisoformat(iso).astimezone(zone)
 
 
 # ---- The routes ----
 
 def install_report(app: bottle.Bottle, config: Config, db: Database,
                    now: Callable[[], dt.datetime] = times.utc_now,
-                   limiter: RateLimiter | None = None, turns: RenderTurns | None = None) -> None:
+                   turns: RenderTurns | None = None) -> None:
     """Add the report routes to the app: the page, its CSV, its stylesheet."""
-    key = link_key(config.psid_hash_key) if config.psid_hash_key else None
-    limiter = limiter or RateLimiter(RATE_PER_MINUTE, RATE_ADDRESSES)
+    key = link_key(config.psid_hash_key)
+    limiter = RateLimiter(RATE_PER_MINUTE, RATE_ADDRESSES)
     turns = turns or RenderTurns()
     trusted = trusted_peers(config)
 
     def person(conn: sqlite3.Connection, token: str) -> str | None:
         """Whose link this is, unless it does not check out or was made before that person erased their data."""
-        link = read_token(key, token, now()) if key else None
+        link = read_token(key, token, now())
         if link is None or store.erased_since(conn, link.psid_hash, times.iso_utc(link.made * 1000)):
             return None
         return link.psid_hash
@@ -432,7 +392,7 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
             return refused
         with db.connection() as conn:
             if person(conn, token) is None:
-                return _plain(403)
+                return error_page(403)
         _secure("text/plain; charset=utf-8")
         bottle.response.status = 301
         bottle.response.set_header("Location", f"{token}/")  # relative: right behind any proxy prefix
@@ -446,17 +406,16 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
         with db.connection() as conn:
             psid_hash = person(conn, token)
             if psid_hash is None:
-                return _plain(403)
-            currency, zone = person_settings(conn, psid_hash, config)
-            today = now().astimezone(zone).date()
+                return error_page(403)
+            own = person_settings(conn, psid_hash, config)
+            today = now().astimezone(own.zone).date()
             first = parse_month(bottle.request.query.get("month"), today)
             if first is None:
-                return _plain(400)
+                return error_page(400)
             with turns.turn() as started:
                 if not started:
-                    return _busy()
-                html = _render("report", **month_page(month_sums(conn, psid_hash, first, zone),
-                                                      first, today, currency, zone))
+                    return error_page(503, BUSY_RETRY_AFTER)
+                html = _render("report", **month_page(conn, psid_hash, first, today, own.currency, own.zone))
         _secure("text/html; charset=utf-8")
         return html
 
@@ -469,13 +428,13 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
             conn = held.enter_context(db.connection())
             psid_hash = person(conn, token)
             if psid_hash is None:
-                return _plain(403)
-            zone = person_settings(conn, psid_hash, config)[1]
+                return error_page(403)
+            zone = person_settings(conn, psid_hash, config).zone
             first = parse_month(bottle.request.query.get("month"), now().astimezone(zone).date())
             if first is None:
-                return _plain(400)
+                return error_page(400)
             if not held.enter_context(turns.turn()):
-                return _busy()
+                return error_page(503, BUSY_RETRY_AFTER)
             rows = store.expenses_between(conn, psid_hash, *month_bounds(first, zone))
             _secure("text/csv; charset=utf-8")
             bottle.response.set_header("Content-Disposition", f'attachment; filename="expenses-{first:%Y-%m}.csv"')
@@ -502,32 +461,20 @@ def is_report_path(path: str) -> bool:
     return path == "/report" or path.startswith("/report/")
 
 
-def error_page(status: int) -> str:
-    """The app's error answer under /report/ (404, 405, 500, ...): plain, locked down, no echo of the path."""
-    return _plain(status)
-
-
-def _plain(status: int) -> str:
-    """A page that says only what went wrong in general: never why a token failed."""
+def error_page(status: int, retry_after: int = 0) -> str:
+    """A plain, locked-down page that says only what went wrong in general (never why a token failed,
+    never the path); also the app's error answer under /report/ (404, 405, 500, ...)."""
     bottle.response.status = status
     _secure("text/html; charset=utf-8")
+    if retry_after:
+        bottle.response.set_header("Retry-After", str(retry_after))
     title, text = _PLAIN.get(status, _PLAIN_OTHER)
     return _render("report_plain", status=status, title=title, text=text)
 
 
-def _busy() -> str:
-    page = _plain(503)
-    bottle.response.set_header("Retry-After", str(BUSY_RETRY_AFTER))
-    return page
-
-
 def _limited(limiter: RateLimiter, trusted: frozenset) -> str | None:
     seconds = limiter.wait(limit_key(client_address(bottle.request.environ, trusted)))
-    if not seconds:
-        return None
-    page = _plain(429)
-    bottle.response.set_header("Retry-After", str(max(1, math.ceil(seconds))))
-    return page
+    return error_page(429, max(1, math.ceil(seconds))) if seconds else None
 
 
 def _secure(content_type: str) -> None:
@@ -536,12 +483,5 @@ def _secure(content_type: str) -> None:
         bottle.response.set_header(name, value)
 
 
-_TEMPLATES: dict[str, bottle.SimpleTemplate] = {}
-_TEMPLATES_LOCK = threading.Lock()
-
-
 def _render(name: str, **values) -> str:
-    with _TEMPLATES_LOCK:
-        if name not in _TEMPLATES:
-            _TEMPLATES[name] = bottle.SimpleTemplate(name=name, lookup=[str(VIEWS)])
-    return _TEMPLATES[name].render(**values)
+    return bottle.template(name, template_lookup=VIEWS, **values)
