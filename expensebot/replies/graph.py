@@ -66,19 +66,11 @@ def batch_item(psid: str, message: dict) -> dict:
 
 
 class GraphClient:
-    """Calls to one Graph API version root, such as https://graph.facebook.com/v25.0.
+    """Calls to one Graph API version root, such as https://graph.facebook.com/v25.0; thread-safe.
 
-        graph = GraphClient(config.fb_graph_url, config.fb_page_access_token, config.fb_app_secret)
-        graph.post_json("me/messenger_profile", {"greeting": [...]})  # the answer's JSON
-        graph.get("me", {"fields": "id,name"})                        # the answer's JSON
-        graph.send_message(psid, {"text": "hi"})                      # one Send API call
-        graph.send_batch([(psid, message), ...])                      # [None | GraphError, ...]
-        graph.close()
-
-    Every call sends the token as `Authorization: Bearer` and `appsecret_proof` as a parameter (in
-    the body of a POST, the query of a GET), and ends within `timeout` seconds whatever the server
-    does (or by `cutoff`, a time.monotonic() value, if sooner); a failure raises GraphError.
-    Thread-safe. `http`: the outbound client to use (else one of its own).
+    `appsecret_proof` goes with every call (in the body of a POST, the query of a GET). A call ends
+    within `timeout` seconds whatever the server does, or by `cutoff` (a time.monotonic() value) if
+    sooner; a failure raises GraphError. `http`: the outbound client to use (else one of its own).
     """
 
     def __init__(self, graph_url: str, token: str, app_secret: str, *, timeout: float = CALL_TIMEOUT,
