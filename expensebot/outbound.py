@@ -52,14 +52,7 @@ class OutboundError(Exception):
 
 
 class Client:
-    """Make HTTP calls through one requests.Session; thread-safe.
-
-        http = Client()
-        http.request("POST", url, timeout=2.5, json={...}, headers={"Authorization": "Bearer ..."})
-        http.close()
-
-    `verify`: True, or the path of a CA bundle to trust instead of the system's.
-    """
+    """Make HTTP calls through one requests.Session; thread-safe. `verify`: True, or a CA bundle's path."""
 
     def __init__(self, *, verify: bool | str = True):
         self._session = requests.Session()
