@@ -169,10 +169,7 @@ class Replier:
         return command
 
     def _rephrased(self, psid_hash: str, plain: str) -> str:
-        """The model's wording of a computed summary when it adds nothing of its own; else plain.
-
-        The AI call has a whole-call deadline (AI_TIMEOUT), so the plain answer is never later than that.
-        """
+        """The model's wording of a computed summary when it adds nothing of its own; else plain."""
         if self.ai is None or self.rate.wait(psid_hash):
             return plain
         try:

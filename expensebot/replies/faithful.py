@@ -127,7 +127,9 @@ def _pieces(text: str) -> list[tuple[str, object]]:
     """Text as (kind, value): stops, categories, currencies, amounts (a number written with money), words."""
     pieces = [_piece(match) for match in _PIECE.finditer(text)]
     for i, (kind, match) in enumerate(pieces):
-        if kind == "number" and match["percent"] is None and (match["fraction"] or _beside_money(pieces, i)):
+        # A number with a currency right before or after it is an amount: '800 JPY', '¥800'.
+        beside_money = any(0 <= j < len(pieces) and pieces[j][0] == "currency" for j in (i - 1, i + 1))
+        if kind == "number" and match["percent"] is None and (match["fraction"] or beside_money):
             pieces[i] = ("amount", _value(match))
     return pieces
 
@@ -148,8 +150,3 @@ def _piece(match: re.Match) -> tuple[str, object]:
     if word in _CURRENCY_WORDS or money.is_currency(match["word"]):
         return "currency", None
     return "word", None
-
-
-def _beside_money(pieces: list[tuple[str, object]], i: int) -> bool:
-    """Tell whether a currency stands right before or after pieces[i]: '800 JPY', '¥800'."""
-    return any(0 <= j < len(pieces) and pieces[j][0] == "currency" for j in (i - 1, i + 1))

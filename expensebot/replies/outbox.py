@@ -147,7 +147,7 @@ class Outbox:
             time.sleep(0.005)
 
     def close(self) -> None:
-        """Take no more replies, send what can go within GRACE, keep the rest for the restart; return within CLOSE_WITHIN."""
+        """Take no more replies, send what can go in GRACE, keep the rest for the restart; return within CLOSE_WITHIN."""
         started = time.monotonic()
         with self._lock:
             self._closed = True

@@ -119,13 +119,12 @@ def which_currency_reply(line) -> tuple[str, tuple[QuickReply, ...]]:
 
 def summary_reply(summary: Summary) -> str:
     """Render computed totals; every number comes from the Summary."""
-    name = summary.label
     if not summary.currencies:
-        return f"{name}: no expenses."
+        return f"{summary.label}: no expenses."
     lines = []
     for total in summary.currencies:
         noun = "expense" if total.count == 1 else "expenses"
-        lines.append(f"{name}: {format_amount(total.total_minor, total.currency)} in {total.count} {noun}")
+        lines.append(f"{summary.label}: {format_amount(total.total_minor, total.currency)} in {total.count} {noun}")
         top = [f"{c.category or 'uncategorized'} {format_amount(c.total_minor, total.currency)}"
                for c in total.categories[:3]]
         lines.append("Top: " + ", ".join(top))
@@ -144,10 +143,9 @@ def question_reply(summary: Summary, term: str | None) -> str:
     """Answer 'how much on food this month?' from computed totals."""
     if term is None:
         return summary_reply(summary)
-    name = summary.label
     if not summary.currencies:
-        return f"{name}: nothing on {term}."
-    return fit([f"{name}, {term}: {format_amount(t.total_minor, t.currency)} in {t.count} "
+        return f"{summary.label}: nothing on {term}."
+    return fit([f"{summary.label}, {term}: {format_amount(t.total_minor, t.currency)} in {t.count} "
                 f"{'expense' if t.count == 1 else 'expenses'}" for t in summary.currencies])
 
 
