@@ -6,7 +6,7 @@ for the category of the message's uncategorised expenses; a failure is retried w
 few times, then the job stays `error` with its reason. While the model rests after failing to
 answer (ai.py), no job is taken: jobs wait `pending`, untouched. With AI off, ingest writes each
 job `skipped` in its message's own transaction; the poller ends in bulk any found pending (left
-from a run with AI on, or re-queued by `jobs --retry`). Nothing here can touch a committed write, or delay a write.
+from a run with AI on, or re-queued by `jobs --retry`). Nothing here can touch or delay a write.
 """
 
 from __future__ import annotations
