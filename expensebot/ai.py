@@ -5,9 +5,7 @@ does: outbound.py's deadline. A model that fails to answer (no answer, refused, 
 left to rest, 1 s after the first failure and twice as long after each next one, up to a minute
 (or as long as its Retry-After asks): meanwhile calls fail at once, without a request, and the
 enricher takes no jobs. A model that is down thus costs the bot one call a rest, not one or three
-calls a message. The model words things, it never counts: every total is summed from
-the expenses rows (docs/ARCHITECTURE.md, invariant 5), and replies/faithful.py rejects a
-rephrasing that states a number the computed summary does not.
+calls a message. The model words things, it never counts (replies/faithful.py).
 """
 
 from __future__ import annotations
@@ -100,18 +98,14 @@ class AiClient:
             data = self._http.request("POST", self.url, timeout=self.timeout, json=body, headers=self._headers,
                                       max_bytes=MAX_ANSWER_BYTES)
         except outbound.OutboundError as exc:
-            self._rest_after_failure(exc.retry_after)
+            with self._lock:
+                now = self.clock()
+                if now >= self._rest_until:  # else a call begun before the rest: the rest stands as it is
+                    self._rest = min(max(2 * self._rest, FIRST_REST), MAX_REST)
+                    self._rest_until = now + max(self._rest, min(exc.retry_after or 0.0, MAX_REST))
             raise AiError(str(exc)) from None
         self._rest = 0.0
         return data
-
-    def _rest_after_failure(self, asked: float | None) -> None:
-        with self._lock:
-            now = self.clock()
-            if now < self._rest_until:  # a call begun before the rest: the rest stands as it is
-                return
-            self._rest = min(max(2 * self._rest, FIRST_REST), MAX_REST)
-            self._rest_until = now + max(self._rest, min(asked or 0.0, MAX_REST))
 
 
 def read_category(content: str) -> str:

@@ -52,14 +52,7 @@ class OutboundError(Exception):
 
 
 class Client:
-    """Make HTTP calls through one requests.Session; thread-safe.
-
-        http = Client()
-        http.request("POST", url, timeout=2.5, json={...}, headers={"Authorization": "Bearer ..."})
-        http.close()
-
-    `verify`: True, or the path of a CA bundle to trust instead of the system's.
-    """
+    """Make HTTP calls through one requests.Session; thread-safe. `verify`: True, or a CA bundle's path."""
 
     def __init__(self, *, verify: bool | str = True):
         self._session = requests.Session()
@@ -87,7 +80,15 @@ class Client:
         ends = (lambda: min(started + timeout, cutoff())) if cutoff else (lambda: started + timeout)
         _current.ends = ends
         try:
-            return self._exchange(method, url, headers, params, json, data, max_bytes)
+            left = _time_left()  # requests' own per-operation timeouts: never longer than the call
+            with self._session.request(method, url, headers=headers, params=params, json=json, data=data,
+                                       timeout=(left, left), allow_redirects=False, stream=True) as response:
+                status = response.status_code
+                body = _read(response, max_bytes)
+                if not 200 <= status < 300:
+                    asked = retry_after(response.headers.get("Retry-After"))
+                    raise OutboundError(f"HTTP {status}", status, asked, body)
+            return body
         except OutboundError:
             raise
         except FAILURES as exc:
@@ -96,17 +97,6 @@ class Client:
             raise OutboundError(f"request failed: {type(_cause(exc)).__name__}") from None
         finally:
             _current.ends = None
-
-    def _exchange(self, method, url, headers, params, json, data, max_bytes) -> bytes:
-        left = _time_left()  # requests' own per-operation timeouts: never longer than the call
-        with self._session.request(method, url, headers=headers, params=params, json=json, data=data,
-                                   timeout=(left, left), allow_redirects=False, stream=True) as response:
-            status = response.status_code
-            body = _read(response, max_bytes)
-            if not 200 <= status < 300:
-                asked = retry_after(response.headers.get("Retry-After"))
-                raise OutboundError(f"HTTP {status}", status, asked, body)
-        return body
 
 
 def retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
@@ -165,11 +155,6 @@ def _time_left() -> float | None:
     return left
 
 
-def _wait_slice() -> float | None:
-    left = _time_left()
-    return None if left is None else min(left, SLICE)
-
-
 class _DeadlineSocket:
     """A connected socket whose sends and receives give up when the current call's time is up."""
 
@@ -194,10 +179,10 @@ class _DeadlineSocket:
     def _retrying(self, operation, *args):
         """Run a send or receive in slices of at most SLICE seconds, until it succeeds or the call's time is up."""
         while True:
-            wait = _wait_slice()
-            if wait is None:  # outside a call: the socket's own timeout, as urllib3 set it
+            left = _time_left()
+            if left is None:  # outside a call: the socket's own timeout, as urllib3 set it
                 return operation(*args)
-            self._sock.settimeout(wait)
+            self._sock.settimeout(min(left, SLICE))
             try:
                 return operation(*args)
             except (TimeoutError, ssl.SSLWantReadError, ssl.SSLWantWriteError):

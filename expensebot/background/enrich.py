@@ -4,12 +4,9 @@ A poller thread takes due jobs from the database (woken after each commit, and e
 never more than the pool can run, so 100,000 pending jobs cost no RAM. Each job asks the model
 for the category of the message's uncategorised expenses; a failure is retried with backoff a
 few times, then the job stays `error` with its reason. While the model rests after failing to
-answer (ai.py), no job is taken: jobs wait `pending`, untouched, and cost nothing (a model that
-fails fast would otherwise be asked three times for every message, as fast as the workers go,
-and take a core from the webhook). With AI off, ingest writes each job
-`skipped` in its message's own transaction; the poller ends in bulk any found pending (left from
-a run with AI on, or re-queued by `jobs --retry`).
-Nothing here can touch a write that was already committed, or delay one.
+answer (ai.py), no job is taken: jobs wait `pending`, untouched. With AI off, ingest writes each
+job `skipped` in its message's own transaction; the poller ends in bulk any found pending (left
+from a run with AI on, or re-queued by `jobs --retry`). Nothing here can touch or delay a write.
 """
 
 from __future__ import annotations
@@ -58,7 +55,7 @@ class Enricher:
         self._poller.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)  # the AI client is its creator's to close
 
-    def wake(self, *_) -> None:
+    def wake(self) -> None:
         """Look for due jobs now (called after a commit); with AI off the timer's batches suffice."""
         if self.ai is not None and len(self._in_flight) < self.capacity and not self.ai.resting():
             self._poller.wake()
@@ -115,15 +112,12 @@ class Enricher:
             try:
                 category = self.ai.categorize(expense["description"])
             except AiError as exc:
-                return self._failed(message_id, job, str(exc))
+                if job["attempts"] + 1 >= MAX_ATTEMPTS:
+                    return self._finish(message_id, job, "error", str(exc))
+                return self._postpone(message_id, job, RETRY_AFTER_MS * 2 ** job["attempts"], str(exc), attempted=True)
             with self.db.transaction() as conn:
                 store.set_ai_category(conn, expense["id"], expense["description"], category)
         self._finish(message_id, job, "ok")
-
-    def _failed(self, message_id: int, job, reason: str) -> None:
-        if job["attempts"] + 1 >= MAX_ATTEMPTS:
-            return self._finish(message_id, job, "error", reason)
-        self._postpone(message_id, job, RETRY_AFTER_MS * 2 ** job["attempts"], reason, attempted=True)
 
     def _postpone(self, message_id: int, job, delay_ms: int, reason: str, attempted: bool) -> None:
         now_ms = self.now_ms()

@@ -83,13 +83,12 @@ class Replier:
         ask = next((line for line in rejected if line.choices), None)
         if not reading.expenses:
             if ask is not None:
-                text, quick_replies = words.which_currency_reply(ask)
-                return Reply(text, tuple(quick_replies))
+                return Reply(*words.which_currency_reply(ask))
             return Reply(words.hint_reply(rejected))
         totals, budgets = self._day_and_budgets(record, conn)
         text = words.expenses_reply(list(reading.expenses), rejected, totals, reading.today,
                                     edited=record.message.kind == "edit", budgets=budgets)
-        return Reply(text, tuple(words.which_currency_reply(ask)[1]) if ask is not None else ())
+        return Reply(text, words.which_currency_reply(ask)[1] if ask is not None else ())
 
     def _day_and_budgets(self, record: Saved, conn: sqlite3.Connection) -> tuple[list, list]:
         """The day's totals as of the message's own commit, and the month's use of its budgets."""
@@ -125,7 +124,7 @@ class Replier:
             if asked is not None:
                 return self._summary(dataclasses.replace(record, reading=dataclasses.replace(
                     record.reading, command=asked)), conn)
-        return Reply(words.did_you_mean(command.topic))
+        return Reply(words.DID_YOU_MEAN.get(command.topic, words.HINT))
 
     def _report(self, record: Saved, conn: sqlite3.Connection) -> Reply:
         url = self.report_link(record.message.psid_hash)
@@ -147,8 +146,7 @@ class Replier:
     def _setting(self, record: Saved, conn: sqlite3.Connection) -> Reply:
         command, outcome = record.reading.command, record.outcome
         if outcome.late:
-            current = store.settings_of(conn, record.message.psid_hash, record.reading.settings)
-            text = words.late_setting_reply(current.currency, current.tz)
+            text = words.late_setting_reply(store.settings_of(conn, record.message.psid_hash, record.reading.settings))
         elif command.name == "currency_set":
             text = words.currency_set_reply(command.currency)
         else:
@@ -171,10 +169,7 @@ class Replier:
         return command
 
     def _rephrased(self, psid_hash: str, plain: str) -> str:
-        """The model's wording of a computed summary when it adds nothing of its own; else plain.
-
-        The AI call has a whole-call deadline (AI_TIMEOUT), so the plain answer is never later than that.
-        """
+        """The model's wording of a computed summary when it adds nothing of its own; else plain."""
         if self.ai is None or self.rate.wait(psid_hash):
             return plain
         try:
@@ -193,11 +188,6 @@ def _text(make: Callable[[Saved], Reply]) -> Callable[[Replier, Saved, sqlite3.C
     return lambda replier, record, conn: make(record)
 
 
-def _with_quick_replies(text_and_replies: tuple[str, list]) -> Reply:
-    text, quick_replies = text_and_replies
-    return Reply(text, tuple(quick_replies))
-
-
 # The reply to each kind of message: None is a message that is no command (expenses, or a hint).
 REPLIES: dict[str | None, Callable[[Replier, Saved, sqlite3.Connection], Reply]] = {
     None: Replier._expenses,
@@ -210,18 +200,16 @@ REPLIES: dict[str | None, Callable[[Replier, Saved, sqlite3.Connection], Reply]]
     "currency_set": Replier._setting,
     "timezone_set": Replier._setting,
     "help": _text(lambda record: Reply(words.HELP)),
-    "welcome": _text(lambda record: Reply(words.WELCOME, tuple(words.currency_choices(money.COMMON_CURRENCIES)))),
+    "welcome": _text(lambda record: Reply(words.WELCOME, words.currency_choices(money.COMMON_CURRENCIES))),
     "undo": _text(lambda record: Reply(words.undo_reply(list(record.outcome.undone)))),
-    "delete_request": _text(lambda record: _with_quick_replies(words.delete_request_reply())),
+    "delete_request": _text(lambda record: Reply(*words.delete_request_reply())),
     "delete_confirm": _text(lambda record: Reply(
         words.deleted_reply(*record.outcome.erased) if record.outcome.erased else words.KEPT)),
     "delete_cancel": _text(lambda record: Reply(words.KEPT)),
-    "currency_ask": _text(lambda record: _with_quick_replies(words.currency_ask_reply(
+    "currency_ask": _text(lambda record: Reply(*words.currency_ask_reply(
         record.reading.command.choices, record.reading.settings.currency))),
-    "settings": _text(lambda record: Reply(words.settings_reply(
-        record.reading.settings.currency, record.reading.settings.tz))),
-    "timezone_show": _text(lambda record: Reply(words.settings_reply(
-        record.reading.settings.currency, record.reading.settings.tz))),
+    "settings": _text(lambda record: Reply(words.settings_reply(record.reading.settings))),
+    "timezone_show": _text(lambda record: Reply(words.settings_reply(record.reading.settings))),
     "budget_off": _text(lambda record: Reply(words.budget_off_reply(
         record.reading.command.category, record.outcome.removed))),
 }

@@ -18,6 +18,7 @@ MAX_REPHRASING_CHARS = 2000
 _NUMBER = re.compile(
     r"(?P<sign>(?<!\w)[-−])?(?P<whole>\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?P<fraction>\.\d+)?"
     r"(?P<percent>\s?(?i:%|percent\b|per\s?cent\b))?")
+# Numbers written as words count too; "one" is left out: it is mostly a pronoun.
 _NUMBER_WORDS = frozenset(
     "zero two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
     "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand "
@@ -36,14 +37,12 @@ _CATEGORY_WORDS = frozenset(CATEGORIES) | {"uncategorized"}
 _MEANING_WORDS = _NUMBER_WORDS | _PERIOD_WORDS | _CATEGORY_WORDS
 # "this month" where the summary says "Last month": the period words agree, the period does not.
 _THIS_PERIOD = re.compile(r"\b(?:this|current)\s+(?:week|month|year)\b", re.IGNORECASE)
-# Money named in words, and the codes each may stand for.
-_CURRENCY_WORDS = {
-    "dollar": money.DOLLAR_CURRENCIES, "dollars": money.DOLLAR_CURRENCIES, "buck": {"USD"}, "bucks": {"USD"},
-    "euro": {"EUR"}, "euros": {"EUR"}, "pound": {"GBP"}, "pounds": {"GBP"}, "yen": {"JPY", "CNY"},
-    "yuan": {"CNY"}, "peso": {"PHP", "MXN", "ARS", "CLP", "COP", "CUP", "DOP", "UYU"},
-    "pesos": {"PHP", "MXN", "ARS", "CLP", "COP", "CUP", "DOP", "UYU"}, "rupee": {"INR"}, "rupees": {"INR"},
-    "won": {"KRW"}, "baht": {"THB"}, "ringgit": {"MYR"}, "rand": {"ZAR"}, "franc": {"CHF"}, "francs": {"CHF"},
-}
+# Money named in words, and the codes each may stand for; the first ones in the plural too.
+_CURRENCY_WORDS = {"dollar": money.DOLLAR_CURRENCIES, "buck": {"USD"}, "euro": {"EUR"}, "pound": {"GBP"},
+                   "peso": {"PHP", "MXN", "ARS", "CLP", "COP", "CUP", "DOP", "UYU"}, "rupee": {"INR"}, "franc": {"CHF"}}
+_CURRENCY_WORDS |= {word + "s": codes for word, codes in _CURRENCY_WORDS.items()}
+_CURRENCY_WORDS |= {"yen": {"JPY", "CNY"}, "yuan": {"CNY"}, "won": {"KRW"}, "baht": {"THB"}, "ringgit": {"MYR"},
+                    "rand": {"ZAR"}}
 _SYMBOL = re.compile("|".join(re.escape(symbol) for symbol in (*money.SYMBOLS, money.RUPEE_SIGN)))
 # The pieces a category and its amount are read from: a clause ends at these marks and words.
 _PIECE = re.compile(rf"(?P<number>{_NUMBER.pattern})|(?P<symbol>{_SYMBOL.pattern})|(?P<word>{_WORD.pattern})"
@@ -55,17 +54,10 @@ _BESIDE = 4
 
 
 def rephrasing_is_faithful(plain: str, rephrased: str) -> bool:
-    """True when the rephrasing states nothing the plain summary does not: numbers, money, periods, categories.
+    """True when the rephrasing states nothing the plain summary does not (the rules: docs/CHAT.md).
 
-    Numbers compare by value: "1,200.50" == "1200.50" and "100" == "100.00" (the same amount, written
-    with or without cents). A percentage is a different number from the same amount ("25%" is not
-    "25.00"), and a minus sign counts. Spelled-out numbers ("twelve", "hundred", "half", "twice")
-    must appear as words in the plain summary; "one" is left alone, it is mostly a pronoun.
-    Every currency the rephrasing names (a code, a symbol, a word such as "euros") must be one the
-    summary names ("$" may stand for a summary's USD); period words ("week", "month", "november"),
-    the words that move a period ("last", "next", "previous", "past", "ago") and category names must
-    be words of the summary, and "this month" is said only of a summary of this month. A category
-    named beside an amount must carry its own amount in the summary, not another's or the total.
+    Numbers compare by value ("1,200.50" is "1200.5"; "25%" is not "25.00"); currencies, period words,
+    category names and each category's amount must be the summary's.
     """
     if not plain.strip() or not rephrased.strip() or len(rephrased) > MAX_REPHRASING_CHARS:
         return False
@@ -135,7 +127,9 @@ def _pieces(text: str) -> list[tuple[str, object]]:
     """Text as (kind, value): stops, categories, currencies, amounts (a number written with money), words."""
     pieces = [_piece(match) for match in _PIECE.finditer(text)]
     for i, (kind, match) in enumerate(pieces):
-        if kind == "number" and match["percent"] is None and (match["fraction"] or _beside_money(pieces, i)):
+        # A number with a currency right before or after it is an amount: '800 JPY', '¥800'.
+        beside_money = any(0 <= j < len(pieces) and pieces[j][0] == "currency" for j in (i - 1, i + 1))
+        if kind == "number" and match["percent"] is None and (match["fraction"] or beside_money):
             pieces[i] = ("amount", _value(match))
     return pieces
 
@@ -156,8 +150,3 @@ def _piece(match: re.Match) -> tuple[str, object]:
     if word in _CURRENCY_WORDS or money.is_currency(match["word"]):
         return "currency", None
     return "word", None
-
-
-def _beside_money(pieces: list[tuple[str, object]], i: int) -> bool:
-    """Tell whether a currency stands right before or after pieces[i]: '800 JPY', '¥800'."""
-    return any(0 <= j < len(pieces) and pieces[j][0] == "currency" for j in (i - 1, i + 1))

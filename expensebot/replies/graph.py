@@ -21,8 +21,6 @@ RETRY_CODES = frozenset({1200, 613, 4, 2})
 NEVER_RETRY_CODES = frozenset({551, 10, 100, 190})
 CALL_TIMEOUT = 10.0  # connect, send, headers and body together
 MAX_BATCH = 50  # Graph's limit on items in one batch request
-# Graph's messages may quote the recipient's PSID; a log line must not (ids are 15-17 digits).
-LONG_NUMBER = re.compile(r"\d{10,}")
 
 
 class GraphError(Exception):
@@ -55,18 +53,10 @@ def error_from(status: int, answer: object, retry_after: float | None = None) ->
     subcode = subcode if isinstance(subcode, int) else None
     retryable = code in RETRY_CODES or (code not in NEVER_RETRY_CODES and (status >= 500 or status == 429))
     message = error.get("message")
-    detail = f", code {code}: {redacted(message)[:200]}" if isinstance(message, str) and code is not None else ""
+    # Graph's messages may quote the recipient's PSID; a log line must not (ids are 15-17 digits).
+    redacted = re.sub(r"\d{10,}", "[number]", message) if isinstance(message, str) else None
+    detail = f", code {code}: {redacted[:200]}" if redacted is not None and code is not None else ""
     return GraphError(f"HTTP {status}{detail}", code, subcode, retryable, status, retry_after)
-
-
-def redacted(text: str) -> str:
-    """The text with every run of 10 or more digits (a PSID, say) replaced."""
-    return LONG_NUMBER.sub("[number]", text)
-
-
-def message_body(psid: str, message: dict) -> dict:
-    """The Send API body for a RESPONSE message (Reply.as_message gives `message`)."""
-    return {"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": message}
 
 
 def batch_item(psid: str, message: dict) -> dict:
@@ -76,19 +66,11 @@ def batch_item(psid: str, message: dict) -> dict:
 
 
 class GraphClient:
-    """Calls to one Graph API version root, such as https://graph.facebook.com/v25.0.
+    """Calls to one Graph API version root, such as https://graph.facebook.com/v25.0; thread-safe.
 
-        graph = GraphClient(config.fb_graph_url, config.fb_page_access_token, config.fb_app_secret)
-        graph.post_json("me/messenger_profile", {"greeting": [...]})  # the answer's JSON
-        graph.get("me", {"fields": "id,name"})                        # the answer's JSON
-        graph.send_message(psid, {"text": "hi"})                      # one Send API call
-        graph.send_batch([(psid, message), ...])                      # [None | GraphError, ...]
-        graph.close()
-
-    Every call sends the token as `Authorization: Bearer` and `appsecret_proof` as a parameter (in
-    the body of a POST, the query of a GET), and ends within `timeout` seconds whatever the server
-    does (or by `deadline`, a time.monotonic() value, or `cutoff`, if sooner); a failure raises
-    GraphError. Thread-safe. `http`: the outbound client to use (else one of its own).
+    `appsecret_proof` goes with every call (in the body of a POST, the query of a GET). A call ends
+    within `timeout` seconds whatever the server does, or by `cutoff` (a time.monotonic() value) if
+    sooner; a failure raises GraphError. `http`: the outbound client to use (else one of its own).
     """
 
     def __init__(self, graph_url: str, token: str, app_secret: str, *, timeout: float = CALL_TIMEOUT,
@@ -106,20 +88,20 @@ class GraphClient:
         if self._owns_http:
             self._http.close()
 
-    def get(self, path: str, params: dict | None = None, *, deadline: float = math.inf) -> object:
+    def get(self, path: str, params: dict | None = None) -> object:
         """GET {graph}/{path}?params and return the answer's JSON."""
-        return self._call("GET", path, deadline, params={**(params or {}), **self._proof})
+        return self._call("GET", path, params={**(params or {}), **self._proof})
 
-    def post_json(self, path: str, body: dict, *, deadline: float = math.inf) -> object:
+    def post_json(self, path: str, body: dict) -> object:
         """POST a JSON object to {graph}/{path} and return the answer's JSON."""
-        return self._call("POST", path, deadline, json={**body, **self._proof})
+        return self._call("POST", path, json={**body, **self._proof})
 
-    def send_message(self, psid: str, message: dict, *, deadline: float = math.inf) -> object:
-        """POST me/messages: one RESPONSE message to one person."""
-        return self.post_json("me/messages", message_body(psid, message), deadline=deadline)
+    def send_message(self, psid: str, message: dict) -> object:
+        """POST me/messages: one RESPONSE message to one person (`message`: Reply.as_message())."""
+        body = {"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": message}
+        return self.post_json("me/messages", body)
 
-    def send_batch(self, messages: Sequence[tuple[str, dict]], *,
-                   deadline: float = math.inf) -> list[GraphError | None]:
+    def send_batch(self, messages: Sequence[tuple[str, dict]]) -> list[GraphError | None]:
         """Send up to MAX_BATCH messages in one batch request; per message, None (sent) or its GraphError.
 
         Graph runs independent items in parallel: give it at most one message per person. A failure
@@ -129,15 +111,15 @@ class GraphClient:
             raise ValueError(f"a batch holds 1 to {MAX_BATCH} items")
         items = [batch_item(psid, message) for psid, message in messages]
         form = {"batch": json.dumps(items), "include_headers": "false", **self._proof}
-        answer = self._call("POST", "", deadline, data=form)
+        answer = self._call("POST", "", data=form)
         if not isinstance(answer, list):
             raise GraphError("batch answer is not a list", retryable=True)
         return [_item_outcome(answer[i] if i < len(answer) else None) for i in range(len(items))]
 
-    def _call(self, method: str, path: str, deadline: float, **request) -> object:
+    def _call(self, method: str, path: str, **request) -> object:
         try:
             data = self._http.request(method, f"{self._root}/{path}", timeout=self.timeout, headers=self._headers,
-                                      cutoff=lambda: min(deadline, self.cutoff), **request)
+                                      cutoff=lambda: self.cutoff, **request)
         except outbound.OutboundError as exc:
             raise _graph_error(exc) from None
         return _parsed(data)

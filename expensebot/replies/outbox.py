@@ -1,18 +1,9 @@
 """Replies on their way out: per-person queues, one dispatcher, a small pool of senders.
 
-The request thread only queues (`submit`). One dispatcher (a Periodic, every TICK seconds, and at
-once when a whole batch is waiting) claims the next reply of up to MAX_BATCH people, one in
-flight per person, so each person's replies go out in the order their messages were committed
-while nobody waits behind anyone else; a reply that may wait for the model goes alone. A sender
-from the pool words the batch's replies on one read connection and sends them: one Graph call
-for a lone reply, one batch request for several. Each reply then settles: sent, failed (logged),
-or retryable (back at the head of its person's queue, due after a backoff). Queues are capped per
-person and in total. Replies still queued when the bot stops are kept in `pending_replies`
-(the PSID sealed) and sent after the restart while the person's 24-hour window is open.
-
-The reply side owns addressing: `Addresses` keeps, in memory only, the PSID to answer for each
-psid_hash. The webhook remembers a delivery's senders there before handing the messages to
-ingest (which sees only psid_hash).
+The request thread only queues (`submit`); the dispatcher claims the next reply of up to MAX_BATCH
+people, one in flight per person, and a sender words and sends the batch (docs/REPLIES.md).
+Replies still queued when the bot stops are kept in `pending_replies` (the PSID sealed).
+`Addresses` keeps, in memory only, the PSID to answer for each psid_hash: ingest sees only psid_hash.
 """
 
 from __future__ import annotations
@@ -25,7 +16,7 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from expensebot import store, times
 from expensebot.db import Database
@@ -98,20 +89,16 @@ class Outbox:
     """
 
     def __init__(self, replier: Replier, graph: GraphClient | None, db: Database, *,
-                 sealer: Sealer | None = None, senders: int = SENDERS, tick: float = TICK,
-                 backoff: tuple[float, ...] = BACKOFF, max_per_person: int = MAX_PER_PERSON,
-                 max_queued: int = MAX_QUEUED, addresses: Addresses | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 sealer: Sealer | None = None, backoff: tuple[float, ...] = BACKOFF):
         self.replier = replier
         self.graph = graph
         self.db = db
         self.sealer = sealer
-        self.senders = senders
         self.backoff = backoff
-        self.max_per_person = max_per_person
-        self.max_queued = max_queued
-        self.addresses = addresses if addresses is not None else Addresses()
-        self.clock = clock
+        self.senders = SENDERS
+        self.max_per_person = MAX_PER_PERSON
+        self.max_queued = MAX_QUEUED
+        self.addresses = Addresses()
         self._lock = threading.Lock()
         self._queues: dict[str, collections.deque[Job]] = {}  # replies not yet claimed, per person
         self._busy: set[str] = set()  # people with a reply in flight
@@ -119,8 +106,8 @@ class Outbox:
         self._in_flight = 0  # batches handed to the pool and not yet settled
         self._closed = False
         self._kept: list[Job] = []  # retryable at the stop: kept for the restart
-        self._pool = concurrent.futures.ThreadPoolExecutor(senders, thread_name_prefix="reply-sender")
-        self._dispatcher = Periodic("reply-dispatcher", tick, self.dispatch)
+        self._pool = concurrent.futures.ThreadPoolExecutor(SENDERS, thread_name_prefix="reply-sender")
+        self._dispatcher = Periodic("reply-dispatcher", TICK, self.dispatch)
 
     def start(self) -> Outbox:
         """Queue again the replies kept at the last stop, then start dispatching."""
@@ -159,15 +146,15 @@ class Outbox:
             self._dispatcher.wake()
             time.sleep(0.005)
 
-    def close(self, grace: float = GRACE, within: float = CLOSE_WITHIN) -> None:
-        """Take no more replies, send what can go within `grace` s, keep the rest for the restart; return within `within` s."""
+    def close(self) -> None:
+        """Take no more replies, send what can go in GRACE, keep the rest for the restart; return within CLOSE_WITHIN."""
         started = time.monotonic()
         with self._lock:
             self._closed = True
         if self.graph is not None:  # a call in flight (even one the Send API hangs) ends by then
-            self.graph.cutoff = started + min(grace + CALL_OVERRUN, within - CALL_OVERRUN)
-        self.drain(grace)
-        self._dispatcher.stop(timeout=max(started + within - time.monotonic(), 0.0))
+            self.graph.cutoff = started + min(GRACE + CALL_OVERRUN, CLOSE_WITHIN - CALL_OVERRUN)
+        self.drain(GRACE)
+        self._dispatcher.stop(timeout=max(started + CLOSE_WITHIN - time.monotonic(), 0.0))
         self._pool.shutdown(wait=True)
         with self._lock:
             # Those in flight at the stop went before those queued behind them.
@@ -204,7 +191,7 @@ class Outbox:
 
     def _claim(self) -> list[Job]:
         """Take the next reply of up to MAX_BATCH ready people (the lock held); one that waits for the model goes alone."""
-        now = self.clock()
+        now = time.monotonic()
         batch: list[Job] = []
         for psid_hash, queue in self._queues.items():
             head = queue[0]
@@ -228,7 +215,10 @@ class Outbox:
     def _send(self, jobs: list[Job]) -> None:
         """Word, send and settle one batch (on a sender thread)."""
         try:
-            sendable = [job for job in self._compose(jobs) if self._addressable(job)]
+            self._word(jobs, self.replier)
+            if self.graph is None:  # worded and logged, not sent
+                return
+            sendable = [job for job in jobs if job.message is not None and self._addressable(job)]
             if sendable:
                 for job, error in zip(sendable, self._deliver(sendable)):
                     self._settle(job, error)
@@ -239,37 +229,28 @@ class Outbox:
                 self._busy.difference_update(job.psid_hash for job in jobs)
                 self._in_flight -= 1
 
-    def _compose(self, jobs: list[Job]) -> list[Job]:
-        """Word each job's reply (once) on one read connection; return those to send."""
+    def _word(self, jobs: list[Job], replier: Replier) -> None:
+        """Word, on one read connection, each reply not worded yet (a retry keeps its words); log those that fail."""
         wording = [job for job in jobs if job.message is None]
         if not wording:
-            return jobs
-        composed = [job for job in jobs if job.message is not None]
+            return
         try:
             with self.db.connection() as conn:
                 for job in wording:
-                    if self._word(job, conn):
-                        composed.append(job)
+                    try:
+                        reply = replier.compose(job.record, conn)
+                    except Exception:
+                        log_event(logger, "reply_compose_failed", level=logging.ERROR, psid_hash=job.psid_hash,
+                                  mid=job.mid, traceback=traceback.format_exc())
+                        continue
+                    job.message = reply.as_message()
+                    if self.graph is None:
+                        log_event(logger, "reply_logged", psid_hash=job.psid_hash, mid=job.mid, text=reply.text)
         except Exception as exc:  # the database cannot be read: these replies cannot be worded
             for job in wording:
                 if job.message is None:
                     log_event(logger, "reply_compose_failed", level=logging.ERROR, psid_hash=job.psid_hash,
                               mid=job.mid, reason=str(exc))
-        return sorted(composed, key=jobs.index)
-
-    def _word(self, job: Job, conn) -> bool:
-        """Compose one reply; False when done with it here (logged, or it could not be worded)."""
-        try:
-            reply = self.replier.compose(job.record, conn)
-        except Exception:
-            log_event(logger, "reply_compose_failed", level=logging.ERROR, psid_hash=job.psid_hash, mid=job.mid,
-                      traceback=traceback.format_exc())
-            return False
-        job.message = reply.as_message()
-        if self.graph is None:
-            log_event(logger, "reply_logged", psid_hash=job.psid_hash, mid=job.mid, text=reply.text)
-            return False
-        return True
 
     def _addressable(self, job: Job) -> bool:
         if job.psid is not None:
@@ -296,7 +277,7 @@ class Outbox:
         if error.retryable and job.attempts < len(self.backoff):
             wait = max(self.backoff[job.attempts], min(error.retry_after or 0.0, MAX_RETRY_AFTER))
             job.attempts += 1
-            job.due = self.clock() + wait
+            job.due = time.monotonic() + wait
             self._enqueue([job], retry=True)
             return
         log_event(logger, "reply_failed", level=logging.WARNING, psid_hash=job.psid_hash, mid=job.mid,
@@ -312,32 +293,20 @@ class Outbox:
         for job in jobs:
             if job not in keepable:
                 self._log_dropped(job, "shutting down")
-        if keepable:
-            try:
-                self._word_plainly([job for job in keepable if job.message is None])
-                now = times.iso_utc(times.now_ms())
-                with self.db.transaction() as conn:
-                    kept = store.save_pending_replies(conn, [
-                        (job.psid_hash, job.mid, self.sealer.seal(job.psid, job.psid_hash), json.dumps(job.message),
-                         times.iso_utc(job.sent_ms), now) for job in keepable if job.message is not None])
-            except Exception as exc:
-                for job in keepable:
-                    self._log_dropped(job, f"shutting down, and could not be kept: {exc}")
-                return
-            log_event(logger, "replies_kept", replies=kept)
-
-    def _word_plainly(self, jobs: list[Job]) -> None:
-        """Word replies without the model, each on its own account (one that fails is logged and left out)."""
-        if not jobs:
+        if not keepable:
             return
-        plain = self.replier.without_model()
-        with self.db.connection() as conn:
-            for job in jobs:
-                try:
-                    job.message = plain.compose(job.record, conn).as_message()
-                except Exception:
-                    log_event(logger, "reply_compose_failed", level=logging.ERROR, psid_hash=job.psid_hash,
-                              mid=job.mid, traceback=traceback.format_exc())
+        self._word(keepable, self.replier.without_model())
+        try:
+            now = times.iso_utc(times.now_ms())
+            with self.db.transaction() as conn:
+                kept = store.save_pending_replies(conn, [
+                    (job.psid_hash, job.mid, self.sealer.seal(job.psid, job.psid_hash), json.dumps(job.message),
+                     times.iso_utc(job.sent_ms), now) for job in keepable if job.message is not None])
+        except Exception as exc:
+            for job in keepable:
+                self._log_dropped(job, f"shutting down, and could not be kept: {exc}")
+            return
+        log_event(logger, "replies_kept", replies=kept)
 
     def _restore(self) -> None:
         """Queue the replies kept at the last stop whose 24-hour window is still open."""

@@ -1,6 +1,6 @@
 """The words of every reply: how a reading, a command's outcome or computed totals are said.
 
-What a message means is read in reading.py; this module only words the answers.
+What a message means is read in chat/meaning.py; this module only words the answers.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import datetime as dt
 import zoneinfo
 
 from expensebot.chat import rules
-from expensebot.chat.meaning import DEFAULT_PERIOD, DELETE_CANCEL, DELETE_CONFIRM  # noqa: F401 (re-exported)
+from expensebot.chat.meaning import DELETE_CANCEL, DELETE_CONFIRM
 from expensebot.chat.parser import (
     MIXED_CURRENCIES,
     PER_ONE_OR_ALL,
@@ -18,11 +18,11 @@ from expensebot.chat.parser import (
     with_date,
 )
 from expensebot.money import format_amount, minor_digits
+from expensebot.settings import Settings
 from expensebot.summary import BudgetUse, Summary
 
 MAX_REPLY_CHARS = 1990  # the Send API refuses 2000 and more
 MAX_QUICK_REPLIES = 13  # and more than 13 quick replies
-PERIOD_NAMES = {"today": "Today", "week": "This week", "month": "This month", "year": "This year", "all": "All time"}
 HELP = (
     "Text me what you spent, one expense per line:\n"
     "  coffee 4.50\n"
@@ -37,7 +37,6 @@ HELP = (
     "Also: undo (or undo 2), report, delete my data."
 )
 KEPT = "Kept. Nothing was deleted."
-# An edit never runs a command that changes rows: an edit's redelivery or reorder must not undo twice.
 HINT = "I couldn't find an amount in that. Try \"coffee 4.50\" — or \"help\"."
 REPORT_NOT_SET_UP = "Report pages are not set up here: the bot's operator has not given it a public address yet."
 WELCOME = (
@@ -65,7 +64,12 @@ DID_YOU_MEAN = {
     "question": "I couldn't read that question. Try: \"how much on food this month?\", "
                 "\"how much did I spend this week?\", \"coffee this year?\".",
 }
-NOT_SAVED_EXAMPLE = "Try \"coffee 4.50\" — or \"help\"."
+# What to write instead, for each reason a line with an amount was not saved.
+_ADVICE = {
+    MIXED_CURRENCIES: "Write the currency on each amount (\"lunch 12 EUR tip 2 EUR\") or one expense per line.",
+    PER_ONE_OR_ALL: "Write the total after the count: \"2 coffees 6\".",
+    QUANTITY_ONLY: "Write the price too: \"rice 2 kg 10\".",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,14 +97,8 @@ def hint_reply(rejected: list) -> str:
     if reasons[0] == "several amounts":
         return fit(["Not saved: I see more than one amount and can't tell which goes with what.",
                     "Write an item before each amount (\"coffee 4.50 lunch 12\") or one expense per line."])
-    if reasons[0] == MIXED_CURRENCIES:
-        return fit([f"Not saved: {reasons[0]}.",
-                    "Write the currency on each amount (\"lunch 12 EUR tip 2 EUR\") or one expense per line."])
-    if reasons[0] == PER_ONE_OR_ALL:
-        return fit([f"Not saved: {reasons[0]}.", "Write the total after the count: \"2 coffees 6\"."])
-    if reasons[0] == QUANTITY_ONLY:
-        return fit([f"Not saved: {reasons[0]}.", "Write the price too: \"rice 2 kg 10\"."])
-    return fit([f"Not saved: {reasons[0]}.", NOT_SAVED_EXAMPLE])
+    advice = _ADVICE.get(reasons[0], "Try \"coffee 4.50\" — or \"help\".")
+    return fit([f"Not saved: {reasons[0]}.", advice])
 
 
 def _asked(line) -> str:
@@ -109,25 +107,24 @@ def _asked(line) -> str:
             f"Pick one, or write the code: \"{line.choices[0][1]}\".")
 
 
-def which_currency_reply(line) -> tuple[str, list[QuickReply]]:
+def which_currency_reply(line) -> tuple[str, tuple[QuickReply, ...]]:
     """Ask which currency a word like 'dollars' meant; each quick reply is the line with a code."""
     codes = ", ".join(code for code, _ in line.choices)
     text = fit([f"Not saved yet: which currency did you mean on line {line.line + 1}? ({codes})",
                 f"Pick one, or write the code: \"{line.choices[0][1]}\"."])
     # Each payload carries the line's day: a choice picked after midnight must not move the expense.
-    return text, [QuickReply(code, with_date(rewritten, line.date) if line.date else rewritten)
-                  for code, rewritten in line.choices]
+    return text, tuple(QuickReply(code, with_date(rewritten, line.date) if line.date else rewritten)
+                       for code, rewritten in line.choices)
 
 
 def summary_reply(summary: Summary) -> str:
     """Render computed totals; every number comes from the Summary."""
-    name = summary.label or PERIOD_NAMES[summary.period]
     if not summary.currencies:
-        return f"{name}: no expenses."
+        return f"{summary.label}: no expenses."
     lines = []
     for total in summary.currencies:
         noun = "expense" if total.count == 1 else "expenses"
-        lines.append(f"{name}: {format_amount(total.total_minor, total.currency)} in {total.count} {noun}")
+        lines.append(f"{summary.label}: {format_amount(total.total_minor, total.currency)} in {total.count} {noun}")
         top = [f"{c.category or 'uncategorized'} {format_amount(c.total_minor, total.currency)}"
                for c in total.categories[:3]]
         lines.append("Top: " + ", ".join(top))
@@ -146,10 +143,9 @@ def question_reply(summary: Summary, term: str | None) -> str:
     """Answer 'how much on food this month?' from computed totals."""
     if term is None:
         return summary_reply(summary)
-    name = summary.label or PERIOD_NAMES.get(summary.period, summary.period)
     if not summary.currencies:
-        return f"{name}: nothing on {term}."
-    return fit([f"{name}, {term}: {format_amount(t.total_minor, t.currency)} in {t.count} "
+        return f"{summary.label}: nothing on {term}."
+    return fit([f"{summary.label}, {term}: {format_amount(t.total_minor, t.currency)} in {t.count} "
                 f"{'expense' if t.count == 1 else 'expenses'}" for t in summary.currencies])
 
 
@@ -160,16 +156,12 @@ def edited_command_reply(text: str) -> str:
             f"Send \"{text[:200]}\" as a new message.")
 
 
-def did_you_mean(topic: str) -> str:
-    return DID_YOU_MEAN.get(topic, HINT)
-
-
-def currency_choices(codes) -> list[QuickReply]:
+def currency_choices(codes) -> tuple[QuickReply, ...]:
     """Quick replies that set the person's currency."""
-    return [QuickReply(code, f"currency {code}") for code in codes]
+    return tuple(QuickReply(code, f"currency {code}") for code in codes)
 
 
-def currency_ask_reply(codes, current: str) -> tuple[str, list[QuickReply]]:
+def currency_ask_reply(codes, current: str) -> tuple[str, tuple[QuickReply, ...]]:
     # 'dollars' names 16 currencies; Messenger refuses a message with more than 13 quick replies.
     return (f"Your currency is {current}. Which one should amounts without a currency be in?",
             currency_choices(codes[:MAX_QUICK_REPLIES]))
@@ -187,8 +179,8 @@ def timezone_set_reply(tz: str, now: dt.datetime) -> str:
     return f"Your time zone is now {tz} (it is {local:%H:%M} on {local:%a %d %b} there). Today and summaries follow it."
 
 
-def settings_reply(currency: str, tz: str) -> str:
-    return fit([f"Currency: {currency}", f"Time zone: {tz}",
+def settings_reply(settings: Settings) -> str:
+    return fit([f"Currency: {settings.currency}", f"Time zone: {settings.tz}",
                 "Change them with \"currency EUR\" or \"timezone Manila\"."])
 
 
@@ -229,9 +221,9 @@ def _budget_name(category: str) -> str:
     return category or "everything"
 
 
-def delete_request_reply() -> tuple[str, list[QuickReply]]:
+def delete_request_reply() -> tuple[str, tuple[QuickReply, ...]]:
     return ("This erases every expense, message, setting and budget of yours that I keep. Are you sure?",
-            [QuickReply("Yes, delete", DELETE_CONFIRM), QuickReply("No, keep", DELETE_CANCEL)])
+            (QuickReply("Yes, delete", DELETE_CONFIRM), QuickReply("No, keep", DELETE_CANCEL)))
 
 
 def deleted_reply(messages: int, expenses: int) -> str:
@@ -239,10 +231,10 @@ def deleted_reply(messages: int, expenses: int) -> str:
             "Nothing of yours is left here.")
 
 
-def late_setting_reply(currency: str, tz: str) -> str:
+def late_setting_reply(settings: Settings) -> str:
     """Answer a setting that arrived after one sent later: the later one stands."""
     return fit(["That change reached me after a later one, so the later one stands.",
-                f"Currency: {currency}", f"Time zone: {tz}"])
+                f"Currency: {settings.currency}", f"Time zone: {settings.tz}"])
 
 
 def reread_line(count: int) -> str:
