@@ -138,7 +138,7 @@ def run(args, work: Path) -> int:
     print(f"seeded {args.expenses} expenses in {first:%Y-%m} in {time.monotonic() - began:.1f} s")
     port = harness.free_port()
     env = harness.bot_env(args.app_secret, path, port, {"PSID_HASH_KEY": key, "EXPENSEBOT_TZ": "UTC",
-                                                  "EXPENSEBOT_PUBLIC_URL": "https://bot.example.org",
+                                                  "EXPENSEBOT_PUBLIC_URL": "https://bot.example",
                                                   "EXPENSEBOT_TRUSTED_PROXIES": "127.0.0.1"})
     log = work / "server.log"
     process = harness.start([sys.executable, str(args.root / "run.py"), "serve"], args.root, env, log)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
+import re
 import urllib.parse
 import zoneinfo
 from collections.abc import Mapping
@@ -20,6 +22,8 @@ MIN_SECRET_LENGTH = {"FB_APP_SECRET": 8, "FB_VERIFY_TOKEN": 8, "PSID_HASH_KEY": 
                      "FB_PAGE_ACCESS_TOKEN": 8}
 # Values in docs/OPERATIONS.md's example environment file that the operator must replace.
 PLACEHOLDER = "replace-me"
+# The example's other values: the domains reserved for documentation (RFC 2606), and its operator.
+EXAMPLE_VALUES = re.compile(r"(?<![\w-])example\.(?:com|net|org)(?![\w-])|Jane Doe", re.IGNORECASE)
 VARIABLES = ("EXPENSEBOT_DB", "EXPENSEBOT_HOST", "EXPENSEBOT_PORT", "EXPENSEBOT_SPOOL", "EXPENSEBOT_TZ",
              "EXPENSEBOT_CURRENCY", "FB_APP_SECRET", "FB_VERIFY_TOKEN", "FB_PAGE_ACCESS_TOKEN",
              "FB_GRAPH_URL", "PSID_HASH_KEY", "AI_ENABLED", "AI_URL", "AI_API_KEY", "AI_MODEL",
@@ -87,7 +91,7 @@ class Config:
     @classmethod
     def read(cls, env: Mapping[str, str]) -> tuple[Config, list[str]]:
         """Build a Config from environment variables; return it with every problem found (defaults stand in)."""
-        problems = _comment_problems(env)
+        problems = _env_problems(env)
         get = env.get
 
         def parsed(parse, name: str, default: str, *args):
@@ -167,6 +171,11 @@ class Config:
         if self.public_url.startswith("http://"):
             # The demo serves its report links over http on localhost; a real bot never does.
             problems.append("EXPENSEBOT_PUBLIC_URL: must start with https:// (people open these links)")
+        for name, value in (("EXPENSEBOT_PUBLIC_URL", self.public_url), ("EXPENSEBOT_OPERATOR", self.operator),
+                            ("EXPENSEBOT_CONTACT", self.contact)):
+            if EXAMPLE_VALUES.search(value):
+                problems.append(f"{name}: still the example's {EXAMPLE_VALUES.search(value)[0]!r}; "
+                                f"put your own here (people see it)")
         if self.host != "localhost" and not _is_ip_address(self.host):
             problems.append(f"EXPENSEBOT_HOST: {self.host!r} is not an IP address")
         return problems
@@ -181,7 +190,7 @@ class Config:
                               f"use at least {shortest} (openssl rand -hex 32)")
 
 
-def _comment_problems(env: Mapping[str, str]) -> list[str]:
+def _env_problems(env: Mapping[str, str]) -> list[str]:
     """Flag values that hold a comment or are still the documented example's placeholder.
 
     systemd keeps `KEY=value # note` whole (a shell would drop the comment), so such a value is
@@ -195,6 +204,17 @@ def _comment_problems(env: Mapping[str, str]) -> list[str]:
                             f"a line of its own (systemd keeps the rest of the line as part of the value)")
         if value.startswith(PLACEHOLDER):
             problems.append(f"{name}: still the example's placeholder {value!r}; put the real value here")
+    return problems
+
+
+def unknown_names(env: Mapping[str, str]) -> list[str]:
+    """Names that look like ours but are none of ours: a typo leaves the default in place, silently."""
+    problems = []
+    for name in sorted(set(env) - set(VARIABLES)):
+        if name.startswith(("EXPENSEBOT_", "FB_", "AI_")):
+            closest = difflib.get_close_matches(name, VARIABLES, n=1, cutoff=0.6)
+            hint = f"did you mean {closest[0]}?" if closest else "see docs/REFERENCE.md for the variables"
+            problems.append(f"{name}: not a variable expensebot reads; {hint}")
     return problems
 
 

@@ -163,12 +163,13 @@ def quick_check(path: Path) -> str | None:
 class Database:
     """The SQLite file we opened: fresh connections to it, and writes one at a time."""
 
-    def __init__(self, path: Path, write_timeout: float = 1.0):
+    def __init__(self, path: Path, write_timeout: float = 1.0, read_only: bool = False):
         self.path = Path(path)
         self.write_timeout = write_timeout
+        self.read_only = read_only  # the operator's read commands: they work on a file they cannot write
         self._write_lock = threading.Lock()
         # mode=rw: a connection never creates a new, empty file where ours was (renamed, deleted).
-        self._uri = f"{self.path.resolve().as_uri()}?mode=rw"
+        self._uri = f"{self.path.resolve().as_uri()}?mode={'ro' if read_only else 'rw'}"
         self._identity: tuple[int, int] | None = None
         # Called with the connection after every write commits (the WAL keeper watches the WAL's size).
         self.on_commit: list[Callable[[sqlite3.Connection], None]] = []
@@ -201,8 +202,14 @@ class Database:
         problem = self.file_problem()
         if problem is not None:
             raise DatabaseUnavailable(problem)
+        uri = self._uri
+        if self.read_only and not any(os.path.exists(f"{self.path}{suffix}") for suffix in ("-wal", "-shm")) \
+                and not os.access(self.path.parent, os.W_OK):
+            # No writer has it open (one would have made -shm), and SQLite cannot make the -shm a WAL
+            # read needs: read the file as it stands.
+            uri += "&immutable=1"
         try:
-            return connect(self._uri, self.write_timeout if busy_timeout is None else busy_timeout,
+            return connect(uri, self.write_timeout if busy_timeout is None else busy_timeout,
                            uri=True, check_same_thread=check_same_thread)
         except sqlite3.Error as exc:
             raise classify(exc) from exc

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -129,7 +131,7 @@ def test_check_finds_every_problem_in_one_run(tmp_path, busy_port):
     (tmp_path / "spool").write_text("a file")
     env = {"EXPENSEBOT_DB": str(tmp_path / "x.db"), "EXPENSEBOT_SPOOL": str(tmp_path / "spool"),
            "EXPENSEBOT_PORT": str(busy_port), "FB_APP_SECRET": "0123456789abcdef # App dashboard",
-           "PSID_HASH_KEY": "abc", "EXPENSEBOT_PUBLIC_URL": "http://bot.example.org", "AI_TIMEOUT": "9"}
+           "PSID_HASH_KEY": "abc", "EXPENSEBOT_PUBLIC_URL": "http://bot.example", "AI_TIMEOUT": "9"}
     result = expensebot("check", env=env)
     assert result.returncode == 2
     named = sorted(problem.split(":")[0] for problem in problems_of(result))
@@ -141,7 +143,10 @@ def test_check_passes_on_a_good_setup_and_creates_nothing(tmp_path):
     env = {**SECRETS, "EXPENSEBOT_DB": str(tmp_path / "x.db"), "EXPENSEBOT_PORT": "0"}
     result = expensebot("check", env=env)
     assert result.returncode == 0, result.stdout
-    assert [line["event"] for line in json_lines(result.stdout)] == ["check_ok"]
+    warning, ok = json_lines(result.stdout)
+    assert ok["event"] == "check_ok" and ok["running"] is None
+    assert warning["problem"] == (f"EXPENSEBOT_DB: {tmp_path / 'x.db'} does not exist; serve will create it there "
+                                  "(is that the path you meant?)")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -303,8 +308,8 @@ def test_privacy_page_is_served_and_escaped(tmp_path, open_service):
         assert words in response.text
 
 
-@pytest.mark.skipif(not os.environ.get("EXPENSEBOT_INSTALL_TEST"),
-                    reason="slow (a fresh venv and pip install .): set EXPENSEBOT_INSTALL_TEST=1, as CI does")
+@pytest.mark.skipif(not os.environ.get("TEST_PIP_INSTALL"),
+                    reason="slow (a fresh venv and pip install .): set TEST_PIP_INSTALL=1, as CI does")
 def test_a_regular_install_works_from_another_folder(tmp_path):
     import shutil
     source = tmp_path / "source"
@@ -319,3 +324,74 @@ def test_a_regular_install_works_from_another_folder(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "bot> coffee — 100.00 USD, today" in result.stdout
+
+
+# ---- the operator's second week ----------------------------------------------------------------
+
+def test_version_is_printed_and_served(tmp_path, server_process):
+    from expensebot import __version__
+
+    result = expensebot("--version")
+    assert (result.returncode, result.stdout) == (0, f"expensebot {__version__}\n")
+    server = server_process()
+    assert [line["version"] for line in server.log_lines() if line["event"] == "serving"] == [__version__]
+
+
+def test_check_runs_beside_the_running_bot_and_says_so(tmp_path, server_process):
+    from expensebot import __version__
+
+    server = server_process()
+    port = server.url.rsplit(":", 1)[1]
+    result = expensebot("check", env={**{k: v for k, v in server.env.items() if k != "PATH"}, "EXPENSEBOT_PORT": port})
+    assert result.returncode == 0, result.stdout
+    assert json_lines(result.stdout)[-1]["running"] == __version__
+    with socket.socket() as sock:  # a port taken by something else is still a problem
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        taken = expensebot("check", env={**SECRETS, "EXPENSEBOT_DB": str(tmp_path / "y.db"),
+                                         "EXPENSEBOT_PORT": str(sock.getsockname()[1])})
+    assert taken.returncode == 2 and "is expensebot already running?" in problems_of(taken)[0]
+
+
+@pytest.mark.parametrize("name, hint", [("EXPENSEBOT_DATABASE", "did you mean EXPENSEBOT_DB?"),
+                                        ("FB_APP_SECRETS", "did you mean FB_APP_SECRET?"),
+                                        ("AI_ENABLE", "did you mean AI_ENABLED?")])
+def test_check_names_a_misspelled_variable_with_the_closest_one(tmp_path, name, hint):
+    result = expensebot("check", env={**SECRETS, "EXPENSEBOT_DB": str(tmp_path / "x.db"), "EXPENSEBOT_PORT": "0",
+                                      name: "1"})
+    assert result.returncode == 2
+    assert problems_of(result) == [f"{name}: not a variable expensebot reads; {hint}"]
+
+
+def test_a_read_only_file_of_the_bot_user_is_told_to_chmod_not_chown(tmp_path):
+    from test_cli_docs import USER, as_user, service_user
+
+    service_user()
+    folder = Path(tempfile.mkdtemp(prefix="expensebot-ro-"))  # outside pytest's root-only folder
+    path = seeded_db(folder / "x.db")
+    subprocess.run(["chown", "-R", f"{USER}:{USER}", str(folder)], check=True)
+    path.chmod(0o444)
+    env = {**SECRETS, "EXPENSEBOT_DB": str(path), "EXPENSEBOT_PORT": "0", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(as_user([sys.executable, str(ROOT / "run.py"), "check"]), env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert problems_of(result) == [f"EXPENSEBOT_DB: {path} is not writable by {USER} (owner {USER}, mode 0o444); "
+                                   f"chmod u+w {path}"]
+
+    # and the read-only commands still read it, from a folder nobody may write in
+    folder.chmod(0o555)
+    for command in (["summary", "--psid-hash", HASH], ["export", "--psid-hash", HASH], ["jobs"], ["rejected"]):
+        read = subprocess.run(as_user([sys.executable, str(ROOT / "run.py"), *command]), env=env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+        assert read.returncode == 0, read.stdout + read.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["x.db"]
+    folder.chmod(0o755)
+    shutil.rmtree(folder)
+
+
+def test_export_to_a_file_is_readable_by_its_owner_only(tmp_path):
+    path = seeded_db(tmp_path / "x.db")
+    out = tmp_path / "person.csv"
+    result = expensebot("export", "--psid-hash", HASH, "--output", out, env={"EXPENSEBOT_DB": str(path)})
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_mode & 0o777 == 0o600

@@ -135,17 +135,20 @@ def test_check_online_asks_graph_who_the_token_is(graph_api, tmp_path):
     env = page_env(graph_api, EXPENSEBOT_DB=str(tmp_path / "x.db"), EXPENSEBOT_PORT="0")
     result = expensebot("check", "--online", env=env)
     assert result.returncode == 0, result.stdout
-    assert [line["event"] for line in json_lines(result.stdout)] == ["graph_ok", "check_ok"]
+    assert [line["event"] for line in json_lines(result.stdout)] == ["check_warning", "graph_ok", "check_ok"]
     (request,) = graph_api.requests
     assert (request["method"], request["path"]) == ("GET", "/v25.0/me")
     assert request["query"]["appsecret_proof"] == [graph.appsecret_proof(TOKEN, SECRETS["FB_APP_SECRET"])]
 
 
-def test_graph_unreachable_is_one_line(tmp_path):
-    env = {**SECRETS, "FB_PAGE_ACCESS_TOKEN": TOKEN, "FB_GRAPH_URL": "http://127.0.0.1:9/v25.0"}
-    result = expensebot("setup-page", env=env)
-    assert result.returncode == 1
-    assert problems_of(result) == ["setup-page: FB_GRAPH_URL: cannot reach http://127.0.0.1:9/v25.0 (request failed: ConnectionRefusedError)"]
+@pytest.mark.parametrize("command, prefix", [(["setup-page"], "setup-page: "), (["check", "--online"], "")])
+def test_graph_unreachable_is_one_line_and_exit_1(tmp_path, command, prefix):
+    env = {**SECRETS, "FB_PAGE_ACCESS_TOKEN": TOKEN, "FB_GRAPH_URL": "http://127.0.0.1:9/v25.0",
+           "EXPENSEBOT_DB": str(tmp_path / "x.db"), "EXPENSEBOT_PORT": "0"}
+    result = expensebot(*command, env=env)
+    assert result.returncode == 1  # not configuration: Graph could not be asked
+    assert problems_of(result) == [f"{prefix}FB_GRAPH_URL: cannot reach http://127.0.0.1:9/v25.0 "
+                                   "(request failed: ConnectionRefusedError)"]
 
 
 def test_appsecret_proof_is_the_documented_hmac():

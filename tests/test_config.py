@@ -125,7 +125,7 @@ ENV_FILES = [
     ("A=mid\"quote\"s\n", {"A": 'mid"quote"s'}),
     ('A="a b"   c  \n', {"A": "a bc"}),
     ("A=\nB\nC=3\n", {"A": "", "C": "3"}),
-    ("# a comment ending in a backslash \\\nA=1\n", {"A": "1"}),
+    ("# a comment ending in two backslashes \\\\\nA=1\n", {"A": "1"}),
     ("A=1\r\nB=2\r\n", {"A": "1", "B": "2"}),
     ("A=1\nA=2\n", {"A": "2"}),
     ("BAD KEY=1\n9X=2\nGOOD_1=3", {"GOOD_1": "3"}),
@@ -136,6 +136,13 @@ ENV_FILES = [
 @pytest.mark.parametrize("text, expected", ENV_FILES)
 def test_environment_files_are_read_with_systemds_rules(text, expected):
     assert envfile.parse(text) == expected
+
+
+def test_a_comment_ending_in_a_backslash_is_refused_naming_the_line(tmp_path):
+    # systemd 252 (Debian 12) would read "A=1" as part of the comment; 254 and later would not.
+    (tmp_path / "x.env").write_text("B=2\n# a comment ending in a backslash \\\nA=1\n")
+    with pytest.raises(envfile.EnvFileError, match="x.env: line 2: a comment ends in a backslash"):
+        envfile.read(tmp_path / "x.env")
 
 
 def test_an_unreadable_environment_file_is_named(tmp_path):

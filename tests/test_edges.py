@@ -29,7 +29,7 @@ from conftest import (
     wait_for,
 )
 
-from expensebot import errors, store, times
+from expensebot import __version__, errors, store, times
 from expensebot.events import Message
 from expensebot.ingest import webhook
 from expensebot.ingest.spool import Spool
@@ -462,10 +462,10 @@ def test_a_spool_folder_that_cannot_be_listed_is_an_error_not_empty(tmp_path, ca
 def test_a_file_put_in_the_spool_by_hand_is_counted_and_replayed_or_set_aside(service, client):
     service.ingest.replayer.stop()  # the test replays; the thread's turn every 0.05 s could set the file aside first
     (service.config.spool_dir / "notes.jsonl").write_text("not an event\n")
-    assert client.get("/healthz").json() == {"status": "ok", "spool_depth": 1}
+    assert client.get("/healthz").json() == {"status": "ok", "spool_depth": 1, "version": __version__}
     service.ingest.replay()
     assert [p.name for p in service.config.spool_dir.iterdir()] == ["notes.bad"]
-    assert client.get("/healthz").json() == {"status": "ok", "spool_depth": 0}
+    assert client.get("/healthz").json() == {"status": "ok", "spool_depth": 0, "version": __version__}
 
 
 # --- the database file gone or replaced ------------------------------------------------------------

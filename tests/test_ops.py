@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 from conftest import OPS_TOKEN, Client, delivery, make_config, message_event, psid_hash
 
+from expensebot import __version__
+
 
 def test_healthz_reports_ok_and_spool_depth_without_personal_data(client):
     client.post_webhook(delivery(message_event("111", "m_1")))
     response = client.get("/healthz")
     assert response.status == 200
-    assert response.json() == {"status": "ok", "spool_depth": 0}
+    assert response.json() == {"status": "ok", "spool_depth": 0, "version": __version__}
 
 
 def test_healthz_is_503_when_the_database_does_not_answer(service, client):

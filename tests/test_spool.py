@@ -18,6 +18,7 @@ from conftest import (
     wait_for,
 )
 
+from expensebot import __version__
 from expensebot.events import Message
 from expensebot.ingest.spool import Spool
 
@@ -58,7 +59,7 @@ def test_locked_database_spools_answers_200_then_replays(service, client, locker
     started = time.monotonic()
     assert client.post_webhook(delivery(message_event("111", "m_2", "tea 3"))).status == 200
     assert time.monotonic() - started < service.db.write_timeout / 2
-    assert client.get("/healthz").json() == {"status": "ok", "spool_depth": 2}
+    assert client.get("/healthz").json() == {"status": "ok", "spool_depth": 2, "version": __version__}
 
     locker.execute("ROLLBACK")
     assert wait_for(lambda: count(service.config.db_path) == 2)

@@ -93,8 +93,10 @@ def test_handshake_answers_the_challenge(client):
     "",
     "hub.mode=subscribe&hub.verify_token=%FF%FE&hub.challenge=1",
 ])
-def test_handshake_refuses_wrong_token_or_mode(client, query):
+def test_handshake_refuses_wrong_token_or_mode(client, query, caplog):
     assert client.get(f"/webhook?{query}").status == 403
+    [refused] = [r for r in caplog.records if r.msg == "verify_token_rejected"]  # the operator sees why Meta failed
+    assert "wrong" not in str(refused.fields) and VERIFY_TOKEN not in str(refused.fields)
 
 
 # --- what is stored ------------------------------------------------------------------------

@@ -6,6 +6,8 @@ commands run the ones they need, so a mistake is a sentence, not a traceback.
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import pwd
 import socket
@@ -76,6 +78,25 @@ def port_problems(host: str, port: int) -> list[str]:
     return []
 
 
+def running_version(host: str, port: int) -> str | None:
+    """The version of an expensebot answering /healthz on host:port (the bot running), else None."""
+    if port == 0:
+        return None
+    conn = http.client.HTTPConnection({"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host), port, timeout=2)
+    try:
+        conn.request("GET", "/healthz")
+        body = conn.getresponse().read(4096)  # 200, or 503 when it has a problem of its own to say
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+    try:
+        version = json.loads(body).get("version")
+    except (ValueError, AttributeError):
+        return None
+    return version if isinstance(version, str) else None
+
+
 def listen_problem(host: str, port: int, exc: OSError) -> str:
     """One line for a failed bind, naming the variables to change."""
     hint = " (is expensebot already running?)" if exc.errno == 98 else ""
@@ -95,8 +116,10 @@ def _write_problems(path: Path) -> list[str]:
     problems = []
     for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         if candidate.exists() and not os.access(candidate, os.W_OK):
+            fix = (f"chmod u+w {candidate}" if candidate.stat().st_uid == os.geteuid()
+                   else f"chown {_user()}: {candidate}")
             problems.append(f"EXPENSEBOT_DB: {candidate} is not writable by {_user()} (owner "
-                            f"{_owner(candidate)}, mode {_mode(candidate)}); chown {_user()}: {candidate}")
+                            f"{_owner(candidate)}, mode {_mode(candidate)}); {fix}")
     if not os.access(path.parent, os.W_OK | os.X_OK):
         problems.append(f"EXPENSEBOT_DB: {_user()} cannot create SQLite's -wal and -shm files in "
                         f"{path.parent} (owner {_owner(path.parent)})")

@@ -20,8 +20,8 @@ import sys
 import threading
 from pathlib import Path
 
-from expensebot import logs, store, summary, times
-from expensebot.config import VARIABLES, Config, ConfigError
+from expensebot import __version__, logs, store, summary, times
+from expensebot.config import VARIABLES, Config, ConfigError, unknown_names
 from expensebot.db import Database
 from expensebot.errors import DatabaseUnavailable, is_unavailable
 from expensebot.identity import PsidHasher, is_psid_hash
@@ -56,7 +56,7 @@ def serve(config: Config, args) -> int:
         service.close()
         raise ConfigError(checks.listen_problem(config.host, config.port, exc)) from None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    log_event(logger, "serving", host=config.host, port=int(server.effective_port),
+    log_event(logger, "serving", version=__version__, host=config.host, port=int(server.effective_port),
               db=str(config.db_path), spool=str(config.spool_dir))
     try:
         server.run()
@@ -70,34 +70,39 @@ def serve(config: Config, args) -> int:
 
 
 def check(config: Config, args) -> int:
-    """Check everything `serve` needs; report every problem, one line each (exit 2), or check_ok."""
-    problems = _serving_problems(config, args)
+    """Check everything `serve` needs; report every problem, one line each (exit 2), or check_ok.
+
+    While the bot runs, its port is taken by it: that is said, not counted as a problem.
+    """
+    running = checks.running_version(config.host, config.port)
+    _require(_serving_problems(config, args, port=running is None))
+    if not config.db_path.exists():
+        log_event(logger, "check_warning", level=logging.WARNING,
+                  problem=f"EXPENSEBOT_DB: {config.db_path} does not exist; serve will create it there "
+                          f"(is that the path you meant?)")
     if args.online:
-        problems += _graph_problems(config)
-    _require(problems)
+        _check_graph(config)
     log_event(logger, "check_ok", db=str(config.db_path), spool=str(config.spool_dir),
-              listen=f"{config.host}:{config.port}", online=args.online)
+              listen=f"{config.host}:{config.port}", online=args.online, running=running)
     return 0
 
 
-def _serving_problems(config: Config, args) -> list[str]:
+def _serving_problems(config: Config, args, port: bool = True) -> list[str]:
     """Every problem `serve` would meet: the values' and the machine's, all at once."""
     return (args.config_problems + config.serving_problems()
             + checks.database_problems(config.db_path, must_exist=False, write=True)
-            + checks.spool_problems(config.spool_dir) + checks.port_problems(config.host, config.port))
+            + checks.spool_problems(config.spool_dir) + (checks.port_problems(config.host, config.port) if port else []))
 
 
-def _graph_problems(config: Config) -> list[str]:
+def _check_graph(config: Config) -> None:
+    """Ask Graph whether the Page token works: refused is configuration (exit 2), unreachable a failure (exit 1)."""
     try:
         me = profile.call_graph(config, "GET", "me", {"fields": "id,name"})
-    except ConfigError as exc:
-        return exc.problems
     except profile.GraphError as exc:
         if exc.code in (190, 100):
-            return [f"FB_PAGE_ACCESS_TOKEN/FB_APP_SECRET: Graph refused them: {exc}"]
-        return [str(exc)]
+            raise ConfigError(f"FB_PAGE_ACCESS_TOKEN/FB_APP_SECRET: Graph refused them: {exc}") from None
+        raise Failure(str(exc)) from None
     log_event(logger, "graph_ok", page_id=str(me.get("id", "")))
-    return []
 
 
 def run_demo(config: Config, args) -> int:
@@ -142,7 +147,8 @@ def export(config: Config, args) -> int:
     if args.output.exists():
         raise ConfigError(f"--output: {args.output} exists; choose a new file")
     try:
-        with open(args.output, "x", encoding="utf-8", newline="") as file:
+        # A person's expenses: readable by this user only, whatever the umask lets others read.
+        with open(args.output, "x", encoding="utf-8", newline="", opener=_private) as file:
             export_csv.write_expenses(file, rows)
     except OSError as exc:
         with contextlib.suppress(OSError):
@@ -150,6 +156,10 @@ def export(config: Config, args) -> int:
         raise Failure(f"export: writing {args.output} failed: {exc.strerror or exc}") from None
     log_event(logger, "exported", path=str(args.output), expenses=len(rows))
     return 0
+
+
+def _private(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
 
 
 def backup(config: Config, args) -> int:
@@ -213,7 +223,7 @@ def replay_spool(config: Config, args) -> int:
 
 def jobs(config: Config, args) -> int:
     """List enrichment jobs that ended in error, as JSON lines; with --retry, make them pending again."""
-    database = _database(config)
+    database = _database(config, write=args.retry)
     if args.retry:
         with database.transaction() as conn:
             count = store.requeue_failed_jobs(conn, times.iso_utc(times.now_ms()))
@@ -258,11 +268,11 @@ def rejected(config: Config, args) -> int:
     return 0
 
 
-def _database(config: Config) -> Database:
-    """The existing database, for reading and small writes; never created here."""
+def _database(config: Config, write: bool = False) -> Database:
+    """The existing database, for reading (and small writes when asked); never created here."""
     _require(checks.database_problems(config.db_path, must_exist=True, write=False)
              + checks.owner_problems(config.db_path))
-    return Database(config.db_path)
+    return Database(config.db_path, read_only=not write)
 
 
 def _require(problems: list[str]) -> None:
@@ -342,6 +352,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser(prog: str = "expensebot") -> argparse.ArgumentParser:
     parser = _Parser(prog=prog, description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"expensebot {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     for name, (run, help_text, variables, arguments) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=f"{help_text}.",
@@ -388,6 +399,7 @@ def _run(args) -> int:
     if args.command in ("check", "serve"):
         # These two report every problem at once, the values' and the machine's.
         config, args.config_problems = Config.read(env)
+        args.config_problems += unknown_names(env)
     else:
         config = Config.from_env(env)
     try:

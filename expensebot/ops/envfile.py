@@ -11,6 +11,8 @@ systemd's rules (its env-file parser, v254 and later), which a shell's `. file` 
 - elsewhere a backslash keeps the next character literally, and one at the end of a line joins
   it with the next;
 - a line without `=` is ignored (systemd only warns); `\\r` ends a line like `\\n`.
+A comment ending in a backslash is refused: systemd before v254 (Debian 12 has v252) reads the next
+line as part of the comment, later versions do not, so the file means different things to them.
 """
 
 from __future__ import annotations
@@ -35,11 +37,14 @@ def read(path: Path) -> dict[str, str]:
         raise EnvFileError(f"{path}: cannot read the environment file (not UTF-8 text)") from None
     except OSError as exc:
         raise EnvFileError(f"{path}: cannot read the environment file ({exc.strerror or type(exc).__name__})") from None
-    return parse(text)
+    try:
+        return parse(text)
+    except EnvFileError as exc:
+        raise EnvFileError(f"{path}: {exc}") from None
 
 
 def parse(text: str) -> dict[str, str]:
-    """Return the assignments of an environment file's text, later ones winning."""
+    """Return the assignments of an environment file's text, later ones winning; EnvFileError if ambiguous."""
     values: dict[str, str] = {}
     position, length = 0, len(text)
     while position < length:
@@ -47,7 +52,13 @@ def parse(text: str) -> dict[str, str]:
         if char in _BLANK:
             position += 1
         elif char in "#;":
-            position = _line_end(text, position) + 1
+            end = _line_end(text, position)
+            comment = text[position:end]
+            if (len(comment) - len(comment.rstrip("\\"))) % 2:
+                raise EnvFileError(f"line {text.count(chr(10), 0, position) + 1}: a comment ends in a backslash, "
+                                   f"which systemd 252 (Debian 12) reads as joining the next line to the comment "
+                                   f"and later versions do not; remove the backslash")
+            position = end + 1
         else:
             end = _line_end(text, position)
             equals = text.find("=", position, end)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import bottle
 
-from expensebot import store, summary, times
+from expensebot import __version__, store, summary, times
 from expensebot.background.wal import WalKeeper
 from expensebot.chat import meaning
 from expensebot.config import Config
@@ -55,6 +55,8 @@ def create_app(config: Config, db: Database, ingest: Ingest,
         if query.get("hub.mode") == "subscribe" and _same(token, config.fb_verify_token):
             bottle.response.content_type = "text/plain; charset=utf-8"
             return query.getunicode("hub.challenge", "")
+        # The token itself is not logged: only that Meta's (or someone's) did not match ours.
+        log_event(logger, "verify_token_rejected", level=logging.WARNING, mode=query.get("hub.mode", "")[:20])
         raise bottle.HTTPError(403, "verify token mismatch")
 
     @app.post("/webhook")
@@ -87,8 +89,9 @@ def create_app(config: Config, db: Database, ingest: Ingest,
     def healthz():
         problem = ingest.health_problem(spool_stale_after) or db.file_problem() or _unanswered(db)
         if problem:
-            return _json({"status": "unavailable", "reason": problem, "spool_depth": _spool_depth(ingest)}, 503)
-        return _json({"status": "ok", "spool_depth": _spool_depth(ingest)})
+            return _json({"status": "unavailable", "reason": problem, "spool_depth": _spool_depth(ingest),
+                          "version": __version__}, 503)
+        return _json({"status": "ok", "spool_depth": _spool_depth(ingest), "version": __version__})
 
     @app.get("/ops/last-write")
     @database_required
