@@ -56,7 +56,6 @@ _EDGE_PUNCTUATION = " -–—:=@,;"
 _SIGNS = {"-": True, "−": True, "+": False}
 _NUMBER_START = frozenset("0123456789+-−")
 _MAX_WHOLE_DIGITS = len(str(MAX_AMOUNT_MINOR))
-_ONE_DAY = datetime.timedelta(days=1)
 # Codes that are also everyday words ("pen 5", "top up 20") count only when written in capitals.
 _CODES_THAT_ARE_WORDS = frozenset(
     "ALL BAM BOB CAD COP CUP GEL MAD MOP PEN RON RUB SOS TOP TRY".split()
@@ -67,9 +66,6 @@ _CLEAN = str.maketrans(
     {code: " " for code in [*range(0x20), *range(0x7F, 0xA0), 0x200B, 0x2060, 0xFEFF]}
     | {code: "\ufffd" for code in range(0xD800, 0xE000)}
 )
-
-
-_SYMBOL_SET = frozenset(SYMBOLS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +138,7 @@ def parse_message(text: str, *, default_currency: str, today: datetime.date) -> 
     rejected: list[RejectedLine] = []
     read = 0
     for index, line in enumerate(_split_lines(text)):
-        cleaned = _clean(line)
+        cleaned = line.translate(_CLEAN)
         if not cleaned.strip():
             continue
         if read == MAX_EXPENSES_PER_MESSAGE:
@@ -169,7 +165,7 @@ def parse_line(
     expense is still read. Only lines over MAX_LINE_LENGTH are rejected for length.
     """
     _check_currency(default_currency)
-    result = _parse_line(line, _clean(line), default_currency, today, index)
+    result = _parse_line(line, line.translate(_CLEAN), default_currency, today, index)
     if type(result) is tuple and len(result) == 1:
         return result[0]
     return result
@@ -195,14 +191,7 @@ def _check_currency(code: str) -> None:
 
 def _split_lines(text: str) -> list[str]:
     """Split at LF, CRLF and CR only: str.splitlines() also splits at U+2028 and friends."""
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text.split("\n")
-
-
-def _clean(line: str) -> str:
-    """Return line with control characters as spaces and lone surrogates as U+FFFD."""
-    return line.translate(_CLEAN)
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
 def _read_expense(
@@ -215,8 +204,8 @@ def _read_expense(
     what it reads as. Only dates can raise here, and they are met in the same order
     as before, so the first invalid date still wins over any later problem.
     """
-    if RUPEE_SIGN in text:  # '₨100' is read as '₨ 100', the sign as the word 'rupees' (it names several)
-        text = text.replace(RUPEE_SIGN, f" {RUPEE_SIGN} ")
+    # '₨100' is read as '₨ 100', the sign as the word 'rupees' (it names several).
+    text = text.replace(RUPEE_SIGN, f" {RUPEE_SIGN} ")
     category: str | None = None
     dates: set[datetime.date] = set()
     words: list[str] = []
@@ -293,7 +282,7 @@ def _codes_in_place(words: list[str], tokens: list[_Token], currencies: list[int
     for i in currencies:
         bare = words[i].rstrip(_TRAILING_PUNCTUATION)
         beside = (i > 0 and type(tokens[i - 1]) is _Money) or (i == 0 and type(tokens[1]) is _Money)
-        if bare == tokens[i] or bare in _SYMBOL_SET or beside:
+        if bare == tokens[i] or bare in SYMBOLS or beside:
             kept.append(i)
         else:
             tokens[i] = None  # 'car svc 40': a service, not Salvadoran colones
@@ -417,50 +406,36 @@ def _segments(tokens: list[_Token]) -> list[range]:
 
 
 def _read_date(word: str, today: datetime.date) -> datetime.date | None:
-    """Read 'today', 'yesterday' or YYYY-MM-DD; None when the word is no date.
-
-    Only words of 5, 9 or 10 characters can be one: the only non-ASCII characters
-    that lower-case to ASCII letters are 'İ' and the Kelvin sign, and neither 'i' nor
-    'k' is in 'today' or 'yesterday', so those two match only ASCII words of their length.
-    """
-    size = len(word)
-    if size == 10:
-        match = _DATE.fullmatch(word)
-        if match is None:
-            return None
+    """Read 'today', 'yesterday' or YYYY-MM-DD; None when the word is no date."""
+    lowered = word.lower()
+    if lowered == "today":
+        return today
+    if lowered == "yesterday":
         try:
-            date = datetime.date(*map(int, match.groups()))
-        except (ValueError, OverflowError):
+            return today - datetime.timedelta(days=1)
+        except OverflowError:
             raise _Rejected("invalid date") from None
-        if date < EARLIEST_DATE:
-            raise _Rejected("date out of range") from None
-        return date
-    if size == 5 or size == 9:
-        lowered = word.lower()
-        if lowered == "today":
-            return today
-        if lowered == "yesterday":
-            try:
-                return today - _ONE_DAY
-            except (ValueError, OverflowError):
-                raise _Rejected("invalid date") from None
-    return None
+    match = _DATE.fullmatch(word)
+    if match is None:
+        return None
+    try:
+        date = datetime.date(*map(int, match.groups()))
+    except ValueError:
+        raise _Rejected("invalid date") from None
+    if date < EARLIEST_DATE:
+        raise _Rejected("date out of range")
+    return date
 
 
 def _classify(bare: str, default_currency: str) -> _Token:
     """Read a word without its trailing punctuation: a currency code, a _Money or None."""
-    code = _currency_code(bare, default_currency)
-    if code is not None:
-        return code
-    if bare.isalpha():  # a number needs an ASCII digit, and no digit is alphabetic
-        return None
-    return _read_money(bare, default_currency)
+    return _currency_code(bare, default_currency) or _read_money(bare, default_currency)
 
 
 def _currency_code(text: str, default_currency: str) -> str | None:
     """Return the ISO code a symbol or a code stands for (a code in any case, except the codes that
     are also words: in capitals only), or None."""
-    if text in _SYMBOL_SET:
+    if text in SYMBOLS:
         return currency_for_symbol(text, default_currency)
     code = text.upper()
     if not text.isascii() or code not in MINOR_DIGITS:
