@@ -199,19 +199,17 @@ def _read_expense(
 ) -> tuple[ParsedExpense, ...]:
     """Turn one cleaned line into its expenses, raising _Rejected when it holds none.
 
-    One pass over the words: the #tags come out (the first names the category), the
-    dates come out (more than one is ambiguous), and each other word is kept with
-    what it reads as. Only dates can raise here, and they are met in the same order
-    as before, so the first invalid date still wins over any later problem.
+    The #tags come out (the first names the category), the dates come out (more than one is
+    ambiguous), and each other word is kept with what it reads as.
     """
     # '₨100' is read as '₨ 100', the sign as the word 'rupees' (it names several).
     text = text.replace(RUPEE_SIGN, f" {RUPEE_SIGN} ")
     category: str | None = None
     dates: set[datetime.date] = set()
     words: list[str] = []
+    bares: list[str] = []  # the words without their trailing punctuation
     tokens: list[_Token] = []
     numbers: list[int] = []
-    currencies: list[int] = []
     for word in text.split():
         bare = word.rstrip(_TRAILING_PUNCTUATION)
         if bare[:1] == "#":
@@ -227,21 +225,19 @@ def _read_expense(
         token = _classify(bare, default_currency)
         if type(token) is _Money:
             numbers.append(len(tokens))
-        elif token is not None:
-            currencies.append(len(tokens))
         words.append(word)
+        bares.append(bare)
         tokens.append(token)
     if len(dates) > 1:
         raise _Rejected("ambiguous date")
-    if numbers and len(numbers) < len(tokens):
-        currencies = _codes_in_place(words, tokens, currencies)
-        currencies = _read_currency_words(text, words, tokens, currencies, default_currency,
-                                          next(iter(dates)) if dates else today)
-        numbers = _take_out_quantities(words, tokens, numbers)
     date = dates.pop() if dates else today
+    if numbers:
+        _codes_in_place(bares, tokens)
+        _read_currency_words(text, bares, tokens, default_currency, date)
+        numbers = _take_out_quantities(bares, tokens, numbers)
     segments = _segments(tokens) if len(numbers) > 1 else [range(len(tokens))]
-    if len(segments) > 1 and any(all(tokens[i] is not None or words[i].rstrip(_TRAILING_PUNCTUATION).lower()
-                                     in _JOINERS for i in segment) for segment in segments):
+    if len(segments) > 1 and any(all(tokens[i] is not None or bares[i].lower() in _JOINERS for i in segment)
+                                 for segment in segments):
         raise _Rejected("several amounts")  # a pair without an item: 'coffee 3 x 2', 'coffee 2 at 3'
     expenses = []
     named = set()  # the currencies written on the line's pairs, and None for a pair with none
@@ -251,7 +247,7 @@ def _read_expense(
         part_currencies = [n for n, token in enumerate(part) if type(token) is str]
         chosen, currency, used = _choose_amount(part, part_numbers, part_currencies, default_currency)
         after = segment.start + chosen + 1
-        if after < len(words) and _MULTIPLIER.fullmatch(words[after].rstrip(_TRAILING_PUNCTUATION)):
+        if after < len(bares) and _MULTIPLIER.fullmatch(bares[after]):
             raise _Rejected(PER_ONE_OR_ALL)  # 'coffee 3 x2': 3 each, or 3 for both?
         named.add(currency if part_currencies or part[chosen].currency else None)
         description = _describe([words[i] for i in segment], used)
@@ -273,29 +269,25 @@ def _read_expense(
     return tuple(expenses)
 
 
-def _codes_in_place(words: list[str], tokens: list[_Token], currencies: list[int]) -> list[int]:
+def _codes_in_place(bares: list[str], tokens: list[_Token]) -> None:
     """Make a lower-case code a word unless it is right after a number, or first and right before one.
 
-    Return the currencies left. Signs and codes in capitals stay currencies wherever they stand.
+    Signs and codes in capitals stay currencies wherever they stand.
     """
-    kept = []
-    for i in currencies:
-        bare = words[i].rstrip(_TRAILING_PUNCTUATION)
-        beside = (i > 0 and type(tokens[i - 1]) is _Money) or (i == 0 and type(tokens[1]) is _Money)
-        if bare == tokens[i] or bare in SYMBOLS or beside:
-            kept.append(i)
-        else:
+    for i, token in enumerate(tokens):
+        if type(token) is not str or bares[i] == token or bares[i] in SYMBOLS:
+            continue
+        if not ((i > 0 and type(tokens[i - 1]) is _Money) or (i == 0 and type(tokens[1]) is _Money)):
             tokens[i] = None  # 'car svc 40': a service, not Salvadoran colones
-    return kept
 
 
-def _take_out_quantities(words: list[str], tokens: list[_Token], numbers: list[int]) -> list[int]:
+def _take_out_quantities(bares: list[str], tokens: list[_Token], numbers: list[int]) -> list[int]:
     """Make a bare number right before a unit ('2 kg', '5 pounds') a word: how much, not what it cost.
 
     Return the numbers left; a line whose every number is a quantity has no price to read.
     """
     quantities = {i for i in numbers if i + 1 < len(tokens) and tokens[i + 1] is None and _is_bare(tokens[i])
-                  and words[i + 1].rstrip(_TRAILING_PUNCTUATION).lower() in _UNITS}
+                  and bares[i + 1].lower() in _UNITS}
     if not quantities:
         return numbers
     if len(quantities) == len(numbers):
@@ -310,39 +302,35 @@ def _take_out_quantities(words: list[str], tokens: list[_Token], numbers: list[i
 
 
 def _read_currency_words(
-    text: str, words: list[str], tokens: list[_Token], currencies: list[int], default_currency: str,
-    date: datetime.date,
-) -> list[int]:
+    text: str, bares: list[str], tokens: list[_Token], default_currency: str, date: datetime.date
+) -> None:
     """Read currency names written right after a bare number ('500 yen', '100 pesos') as codes.
 
     A name of several currencies means the person's own when it is one of them; otherwise
     the line is not read and the choices are offered. The rupee sign is such a name wherever
-    it stands, as any sign is. Return the indexes of currencies.
+    it stands, as any sign is.
     """
-    for i in range(len(tokens)):
+    for i, word in enumerate(bares):
         if tokens[i] is not None:
             continue
-        word = words[i].rstrip(_TRAILING_PUNCTUATION)
         if (word != RUPEE_SIGN and not (i > 0 and _is_bare(tokens[i - 1]))
-                and not _is_prefix(words, tokens, i, default_currency)):
+                and not _is_prefix(bares, tokens, i, default_currency)):
             continue
         codes = currencies_for_word(word, default_currency)
         if len(codes) == 1 or default_currency in codes:
             tokens[i] = codes[0] if len(codes) == 1 else default_currency
         elif codes:
             raise _Rejected("which currency", tuple((code, _rewrite(text, word, code)) for code in codes[:6]), date)
-    return [i for i, token in enumerate(tokens) if type(token) is str]
 
 
-def _is_prefix(words: list[str], tokens: list[_Token], i: int, default_currency: str) -> bool:
-    """Tell whether words[i] is an abbreviation ('Rs', 'RM', 'kr') before a number with no currency after it."""
-    if words[i].rstrip(_TRAILING_PUNCTUATION).lower() not in _PREFIX_WORDS:
+def _is_prefix(bares: list[str], tokens: list[_Token], i: int, default_currency: str) -> bool:
+    """Tell whether bares[i] is an abbreviation ('Rs', 'RM', 'kr') before a number with no currency after it."""
+    if bares[i].lower() not in _PREFIX_WORDS:
         return False
     if i + 1 >= len(tokens) or not _is_bare(tokens[i + 1]):
         return False
     if i + 2 < len(tokens):  # 'rm 10 AED', 'rs 100 euros': the currency after the number wins
-        after = words[i + 2].rstrip(_TRAILING_PUNCTUATION)
-        return tokens[i + 2] is None and not currencies_for_word(after, default_currency)
+        return tokens[i + 2] is None and not currencies_for_word(bares[i + 2], default_currency)
     return True
 
 
