@@ -118,13 +118,7 @@ _Token = _Money | str | None
 
 
 class _Rejected(Exception):
-    """Stop reading a line that is not an expense."""
-
-    def __init__(self, reason: str, choices: tuple[tuple[str, str], ...] = (), date: datetime.date | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.choices = choices
-        self.date = date
+    """Stop reading a line that is not an expense; the arguments are its RejectedLine's after `line`."""
 
 
 def parse_message(text: str, *, default_currency: str, today: datetime.date) -> ParseResult:
@@ -180,7 +174,7 @@ def _parse_line(
     try:
         return _read_expense(cleaned, default_currency, today, index)
     except _Rejected as rejection:
-        return RejectedLine(index, rejection.reason, rejection.choices, rejection.date)
+        return RejectedLine(index, *rejection.args)
 
 
 def _check_currency(code: str) -> None:
@@ -474,7 +468,7 @@ def _take_prefix(text: str, default_currency: str) -> tuple[str | None, str]:
 
 def _choose_amount(
     tokens: list[_Token], numbers: list[int], currencies: list[int], default_currency: str
-) -> tuple[int, str, tuple[int, ...] | set[int]]:
+) -> tuple[int, str, set[int]]:
     """Return the index of the amount, its currency and the indexes it used up.
 
     A number next to a currency wins; else the only number; else a number that ends
@@ -487,9 +481,14 @@ def _choose_amount(
     if priced:
         [(chosen, currency)] = priced.items()
         return chosen, currency, {chosen, *(c for c, n in bindings.items() if n == chosen)}
-    chosen = _only_or_last_number(tokens, numbers)
-    currency, used = _floating_currency(tokens, currencies, default_currency)
-    return chosen, currency, {chosen, *used}
+    if not numbers:
+        raise _Rejected("no amount")
+    if len(numbers) > 1 and numbers[-1] != len(tokens) - 1:
+        raise _Rejected("ambiguous amount")
+    codes = {tokens[i] for i in currencies}  # named away from the number: 'PHP lunch 250'
+    if len(codes) > 1:
+        raise _Rejected("ambiguous currency")
+    return numbers[-1], codes.pop() if codes else default_currency, {numbers[-1], *currencies}
 
 
 def _bind_currencies(tokens: list[_Token], currencies: list[int]) -> dict[int, int]:
@@ -521,27 +520,6 @@ def _priced_numbers(
     return priced
 
 
-def _only_or_last_number(tokens: list[_Token], numbers: list[int]) -> int:
-    """Return the index of the line's only number, or of the number that ends it."""
-    if not numbers:
-        raise _Rejected("no amount")
-    if len(numbers) == 1 or numbers[-1] == len(tokens) - 1:
-        return numbers[-1]
-    raise _Rejected("ambiguous amount")
-
-
-def _floating_currency(
-    tokens: list[_Token], currencies: list[int], default_currency: str
-) -> tuple[str, list[int]]:
-    """Return the currency named away from the number ('PHP lunch 250') and its indexes."""
-    codes = {tokens[i] for i in currencies}
-    if len(codes) > 1:
-        raise _Rejected("ambiguous currency")
-    if codes:
-        return codes.pop(), currencies
-    return default_currency, currencies
-
-
 def _amount_minor(money: _Money, currency: str) -> int:
     """Return the amount in minor units, exactly, or raise _Rejected."""
     if money.negative:
@@ -571,17 +549,14 @@ def _split_number(number: str, digits: int) -> tuple[str, str, bool]:
     One separator before exactly three digits groups thousands ('1.200', '1,200'),
     unless the currency itself has three minor digits (KWD 1.250).
     """
-    # The usual numbers ('100', '4.50', '12,50') are split without a regex.
-    dots = number.count(".")
-    commas = number.count(",")
-    if dots + commas == 0:
+    separators = _SEPARATOR.findall(number)
+    if not separators:
         return number, "", False
-    if dots + commas == 1:
-        whole, _, fraction = number.partition("." if dots else ",")
+    if len(separators) == 1:
+        whole, _, fraction = number.partition(separators[0])
         if len(fraction) != 3 or digits == 3:
             return whole, fraction, False
     parts = _SEPARATOR.split(number)
-    separators = _SEPARATOR.findall(number)
     if len(set(separators)) == 1:
         groups, fraction = parts, ""
     elif len(set(separators[:-1])) == 1:
@@ -599,7 +574,7 @@ def _is_grouped(groups: list[str]) -> bool:
     return len(first) <= 3 and first[0] != "0" and all(len(group) == 3 for group in rest)
 
 
-def _describe(words: list[str], used: tuple[int, ...] | set[int]) -> str:
+def _describe(words: list[str], used: set[int]) -> str:
     """Join the words the amount did not use into the description, without edge punctuation."""
     description = " ".join([word for i, word in enumerate(words) if i not in used])
     description = description.strip(_EDGE_PUNCTUATION)
