@@ -35,17 +35,20 @@ TOO_MANY = f"more than {MAX_EXPENSES_PER_MESSAGE} expenses in one message"
 EARLIEST_DATE = datetime.date(2004, 1, 1)
 QUANTITY_ONLY = "a weight, volume or count is a quantity, not a price"
 # Words after a number that make it a quantity: 'rice 2 kg 10' is 10.00 for 2 kg of rice.
-_UNITS = frozenset("kg kgs kilo kilos kilogram kilograms g gram grams lb lbs pound pounds oz ounce ounces "
-                   "l liter liters litre litres ml gal gallon gallons people persons pax guests "
-                   "night nights days hours hrs pcs pieces items".split())
+_UNITS = frozenset({
+    "kg", "kgs", "kilo", "kilos", "kilogram", "kilograms", "g", "gram", "grams", "lb", "lbs", "pound", "pounds",
+    "oz", "ounce", "ounces", "l", "liter", "liters", "litre", "litres", "ml", "gal", "gallon", "gallons",
+    "people", "persons", "pax", "guests", "night", "nights", "days", "hours", "hrs", "pcs", "pieces", "items",
+})
 # Words that join the pairs of a line ('lunch 12 and coffee 3') but are no item themselves
 # ('coffee 3 x 2' is not an expense called 'x').
-_JOINERS = frozenset("x × * @ at each per and & + plus with of for = -".split())
-_LEADING_JOINERS = frozenset("and & + plus".split())
+_JOINERS = frozenset(
+    {"x", "×", "*", "@", "at", "each", "per", "and", "&", "+", "plus", "with", "of", "for", "=", "-"})
+_LEADING_JOINERS = frozenset({"and", "&", "+", "plus"})
 PER_ONE_OR_ALL = "I can't tell if the amount is for one or for all"
 _MULTIPLIER = re.compile(r"[xX×*][0-9]+|[0-9]+[xX×]")
 # Abbreviations read as a currency before a number too ('Rs 100', 'RM 10', 'kr 50').
-_PREFIX_WORDS = frozenset("rs rm kr".split())
+_PREFIX_WORDS = frozenset({"rs", "rm", "kr"})
 
 _NUMBER = re.compile(r"([0-9]+(?:[.,][0-9]+)*)(.*)", re.DOTALL)
 _SEPARATOR = re.compile(r"[.,]")
@@ -58,8 +61,7 @@ _NUMBER_START = frozenset("0123456789+-−")
 _MAX_WHOLE_DIGITS = len(str(MAX_AMOUNT_MINOR))
 # Codes that are also everyday words ("pen 5", "top up 20") count only when written in capitals.
 _CODES_THAT_ARE_WORDS = frozenset(
-    "ALL BAM BOB CAD COP CUP GEL MAD MOP PEN RON RUB SOS TOP TRY".split()
-)
+    {"ALL", "BAM", "BOB", "CAD", "COP", "CUP", "GEL", "MAD", "MOP", "PEN", "RON", "RUB", "SOS", "TOP", "TRY"})
 # Control characters become spaces and lone surrogates U+FFFD, so every description
 # can be stored as UTF-8 text.
 _CLEAN = str.maketrans(
