@@ -231,7 +231,7 @@ def _read_expense(
         _codes_in_place(bares, tokens)
         _read_currency_words(text, bares, tokens, default_currency, date)
         numbers = _take_out_quantities(bares, tokens, numbers)
-    segments = _segments(tokens) if len(numbers) > 1 else [range(len(tokens))]
+    segments = _segments(tokens)
     if len(segments) > 1 and any(all(tokens[i] is not None or bares[i].lower() in _JOINERS for i in segment)
                                  for segment in segments):
         raise _Rejected("several amounts")  # a pair without an item: 'coffee 3 x 2', 'coffee 2 at 3'
@@ -250,15 +250,8 @@ def _read_expense(
         if item:  # 'lunch 12 and coffee 3': the second is 'coffee'
             first, _, rest = description.partition(" ")
             description = rest if first.lower() in _LEADING_JOINERS and rest else description
-        expenses.append(ParsedExpense(
-            index,
-            _amount_minor(part[chosen], currency),
-            currency,
-            description,
-            category,
-            date,
-            item,
-        ))
+        amount_minor = _amount_minor(part[chosen], currency)
+        expenses.append(ParsedExpense(index, amount_minor, currency, description, category, date, item))
     if None in named and named - {None, default_currency}:
         # 'lunch 12 EUR tip 2': the tip in the default currency would be a guess.
         raise _Rejected(MIXED_CURRENCIES)
@@ -358,7 +351,7 @@ def with_date(line: str, date: datetime.date) -> str:
 
 
 def _segments(tokens: list[_Token]) -> list[range]:
-    """Split a line of several amounts into item-amount pairs: 'coffee 4.50 lunch 12'.
+    """Split a line into its item-amount pairs: 'coffee 4.50 lunch 12' has two, most lines one.
 
     A pair is some words and then a number (with a currency code right after it, if any);
     numbers before the first word of a pair are quantities ('2 coffees 10'). Words after
@@ -378,14 +371,11 @@ def _segments(tokens: list[_Token]) -> list[range]:
             segments.append(range(start, i + 1))
             start, has_word = i + 1, False
         i += 1
-    if start < len(tokens):
-        if any(type(token) is _Money for token in tokens[start:]):
-            if segments:
-                raise _Rejected("several amounts")
-            return [range(len(tokens))]
-        if not segments:
-            return [range(len(tokens))]
-        segments[-1] = range(segments[-1].start, len(tokens))
+    if not segments:
+        return [range(len(tokens))]
+    if any(type(token) is _Money for token in tokens[start:]):
+        raise _Rejected("several amounts")
+    segments[-1] = range(segments[-1].start, len(tokens))
     return segments
 
 
