@@ -427,12 +427,10 @@ def _read_money(bare: str, default_currency: str) -> _Money | None:
     if match is None:
         return None
     number, suffix = match.groups()
-    if not suffix:
-        return _Money(negative, number, False, currency)
-    thousands = suffix[0] in "kK" and _currency_code(suffix, default_currency) is None
+    thousands = suffix[:1] in ("k", "K") and _currency_code(suffix, default_currency) is None
     if thousands:
         suffix = suffix[1:]
-    suffix_code = _currency_code(suffix, default_currency) if suffix else None
+    suffix_code = _currency_code(suffix, default_currency)
     if suffix and (suffix_code is None or currency is not None):
         return None
     return _Money(negative, number, thousands, currency or suffix_code)
