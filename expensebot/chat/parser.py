@@ -16,7 +16,6 @@ from typing import NamedTuple
 
 from expensebot.money import (
     MAX_AMOUNT_MINOR,
-    MINOR_DIGITS,
     RUPEE_SIGN,
     SYMBOLS,
     currencies_for_word,
@@ -412,7 +411,7 @@ def _currency_code(text: str, default_currency: str) -> str | None:
     if text in SYMBOLS:
         return currency_for_symbol(text, default_currency)
     code = text.upper()
-    if not text.isascii() or code not in MINOR_DIGITS:
+    if not text.isascii() or not is_currency(code):
         return None
     return code if text == code or code not in _CODES_THAT_ARE_WORDS else None
 
@@ -553,15 +552,9 @@ def _split_number(number: str, digits: int) -> tuple[str, str, bool]:
         groups, fraction = parts[:-1], parts[-1]
     else:
         raise _Rejected("ambiguous amount")
-    if not _is_grouped(groups):
-        raise _Rejected("ambiguous amount")
+    if len(groups[0]) > 3 or groups[0][0] == "0" or any(len(group) != 3 for group in groups[1:]):
+        raise _Rejected("ambiguous amount")  # no thousands groups: '12,34.50', '0.500.000'
     return "".join(groups), fraction, True
-
-
-def _is_grouped(groups: list[str]) -> bool:
-    """Tell whether digit groups read as thousands: '1', '234', '567'."""
-    first, rest = groups[0], groups[1:]
-    return len(first) <= 3 and first[0] != "0" and all(len(group) == 3 for group in rest)
 
 
 def _describe(words: list[str], used: set[int]) -> str:
