@@ -463,13 +463,12 @@ def _choose_amount(
     A number next to a currency wins; else the only number; else a number that ends
     the line. Anything else is ambiguous: an amount is never guessed.
     """
-    bindings = _bind_currencies(tokens, currencies)
-    priced = _priced_numbers(tokens, numbers, bindings)
+    priced, bound = _priced_numbers(tokens, numbers, currencies)
     if len(priced) > 1:
         raise _Rejected("ambiguous amount")
     if priced:
         [(chosen, currency)] = priced.items()
-        return chosen, currency, {chosen, *(c for c, n in bindings.items() if n == chosen)}
+        return chosen, currency, {chosen, *bound}
     if not numbers:
         raise _Rejected("no amount")
     if len(numbers) > 1 and numbers[-1] != len(tokens) - 1:
@@ -480,33 +479,27 @@ def _choose_amount(
     return numbers[-1], codes.pop() if codes else default_currency, {numbers[-1], *currencies}
 
 
-def _bind_currencies(tokens: list[_Token], currencies: list[int]) -> dict[int, int]:
-    """Pair each standalone currency with the bare number beside it: 'PHP 250', '250 PHP'."""
-    bindings = {}
-    for i in currencies:
-        beside = [j for j in (i - 1, i + 1) if 0 <= j < len(tokens) and _is_bare(tokens[j])]
-        if len(beside) > 1:
-            raise _Rejected("ambiguous amount")
-        if beside:
-            bindings[i] = beside[0]
-    return bindings
-
-
 def _is_bare(token: _Token) -> bool:
     """Tell whether token is a number that names no currency of its own."""
     return type(token) is _Money and token.currency is None
 
 
 def _priced_numbers(
-    tokens: list[_Token], numbers: list[int], bindings: dict[int, int]
-) -> dict[int, str]:
-    """Map the index of each number that has a currency to that currency."""
+    tokens: list[_Token], numbers: list[int], currencies: list[int]
+) -> tuple[dict[int, str], set[int]]:
+    """Map the index of each number that has a currency to that currency, and return the
+    standalone currencies that gave a bare number beside them theirs ('PHP 250', '250 PHP')."""
     priced = {i: tokens[i].currency for i in numbers if tokens[i].currency}
-    for currency_index, number_index in bindings.items():
-        code = tokens[currency_index]
-        if priced.setdefault(number_index, code) != code:
+    bound = set()
+    for i in currencies:
+        beside = [j for j in (i - 1, i + 1) if 0 <= j < len(tokens) and _is_bare(tokens[j])]
+        if len(beside) > 1:
             raise _Rejected("ambiguous amount")
-    return priced
+        if beside:
+            bound.add(i)
+            if priced.setdefault(beside[0], tokens[i]) != tokens[i]:
+                raise _Rejected("ambiguous amount")
+    return priced, bound
 
 
 def _amount_minor(money: _Money, currency: str) -> int:
