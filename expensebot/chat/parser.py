@@ -195,7 +195,8 @@ def _read_expense(
     """Turn one cleaned line into its expenses, raising _Rejected when it holds none.
 
     The #tags come out (the first names the category), the dates come out (more than one is
-    ambiguous), and each other word is kept with what it reads as.
+    ambiguous, and the first invalid one is the reason whatever comes after it), and each other
+    word is kept with what it reads as.
     """
     # '₨100' is read as '₨ 100', the sign as the word 'rupees' (it names several).
     text = text.replace(RUPEE_SIGN, f" {RUPEE_SIGN} ")
