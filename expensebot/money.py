@@ -1,6 +1,4 @@
 """Currencies, their minor units and symbols: amounts are integers, never floats."""
-from collections.abc import Mapping
-from types import MappingProxyType
 
 MAX_AMOUNT_MINOR = 10**12
 
@@ -17,43 +15,34 @@ _TWO_DIGIT_CODES = """
     TWD TZS UAH USD UYU UZS VED VES WST XCD XCG YER ZAR ZMW ZWG ZWL
 """
 
-MINOR_DIGITS: Mapping[str, int] = MappingProxyType(
+MINOR_DIGITS = (
     {code: 2 for code in _TWO_DIGIT_CODES.split()}
     | {code: 0 for code in _ZERO_DIGIT_CODES.split()}
     | {code: 3 for code in _THREE_DIGIT_CODES.split()}
 )
 
-# Currencies whose own sign is a bare "$": there "$" means the local money, elsewhere USD.
-_DOLLAR_CODES = (
-    "USD CAD AUD NZD SGD HKD TWD MXN BSD BBD BZD BMD BND KYD XCD FJD GYD JMD LRD NAD"
-    " SBD SRD TTD ARS CLP COP CUP DOP UYU".split()
-)
-DOLLAR_CURRENCIES = frozenset(_DOLLAR_CODES)
-
-_SYMBOL_CURRENCIES = {
-    "€": "EUR", "£": "GBP", "₱": "PHP", "₹": "INR", "₩": "KRW", "₫": "VND", "฿": "THB",
-    "₺": "TRY", "₽": "RUB", "₦": "NGN", "₴": "UAH", "₪": "ILS", "₸": "KZT", "円": "JPY",
-    "zł": "PLN", "Rp": "IDR", "Rp.": "IDR",
-    "US$": "USD", "C$": "CAD", "CA$": "CAD", "A$": "AUD", "AU$": "AUD", "NZ$": "NZD",
-    "HK$": "HKD", "S$": "SGD", "SG$": "SGD", "NT$": "TWD", "MX$": "MXN", "R$": "BRL",
+# The codes each currency sign may stand for. A sign that several currencies write means the
+# person's own currency when it is one of them, else the first: "$" is the local money where that
+# is written with a bare "$", elsewhere USD; "¥" is the yen and the yuan; "元" the yuan, and also
+# how Taiwan, Hong Kong and Macau write their dollar.
+_SIGNS = {
+    "$": ("USD", "CAD", "AUD", "NZD", "SGD", "HKD", "TWD", "MXN", "BSD", "BBD", "BZD", "BMD",
+          "BND", "KYD", "XCD", "FJD", "GYD", "JMD", "LRD", "NAD", "SBD", "SRD", "TTD", "ARS",
+          "CLP", "COP", "CUP", "DOP", "UYU"),
+    "¥": ("JPY", "CNY"), "￥": ("JPY", "CNY"), "元": ("CNY", "TWD", "HKD", "MOP"),
+    "€": ("EUR",), "£": ("GBP",), "₱": ("PHP",), "₹": ("INR",), "₩": ("KRW",), "₫": ("VND",), "฿": ("THB",),
+    "₺": ("TRY",), "₽": ("RUB",), "₦": ("NGN",), "₴": ("UAH",), "₪": ("ILS",), "₸": ("KZT",),
+    "円": ("JPY",), "zł": ("PLN",), "Rp": ("IDR",), "Rp.": ("IDR",),
+    "US$": ("USD",), "C$": ("CAD",), "CA$": ("CAD",), "A$": ("AUD",), "AU$": ("AUD",), "NZ$": ("NZD",),
+    "HK$": ("HKD",), "S$": ("SGD",), "SG$": ("SGD",), "NT$": ("TWD",), "MX$": ("MXN",), "R$": ("BRL",),
 }
-# Signs that several currencies write: the person's own currency when it is one of them, else the
-# first. "¥" is the yen and the yuan; "元" the yuan, and also how Taiwan, Hong Kong and Macau write
-# their dollar.
-_SHARED_SIGNS = {
-    "$": tuple(_DOLLAR_CODES),
-    "¥": ("JPY", "CNY"),
-    "￥": ("JPY", "CNY"),
-    "元": ("CNY", "TWD", "HKD", "MOP"),
-}
+DOLLAR_CURRENCIES = frozenset(_SIGNS["$"])
 # The rupee sign is written for too many rupees to pick one: it is read like the word "rupees".
 RUPEE_SIGN = "₨"
 RUPEE_CURRENCIES = ("INR", "PKR", "LKR", "NPR", "MUR", "SCR")
 
 # Longest first, so that "US$5" is read as "US$" and not as "U" followed by "S$".
-SYMBOLS: tuple[str, ...] = tuple(
-    sorted({*_SHARED_SIGNS, *_SYMBOL_CURRENCIES}, key=lambda symbol: (-len(symbol), symbol))
-)
+SYMBOLS: tuple[str, ...] = tuple(sorted(_SIGNS, key=lambda symbol: (-len(symbol), symbol)))
 
 
 def is_currency(code: str) -> bool:
@@ -71,19 +60,15 @@ def minor_digits(code: str) -> int:
 
 def currency_for_symbol(symbol: str, default_currency: str) -> str | None:
     """Return the ISO code a currency symbol stands for, or None for an unknown symbol."""
-    shared = _SHARED_SIGNS.get(symbol)
-    if shared is not None:
-        return default_currency if default_currency in shared else shared[0]
-    return _SYMBOL_CURRENCIES.get(symbol)
+    codes = _SIGNS.get(symbol)
+    if codes is None:
+        return None
+    return default_currency if default_currency in codes else codes[0]
 
 
 def currencies_for_symbol(symbol: str) -> tuple[str, ...]:
     """Every code a currency symbol may stand for, whoever writes it ('$' → the dollars); () for none."""
-    if symbol == RUPEE_SIGN:
-        return RUPEE_CURRENCIES
-    if symbol in _SHARED_SIGNS:
-        return _SHARED_SIGNS[symbol]
-    return (_SYMBOL_CURRENCIES[symbol],) if symbol in _SYMBOL_CURRENCIES else ()
+    return RUPEE_CURRENCIES if symbol == RUPEE_SIGN else _SIGNS.get(symbol, ())
 
 
 def format_amount(amount_minor: int, currency: str) -> str:
@@ -132,9 +117,7 @@ _WORDS = {
     "KWD BHD JOD": "dinar dinars",
     "BDT": "taka",
 }
-CURRENCY_WORDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {word: tuple(codes.split()) for codes, words in _WORDS.items() for word in words.split()}
-)
+CURRENCY_WORDS = {word: tuple(codes.split()) for codes, words in _WORDS.items() for word in words.split()}
 # 'pound' is also a weight: it names money only for a person whose own currency is a pound.
 POUND_CURRENCIES = ("GBP", "EGP", "LBP", "SYP", "SDG", "SSP", "FKP", "GIP", "SHP")
 # What the welcome and "currency" offer as quick replies.

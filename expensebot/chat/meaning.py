@@ -7,9 +7,9 @@ no sense; it is never read as an expense ('summary 2026' is the year 2026, not 2
 
 from __future__ import annotations
 
+import calendar
 import dataclasses
 import datetime as dt
-import functools
 import json
 import re
 import zoneinfo
@@ -24,25 +24,23 @@ DELETE_CANCEL = "DELETE_MY_DATA_CANCEL"
 # Postback payloads of the Get Started button and the persistent menu, as the command they are.
 POSTBACKS = {"GET_STARTED": "welcome", "MENU_SUMMARY": "summary", "MENU_UNDO": "undo",
              "MENU_HELP": "help", "MENU_REPORT": "report"}
-COMMAND_WORDS = frozenset(
-    "summary undo help delete currency timezone tz settings budget budgets report".split())
 MAX_UNDO = 50  # as many as one message can hold (parser.MAX_EXPENSES_PER_MESSAGE)
 DEFAULT_PERIOD = "month"
 _PUNCTUATION = ".,;:!?"
 _DASHES = "-–—"
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff"))
-_MONTHS = {name.lower(): number for number, name in enumerate(
-    "January February March April May June July August September October November December".split(), 1)}
-_MONTHS |= {name[:3]: number for name, number in list(_MONTHS.items())} | {"sept": 9}
+_MONTHS = {calendar.month_name[number].lower(): number for number in range(1, 13)}
+_MONTHS |= {calendar.month_abbr[number].lower(): number for number in range(1, 13)} | {"sept": 9}
 _YEAR = re.compile(r"(19[7-9][0-9]|2[0-9]{3})")
-_YEAR_MONTH = re.compile(r"([0-9]{4})-([0-9]{1,2})")
-_DATE = re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})")
+_MONTH_OR_DAY = re.compile(_YEAR.pattern + r"-([0-9]{1,2})(?:-([0-9]{1,2}))?")  # '2026-11', '2026-11-20'
 _CATEGORY = re.compile(r"#?([a-z][a-z0-9-]{0,31})")
 _QUESTION_WORD = re.compile(r"[0-9]{4}-[0-9]{1,2}(?:-[0-9]{1,2})?|[^\W_][\w'-]*")
 # Words a question may hold around what it asks: "how much (did I spend) on food (so far) this month".
-_FILLER = frozenset("did do does have has i i've ive we my me was is are the so far been spent spend "
-                    "spending total in during money all together altogether overall".split())
-_ANYTHING = frozenset("everything anything all total stuff money things".split())
+_FILLER = frozenset({
+    "did", "do", "does", "have", "has", "i", "i've", "ive", "we", "my", "me", "was", "is", "are", "the", "so",
+    "far", "been", "spent", "spend", "spending", "total", "in", "during", "money", "all", "together",
+    "altogether", "overall"})
+_ANYTHING = frozenset({"everything", "anything", "all", "total", "stuff", "money", "things"})
 _CURRENCY_ADJECTIVES = {"us": "USD", "american": "USD", "canadian": "CAD", "australian": "AUD",
                         "singapore": "SGD", "hong": "HKD", "new": "NZD", "philippine": "PHP",
                         "mexican": "MXN", "indian": "INR", "pakistani": "PKR", "british": "GBP",
@@ -90,7 +88,7 @@ class Reading:
     """What a message's text says, read in the person's own currency and on their own date."""
 
     today: dt.date                       # the message's date in the person's zone
-    settings: Settings = Settings("USD", "UTC")
+    settings: Settings
     command: Command | None = None
     parsed: parser.ParseResult | None = None
 
@@ -123,7 +121,7 @@ def read(text: str | None, settings: Settings, sent_ms: int, button: bool = Fals
     try:
         today = times.local_date(sent_ms, settings.zone)
     except (OverflowError, ValueError):  # the last hours of year 9999 in a zone ahead of UTC
-        today = times.local_date(sent_ms, dt.timezone.utc)
+        today = times.local_date(sent_ms, dt.UTC)
     if not text:
         return Reading(today, settings)
     # Pasted text may carry zero-width characters: '\u200bsummary 2026' is still a summary.
@@ -156,7 +154,7 @@ def read_command(text: str, settings: Settings, today: dt.date, button: bool = F
         return Command("help")
     stripped = _without_verb(stripped)
     if stripped.lower().split()[:2] == ["time", "zone"]:
-        return _timezone(" ".join(stripped.split()[2:]))
+        return _timezone(" ".join(stripped.split()[2:]), settings, today)
     if not starts_with_command_word(stripped):
         return None
     first, *rest = stripped.split(maxsplit=1)
@@ -192,8 +190,7 @@ def _words(arguments: str) -> list[str]:
 
 
 def _summary(arguments: str, settings: Settings, today: dt.date) -> Command | None:
-    words = _words(arguments)
-    period = read_period(words, today) if words else periods.named(DEFAULT_PERIOD, today)
+    period = read_period(_words(arguments), today)
     return Command("summary", period) if period else None
 
 
@@ -206,8 +203,13 @@ def _undo(arguments: str, settings: Settings, today: dt.date) -> Command | None:
     return None
 
 
-def _help(arguments: str, settings: Settings, today: dt.date) -> Command | None:
+def _help(arguments: str, settings: Settings, today: dt.date) -> Command:
     return Command("help")
+
+
+def _alone(name: str):
+    """The reader of a command that takes no arguments: anything after its word is a did-you-mean."""
+    return lambda arguments, settings, today: Command(name) if not arguments else None
 
 
 def _delete(arguments: str, settings: Settings, today: dt.date) -> Command | None:
@@ -224,23 +226,11 @@ def _currency(arguments: str, settings: Settings, today: dt.date) -> Command | N
     return Command("currency_ask", choices=codes) if codes else None
 
 
-def _timezone(arguments: str, settings: Settings | None = None, today: dt.date | None = None) -> Command:
+def _timezone(arguments: str, settings: Settings, today: dt.date) -> Command:
     if not arguments.strip():
         return Command("timezone_show")
     zone = read_zone(_without_to(arguments))
     return Command("timezone_set", tz=zone) if zone else Command("did_you_mean", topic="timezone")
-
-
-def _settings(arguments: str, settings: Settings, today: dt.date) -> Command | None:
-    return Command("settings") if not arguments else None
-
-
-def _report(arguments: str, settings: Settings, today: dt.date) -> Command | None:
-    return Command("report") if not arguments else None
-
-
-def _budgets(arguments: str, settings: Settings, today: dt.date) -> Command | None:
-    return Command("budgets") if not arguments else None
 
 
 def _budget(arguments: str, settings: Settings, today: dt.date) -> Command | None:
@@ -284,20 +274,27 @@ def _without_month(words: list[str]) -> list[str]:
 
 
 def _category(word: str) -> str | None:
-    match = _CATEGORY.fullmatch(word.lower())
-    return match[1] if match and match[1] not in _ANYTHING else ("" if word.lower() in _ANYTHING else None)
+    """The category a word names, '' for everything ('all', 'stuff'), None for no category."""
+    word = word.lower()
+    if word in _ANYTHING:
+        return ""
+    match = _CATEGORY.fullmatch(word)
+    return match[1] if match and match[1] not in _ANYTHING else None
 
 
 _COMMANDS = {"summary": _summary, "undo": _undo, "help": _help, "delete": _delete, "currency": _currency,
-             "timezone": _timezone, "tz": _timezone, "settings": _settings, "report": _report,
-             "budget": _budget, "budgets": _budgets}
+             "timezone": _timezone, "tz": _timezone, "budget": _budget, "budgets": _alone("budgets"),
+             "settings": _alone("settings"), "report": _alone("report")}
+COMMAND_WORDS = frozenset(_COMMANDS)  # a message whose first word is one of these is that command
 
 
 def read_period(words: list[str], today: dt.date) -> Period | None:
     """Read 'today', 'this week', 'last month', '2026', 'november', '2026-11', 'last 7 days', ...
 
-    None when the words name no period.
+    No words at all are DEFAULT_PERIOD; None when the words name no period.
     """
+    if not words:
+        return periods.named(DEFAULT_PERIOD, today)
     words = [word for word in words if word not in ("in", "for", "during", "of")]
     if words[:1] == ["this"] and len(words) == 2 and words[1] in ("week", "month", "year"):
         words = words[1:]
@@ -329,14 +326,15 @@ def _one_word_period(word: str, today: dt.date) -> Period | None:
     if word in _MONTHS:
         month = _MONTHS[word]
         return periods.month(today.year if month <= today.month else today.year - 1, month)
-    match = _DATE.fullmatch(word) or _YEAR_MONTH.fullmatch(word)
-    if match is None or not _YEAR.fullmatch(match[1]):
+    match = _MONTH_OR_DAY.fullmatch(word)
+    if match is None:
         return None
+    year, month, day = match.groups()
     try:
-        if match.re is _DATE:
-            return periods.day(dt.date(*map(int, match.groups())))
-        return periods.month(int(match[1]), int(match[2])) if 1 <= int(match[2]) <= 12 else None
-    except ValueError:
+        if day:
+            return periods.day(dt.date(int(year), int(month), int(day)))
+        return periods.month(int(year), int(month))
+    except ValueError:  # '2026-13', '2026-02-30'
         return None
 
 
@@ -374,10 +372,10 @@ def _question(words: list[str], today: dt.date) -> Command | None:
         words = words[2:]
         if category is None:
             return None
-    period = read_period(words, today) if words else periods.named(DEFAULT_PERIOD, today)
+    period = read_period(words, today)
     if period is None and category is None and words:  # 'how much coffee this month?', 'how much food?'
         category = _category(words[0])
-        period = read_period(words[1:], today) if words[1:] else periods.named(DEFAULT_PERIOD, today)
+        period = read_period(words[1:], today)
     if period is None:
         return None
     return Command("question", period=period, category=category or None)
@@ -422,25 +420,20 @@ def read_zone(text: str) -> str | None:
     key = " ".join(text.strip().lower().replace("_", " ").split()).rstrip(_PUNCTUATION)
     if not key or len(key) > 64:
         return None
-    zones = _zone_index()
-    zone = _ZONE_ALIASES.get(key) or zones.get(key)
+    zone = _ZONE_ALIASES.get(key) or _zone_index().get(key)
     if zone is None and "," in key:  # 'Manila, Philippines', 'new york, ny'
         return read_zone(key.split(",", 1)[0])
     return zone
 
 
-@functools.cache
 def _zone_index() -> dict[str, str]:
-    """Every IANA name by its lower-case spelling, and by its city where that is unambiguous."""
-    names = zoneinfo.available_timezones()
+    """Every IANA name by its lower-case spelling, and by its city (the first name in order that has it)."""
+    names = sorted(zoneinfo.available_timezones())
     index = {}
-    for name in sorted(names, key=lambda name: name.split("/")[0] not in _REGIONS):
-        city = name.rsplit("/", 1)[-1].replace("_", " ").lower()
-        if name.split("/")[0] in _REGIONS:
-            index.setdefault(city, name)
     for name in names:
-        index[name.lower().replace("_", " ")] = name
-    return index
+        if name.split("/")[0] in _REGIONS:
+            index.setdefault(name.rsplit("/", 1)[-1].replace("_", " ").lower(), name)
+    return index | {name.lower().replace("_", " "): name for name in names}
 
 
 # With AI on, a question the reader above cannot read may be mapped by the model to a query;
@@ -463,7 +456,8 @@ def read_model_query(content: str, today: dt.date) -> Command | None:
     if not isinstance(answer, dict) or answer.get("period") not in MODEL_PERIODS:
         return None
     category = answer.get("category")
-    if category is not None and (not isinstance(category, str) or category.strip().lower() not in rules.CATEGORIES):
+    if isinstance(category, str):
+        category = category.strip().lower()
+    if category is not None and category not in rules.CATEGORIES:
         return None
-    return Command("question", period=read_period(answer["period"].split(), today),
-                   category=category.strip().lower() if category else None)
+    return Command("question", period=read_period(answer["period"].split(), today), category=category)

@@ -16,7 +16,6 @@ from typing import NamedTuple
 
 from expensebot.money import (
     MAX_AMOUNT_MINOR,
-    MINOR_DIGITS,
     RUPEE_SIGN,
     SYMBOLS,
     currencies_for_word,
@@ -35,17 +34,20 @@ TOO_MANY = f"more than {MAX_EXPENSES_PER_MESSAGE} expenses in one message"
 EARLIEST_DATE = datetime.date(2004, 1, 1)
 QUANTITY_ONLY = "a weight, volume or count is a quantity, not a price"
 # Words after a number that make it a quantity: 'rice 2 kg 10' is 10.00 for 2 kg of rice.
-_UNITS = frozenset("kg kgs kilo kilos kilogram kilograms g gram grams lb lbs pound pounds oz ounce ounces "
-                   "l liter liters litre litres ml gal gallon gallons people persons pax guests "
-                   "night nights days hours hrs pcs pieces items".split())
+_UNITS = frozenset({
+    "kg", "kgs", "kilo", "kilos", "kilogram", "kilograms", "g", "gram", "grams", "lb", "lbs", "pound", "pounds",
+    "oz", "ounce", "ounces", "l", "liter", "liters", "litre", "litres", "ml", "gal", "gallon", "gallons",
+    "people", "persons", "pax", "guests", "night", "nights", "days", "hours", "hrs", "pcs", "pieces", "items",
+})
 # Words that join the pairs of a line ('lunch 12 and coffee 3') but are no item themselves
 # ('coffee 3 x 2' is not an expense called 'x').
-_JOINERS = frozenset("x × * @ at each per and & + plus with of for = -".split())
-_LEADING_JOINERS = frozenset("and & + plus".split())
+_JOINERS = frozenset(
+    {"x", "×", "*", "@", "at", "each", "per", "and", "&", "+", "plus", "with", "of", "for", "=", "-"})
+_LEADING_JOINERS = frozenset({"and", "&", "+", "plus"})
 PER_ONE_OR_ALL = "I can't tell if the amount is for one or for all"
 _MULTIPLIER = re.compile(r"[xX×*][0-9]+|[0-9]+[xX×]")
 # Abbreviations read as a currency before a number too ('Rs 100', 'RM 10', 'kr 50').
-_PREFIX_WORDS = frozenset("rs rm kr".split())
+_PREFIX_WORDS = frozenset({"rs", "rm", "kr"})
 
 _NUMBER = re.compile(r"([0-9]+(?:[.,][0-9]+)*)(.*)", re.DOTALL)
 _SEPARATOR = re.compile(r"[.,]")
@@ -56,20 +58,15 @@ _EDGE_PUNCTUATION = " -–—:=@,;"
 _SIGNS = {"-": True, "−": True, "+": False}
 _NUMBER_START = frozenset("0123456789+-−")
 _MAX_WHOLE_DIGITS = len(str(MAX_AMOUNT_MINOR))
-_ONE_DAY = datetime.timedelta(days=1)
 # Codes that are also everyday words ("pen 5", "top up 20") count only when written in capitals.
 _CODES_THAT_ARE_WORDS = frozenset(
-    "ALL BAM BOB CAD COP CUP GEL MAD MOP PEN RON RUB SOS TOP TRY".split()
-)
+    {"ALL", "BAM", "BOB", "CAD", "COP", "CUP", "GEL", "MAD", "MOP", "PEN", "RON", "RUB", "SOS", "TOP", "TRY"})
 # Control characters become spaces and lone surrogates U+FFFD, so every description
 # can be stored as UTF-8 text.
 _CLEAN = str.maketrans(
     {code: " " for code in [*range(0x20), *range(0x7F, 0xA0), 0x200B, 0x2060, 0xFEFF]}
     | {code: "\ufffd" for code in range(0xD800, 0xE000)}
 )
-
-
-_SYMBOL_SET = frozenset(SYMBOLS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +119,7 @@ _Token = _Money | str | None
 
 
 class _Rejected(Exception):
-    """Stop reading a line that is not an expense."""
-
-    def __init__(self, reason: str, choices: tuple[tuple[str, str], ...] = (), date: datetime.date | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.choices = choices
-        self.date = date
+    """Stop reading a line that is not an expense; the arguments are its RejectedLine's after `line`."""
 
 
 def parse_message(text: str, *, default_currency: str, today: datetime.date) -> ParseResult:
@@ -142,7 +133,7 @@ def parse_message(text: str, *, default_currency: str, today: datetime.date) -> 
     rejected: list[RejectedLine] = []
     read = 0
     for index, line in enumerate(_split_lines(text)):
-        cleaned = _clean(line)
+        cleaned = line.translate(_CLEAN)
         if not cleaned.strip():
             continue
         if read == MAX_EXPENSES_PER_MESSAGE:
@@ -169,7 +160,7 @@ def parse_line(
     expense is still read. Only lines over MAX_LINE_LENGTH are rejected for length.
     """
     _check_currency(default_currency)
-    result = _parse_line(line, _clean(line), default_currency, today, index)
+    result = _parse_line(line, line.translate(_CLEAN), default_currency, today, index)
     if type(result) is tuple and len(result) == 1:
         return result[0]
     return result
@@ -184,7 +175,7 @@ def _parse_line(
     try:
         return _read_expense(cleaned, default_currency, today, index)
     except _Rejected as rejection:
-        return RejectedLine(index, rejection.reason, rejection.choices, rejection.date)
+        return RejectedLine(index, *rejection.args)
 
 
 def _check_currency(code: str) -> None:
@@ -195,14 +186,7 @@ def _check_currency(code: str) -> None:
 
 def _split_lines(text: str) -> list[str]:
     """Split at LF, CRLF and CR only: str.splitlines() also splits at U+2028 and friends."""
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text.split("\n")
-
-
-def _clean(line: str) -> str:
-    """Return line with control characters as spaces and lone surrogates as U+FFFD."""
-    return line.translate(_CLEAN)
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
 def _read_expense(
@@ -210,19 +194,18 @@ def _read_expense(
 ) -> tuple[ParsedExpense, ...]:
     """Turn one cleaned line into its expenses, raising _Rejected when it holds none.
 
-    One pass over the words: the #tags come out (the first names the category), the
-    dates come out (more than one is ambiguous), and each other word is kept with
-    what it reads as. Only dates can raise here, and they are met in the same order
-    as before, so the first invalid date still wins over any later problem.
+    The #tags come out (the first names the category), the dates come out (more than one is
+    ambiguous, and the first invalid one is the reason whatever comes after it), and each other
+    word is kept with what it reads as.
     """
-    if RUPEE_SIGN in text:  # '₨100' is read as '₨ 100', the sign as the word 'rupees' (it names several)
-        text = text.replace(RUPEE_SIGN, f" {RUPEE_SIGN} ")
+    # '₨100' is read as '₨ 100', the sign as the word 'rupees' (it names several).
+    text = text.replace(RUPEE_SIGN, f" {RUPEE_SIGN} ")
     category: str | None = None
     dates: set[datetime.date] = set()
     words: list[str] = []
+    bares: list[str] = []  # the words without their trailing punctuation
     tokens: list[_Token] = []
     numbers: list[int] = []
-    currencies: list[int] = []
     for word in text.split():
         bare = word.rstrip(_TRAILING_PUNCTUATION)
         if bare[:1] == "#":
@@ -238,21 +221,19 @@ def _read_expense(
         token = _classify(bare, default_currency)
         if type(token) is _Money:
             numbers.append(len(tokens))
-        elif token is not None:
-            currencies.append(len(tokens))
         words.append(word)
+        bares.append(bare)
         tokens.append(token)
     if len(dates) > 1:
         raise _Rejected("ambiguous date")
-    if numbers and len(numbers) < len(tokens):
-        currencies = _codes_in_place(words, tokens, currencies)
-        currencies = _read_currency_words(text, words, tokens, currencies, default_currency,
-                                          next(iter(dates)) if dates else today)
-        numbers = _take_out_quantities(words, tokens, numbers)
     date = dates.pop() if dates else today
-    segments = _segments(tokens) if len(numbers) > 1 else [range(len(tokens))]
-    if len(segments) > 1 and any(all(tokens[i] is not None or words[i].rstrip(_TRAILING_PUNCTUATION).lower()
-                                     in _JOINERS for i in segment) for segment in segments):
+    if numbers:
+        _codes_in_place(bares, tokens)
+        _read_currency_words(text, bares, tokens, default_currency, date)
+        numbers = _take_out_quantities(bares, tokens, numbers)
+    segments = _segments(tokens)
+    if len(segments) > 1 and any(all(tokens[i] is not None or bares[i].lower() in _JOINERS for i in segment)
+                                 for segment in segments):
         raise _Rejected("several amounts")  # a pair without an item: 'coffee 3 x 2', 'coffee 2 at 3'
     expenses = []
     named = set()  # the currencies written on the line's pairs, and None for a pair with none
@@ -262,51 +243,40 @@ def _read_expense(
         part_currencies = [n for n, token in enumerate(part) if type(token) is str]
         chosen, currency, used = _choose_amount(part, part_numbers, part_currencies, default_currency)
         after = segment.start + chosen + 1
-        if after < len(words) and _MULTIPLIER.fullmatch(words[after].rstrip(_TRAILING_PUNCTUATION)):
+        if after < len(bares) and _MULTIPLIER.fullmatch(bares[after]):
             raise _Rejected(PER_ONE_OR_ALL)  # 'coffee 3 x2': 3 each, or 3 for both?
         named.add(currency if part_currencies or part[chosen].currency else None)
         description = _describe([words[i] for i in segment], used)
         if item:  # 'lunch 12 and coffee 3': the second is 'coffee'
             first, _, rest = description.partition(" ")
             description = rest if first.lower() in _LEADING_JOINERS and rest else description
-        expenses.append(ParsedExpense(
-            index,
-            _amount_minor(part[chosen], currency),
-            currency,
-            description,
-            category,
-            date,
-            item,
-        ))
+        amount_minor = _amount_minor(part[chosen], currency)
+        expenses.append(ParsedExpense(index, amount_minor, currency, description, category, date, item))
     if None in named and named - {None, default_currency}:
         # 'lunch 12 EUR tip 2': the tip in the default currency would be a guess.
         raise _Rejected(MIXED_CURRENCIES)
     return tuple(expenses)
 
 
-def _codes_in_place(words: list[str], tokens: list[_Token], currencies: list[int]) -> list[int]:
+def _codes_in_place(bares: list[str], tokens: list[_Token]) -> None:
     """Make a lower-case code a word unless it is right after a number, or first and right before one.
 
-    Return the currencies left. Signs and codes in capitals stay currencies wherever they stand.
+    Signs and codes in capitals stay currencies wherever they stand.
     """
-    kept = []
-    for i in currencies:
-        bare = words[i].rstrip(_TRAILING_PUNCTUATION)
-        beside = (i > 0 and type(tokens[i - 1]) is _Money) or (i == 0 and type(tokens[1]) is _Money)
-        if bare == tokens[i] or bare in _SYMBOL_SET or beside:
-            kept.append(i)
-        else:
+    for i, token in enumerate(tokens):
+        if type(token) is not str or bares[i] == token or bares[i] in SYMBOLS:
+            continue
+        if not ((i > 0 and type(tokens[i - 1]) is _Money) or (i == 0 and type(tokens[1]) is _Money)):
             tokens[i] = None  # 'car svc 40': a service, not Salvadoran colones
-    return kept
 
 
-def _take_out_quantities(words: list[str], tokens: list[_Token], numbers: list[int]) -> list[int]:
+def _take_out_quantities(bares: list[str], tokens: list[_Token], numbers: list[int]) -> list[int]:
     """Make a bare number right before a unit ('2 kg', '5 pounds') a word: how much, not what it cost.
 
     Return the numbers left; a line whose every number is a quantity has no price to read.
     """
     quantities = {i for i in numbers if i + 1 < len(tokens) and tokens[i + 1] is None and _is_bare(tokens[i])
-                  and words[i + 1].rstrip(_TRAILING_PUNCTUATION).lower() in _UNITS}
+                  and bares[i + 1].lower() in _UNITS}
     if not quantities:
         return numbers
     if len(quantities) == len(numbers):
@@ -321,39 +291,35 @@ def _take_out_quantities(words: list[str], tokens: list[_Token], numbers: list[i
 
 
 def _read_currency_words(
-    text: str, words: list[str], tokens: list[_Token], currencies: list[int], default_currency: str,
-    date: datetime.date,
-) -> list[int]:
+    text: str, bares: list[str], tokens: list[_Token], default_currency: str, date: datetime.date
+) -> None:
     """Read currency names written right after a bare number ('500 yen', '100 pesos') as codes.
 
     A name of several currencies means the person's own when it is one of them; otherwise
     the line is not read and the choices are offered. The rupee sign is such a name wherever
-    it stands, as any sign is. Return the indexes of currencies.
+    it stands, as any sign is.
     """
-    for i in range(len(tokens)):
+    for i, word in enumerate(bares):
         if tokens[i] is not None:
             continue
-        word = words[i].rstrip(_TRAILING_PUNCTUATION)
         if (word != RUPEE_SIGN and not (i > 0 and _is_bare(tokens[i - 1]))
-                and not _is_prefix(words, tokens, i, default_currency)):
+                and not _is_prefix(bares, tokens, i, default_currency)):
             continue
         codes = currencies_for_word(word, default_currency)
         if len(codes) == 1 or default_currency in codes:
             tokens[i] = codes[0] if len(codes) == 1 else default_currency
         elif codes:
             raise _Rejected("which currency", tuple((code, _rewrite(text, word, code)) for code in codes[:6]), date)
-    return [i for i, token in enumerate(tokens) if type(token) is str]
 
 
-def _is_prefix(words: list[str], tokens: list[_Token], i: int, default_currency: str) -> bool:
-    """Tell whether words[i] is an abbreviation ('Rs', 'RM', 'kr') before a number with no currency after it."""
-    if words[i].rstrip(_TRAILING_PUNCTUATION).lower() not in _PREFIX_WORDS:
+def _is_prefix(bares: list[str], tokens: list[_Token], i: int, default_currency: str) -> bool:
+    """Tell whether bares[i] is an abbreviation ('Rs', 'RM', 'kr') before a number with no currency after it."""
+    if bares[i].lower() not in _PREFIX_WORDS:
         return False
     if i + 1 >= len(tokens) or not _is_bare(tokens[i + 1]):
         return False
     if i + 2 < len(tokens):  # 'rm 10 AED', 'rs 100 euros': the currency after the number wins
-        after = words[i + 2].rstrip(_TRAILING_PUNCTUATION)
-        return tokens[i + 2] is None and not currencies_for_word(after, default_currency)
+        return tokens[i + 2] is None and not currencies_for_word(bares[i + 2], default_currency)
     return True
 
 
@@ -385,7 +351,7 @@ def with_date(line: str, date: datetime.date) -> str:
 
 
 def _segments(tokens: list[_Token]) -> list[range]:
-    """Split a line of several amounts into item-amount pairs: 'coffee 4.50 lunch 12'.
+    """Split a line into its item-amount pairs: 'coffee 4.50 lunch 12' has two, most lines one.
 
     A pair is some words and then a number (with a currency code right after it, if any);
     numbers before the first word of a pair are quantities ('2 coffees 10'). Words after
@@ -405,65 +371,48 @@ def _segments(tokens: list[_Token]) -> list[range]:
             segments.append(range(start, i + 1))
             start, has_word = i + 1, False
         i += 1
-    if start < len(tokens):
-        if any(type(token) is _Money for token in tokens[start:]):
-            if segments:
-                raise _Rejected("several amounts")
-            return [range(len(tokens))]
-        if not segments:
-            return [range(len(tokens))]
-        segments[-1] = range(segments[-1].start, len(tokens))
+    if not segments:
+        return [range(len(tokens))]
+    if any(type(token) is _Money for token in tokens[start:]):
+        raise _Rejected("several amounts")
+    segments[-1] = range(segments[-1].start, len(tokens))
     return segments
 
 
 def _read_date(word: str, today: datetime.date) -> datetime.date | None:
-    """Read 'today', 'yesterday' or YYYY-MM-DD; None when the word is no date.
-
-    Only words of 5, 9 or 10 characters can be one: the only non-ASCII characters
-    that lower-case to ASCII letters are 'İ' and the Kelvin sign, and neither 'i' nor
-    'k' is in 'today' or 'yesterday', so those two match only ASCII words of their length.
-    """
-    size = len(word)
-    if size == 10:
-        match = _DATE.fullmatch(word)
-        if match is None:
-            return None
+    """Read 'today', 'yesterday' or YYYY-MM-DD; None when the word is no date."""
+    lowered = word.lower()
+    if lowered == "today":
+        return today
+    if lowered == "yesterday":
         try:
-            date = datetime.date(*map(int, match.groups()))
-        except (ValueError, OverflowError):
+            return today - datetime.timedelta(days=1)
+        except OverflowError:
             raise _Rejected("invalid date") from None
-        if date < EARLIEST_DATE:
-            raise _Rejected("date out of range") from None
-        return date
-    if size == 5 or size == 9:
-        lowered = word.lower()
-        if lowered == "today":
-            return today
-        if lowered == "yesterday":
-            try:
-                return today - _ONE_DAY
-            except (ValueError, OverflowError):
-                raise _Rejected("invalid date") from None
-    return None
+    match = _DATE.fullmatch(word)
+    if match is None:
+        return None
+    try:
+        date = datetime.date(*map(int, match.groups()))
+    except ValueError:
+        raise _Rejected("invalid date") from None
+    if date < EARLIEST_DATE:
+        raise _Rejected("date out of range")
+    return date
 
 
 def _classify(bare: str, default_currency: str) -> _Token:
     """Read a word without its trailing punctuation: a currency code, a _Money or None."""
-    code = _currency_code(bare, default_currency)
-    if code is not None:
-        return code
-    if bare.isalpha():  # a number needs an ASCII digit, and no digit is alphabetic
-        return None
-    return _read_money(bare, default_currency)
+    return _currency_code(bare, default_currency) or _read_money(bare, default_currency)
 
 
 def _currency_code(text: str, default_currency: str) -> str | None:
     """Return the ISO code a symbol or a code stands for (a code in any case, except the codes that
     are also words: in capitals only), or None."""
-    if text in _SYMBOL_SET:
+    if text in SYMBOLS:
         return currency_for_symbol(text, default_currency)
     code = text.upper()
-    if not text.isascii() or code not in MINOR_DIGITS:
+    if not text.isascii() or not is_currency(code):
         return None
     return code if text == code or code not in _CODES_THAT_ARE_WORDS else None
 
@@ -478,12 +427,10 @@ def _read_money(bare: str, default_currency: str) -> _Money | None:
     if match is None:
         return None
     number, suffix = match.groups()
-    if not suffix:
-        return _Money(negative, number, False, currency)
-    thousands = suffix[0] in "kK" and _currency_code(suffix, default_currency) is None
+    thousands = suffix[:1] in ("k", "K") and _currency_code(suffix, default_currency) is None
     if thousands:
         suffix = suffix[1:]
-    suffix_code = _currency_code(suffix, default_currency) if suffix else None
+    suffix_code = _currency_code(suffix, default_currency)
     if suffix and (suffix_code is None or currency is not None):
         return None
     return _Money(negative, number, thousands, currency or suffix_code)
@@ -511,34 +458,26 @@ def _take_prefix(text: str, default_currency: str) -> tuple[str | None, str]:
 
 def _choose_amount(
     tokens: list[_Token], numbers: list[int], currencies: list[int], default_currency: str
-) -> tuple[int, str, tuple[int, ...] | set[int]]:
+) -> tuple[int, str, set[int]]:
     """Return the index of the amount, its currency and the indexes it used up.
 
     A number next to a currency wins; else the only number; else a number that ends
     the line. Anything else is ambiguous: an amount is never guessed.
     """
-    bindings = _bind_currencies(tokens, currencies)
-    priced = _priced_numbers(tokens, numbers, bindings)
+    priced, bound = _priced_numbers(tokens, numbers, currencies)
     if len(priced) > 1:
         raise _Rejected("ambiguous amount")
     if priced:
         [(chosen, currency)] = priced.items()
-        return chosen, currency, {chosen, *(c for c, n in bindings.items() if n == chosen)}
-    chosen = _only_or_last_number(tokens, numbers)
-    currency, used = _floating_currency(tokens, currencies, default_currency)
-    return chosen, currency, {chosen, *used}
-
-
-def _bind_currencies(tokens: list[_Token], currencies: list[int]) -> dict[int, int]:
-    """Pair each standalone currency with the bare number beside it: 'PHP 250', '250 PHP'."""
-    bindings = {}
-    for i in currencies:
-        beside = [j for j in (i - 1, i + 1) if 0 <= j < len(tokens) and _is_bare(tokens[j])]
-        if len(beside) > 1:
-            raise _Rejected("ambiguous amount")
-        if beside:
-            bindings[i] = beside[0]
-    return bindings
+        return chosen, currency, {chosen, *bound}
+    if not numbers:
+        raise _Rejected("no amount")
+    if len(numbers) > 1 and numbers[-1] != len(tokens) - 1:
+        raise _Rejected("ambiguous amount")
+    codes = {tokens[i] for i in currencies}  # named away from the number: 'PHP lunch 250'
+    if len(codes) > 1:
+        raise _Rejected("ambiguous currency")
+    return numbers[-1], codes.pop() if codes else default_currency, {numbers[-1], *currencies}
 
 
 def _is_bare(token: _Token) -> bool:
@@ -547,36 +486,21 @@ def _is_bare(token: _Token) -> bool:
 
 
 def _priced_numbers(
-    tokens: list[_Token], numbers: list[int], bindings: dict[int, int]
-) -> dict[int, str]:
-    """Map the index of each number that has a currency to that currency."""
+    tokens: list[_Token], numbers: list[int], currencies: list[int]
+) -> tuple[dict[int, str], set[int]]:
+    """Map the index of each number that has a currency to that currency, and return the
+    standalone currencies that gave a bare number beside them theirs ('PHP 250', '250 PHP')."""
     priced = {i: tokens[i].currency for i in numbers if tokens[i].currency}
-    for currency_index, number_index in bindings.items():
-        code = tokens[currency_index]
-        if priced.setdefault(number_index, code) != code:
+    bound = set()
+    for i in currencies:
+        beside = [j for j in (i - 1, i + 1) if 0 <= j < len(tokens) and _is_bare(tokens[j])]
+        if len(beside) > 1:
             raise _Rejected("ambiguous amount")
-    return priced
-
-
-def _only_or_last_number(tokens: list[_Token], numbers: list[int]) -> int:
-    """Return the index of the line's only number, or of the number that ends it."""
-    if not numbers:
-        raise _Rejected("no amount")
-    if len(numbers) == 1 or numbers[-1] == len(tokens) - 1:
-        return numbers[-1]
-    raise _Rejected("ambiguous amount")
-
-
-def _floating_currency(
-    tokens: list[_Token], currencies: list[int], default_currency: str
-) -> tuple[str, list[int]]:
-    """Return the currency named away from the number ('PHP lunch 250') and its indexes."""
-    codes = {tokens[i] for i in currencies}
-    if len(codes) > 1:
-        raise _Rejected("ambiguous currency")
-    if codes:
-        return codes.pop(), currencies
-    return default_currency, currencies
+        if beside:
+            bound.add(i)
+            if priced.setdefault(beside[0], tokens[i]) != tokens[i]:
+                raise _Rejected("ambiguous amount")
+    return priced, bound
 
 
 def _amount_minor(money: _Money, currency: str) -> int:
@@ -608,35 +532,26 @@ def _split_number(number: str, digits: int) -> tuple[str, str, bool]:
     One separator before exactly three digits groups thousands ('1.200', '1,200'),
     unless the currency itself has three minor digits (KWD 1.250).
     """
-    # The usual numbers ('100', '4.50', '12,50') are split without a regex.
-    dots = number.count(".")
-    commas = number.count(",")
-    if dots + commas == 0:
+    separators = _SEPARATOR.findall(number)
+    if not separators:
         return number, "", False
-    if dots + commas == 1:
-        whole, _, fraction = number.partition("." if dots else ",")
+    if len(separators) == 1:
+        whole, _, fraction = number.partition(separators[0])
         if len(fraction) != 3 or digits == 3:
             return whole, fraction, False
     parts = _SEPARATOR.split(number)
-    separators = _SEPARATOR.findall(number)
     if len(set(separators)) == 1:
         groups, fraction = parts, ""
     elif len(set(separators[:-1])) == 1:
         groups, fraction = parts[:-1], parts[-1]
     else:
         raise _Rejected("ambiguous amount")
-    if not _is_grouped(groups):
-        raise _Rejected("ambiguous amount")
+    if len(groups[0]) > 3 or groups[0][0] == "0" or any(len(group) != 3 for group in groups[1:]):
+        raise _Rejected("ambiguous amount")  # no thousands groups: '12,34.50', '0.500.000'
     return "".join(groups), fraction, True
 
 
-def _is_grouped(groups: list[str]) -> bool:
-    """Tell whether digit groups read as thousands: '1', '234', '567'."""
-    first, rest = groups[0], groups[1:]
-    return len(first) <= 3 and first[0] != "0" and all(len(group) == 3 for group in rest)
-
-
-def _describe(words: list[str], used: tuple[int, ...] | set[int]) -> str:
+def _describe(words: list[str], used: set[int]) -> str:
     """Join the words the amount did not use into the description, without edge punctuation."""
     description = " ".join([word for i, word in enumerate(words) if i not in used])
     description = description.strip(_EDGE_PUNCTUATION)

@@ -6,7 +6,6 @@ import re
 
 CATEGORIES: tuple[str, ...] = ("food", "groceries", "transport", "housing", "utilities", "health", "shopping",
                                "entertainment", "travel", "education", "personal", "other")
-MAX_SCANNED_CHARS = 500  # descriptions are a few words; a pasted essay must not slow the request path
 
 _KEYWORDS = {
     "food": "food meal coffee latte cappuccino espresso tea lunch dinner breakfast brunch snack pizza burger "
@@ -33,7 +32,7 @@ _WORD = re.compile(r"[^\W\d_]+")  # runs of letters: no nesting, nothing to back
 
 def categorize(description: str) -> str | None:
     """Pick the category of the first keyword in the description, or None."""
-    words = [_forms(word) for word in _WORD.findall(description[:MAX_SCANNED_CHARS].casefold())]
+    words = [_forms(word) for word in _WORD.findall(description.casefold())]
     weak = None
     for forms, next_forms in zip(words, [*words[1:], ()]):
         for phrase in (f"{a} {b}" for a in forms for b in next_forms):
