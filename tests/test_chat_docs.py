@@ -59,3 +59,18 @@ def test_every_reply_in_the_chat_doc_is_what_the_bot_answers(tmp_path, graph, op
             wrong.append(f"{you!r}: the doc says {' / '.join(lines)!r}{' ...' if more else ''}, "
                          f"the bot answers {reply!r}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_documented_demo_line_replays_the_first_table_on_any_day(tmp_path):
+    """What CHAT.md tells a reader to run: the demo, its clock at the tables' moment."""
+    import subprocess
+    import sys
+
+    rows = doc_rows()[:6]  # the first table: expenses, a currency word asked about, a line not split
+    says = [word for you, _, _ in rows for word in ("--say", you)]
+    result = subprocess.run([sys.executable, str(DOC.parent.parent / "run.py"), "demo", "--at", "2026-11-29T08:00:00Z",
+                             "--db", str(tmp_path / "chat.db"), *says], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    replies = [block.split("\n     [")[0].replace("\n     ", "\n") for block in result.stdout.split("bot> ")[1:]]
+    replies = [reply.split("\nyou> ")[0].rstrip("\n") for reply in replies]
+    assert [matches(lines, more, reply) for (_, lines, more), reply in zip(rows, replies)] == [True] * len(rows)

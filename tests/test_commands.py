@@ -174,6 +174,22 @@ def test_example_demo_shows_a_currency_a_budget_and_a_question(tmp_path):
     assert "bot> sushi — 500 JPY, today" in out
 
 
+def test_the_readme_transcript_is_what_the_example_prints_every_time(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    transcript = readme.split("```text\n", 1)[1].split("```", 1)[0]
+    runs = [run_py("demo", "--example", "--at", "2026-11-29T08:00:00Z", cwd=tmp_path) for _ in range(2)]
+    assert [run.stdout for run in runs] == [transcript, transcript]  # a second run does not double the totals
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["expensebot-demo.db.log"]
+
+
+def test_run_py_under_a_python_without_the_requirements_says_which_python_to_use(tmp_path):
+    bare = subprocess.run([sys.executable, "-S", str(ROOT / "run.py"), "--version"], capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)  # -S: no site-packages, as a bare system Python
+    assert bare.returncode == 2 and "Traceback" not in bare.stderr
+    [line] = [json.loads(text) for text in bare.stderr.splitlines()]
+    assert "is not installed for" in line["problem"] and ".venv/bin/python run.py" in line["problem"]
+
+
 def test_cli_summary_counts_days_in_the_persons_zone(tmp_path, open_service):
     import datetime as dt
     from zoneinfo import ZoneInfo

@@ -104,7 +104,9 @@ def listen_problem(host: str, port: int, exc: OSError) -> str:
 
 
 def owner_problems(path: Path) -> list[str]:
-    """As root, refuse to open another user's database: files SQLite creates beside it would be root's."""
+    """As root, refuse to open another user's database (or create one in their folder): files SQLite
+    creates beside it would be root's, and the bot could no longer write."""
+    path = path if path.exists() else path.parent
     if os.geteuid() != 0 or not path.exists() or path.stat().st_uid == 0:
         return []
     name = _owner(path)

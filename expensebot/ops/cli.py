@@ -17,6 +17,7 @@ import os
 import signal
 import sqlite3
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -91,6 +92,7 @@ def _serving_problems(config: Config, args, port: bool = True) -> list[str]:
     """Every problem `serve` would meet: the values' and the machine's, all at once."""
     return (args.config_problems + config.serving_problems()
             + checks.database_problems(config.db_path, must_exist=False, write=True)
+            + checks.owner_problems(config.db_path)
             + checks.spool_problems(config.spool_dir) + (checks.port_problems(config.host, config.port) if port else []))
 
 
@@ -106,10 +108,27 @@ def _check_graph(config: Config) -> None:
 
 
 def run_demo(config: Config, args) -> int:
-    """The whole bot locally, with a stand-in for the Send API; logs go to a file beside the database."""
-    _require(checks.database_problems(args.db, must_exist=False, write=True))
-    logs.configure(open(f"{args.db}.log", "a", encoding="utf-8"))
-    return demo.run(args.db, args.say or (demo.EXAMPLE if args.example else None), config.tz, config.currency)
+    """The whole bot locally, with a stand-in for the Send API; logs go to a file beside the database.
+
+    A scripted run (--say, --example) starts from an empty database each time unless --db names one,
+    so that running it twice prints the same; typing keeps expensebot-demo.db from one run to the next.
+    """
+    script = args.say or (demo.EXAMPLE if args.example else None)
+    logs.configure(open(f"{args.db or DEMO_DB}.log", "a", encoding="utf-8"))
+    if args.db is None and script is not None:
+        with tempfile.TemporaryDirectory(prefix="expensebot-demo-") as scratch:
+            return demo.run(Path(scratch) / "demo.db", script, config.tz, config.currency, at=args.at)
+    db_path = args.db or DEMO_DB
+    _require(checks.database_problems(db_path, must_exist=False, write=True))
+    return demo.run(db_path, script, config.tz, config.currency, at=args.at)
+
+
+def _moment(value: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a UTC time like 2026-11-29T08:00:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
 def hash_psid(config: Config, args) -> int:
@@ -202,7 +221,7 @@ def _backup_target(name: str) -> Path:
 
 def restore_backup(config: Config, args) -> int:
     """Put a backup in the database's place (the bot stopped), keeping every erasure made since."""
-    _require(checks.owner_problems(config.db_path if config.db_path.exists() else config.db_path.parent))
+    _require(checks.owner_problems(config.db_path))
     log_event(logger, "restored", **restore.restore(config.db_path, args.backup))
     return 0
 
@@ -310,7 +329,10 @@ COMMANDS = {
     "demo": (run_demo, "the whole bot locally, chatting in this terminal", ("EXPENSEBOT_TZ", "EXPENSEBOT_CURRENCY"), [
         (("--say",), dict(action="append", metavar="TEXT",
                           help="send TEXT, print the reply; repeat for a scripted conversation, then exit")),
-        (("--db",), dict(type=Path, default=DEMO_DB, help=f"SQLite file (default {DEMO_DB}, created if missing)")),
+        (("--db",), dict(type=Path, help=f"SQLite file, created if missing (default: {DEMO_DB} when typing, "
+                                         "an empty one each time for --say and --example)")),
+        (("--at",), dict(type=_moment, metavar="TIME", help="the demo's clock starts at TIME (2026-11-29T08:00:00Z), "
+                                                           "to replay a documented conversation on another day")),
         (("--example",), dict(action="store_true",
                               help="play the example conversation (currency, expenses, a budget, a question), then exit"))]),
     "hash-psid": (hash_psid, "print the psid_hash of a PSID", ("PSID_HASH_KEY",), [

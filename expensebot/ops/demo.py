@@ -8,6 +8,7 @@ would; the reply the bot sends is caught by the stand-in and printed.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import http.server
 import json
 import queue
@@ -145,8 +146,15 @@ class Demo:
     stand_in: SendApiStandIn
     server: waitress.server.BaseWSGIServer
 
+    now: Callable[[], dt.datetime]
+
     @classmethod
-    def start(cls, db_path: Path, tz: str, currency: str) -> Demo:
+    def start(cls, db_path: Path, tz: str, currency: str, at: dt.datetime | None = None) -> Demo:
+        offset = at - dt.datetime.now(dt.timezone.utc) if at else dt.timedelta()
+
+        def now() -> dt.datetime:  # the wall clock, or one that started at `at` and runs on from there
+            return dt.datetime.now(dt.timezone.utc) + offset
+
         stand_in = SendApiStandIn()
         # The listening socket first: its port is the public URL report links start with.
         listener = socket.create_server(("127.0.0.1", 0))
@@ -155,17 +163,17 @@ class Demo:
                         fb_app_secret=secrets.token_hex(16), fb_verify_token=secrets.token_hex(8),
                         fb_page_access_token=secrets.token_hex(16), fb_graph_url=stand_in.url,
                         psid_hash_key=_demo_key(db_path), ops_token=secrets.token_hex(16), public_url=url)
-        service = Service.open(config)
+        service = Service.open(config, now=now)
         server = make_server(service.app, config, sockets=[listener])
         threading.Thread(target=server.run, daemon=True).start()
-        return cls(config, service, stand_in, server)
+        return cls(config, service, stand_in, server, now)
 
     def say(self, text: str, quick_reply: str | None = None) -> dict:
         """Send text as the demo person; return the message the bot sent back."""
         message = {"mid": f"m_demo_{uuid.uuid4().hex}", "text": text}
         if quick_reply:
             message["quick_reply"] = {"payload": quick_reply}
-        now = int(time.time() * 1000)
+        now = int(self.now().timestamp() * 1000)
         event = {"sender": {"id": DEMO_PSID}, "recipient": {"id": PAGE_ID}, "timestamp": now, "message": message}
         raw = json.dumps({"object": "page", "entry": [{"id": PAGE_ID, "time": now, "messaging": [event]}]}).encode()
         response = requests.post(f"{self.config.public_url}/webhook", data=raw, timeout=10, headers={
@@ -184,12 +192,13 @@ class Demo:
         self.stand_in.close()
 
 
-def run(db_path: Path, script: Iterable[str] | None, tz: str, currency: str,
+def run(db_path: Path, script: Iterable[str] | None, tz: str, currency: str, at: dt.datetime | None = None,
         read: Callable[[str], str] = input, write: Callable[[str], None] = print) -> int:
     """Talk to the bot: the scripted lines, or the terminal until EOF or 'quit'."""
-    demo = Demo.start(db_path, tz, currency)
-    write(f"expensebot demo — database {db_path}, webhook {demo.config.public_url}/webhook. "
-          "Type an expense (\"coffee 4.50\"), \"summary\", \"report\", \"undo\", \"help\"; \"quit\" to leave.")
+    demo = Demo.start(db_path, tz, currency, at)
+    if script is None:
+        write(f"expensebot demo — database {db_path}, webhook {demo.config.public_url}/webhook. "
+              "Type an expense (\"coffee 4.50\"), \"summary\", \"report\", \"undo\", \"help\"; \"quit\" to leave.")
     options: list[dict] = []
     try:
         for line in script if script is not None else _lines(read):
