@@ -377,6 +377,14 @@ def test_a_read_only_file_of_the_bot_user_is_told_to_chmod_not_chown(tmp_path):
     assert result.returncode == 2
     assert problems_of(result) == [f"EXPENSEBOT_DB: {path} is not writable by {USER} (owner {USER}, mode 0o444); "
                                    f"chmod u+w {path}"]
+    os.chown(path, 0, 0)  # a copy put in place as root: then it is the owner that is wrong
+    path.chmod(0o644)
+    result = subprocess.run(as_user([sys.executable, str(ROOT / "run.py"), "check"]), env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert problems_of(result) == [f"EXPENSEBOT_DB: {path} is not writable by {USER} (owner root, mode 0o644); "
+                                   f"chown {USER}: {path}"]
+    subprocess.run(["chown", f"{USER}:{USER}", str(path)], check=True)
+    path.chmod(0o444)
 
     # and the read-only commands still read it, from a folder nobody may write in
     folder.chmod(0o555)

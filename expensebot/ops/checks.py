@@ -79,7 +79,10 @@ def port_problems(host: str, port: int) -> list[str]:
 
 
 def running_version(host: str, port: int) -> str | None:
-    """The version of an expensebot answering /healthz on host:port (the bot running), else None."""
+    """The version of an expensebot answering /healthz on host:port (the bot running), else None.
+
+    0.1.0 said no version: its answer is known by its fields.
+    """
     if port == 0:
         return None
     conn = http.client.HTTPConnection({"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host), port, timeout=2)
@@ -91,7 +94,8 @@ def running_version(host: str, port: int) -> str | None:
     finally:
         conn.close()
     try:
-        version = json.loads(body).get("version")
+        answer = json.loads(body)
+        version = answer.get("version", "before 0.2.0" if {"status", "spool_depth"} <= answer.keys() else None)
     except (ValueError, AttributeError):
         return None
     return version if isinstance(version, str) else None

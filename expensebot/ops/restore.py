@@ -39,7 +39,7 @@ def restore(db_path: Path, backup: Path) -> dict:
         staged = db_path.with_name(db_path.name + ".restoring")
         _remove_with_wal(staged)
         applied = _stage(backup, staged, journal, known)
-        os.chmod(staged, db_path.stat().st_mode & 0o777 if db_path.exists() else 0o600)
+        os.chmod(staged, 0o600)  # people's expenses: the bot's user only, whatever the backup's mode was
         aside = _set_aside(db_path)
         os.replace(staged, db_path)
         fsync_folder(db_path.parent)
