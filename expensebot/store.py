@@ -10,9 +10,6 @@ from expensebot import times
 from expensebot.events import Message
 from expensebot.settings import Settings, settings_from
 
-JOB_STATUSES = ("pending", "ok", "error", "skipped")
-
-
 
 def insert_message(conn: sqlite3.Connection, message: Message, received_at: str, sent_at: str) -> int | None:
     """Store the message unless its mid is known; return the new row id, or None."""
@@ -85,7 +82,7 @@ def last_write(conn: sqlite3.Connection, psid_hash: str) -> sqlite3.Row | None:
 
 def counts(conn: sqlite3.Connection) -> dict:
     """Count messages, expenses and jobs by status."""
-    jobs = dict.fromkeys(JOB_STATUSES, 0)
+    jobs = dict.fromkeys(("pending", "ok", "error", "skipped"), 0)
     jobs.update(conn.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall())
     return {
         "messages": conn.execute("SELECT count(*) FROM messages_raw").fetchone()[0],
@@ -198,24 +195,27 @@ def expenses_of(conn: sqlite3.Connection, psid_hash: str) -> list:
 
 def due_jobs(conn: sqlite3.Connection, now: str, limit: int) -> list[int]:
     """Message ids of pending jobs whose time has come, oldest first."""
-    return [row[0] for row in conn.execute(
-        "SELECT message_id"
-        " FROM jobs"
+    return [job["message_id"] for job in _due_jobs(conn, now, limit)]
+
+
+def _due_jobs(conn: sqlite3.Connection, now: str, limit: int) -> list:
+    return conn.execute(
+        "SELECT message_id, psid_hash, mid"
+        " FROM job_details"
         " WHERE status = 'pending'"
         " AND run_after <= ?"
         " ORDER BY run_after"
         " LIMIT ?",
         (now, limit),
-    )]
+    ).fetchall()
 
 
 def job_message(conn: sqlite3.Connection, message_id: int) -> sqlite3.Row | None:
     """The psid_hash and mid of a job's message, with its attempts so far."""
     return conn.execute(
-        "SELECT jobs.message_id, messages_raw.psid_hash, messages_raw.mid, jobs.attempts, jobs.status"
-        " FROM jobs"
-        " JOIN messages_raw ON messages_raw.id = jobs.message_id"
-        " WHERE jobs.message_id = ?",
+        "SELECT message_id, psid_hash, mid, attempts, status"
+        " FROM job_details"
+        " WHERE message_id = ?",
         (message_id,),
     ).fetchone()
 
@@ -271,15 +271,7 @@ def postpone_job(conn: sqlite3.Connection, message_id: int, run_after: str, now:
 
 def skip_due_jobs(conn: sqlite3.Connection, now: str, limit: int) -> list:
     """End due pending jobs `skipped` (AI off); return their message_id, psid_hash, mid."""
-    jobs = conn.execute(
-        "SELECT message_id, psid_hash, mid"
-        " FROM job_details"
-        " WHERE status = 'pending'"
-        " AND run_after <= ?"
-        " ORDER BY run_after"
-        " LIMIT ?",
-        (now, limit),
-    ).fetchall()
+    jobs = _due_jobs(conn, now, limit)
     conn.executemany(
         "UPDATE jobs SET status = 'skipped', updated_at = ? WHERE message_id = ?",
         [(now, job["message_id"]) for job in jobs],
@@ -311,13 +303,8 @@ def requeue_failed_jobs(conn: sqlite3.Connection, now: str) -> int:
 
 def settings_of(conn: sqlite3.Connection, psid_hash: str, defaults: Settings) -> Settings:
     """The person's settings; what they never set comes from `defaults` (the environment's)."""
-    row = conn.execute(
-        "SELECT currency, timezone"
-        " FROM people"
-        " WHERE psid_hash = ?",
-        (psid_hash,),
-    ).fetchone()
-    return defaults if row is None else settings_from(row["currency"], row["timezone"], defaults)
+    row = person_state(conn, psid_hash)
+    return settings_from(row["currency"], row["timezone"], defaults)
 
 
 def budgets_of(conn: sqlite3.Connection, psid_hash: str) -> list:
@@ -426,9 +413,9 @@ def set_setting(conn: sqlite3.Connection, psid_hash: str, setting: str, value: s
     ).rowcount == 1
 
 
-def set_budget(conn: sqlite3.Connection, psid_hash: str, category: str, amount_minor: int,
+def set_budget(conn: sqlite3.Connection, psid_hash: str, category: str, amount_minor: int | None,
                currency: str, sent_at: str) -> bool:
-    """Set the monthly budget of a category ('' for everything) unless a later message set it; tell whether."""
+    """Set a category's monthly budget ('' for everything, None for off) unless a later message set it; tell whether."""
     return conn.execute(
         "INSERT INTO budgets (psid_hash, category, amount_minor, currency, updated_at)"
         " VALUES (?, ?, ?, ?, ?)"
@@ -451,14 +438,7 @@ def turn_budget_off(conn: sqlite3.Connection, psid_hash: str, category: str, sen
         " AND amount_minor IS NOT NULL AND updated_at <= ?)",
         (psid_hash, category, sent_at),
     ).fetchone()[0]
-    conn.execute(
-        "INSERT INTO budgets (psid_hash, category, amount_minor, currency, updated_at)"
-        " VALUES (?, ?, NULL, '', ?)"
-        " ON CONFLICT (psid_hash, category) DO UPDATE"
-        " SET amount_minor = NULL, currency = '', updated_at = excluded.updated_at"
-        " WHERE updated_at <= excluded.updated_at",
-        (psid_hash, category, sent_at),
-    )
+    set_budget(conn, psid_hash, category, None, "", sent_at)
     return bool(was_on)
 
 
