@@ -17,14 +17,10 @@ from pathlib import Path
 from expensebot.errors import DatabaseUnavailable, classify
 
 
-def _schema_path() -> Path:
-    """schema.sql: inside the package when installed (setup.py copies it), else at the checkout's root."""
-    package = Path(__file__).resolve().parent
-    installed = package / "schema.sql"
-    return installed if installed.is_file() else package.parent / "schema.sql"
-
-
-SCHEMA_PATH = _schema_path()
+# schema.sql: inside the package when installed (setup.py copies it), else at the checkout's root.
+SCHEMA_PATH = Path(__file__).resolve().with_name("schema.sql")
+if not SCHEMA_PATH.is_file():
+    SCHEMA_PATH = SCHEMA_PATH.parent.parent / "schema.sql"
 INIT_BUSY_TIMEOUT = 10.0
 # Numbered steps from one schema version to the next, tracked by PRAGMA user_version; append,
 # never edit. Version 1 is the first release's schema.sql; a new file gets schema.sql as it is now.

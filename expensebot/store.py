@@ -160,19 +160,17 @@ def _next_day(day: str) -> str:
 def erase_person(conn: sqlite3.Connection, psid_hash: str, erased_at: str) -> tuple[int, int]:
     """Delete every row of one person sent at or before erased_at; return (messages, expenses) deleted.
 
-    Messages with their expenses and jobs, settings and budgets set by then, rejected events and
-    queued replies; what was sent after erased_at (arrived earlier, out of order) stays. Records
-    the erasure, which keeps anything sent before it from being stored again.
+    What was sent after erased_at (arrived earlier, out of order) stays. The erasure is recorded,
+    which keeps anything sent before it from being stored again.
     """
     sent = "SELECT id FROM messages_raw WHERE psid_hash = :who AND sent_at <= :at"
     who = {"who": psid_hash, "at": erased_at}
     conn.execute(f"DELETE FROM jobs WHERE message_id IN ({sent})", who)
     expenses = conn.execute(f"DELETE FROM expenses WHERE message_id IN ({sent})", who).rowcount
     messages = conn.execute("DELETE FROM messages_raw WHERE psid_hash = :who AND sent_at <= :at", who).rowcount
-    conn.execute("UPDATE people SET currency = NULL, currency_at = NULL WHERE psid_hash = :who AND currency_at <= :at",
-                 who)
-    conn.execute("UPDATE people SET timezone = NULL, timezone_at = NULL WHERE psid_hash = :who AND timezone_at <= :at",
-                 who)
+    for setting in ("currency", "timezone"):
+        conn.execute(f"UPDATE people SET {setting} = NULL, {setting}_at = NULL"
+                     f" WHERE psid_hash = :who AND {setting}_at <= :at", who)
     conn.execute("DELETE FROM people WHERE psid_hash = :who AND currency IS NULL AND timezone IS NULL", who)
     conn.execute("DELETE FROM settings_log WHERE psid_hash = :who AND set_at <= :at", who)
     conn.execute("DELETE FROM budgets WHERE psid_hash = :who AND updated_at <= :at", who)
