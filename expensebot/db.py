@@ -1,7 +1,6 @@
 """SQLite access: one connect() for every connection, one way to write, the schema and its steps.
 
-Every request and background job opens its own connection; none is shared between requests or
-threads. Writers in this process take turns through one lock, so SQLite's busy handler only ever
+Writers in this process take turns through one lock, so SQLite's busy handler only ever
 arbitrates against other processes (someone's sqlite3 CLI, a backup).
 """
 

@@ -1,10 +1,8 @@
 """What went wrong, decided once where it happens: "the database can't take writes now" or "this event never can".
 
-The two call for opposite answers. A database that is locked, read-only, full, failing or gone
-will take the same event later: the event goes to the spool and the webhook still answers 200.
-An event that breaks a constraint, holds a value SQLite cannot store or trips a bug in our own
-code will fail the same way every time: spooling it would jam the replay, so it is kept in
-`rejected_events` instead and the rest of its delivery is stored.
+The two call for opposite answers (docs/DURABILITY.md). A database that cannot take the event now
+takes it later, from the spool; an event that fails the same way every time would jam the replay,
+so it is kept in `rejected_events` instead and the rest of its delivery is stored.
 """
 
 from __future__ import annotations

@@ -370,13 +370,13 @@ def reread_expense(conn: sqlite3.Connection, message_id: int, line: int, descrip
     ).rowcount == 1
 
 
-def insert_rejected_event(conn: sqlite3.Connection, message: Message, reason: str, rejected_at: str) -> int:
+def insert_rejected_event(conn: sqlite3.Connection, message: Message, reason: str, rejected_at: str) -> None:
     """Keep an event that can never be stored, with the reason, once."""
-    return conn.execute(
+    conn.execute(
         "INSERT OR IGNORE INTO rejected_events (psid_hash, mid, sent_at, event, reason, rejected_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         (message.psid_hash, message.mid, times.iso_utc(message.sent_ms), message.event, reason, rejected_at),
-    ).lastrowid
+    )
 
 
 def rejected_events(conn: sqlite3.Connection, limit: int = 100) -> list:
