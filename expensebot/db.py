@@ -109,25 +109,17 @@ def init(path: Path) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         fresh = conn.execute("SELECT count(*) FROM sqlite_schema WHERE name = 'messages_raw'").fetchone()[0] == 0
         if not fresh:
+            # legacy_alter_table: a table rebuilt under a new name and renamed back keeps the views that
+            # name it (ours and any an operator made), instead of SQLite refusing the rename over them.
+            conn.execute("PRAGMA legacy_alter_table = ON")
             for step, sql in enumerate(MIGRATIONS, start=2):
-                if max(version, 1) < step:
-                    _migrate(conn, sql, step)
+                if max(version, 1) < step:  # all of it or none: closing the connection rolls back a failed step
+                    conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {step};\nCOMMIT;")
+            conn.execute("PRAGMA legacy_alter_table = OFF")
         # Every statement is CREATE ... IF NOT EXISTS. executescript() commits on its own, so it
         # runs outside any transaction.
         conn.executescript(SCHEMA_PATH.read_text(encoding="utf-8"))
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-
-def _migrate(conn: sqlite3.Connection, sql: str, step: int) -> None:
-    """Run one schema step in one transaction: all of it, or none of it (a step that fails is
-    rolled back when init closes the connection).
-
-    legacy_alter_table: a table rebuilt under a new name and renamed back keeps the views that
-    name it (ours and any an operator made), instead of SQLite refusing the rename over them.
-    """
-    conn.execute("PRAGMA legacy_alter_table = ON")
-    conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {step};\nCOMMIT;")
-    conn.execute("PRAGMA legacy_alter_table = OFF")
 
 
 def quick_check(path: Path) -> str | None:
