@@ -1,7 +1,6 @@
 """SQLite access: one connect() for every connection, one way to write, the schema and its steps.
 
-Every request and background job opens its own connection; none is shared between requests or
-threads. Writers in this process take turns through one lock, so SQLite's busy handler only ever
+Writers in this process take turns through one lock, so SQLite's busy handler only ever
 arbitrates against other processes (someone's sqlite3 CLI, a backup).
 """
 
@@ -17,14 +16,10 @@ from pathlib import Path
 from expensebot.errors import DatabaseUnavailable, classify
 
 
-def _schema_path() -> Path:
-    """schema.sql: inside the package when installed (setup.py copies it), else at the checkout's root."""
-    package = Path(__file__).resolve().parent
-    installed = package / "schema.sql"
-    return installed if installed.is_file() else package.parent / "schema.sql"
-
-
-SCHEMA_PATH = _schema_path()
+# schema.sql: inside the package when installed (setup.py copies it), else at the checkout's root.
+SCHEMA_PATH = Path(__file__).resolve().with_name("schema.sql")
+if not SCHEMA_PATH.is_file():
+    SCHEMA_PATH = SCHEMA_PATH.parent.parent / "schema.sql"
 INIT_BUSY_TIMEOUT = 10.0
 # Numbered steps from one schema version to the next, tracked by PRAGMA user_version; append,
 # never edit. Version 1 is the first release's schema.sql; a new file gets schema.sql as it is now.
@@ -87,7 +82,6 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
-__all__ = ["Database", "DatabaseUnavailable", "connect", "init"]
 
 
 def connect(path: Path | str, busy_timeout: float = 1.0, uri: bool = False,
@@ -110,38 +104,22 @@ def connect(path: Path | str, busy_timeout: float = 1.0, uri: bool = False,
 
 def init(path: Path) -> None:
     """Create or upgrade the schema and switch the file to WAL, idempotently."""
-    conn = connect(path, INIT_BUSY_TIMEOUT)
-    try:
+    with contextlib.closing(connect(path, INIT_BUSY_TIMEOUT)) as conn:
         conn.execute("PRAGMA journal_mode = WAL")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         fresh = conn.execute("SELECT count(*) FROM sqlite_schema WHERE name = 'messages_raw'").fetchone()[0] == 0
         if not fresh:
+            # legacy_alter_table: a table rebuilt under a new name and renamed back keeps the views that
+            # name it (ours and any an operator made), instead of SQLite refusing the rename over them.
+            conn.execute("PRAGMA legacy_alter_table = ON")
             for step, sql in enumerate(MIGRATIONS, start=2):
-                if max(version, 1) < step:
-                    _migrate(conn, sql, step)
+                if max(version, 1) < step:  # all of it or none: closing the connection rolls back a failed step
+                    conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {step};\nCOMMIT;")
+            conn.execute("PRAGMA legacy_alter_table = OFF")
         # Every statement is CREATE ... IF NOT EXISTS. executescript() commits on its own, so it
         # runs outside any transaction.
         conn.executescript(SCHEMA_PATH.read_text(encoding="utf-8"))
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    finally:
-        conn.close()
-
-
-def _migrate(conn: sqlite3.Connection, sql: str, step: int) -> None:
-    """Run one schema step in one transaction: all of it, or none of it.
-
-    legacy_alter_table: a table rebuilt under a new name and renamed back keeps the views that
-    name it (ours and any an operator made), instead of SQLite refusing the rename over them.
-    """
-    conn.execute("PRAGMA legacy_alter_table = ON")
-    try:
-        conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {step};\nCOMMIT;")
-    except sqlite3.Error:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.execute("PRAGMA legacy_alter_table = OFF")
 
 
 def quick_check(path: Path) -> str | None:
@@ -150,13 +128,12 @@ def quick_check(path: Path) -> str | None:
     Read-only, so that closing the connection never checkpoints a -wal into the file: one left
     beside it by another file (a file swapped in after a crash) must not be written into it.
     """
-    conn = connect(f"{Path(path).resolve().as_uri()}?mode=ro", INIT_BUSY_TIMEOUT, uri=True)
-    try:
-        result = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
-        return str(exc)
-    finally:
-        conn.close()
+    uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+    with contextlib.closing(connect(uri, INIT_BUSY_TIMEOUT, uri=True)) as conn:
+        try:
+            result = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            return str(exc)
     return None if result == "ok" else result
 
 
@@ -193,7 +170,7 @@ class Database:
             return f"database file {self.path} was replaced by another file; restart the bot to use it"
         return None
 
-    def connect(self, busy_timeout: float | None = None, check_same_thread: bool = True) -> sqlite3.Connection:
+    def connect(self, check_same_thread: bool = True) -> sqlite3.Connection:
         """Open a connection to the file we opened; raise DatabaseUnavailable if it was replaced or is gone.
 
         A new file moved in under our path would be opened beside the old file's -wal, whose
@@ -209,19 +186,15 @@ class Database:
             # read needs: read the file as it stands.
             uri += "&immutable=1"
         try:
-            return connect(uri, self.write_timeout if busy_timeout is None else busy_timeout,
-                           uri=True, check_same_thread=check_same_thread)
+            return connect(uri, self.write_timeout, uri=True, check_same_thread=check_same_thread)
         except sqlite3.Error as exc:
             raise classify(exc) from exc
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
         """Yield a fresh connection for reads, closed afterwards."""
-        conn = self.connect()
-        try:
+        with contextlib.closing(self.connect()) as conn:
             yield conn
-        finally:
-            conn.close()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -234,8 +207,7 @@ class Database:
             # SQLite may reuse a file descriptor opened before the file turned read-only, and
             # write into the WAL what can never be copied back: this is no place to write now.
             raise DatabaseUnavailable(f"database file {self.path} is read-only")
-        conn = self.connect()
-        try:
+        with contextlib.closing(self.connect()) as conn:
             try:
                 if not self._write_lock.acquire(timeout=self.write_timeout):
                     raise DatabaseUnavailable("another write in this process took too long")
@@ -254,8 +226,6 @@ class Database:
                 raise classify(exc) from exc
             for hook in self.on_commit:  # committed: a hook must not raise (it would look like a failed write)
                 hook(conn)
-        finally:
-            conn.close()
 
     @contextlib.contextmanager
     def paused_writes(self, timeout: float) -> Iterator[bool]:

@@ -1,10 +1,8 @@
 """What went wrong, decided once where it happens: "the database can't take writes now" or "this event never can".
 
-The two call for opposite answers. A database that is locked, read-only, full, failing or gone
-will take the same event later: the event goes to the spool and the webhook still answers 200.
-An event that breaks a constraint, holds a value SQLite cannot store or trips a bug in our own
-code will fail the same way every time: spooling it would jam the replay, so it is kept in
-`rejected_events` instead and the rest of its delivery is stored.
+The two call for opposite answers (docs/DURABILITY.md). A database that cannot take the event now
+takes it later, from the spool; an event that fails the same way every time would jam the replay,
+so it is kept in `rejected_events` instead and the rest of its delivery is stored.
 """
 
 from __future__ import annotations
@@ -13,19 +11,9 @@ import sqlite3
 
 # SQLite's primary result codes (https://www.sqlite.org/rescode.html) that say "not now".
 _UNAVAILABLE_CODES = {
-    3,   # SQLITE_PERM
-    4,   # SQLITE_ABORT
-    5,   # SQLITE_BUSY
-    6,   # SQLITE_LOCKED
-    7,   # SQLITE_NOMEM
-    8,   # SQLITE_READONLY
-    9,   # SQLITE_INTERRUPT
-    10,  # SQLITE_IOERR
-    11,  # SQLITE_CORRUPT
-    13,  # SQLITE_FULL
-    14,  # SQLITE_CANTOPEN
-    15,  # SQLITE_PROTOCOL
-    26,  # SQLITE_NOTADB
+    sqlite3.SQLITE_PERM, sqlite3.SQLITE_ABORT, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_NOMEM,
+    sqlite3.SQLITE_READONLY, sqlite3.SQLITE_INTERRUPT, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CORRUPT,
+    sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PROTOCOL, sqlite3.SQLITE_NOTADB,
 }
 # SQLITE_ERROR with these words means the file under our path is not our database (replaced, emptied).
 _MISSING_SCHEMA = ("no such table", "no such column")
@@ -47,7 +35,7 @@ def is_unavailable(exc: BaseException) -> bool:
     """Tell whether exc means "the database cannot take writes now" (as opposed to "never")."""
     if isinstance(exc, DatabaseUnavailable):
         return True
-    if isinstance(exc, EventRejected) or not isinstance(exc, sqlite3.Error):
+    if not isinstance(exc, sqlite3.Error):
         return False
     if isinstance(exc, (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError,
                         sqlite3.InterfaceError, sqlite3.NotSupportedError)):
@@ -55,9 +43,8 @@ def is_unavailable(exc: BaseException) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     if code is None:  # raised by the sqlite3 module itself, not by SQLite: treat as "not now"
         return True
-    if code & 0xFF in _UNAVAILABLE_CODES:
-        return True
-    return code & 0xFF == 1 and str(exc).startswith(_MISSING_SCHEMA)
+    code &= 0xFF  # the primary code
+    return code in _UNAVAILABLE_CODES or (code == sqlite3.SQLITE_ERROR and str(exc).startswith(_MISSING_SCHEMA))
 
 
 def is_expected(exc: BaseException) -> bool:
@@ -69,10 +56,9 @@ def classify(exc: BaseException) -> DatabaseUnavailable | EventRejected:
     """Turn any exception met while storing an event into one of the two answers."""
     if isinstance(exc, (DatabaseUnavailable, EventRejected)):
         return exc
-    reason = describe(exc)
     if is_unavailable(exc):
-        return DatabaseUnavailable(reason)
-    return EventRejected(reason)
+        return DatabaseUnavailable(describe(exc))
+    return EventRejected(describe(exc))
 
 
 def describe(exc: BaseException) -> str:

@@ -52,8 +52,7 @@ class Sealer:
     def seal(self, psid: str, psid_hash: str) -> str:
         """Seal a PSID for the row of `psid_hash`: it opens only with that psid_hash beside it."""
         nonce = secrets.token_bytes(_NONCE_BYTES)
-        plain = psid.encode("utf-8", "surrogatepass")
-        sealed = nonce + bytes(a ^ b for a, b in zip(plain, self._keystream(nonce, len(plain))))
+        sealed = nonce + self._xor_keystream(nonce, psid.encode("utf-8", "surrogatepass"))
         return base64.urlsafe_b64encode(sealed + self._tag(sealed, psid_hash)).decode("ascii")
 
     def open(self, token: str, psid_hash: str) -> str | None:
@@ -66,13 +65,13 @@ class Sealer:
         if len(sealed) < _NONCE_BYTES or not hmac.compare_digest(tag, self._tag(sealed, psid_hash)):
             return None
         nonce, cipher = sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:]
-        plain = bytes(a ^ b for a, b in zip(cipher, self._keystream(nonce, len(cipher))))
-        return plain.decode("utf-8", "surrogatepass")
+        return self._xor_keystream(nonce, cipher).decode("utf-8", "surrogatepass")
 
-    def _keystream(self, nonce: bytes, length: int) -> bytes:
+    def _xor_keystream(self, nonce: bytes, data: bytes) -> bytes:
+        # The same step encrypts and decrypts.
         blocks = (hmac.new(self._encrypt_key, nonce + n.to_bytes(4, "big"), hashlib.sha256).digest()
-                  for n in range((length + 31) // 32))
-        return b"".join(blocks)[:length]
+                  for n in range((len(data) + 31) // 32))
+        return bytes(a ^ b for a, b in zip(data, b"".join(blocks)))
 
     def _tag(self, sealed: bytes, psid_hash: str) -> bytes:
         # The row's psid_hash is authenticated too: a sealed PSID moved to another row does not open.

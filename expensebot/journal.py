@@ -1,9 +1,9 @@
 """The erasure journal: one line per confirmed "delete my data", in a file beside the database.
 
 A backup taken before an erasure still holds the erased person's rows; restoring it must not bring
-them back (docs/PRIVACY.md). So each erasure is also appended here, `<psid_hash> <erased_at>` and
-nothing else, and fsynced before its transaction commits. `expensebot restore` and every start
-apply what the journal holds that the database lacks, and add to it what only the database holds.
+them back. So each erasure is also appended here, `<psid_hash> <erased_at>` and nothing else, and
+fsynced before its transaction commits. `expensebot restore` and every start apply what the
+journal holds that the database lacks, and add to it what only the database holds.
 """
 
 from __future__ import annotations

@@ -17,9 +17,8 @@ class Periodic:
     """Call `task` every `interval` seconds on a daemon thread; `wake()` makes the next call now.
 
     A failing task is tried again at the next turn: the thread never dies of it. Failures are one
-    incident until a turn succeeds: one line when it starts (a condition an operator can fix,
-    such as a locked database, as a warning with its reason; anything else, a bug, as an error
-    with the traceback in a field) and one when it ends, with how many turns failed.
+    incident until a turn succeeds: a warning when an operator can fix the cause (a locked database),
+    else an error with the traceback in a field; and one line when it ends, with how many turns failed.
     """
 
     def __init__(self, name: str, interval: float, task: Callable[[], object]):

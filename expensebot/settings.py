@@ -20,8 +20,6 @@ class Settings:
 
 def settings_from(currency: str | None, tz: str | None, defaults: Settings) -> Settings:
     """Settings from a people row's columns (None: never set)."""
-    if currency is None and tz is None:
-        return defaults
     # Both were checked when set; a row changed by hand to something unknown falls back too.
     return Settings(currency if money.is_currency(currency or "") else defaults.currency,
                     tz if _is_zone(tz) else defaults.tz)

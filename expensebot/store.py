@@ -10,9 +10,6 @@ from expensebot import times
 from expensebot.events import Message
 from expensebot.settings import Settings, settings_from
 
-JOB_STATUSES = ("pending", "ok", "error", "skipped")
-
-
 
 def insert_message(conn: sqlite3.Connection, message: Message, received_at: str, sent_at: str) -> int | None:
     """Store the message unless its mid is known; return the new row id, or None."""
@@ -85,7 +82,7 @@ def last_write(conn: sqlite3.Connection, psid_hash: str) -> sqlite3.Row | None:
 
 def counts(conn: sqlite3.Connection) -> dict:
     """Count messages, expenses and jobs by status."""
-    jobs = dict.fromkeys(JOB_STATUSES, 0)
+    jobs = dict.fromkeys(("pending", "ok", "error", "skipped"), 0)
     jobs.update(conn.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall())
     return {
         "messages": conn.execute("SELECT count(*) FROM messages_raw").fetchone()[0],
@@ -163,19 +160,17 @@ def _next_day(day: str) -> str:
 def erase_person(conn: sqlite3.Connection, psid_hash: str, erased_at: str) -> tuple[int, int]:
     """Delete every row of one person sent at or before erased_at; return (messages, expenses) deleted.
 
-    Messages with their expenses and jobs, settings and budgets set by then, rejected events and
-    queued replies; what was sent after erased_at (arrived earlier, out of order) stays. Records
-    the erasure, which keeps anything sent before it from being stored again.
+    What was sent after erased_at (arrived earlier, out of order) stays. The erasure is recorded,
+    which keeps anything sent before it from being stored again.
     """
     sent = "SELECT id FROM messages_raw WHERE psid_hash = :who AND sent_at <= :at"
     who = {"who": psid_hash, "at": erased_at}
     conn.execute(f"DELETE FROM jobs WHERE message_id IN ({sent})", who)
     expenses = conn.execute(f"DELETE FROM expenses WHERE message_id IN ({sent})", who).rowcount
     messages = conn.execute("DELETE FROM messages_raw WHERE psid_hash = :who AND sent_at <= :at", who).rowcount
-    conn.execute("UPDATE people SET currency = NULL, currency_at = NULL WHERE psid_hash = :who AND currency_at <= :at",
-                 who)
-    conn.execute("UPDATE people SET timezone = NULL, timezone_at = NULL WHERE psid_hash = :who AND timezone_at <= :at",
-                 who)
+    for setting in ("currency", "timezone"):
+        conn.execute(f"UPDATE people SET {setting} = NULL, {setting}_at = NULL"
+                     f" WHERE psid_hash = :who AND {setting}_at <= :at", who)
     conn.execute("DELETE FROM people WHERE psid_hash = :who AND currency IS NULL AND timezone IS NULL", who)
     conn.execute("DELETE FROM settings_log WHERE psid_hash = :who AND set_at <= :at", who)
     conn.execute("DELETE FROM budgets WHERE psid_hash = :who AND updated_at <= :at", who)
@@ -198,24 +193,27 @@ def expenses_of(conn: sqlite3.Connection, psid_hash: str) -> list:
 
 def due_jobs(conn: sqlite3.Connection, now: str, limit: int) -> list[int]:
     """Message ids of pending jobs whose time has come, oldest first."""
-    return [row[0] for row in conn.execute(
-        "SELECT message_id"
-        " FROM jobs"
+    return [job["message_id"] for job in _due_jobs(conn, now, limit)]
+
+
+def _due_jobs(conn: sqlite3.Connection, now: str, limit: int) -> list:
+    return conn.execute(
+        "SELECT message_id, psid_hash, mid"
+        " FROM job_details"
         " WHERE status = 'pending'"
         " AND run_after <= ?"
         " ORDER BY run_after"
         " LIMIT ?",
         (now, limit),
-    )]
+    ).fetchall()
 
 
 def job_message(conn: sqlite3.Connection, message_id: int) -> sqlite3.Row | None:
     """The psid_hash and mid of a job's message, with its attempts so far."""
     return conn.execute(
-        "SELECT jobs.message_id, messages_raw.psid_hash, messages_raw.mid, jobs.attempts, jobs.status"
-        " FROM jobs"
-        " JOIN messages_raw ON messages_raw.id = jobs.message_id"
-        " WHERE jobs.message_id = ?",
+        "SELECT message_id, psid_hash, mid, attempts, status"
+        " FROM job_details"
+        " WHERE message_id = ?",
         (message_id,),
     ).fetchone()
 
@@ -271,15 +269,7 @@ def postpone_job(conn: sqlite3.Connection, message_id: int, run_after: str, now:
 
 def skip_due_jobs(conn: sqlite3.Connection, now: str, limit: int) -> list:
     """End due pending jobs `skipped` (AI off); return their message_id, psid_hash, mid."""
-    jobs = conn.execute(
-        "SELECT message_id, psid_hash, mid"
-        " FROM job_details"
-        " WHERE status = 'pending'"
-        " AND run_after <= ?"
-        " ORDER BY run_after"
-        " LIMIT ?",
-        (now, limit),
-    ).fetchall()
+    jobs = _due_jobs(conn, now, limit)
     conn.executemany(
         "UPDATE jobs SET status = 'skipped', updated_at = ? WHERE message_id = ?",
         [(now, job["message_id"]) for job in jobs],
@@ -311,13 +301,8 @@ def requeue_failed_jobs(conn: sqlite3.Connection, now: str) -> int:
 
 def settings_of(conn: sqlite3.Connection, psid_hash: str, defaults: Settings) -> Settings:
     """The person's settings; what they never set comes from `defaults` (the environment's)."""
-    row = conn.execute(
-        "SELECT currency, timezone"
-        " FROM people"
-        " WHERE psid_hash = ?",
-        (psid_hash,),
-    ).fetchone()
-    return defaults if row is None else settings_from(row["currency"], row["timezone"], defaults)
+    row = person_state(conn, psid_hash)
+    return settings_from(row["currency"], row["timezone"], defaults)
 
 
 def budgets_of(conn: sqlite3.Connection, psid_hash: str) -> list:
@@ -385,13 +370,13 @@ def reread_expense(conn: sqlite3.Connection, message_id: int, line: int, descrip
     ).rowcount == 1
 
 
-def insert_rejected_event(conn: sqlite3.Connection, message: Message, reason: str, rejected_at: str) -> int:
+def insert_rejected_event(conn: sqlite3.Connection, message: Message, reason: str, rejected_at: str) -> None:
     """Keep an event that can never be stored, with the reason, once."""
-    return conn.execute(
+    conn.execute(
         "INSERT OR IGNORE INTO rejected_events (psid_hash, mid, sent_at, event, reason, rejected_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         (message.psid_hash, message.mid, times.iso_utc(message.sent_ms), message.event, reason, rejected_at),
-    ).lastrowid
+    )
 
 
 def rejected_events(conn: sqlite3.Connection, limit: int = 100) -> list:
@@ -426,9 +411,9 @@ def set_setting(conn: sqlite3.Connection, psid_hash: str, setting: str, value: s
     ).rowcount == 1
 
 
-def set_budget(conn: sqlite3.Connection, psid_hash: str, category: str, amount_minor: int,
+def set_budget(conn: sqlite3.Connection, psid_hash: str, category: str, amount_minor: int | None,
                currency: str, sent_at: str) -> bool:
-    """Set the monthly budget of a category ('' for everything) unless a later message set it; tell whether."""
+    """Set a category's monthly budget ('' for everything, None for off) unless a later message set it; tell whether."""
     return conn.execute(
         "INSERT INTO budgets (psid_hash, category, amount_minor, currency, updated_at)"
         " VALUES (?, ?, ?, ?, ?)"
@@ -451,14 +436,7 @@ def turn_budget_off(conn: sqlite3.Connection, psid_hash: str, category: str, sen
         " AND amount_minor IS NOT NULL AND updated_at <= ?)",
         (psid_hash, category, sent_at),
     ).fetchone()[0]
-    conn.execute(
-        "INSERT INTO budgets (psid_hash, category, amount_minor, currency, updated_at)"
-        " VALUES (?, ?, NULL, '', ?)"
-        " ON CONFLICT (psid_hash, category) DO UPDATE"
-        " SET amount_minor = NULL, currency = '', updated_at = excluded.updated_at"
-        " WHERE updated_at <= excluded.updated_at",
-        (psid_hash, category, sent_at),
-    )
+    set_budget(conn, psid_hash, category, None, "", sent_at)
     return bool(was_on)
 
 

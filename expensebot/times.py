@@ -3,9 +3,6 @@
 import datetime as dt
 import time
 
-# The last millisecond a timestamp can name (9999-12-31T23:59:59.999Z).
-MAX_MS = 253_402_300_799_999
-
 
 def now_ms() -> int:
     """Return the wall clock in milliseconds since the epoch."""

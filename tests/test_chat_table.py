@@ -466,8 +466,7 @@ def test_reading_never_raises(text, settings_, sent_ms):
 
 @pytest.mark.parametrize("text", ["coffee 5", "summary", "how much?", "budget food 3", "coffee 5 yesterday"])
 def test_the_last_moment_of_year_9999_ahead_of_utc_is_stored_without_a_5xx(bot, graph, text):
-    from expensebot.times import MAX_MS
     converse(bot, graph, ["timezone Pacific/Kiritimati"])
-    response = Client(bot).post_webhook(delivery(event(text, 1, MAX_MS)))
+    response = Client(bot).post_webhook(delivery(event(text, 1, 253_402_300_799_999)))  # 9999-12-31T23:59:59.999Z
     assert response.status == 200
     assert query(bot, "SELECT count(*) FROM messages_raw WHERE text = ?", text) == [(1,)]

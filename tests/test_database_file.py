@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from conftest import ROOT, Client, delivery, make_config, message_event, query, wait_for
 
 from expensebot import db
@@ -105,6 +106,22 @@ def test_a_database_of_the_first_schema_is_upgraded_keeping_every_row(tmp_path):
         conn.execute("INSERT INTO expenses (message_id, psid_hash, mid, line, amount_minor, currency, description,"
                      " occurred_at, created_at) VALUES (7, 'h', 'm_7', 0, 1, 'USD', 'x', 'a', 'b')")
         assert conn.execute("SELECT id FROM expenses").fetchone()[0] == 4  # never 3 again
+    finally:
+        conn.close()
+
+
+def test_a_schema_step_that_fails_leaves_the_file_as_it_was(tmp_path):
+    path = first_schema_file(tmp_path / "old.db")
+    with sqlite3.connect(path) as conn:  # a table in the way of step 2, as an operator might have made
+        conn.execute("CREATE TABLE settings_log (x)")
+    conn.close()
+    with pytest.raises(sqlite3.OperationalError, match="settings_log already exists"):
+        db.init(path)
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("SELECT id, mid, text FROM messages_raw").fetchall() == [(7, "m_7", "coffee 5")]
+        assert conn.execute("SELECT name FROM sqlite_schema WHERE name LIKE '%\\_2' ESCAPE '\\'").fetchall() == []
     finally:
         conn.close()
 
