@@ -1,19 +1,9 @@
 """Write first: each delivery's messages committed in one transaction before the 200, or spooled.
 
-`accept` is what the webhook calls before answering. A delivery is written in three steps: each
-message is **read** (what its text means, in its sender's settings), **stored** (its row, its
-expenses, its enrichment job and its command's effect, in a savepoint of its own), and, once the
-transaction has committed, **handed on** (logged, and given to the reply side and enrichment).
-
-Messages are applied in the order they were sent (their timestamps; ties keep the body's order),
-not the order they arrived in. A message that can never be stored (errors.EventRejected) is kept
-in rejected_events and the rest of the delivery is committed. When the database cannot take the
-write now (errors.DatabaseUnavailable) the whole delivery goes to the spool, and `replay` writes
-it later through the same `write`, which is idempotent (INSERT OR IGNORE on psid_hash, mid).
-
-Ingest sees only psid_hash; the PSID to answer is the reply side's (replies/outbox.Addresses).
+Each message is read, stored in a savepoint of its own and, once the transaction has committed,
+handed on (docs/ARCHITECTURE.md). When the database cannot take the write now the whole delivery is
+spooled, and `replay` writes it later through the same `write`, which is idempotent.
 """
-
 from __future__ import annotations
 
 import contextlib
@@ -127,11 +117,13 @@ class Ingest:
         Raises DatabaseUnavailable when the database cannot take them now (nothing is kept then).
         """
         ordered = sorted(messages, key=lambda message: message.sent_ms)  # stable: ties keep body order
-        saved, rejected, erased = [], [], []
+        saved, rejected, erased, duplicates = [], [], [], []
         with self.db.transaction() as conn:
             people: dict[str, Person] = {}
             for message in ordered:
-                person = people.get(message.psid_hash) or self._person(conn, message.psid_hash)
+                if message.psid_hash not in people:
+                    people[message.psid_hash] = self._person(conn, message.psid_hash)
+                person = people[message.psid_hash]
                 if person.erased_at is not None and times.iso_utc(message.sent_ms) <= person.erased_at:
                     erased.append(message)  # erasure is final: nothing sent before it is stored again
                     continue
@@ -145,13 +137,15 @@ class Ingest:
                     store.insert_rejected_event(conn, message, str(problem), times.iso_utc(times.now_ms()))
                     rejected.append((message, str(problem)))
                     continue
-                if record is not None:
-                    saved.append(record)
-                if record is not None and record.outcome.erased:
+                if record is None:
+                    duplicates.append(message)
+                    continue
+                saved.append(record)
+                if record.outcome.erased:
                     self._journal_erasure(message)
-                changes_person = record is not None and (record.outcome.erased or record.reading.changes_settings)
-                people[message.psid_hash] = self._person(conn, message.psid_hash) if changes_person else person
-        self._hand_on(ordered, saved, rejected, erased)
+                if record.outcome.erased or record.reading.changes_settings:
+                    people[message.psid_hash] = self._person(conn, message.psid_hash)
+        self._hand_on(saved, rejected, erased, duplicates)
         return saved
 
     def replay(self) -> int:
@@ -267,8 +261,8 @@ class Ingest:
                 changed += store.reread_expense(conn, row["id"], line, description, amount, currency, occurred_at)
         return changed
 
-    def _hand_on(self, messages: list[Message], saved: list[Saved], rejected: list[tuple[Message, str]],
-                 erased: list[Message]) -> None:
+    def _hand_on(self, saved: list[Saved], rejected: list[tuple[Message, str]], erased: list[Message],
+                 duplicates: list[Message]) -> None:
         """Log what the committed write did, then give the saved messages to replies and enrichment."""
         for record in saved:
             message = record.message
@@ -282,11 +276,8 @@ class Ingest:
                       mid=message.mid, reason=reason)
         for message in erased:
             log_event(logger, "event_erased", psid_hash=message.psid_hash, mid=message.mid)
-        known = {id(record.message) for record in saved} | {id(message) for message, _ in rejected}
-        known |= {id(message) for message in erased}
-        for message in messages:
-            if id(message) not in known:
-                log_event(logger, "event_duplicate", psid_hash=message.psid_hash, mid=message.mid)
+        for message in duplicates:
+            log_event(logger, "event_duplicate", psid_hash=message.psid_hash, mid=message.mid)
         try:
             self.after_commit(saved)
         except Exception:  # the write is committed: nothing after it may turn it into an error
