@@ -99,7 +99,8 @@ class WalKeeper:
                 self.wal_path.unlink(missing_ok=True)
                 Path(f"{self.db.path}-shm").unlink(missing_ok=True)
         except (OSError, sqlite3.Error) as exc:
-            log_event(logger, "replaced_file_not_saved", level=logging.ERROR, db=str(self.db.path), reason=describe(exc))
+            log_event(logger, "replaced_file_not_saved", level=logging.ERROR, db=str(self.db.path),
+                      reason=describe(exc))
             return
         log_event(logger, "replaced_file_saved", level=logging.WARNING, db=str(self.db.path), saved=str(saved))
 
