@@ -4,6 +4,7 @@ Each message is read, stored in a savepoint of its own and, once the transaction
 handed on (docs/ARCHITECTURE.md). When the database cannot take the write now the whole delivery is
 spooled, and `replay` writes it later through the same `write`, which is idempotent.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -119,11 +120,8 @@ class Ingest:
         ordered = sorted(messages, key=lambda message: message.sent_ms)  # stable: ties keep body order
         saved, rejected, erased, duplicates = [], [], [], []
         with self.db.transaction() as conn:
-            people: dict[str, Person] = {}
             for message in ordered:
-                if message.psid_hash not in people:
-                    people[message.psid_hash] = self._person(conn, message.psid_hash)
-                person = people[message.psid_hash]
+                person = self._person(conn, message.psid_hash)  # as the messages before this one left them
                 if person.erased_at is not None and times.iso_utc(message.sent_ms) <= person.erased_at:
                     erased.append(message)  # erasure is final: nothing sent before it is stored again
                     continue
@@ -143,8 +141,6 @@ class Ingest:
                 saved.append(record)
                 if record.outcome.erased:
                     self._journal_erasure(message)
-                if record.outcome.erased or record.reading.changes_settings:
-                    people[message.psid_hash] = self._person(conn, message.psid_hash)
         self._hand_on(saved, rejected, erased, duplicates)
         return saved
 
@@ -197,9 +193,10 @@ class Ingest:
         return Person(settings_from(row["currency"], row["timezone"], self.defaults), row["settings_at"],
                       row["erased_at"])
 
-    def _settings_at(self, conn: sqlite3.Connection, person: Person, psid_hash: str, sent_at: str) -> Settings:
-        """The person's settings as they stood when a message was sent (a message that arrived late: older ones)."""
-        if sent_at >= person.settings_at:
+    def _settings_at(self, conn: sqlite3.Connection, psid_hash: str, sent_at: str,
+                     person: Person | None = None) -> Settings:
+        """The person's settings as they stood when a message was sent; `person` (now) answers if none was set since."""
+        if person is not None and sent_at >= person.settings_at:
             return person.settings
         row = store.settings_as_of(conn, psid_hash, sent_at)
         return settings_from(row["currency"], row["timezone"], self.defaults)
@@ -216,7 +213,7 @@ class Ingest:
         message_id = store.insert_message(conn, message, received_at, sent_at)
         if message_id is None:
             return None
-        reading = self.read(message, self._settings_at(conn, person, message.psid_hash, sent_at))
+        reading = self.read(message, self._settings_at(conn, message.psid_hash, sent_at, person))
         saved = self._save_expenses(conn, message, message_id, reading, message.sent_ms)
         if message.kind == "edit" and reading.command is not None:  # an edit never runs a command
             return dataclasses.replace(saved, outcome=Outcome(not_carried_out=True))
@@ -228,7 +225,7 @@ class Ingest:
     def _edit(self, conn: sqlite3.Connection, message: Message, person: Person, edited: sqlite3.Row) -> Saved:
         """Read an edited message again, on the original's day, and replace its expenses."""
         message_id, sent_ms = edited["id"], times.ms_from_iso(edited["sent_at"])
-        reading = self.read(message, self._settings_at(conn, person, message.psid_hash, edited["sent_at"]), sent_ms)
+        reading = self.read(message, self._settings_at(conn, message.psid_hash, edited["sent_at"], person), sent_ms)
         if reading.command is not None:  # commands run once, when sent: the rows stay
             return Saved(message, message_id, (), reading, Outcome(not_carried_out=True))
         store.delete_expenses_of_message(conn, message_id)
@@ -254,9 +251,8 @@ class Ingest:
         """
         changed = 0
         for row in store.messages_with_expenses_after(conn, psid_hash, sent_at):
-            then = store.settings_as_of(conn, psid_hash, row["sent_at"])
             message = Message(psid_hash, "", row["kind"], row["text"], times.ms_from_iso(row["sent_at"]), 0, "")
-            reading = self.read(message, settings_from(then["currency"], then["timezone"], self.defaults))
+            reading = self.read(message, self._settings_at(conn, psid_hash, row["sent_at"]))
             for line, amount, currency, description, *_, occurred_at in _expense_rows(reading, message.sent_ms):
                 changed += store.reread_expense(conn, row["id"], line, description, amount, currency, occurred_at)
         return changed
