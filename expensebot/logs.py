@@ -1,8 +1,7 @@
 """JSON-line logs: one object per line on stdout, no payloads, PSIDs or secrets (events: docs/REFERENCE.md).
 
-Module loggers and the standard handler; `configure` (called by the command line only) gives the
-root logger one StreamHandler with JsonFormatter. A structured event is a record whose message is
-the event name and whose `fields` are the rest of the line (`log_event`).
+A structured event is a record whose message is the event name and whose `fields` are the rest of
+the line (`log_event`).
 """
 
 from __future__ import annotations
@@ -93,13 +92,11 @@ class Incident:
     count and how long it lasted; `since` says when it began (monotonic), None when it is not on.
     """
 
-    def __init__(self, logger: logging.Logger, started_event: str, ended_event: str,
-                 level: int = logging.WARNING, clock=time.monotonic):
+    def __init__(self, logger: logging.Logger, started_event: str, ended_event: str, level: int = logging.WARNING):
         self.logger = logger
         self.level = level
         self.started_event = started_event
         self.ended_event = ended_event
-        self.clock = clock
         self._lock = threading.Lock()
         self.since: float | None = None
         self._count = 0
@@ -111,25 +108,25 @@ class Incident:
             self._count += 1
             if self.since is not None:
                 return
-            self.since, self._reason = self.clock(), reason
+            self.since, self._reason = time.monotonic(), reason
         log_event(self.logger, event or self.started_event, level=level or self.level, reason=reason, **fields)
 
     def ended(self, **fields) -> None:
         with self._lock:
             if self.since is None:
                 return
-            seconds, count, reason = self.clock() - self.since, self._count, self._reason
+            seconds, count, reason = time.monotonic() - self.since, self._count, self._reason
             self.since, self._count = None, 0
         log_event(self.logger, self.ended_event, level=logging.WARNING, reason=reason,
                   count=count, seconds=round(seconds, 3), **fields)
 
 
-def configure(stream=None, level: int = logging.INFO) -> None:
+def configure(stream=None) -> None:
     """Send every log record to stream (stdout) as JSON lines."""
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(HideReportTokens())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(logging.INFO)
     logging.getLogger("waitress.queue").filters[:] = [EverySoOften()]

@@ -36,13 +36,6 @@ class WalKeeper:
     While one connection stays open, closing a request's connection does not checkpoint and
     delete the WAL, a copy and an fsync each write would pay for otherwise; checkpointing here,
     on a timer, keeps that off the request path. A PASSIVE checkpoint never waits for anyone.
-    Should the WAL pass `limit` bytes (a reader kept it from starting over, or writers outran
-    the copy), writers are paused for a TRUNCATE checkpoint, which empties it; the size is
-    checked every turn and right after every large commit. After an erasure (`scrub`) the WAL
-    is emptied the same way, so the erased words leave the -wal file too. Under sustained load a
-    PASSIVE checkpoint never lets the WAL start over (writers append while it copies, readers keep
-    snapshots), so a WAL of more than RESTART_FRAMES written to since the last turn is checkpointed
-    again with writers paused for a few milliseconds.
     """
 
     def __init__(self, db: Database, interval: float = 1.0, limit: int = WAL_LIMIT):
@@ -53,6 +46,9 @@ class WalKeeper:
         self.truncations = 0
         self.restarts = 0  # checkpoints finished with writers paused
         self.longest_pause = 0.0  # seconds writers waited for a checkpoint
+        # How long writers are paused at most: readers finish in milliseconds, and waiting for them
+        # longer than a write may wait would push the paused writers past their deadline (into the spool).
+        self._pause = db.write_timeout / 2
         self._scrub = threading.Event()
         self._next_truncate = 0.0  # monotonic: no TRUNCATE for the limit before this
         self._conn: sqlite3.Connection | None = None
@@ -65,6 +61,7 @@ class WalKeeper:
             # Used by the keeper's thread only, and closed after that thread ends.
             self._conn = self.db.connect(check_same_thread=False)
             self._conn.execute(f"PRAGMA journal_size_limit = {self.limit}")
+            self._conn.execute(f"PRAGMA busy_timeout = {int(self._pause * 1000)}")
             self._conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()  # opens the -wal
             self._wal_identity = _identity(self.wal_path)
         except Exception as exc:
@@ -98,12 +95,12 @@ class WalKeeper:
                 self._conn.backup(target)
             finally:
                 target.close()
-            for path in (self.wal_path, Path(f"{self.db.path}-shm")):
-                if path == self.wal_path and _identity(path) != self._wal_identity:
-                    break  # not ours: the new file came with a -wal of its own
-                path.unlink(missing_ok=True)
+            if _identity(self.wal_path) == self._wal_identity:  # else the new file came with a -wal of its own
+                self.wal_path.unlink(missing_ok=True)
+                Path(f"{self.db.path}-shm").unlink(missing_ok=True)
         except (OSError, sqlite3.Error) as exc:
-            log_event(logger, "replaced_file_not_saved", level=logging.ERROR, db=str(self.db.path), reason=describe(exc))
+            log_event(logger, "replaced_file_not_saved", level=logging.ERROR, db=str(self.db.path),
+                      reason=describe(exc))
             return
         log_event(logger, "replaced_file_saved", level=logging.WARNING, db=str(self.db.path), saved=str(saved))
 
@@ -126,7 +123,8 @@ class WalKeeper:
         scrub = self._scrub.is_set()
         if scrub or (size > self.limit and time.monotonic() >= self._next_truncate):
             self._scrub.clear()
-            self._truncate(size, scrub)
+            if not self._truncate(size, scrub) and scrub:
+                self._scrub.set()  # not emptied: again at the next turn
         else:
             _, frames, copied = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             # `frames` stays until a write starts the WAL over: a WAL copied completely with
@@ -139,7 +137,7 @@ class WalKeeper:
     def _finish(self) -> None:
         """Copy what writers appended during the PASSIVE checkpoint, with them paused: the WAL starts over."""
         started = time.monotonic()
-        with self.db.paused_writes(self.db.write_timeout / 2) as taken:
+        with self.db.paused_writes(self._pause) as taken:
             if not taken:
                 return
             busy, frames, copied = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
@@ -150,29 +148,23 @@ class WalKeeper:
         if conn.total_changes >= LARGE_COMMIT and self._wal_size() > self.limit:
             self._loop.wake()
 
-    def _truncate(self, size: int, scrub: bool) -> None:
-        # Readers finish in milliseconds; waiting for them longer than a write may wait would
-        # push the paused writers past their deadline (into the spool).
-        budget = self.db.write_timeout / 2
+    def _truncate(self, size: int, scrub: bool) -> bool:
+        """Empty the WAL with writers paused; return whether it was emptied."""
         started = time.monotonic()
-        with self.db.paused_writes(budget) as taken:
+        with self.db.paused_writes(self._pause) as taken:
             if not taken:
-                if scrub:
-                    self._scrub.set()
-                return
-            self._conn.execute(f"PRAGMA busy_timeout = {int(budget * 1000)}")
+                return False
             busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         pause = time.monotonic() - started
         self.longest_pause = max(self.longest_pause, pause)
         if busy:
             # A reader kept its snapshot (a long query, a backup): try again, but don't pause writers every turn.
             self._next_truncate = time.monotonic() + TRUNCATE_BACKOFF_TURNS * self._loop.interval
-            if scrub:
-                self._scrub.set()
         else:
             self.truncations += 1
         log_event(logger, "wal_checkpointed", wal_bytes=size, truncated=not busy, erasure=scrub,
                   pause_ms=round(pause * 1000, 1))
+        return not busy
 
     def _wal_size(self) -> int:
         try:

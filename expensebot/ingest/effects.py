@@ -33,35 +33,26 @@ NOTHING = Outcome()
 
 def run(conn: sqlite3.Connection, message: Message, command: Command | None) -> Outcome:
     """Do a command's writes on conn (inside the caller's transaction); say what was done."""
-    effect = _EFFECTS.get(command.name) if command is not None else None
-    if effect is None:
+    if command is None:
         return NOTHING
-    return effect(conn, message, command, times.iso_utc(message.sent_ms))
-
-
-def _erase(conn, message, command, sent_at):
-    return Outcome(erased=store.erase_person(conn, message.psid_hash, sent_at))
-
-
-def _undo(conn, message, command, sent_at):
-    rows = store.delete_latest_expenses(conn, message.psid_hash, command.count, sent_at)
-    return Outcome(undone=tuple(dict(row) for row in rows))
-
-
-def _setting(conn, message, command, sent_at):
-    setting, value = ("currency", command.currency) if command.name == "currency_set" else ("timezone", command.tz)
-    latest = store.set_setting(conn, message.psid_hash, setting, value, sent_at, times.iso_utc(message.received_ms))
-    return Outcome(late=not latest)
-
-
-def _budget_set(conn, message, command, sent_at):
-    set_ = store.set_budget(conn, message.psid_hash, command.category, command.amount_minor, command.currency, sent_at)
-    return Outcome(late=not set_)
-
-
-def _budget_off(conn, message, command, sent_at):
-    return Outcome(removed=store.turn_budget_off(conn, message.psid_hash, command.category, sent_at))
-
-
-_EFFECTS = {"delete_confirm": _erase, "undo": _undo, "currency_set": _setting, "timezone_set": _setting,
-            "budget_set": _budget_set, "budget_off": _budget_off}
+    psid_hash, sent_at = message.psid_hash, times.iso_utc(message.sent_ms)
+    received_at = times.iso_utc(message.received_ms)
+    match command.name:
+        case "delete_confirm":
+            return Outcome(erased=store.erase_person(conn, psid_hash, sent_at))
+        case "undo":
+            rows = store.delete_latest_expenses(conn, psid_hash, command.count, sent_at)
+            return Outcome(undone=tuple(dict(row) for row in rows))
+        case "currency_set":
+            latest = store.set_setting(conn, psid_hash, "currency", command.currency, sent_at, received_at)
+            return Outcome(late=not latest)
+        case "timezone_set":
+            latest = store.set_setting(conn, psid_hash, "timezone", command.tz, sent_at, received_at)
+            return Outcome(late=not latest)
+        case "budget_set":
+            latest = store.set_budget(conn, psid_hash, command.category, command.amount_minor,
+                                      command.currency, sent_at)
+            return Outcome(late=not latest)
+        case "budget_off":
+            return Outcome(removed=store.turn_budget_off(conn, psid_hash, command.category, sent_at))
+    return NOTHING  # the other commands only read, for their reply

@@ -21,7 +21,6 @@ from expensebot.errors import Unavailable
 from expensebot.events import Message
 
 SUFFIX = ".jsonl"
-BAD_SUFFIX = ".bad"
 
 
 class SpoolError(Unavailable):
@@ -83,7 +82,11 @@ class Spool:
         files = self.files()
         if not files:
             return None
-        return max(0.0, (time.time_ns() - _mtime_ns(files[0])) / 1e9)
+        try:
+            written = os.stat(files[0]).st_mtime_ns
+        except OSError:  # replayed and removed just now
+            return 0.0
+        return max(0.0, (time.time_ns() - written) / 1e9)
 
     def load(self, path: Path) -> list[Message]:
         """Read the messages of one spool file."""
@@ -97,7 +100,7 @@ class Spool:
 
     def quarantine(self, path: Path) -> Path:
         """Set aside a file that cannot be replayed, for a person to look at."""
-        bad = path.with_suffix(BAD_SUFFIX)
+        bad = path.with_suffix(".bad")
         os.rename(path, bad)
         return bad
 
@@ -129,10 +132,3 @@ def _number(name: str) -> int:
     """The counter a spool file's name starts with (-1 for a name that has none)."""
     first = name.split("-", 1)[0].split(".", 1)[0]
     return int(first) if first.isascii() and first.isdigit() else -1
-
-
-def _mtime_ns(path: Path) -> int:
-    try:
-        return os.stat(path).st_mtime_ns
-    except OSError:
-        return time.time_ns()

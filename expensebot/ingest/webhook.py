@@ -48,18 +48,17 @@ class Delivery:
     recipients: Mapping[str, str]  # psid_hash -> PSID, kept in memory for replies only
 
 
+def sign(secret: str, body: bytes) -> str:
+    """Return the X-Hub-Signature-256 header value Meta would send for body."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
 def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
     """Check X-Hub-Signature-256 ("sha256=<hex>") against the raw body, in constant time."""
     if not header or not header.startswith("sha256="):
         return False
-    expected = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
-    given = header[len("sha256="):].strip().lower().encode("utf-8", "surrogateescape")
-    return hmac.compare_digest(expected.encode("ascii"), given)
-
-
-def sign(secret: str, body: bytes) -> str:
-    """Return the X-Hub-Signature-256 header value Meta would send for body."""
-    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    given = header.removeprefix("sha256=").strip().lower().encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(sign(secret, body).removeprefix("sha256=").encode("ascii"), given)
 
 
 def read_delivery(payload: dict, hash_psid: Callable[[str], str], received_ms: int) -> Delivery:
@@ -108,17 +107,8 @@ def _read_event(raw, channel, hash_psid, entry_ms, received_ms) -> tuple[Message
     invalid = None
     if num_edit > MAX_COUNTER:
         num_edit, invalid = 0, f"num_edit out of range (over {MAX_COUNTER})"
-    message = Message(
-        psid_hash=hash_psid(psid),
-        mid=_clean(mid),
-        kind=kind,
-        text=_clean(text),
-        sent_ms=sent_ms,
-        received_ms=received_ms,
-        event=event,
-        num_edit=num_edit,
-        invalid=invalid,
-    )
+    message = Message(psid_hash=hash_psid(psid), mid=_clean(mid), kind=kind, text=_clean(text), sent_ms=sent_ms,
+                      received_ms=received_ms, event=event, num_edit=num_edit, invalid=invalid)
     return message, psid
 
 

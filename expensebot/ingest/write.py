@@ -1,17 +1,8 @@
 """Write first: each delivery's messages committed in one transaction before the 200, or spooled.
 
-`accept` is what the webhook calls before answering. A delivery is written in three steps: each
-message is **read** (what its text means, in its sender's settings), **stored** (its row, its
-expenses, its enrichment job and its command's effect, in a savepoint of its own), and, once the
-transaction has committed, **handed on** (logged, and given to the reply side and enrichment).
-
-Messages are applied in the order they were sent (their timestamps; ties keep the body's order),
-not the order they arrived in. A message that can never be stored (errors.EventRejected) is kept
-in rejected_events and the rest of the delivery is committed. When the database cannot take the
-write now (errors.DatabaseUnavailable) the whole delivery goes to the spool, and `replay` writes
-it later through the same `write`, which is idempotent (INSERT OR IGNORE on psid_hash, mid).
-
-Ingest sees only psid_hash; the PSID to answer is the reply side's (replies/outbox.Addresses).
+Each message is read, stored in a savepoint of its own and, once the transaction has committed,
+handed on (docs/ARCHITECTURE.md). When the database cannot take the write now the whole delivery is
+spooled, and `replay` writes it later through the same `write`, which is idempotent.
 """
 
 from __future__ import annotations
@@ -127,11 +118,10 @@ class Ingest:
         Raises DatabaseUnavailable when the database cannot take them now (nothing is kept then).
         """
         ordered = sorted(messages, key=lambda message: message.sent_ms)  # stable: ties keep body order
-        saved, rejected, erased = [], [], []
+        saved, rejected, erased, duplicates = [], [], [], []
         with self.db.transaction() as conn:
-            people: dict[str, Person] = {}
             for message in ordered:
-                person = people.get(message.psid_hash) or self._person(conn, message.psid_hash)
+                person = self._person(conn, message.psid_hash)  # as the messages before this one left them
                 if person.erased_at is not None and times.iso_utc(message.sent_ms) <= person.erased_at:
                     erased.append(message)  # erasure is final: nothing sent before it is stored again
                     continue
@@ -145,13 +135,13 @@ class Ingest:
                     store.insert_rejected_event(conn, message, str(problem), times.iso_utc(times.now_ms()))
                     rejected.append((message, str(problem)))
                     continue
-                if record is not None:
-                    saved.append(record)
-                if record is not None and record.outcome.erased:
+                if record is None:
+                    duplicates.append(message)
+                    continue
+                saved.append(record)
+                if record.outcome.erased:
                     self._journal_erasure(message)
-                changes_person = record is not None and (record.outcome.erased or record.reading.changes_settings)
-                people[message.psid_hash] = self._person(conn, message.psid_hash) if changes_person else person
-        self._hand_on(ordered, saved, rejected, erased)
+        self._hand_on(saved, rejected, erased, duplicates)
         return saved
 
     def replay(self) -> int:
@@ -203,9 +193,10 @@ class Ingest:
         return Person(settings_from(row["currency"], row["timezone"], self.defaults), row["settings_at"],
                       row["erased_at"])
 
-    def _settings_at(self, conn: sqlite3.Connection, person: Person, psid_hash: str, sent_at: str) -> Settings:
-        """The person's settings as they stood when a message was sent (a message that arrived late: older ones)."""
-        if sent_at >= person.settings_at:
+    def _settings_at(self, conn: sqlite3.Connection, psid_hash: str, sent_at: str,
+                     person: Person | None = None) -> Settings:
+        """The person's settings as they stood when a message was sent; `person` (now) answers if none was set since."""
+        if person is not None and sent_at >= person.settings_at:
             return person.settings
         row = store.settings_as_of(conn, psid_hash, sent_at)
         return settings_from(row["currency"], row["timezone"], self.defaults)
@@ -222,7 +213,7 @@ class Ingest:
         message_id = store.insert_message(conn, message, received_at, sent_at)
         if message_id is None:
             return None
-        reading = self.read(message, self._settings_at(conn, person, message.psid_hash, sent_at))
+        reading = self.read(message, self._settings_at(conn, message.psid_hash, sent_at, person))
         saved = self._save_expenses(conn, message, message_id, reading, message.sent_ms)
         if message.kind == "edit" and reading.command is not None:  # an edit never runs a command
             return dataclasses.replace(saved, outcome=Outcome(not_carried_out=True))
@@ -234,7 +225,7 @@ class Ingest:
     def _edit(self, conn: sqlite3.Connection, message: Message, person: Person, edited: sqlite3.Row) -> Saved:
         """Read an edited message again, on the original's day, and replace its expenses."""
         message_id, sent_ms = edited["id"], times.ms_from_iso(edited["sent_at"])
-        reading = self.read(message, self._settings_at(conn, person, message.psid_hash, edited["sent_at"]), sent_ms)
+        reading = self.read(message, self._settings_at(conn, message.psid_hash, edited["sent_at"], person), sent_ms)
         if reading.command is not None:  # commands run once, when sent: the rows stay
             return Saved(message, message_id, (), reading, Outcome(not_carried_out=True))
         store.delete_expenses_of_message(conn, message_id)
@@ -260,15 +251,14 @@ class Ingest:
         """
         changed = 0
         for row in store.messages_with_expenses_after(conn, psid_hash, sent_at):
-            then = store.settings_as_of(conn, psid_hash, row["sent_at"])
             message = Message(psid_hash, "", row["kind"], row["text"], times.ms_from_iso(row["sent_at"]), 0, "")
-            reading = self.read(message, settings_from(then["currency"], then["timezone"], self.defaults))
+            reading = self.read(message, self._settings_at(conn, psid_hash, row["sent_at"]))
             for line, amount, currency, description, *_, occurred_at in _expense_rows(reading, message.sent_ms):
                 changed += store.reread_expense(conn, row["id"], line, description, amount, currency, occurred_at)
         return changed
 
-    def _hand_on(self, messages: list[Message], saved: list[Saved], rejected: list[tuple[Message, str]],
-                 erased: list[Message]) -> None:
+    def _hand_on(self, saved: list[Saved], rejected: list[tuple[Message, str]], erased: list[Message],
+                 duplicates: list[Message]) -> None:
         """Log what the committed write did, then give the saved messages to replies and enrichment."""
         for record in saved:
             message = record.message
@@ -282,11 +272,8 @@ class Ingest:
                       mid=message.mid, reason=reason)
         for message in erased:
             log_event(logger, "event_erased", psid_hash=message.psid_hash, mid=message.mid)
-        known = {id(record.message) for record in saved} | {id(message) for message, _ in rejected}
-        known |= {id(message) for message in erased}
-        for message in messages:
-            if id(message) not in known:
-                log_event(logger, "event_duplicate", psid_hash=message.psid_hash, mid=message.mid)
+        for message in duplicates:
+            log_event(logger, "event_duplicate", psid_hash=message.psid_hash, mid=message.mid)
         try:
             self.after_commit(saved)
         except Exception:  # the write is committed: nothing after it may turn it into an error

@@ -88,10 +88,8 @@ def create_app(config: Config, db: Database, ingest: Ingest,
     @app.get("/healthz")
     def healthz():
         problem = ingest.health_problem(spool_stale_after) or db.file_problem() or _unanswered(db)
-        if problem:
-            return _json({"status": "unavailable", "reason": problem, "spool_depth": _spool_depth(ingest),
-                          "version": __version__}, 503)
-        return _json({"status": "ok", "spool_depth": _spool_depth(ingest), "version": __version__})
+        status = {"status": "unavailable", "reason": problem} if problem else {"status": "ok"}
+        return _json({**status, "spool_depth": _spool_depth(ingest), "version": __version__}, 503 if problem else 200)
 
     @app.get("/ops/last-write")
     @database_required
@@ -165,7 +163,7 @@ def _json_500(route: Callable) -> Callable:
         except Exception as exc:
             # The route's pattern, not the path: a report link's path holds its bearer token.
             log_event(logger, "request_failed", level=logging.ERROR, route=bottle.request.route.rule,
-                      reason=f"{type(exc).__name__}", traceback="".join(traceback.format_exception(exc)))
+                      reason=type(exc).__name__, traceback="".join(traceback.format_exception(exc)))
             # Answered by the app's error page (JSON, or the plain page under /report/).
             raise bottle.HTTPError(500, "internal error") from None
     return wrapper

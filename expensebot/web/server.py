@@ -21,26 +21,12 @@ from expensebot.web import report
 # webhooks a second than with 6).
 WEBHOOK_THREADS = 2
 SERVER_THREADS = report.RENDER_THREADS + WEBHOOK_THREADS
-# A connection that sends nothing at all for this long, between requests or inside one, is
-# closed, so an idle keep-alive client gives its place back. (A client that trickles a byte now
-# and then stays: CONNECTION_LIMIT is what keeps such clients from filling the server.)
-CHANNEL_TIMEOUT = 10
-# Connections are checked against CHANNEL_TIMEOUT this often: one idle for 10 s is gone by 12 s.
-CLEANUP_INTERVAL = 2
 # Open connections at once; more wait in the kernel's accept queue. A connection gets a request
 # thread only once its request is whole, and an idle one costs waitress about 4 KB, so room for
 # a thousand means that 64 slow clients, or 200 idle keep-alive ones, never keep a webhook out.
 CONNECTION_LIMIT = 1000
-# What one unfinished request may hold in memory, so a thousand of them hold at most ~100 MB:
-# its header (nginx's own default limit is 32 KB as well; Meta's headers are about 1 KB), and
-# the part of its body kept in memory (the rest of a body up to 1 MiB waits in a temporary file).
-MAX_HEADER_BYTES = 32 * 1024
-BODY_IN_MEMORY = 64 * 1024
-# Open files this process asks for: a connection's socket, its temporary files, and the rest.
-OPEN_FILES = 4 * CONNECTION_LIMIT
-# What waitress may read beyond MAX_BODY_BYTES before answering 413 itself: the size lines and
-# line ends of a chunked body (about 7 bytes a chunk: 1 MiB in chunks of 100 bytes or more).
-CHUNK_FRAMING = 64 * 1024
+
+
 def make_server(app: bottle.Bottle, config: Config,
                 sockets: list[socket.socket] | None = None) -> waitress.server.BaseWSGIServer:
     """Bind config.host:config.port (0 = any free port), or use `sockets` already listening; return the
@@ -48,19 +34,26 @@ def make_server(app: bottle.Bottle, config: Config,
 
     Raises OSError when the address cannot be bound (in use, not ours, not permitted).
     """
-    allow_open_files(OPEN_FILES)
+    allow_open_files(4 * CONNECTION_LIMIT)  # a connection's socket, its temporary files, and the rest
     where = {"sockets": sockets} if sockets else {"host": config.host, "port": config.port}
     return waitress.create_server(
         app,
         **where,
         threads=SERVER_THREADS,
-        # waitress answers 413 itself to a body of this size or more, counting a chunked body's
-        # framing too; the app then refuses exactly what is over 1 MiB (app._read_body).
-        max_request_body_size=webhook.MAX_BODY_BYTES + CHUNK_FRAMING,
-        max_request_header_size=MAX_HEADER_BYTES,
-        inbuf_overflow=BODY_IN_MEMORY,
-        channel_timeout=CHANNEL_TIMEOUT,
-        cleanup_interval=CLEANUP_INTERVAL,
+        # waitress answers 413 itself to a body this size or more, counting a chunked body's framing
+        # too (about 7 bytes a chunk: 64 KiB covers 1 MiB in chunks of 100 bytes or more); the app
+        # then refuses exactly what is over 1 MiB (app._read_body).
+        max_request_body_size=webhook.MAX_BODY_BYTES + 64 * 1024,
+        # What one unfinished request may hold in memory, so a thousand of them hold at most ~100 MB:
+        # its header (nginx's own default limit is 32 KB as well; Meta's headers are about 1 KB), and
+        # the part of its body kept in memory (the rest of a body up to 1 MiB waits in a temporary file).
+        max_request_header_size=32 * 1024,
+        inbuf_overflow=64 * 1024,
+        # A connection that sends nothing at all for 10 s, between requests or inside one, is closed
+        # (looked at every 2 s), so an idle keep-alive client gives its place back. A client that
+        # trickles a byte now and then stays: connection_limit keeps such clients from filling the server.
+        channel_timeout=10,
+        cleanup_interval=2,
         connection_limit=CONNECTION_LIMIT,
         # select() cannot watch a descriptor numbered 1024 or more, and CONNECTION_LIMIT
         # connections take more than that; poll() has no such bound.
