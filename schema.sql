@@ -36,6 +36,11 @@ CREATE INDEX IF NOT EXISTS messages_raw_psid_hash_sent_at ON messages_raw (psid_
 --   the message's expenses, 0-based: 'coffee 4.50 lunch 12' is two on one text line).
 --   occurred_at      from the event timestamp, or noon of the date the person wrote
 --   category_source  user (#tag) | rule (keyword rules) | ai
+--   converted_minor, converted_currency, rate, rate_day, rate_source: the amount in the person's
+--     currency (docs/CURRENCIES.md): rate is units of converted_currency per unit of currency, of
+--     the ECB's day rate_day; rate_source ecb | ecb-provisional (today's rate not published yet) |
+--     person (their own @ rate) | same (already in their currency) | none (the ECB publishes no
+--     rate for it: never converted); all NULL while the expense waits for its rate.
 CREATE TABLE IF NOT EXISTS expenses (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     message_id INTEGER NOT NULL,
@@ -49,58 +54,106 @@ CREATE TABLE IF NOT EXISTS expenses (
     category_source TEXT,
     occurred_at TEXT NOT NULL,
     created_at TEXT NOT NULL,
+    converted_minor INTEGER,
+    converted_currency TEXT,
+    rate TEXT,
+    rate_day TEXT,
+    rate_source TEXT,
     UNIQUE (message_id, line)
 );
 
 -- Summaries read one person's rows in a time range; the index holds every column they sum,
 -- so a summary never visits the table (flat latency as the table grows).
 CREATE INDEX IF NOT EXISTS expenses_psid_hash_occurred_at
-    ON expenses (psid_hash, occurred_at, currency, category, amount_minor);
+    ON expenses (psid_hash, occurred_at, currency, category, amount_minor, converted_currency, converted_minor);
 
--- expense_days: each person's expenses summed per UTC day, currency and category ('' for none),
--- kept by these triggers in the same transaction as every change to expenses, the sqlite3 CLI's
--- too (there, change rows with UPDATE and DELETE: a REPLACE runs the delete trigger only with
--- PRAGMA recursive_triggers = ON, which the bot's own connections set). A summary of a long
--- period adds up its whole days here and reads only the rows of the part-days at its ends.
+-- What the converter looks at: expenses waiting for their rate, or converted provisionally.
+CREATE INDEX IF NOT EXISTS expenses_to_convert ON expenses (psid_hash)
+    WHERE rate_source IS NULL OR rate_source = 'ecb-provisional';
+
+-- expense_days: each person's expenses summed per UTC day, currency, category ('' for none) and
+-- the currency they are converted to ('' while waiting for a rate), kept by these triggers in the
+-- same transaction as every change to expenses, the sqlite3 CLI's too (there, change rows with
+-- UPDATE and DELETE: a REPLACE runs the delete trigger only with PRAGMA recursive_triggers = ON,
+-- which the bot's own connections set). A summary of a long period adds up its whole days here
+-- and reads only the rows of the part-days at its ends.
+--   converted_minor  the sum of the converted amounts; converted_count: how many have one
 CREATE TABLE IF NOT EXISTS expense_days (
     psid_hash TEXT NOT NULL,
     day TEXT NOT NULL,
     currency TEXT NOT NULL,
     category TEXT NOT NULL,
+    converted_currency TEXT NOT NULL,
     total_minor INTEGER NOT NULL,
     count INTEGER NOT NULL,
-    PRIMARY KEY (psid_hash, day, currency, category)
+    converted_minor INTEGER NOT NULL,
+    converted_count INTEGER NOT NULL,
+    PRIMARY KEY (psid_hash, day, currency, category, converted_currency)
 ) WITHOUT ROWID;
 
 CREATE TRIGGER IF NOT EXISTS expense_days_add AFTER INSERT ON expenses BEGIN
     INSERT INTO expense_days
     VALUES (new.psid_hash, substr(new.occurred_at, 1, 10), new.currency, coalesce(new.category, ''),
-            new.amount_minor, 1)
-    ON CONFLICT DO UPDATE SET total_minor = total_minor + excluded.total_minor, count = count + 1;
+            coalesce(new.converted_currency, ''), new.amount_minor, 1, coalesce(new.converted_minor, 0),
+            new.converted_minor IS NOT NULL)
+    ON CONFLICT DO UPDATE SET total_minor = total_minor + excluded.total_minor, count = count + 1,
+        converted_minor = converted_minor + excluded.converted_minor,
+        converted_count = converted_count + excluded.converted_count;
 END;
 
 CREATE TRIGGER IF NOT EXISTS expense_days_remove AFTER DELETE ON expenses BEGIN
-    UPDATE expense_days SET total_minor = total_minor - old.amount_minor, count = count - 1
-    WHERE psid_hash = old.psid_hash AND day = substr(old.occurred_at, 1, 10)
-    AND currency = old.currency AND category = coalesce(old.category, '');
+    UPDATE expense_days SET total_minor = total_minor - old.amount_minor, count = count - 1,
+        converted_minor = converted_minor - coalesce(old.converted_minor, 0),
+        converted_count = converted_count - (old.converted_minor IS NOT NULL)
+    WHERE psid_hash = old.psid_hash AND day = substr(old.occurred_at, 1, 10) AND currency = old.currency
+    AND category = coalesce(old.category, '') AND converted_currency = coalesce(old.converted_currency, '');
     DELETE FROM expense_days
-    WHERE psid_hash = old.psid_hash AND day = substr(old.occurred_at, 1, 10)
-    AND currency = old.currency AND category = coalesce(old.category, '') AND count = 0;
+    WHERE psid_hash = old.psid_hash AND day = substr(old.occurred_at, 1, 10) AND currency = old.currency
+    AND category = coalesce(old.category, '') AND converted_currency = coalesce(old.converted_currency, '')
+    AND count = 0;
 END;
 
 CREATE TRIGGER IF NOT EXISTS expense_days_change
-AFTER UPDATE OF psid_hash, occurred_at, currency, category, amount_minor ON expenses BEGIN
-    UPDATE expense_days SET total_minor = total_minor - old.amount_minor, count = count - 1
-    WHERE psid_hash = old.psid_hash AND day = substr(old.occurred_at, 1, 10)
-    AND currency = old.currency AND category = coalesce(old.category, '');
+AFTER UPDATE OF psid_hash, occurred_at, currency, category, amount_minor, converted_currency, converted_minor
+ON expenses BEGIN
+    UPDATE expense_days SET total_minor = total_minor - old.amount_minor, count = count - 1,
+        converted_minor = converted_minor - coalesce(old.converted_minor, 0),
+        converted_count = converted_count - (old.converted_minor IS NOT NULL)
+    WHERE psid_hash = old.psid_hash AND day = substr(old.occurred_at, 1, 10) AND currency = old.currency
+    AND category = coalesce(old.category, '') AND converted_currency = coalesce(old.converted_currency, '');
     DELETE FROM expense_days
-    WHERE psid_hash = old.psid_hash AND day = substr(old.occurred_at, 1, 10)
-    AND currency = old.currency AND category = coalesce(old.category, '') AND count = 0;
+    WHERE psid_hash = old.psid_hash AND day = substr(old.occurred_at, 1, 10) AND currency = old.currency
+    AND category = coalesce(old.category, '') AND converted_currency = coalesce(old.converted_currency, '')
+    AND count = 0;
     INSERT INTO expense_days
     VALUES (new.psid_hash, substr(new.occurred_at, 1, 10), new.currency, coalesce(new.category, ''),
-            new.amount_minor, 1)
-    ON CONFLICT DO UPDATE SET total_minor = total_minor + excluded.total_minor, count = count + 1;
+            coalesce(new.converted_currency, ''), new.amount_minor, 1, coalesce(new.converted_minor, 0),
+            new.converted_minor IS NOT NULL)
+    ON CONFLICT DO UPDATE SET total_minor = total_minor + excluded.total_minor, count = count + 1,
+        converted_minor = converted_minor + excluded.converted_minor,
+        converted_count = converted_count + excluded.converted_count;
 END;
+
+-- rates: the ECB's euro reference rates (docs/CURRENCIES.md), one row per publication day and
+-- currency: 1 EUR = per_eur units of currency, as published (decimal text, never a float).
+--   source  ecb
+CREATE TABLE IF NOT EXISTS rates (
+    day TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    per_eur TEXT NOT NULL,
+    source TEXT NOT NULL,
+    PRIMARY KEY (day, currency)
+) WITHOUT ROWID;
+
+-- rate_refreshes: when the rates were last fetched, and what came of it (`expensebot rates`).
+CREATE TABLE IF NOT EXISTS rate_refreshes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    url TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    newest_day TEXT,
+    changed INTEGER NOT NULL DEFAULT 0
+);
 
 -- jobs: the enrichment queue, one row per message (message_id = messages_raw.id), written in the
 -- same transaction as the message (an outbox).

@@ -14,6 +14,7 @@ from pathlib import Path
 from expensebot import money
 
 DEFAULT_GRAPH_URL = "https://graph.facebook.com/v25.0"
+DEFAULT_RATES_URL = "https://www.ecb.europa.eu/stats/eurofxref"
 MAX_AI_TIMEOUT = 3.0
 REQUIRED_TO_SERVE = ("FB_APP_SECRET", "FB_VERIFY_TOKEN", "PSID_HASH_KEY")
 # Shortest value accepted for each secret. PSID_HASH_KEY keys every person's identity for good:
@@ -28,7 +29,7 @@ VARIABLES = ("EXPENSEBOT_DB", "EXPENSEBOT_HOST", "EXPENSEBOT_PORT", "EXPENSEBOT_
              "EXPENSEBOT_CURRENCY", "FB_APP_SECRET", "FB_VERIFY_TOKEN", "FB_PAGE_ACCESS_TOKEN",
              "FB_GRAPH_URL", "PSID_HASH_KEY", "AI_ENABLED", "AI_URL", "AI_API_KEY", "AI_MODEL",
              "AI_TIMEOUT", "AI_RATE_PER_MINUTE", "OPS_TOKEN", "EXPENSEBOT_PUBLIC_URL",
-             "EXPENSEBOT_OPERATOR", "EXPENSEBOT_CONTACT", "EXPENSEBOT_TRUSTED_PROXIES")
+             "EXPENSEBOT_OPERATOR", "EXPENSEBOT_CONTACT", "EXPENSEBOT_TRUSTED_PROXIES", "RATES_URL")
 
 
 class ConfigError(ValueError):
@@ -63,6 +64,7 @@ class Config:
     operator: str = ""     # who runs the bot, shown on /privacy
     contact: str = ""      # how to reach them, shown on /privacy
     trusted_proxies: tuple[str, ...] = ()  # IP addresses whose X-Forwarded-For is believed
+    rates_url: str = DEFAULT_RATES_URL  # where the ECB's rate files are; "off": never fetched
 
     def __post_init__(self):
         object.__setattr__(self, "db_path", Path(self.db_path))
@@ -124,6 +126,7 @@ class Config:
             public_url=(get("EXPENSEBOT_PUBLIC_URL") or "").rstrip("/"),
             operator=get("EXPENSEBOT_OPERATOR", ""),
             contact=get("EXPENSEBOT_CONTACT", ""),
+            rates_url=(get("RATES_URL") or DEFAULT_RATES_URL).rstrip("/"),
             trusted_proxies=tuple(part.strip() for part in get("EXPENSEBOT_TRUSTED_PROXIES", "").split(",")
                                   if part.strip()),
         )
@@ -146,9 +149,11 @@ class Config:
         if self.ai_enabled and not (self.ai_url and self.ai_model):
             problems.append("AI_URL and AI_MODEL: required when AI_ENABLED=true")
         for name, url in (("FB_GRAPH_URL", self.fb_graph_url), ("AI_URL", self.ai_url),
-                          ("EXPENSEBOT_PUBLIC_URL", self.public_url)):
+                          ("EXPENSEBOT_PUBLIC_URL", self.public_url),
+                          ("RATES_URL", "" if self.rates_url == "off" else self.rates_url)):
             if url and not url.startswith(("http://", "https://")):
-                problems.append(f"{name}: must start with http:// or https://")
+                problems.append(f"{name}: must start with http:// or https://"
+                                + (" (or be off)" if name == "RATES_URL" else ""))
         if self.public_url.startswith(("http://", "https://")) and (problem := _public_url_problem(self.public_url)):
             problems.append(f"EXPENSEBOT_PUBLIC_URL: {problem}")
         if not_addresses := [value for value in self.trusted_proxies if not _is_ip_address(value)]:

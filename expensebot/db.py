@@ -80,6 +80,29 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT psid_hash, substr(occurred_at, 1, 10), currency, coalesce(category, ''), sum(amount_minor), count(*)
         FROM expenses GROUP BY 1, 2, 3, 4;
     """,
+    # 3: each expense's conversion to the person's currency (NULL: to be converted by the bot), and
+    #    per-day sums that carry the converted amounts (the triggers in schema.sql are made again).
+    """
+    ALTER TABLE expenses ADD COLUMN converted_minor INTEGER;
+    ALTER TABLE expenses ADD COLUMN converted_currency TEXT;
+    ALTER TABLE expenses ADD COLUMN rate TEXT;
+    ALTER TABLE expenses ADD COLUMN rate_day TEXT;
+    ALTER TABLE expenses ADD COLUMN rate_source TEXT;
+    DROP INDEX IF EXISTS expenses_psid_hash_occurred_at;
+    DROP TRIGGER IF EXISTS expense_days_add;
+    DROP TRIGGER IF EXISTS expense_days_remove;
+    DROP TRIGGER IF EXISTS expense_days_change;
+    DROP TABLE expense_days;
+    CREATE TABLE expense_days (
+        psid_hash TEXT NOT NULL, day TEXT NOT NULL, currency TEXT NOT NULL, category TEXT NOT NULL,
+        converted_currency TEXT NOT NULL, total_minor INTEGER NOT NULL, count INTEGER NOT NULL,
+        converted_minor INTEGER NOT NULL, converted_count INTEGER NOT NULL,
+        PRIMARY KEY (psid_hash, day, currency, category, converted_currency)) WITHOUT ROWID;
+    INSERT INTO expense_days
+        SELECT psid_hash, substr(occurred_at, 1, 10), currency, coalesce(category, ''), '', sum(amount_minor),
+               count(*), 0, 0
+        FROM expenses GROUP BY 1, 2, 3, 4;
+    """,
 )
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 

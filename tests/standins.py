@@ -6,6 +6,7 @@ import json
 import random
 
 from expensebot.ops.demo import SendApiStandIn
+from expensebot.ops.ecb import EcbStandIn
 
 
 class ScriptedSendApi(SendApiStandIn):
@@ -85,3 +86,36 @@ def graph_error(code: int, subcode: int | None, message: str | None = None) -> b
     if subcode is not None:
         error["error_subcode"] = subcode
     return json.dumps({"error": error}).encode()
+
+
+class ScriptedEcb(EcbStandIn):
+    """The ECB's rate files on a real local server, that misbehaves on request.
+
+    `behave(how)` answers the next request: "down" (503), "hang" (never), "truncated" (the file cut
+    in half), "html" (an error page with status 200, as a captive portal or a CDN gives) or
+    "malformed" (XML that does not parse).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.behaviour: list[str] = []
+
+    def behave(self, how: str) -> None:
+        self.behaviour.append(how)
+
+    def answer(self, handler) -> None:
+        how = self.behaviour.pop(0) if self.behaviour else None
+        if how is None:
+            return super().answer(handler)
+        if how == "hang":
+            self.closing.wait()
+            return
+        body, kind = self.files().get(handler.path, (b"", "text/plain"))
+        status, body = {"down": (503, b"Service Unavailable"), "truncated": (200, body[:len(body) // 2]),
+                        "html": (200, b"<!DOCTYPE html><html><body>Maintenance</body></html>"),
+                        "malformed": (200, b"<gesmes:Envelope><Cube><Cube time='2026-12-04'>")}[how]
+        handler.send_response(status)
+        handler.send_header("Content-Type", kind)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)

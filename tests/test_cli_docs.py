@@ -20,6 +20,7 @@ import pytest
 from conftest import ROOT, Client, delivery, free_port, make_config, message_event
 from test_cli import expensebot, json_lines, problems_of
 
+from expensebot import db
 from expensebot.config import PLACEHOLDER, VARIABLES
 from expensebot.ops import envfile
 
@@ -278,7 +279,7 @@ def test_the_documented_upgrade_from_the_previous_release(machine):
     assert list((base / "backups").glob("expensebot-*.db"))
     conn = sqlite3.connect(env["EXPENSEBOT_DB"])
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
         assert conn.execute("SELECT description, amount_minor FROM expenses").fetchall() == [("coffee", 10000)]
     finally:
         conn.close()

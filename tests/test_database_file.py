@@ -126,9 +126,10 @@ def test_a_schema_step_that_fails_leaves_the_file_as_it_was(tmp_path):
         conn.close()
 
 
-def test_check_passes_on_a_file_with_a_row_in_every_table(tmp_path, open_service, graph):
-    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
+def test_check_passes_on_a_file_with_a_row_in_every_table(tmp_path, ecb, open_service, graph):
+    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url, rates_url=ecb.url)
     service = open_service(config, replay_interval=0.05)
+    assert wait_for(lambda: query(service, "SELECT count(*) FROM rate_refreshes") == [(1,)], 30)  # rates loaded
     client = Client(service)
     texts = ["currency EUR", "timezone Asia/Manila", "budget food 300", "budget fun 20", "budget fun off",
              "lunch 12 #food", "coffee 3"]

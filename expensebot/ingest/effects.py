@@ -43,11 +43,11 @@ def run(conn: sqlite3.Connection, message: Message, command: Command | None) -> 
         case "undo":
             rows = store.delete_latest_expenses(conn, psid_hash, command.count, sent_at)
             return Outcome(undone=tuple(dict(row) for row in rows))
-        case "currency_set":
-            latest = store.set_setting(conn, psid_hash, "currency", command.currency, sent_at, received_at)
-            return Outcome(late=not latest)
-        case "timezone_set":
-            latest = store.set_setting(conn, psid_hash, "timezone", command.tz, sent_at, received_at)
+        case "currency_set" | "timezone_set":
+            setting, value = ("currency", command.currency) if command.name == "currency_set" else ("timezone", command.tz)
+            latest = store.set_setting(conn, psid_hash, setting, value, sent_at, received_at)
+            if latest:  # conversions follow the person's currency, and the day of their zone
+                store.convert_again(conn, psid_hash)
             return Outcome(late=not latest)
         case "budget_set":
             latest = store.set_budget(conn, psid_hash, command.category, command.amount_minor,

@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from expensebot import store, times
+from expensebot import rates, store, times
 from expensebot.chat import meaning, rules
 from expensebot.chat.meaning import Reading
 from expensebot.db import Database
@@ -238,6 +238,7 @@ class Ingest:
         received_at = times.iso_utc(message.received_ms)
         rows = _expense_rows(reading, sent_ms)
         expense_ids = store.insert_expenses(conn, message_id, message, rows, received_at)
+        rates.convert_expenses(conn, expense_ids, self.defaults, times.utc_now())  # what cannot be yet waits
         uncategorised = any(category is None for _, _, _, _, category, *_ in rows)
         job = "pending" if self.ai_enabled and uncategorised else "skipped"
         store.queue_job(conn, message_id, received_at, job)

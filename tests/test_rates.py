@@ -1,0 +1,302 @@
+"""Exchange rates: the ECB's files read defensively, the rule of invariant 10, and the background refresh."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import logging
+import sqlite3
+import time
+import zipfile
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+
+import pytest
+from conftest import ROOT, Client, delivery, make_config, message_event, psid_hash, query, wait_for
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from expensebot import db, money, rates
+from expensebot.background import exchange
+from expensebot.ops.ecb import daily_xml, packaged_history
+
+HISTORY = packaged_history()
+FOUND = rates.parse_history(HISTORY)
+NEWEST = max(day for day, _, _ in FOUND)  # the packaged file's last day (2026-10-30 in 0.18.23)
+# Currencies a person can keep their money in and the ECB publishes (some only in some years).
+CONVERTIBLE = sorted(c for c in rates.ECB_CURRENCIES if money.is_currency(c))
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    """A database holding the ECB's whole history, as a first start leaves it."""
+    path = tmp_path_factory.mktemp("rates") / "rates.db"
+    database = db.Database(path).open()
+    with database.transaction() as conn:
+        rates.keep(conn, FOUND)
+    return database
+
+
+# ---- the files -----------------------------------------------------------------------------------
+
+def test_the_history_is_read_as_the_ecb_publishes_it():
+    table = {(day, currency): per_eur for day, currency, per_eur in FOUND}
+    first = zipfile.ZipFile(io.BytesIO(HISTORY)).read("eurofxref-hist.csv").decode().splitlines()
+    header, newest = first[0].split(","), first[1].split(",")
+    assert header[0] == "Date" and header[-1] == ""  # the ECB's trailing comma
+    for currency, cell in zip(header[1:-1], newest[1:-1]):
+        assert table.get((newest[0], currency)) == (None if cell == "N/A" else cell)
+    assert ("1999-01-04", "USD") in table and ("1999-01-04", "BGN") not in table  # N/A then
+    assert ("2026-10-30", "RUB") not in table  # no longer published
+
+
+def test_the_90_day_xml_reads_back_to_the_same_rows():
+    recent = [row for row in FOUND if row[0] >= "2026-08-01"]
+    assert sorted(rates.parse_daily(daily_xml(recent))) == sorted(recent)
+
+
+@pytest.mark.parametrize("body, reason", [
+    (HISTORY[: len(HISTORY) // 2], "not a readable zip"),
+    (b"<!DOCTYPE html><html><body>Maintenance</body></html>", "not a readable zip"),
+    (b"", "not a readable zip"),
+])
+def test_a_broken_history_file_is_refused_whole(body, reason):
+    with pytest.raises(rates.RatesError, match=reason):
+        rates.parse_history(body)
+
+
+def zipped(text: str) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("eurofxref-hist.csv", text)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("Day,USD,\n2026-10-30,1.1,\n", "Date column"),
+    ("Date,USD,\n2026-10-30,1.1,\n2026-10-29,-1,\n", "bad value"),
+    ("Date,USD,\n2026-10-30,1.1,\n2026-13-29,1.2,\n", "bad value"),
+    ("Date,USD,\n2026-10-30,NaN,\n", "bad value"),
+    ("Date,USD,\n2026-10-30,N/A,\n", "no rates"),
+])
+def test_a_history_with_one_bad_cell_is_refused_whole(text, reason):
+    with pytest.raises(rates.RatesError, match=reason):
+        rates.parse_history(zipped(text))
+
+
+@pytest.mark.parametrize("body", [b"<html><body>error</body>", b"<gesmes:Envelope><Cube>", b"",
+                                  b"<?xml version='1.0'?><x/>"])
+def test_a_broken_daily_file_is_refused_whole(body):
+    with pytest.raises(rates.RatesError):
+        rates.parse_daily(body)
+
+
+def test_target_holidays_are_the_ecbs_closing_days():
+    published = {dt.date.fromisoformat(day) for day, _, _ in FOUND if day >= "2002-01-01"}
+    every_day = (dt.date(2002, 1, 1) + dt.timedelta(days=n) for n in range((dt.date.fromisoformat(NEWEST)
+                                                                           - dt.date(2002, 1, 1)).days + 1))
+    working = {day for day in every_day if rates._last_working_day(day) == day}
+    assert published <= working  # the ECB never published on a day the rule calls closed
+    assert len(working - published) < 10  # and missed hardly any it calls open
+
+
+# ---- the rule, against an implementation written here -------------------------------------------
+
+def by_the_rule(amount_minor: int, currency: str, target: str, day: dt.date) -> tuple[int, str] | None:
+    """Invariant 10 as SPEC states it, in Decimal with 60 digits, straight from the CSV."""
+    table = TABLE
+    days = [d for d in DAYS if d <= day.isoformat()]
+    if not days:
+        return None
+    rate_day = days[-1]
+    per_eur = {**table.get(rate_day, {}), "EUR": "1"}
+    if currency not in per_eur or target not in per_eur:
+        return None
+    with localcontext() as context:
+        context.prec = 60
+        amount = Decimal(amount_minor).scaleb(-money.minor_digits(currency))
+        value = amount * Decimal(per_eur[target]) / Decimal(per_eur[currency])
+        minor = value.quantize(Decimal(1).scaleb(-money.minor_digits(target)), rounding=ROUND_HALF_EVEN)
+    return int(minor.scaleb(money.minor_digits(target))), rate_day
+
+
+TABLE: dict[str, dict[str, str]] = {}
+with io.StringIO(zipfile.ZipFile(io.BytesIO(HISTORY)).read("eurofxref-hist.csv").decode()) as text:
+    for row in csv.DictReader(text):
+        TABLE[row["Date"]] = {c: v for c, v in row.items() if c and c != "Date" and v not in ("N/A", "")}
+DAYS = sorted(TABLE)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(amount=st.integers(1, 10**12), currency=st.sampled_from(CONVERTIBLE), target=st.sampled_from(CONVERTIBLE),
+       day=st.dates(dt.date(1998, 12, 25), dt.date.fromisoformat(NEWEST)))
+def test_every_conversion_equals_the_rule_written_independently(loaded, amount, currency, target, day):
+    with loaded.connection() as conn:
+        conversion = rates.convert(conn, amount, currency, target, day, today=dt.date.fromisoformat(NEWEST))
+    if currency == target:
+        assert (conversion.minor, conversion.source) == (amount, rates.SAME)
+        return
+    expected = by_the_rule(amount, currency, target, day)
+    if expected is None:
+        assert (conversion.minor, conversion.source) == (None, rates.NONE)
+    else:
+        assert (conversion.minor, conversion.day, conversion.source) == (*expected, rates.ECB)
+
+
+def test_weekends_and_holidays_take_the_last_published_day(loaded):
+    with loaded.connection() as conn:
+        saturday = rates.convert(conn, 10000, "USD", "EUR", dt.date(2026, 10, 24), dt.date(2026, 10, 30))
+        christmas = rates.convert(conn, 10000, "USD", "EUR", dt.date(2025, 12, 26), dt.date(2026, 10, 30))
+    assert saturday.day == "2026-10-23" and christmas.day == "2025-12-24"
+
+
+def test_an_expense_newer_than_the_rates_waits_and_todays_may_stand_provisionally(loaded):
+    newest = dt.date.fromisoformat(NEWEST)  # a Friday
+    monday = newest + dt.timedelta(days=3)
+    with loaded.connection() as conn:
+        assert rates.convert(conn, 500, "JPY", "EUR", monday, today=monday).source == rates.PROVISIONAL
+        assert rates.convert(conn, 500, "JPY", "EUR", monday, today=monday).day == NEWEST
+        assert rates.convert(conn, 500, "JPY", "EUR", monday, today=monday + dt.timedelta(days=1)).pending
+        assert rates.convert(conn, 500, "JPY", "EUR", monday + dt.timedelta(days=1),
+                             today=monday + dt.timedelta(days=1)).pending  # Monday's rate is missing
+        sunday = newest + dt.timedelta(days=2)
+        assert rates.convert(conn, 500, "JPY", "EUR", sunday, today=monday).source == rates.ECB  # Friday's, final
+
+
+def test_a_currency_the_ecb_never_publishes_is_never_converted(loaded):
+    with loaded.connection() as conn:
+        for currency, target in (("VND", "EUR"), ("EUR", "TWD"), ("AED", "USD")):
+            conversion = rates.convert(conn, 100000, currency, target, dt.date(2026, 10, 1), dt.date(2026, 10, 30))
+            assert (conversion.minor, conversion.source) == (None, rates.NONE)
+
+
+def test_no_rates_yet_means_waiting_never_one_to_one(tmp_path):
+    database = db.Database(tmp_path / "empty.db").open()
+    with database.connection() as conn:
+        assert rates.convert(conn, 500, "JPY", "EUR", dt.date(2026, 10, 1), dt.date(2026, 10, 30)).pending
+
+
+# ---- the bot: first start, refresh, conversion on the write and in the background ---------------
+
+NOW = dt.datetime(2026, 10, 30, 20, 0, tzinfo=dt.timezone.utc)  # after that day's publication
+T_NOW = int(NOW.timestamp() * 1000)
+
+
+def open_bot(tmp_path, open_service, ecb, now=NOW, **config):
+    values = {"currency": "EUR", "rates_url": ecb.url, **config}
+    return open_service(make_config(tmp_path, **values), replay_interval=0.05, now=lambda: now)
+
+
+def conversions(service):
+    return query(service, "SELECT description, amount_minor, currency, converted_minor, converted_currency, rate_day,"
+                          " rate_source FROM expenses ORDER BY id")
+
+
+def test_first_start_loads_the_whole_history_then_refreshes_90_days(tmp_path, open_service, ecb, caplog):
+    service = open_bot(tmp_path, open_service, ecb)
+    assert wait_for(lambda: query(service, "SELECT count(*) FROM rates") == [(len(FOUND),)], 30)
+    [loaded] = [r.fields for r in caplog.records if r.getMessage() == "rates_loaded"]
+    assert loaded["newest"] == NEWEST and loaded["count"] == len(FOUND) and loaded["file"] == "eurofxref-hist.zip"
+    service.close()
+    service = open_bot(tmp_path, open_service, ecb)
+    assert wait_for(lambda: ecb.requests[-1].endswith("eurofxref-hist-90d.xml"), 10)
+    assert wait_for(lambda: query(service, "SELECT outcome FROM rate_refreshes ORDER BY id DESC LIMIT 1") == [("ok",)])
+
+
+def test_an_expense_in_another_currency_is_converted_on_the_write(tmp_path, open_service, ecb):
+    service = open_bot(tmp_path, open_service, ecb)
+    assert wait_for(lambda: query(service, "SELECT count(*) FROM rates") != [(0,)], 30)
+    Client(service).post_webhook(delivery(message_event("111", "m_1", "sushi 500 JPY 2026-10-29", timestamp=T_NOW),
+                                          message_event("111", "m_2", "pho 100000 VND", timestamp=T_NOW + 1),
+                                          message_event("111", "m_3", "coffee 3", timestamp=T_NOW + 2)))
+    expected, _ = by_the_rule(500, "JPY", "EUR", dt.date(2026, 10, 29))
+    assert conversions(service) == [("sushi", 500, "JPY", expected, "EUR", "2026-10-29", "ecb"),
+                                    ("pho", 100000, "VND", None, "EUR", None, "none"),
+                                    ("coffee", 300, "EUR", 300, "EUR", None, "same")]
+
+
+@pytest.mark.parametrize("how", ["down", "hang", "truncated", "html"])
+def test_a_failed_first_load_changes_nothing_and_expenses_wait_then_convert(tmp_path, open_service, ecb, caplog,
+                                                                          monkeypatch, how):
+    monkeypatch.setitem(exchange.DEADLINE, exchange.HISTORY, 1.0)  # a hanging ECB is given up on sooner
+    ecb.behave(how)
+    service = open_bot(tmp_path, open_service, ecb)
+    client = Client(service)
+    started = time.monotonic()
+    client.post_webhook(delivery(message_event("111", "m_1", "sushi 500 JPY 2026-10-29", timestamp=T_NOW)))
+    assert time.monotonic() - started < 1.0  # the webhook never waits for the rates
+    assert conversions(service)[0][3:] == (None, None, None, None)  # waiting: never 1:1
+    assert wait_for(lambda: any(r.getMessage() == "rates_failed" for r in caplog.records), 10)
+    assert query(service, "SELECT count(*) FROM rates") == [(0,)]
+    assert query(service, "SELECT outcome LIKE 'failed: %' FROM rate_refreshes") == [(1,)]
+    service.exchange.next_fetch = 0  # the backoff's retry, brought forward
+    service.exchange.wake()
+    expected, _ = by_the_rule(500, "JPY", "EUR", dt.date(2026, 10, 29))
+    assert wait_for(lambda: conversions(service)[0][3] == expected, 30)
+
+
+def test_a_rate_published_later_converts_what_waited(tmp_path, open_service, ecb, caplog):
+    monday = dt.datetime(2026, 11, 2, 20, 0, tzinfo=dt.timezone.utc)
+    service = open_bot(tmp_path, open_service, ecb, now=monday)
+    assert wait_for(lambda: query(service, "SELECT count(*) FROM rates") != [(0,)], 30)
+    sent = int(monday.timestamp() * 1000)
+    Client(service).post_webhook(delivery(message_event("111", "m_1", "sushi 500 JPY", timestamp=sent)))
+    # Monday evening, Monday's rate not in yet: Friday's stands in, marked provisional.
+    assert conversions(service)[0][5:] == (NEWEST, "ecb-provisional")
+    ecb.publish([("2026-11-02", "JPY", "180"), ("2026-11-02", "USD", "1.2")])  # test values, not the ECB's
+    service.exchange.next_fetch = 0
+    service.exchange.wake()
+    assert wait_for(lambda: conversions(service)[0][3:] == (278, "EUR", "2026-11-02", "ecb"), 10)  # 500/180
+
+
+def test_a_new_currency_converts_every_expense_again(tmp_path, open_service, ecb):
+    service = open_bot(tmp_path, open_service, ecb)
+    assert wait_for(lambda: query(service, "SELECT count(*) FROM rates") != [(0,)], 30)
+    client = Client(service)
+    client.post_webhook(delivery(message_event("111", "m_1", "sushi 500 JPY 2026-10-29", timestamp=T_NOW),
+                                 message_event("111", "m_2", "coffee 3", timestamp=T_NOW + 1)))
+    client.post_webhook(delivery(message_event("111", "m_3", "currency USD", timestamp=T_NOW + 2)))
+    sushi, _ = by_the_rule(500, "JPY", "USD", dt.date(2026, 10, 29))
+    coffee, _ = by_the_rule(300, "EUR", "USD", dt.date(2026, 10, 30))
+    assert wait_for(lambda: [row[3:5] for row in conversions(service)] == [(sushi, "USD"), (coffee, "USD")], 10)
+
+
+def test_the_per_day_sums_follow_every_conversion(tmp_path, open_service, ecb):
+    service = open_bot(tmp_path, open_service, ecb)
+    assert wait_for(lambda: query(service, "SELECT count(*) FROM rates") != [(0,)], 30)
+    client = Client(service)
+    for n, text in enumerate(["sushi 500 JPY", "tea 3 USD", "pho 100000 VND", "currency USD", "bus 2 GBP", "undo"]):
+        client.post_webhook(delivery(message_event("111", f"m_{n}", text, timestamp=T_NOW + n)))
+    wait_for(lambda: query(service, "SELECT count(*) FROM expenses WHERE rate_source IS NULL") == [(0,)], 10)
+    by_rows = query(service, "SELECT currency, coalesce(converted_currency, ''), sum(amount_minor),"
+                             " sum(coalesce(converted_minor, 0)), count(converted_minor) FROM expenses GROUP BY 1, 2")
+    by_days = query(service, "SELECT currency, converted_currency, sum(total_minor), sum(converted_minor),"
+                             " sum(converted_count) FROM expense_days GROUP BY 1, 2")
+    assert by_rows == by_days and len(by_rows) == 3
+
+
+def test_the_first_releases_files_are_upgraded_and_then_converted(tmp_path, open_service, ecb):
+    path = tmp_path / "expensebot.db"
+    conn = sqlite3.connect(path)
+    conn.executescript((ROOT / "tests" / "data" / "schema-v1.sql").read_text())  # 0.1.0's
+    conn.executescript(f"""
+        PRAGMA user_version = 1;
+        INSERT INTO messages_raw VALUES (1, '{psid_hash("111")}', 'm_1', '2026-10-29T10:00:00.000Z',
+                                         '2026-10-29T10:00:00.000Z', 'message', 'sushi 500 JPY', 0, '{{}}');
+        INSERT INTO expenses VALUES (1, 1, '{psid_hash("111")}', 'm_1', 0, 500, 'JPY', 'sushi', NULL, NULL,
+                                     '2026-10-29T10:00:00.000Z', '2026-10-29T10:00:00.000Z');
+    """)
+    conn.commit()
+    conn.close()
+    service = open_bot(tmp_path, open_service, ecb)
+    assert query(service, "PRAGMA user_version") == [(db.SCHEMA_VERSION,)]
+    expected, _ = by_the_rule(500, "JPY", "EUR", dt.date(2026, 10, 29))
+    assert wait_for(lambda: conversions(service)[0][3:5] == (expected, "EUR"), 30)
+    assert query(service, "SELECT total_minor, converted_minor FROM expense_days") == [(500, expected)]
+
+
+def test_rates_off_never_fetches(tmp_path, open_service, ecb, caplog):
+    service = open_service(make_config(tmp_path, rates_url="off"), replay_interval=0.05)
+    Client(service).post_webhook(delivery(message_event("111", "m_1", "sushi 500 JPY")))
+    time.sleep(0.2)
+    assert ecb.requests == [] and not [r for r in caplog.records if r.levelno >= logging.WARNING]
