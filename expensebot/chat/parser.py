@@ -1,13 +1,7 @@
 """Read expenses out of chat text: 'coffee 4.50', '€12 lunch #food', 'sushi 500 yen'.
 
 One expense per line, or one per item-amount pair ('coffee 4.50 lunch 12'); a line that can't
-be read with certainty is no expense, and says why.
-
-A three-letter code names the currency only where it stands as one: written on the amount
-('4.50usd', 'usd4.50'), or in capitals anywhere ('lunch PHP 250', 'PHP lunch 250'), or in lower
-case right after the amount ('250 php lunch') or first on the line right before it ('php 250').
-Anywhere else a lower-case code is a word of the description: 'car svc 40' is 40.00 for a car
-service and 'npr donation 25' 25.00 for the radio, both in the person's own currency.
+be read with certainty is no expense, and says why. What a line may hold: docs/CHAT.md, Expenses.
 """
 import datetime
 import re
@@ -132,7 +126,7 @@ def parse_message(text: str, *, default_currency: str, today: datetime.date) -> 
     expenses: list[ParsedExpense] = []
     rejected: list[RejectedLine] = []
     read = 0
-    for index, line in enumerate(_split_lines(text)):
+    for index, line in enumerate(re.split(r"\r\n?|\n", text)):  # not str.splitlines(): no U+2028 and friends
         cleaned = line.translate(_CLEAN)
         if not cleaned.strip():
             continue
@@ -184,11 +178,6 @@ def _check_currency(code: str) -> None:
         raise ValueError(f"default_currency must be an ISO 4217 code, not {code!r}")
 
 
-def _split_lines(text: str) -> list[str]:
-    """Split at LF, CRLF and CR only: str.splitlines() also splits at U+2028 and friends."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-
-
 def _read_expense(
     text: str, default_currency: str, today: datetime.date, index: int
 ) -> tuple[ParsedExpense, ...]:
@@ -218,7 +207,7 @@ def _read_expense(
         if date is not None:
             dates.add(date)
             continue
-        token = _classify(bare, default_currency)
+        token = _currency_code(bare, default_currency) or _read_money(bare, default_currency)
         if type(token) is _Money:
             numbers.append(len(tokens))
         words.append(word)
@@ -230,7 +219,7 @@ def _read_expense(
     if numbers:
         _codes_in_place(bares, tokens)
         _read_currency_words(text, bares, tokens, default_currency, date)
-        numbers = _take_out_quantities(bares, tokens, numbers)
+        _take_out_quantities(bares, tokens, numbers)
     segments = _segments(tokens)
     if len(segments) > 1 and any(all(tokens[i] is not None or bares[i].lower() in _JOINERS for i in segment)
                                  for segment in segments):
@@ -270,15 +259,15 @@ def _codes_in_place(bares: list[str], tokens: list[_Token]) -> None:
             tokens[i] = None  # 'car svc 40': a service, not Salvadoran colones
 
 
-def _take_out_quantities(bares: list[str], tokens: list[_Token], numbers: list[int]) -> list[int]:
+def _take_out_quantities(bares: list[str], tokens: list[_Token], numbers: list[int]) -> None:
     """Make a bare number right before a unit ('2 kg', '5 pounds') a word: how much, not what it cost.
 
-    Return the numbers left; a line whose every number is a quantity has no price to read.
+    A line whose every number is a quantity has no price to read.
     """
     quantities = {i for i in numbers if i + 1 < len(tokens) and tokens[i + 1] is None and _is_bare(tokens[i])
                   and bares[i + 1].lower() in _UNITS}
     if not quantities:
-        return numbers
+        return
     if len(quantities) == len(numbers):
         raise _Rejected(QUANTITY_ONLY)
     left = [i for i in numbers if i not in quantities]
@@ -287,7 +276,6 @@ def _take_out_quantities(bares: list[str], tokens: list[_Token], numbers: list[i
         raise _Rejected("ambiguous amount")  # '2 coffees 10 people': the price must end the line or name a currency
     for i in quantities:
         tokens[i] = None
-    return left
 
 
 def _read_currency_words(
@@ -326,11 +314,8 @@ def _is_prefix(bares: list[str], tokens: list[_Token], i: int, default_currency:
 def _rewrite(text: str, word: str, code: str) -> str:
     """The line with its first word `word` (after a number) replaced by a currency code."""
     parts = text.split()
-    for i in range(len(parts)):
-        if parts[i].rstrip(_TRAILING_PUNCTUATION) == word:
-            parts[i] = code
-            break
-    return " ".join(parts)
+    first = [part.rstrip(_TRAILING_PUNCTUATION) for part in parts].index(word)
+    return " ".join([*parts[:first], code, *parts[first + 1:]])
 
 
 def with_date(line: str, date: datetime.date) -> str:
@@ -401,11 +386,6 @@ def _read_date(word: str, today: datetime.date) -> datetime.date | None:
     return date
 
 
-def _classify(bare: str, default_currency: str) -> _Token:
-    """Read a word without its trailing punctuation: a currency code, a _Money or None."""
-    return _currency_code(bare, default_currency) or _read_money(bare, default_currency)
-
-
 def _currency_code(text: str, default_currency: str) -> str | None:
     """Return the ISO code a symbol or a code stands for (a code in any case, except the codes that
     are also words: in capitals only), or None."""
@@ -464,7 +444,16 @@ def _choose_amount(
     A number next to a currency wins; else the only number; else a number that ends
     the line. Anything else is ambiguous: an amount is never guessed.
     """
-    priced, bound = _priced_numbers(tokens, numbers, currencies)
+    priced = {i: tokens[i].currency for i in numbers if tokens[i].currency}
+    bound = set()  # the codes that gave a bare number beside them theirs ('PHP 250', '250 PHP')
+    for i in currencies:
+        beside = [j for j in (i - 1, i + 1) if 0 <= j < len(tokens) and _is_bare(tokens[j])]
+        if len(beside) > 1:
+            raise _Rejected("ambiguous amount")
+        if beside:
+            bound.add(i)
+            if priced.setdefault(beside[0], tokens[i]) != tokens[i]:
+                raise _Rejected("ambiguous amount")
     if len(priced) > 1:
         raise _Rejected("ambiguous amount")
     if priced:
@@ -483,24 +472,6 @@ def _choose_amount(
 def _is_bare(token: _Token) -> bool:
     """Tell whether token is a number that names no currency of its own."""
     return type(token) is _Money and token.currency is None
-
-
-def _priced_numbers(
-    tokens: list[_Token], numbers: list[int], currencies: list[int]
-) -> tuple[dict[int, str], set[int]]:
-    """Map the index of each number that has a currency to that currency, and return the
-    standalone currencies that gave a bare number beside them theirs ('PHP 250', '250 PHP')."""
-    priced = {i: tokens[i].currency for i in numbers if tokens[i].currency}
-    bound = set()
-    for i in currencies:
-        beside = [j for j in (i - 1, i + 1) if 0 <= j < len(tokens) and _is_bare(tokens[j])]
-        if len(beside) > 1:
-            raise _Rejected("ambiguous amount")
-        if beside:
-            bound.add(i)
-            if priced.setdefault(beside[0], tokens[i]) != tokens[i]:
-                raise _Rejected("ambiguous amount")
-    return priced, bound
 
 
 def _amount_minor(money: _Money, currency: str) -> int:
@@ -553,6 +524,5 @@ def _split_number(number: str, digits: int) -> tuple[str, str, bool]:
 
 def _describe(words: list[str], used: set[int]) -> str:
     """Join the words the amount did not use into the description, without edge punctuation."""
-    description = " ".join([word for i, word in enumerate(words) if i not in used])
-    description = description.strip(_EDGE_PUNCTUATION)
+    description = " ".join([word for i, word in enumerate(words) if i not in used]).strip(_EDGE_PUNCTUATION)
     return description[:MAX_DESCRIPTION_LENGTH].rstrip()
