@@ -46,19 +46,14 @@ _CURRENCY_ADJECTIVES = {"us": "USD", "american": "USD", "canadian": "CAD", "aust
                         "mexican": "MXN", "indian": "INR", "pakistani": "PKR", "british": "GBP",
                         "japanese": "JPY", "chinese": "CNY", "swiss": "CHF", "swedish": "SEK",
                         "norwegian": "NOK", "danish": "DKK"}
-# Common ways to name a zone that are not the last part of its IANA name.
-_ZONE_ALIASES = {"utc": "UTC", "gmt": "Etc/GMT", "nyc": "America/New_York", "washington": "America/New_York",
-                 "boston": "America/New_York", "miami": "America/New_York", "la": "America/Los_Angeles",
-                 "san francisco": "America/Los_Angeles", "sf": "America/Los_Angeles",
-                 "seattle": "America/Los_Angeles", "houston": "America/Chicago", "dallas": "America/Chicago",
-                 "cebu": "Asia/Manila", "davao": "Asia/Manila", "beijing": "Asia/Shanghai",
-                 "delhi": "Asia/Kolkata", "new delhi": "Asia/Kolkata", "mumbai": "Asia/Kolkata",
-                 "bangalore": "Asia/Kolkata", "saigon": "Asia/Ho_Chi_Minh", "hanoi": "Asia/Ho_Chi_Minh",
-                 # US abbreviations are the zones that keep daylight saving time: IANA's fixed 'EST'
-                 # would be an hour off in New York all summer.
-                 "est": "America/New_York", "edt": "America/New_York", "cst": "America/Chicago",
-                 "cdt": "America/Chicago", "mdt": "America/Denver", "pst": "America/Los_Angeles",
-                 "pdt": "America/Los_Angeles"}
+# Common ways to name a zone that are not the last part of its IANA name. US abbreviations are the
+# zones that keep daylight saving time: IANA's fixed 'EST' would be an hour off in New York all summer.
+_ZONE_ALIASES = {alias: zone for zone, aliases in {
+    "UTC": "utc", "Etc/GMT": "gmt", "America/New_York": "nyc, washington, boston, miami, est, edt",
+    "America/Los_Angeles": "la, san francisco, sf, seattle, pst, pdt", "America/Chicago": "houston, dallas, cst, cdt",
+    "America/Denver": "mdt", "Asia/Manila": "cebu, davao", "Asia/Shanghai": "beijing",
+    "Asia/Kolkata": "delhi, new delhi, mumbai, bangalore", "Asia/Ho_Chi_Minh": "saigon, hanoi",
+}.items() for alias in aliases.split(", ")}
 _REGIONS = ("Africa", "America", "Antarctica", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific")
 
 
