@@ -183,9 +183,7 @@ def _read_expense(
 ) -> tuple[ParsedExpense, ...]:
     """Turn one cleaned line into its expenses, raising _Rejected when it holds none.
 
-    The #tags come out (the first names the category), the dates come out (more than one is
-    ambiguous, and the first invalid one is the reason whatever comes after it), and each other
-    word is kept with what it reads as.
+    The first #tag names the category; of the dates, the first invalid one is the reason whatever follows.
     """
     # '₨100' is read as '₨ 100', the sign as the word 'rupees' (it names several).
     text = text.replace(RUPEE_SIGN, f" {RUPEE_SIGN} ")
@@ -283,9 +281,8 @@ def _read_currency_words(
 ) -> None:
     """Read currency names written right after a bare number ('500 yen', '100 pesos') as codes.
 
-    A name of several currencies means the person's own when it is one of them; otherwise
-    the line is not read and the choices are offered. The rupee sign is such a name wherever
-    it stands, as any sign is.
+    A name of several currencies, none the person's own, stops the line with the choices. The rupee
+    sign is such a name wherever it stands, as any sign is.
     """
     for i, word in enumerate(bares):
         if tokens[i] is not None:
@@ -302,9 +299,7 @@ def _read_currency_words(
 
 def _is_prefix(bares: list[str], tokens: list[_Token], i: int, default_currency: str) -> bool:
     """Tell whether bares[i] is an abbreviation ('Rs', 'RM', 'kr') before a number with no currency after it."""
-    if bares[i].lower() not in _PREFIX_WORDS:
-        return False
-    if i + 1 >= len(tokens) or not _is_bare(tokens[i + 1]):
+    if bares[i].lower() not in _PREFIX_WORDS or i + 1 >= len(tokens) or not _is_bare(tokens[i + 1]):
         return False
     if i + 2 < len(tokens):  # 'rm 10 AED', 'rs 100 euros': the currency after the number wins
         return tokens[i + 2] is None and not currencies_for_word(bares[i + 2], default_currency)
@@ -338,10 +333,7 @@ def with_date(line: str, date: datetime.date) -> str:
 def _segments(tokens: list[_Token]) -> list[range]:
     """Split a line into its item-amount pairs: 'coffee 4.50 lunch 12' has two, most lines one.
 
-    A pair is some words and then a number (with a currency code right after it, if any);
-    numbers before the first word of a pair are quantities ('2 coffees 10'). Words after
-    the last pair belong to it. A number left over after the last pair means the line
-    cannot be split with certainty, so it is not read at all.
+    What a pair is, and when a line cannot be split with certainty: docs/CHAT.md (several amounts).
     """
     segments: list[range] = []
     start, has_word = 0, False
@@ -418,10 +410,9 @@ def _read_money(bare: str, default_currency: str) -> _Money | None:
 
 def _take_sign(text: str) -> tuple[bool, str]:
     """Split a leading +, - or − off text; tell whether it was negative."""
-    negative = _SIGNS.get(text[:1])
-    if negative is None:
-        return False, text
-    return negative, text[1:]
+    if text[:1] in _SIGNS:
+        return _SIGNS[text[:1]], text[1:]
+    return False, text
 
 
 def _take_prefix(text: str, default_currency: str) -> tuple[str | None, str]:
