@@ -155,9 +155,7 @@ def parse_line(
     """
     _check_currency(default_currency)
     result = _parse_line(line, line.translate(_CLEAN), default_currency, today, index)
-    if type(result) is tuple and len(result) == 1:
-        return result[0]
-    return result
+    return result[0] if type(result) is tuple and len(result) == 1 else result
 
 
 def _parse_line(
@@ -479,8 +477,7 @@ def _amount_minor(money: _Money, currency: str) -> int:
     scale_digits = 3 if money.thousands else 0
     if len(fraction) > digits + scale_digits:
         raise _Rejected("too many decimal places")
-    exact = int(whole) * 10 ** len(fraction) + int(fraction or "0")
-    amount = exact * 10 ** (digits + scale_digits) // 10 ** len(fraction)
+    amount = int(whole + fraction) * 10 ** (digits + scale_digits - len(fraction))
     if amount == 0:
         raise _Rejected("amount must be positive")
     if amount > MAX_AMOUNT_MINOR:
