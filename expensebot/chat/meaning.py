@@ -1,8 +1,7 @@
 """Read what a message means, knowing no database: expenses, a command, a question, or nothing.
 
-Pure: the text, the person's Settings and the message's own time in, a Reading out. A message
-whose first word is a command word is that command, or a "did you mean" when its arguments make
-no sense; it is never read as an expense ('summary 2026' is the year 2026, not 2026.00).
+Pure: the text, the person's Settings and the message's own time in, a Reading out. What each
+command takes, and why a command is never an expense: docs/CHAT.md, Commands.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import zoneinfo
 
 from expensebot import money, times
 from expensebot.chat import parser, periods, rules
-from expensebot.chat.periods import Period
 from expensebot.settings import Settings
 
 DELETE_CONFIRM = "DELETE_MY_DATA_CONFIRM"
@@ -68,7 +66,7 @@ class Command:
     """A command (one of COMMAND_NAMES) with its arguments."""
 
     name: str
-    period: Period | None = None
+    period: periods.Period | None = None
     count: int = 1                       # undo: how many expenses
     currency: str | None = None          # currency_set; budget_set: the budget's currency
     tz: str | None = None                # timezone_set
@@ -99,12 +97,11 @@ class Reading:
     @property
     def settings_after(self) -> Settings:
         """The settings the person's next message is read with (this one may change them)."""
-        command = self.command
-        if command is not None and command.name == "currency_set":
-            return dataclasses.replace(self.settings, currency=command.currency)
-        if command is not None and command.name == "timezone_set":
-            return dataclasses.replace(self.settings, tz=command.tz)
-        return self.settings
+        if not self.changes_settings:
+            return self.settings
+        if self.command.name == "currency_set":
+            return dataclasses.replace(self.settings, currency=self.command.currency)
+        return dataclasses.replace(self.settings, tz=self.command.tz)
 
 
 def read(text: str | None, settings: Settings, sent_ms: int, button: bool = False) -> Reading:
@@ -283,7 +280,7 @@ _COMMANDS = {"summary": _summary, "undo": _undo, "help": _help, "delete": _delet
 COMMAND_WORDS = frozenset(_COMMANDS)  # a message whose first word is one of these is that command
 
 
-def read_period(words: list[str], today: dt.date) -> Period | None:
+def read_period(words: list[str], today: dt.date) -> periods.Period | None:
     """Read 'today', 'this week', 'last month', '2026', 'november', '2026-11', 'last 7 days', ...
 
     No words at all are DEFAULT_PERIOD; None when the words name no period.
@@ -315,7 +312,7 @@ def read_period(words: list[str], today: dt.date) -> Period | None:
     return None
 
 
-def _one_word_period(word: str, today: dt.date) -> Period | None:
+def _one_word_period(word: str, today: dt.date) -> periods.Period | None:
     if _YEAR.fullmatch(word):
         return periods.year(int(word))
     if word in _MONTHS:
