@@ -39,6 +39,7 @@ _FILLER = frozenset({
     "far", "been", "spent", "spend", "spending", "total", "in", "during", "money", "all", "together",
     "altogether", "overall"})
 _ANYTHING = frozenset({"everything", "anything", "all", "total", "stuff", "money", "things"})
+_PER_MONTH = (["a", "month"], ["per", "month"], ["monthly"], ["each", "month"], ["every", "month"])
 _CURRENCY_ADJECTIVES = {"us": "USD", "american": "USD", "canadian": "CAD", "australian": "AUD",
                         "singapore": "SGD", "hong": "HKD", "new": "NZD", "philippine": "PHP",
                         "mexican": "MXN", "indian": "INR", "pakistani": "PKR", "british": "GBP",
@@ -246,9 +247,6 @@ def _budget(arguments: str, settings: Settings, today: dt.date) -> Command | Non
     if category is None:
         return None
     return Command("budget_set", category=category, amount_minor=amount.amount_minor, currency=amount.currency)
-
-
-_PER_MONTH = (["a", "month"], ["per", "month"], ["monthly"], ["each", "month"], ["every", "month"])
 
 
 def _without_month(words: list[str]) -> list[str]:
