@@ -52,18 +52,15 @@ def is_currency(code: str) -> bool:
 
 def minor_digits(code: str) -> int:
     """Return how many digits the currency's minor unit has (2 for cents)."""
-    try:
-        return MINOR_DIGITS[code]
-    except KeyError:
-        raise ValueError(f"unknown currency code {code!r}") from None
+    if not is_currency(code):
+        raise ValueError(f"unknown currency code {code!r}")
+    return MINOR_DIGITS[code]
 
 
 def currency_for_symbol(symbol: str, default_currency: str) -> str | None:
     """Return the ISO code a currency symbol stands for, or None for an unknown symbol."""
-    codes = _SIGNS.get(symbol)
-    if codes is None:
-        return None
-    return default_currency if default_currency in codes else codes[0]
+    codes = _SIGNS.get(symbol, ())
+    return default_currency if default_currency in codes else next(iter(codes), None)
 
 
 def currencies_for_symbol(symbol: str) -> tuple[str, ...]:

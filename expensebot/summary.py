@@ -8,7 +8,6 @@ import sqlite3
 
 from expensebot import store
 from expensebot.chat import periods
-from expensebot.chat.periods import Period
 
 PERIODS = periods.NAMED  # what GET /summary and the CLI take
 
@@ -66,7 +65,7 @@ def day_bounds(day: dt.date, zone: dt.tzinfo) -> tuple[str, str]:
     return periods.midnight(day, zone), periods.midnight(day + dt.timedelta(days=1), zone)
 
 
-def summarize(conn: sqlite3.Connection, psid_hash: str, period: str | Period,
+def summarize(conn: sqlite3.Connection, psid_hash: str, period: str | periods.Period,
               now: dt.datetime, zone: dt.tzinfo) -> Summary:
     """Aggregate one person's expenses of a period (a name of PERIODS, or any Period) from the rows."""
     if isinstance(period, str):
@@ -84,7 +83,7 @@ def summarize(conn: sqlite3.Connection, psid_hash: str, period: str | Period,
     return Summary(period.key, start, end, tuple(totals), period.label)
 
 
-def term_summary(conn: sqlite3.Connection, psid_hash: str, period: Period, zone: dt.tzinfo,
+def term_summary(conn: sqlite3.Connection, psid_hash: str, period: periods.Period, zone: dt.tzinfo,
                  term: str) -> Summary:
     """Totals of the expenses of a period in one category or with one word ('food', 'coffee')."""
     start, end = period.bounds(zone)

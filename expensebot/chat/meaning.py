@@ -1,8 +1,7 @@
 """Read what a message means, knowing no database: expenses, a command, a question, or nothing.
 
-Pure: the text, the person's Settings and the message's own time in, a Reading out. A message
-whose first word is a command word is that command, or a "did you mean" when its arguments make
-no sense; it is never read as an expense ('summary 2026' is the year 2026, not 2026.00).
+Pure: the text, the person's Settings and the message's own time in, a Reading out. What each
+command takes, and why a command is never an expense: docs/CHAT.md, Commands.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import zoneinfo
 
 from expensebot import money, times
 from expensebot.chat import parser, periods, rules
-from expensebot.chat.periods import Period
 from expensebot.settings import Settings
 
 DELETE_CONFIRM = "DELETE_MY_DATA_CONFIRM"
@@ -41,24 +39,20 @@ _FILLER = frozenset({
     "far", "been", "spent", "spend", "spending", "total", "in", "during", "money", "all", "together",
     "altogether", "overall"})
 _ANYTHING = frozenset({"everything", "anything", "all", "total", "stuff", "money", "things"})
+_PER_MONTH = (["a", "month"], ["per", "month"], ["monthly"], ["each", "month"], ["every", "month"])
 _CURRENCY_ADJECTIVES = {"us": "USD", "american": "USD", "canadian": "CAD", "australian": "AUD",
                         "singapore": "SGD", "hong": "HKD", "new": "NZD", "philippine": "PHP",
                         "mexican": "MXN", "indian": "INR", "pakistani": "PKR", "british": "GBP",
                         "japanese": "JPY", "chinese": "CNY", "swiss": "CHF", "swedish": "SEK",
                         "norwegian": "NOK", "danish": "DKK"}
-# Common ways to name a zone that are not the last part of its IANA name.
-_ZONE_ALIASES = {"utc": "UTC", "gmt": "Etc/GMT", "nyc": "America/New_York", "washington": "America/New_York",
-                 "boston": "America/New_York", "miami": "America/New_York", "la": "America/Los_Angeles",
-                 "san francisco": "America/Los_Angeles", "sf": "America/Los_Angeles",
-                 "seattle": "America/Los_Angeles", "houston": "America/Chicago", "dallas": "America/Chicago",
-                 "cebu": "Asia/Manila", "davao": "Asia/Manila", "beijing": "Asia/Shanghai",
-                 "delhi": "Asia/Kolkata", "new delhi": "Asia/Kolkata", "mumbai": "Asia/Kolkata",
-                 "bangalore": "Asia/Kolkata", "saigon": "Asia/Ho_Chi_Minh", "hanoi": "Asia/Ho_Chi_Minh",
-                 # US abbreviations are the zones that keep daylight saving time: IANA's fixed 'EST'
-                 # would be an hour off in New York all summer.
-                 "est": "America/New_York", "edt": "America/New_York", "cst": "America/Chicago",
-                 "cdt": "America/Chicago", "mdt": "America/Denver", "pst": "America/Los_Angeles",
-                 "pdt": "America/Los_Angeles"}
+# Common ways to name a zone that are not the last part of its IANA name. US abbreviations are the
+# zones that keep daylight saving time: IANA's fixed 'EST' would be an hour off in New York all summer.
+_ZONE_ALIASES = {alias: zone for zone, aliases in {
+    "UTC": "utc", "Etc/GMT": "gmt", "America/New_York": "nyc, washington, boston, miami, est, edt",
+    "America/Los_Angeles": "la, san francisco, sf, seattle, pst, pdt", "America/Chicago": "houston, dallas, cst, cdt",
+    "America/Denver": "mdt", "Asia/Manila": "cebu, davao", "Asia/Shanghai": "beijing",
+    "Asia/Kolkata": "delhi, new delhi, mumbai, bangalore", "Asia/Ho_Chi_Minh": "saigon, hanoi",
+}.items() for alias in aliases.split(", ")}
 _REGIONS = ("Africa", "America", "Antarctica", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific")
 
 
@@ -73,7 +67,7 @@ class Command:
     """A command (one of COMMAND_NAMES) with its arguments."""
 
     name: str
-    period: Period | None = None
+    period: periods.Period | None = None
     count: int = 1                       # undo: how many expenses
     currency: str | None = None          # currency_set; budget_set: the budget's currency
     tz: str | None = None                # timezone_set
@@ -104,12 +98,11 @@ class Reading:
     @property
     def settings_after(self) -> Settings:
         """The settings the person's next message is read with (this one may change them)."""
-        command = self.command
-        if command is not None and command.name == "currency_set":
-            return dataclasses.replace(self.settings, currency=command.currency)
-        if command is not None and command.name == "timezone_set":
-            return dataclasses.replace(self.settings, tz=command.tz)
-        return self.settings
+        if not self.changes_settings:
+            return self.settings
+        if self.command.name == "currency_set":
+            return dataclasses.replace(self.settings, currency=self.command.currency)
+        return dataclasses.replace(self.settings, tz=self.command.tz)
 
 
 def read(text: str | None, settings: Settings, sent_ms: int, button: bool = False) -> Reading:
@@ -256,9 +249,6 @@ def _budget(arguments: str, settings: Settings, today: dt.date) -> Command | Non
     return Command("budget_set", category=category, amount_minor=amount.amount_minor, currency=amount.currency)
 
 
-_PER_MONTH = (["a", "month"], ["per", "month"], ["monthly"], ["each", "month"], ["every", "month"])
-
-
 def _without_month(words: list[str]) -> list[str]:
     """A budget's words without what every budget is ('a month', '/mo') and a 'for' before the category."""
     if words:
@@ -288,7 +278,7 @@ _COMMANDS = {"summary": _summary, "undo": _undo, "help": _help, "delete": _delet
 COMMAND_WORDS = frozenset(_COMMANDS)  # a message whose first word is one of these is that command
 
 
-def read_period(words: list[str], today: dt.date) -> Period | None:
+def read_period(words: list[str], today: dt.date) -> periods.Period | None:
     """Read 'today', 'this week', 'last month', '2026', 'november', '2026-11', 'last 7 days', ...
 
     No words at all are DEFAULT_PERIOD; None when the words name no period.
@@ -320,7 +310,7 @@ def read_period(words: list[str], today: dt.date) -> Period | None:
     return None
 
 
-def _one_word_period(word: str, today: dt.date) -> Period | None:
+def _one_word_period(word: str, today: dt.date) -> periods.Period | None:
     if _YEAR.fullmatch(word):
         return periods.year(int(word))
     if word in _MONTHS:

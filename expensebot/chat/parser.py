@@ -1,13 +1,7 @@
 """Read expenses out of chat text: 'coffee 4.50', '€12 lunch #food', 'sushi 500 yen'.
 
 One expense per line, or one per item-amount pair ('coffee 4.50 lunch 12'); a line that can't
-be read with certainty is no expense, and says why.
-
-A three-letter code names the currency only where it stands as one: written on the amount
-('4.50usd', 'usd4.50'), or in capitals anywhere ('lunch PHP 250', 'PHP lunch 250'), or in lower
-case right after the amount ('250 php lunch') or first on the line right before it ('php 250').
-Anywhere else a lower-case code is a word of the description: 'car svc 40' is 40.00 for a car
-service and 'npr donation 25' 25.00 for the radio, both in the person's own currency.
+be read with certainty is no expense, and says why. What a line may hold: docs/CHAT.md, Expenses.
 """
 import datetime
 import re
@@ -132,7 +126,7 @@ def parse_message(text: str, *, default_currency: str, today: datetime.date) -> 
     expenses: list[ParsedExpense] = []
     rejected: list[RejectedLine] = []
     read = 0
-    for index, line in enumerate(_split_lines(text)):
+    for index, line in enumerate(re.split(r"\r\n?|\n", text)):  # not str.splitlines(): no U+2028 and friends
         cleaned = line.translate(_CLEAN)
         if not cleaned.strip():
             continue
@@ -161,9 +155,7 @@ def parse_line(
     """
     _check_currency(default_currency)
     result = _parse_line(line, line.translate(_CLEAN), default_currency, today, index)
-    if type(result) is tuple and len(result) == 1:
-        return result[0]
-    return result
+    return result[0] if type(result) is tuple and len(result) == 1 else result
 
 
 def _parse_line(
@@ -184,19 +176,12 @@ def _check_currency(code: str) -> None:
         raise ValueError(f"default_currency must be an ISO 4217 code, not {code!r}")
 
 
-def _split_lines(text: str) -> list[str]:
-    """Split at LF, CRLF and CR only: str.splitlines() also splits at U+2028 and friends."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-
-
 def _read_expense(
     text: str, default_currency: str, today: datetime.date, index: int
 ) -> tuple[ParsedExpense, ...]:
     """Turn one cleaned line into its expenses, raising _Rejected when it holds none.
 
-    The #tags come out (the first names the category), the dates come out (more than one is
-    ambiguous, and the first invalid one is the reason whatever comes after it), and each other
-    word is kept with what it reads as.
+    The first #tag names the category; of the dates, the first invalid one is the reason whatever follows.
     """
     # '₨100' is read as '₨ 100', the sign as the word 'rupees' (it names several).
     text = text.replace(RUPEE_SIGN, f" {RUPEE_SIGN} ")
@@ -218,7 +203,7 @@ def _read_expense(
         if date is not None:
             dates.add(date)
             continue
-        token = _classify(bare, default_currency)
+        token = _currency_code(bare, default_currency) or _read_money(bare, default_currency)
         if type(token) is _Money:
             numbers.append(len(tokens))
         words.append(word)
@@ -230,7 +215,7 @@ def _read_expense(
     if numbers:
         _codes_in_place(bares, tokens)
         _read_currency_words(text, bares, tokens, default_currency, date)
-        numbers = _take_out_quantities(bares, tokens, numbers)
+        _take_out_quantities(bares, tokens, numbers)
     segments = _segments(tokens)
     if len(segments) > 1 and any(all(tokens[i] is not None or bares[i].lower() in _JOINERS for i in segment)
                                  for segment in segments):
@@ -270,15 +255,15 @@ def _codes_in_place(bares: list[str], tokens: list[_Token]) -> None:
             tokens[i] = None  # 'car svc 40': a service, not Salvadoran colones
 
 
-def _take_out_quantities(bares: list[str], tokens: list[_Token], numbers: list[int]) -> list[int]:
+def _take_out_quantities(bares: list[str], tokens: list[_Token], numbers: list[int]) -> None:
     """Make a bare number right before a unit ('2 kg', '5 pounds') a word: how much, not what it cost.
 
-    Return the numbers left; a line whose every number is a quantity has no price to read.
+    A line whose every number is a quantity has no price to read.
     """
     quantities = {i for i in numbers if i + 1 < len(tokens) and tokens[i + 1] is None and _is_bare(tokens[i])
                   and bares[i + 1].lower() in _UNITS}
     if not quantities:
-        return numbers
+        return
     if len(quantities) == len(numbers):
         raise _Rejected(QUANTITY_ONLY)
     left = [i for i in numbers if i not in quantities]
@@ -287,7 +272,6 @@ def _take_out_quantities(bares: list[str], tokens: list[_Token], numbers: list[i
         raise _Rejected("ambiguous amount")  # '2 coffees 10 people': the price must end the line or name a currency
     for i in quantities:
         tokens[i] = None
-    return left
 
 
 def _read_currency_words(
@@ -295,9 +279,8 @@ def _read_currency_words(
 ) -> None:
     """Read currency names written right after a bare number ('500 yen', '100 pesos') as codes.
 
-    A name of several currencies means the person's own when it is one of them; otherwise
-    the line is not read and the choices are offered. The rupee sign is such a name wherever
-    it stands, as any sign is.
+    A name of several currencies, none the person's own, stops the line with the choices. The rupee
+    sign is such a name wherever it stands, as any sign is.
     """
     for i, word in enumerate(bares):
         if tokens[i] is not None:
@@ -314,9 +297,7 @@ def _read_currency_words(
 
 def _is_prefix(bares: list[str], tokens: list[_Token], i: int, default_currency: str) -> bool:
     """Tell whether bares[i] is an abbreviation ('Rs', 'RM', 'kr') before a number with no currency after it."""
-    if bares[i].lower() not in _PREFIX_WORDS:
-        return False
-    if i + 1 >= len(tokens) or not _is_bare(tokens[i + 1]):
+    if bares[i].lower() not in _PREFIX_WORDS or i + 1 >= len(tokens) or not _is_bare(tokens[i + 1]):
         return False
     if i + 2 < len(tokens):  # 'rm 10 AED', 'rs 100 euros': the currency after the number wins
         return tokens[i + 2] is None and not currencies_for_word(bares[i + 2], default_currency)
@@ -326,11 +307,8 @@ def _is_prefix(bares: list[str], tokens: list[_Token], i: int, default_currency:
 def _rewrite(text: str, word: str, code: str) -> str:
     """The line with its first word `word` (after a number) replaced by a currency code."""
     parts = text.split()
-    for i in range(len(parts)):
-        if parts[i].rstrip(_TRAILING_PUNCTUATION) == word:
-            parts[i] = code
-            break
-    return " ".join(parts)
+    first = [part.rstrip(_TRAILING_PUNCTUATION) for part in parts].index(word)
+    return " ".join([*parts[:first], code, *parts[first + 1:]])
 
 
 def with_date(line: str, date: datetime.date) -> str:
@@ -353,10 +331,7 @@ def with_date(line: str, date: datetime.date) -> str:
 def _segments(tokens: list[_Token]) -> list[range]:
     """Split a line into its item-amount pairs: 'coffee 4.50 lunch 12' has two, most lines one.
 
-    A pair is some words and then a number (with a currency code right after it, if any);
-    numbers before the first word of a pair are quantities ('2 coffees 10'). Words after
-    the last pair belong to it. A number left over after the last pair means the line
-    cannot be split with certainty, so it is not read at all.
+    What a pair is, and when a line cannot be split with certainty: docs/CHAT.md (several amounts).
     """
     segments: list[range] = []
     start, has_word = 0, False
@@ -401,11 +376,6 @@ def _read_date(word: str, today: datetime.date) -> datetime.date | None:
     return date
 
 
-def _classify(bare: str, default_currency: str) -> _Token:
-    """Read a word without its trailing punctuation: a currency code, a _Money or None."""
-    return _currency_code(bare, default_currency) or _read_money(bare, default_currency)
-
-
 def _currency_code(text: str, default_currency: str) -> str | None:
     """Return the ISO code a symbol or a code stands for (a code in any case, except the codes that
     are also words: in capitals only), or None."""
@@ -438,10 +408,9 @@ def _read_money(bare: str, default_currency: str) -> _Money | None:
 
 def _take_sign(text: str) -> tuple[bool, str]:
     """Split a leading +, - or − off text; tell whether it was negative."""
-    negative = _SIGNS.get(text[:1])
-    if negative is None:
-        return False, text
-    return negative, text[1:]
+    if text[:1] in _SIGNS:
+        return _SIGNS[text[:1]], text[1:]
+    return False, text
 
 
 def _take_prefix(text: str, default_currency: str) -> tuple[str | None, str]:
@@ -464,7 +433,16 @@ def _choose_amount(
     A number next to a currency wins; else the only number; else a number that ends
     the line. Anything else is ambiguous: an amount is never guessed.
     """
-    priced, bound = _priced_numbers(tokens, numbers, currencies)
+    priced = {i: tokens[i].currency for i in numbers if tokens[i].currency}
+    bound = set()  # the codes that gave a bare number beside them theirs ('PHP 250', '250 PHP')
+    for i in currencies:
+        beside = [j for j in (i - 1, i + 1) if 0 <= j < len(tokens) and _is_bare(tokens[j])]
+        if len(beside) > 1:
+            raise _Rejected("ambiguous amount")
+        if beside:
+            bound.add(i)
+            if priced.setdefault(beside[0], tokens[i]) != tokens[i]:
+                raise _Rejected("ambiguous amount")
     if len(priced) > 1:
         raise _Rejected("ambiguous amount")
     if priced:
@@ -485,24 +463,6 @@ def _is_bare(token: _Token) -> bool:
     return type(token) is _Money and token.currency is None
 
 
-def _priced_numbers(
-    tokens: list[_Token], numbers: list[int], currencies: list[int]
-) -> tuple[dict[int, str], set[int]]:
-    """Map the index of each number that has a currency to that currency, and return the
-    standalone currencies that gave a bare number beside them theirs ('PHP 250', '250 PHP')."""
-    priced = {i: tokens[i].currency for i in numbers if tokens[i].currency}
-    bound = set()
-    for i in currencies:
-        beside = [j for j in (i - 1, i + 1) if 0 <= j < len(tokens) and _is_bare(tokens[j])]
-        if len(beside) > 1:
-            raise _Rejected("ambiguous amount")
-        if beside:
-            bound.add(i)
-            if priced.setdefault(beside[0], tokens[i]) != tokens[i]:
-                raise _Rejected("ambiguous amount")
-    return priced, bound
-
-
 def _amount_minor(money: _Money, currency: str) -> int:
     """Return the amount in minor units, exactly, or raise _Rejected."""
     if money.negative:
@@ -517,8 +477,7 @@ def _amount_minor(money: _Money, currency: str) -> int:
     scale_digits = 3 if money.thousands else 0
     if len(fraction) > digits + scale_digits:
         raise _Rejected("too many decimal places")
-    exact = int(whole) * 10 ** len(fraction) + int(fraction or "0")
-    amount = exact * 10 ** (digits + scale_digits) // 10 ** len(fraction)
+    amount = int(whole + fraction) * 10 ** (digits + scale_digits - len(fraction))
     if amount == 0:
         raise _Rejected("amount must be positive")
     if amount > MAX_AMOUNT_MINOR:
@@ -553,6 +512,5 @@ def _split_number(number: str, digits: int) -> tuple[str, str, bool]:
 
 def _describe(words: list[str], used: set[int]) -> str:
     """Join the words the amount did not use into the description, without edge punctuation."""
-    description = " ".join([word for i, word in enumerate(words) if i not in used])
-    description = description.strip(_EDGE_PUNCTUATION)
+    description = " ".join([word for i, word in enumerate(words) if i not in used]).strip(_EDGE_PUNCTUATION)
     return description[:MAX_DESCRIPTION_LENGTH].rstrip()

@@ -22,8 +22,7 @@ _KEYWORDS = {
     "education": "tuition school course textbook book",
     "personal": "haircut salon barber laundry cosmetics toiletry",
 }
-_PHRASES = {"water bill": "utilities", "phone bill": "utilities", "electric bill": "utilities",
-            "power bill": "utilities", "gas bill": "utilities"}
+_PHRASES = {f"{kind} bill": "utilities" for kind in ("water", "phone", "electric", "power", "gas")}
 # Words with a second common meaning ("grab a coffee", "gas bill") count only when nothing else does.
 _WEAK = {"grab": "transport", "gas": "transport"}
 _TABLE = {word: category for category, words in _KEYWORDS.items() for word in words.split()}
