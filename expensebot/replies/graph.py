@@ -1,7 +1,6 @@
 """Graph API calls over the outbound client: the token in a header, appsecret_proof on every call, one error.
 
-The page token travels only in the `Authorization: Bearer` header, never in a URL, so no proxy log
-or library warning can show it. Bodies are plain `json.dumps` and form encoding.
+The token is never in a URL, so no proxy log or library warning can show it (docs/REPLIES.md, "The Graph client").
 """
 
 from __future__ import annotations
@@ -68,9 +67,8 @@ def batch_item(psid: str, message: dict) -> dict:
 class GraphClient:
     """Calls to one Graph API version root, such as https://graph.facebook.com/v25.0; thread-safe.
 
-    `appsecret_proof` goes with every call (in the body of a POST, the query of a GET). A call ends
-    within `timeout` seconds whatever the server does, or by `cutoff` (a time.monotonic() value) if
-    sooner; a failure raises GraphError. `http`: the outbound client to use (else one of its own).
+    A call ends within `timeout` seconds whatever the server does, or by `cutoff` (a time.monotonic()
+    value) if sooner; a failure raises GraphError. `http`: the outbound client to use (else its own).
     """
 
     def __init__(self, graph_url: str, token: str, app_secret: str, *, timeout: float = CALL_TIMEOUT,
