@@ -1,12 +1,9 @@
 """Outbound HTTP: one requests.Session whose every call ends by a whole-call deadline, whatever the server does.
 
-requests' own timeouts bound each socket operation, not the call: a server that sends its headers,
-or its body, a byte at a time keeps a call with `timeout=2` waiting for minutes. So every socket of
-this session is wrapped (by the adapter's connection classes) in a `_DeadlineSocket`: before each
-send and receive it sets the socket's timeout to the time left in the current call, and raises
-once none is left. The current call's deadline is kept per thread (a connection serves one call
-at a time, on the caller's thread), so no thread is started per call. A TLS handshake is bounded
-too: Python applies a socket's timeout to a whole handshake, and it is set to the time left first.
+requests' own timeouts bound each socket operation, not the call: a server that trickles its answer
+a byte at a time keeps a call with `timeout=2` waiting for minutes. So every socket is a
+`_DeadlineSocket`, each send and receive given only the time left in the call (docs/ARCHITECTURE.md).
+The deadline is kept per thread: a connection serves one call at a time, on the caller's thread.
 
 The environment is not read (no proxies, CA bundle or .netrc from it), no cookie is kept, no
 redirect is followed, and an answer's size is capped. Callers put tokens in headers, never in a URL.
@@ -238,20 +235,14 @@ class _DeadlineConnection:
         self.sock = _DeadlineSocket(self.sock)
 
 
-class _HTTPConnection(_DeadlineConnection, HTTPConnection):
-    pass
-
-
-class _HTTPSConnection(_DeadlineConnection, HTTPSConnection):
-    pass
-
-
 class _HTTPPool(HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
+    class ConnectionCls(_DeadlineConnection, HTTPConnection):
+        pass
 
 
 class _HTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
+    class ConnectionCls(_DeadlineConnection, HTTPSConnection):
+        pass
 
 
 class _DeadlineAdapter(HTTPAdapter):
