@@ -191,12 +191,8 @@ def expenses_of(conn: sqlite3.Connection, psid_hash: str) -> list:
     return expenses_between(conn, psid_hash, _EARLIEST, _LATEST).fetchall()
 
 
-def due_jobs(conn: sqlite3.Connection, now: str, limit: int) -> list[int]:
-    """Message ids of pending jobs whose time has come, oldest first."""
-    return [job["message_id"] for job in _due_jobs(conn, now, limit)]
-
-
-def _due_jobs(conn: sqlite3.Connection, now: str, limit: int) -> list:
+def due_jobs(conn: sqlite3.Connection, now: str, limit: int) -> list:
+    """Pending jobs whose time has come, oldest first: message_id, psid_hash, mid."""
     return conn.execute(
         "SELECT message_id, psid_hash, mid"
         " FROM job_details"
@@ -269,7 +265,7 @@ def postpone_job(conn: sqlite3.Connection, message_id: int, run_after: str, now:
 
 def skip_due_jobs(conn: sqlite3.Connection, now: str, limit: int) -> list:
     """End due pending jobs `skipped` (AI off); return their message_id, psid_hash, mid."""
-    jobs = _due_jobs(conn, now, limit)
+    jobs = due_jobs(conn, now, limit)
     conn.executemany(
         "UPDATE jobs SET status = 'skipped', updated_at = ? WHERE message_id = ?",
         [(now, job["message_id"]) for job in jobs],
