@@ -1,9 +1,8 @@
 """The words of a reply, composed after the commit from the message's reading and the rows.
 
-Everything a reply shows beyond the reading is read here, on the one read connection its batch
-is given (replies/outbox.py), as the rows stood right after the message's own commit: an expense
-reply's day total counts no expense stored after the message's last one (`upto`), however late
-the reply is composed. REPLIES maps every command (chat/meaning.COMMAND_NAMES) to its reply.
+The rows are read as they stood right after the message's own commit: an expense reply's day total
+counts no expense stored after the message's last one (`upto`), however late it is composed
+(docs/REPLIES.md). REPLIES maps every command (chat/meaning.COMMAND_NAMES) to its reply.
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""Replies on their way out: per-person queues, one dispatcher, a small pool of senders.
+"""Replies on their way out: per-person queues, one dispatcher, a small pool of senders (docs/REPLIES.md).
 
-The request thread only queues (`submit`); the dispatcher claims the next reply of up to MAX_BATCH
-people, one in flight per person, and a sender words and sends the batch (docs/REPLIES.md).
-Replies still queued when the bot stops are kept in `pending_replies` (the PSID sealed).
 `Addresses` keeps, in memory only, the PSID to answer for each psid_hash: ingest sees only psid_hash.
 """
 
@@ -118,9 +115,8 @@ class Outbox:
 
     def submit(self, saved: list[Saved]) -> None:
         """Queue a reply for every saved message (called after the commit); never blocks on sending."""
-        jobs = [Job(record.message.psid_hash, record.message.mid, record.message.sent_ms,
-                    self.addresses.get(record.message.psid_hash), record) for record in saved]
-        self._enqueue(jobs)
+        self._enqueue([Job(record.message.psid_hash, record.message.mid, record.message.sent_ms,
+                           self.addresses.get(record.message.psid_hash), record) for record in saved])
 
     def dispatch(self) -> None:
         """Hand batches of ready replies to free senders (the dispatcher's turn)."""
