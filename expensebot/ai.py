@@ -39,10 +39,7 @@ class AiError(Exception):
 
 
 class AiClient:
-    """POST {base_url}/chat/completions, each call within `timeout` seconds.
-
-    `http`: the outbound client to call through (else one of its own).
-    """
+    """POST {base_url}/chat/completions, each call within `timeout` s; `http`: the outbound client (else its own)."""
 
     def __init__(self, base_url: str, api_key: str, model: str, timeout: float, *,
                  http: outbound.Client | None = None, clock: Callable[[], float] = time.monotonic):

@@ -34,11 +34,8 @@ FAILURES = (requests.RequestException, urllib3.exceptions.HTTPError, http.client
 
 
 class OutboundError(Exception):
-    """No usable answer: `status` is the HTTP status (None: no answer at all).
-
-    `retry_after`: the seconds the server asked to wait (Retry-After), if it did; `body`: a non-2xx
-    answer's body (at most the call's size cap), for the caller to read.
-    """
+    """No usable answer: `status` is the HTTP status (None: no answer at all), `retry_after` the seconds
+    the server asked to wait (Retry-After), if it did, `body` a non-2xx answer's body (within the size cap)."""
 
     def __init__(self, message: str, status: int | None = None, retry_after: float | None = None,
                  body: bytes = b""):
@@ -70,8 +67,7 @@ class Client:
                 data: dict | str | bytes | None = None, max_bytes: int = MAX_ANSWER_BYTES) -> bytes:
         """Make one call and return the body of its 2xx answer; raise OutboundError otherwise.
 
-        The call ends within `timeout` seconds (connect, send, headers and body), or by `cutoff()`
-        (a time.monotonic() value, read again during the call) if that comes first.
+        It ends within `timeout` seconds, or by `cutoff()` (time.monotonic(), read again during the call) if sooner.
         """
         started = time.monotonic()
         ends = (lambda: min(started + timeout, cutoff())) if cutoff else (lambda: started + timeout)

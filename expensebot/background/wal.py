@@ -16,13 +16,9 @@ from expensebot.periodic import Periodic
 
 logger = logging.getLogger(__name__)
 
-# The WAL may grow to this many bytes before writers are paused to empty it (a TRUNCATE checkpoint).
-WAL_LIMIT = 64 * 1024 * 1024
-# A commit that changed at least this many rows looks at the WAL's size right away: batches of
-# deliveries can write megabytes between two turns of the keeper.
-LARGE_COMMIT = 100
-# After a TRUNCATE checkpoint that readers kept from finishing, PASSIVE ones only for this many turns.
-TRUNCATE_BACKOFF_TURNS = 10
+WAL_LIMIT = 64 * 1024 * 1024  # bytes the WAL may grow to before writers are paused to empty it (TRUNCATE)
+LARGE_COMMIT = 100  # rows: such a commit looks at the WAL's size at once (megabytes can come between two turns)
+TRUNCATE_BACKOFF_TURNS = 10  # after a TRUNCATE that readers kept from finishing, PASSIVE ones only for this long
 # A WAL this many frames long (4 MiB) still written to since the last turn is checkpointed a second
 # time with this process' writers paused for a moment: readers started meanwhile are done, so the
 # next write starts the WAL over. Under sustained load the WAL stays small instead of growing to

@@ -23,10 +23,8 @@ MAX_BATCH = 50  # Graph's limit on items in one batch request
 
 
 class GraphError(Exception):
-    """A Graph call failed: `code`/`subcode` from Graph's error object, `retryable` if trying later may help.
-
-    `status` is the HTTP status (None: no answer), `retry_after` the seconds Graph asked to wait, if it did.
-    """
+    """A Graph call failed: `code`/`subcode` from Graph's error object, `retryable` if trying later may help,
+    `status` the HTTP status (None: no answer), `retry_after` the seconds Graph asked to wait, if it did."""
 
     def __init__(self, message: str, code: int | None = None, subcode: int | None = None,
                  retryable: bool = False, status: int | None = None, retry_after: float | None = None):

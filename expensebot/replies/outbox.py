@@ -143,7 +143,7 @@ class Outbox:
             time.sleep(0.005)
 
     def close(self) -> None:
-        """Take no more replies, send what can go in GRACE, keep the rest for the restart; return within CLOSE_WITHIN."""
+        """Take no more replies, send what can go in GRACE, keep the rest for the restart; back within CLOSE_WITHIN."""
         started = time.monotonic()
         with self._lock:
             self._closed = True
@@ -186,7 +186,7 @@ class Outbox:
             self._dispatcher.wake()
 
     def _claim(self) -> list[Job]:
-        """Take the next reply of up to MAX_BATCH ready people (the lock held); one that waits for the model goes alone."""
+        """Take the next reply of up to MAX_BATCH ready people (lock held); one that waits for the model goes alone."""
         now = time.monotonic()
         batch: list[Job] = []
         for psid_hash, queue in self._queues.items():
@@ -280,11 +280,8 @@ class Outbox:
                   code=error.code, subcode=error.subcode, reason=str(error))
 
     def _keep(self, jobs: list[Job]) -> None:
-        """Keep unsent replies in the database for the restart (their PSID sealed); or log them dropped.
-
-        Worded without the model (a stop waits for no AI call); a reply to a message its person has
-        erased since is not kept.
-        """
+        """Keep unsent replies for the restart (PSID sealed), or log them dropped; worded without the model
+        (a stop waits for no AI call). A reply to a message its person has erased since is not kept."""
         keepable = [job for job in jobs if job.psid is not None and self.sealer is not None]
         for job in jobs:
             if job not in keepable:
