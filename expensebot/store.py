@@ -113,10 +113,8 @@ def day_totals(conn: sqlite3.Connection, psid_hash: str, start: str, end: str, u
 
 
 def category_totals(conn: sqlite3.Connection, psid_hash: str, start: str | None, end: str | None) -> list:
-    """Sum one person's expenses in [start, end) per currency and category, largest first.
-
-    Whole UTC days come from expense_days; only the rows of the part-days at the ends are read.
-    """
+    """Sum one person's expenses in [start, end) per currency and category, largest first: whole UTC
+    days come from expense_days, and only the rows of the part-days at the ends are read."""
     first_day, last_day, before, after = _split(start or _EARLIEST, end or _LATEST)
     return conn.execute(
         "SELECT currency, nullif(category, '') AS category, sum(total_minor) AS total_minor, sum(count) AS count"

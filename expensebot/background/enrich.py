@@ -136,9 +136,7 @@ class Enricher:
 
     def _skip_all(self, now: str) -> int:
         """AI off: end every due job `skipped`, SKIP_BATCH per short transaction (webhooks take turns).
-
-        All of them, not one batch a turn: more than SKIP_BATCH a second would leave a growing backlog.
-        """
+        All of them, not one batch a turn: more than SKIP_BATCH a second would leave a growing backlog."""
         skipped = 0
         while not self._poller.stopping:
             with self.db.transaction() as conn:

@@ -46,9 +46,8 @@ class Reply:
 class Replier:
     """Word the reply to one committed message from its reading and the rows (outbox.py sends it).
 
-    `report_link(psid_hash)`: the person's report link, or None when links are not set up.
-    `ai` and `rate`: with AI on, the model may rephrase a summary or read a question the
-    reader could not, within its rate limit; every number still comes from the rows.
+    `report_link(psid_hash)`: the person's report link, or None when links are not set up. With `ai`, the model
+    may rephrase a summary or read a question the reader could not, within `rate`; numbers come from the rows.
     """
 
     def __init__(self, *, now: Callable[[], dt.datetime] = times.utc_now, ai: AiClient | None = None,
@@ -118,11 +117,9 @@ class Replier:
 
     def _did_you_mean(self, record: Saved, conn: sqlite3.Connection) -> Reply:
         command = record.reading.command
-        if command.topic == "question":
-            asked = self._model_query(record)
-            if asked is not None:
-                return self._summary(dataclasses.replace(record, reading=dataclasses.replace(
-                    record.reading, command=asked)), conn)
+        if command.topic == "question" and (asked := self._model_query(record)) is not None:
+            return self._summary(dataclasses.replace(record, reading=dataclasses.replace(
+                record.reading, command=asked)), conn)
         return Reply(words.DID_YOU_MEAN.get(command.topic, words.HINT))
 
     def _report(self, record: Saved, conn: sqlite3.Connection) -> Reply:
