@@ -103,9 +103,7 @@ def retry_after(value: str | None, now: Callable[[], float] = time.time) -> floa
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    if when.tzinfo is None:
-        return None
-    return max(when.timestamp() - now(), 0.0)
+    return max(when.timestamp() - now(), 0.0) if when.tzinfo else None  # a date without a zone is unreadable
 
 
 def _read(response: requests.Response, max_bytes: int) -> bytes:

@@ -224,11 +224,8 @@ def uncategorized_expenses(conn: sqlite3.Connection, message_id: int) -> list:
 
 
 def set_ai_category(conn: sqlite3.Connection, expense_id: int, description: str, category: str) -> bool:
-    """Set the AI's category on the row it was asked about, unless one was set meanwhile.
-
-    Only while the row still has the description the model was given (an edit since changes it),
-    and a person's #category always wins.
-    """
+    """Set the AI's category on the row it was asked about while the row still has the description the
+    model was given (an edit since changes it) and no category (a person's #category always wins)."""
     return conn.execute(
         "UPDATE expenses"
         " SET category = ?, category_source = 'ai'"
@@ -495,11 +492,9 @@ def message_categories(conn: sqlite3.Connection, message_id: int) -> list[str]:
 
 
 def save_pending_replies(conn: sqlite3.Connection, replies: Iterable[tuple]) -> int:
-    """Keep replies that could not be sent before a stop: (psid_hash, mid, recipient, message, sent_at, queued_at).
-
-    Not one that answers a message its person erased since (the reply to the confirmation itself
-    stays). Return how many were kept.
-    """
+    """Keep replies that could not be sent before a stop, (psid_hash, mid, recipient, message, sent_at,
+    queued_at), but not one to a message its person erased since (the reply to the confirmation itself
+    stays); return how many were kept."""
     return sum(conn.execute(
         "INSERT INTO pending_replies (psid_hash, mid, recipient, message, sent_at, queued_at)"
         " SELECT ?1, ?2, ?3, ?4, ?5, ?6"

@@ -29,9 +29,8 @@ RESTART_FRAMES = 1024
 class WalKeeper:
     """Keep the WAL open and small: a connection of its own, and a checkpoint every interval.
 
-    While one connection stays open, closing a request's connection does not checkpoint and
-    delete the WAL, a copy and an fsync each write would pay for otherwise; checkpointing here,
-    on a timer, keeps that off the request path. A PASSIVE checkpoint never waits for anyone.
+    While one connection stays open, closing a request's connection does not checkpoint and delete
+    the WAL, a copy and an fsync each write would pay for otherwise: checkpoints run here, on a timer.
     """
 
     def __init__(self, db: Database, interval: float = 1.0, limit: int = WAL_LIMIT):

@@ -214,7 +214,11 @@ class Outbox:
             self._word(jobs, self.replier)
             if self.graph is None:  # worded and logged, not sent
                 return
-            sendable = [job for job in jobs if job.message is not None and self._addressable(job)]
+            for job in jobs:
+                if job.message is not None and job.psid is None:
+                    log_event(logger, "reply_failed", level=logging.WARNING, psid_hash=job.psid_hash, mid=job.mid,
+                              code=None, reason="recipient not known after a restart")
+            sendable = [job for job in jobs if job.message is not None and job.psid is not None]
             if sendable:
                 for job, error in zip(sendable, self._deliver(sendable)):
                     self._settle(job, error)
@@ -247,13 +251,6 @@ class Outbox:
                 if job.message is None:
                     log_event(logger, "reply_compose_failed", level=logging.ERROR, psid_hash=job.psid_hash,
                               mid=job.mid, reason=str(exc))
-
-    def _addressable(self, job: Job) -> bool:
-        if job.psid is not None:
-            return True
-        log_event(logger, "reply_failed", level=logging.WARNING, psid_hash=job.psid_hash, mid=job.mid,
-                  code=None, reason="recipient not known after a restart")
-        return False
 
     def _deliver(self, jobs: list[Job]) -> list[GraphError | None]:
         """Send the batch: one call for one reply, a batch request for several; per job, None or its error."""
