@@ -39,10 +39,7 @@ class AiError(Exception):
 
 
 class AiClient:
-    """POST {base_url}/chat/completions, each call within `timeout` seconds.
-
-    `http`: the outbound client to call through (else one of its own).
-    """
+    """POST {base_url}/chat/completions, each call within `timeout` s; `http`: the outbound client (else its own)."""
 
     def __init__(self, base_url: str, api_key: str, model: str, timeout: float, *,
                  http: outbound.Client | None = None, clock: Callable[[], float] = time.monotonic):
@@ -84,8 +81,17 @@ class AiClient:
         return content
 
     def categorize(self, description: str) -> str:
-        """Ask for one category from CATEGORIES; return it, or raise AiError for anything else."""
-        return read_category(self.complete(CATEGORIZE_PROMPT, description, json_object=True))
+        """Ask for one category from CATEGORIES: {"category": "<known>"} or a bare known word; raise AiError."""
+        content = self.complete(CATEGORIZE_PROMPT, description, json_object=True)
+        answer = content if content.strip().lower() in CATEGORIES else _parse_json(content)
+        if isinstance(answer, dict):
+            answer = answer.get("category")
+        if not isinstance(answer, str):
+            raise AiError('answer is not {"category": "<name>"}')
+        category = answer.strip().lower()
+        if category not in CATEGORIES:
+            raise AiError("answer names an unknown category")
+        return category
 
     def rephrase(self, plain_summary: str) -> str:
         """Ask for a friendlier wording of a computed summary (rephrasing_is_faithful judges it)."""
@@ -106,22 +112,6 @@ class AiClient:
             raise AiError(str(exc)) from None
         self._rest = 0.0
         return data
-
-
-def read_category(content: str) -> str:
-    """Accept {"category": "<known>"} or a bare known category word; raise AiError for anything else."""
-    word = content.strip().lower()
-    if word in CATEGORIES:
-        return word
-    answer = _parse_json(content)
-    if isinstance(answer, dict):
-        answer = answer.get("category")
-    if not isinstance(answer, str):
-        raise AiError('answer is not {"category": "<name>"}')
-    category = answer.strip().lower()
-    if category not in CATEGORIES:
-        raise AiError("answer names an unknown category")
-    return category
 
 
 def _parse_json(data: str | bytes):

@@ -1,12 +1,9 @@
 """Outbound HTTP: one requests.Session whose every call ends by a whole-call deadline, whatever the server does.
 
-requests' own timeouts bound each socket operation, not the call: a server that sends its headers,
-or its body, a byte at a time keeps a call with `timeout=2` waiting for minutes. So every socket of
-this session is wrapped (by the adapter's connection classes) in a `_DeadlineSocket`: before each
-send and receive it sets the socket's timeout to the time left in the current call, and raises
-once none is left. The current call's deadline is kept per thread (a connection serves one call
-at a time, on the caller's thread), so no thread is started per call. A TLS handshake is bounded
-too: Python applies a socket's timeout to a whole handshake, and it is set to the time left first.
+requests' own timeouts bound each socket operation, not the call: a server that trickles its answer
+a byte at a time keeps a call with `timeout=2` waiting for minutes. So every socket is a
+`_DeadlineSocket`, each send and receive given only the time left in the call (docs/ARCHITECTURE.md).
+The deadline is kept per thread: a connection serves one call at a time, on the caller's thread.
 
 The environment is not read (no proxies, CA bundle or .netrc from it), no cookie is kept, no
 redirect is followed, and an answer's size is capped. Callers put tokens in headers, never in a URL.
@@ -37,11 +34,8 @@ FAILURES = (requests.RequestException, urllib3.exceptions.HTTPError, http.client
 
 
 class OutboundError(Exception):
-    """No usable answer: `status` is the HTTP status (None: no answer at all).
-
-    `retry_after`: the seconds the server asked to wait (Retry-After), if it did; `body`: a non-2xx
-    answer's body (at most the call's size cap), for the caller to read.
-    """
+    """No usable answer: `status` is the HTTP status (None: no answer at all), `retry_after` the seconds
+    the server asked to wait (Retry-After), if it did, `body` a non-2xx answer's body (within the size cap)."""
 
     def __init__(self, message: str, status: int | None = None, retry_after: float | None = None,
                  body: bytes = b""):
@@ -73,8 +67,7 @@ class Client:
                 data: dict | str | bytes | None = None, max_bytes: int = MAX_ANSWER_BYTES) -> bytes:
         """Make one call and return the body of its 2xx answer; raise OutboundError otherwise.
 
-        The call ends within `timeout` seconds (connect, send, headers and body), or by `cutoff()`
-        (a time.monotonic() value, read again during the call) if that comes first.
+        It ends within `timeout` seconds, or by `cutoff()` (time.monotonic(), read again during the call) if sooner.
         """
         started = time.monotonic()
         ends = (lambda: min(started + timeout, cutoff())) if cutoff else (lambda: started + timeout)
@@ -110,9 +103,7 @@ def retry_after(value: str | None, now: Callable[[], float] = time.time) -> floa
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    if when.tzinfo is None:
-        return None
-    return max(when.timestamp() - now(), 0.0)
+    return max(when.timestamp() - now(), 0.0) if when.tzinfo else None  # a date without a zone is unreadable
 
 
 def _read(response: requests.Response, max_bytes: int) -> bytes:
@@ -238,20 +229,14 @@ class _DeadlineConnection:
         self.sock = _DeadlineSocket(self.sock)
 
 
-class _HTTPConnection(_DeadlineConnection, HTTPConnection):
-    pass
-
-
-class _HTTPSConnection(_DeadlineConnection, HTTPSConnection):
-    pass
-
-
 class _HTTPPool(HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
+    class ConnectionCls(_DeadlineConnection, HTTPConnection):
+        pass
 
 
 class _HTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
+    class ConnectionCls(_DeadlineConnection, HTTPSConnection):
+        pass
 
 
 class _DeadlineAdapter(HTTPAdapter):

@@ -114,10 +114,8 @@ def day_totals(conn: sqlite3.Connection, psid_hash: str, start: str, end: str, u
 
 
 def category_totals(conn: sqlite3.Connection, psid_hash: str, start: str | None, end: str | None) -> list:
-    """Sum one person's expenses in [start, end) per currency and category, largest first.
-
-    Whole UTC days come from expense_days; only the rows of the part-days at the ends are read.
-    """
+    """Sum one person's expenses in [start, end) per currency and category, largest first: whole UTC
+    days come from expense_days, and only the rows of the part-days at the ends are read."""
     first_day, last_day, before, after = _split(start or _EARLIEST, end or _LATEST)
     return conn.execute(
         "SELECT currency, nullif(category, '') AS category, sum(total_minor) AS total_minor, sum(count) AS count"
@@ -192,12 +190,8 @@ def expenses_of(conn: sqlite3.Connection, psid_hash: str) -> list:
     return expenses_between(conn, psid_hash, _EARLIEST, _LATEST).fetchall()
 
 
-def due_jobs(conn: sqlite3.Connection, now: str, limit: int) -> list[int]:
-    """Message ids of pending jobs whose time has come, oldest first."""
-    return [job["message_id"] for job in _due_jobs(conn, now, limit)]
-
-
-def _due_jobs(conn: sqlite3.Connection, now: str, limit: int) -> list:
+def due_jobs(conn: sqlite3.Connection, now: str, limit: int) -> list:
+    """Pending jobs whose time has come, oldest first: message_id, psid_hash, mid."""
     return conn.execute(
         "SELECT message_id, psid_hash, mid"
         " FROM job_details"
@@ -231,11 +225,8 @@ def uncategorized_expenses(conn: sqlite3.Connection, message_id: int) -> list:
 
 
 def set_ai_category(conn: sqlite3.Connection, expense_id: int, description: str, category: str) -> bool:
-    """Set the AI's category on the row it was asked about, unless one was set meanwhile.
-
-    Only while the row still has the description the model was given (an edit since changes it),
-    and a person's #category always wins.
-    """
+    """Set the AI's category on the row it was asked about while the row still has the description the
+    model was given (an edit since changes it) and no category (a person's #category always wins)."""
     return conn.execute(
         "UPDATE expenses"
         " SET category = ?, category_source = 'ai'"
@@ -270,7 +261,7 @@ def postpone_job(conn: sqlite3.Connection, message_id: int, run_after: str, now:
 
 def skip_due_jobs(conn: sqlite3.Connection, now: str, limit: int) -> list:
     """End due pending jobs `skipped` (AI off); return their message_id, psid_hash, mid."""
-    jobs = _due_jobs(conn, now, limit)
+    jobs = due_jobs(conn, now, limit)
     conn.executemany(
         "UPDATE jobs SET status = 'skipped', updated_at = ? WHERE message_id = ?",
         [(now, job["message_id"]) for job in jobs],
@@ -502,11 +493,9 @@ def message_categories(conn: sqlite3.Connection, message_id: int) -> list[str]:
 
 
 def save_pending_replies(conn: sqlite3.Connection, replies: Iterable[tuple]) -> int:
-    """Keep replies that could not be sent before a stop: (psid_hash, mid, recipient, message, sent_at, queued_at).
-
-    Not one that answers a message its person erased since (the reply to the confirmation itself
-    stays). Return how many were kept.
-    """
+    """Keep replies that could not be sent before a stop, (psid_hash, mid, recipient, message, sent_at,
+    queued_at), but not one to a message its person erased since (the reply to the confirmation itself
+    stays); return how many were kept."""
     return sum(conn.execute(
         "INSERT INTO pending_replies (psid_hash, mid, recipient, message, sent_at, queued_at)"
         " SELECT ?1, ?2, ?3, ?4, ?5, ?6"

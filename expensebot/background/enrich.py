@@ -1,12 +1,10 @@
 """AI enrichment in the background: the jobs table is the queue, the database the only memory.
 
 A poller thread takes due jobs from the database (woken after each commit, and every second),
-never more than the pool can run, so 100,000 pending jobs cost no RAM. Each job asks the model
-for the category of the message's uncategorised expenses; a failure is retried with backoff a
-few times, then the job stays `error` with its reason. While the model rests after failing to
-answer (ai.py), no job is taken: jobs wait `pending`, untouched. With AI off, ingest writes each
-job `skipped` in its message's own transaction; the poller ends in bulk any found pending (left
-from a run with AI on, or re-queued by `jobs --retry`). Nothing here can touch or delay a write.
+never more than the pool can run, so 100,000 pending jobs cost no RAM. A failure is retried with
+backoff, then the job stays `error` with its reason; while the model rests (ai.py), jobs wait
+`pending`, untouched. With AI off they end `skipped` (docs/DURABILITY.md). Nothing here can touch
+or delay a write.
 """
 
 from __future__ import annotations
@@ -72,8 +70,8 @@ class Enricher:
             if free <= 0:
                 return 0
             with self.db.connection() as conn:
-                due = [i for i in store.due_jobs(conn, now, free + len(self._in_flight))
-                       if i not in self._in_flight][:free]
+                due = [job["message_id"] for job in store.due_jobs(conn, now, free + len(self._in_flight))
+                       if job["message_id"] not in self._in_flight][:free]
             self._in_flight.update(due)
         for message_id in due:
             self._pool.submit(self.run_job, message_id)
@@ -137,12 +135,8 @@ class Enricher:
                   psid_hash=job["psid_hash"], mid=job["mid"], status=status, **fields)
 
     def _skip_all(self, now: str) -> int:
-        """AI off: end every due job `skipped`, SKIP_BATCH per transaction, without a single AI call.
-
-        All of them, not one batch a turn: more than SKIP_BATCH messages a second would otherwise
-        leave a growing backlog `pending`. Each batch is its own short write, so webhooks take
-        turns with it.
-        """
+        """AI off: end every due job `skipped`, SKIP_BATCH per short transaction (webhooks take turns).
+        All of them, not one batch a turn: more than SKIP_BATCH a second would leave a growing backlog."""
         skipped = 0
         while not self._poller.stopping:
             with self.db.transaction() as conn:

@@ -16,13 +16,9 @@ from expensebot.periodic import Periodic
 
 logger = logging.getLogger(__name__)
 
-# The WAL may grow to this many bytes before writers are paused to empty it (a TRUNCATE checkpoint).
-WAL_LIMIT = 64 * 1024 * 1024
-# A commit that changed at least this many rows looks at the WAL's size right away: batches of
-# deliveries can write megabytes between two turns of the keeper.
-LARGE_COMMIT = 100
-# After a TRUNCATE checkpoint that readers kept from finishing, PASSIVE ones only for this many turns.
-TRUNCATE_BACKOFF_TURNS = 10
+WAL_LIMIT = 64 * 1024 * 1024  # bytes the WAL may grow to before writers are paused to empty it (TRUNCATE)
+LARGE_COMMIT = 100  # rows: such a commit looks at the WAL's size at once (megabytes can come between two turns)
+TRUNCATE_BACKOFF_TURNS = 10  # after a TRUNCATE that readers kept from finishing, PASSIVE ones only for this long
 # A WAL this many frames long (4 MiB) still written to since the last turn is checkpointed a second
 # time with this process' writers paused for a moment: readers started meanwhile are done, so the
 # next write starts the WAL over. Under sustained load the WAL stays small instead of growing to
@@ -33,9 +29,8 @@ RESTART_FRAMES = 1024
 class WalKeeper:
     """Keep the WAL open and small: a connection of its own, and a checkpoint every interval.
 
-    While one connection stays open, closing a request's connection does not checkpoint and
-    delete the WAL, a copy and an fsync each write would pay for otherwise; checkpointing here,
-    on a timer, keeps that off the request path. A PASSIVE checkpoint never waits for anyone.
+    While one connection stays open, closing a request's connection does not checkpoint and delete
+    the WAL, a copy and an fsync each write would pay for otherwise: checkpoints run here, on a timer.
     """
 
     def __init__(self, db: Database, interval: float = 1.0, limit: int = WAL_LIMIT):

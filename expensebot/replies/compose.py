@@ -1,9 +1,8 @@
 """The words of a reply, composed after the commit from the message's reading and the rows.
 
-Everything a reply shows beyond the reading is read here, on the one read connection its batch
-is given (replies/outbox.py), as the rows stood right after the message's own commit: an expense
-reply's day total counts no expense stored after the message's last one (`upto`), however late
-the reply is composed. REPLIES maps every command (chat/meaning.COMMAND_NAMES) to its reply.
+The rows are read as they stood right after the message's own commit: an expense reply's day total
+counts no expense stored after the message's last one (`upto`), however late it is composed
+(docs/REPLIES.md). REPLIES maps every command (chat/meaning.COMMAND_NAMES) to its reply.
 """
 
 from __future__ import annotations
@@ -47,9 +46,8 @@ class Reply:
 class Replier:
     """Word the reply to one committed message from its reading and the rows (outbox.py sends it).
 
-    `report_link(psid_hash)`: the person's report link, or None when links are not set up.
-    `ai` and `rate`: with AI on, the model may rephrase a summary or read a question the
-    reader could not, within its rate limit; every number still comes from the rows.
+    `report_link(psid_hash)`: the person's report link, or None when links are not set up. With `ai`, the model
+    may rephrase a summary or read a question the reader could not, within `rate`; numbers come from the rows.
     """
 
     def __init__(self, *, now: Callable[[], dt.datetime] = times.utc_now, ai: AiClient | None = None,
@@ -119,11 +117,9 @@ class Replier:
 
     def _did_you_mean(self, record: Saved, conn: sqlite3.Connection) -> Reply:
         command = record.reading.command
-        if command.topic == "question":
-            asked = self._model_query(record)
-            if asked is not None:
-                return self._summary(dataclasses.replace(record, reading=dataclasses.replace(
-                    record.reading, command=asked)), conn)
+        if command.topic == "question" and (asked := self._model_query(record)) is not None:
+            return self._summary(dataclasses.replace(record, reading=dataclasses.replace(
+                record.reading, command=asked)), conn)
         return Reply(words.DID_YOU_MEAN.get(command.topic, words.HINT))
 
     def _report(self, record: Saved, conn: sqlite3.Connection) -> Reply:

@@ -54,11 +54,7 @@ _BESIDE = 4
 
 
 def rephrasing_is_faithful(plain: str, rephrased: str) -> bool:
-    """True when the rephrasing states nothing the plain summary does not (the rules: docs/CHAT.md).
-
-    Numbers compare by value ("1,200.50" is "1200.5"; "25%" is not "25.00"); currencies, period words,
-    category names and each category's amount must be the summary's.
-    """
+    """True when the rephrasing states nothing the plain summary does not (the rules: docs/CHAT.md)."""
     if not plain.strip() or not rephrased.strip() or len(rephrased) > MAX_REPHRASING_CHARS:
         return False
     plain_words = set(_WORD.findall(plain.casefold()))

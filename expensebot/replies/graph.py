@@ -1,7 +1,6 @@
 """Graph API calls over the outbound client: the token in a header, appsecret_proof on every call, one error.
 
-The page token travels only in the `Authorization: Bearer` header, never in a URL, so no proxy log
-or library warning can show it. Bodies are plain `json.dumps` and form encoding.
+The token is never in a URL, so no proxy log or library warning can show it (docs/REPLIES.md, "The Graph client").
 """
 
 from __future__ import annotations
@@ -24,10 +23,8 @@ MAX_BATCH = 50  # Graph's limit on items in one batch request
 
 
 class GraphError(Exception):
-    """A Graph call failed: `code`/`subcode` from Graph's error object, `retryable` if trying later may help.
-
-    `status` is the HTTP status (None: no answer), `retry_after` the seconds Graph asked to wait, if it did.
-    """
+    """A Graph call failed: `code`/`subcode` from Graph's error object, `retryable` if trying later may help,
+    `status` the HTTP status (None: no answer), `retry_after` the seconds Graph asked to wait, if it did."""
 
     def __init__(self, message: str, code: int | None = None, subcode: int | None = None,
                  retryable: bool = False, status: int | None = None, retry_after: float | None = None):
@@ -68,9 +65,8 @@ def batch_item(psid: str, message: dict) -> dict:
 class GraphClient:
     """Calls to one Graph API version root, such as https://graph.facebook.com/v25.0; thread-safe.
 
-    `appsecret_proof` goes with every call (in the body of a POST, the query of a GET). A call ends
-    within `timeout` seconds whatever the server does, or by `cutoff` (a time.monotonic() value) if
-    sooner; a failure raises GraphError. `http`: the outbound client to use (else one of its own).
+    A call ends within `timeout` seconds whatever the server does, or by `cutoff` (a time.monotonic()
+    value) if sooner; a failure raises GraphError. `http`: the outbound client to use (else its own).
     """
 
     def __init__(self, graph_url: str, token: str, app_secret: str, *, timeout: float = CALL_TIMEOUT,

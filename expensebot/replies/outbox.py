@@ -1,8 +1,5 @@
-"""Replies on their way out: per-person queues, one dispatcher, a small pool of senders.
+"""Replies on their way out: per-person queues, one dispatcher, a small pool of senders (docs/REPLIES.md).
 
-The request thread only queues (`submit`); the dispatcher claims the next reply of up to MAX_BATCH
-people, one in flight per person, and a sender words and sends the batch (docs/REPLIES.md).
-Replies still queued when the bot stops are kept in `pending_replies` (the PSID sealed).
 `Addresses` keeps, in memory only, the PSID to answer for each psid_hash: ingest sees only psid_hash.
 """
 
@@ -118,9 +115,8 @@ class Outbox:
 
     def submit(self, saved: list[Saved]) -> None:
         """Queue a reply for every saved message (called after the commit); never blocks on sending."""
-        jobs = [Job(record.message.psid_hash, record.message.mid, record.message.sent_ms,
-                    self.addresses.get(record.message.psid_hash), record) for record in saved]
-        self._enqueue(jobs)
+        self._enqueue([Job(record.message.psid_hash, record.message.mid, record.message.sent_ms,
+                           self.addresses.get(record.message.psid_hash), record) for record in saved])
 
     def dispatch(self) -> None:
         """Hand batches of ready replies to free senders (the dispatcher's turn)."""
@@ -147,7 +143,7 @@ class Outbox:
             time.sleep(0.005)
 
     def close(self) -> None:
-        """Take no more replies, send what can go in GRACE, keep the rest for the restart; return within CLOSE_WITHIN."""
+        """Take no more replies, send what can go in GRACE, keep the rest for the restart; back within CLOSE_WITHIN."""
         started = time.monotonic()
         with self._lock:
             self._closed = True
@@ -190,7 +186,7 @@ class Outbox:
             self._dispatcher.wake()
 
     def _claim(self) -> list[Job]:
-        """Take the next reply of up to MAX_BATCH ready people (the lock held); one that waits for the model goes alone."""
+        """Take the next reply of up to MAX_BATCH ready people (lock held); one that waits for the model goes alone."""
         now = time.monotonic()
         batch: list[Job] = []
         for psid_hash, queue in self._queues.items():
@@ -218,7 +214,11 @@ class Outbox:
             self._word(jobs, self.replier)
             if self.graph is None:  # worded and logged, not sent
                 return
-            sendable = [job for job in jobs if job.message is not None and self._addressable(job)]
+            for job in jobs:
+                if job.message is not None and job.psid is None:
+                    log_event(logger, "reply_failed", level=logging.WARNING, psid_hash=job.psid_hash, mid=job.mid,
+                              code=None, reason="recipient not known after a restart")
+            sendable = [job for job in jobs if job.message is not None and job.psid is not None]
             if sendable:
                 for job, error in zip(sendable, self._deliver(sendable)):
                     self._settle(job, error)
@@ -252,13 +252,6 @@ class Outbox:
                     log_event(logger, "reply_compose_failed", level=logging.ERROR, psid_hash=job.psid_hash,
                               mid=job.mid, reason=str(exc))
 
-    def _addressable(self, job: Job) -> bool:
-        if job.psid is not None:
-            return True
-        log_event(logger, "reply_failed", level=logging.WARNING, psid_hash=job.psid_hash, mid=job.mid,
-                  code=None, reason="recipient not known after a restart")
-        return False
-
     def _deliver(self, jobs: list[Job]) -> list[GraphError | None]:
         """Send the batch: one call for one reply, a batch request for several; per job, None or its error."""
         try:
@@ -284,11 +277,8 @@ class Outbox:
                   code=error.code, subcode=error.subcode, reason=str(error))
 
     def _keep(self, jobs: list[Job]) -> None:
-        """Keep unsent replies in the database for the restart (their PSID sealed); or log them dropped.
-
-        Worded without the model (a stop waits for no AI call); a reply to a message its person has
-        erased since is not kept.
-        """
+        """Keep unsent replies for the restart (PSID sealed), or log them dropped; worded without the model
+        (a stop waits for no AI call). A reply to a message its person has erased since is not kept."""
         keepable = [job for job in jobs if job.psid is not None and self.sealer is not None]
         for job in jobs:
             if job not in keepable:

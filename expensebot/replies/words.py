@@ -11,12 +11,7 @@ import zoneinfo
 
 from expensebot.chat import rules
 from expensebot.chat.meaning import DELETE_CANCEL, DELETE_CONFIRM
-from expensebot.chat.parser import (
-    MIXED_CURRENCIES,
-    PER_ONE_OR_ALL,
-    QUANTITY_ONLY,
-    with_date,
-)
+from expensebot.chat.parser import MIXED_CURRENCIES, PER_ONE_OR_ALL, QUANTITY_ONLY, with_date
 from expensebot.money import format_amount, minor_digits
 from expensebot.settings import Settings
 from expensebot.summary import BudgetUse, Summary
@@ -123,8 +118,7 @@ def summary_reply(summary: Summary) -> str:
         return f"{summary.label}: no expenses."
     lines = []
     for total in summary.currencies:
-        noun = "expense" if total.count == 1 else "expenses"
-        lines.append(f"{summary.label}: {format_amount(total.total_minor, total.currency)} in {total.count} {noun}")
+        lines.append(f"{summary.label}: {format_amount(total.total_minor, total.currency)} in {_expenses(total.count)}")
         top = [f"{c.category or 'uncategorized'} {format_amount(c.total_minor, total.currency)}"
                for c in total.categories[:3]]
         lines.append("Top: " + ", ".join(top))
@@ -145,8 +139,8 @@ def question_reply(summary: Summary, term: str | None) -> str:
         return summary_reply(summary)
     if not summary.currencies:
         return f"{summary.label}: nothing on {term}."
-    return fit([f"{summary.label}, {term}: {format_amount(t.total_minor, t.currency)} in {t.count} "
-                f"{'expense' if t.count == 1 else 'expenses'}" for t in summary.currencies])
+    return fit([f"{summary.label}, {term}: {format_amount(t.total_minor, t.currency)} in {_expenses(t.count)}"
+                for t in summary.currencies])
 
 
 def edited_command_reply(text: str) -> str:
@@ -239,8 +233,7 @@ def late_setting_reply(settings: Settings) -> str:
 
 def reread_line(count: int) -> str:
     """Say that expenses sent after a setting that arrived late were read again with it."""
-    noun = "expense" if count == 1 else "expenses"
-    return f"It reached me late: {count} {noun} you sent after it now follow it too."
+    return f"It reached me late: {_expenses(count)} you sent after it now follow it too."
 
 
 def late_budget_reply(category: str) -> str:
@@ -257,6 +250,10 @@ def fit(lines: list[str]) -> str:
             return (text + "\n…") if text else line[:MAX_REPLY_CHARS - 1] + "…"
         text = candidate
     return text
+
+
+def _expenses(count: int) -> str:
+    return f"{count} expense" if count == 1 else f"{count} expenses"
 
 
 def _expense_line(expense, today: dt.date) -> str:
