@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from expensebot import money
+from expensebot.settings import Settings
 
 DEFAULT_GRAPH_URL = "https://graph.facebook.com/v25.0"
 MAX_AI_TIMEOUT = 3.0
@@ -71,6 +72,11 @@ class Config:
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.tz)
+
+    @property
+    def defaults(self) -> Settings:
+        """The bot's own settings: a person's where theirs are unset or unusable."""
+        return Settings(self.currency, self.tz)
 
     def __repr__(self) -> str:
         # Secrets must never reach a log line or a traceback through repr().

@@ -31,7 +31,6 @@ from expensebot.ingest.write import Ingest
 from expensebot.logs import log_event
 from expensebot.ops import checks, demo, envfile, profile, restore
 from expensebot.service import Service
-from expensebot.settings import Settings
 from expensebot.web import export as export_csv
 from expensebot.web.server import make_server
 
@@ -143,7 +142,7 @@ def hash_psid(config: Config, args) -> int:
 def print_summary(config: Config, args) -> int:
     """Print a person's totals for a period, computed from the rows, as JSON."""
     with _database(config).connection() as conn:
-        zone = store.settings_of(conn, args.psid_hash, Settings(config.currency, config.tz)).zone
+        zone = store.settings_of(conn, args.psid_hash, config.defaults).zone
         computed = summary.summarize(conn, args.psid_hash, args.period, times.utc_now(), zone)
     print(json.dumps({"psid_hash": args.psid_hash, **computed.as_json()}, indent=2))
     return 0
@@ -232,8 +231,8 @@ def replay_spool(config: Config, args) -> int:
              + checks.owner_problems(config.db_path) + checks.spool_problems(config.spool_dir))
     written = still_spooled = 0
     if config.spool_dir.is_dir():  # else nothing is spooled, and opening the spool would create it
-        ingest = Ingest(Database(config.db_path).open(), Spool(config.spool_dir).open(),
-                        Settings(config.currency, config.tz), ai_enabled=config.ai_enabled)
+        ingest = Ingest(Database(config.db_path).open(), Spool(config.spool_dir).open(), config.defaults,
+                        ai_enabled=config.ai_enabled)
         written, still_spooled = ingest.replay(), ingest.spool.depth()
     log_event(logger, "spool_replayed_by_hand", messages=written, still_spooled=still_spooled,
               spool=str(config.spool_dir))

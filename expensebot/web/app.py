@@ -26,7 +26,6 @@ from expensebot.ingest.spool import SpoolError
 from expensebot.ingest.write import Ingest
 from expensebot.logs import log_event
 from expensebot.replies.outbox import Addresses
-from expensebot.settings import Settings
 from expensebot.web import privacy, report
 from expensebot.web.reads import database_required
 
@@ -115,7 +114,7 @@ def create_app(config: Config, db: Database, ingest: Ingest,
         if period not in summary.PERIODS:
             raise bottle.HTTPError(400, f"period must be one of {', '.join(summary.PERIODS)}")
         with db.connection() as conn:
-            zone = store.settings_of(conn, psid_hash, Settings(config.currency, config.tz)).zone
+            zone = store.settings_of(conn, psid_hash, config.defaults).zone
             computed = summary.summarize(conn, psid_hash, period, now(), zone)
         return _json({"psid_hash": psid_hash, **computed.as_json()})
 

@@ -1,6 +1,6 @@
 """A person's report page: signed, expiring links; the month drawn from the rows as HTML and SVG.
 
-The token's layout and every check on it: docs/REPORT.md.
+The token's layout and every check on it, the rate limit's client address, heavy months: docs/REPORT.md.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import bottle
 
-from expensebot import settings, store, times
+from expensebot import store, times
 from expensebot.config import Config
 from expensebot.db import Database
 from expensebot.limits import RateLimiter
@@ -46,8 +46,8 @@ _MONTH_RE = re.compile(r"([0-9]{4})-([0-9]{2})")
 RATE_PER_MINUTE = 60     # report requests per client address per minute (a page is 2: HTML and CSS)
 RATE_ADDRESSES = 10_000  # addresses remembered at once; the least recent is forgotten first
 MAX_LISTED = 1_000       # expenses listed on a page; the CSV always has all of them
-# A month of 100,000 expenses takes about a second of CPU as CSV (bench/bench_report_load.py), and
-# Python runs one thread at a time: two at once keep the machine busy without starving webhooks.
+# A month of 100,000 expenses takes about a second of CPU as CSV, and Python runs one thread at a
+# time: two at once keep the machine busy without starving webhooks.
 RENDERS_AT_ONCE = 2
 RENDERS_WAITING = 2      # requests that may wait for a turn (each holds a thread); more get 503 at once
 RENDER_PATIENCE = 2.0    # seconds one waits before it is answered 503 with Retry-After
@@ -113,11 +113,6 @@ def link_for(config: Config, psid_hash: str, now: dt.datetime) -> str | None:
     return f"{config.public_url}/report/{make_token(link_key(config.psid_hash_key), psid_hash, now)}/"
 
 
-def person_settings(conn: sqlite3.Connection, psid_hash: str, config: Config) -> settings.Settings:
-    """The person's settings; the bot's own where theirs are unset or unusable."""
-    return store.settings_of(conn, psid_hash, settings.Settings(config.currency, config.tz))
-
-
 def trusted_peers(config: Config) -> frozenset:
     """The addresses of EXPENSEBOT_TRUSTED_PROXIES, as client_address compares them."""
     return frozenset(_unmapped(ipaddress.ip_address(value)) for value in config.trusted_proxies)
@@ -125,11 +120,7 @@ def trusted_peers(config: Config) -> frozenset:
 
 class RenderTurns:
     """At most `at_once` pages or CSVs drawn at once; `waiting` more requests wait up to `patience`
-    seconds for a turn, and any beyond those are turned away at once.
-
-    So report requests hold at most RENDER_THREADS request threads, whatever the load: the rest
-    stay free for webhooks (server.SERVER_THREADS).
-    """
+    seconds for a turn, and any beyond those are turned away at once."""
 
     def __init__(self, at_once: int = RENDERS_AT_ONCE, waiting: int = RENDERS_WAITING,
                  patience: float = RENDER_PATIENCE):
@@ -155,13 +146,8 @@ class RenderTurns:
 
 
 def client_address(environ: dict, trusted: frozenset = frozenset()) -> str:
-    """The address to rate-limit: the peer, or what a reverse proxy the operator named says it saw.
-
-    Only a peer in `trusted` (trusted_peers) is believed, and only the last X-Forwarded-For entry:
-    the one that proxy appended. Earlier entries are whatever the client chose to send. An IPv4
-    address that arrives IPv6-mapped (::ffff:a.b.c.d, from a dual-stack socket) counts as the
-    IPv4 address.
-    """
+    """The address to rate-limit: the peer, or the last X-Forwarded-For entry when the peer is `trusted`
+    (trusted_peers): the one that proxy appended. An IPv4-mapped address counts as the IPv4 address."""
     peer = environ.get("REMOTE_ADDR", "")
     try:
         address = _unmapped(ipaddress.ip_address(peer))
@@ -175,11 +161,7 @@ def client_address(environ: dict, trusted: frozenset = frozenset()) -> str:
 
 
 def limit_key(address: str) -> str:
-    """What the limiter counts by: an IPv4 address, or the /64 block of an IPv6 address.
-
-    One IPv6 subscriber usually holds a whole /64 and can pick a new address in it for every
-    request, so counting single IPv6 addresses would not limit anyone.
-    """
+    """What the limiter counts by: an IPv4 address, or the /64 block of an IPv6 address (one subscriber's)."""
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:
@@ -407,7 +389,7 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
             psid_hash = person(conn, token)
             if psid_hash is None:
                 return error_page(403)
-            own = person_settings(conn, psid_hash, config)
+            own = store.settings_of(conn, psid_hash, config.defaults)
             today = now().astimezone(own.zone).date()
             first = parse_month(bottle.request.query.get("month"), today)
             if first is None:
@@ -429,7 +411,7 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
             psid_hash = person(conn, token)
             if psid_hash is None:
                 return error_page(403)
-            zone = person_settings(conn, psid_hash, config).zone
+            zone = store.settings_of(conn, psid_hash, config.defaults).zone
             first = parse_month(bottle.request.query.get("month"), now().astimezone(zone).date())
             if first is None:
                 return error_page(400)
