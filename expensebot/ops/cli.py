@@ -166,7 +166,8 @@ def export(config: Config, args) -> int:
         raise ConfigError(f"--output: {args.output} exists; choose a new file")
     try:
         # A person's expenses: readable by this user only, whatever the umask lets others read.
-        with open(args.output, "x", encoding="utf-8", newline="", opener=_private) as file:
+        with open(args.output, "x", encoding="utf-8", newline="",
+                  opener=lambda path, flags: os.open(path, flags, 0o600)) as file:
             export_csv.write_expenses(file, rows)
     except OSError as exc:
         with contextlib.suppress(OSError):
@@ -174,10 +175,6 @@ def export(config: Config, args) -> int:
         raise Failure(f"export: writing {args.output} failed: {exc.strerror or exc}") from None
     log_event(logger, "exported", path=str(args.output), expenses=len(rows))
     return 0
-
-
-def _private(path: str, flags: int) -> int:
-    return os.open(path, flags, 0o600)
 
 
 def backup(config: Config, args) -> int:
