@@ -145,7 +145,6 @@ class Demo:
     service: Service
     stand_in: SendApiStandIn
     server: waitress.server.BaseWSGIServer
-
     now: Callable[[], dt.datetime]
 
     @classmethod
