@@ -1,9 +1,7 @@
 """expensebot's command line: `expensebot serve`, `expensebot demo`, `expensebot check` and the operator commands.
 
-The only place that reads the environment, configures logging and starts the server. Every line
-it writes to stdout is a JSON object (except what a command is asked to print: a CSV, a summary);
-every problem an operator can cause is one line naming the variable or path, exit status 2 for
-configuration and 1 for other failures. A bug still logs its traceback, inside one JSON line.
+The only place that reads the environment, configures logging and starts the server. Its output, one
+JSON line each (exit status 2 for configuration, 1 for other failures): docs/OPERATIONS.md, "Reading the logs".
 """
 
 from __future__ import annotations
@@ -154,7 +152,7 @@ def export(config: Config, args) -> int:
         rows = store.expenses_of(conn, args.psid_hash)
     if args.output is None:
         try:
-            export_csv.write_expenses(sys.stdout, rows)
+            sys.stdout.writelines(export_csv.expense_chunks(rows))
             sys.stdout.flush()
         except OSError as exc:
             # stdout to /dev/null, so Python's flush at exit cannot fail a second time
@@ -168,7 +166,7 @@ def export(config: Config, args) -> int:
         # A person's expenses: readable by this user only, whatever the umask lets others read.
         with open(args.output, "x", encoding="utf-8", newline="",
                   opener=lambda path, flags: os.open(path, flags, 0o600)) as file:
-            export_csv.write_expenses(file, rows)
+            file.writelines(export_csv.expense_chunks(rows))
     except OSError as exc:
         with contextlib.suppress(OSError):
             args.output.unlink()
@@ -316,6 +314,7 @@ def _positive(value: str) -> int:
 
 
 DB = ("EXPENSEBOT_DB",)
+PSID_HASH = (("--psid-hash",), dict(required=True, type=_psid_hash, help="64 hex digits (see hash-psid)"))
 # name: (function, help, variables read, arguments as (flags, add_argument keywords))
 COMMANDS = {
     "serve": (serve, "run the bot", VARIABLES, []),
@@ -334,10 +333,10 @@ COMMANDS = {
     "hash-psid": (hash_psid, "print the psid_hash of a PSID", ("PSID_HASH_KEY",), [
         (("psid",), dict(type=_psid, help="the person's PSID (digits)"))]),
     "summary": (print_summary, "a person's totals, from the database, as JSON", DB + ("EXPENSEBOT_TZ",), [
-        (("--psid-hash",), dict(required=True, type=_psid_hash, help="64 hex digits (see hash-psid)")),
+        PSID_HASH,
         (("--period",), dict(choices=summary.PERIODS, default="month", help="default month"))]),
     "export": (export, "a person's expenses as CSV", DB, [
-        (("--psid-hash",), dict(required=True, type=_psid_hash, help="64 hex digits (see hash-psid)")),
+        PSID_HASH,
         (("--output",), dict(type=Path, metavar="PATH", help="write to this new file instead of stdout"))]),
     "backup": (backup, "an online, consistent copy of the database", DB, [
         (("path",), dict(help="a new file, or a folder (created if missing; a name ending in / "
