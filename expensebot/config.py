@@ -70,10 +70,6 @@ class Config:
         object.__setattr__(self, "spool_dir", Path(self.spool_dir or f"{self.db_path}.spool"))
 
     @property
-    def zone(self) -> zoneinfo.ZoneInfo:
-        return zoneinfo.ZoneInfo(self.tz)
-
-    @property
     def defaults(self) -> Settings:
         """The bot's own settings: a person's where theirs are unset or unusable."""
         return Settings(self.currency, self.tz)
