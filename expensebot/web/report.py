@@ -34,8 +34,7 @@ from expensebot.web.reads import database_required
 
 LINK_LIFETIME = dt.timedelta(hours=24)
 CLOCK_SKEW = dt.timedelta(minutes=5)  # a token "made" this far in the future still counts
-# psid_hash is HMAC-SHA256(PSID_HASH_KEY, the PSID's UTF-8) and is not secret, so the key's message
-# starts with 0xFF, a byte no UTF-8 text has: no psid_hash can ever equal the links' key.
+# 0xFF first, a byte no UTF-8 text has: no psid_hash can ever equal the links' key (docs/REPORT.md).
 KEY_PURPOSE = b"\xffexpensebot report links v1"
 TOKEN_VERSION = 1
 _TOKEN = struct.Struct(">B32sII")  # version, psid_hash (32 bytes), made, expires (Unix seconds)
@@ -99,8 +98,7 @@ def read_token(key: bytes, token: str, now: dt.datetime) -> Link | None:
     moment = now.timestamp()
     if version != TOKEN_VERSION or made > moment + CLOCK_SKEW.total_seconds() or moment >= expires:
         return None
-    # The key signs what the bot made, but the bound is checked here too: a token may never say
-    # it lasts longer than LINK_LIFETIME from when it was made.
+    # Even one signed with the right key may not last longer than LINK_LIFETIME.
     if expires - made > LINK_LIFETIME.total_seconds():
         return None
     return Link(psid_hash.hex(), made)
@@ -243,11 +241,6 @@ def parse_month(value: str | None, today: dt.date) -> dt.date | None:
 
 def next_month(first: dt.date) -> dt.date:
     return (first + dt.timedelta(days=32)).replace(day=1)
-
-
-def month_bounds(first: dt.date, zone: dt.tzinfo) -> tuple[str, str]:
-    """The UTC bounds [start, end) of the month starting `first` in zone."""
-    return day_bounds(first, zone)[0], day_bounds(next_month(first), zone)[0]
 
 
 def month_page(conn: sqlite3.Connection, psid_hash: str, first: dt.date, today: dt.date, currency: str,
@@ -417,7 +410,8 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
                 return error_page(400)
             if not held.enter_context(turns.turn()):
                 return error_page(503, BUSY_RETRY_AFTER)
-            rows = store.expenses_between(conn, psid_hash, *month_bounds(first, zone))
+            start, end = day_bounds(first, zone)[0], day_bounds(next_month(first), zone)[0]
+            rows = store.expenses_between(conn, psid_hash, start, end)
             _secure("text/csv; charset=utf-8")
             bottle.response.set_header("Content-Disposition", f'attachment; filename="expenses-{first:%Y-%m}.csv"')
             # The connection and the turn go with the rows, and are let go once they are sent.
