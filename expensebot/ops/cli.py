@@ -78,8 +78,14 @@ def check(config: Config, args) -> int:
         log_event(logger, "check_warning", level=logging.WARNING,
                   problem=f"EXPENSEBOT_DB: {config.db_path} does not exist; serve will create it there "
                           f"(is that the path you meant?)")
-    if args.online:
-        _check_graph(config)
+    if args.online:  # Graph refusing the Page token is configuration (exit 2), unreachable a failure (exit 1)
+        try:
+            me = profile.call_graph(config, "GET", "me", {"fields": "id,name"})
+        except profile.GraphError as exc:
+            if exc.code in (190, 100):
+                raise ConfigError(f"FB_PAGE_ACCESS_TOKEN/FB_APP_SECRET: Graph refused them: {exc}") from None
+            raise Failure(str(exc)) from None
+        log_event(logger, "graph_ok", page_id=str(me.get("id", "")))
     log_event(logger, "check_ok", db=str(config.db_path), spool=str(config.spool_dir),
               listen=f"{config.host}:{config.port}", online=args.online, running=running)
     return 0
@@ -89,19 +95,8 @@ def _serving_problems(config: Config, args, port: bool = True) -> list[str]:
     """Every problem `serve` would meet: the values' and the machine's, all at once."""
     return (args.config_problems + config.serving_problems()
             + checks.database_problems(config.db_path, must_exist=False, write=True)
-            + checks.owner_problems(config.db_path)
-            + checks.spool_problems(config.spool_dir) + (checks.port_problems(config.host, config.port) if port else []))
-
-
-def _check_graph(config: Config) -> None:
-    """Ask Graph whether the Page token works: refused is configuration (exit 2), unreachable a failure (exit 1)."""
-    try:
-        me = profile.call_graph(config, "GET", "me", {"fields": "id,name"})
-    except profile.GraphError as exc:
-        if exc.code in (190, 100):
-            raise ConfigError(f"FB_PAGE_ACCESS_TOKEN/FB_APP_SECRET: Graph refused them: {exc}") from None
-        raise Failure(str(exc)) from None
-    log_event(logger, "graph_ok", page_id=str(me.get("id", "")))
+            + checks.owner_problems(config.db_path) + checks.spool_problems(config.spool_dir)
+            + (checks.port_problems(config.host, config.port) if port else []))
 
 
 def run_demo(config: Config, args) -> int:
@@ -328,8 +323,8 @@ COMMANDS = {
                                          "an empty one each time for --say and --example)")),
         (("--at",), dict(type=_moment, metavar="TIME", help="the demo's clock starts at TIME (2026-11-29T08:00:00Z), "
                                                            "to replay a documented conversation on another day")),
-        (("--example",), dict(action="store_true",
-                              help="play the example conversation (currency, expenses, a budget, a question), then exit"))]),
+        (("--example",), dict(action="store_true", help="play the example conversation (currency, expenses, "
+                                                         "a budget, a question), then exit"))]),
     "hash-psid": (hash_psid, "print the psid_hash of a PSID", ("PSID_HASH_KEY",), [
         (("psid",), dict(type=_psid, help="the person's PSID (digits)"))]),
     "summary": (print_summary, "a person's totals, from the database, as JSON", DB + ("EXPENSEBOT_TZ",), [
