@@ -1,7 +1,7 @@
 """expensebot's command line: `expensebot serve`, `expensebot demo`, `expensebot check` and the operator commands.
 
-The only place that reads the environment, configures logging and starts the server. Its output, one
-JSON line each (exit status 2 for configuration, 1 for other failures): docs/OPERATIONS.md, "Reading the logs".
+The only place that reads the environment, configures logging and starts the server. Its log lines are JSON,
+each problem one line naming its variable or path; exit status 2 for configuration, 1 for other failures.
 """
 
 from __future__ import annotations

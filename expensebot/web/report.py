@@ -45,8 +45,8 @@ _MONTH_RE = re.compile(r"([0-9]{4})-([0-9]{2})")
 RATE_PER_MINUTE = 60     # report requests per client address per minute (a page is 2: HTML and CSS)
 RATE_ADDRESSES = 10_000  # addresses remembered at once; the least recent is forgotten first
 MAX_LISTED = 1_000       # expenses listed on a page; the CSV always has all of them
-# A month of 100,000 expenses takes about a second of CPU as CSV, and Python runs one thread at a
-# time: two at once keep the machine busy without starving webhooks.
+# A month of 100,000 expenses takes about a second of CPU as CSV (bench/bench_report_load.py), and
+# Python runs one thread at a time: two at once keep the machine busy without starving webhooks.
 RENDERS_AT_ONCE = 2
 RENDERS_WAITING = 2      # requests that may wait for a turn (each holds a thread); more get 503 at once
 RENDER_PATIENCE = 2.0    # seconds one waits before it is answered 503 with Retry-After
