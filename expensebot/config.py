@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from expensebot import money
+from expensebot.settings import Settings
 
 DEFAULT_GRAPH_URL = "https://graph.facebook.com/v25.0"
 DEFAULT_RATES_URL = "https://www.ecb.europa.eu/stats/eurofxref"
@@ -71,8 +72,9 @@ class Config:
         object.__setattr__(self, "spool_dir", Path(self.spool_dir or f"{self.db_path}.spool"))
 
     @property
-    def zone(self) -> zoneinfo.ZoneInfo:
-        return zoneinfo.ZoneInfo(self.tz)
+    def defaults(self) -> Settings:
+        """The bot's own settings: a person's where theirs are unset or unusable."""
+        return Settings(self.currency, self.tz)
 
     def __repr__(self) -> str:
         # Secrets must never reach a log line or a traceback through repr().
@@ -164,10 +166,8 @@ class Config:
 
     def serving_problems(self) -> list[str]:
         """What `serve` needs beyond valid values: the secrets, long enough, an https public URL, an IP to listen on."""
-        problems = []
-        for name in REQUIRED_TO_SERVE:
-            if not getattr(self, name.lower()):
-                problems.append(f"{name}: required to serve (see docs/OPERATIONS.md, the environment file)")
+        problems = [f"{name}: required to serve (see docs/OPERATIONS.md, the environment file)"
+                    for name in REQUIRED_TO_SERVE if not getattr(self, name.lower())]
         for name, shortest in MIN_SECRET_LENGTH.items():
             value = getattr(self, name.lower())
             if value and len(value) < shortest:
@@ -178,8 +178,8 @@ class Config:
             problems.append("EXPENSEBOT_PUBLIC_URL: must start with https:// (people open these links)")
         for name, value in (("EXPENSEBOT_PUBLIC_URL", self.public_url), ("EXPENSEBOT_OPERATOR", self.operator),
                             ("EXPENSEBOT_CONTACT", self.contact)):
-            if EXAMPLE_VALUES.search(value):
-                problems.append(f"{name}: still the example's {EXAMPLE_VALUES.search(value)[0]!r}; "
+            if example := EXAMPLE_VALUES.search(value):
+                problems.append(f"{name}: still the example's {example[0]!r}; "
                                 f"put your own here (people see it)")
         if self.host != "localhost" and not _is_ip_address(self.host):
             problems.append(f"EXPENSEBOT_HOST: {self.host!r} is not an IP address")

@@ -32,7 +32,6 @@ from expensebot.logs import log_event
 from expensebot.replies.compose import Replier
 from expensebot.replies.graph import GraphClient
 from expensebot.replies.outbox import BACKOFF, Outbox
-from expensebot.settings import Settings
 from expensebot.times import utc_now
 from expensebot.web.app import create_app
 from expensebot.web.report import link_for
@@ -94,8 +93,7 @@ class Service:
                             backoff=reply_backoff).start()
             exits.callback(outbox.close)
 
-            settings = Settings(config.currency, config.tz)
-            exchange = Exchange(db, http, config.rates_url, settings, now=now).start()
+            exchange = Exchange(db, http, config.rates_url, config.defaults, now=now).start()
             exits.callback(exchange.stop)
 
             def after_commit(saved):
@@ -105,7 +103,7 @@ class Service:
                 if any(record.outcome.erased for record in saved):
                     wal.scrub()
 
-            ingest = Ingest(db, spool, settings, after_commit=after_commit,
+            ingest = Ingest(db, spool, config.defaults, after_commit=after_commit,
                             ai_enabled=ai is not None, replay_interval=replay_interval)
             ingest.replayer.start()
             exits.callback(ingest.replayer.stop)

@@ -148,7 +148,7 @@ def test_a_written_period_sums_the_same_rows_as_sql(manila):
     conn = sqlite3.connect(service.config.db_path)
     conn.row_factory = sqlite3.Row
     try:
-        computed = summarize(conn, h, period, NOW, service.config.zone)
+        computed = summarize(conn, h, period, NOW, service.config.defaults.zone)
     finally:
         conn.close()
     got = {t.currency: (t.total_minor, t.count) for t in computed.currencies}

@@ -31,8 +31,10 @@ def database_problems(path: Path, *, must_exist: bool, write: bool) -> list[str]
         if write and not os.access(folder, os.W_OK | os.X_OK):
             return [f"EXPENSEBOT_DB: {_user()} cannot create files in {folder} (owner {_owner(folder)})"]
         return []
-    header = _header(path)
-    if header is None:
+    try:
+        with open(path, "rb") as file:
+            header = file.read(100)
+    except OSError:
         return [f"EXPENSEBOT_DB: {_user()} cannot read {path} (owner {_owner(path)}, mode {_mode(path)})"]
     if header and not header.startswith(b"SQLite format 3\x00"):
         return [f"EXPENSEBOT_DB: {path} is not a SQLite database"]
@@ -142,14 +144,6 @@ def _integrity_problems(path: Path) -> list[str]:
         return []
     return [f"EXPENSEBOT_DB: {path} is damaged (SQLite's quick_check: {problem}); restore it from a backup "
             f"(docs/OPERATIONS.md), and if a -wal file lies beside it that came from another file, move that away"]
-
-
-def _header(path: Path) -> bytes | None:
-    try:
-        with open(path, "rb") as file:
-            return file.read(100)
-    except OSError:
-        return None
 
 
 def _user() -> str:

@@ -1,9 +1,7 @@
 """expensebot's command line: `expensebot serve`, `expensebot demo`, `expensebot check` and the operator commands.
 
-The only place that reads the environment, configures logging and starts the server. Every line
-it writes to stdout is a JSON object (except what a command is asked to print: a CSV, a summary);
-every problem an operator can cause is one line naming the variable or path, exit status 2 for
-configuration and 1 for other failures. A bug still logs its traceback, inside one JSON line.
+The only place that reads the environment, configures logging and starts the server. Its log lines are JSON,
+each problem one line naming its variable or path; exit status 2 for configuration, 1 for other failures.
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ from expensebot.ingest.write import Ingest
 from expensebot.logs import log_event
 from expensebot.ops import checks, demo, envfile, profile, restore
 from expensebot.service import Service
-from expensebot.settings import Settings
 from expensebot.web import export as export_csv
 from expensebot.web.server import make_server
 
@@ -81,8 +78,14 @@ def check(config: Config, args) -> int:
         log_event(logger, "check_warning", level=logging.WARNING,
                   problem=f"EXPENSEBOT_DB: {config.db_path} does not exist; serve will create it there "
                           f"(is that the path you meant?)")
-    if args.online:
-        _check_graph(config)
+    if args.online:  # Graph refusing the Page token is configuration (exit 2), unreachable a failure (exit 1)
+        try:
+            me = profile.call_graph(config, "GET", "me", {"fields": "id,name"})
+        except profile.GraphError as exc:
+            if exc.code in (190, 100):
+                raise ConfigError(f"FB_PAGE_ACCESS_TOKEN/FB_APP_SECRET: Graph refused them: {exc}") from None
+            raise Failure(str(exc)) from None
+        log_event(logger, "graph_ok", page_id=str(me.get("id", "")))
     log_event(logger, "check_ok", db=str(config.db_path), spool=str(config.spool_dir),
               listen=f"{config.host}:{config.port}", online=args.online, running=running)
     return 0
@@ -92,19 +95,8 @@ def _serving_problems(config: Config, args, port: bool = True) -> list[str]:
     """Every problem `serve` would meet: the values' and the machine's, all at once."""
     return (args.config_problems + config.serving_problems()
             + checks.database_problems(config.db_path, must_exist=False, write=True)
-            + checks.owner_problems(config.db_path)
-            + checks.spool_problems(config.spool_dir) + (checks.port_problems(config.host, config.port) if port else []))
-
-
-def _check_graph(config: Config) -> None:
-    """Ask Graph whether the Page token works: refused is configuration (exit 2), unreachable a failure (exit 1)."""
-    try:
-        me = profile.call_graph(config, "GET", "me", {"fields": "id,name"})
-    except profile.GraphError as exc:
-        if exc.code in (190, 100):
-            raise ConfigError(f"FB_PAGE_ACCESS_TOKEN/FB_APP_SECRET: Graph refused them: {exc}") from None
-        raise Failure(str(exc)) from None
-    log_event(logger, "graph_ok", page_id=str(me.get("id", "")))
+            + checks.owner_problems(config.db_path) + checks.spool_problems(config.spool_dir)
+            + (checks.port_problems(config.host, config.port) if port else []))
 
 
 def run_demo(config: Config, args) -> int:
@@ -143,7 +135,7 @@ def hash_psid(config: Config, args) -> int:
 def print_summary(config: Config, args) -> int:
     """Print a person's totals for a period, computed from the rows, as JSON."""
     with _database(config).connection() as conn:
-        zone = store.settings_of(conn, args.psid_hash, Settings(config.currency, config.tz)).zone
+        zone = store.settings_of(conn, args.psid_hash, config.defaults).zone
         computed = summary.summarize(conn, args.psid_hash, args.period, times.utc_now(), zone)
     print(json.dumps({"psid_hash": args.psid_hash, **computed.as_json()}, indent=2))
     return 0
@@ -155,7 +147,7 @@ def export(config: Config, args) -> int:
         rows = store.expenses_of(conn, args.psid_hash)
     if args.output is None:
         try:
-            export_csv.write_expenses(sys.stdout, rows)
+            sys.stdout.writelines(export_csv.expense_chunks(rows))
             sys.stdout.flush()
         except OSError as exc:
             # stdout to /dev/null, so Python's flush at exit cannot fail a second time
@@ -167,18 +159,15 @@ def export(config: Config, args) -> int:
         raise ConfigError(f"--output: {args.output} exists; choose a new file")
     try:
         # A person's expenses: readable by this user only, whatever the umask lets others read.
-        with open(args.output, "x", encoding="utf-8", newline="", opener=_private) as file:
-            export_csv.write_expenses(file, rows)
+        with open(args.output, "x", encoding="utf-8", newline="",
+                  opener=lambda path, flags: os.open(path, flags, 0o600)) as file:
+            file.writelines(export_csv.expense_chunks(rows))
     except OSError as exc:
         with contextlib.suppress(OSError):
             args.output.unlink()
         raise Failure(f"export: writing {args.output} failed: {exc.strerror or exc}") from None
     log_event(logger, "exported", path=str(args.output), expenses=len(rows))
     return 0
-
-
-def _private(path: str, flags: int) -> int:
-    return os.open(path, flags, 0o600)
 
 
 def backup(config: Config, args) -> int:
@@ -232,8 +221,8 @@ def replay_spool(config: Config, args) -> int:
              + checks.owner_problems(config.db_path) + checks.spool_problems(config.spool_dir))
     written = still_spooled = 0
     if config.spool_dir.is_dir():  # else nothing is spooled, and opening the spool would create it
-        ingest = Ingest(Database(config.db_path).open(), Spool(config.spool_dir).open(),
-                        Settings(config.currency, config.tz), ai_enabled=config.ai_enabled)
+        ingest = Ingest(Database(config.db_path).open(), Spool(config.spool_dir).open(), config.defaults,
+                        ai_enabled=config.ai_enabled)
         written, still_spooled = ingest.replay(), ingest.spool.depth()
     log_event(logger, "spool_replayed_by_hand", messages=written, still_spooled=still_spooled,
               spool=str(config.spool_dir))
@@ -320,6 +309,7 @@ def _positive(value: str) -> int:
 
 
 DB = ("EXPENSEBOT_DB",)
+PSID_HASH = (("--psid-hash",), dict(required=True, type=_psid_hash, help="64 hex digits (see hash-psid)"))
 # name: (function, help, variables read, arguments as (flags, add_argument keywords))
 COMMANDS = {
     "serve": (serve, "run the bot", VARIABLES, []),
@@ -333,15 +323,15 @@ COMMANDS = {
                                          "an empty one each time for --say and --example)")),
         (("--at",), dict(type=_moment, metavar="TIME", help="the demo's clock starts at TIME (2026-11-29T08:00:00Z), "
                                                            "to replay a documented conversation on another day")),
-        (("--example",), dict(action="store_true",
-                              help="play the example conversation (currency, expenses, a budget, a question), then exit"))]),
+        (("--example",), dict(action="store_true", help="play the example conversation (currency, expenses, "
+                                                         "a budget, a question), then exit"))]),
     "hash-psid": (hash_psid, "print the psid_hash of a PSID", ("PSID_HASH_KEY",), [
         (("psid",), dict(type=_psid, help="the person's PSID (digits)"))]),
     "summary": (print_summary, "a person's totals, from the database, as JSON", DB + ("EXPENSEBOT_TZ",), [
-        (("--psid-hash",), dict(required=True, type=_psid_hash, help="64 hex digits (see hash-psid)")),
+        PSID_HASH,
         (("--period",), dict(choices=summary.PERIODS, default="month", help="default month"))]),
     "export": (export, "a person's expenses as CSV", DB, [
-        (("--psid-hash",), dict(required=True, type=_psid_hash, help="64 hex digits (see hash-psid)")),
+        PSID_HASH,
         (("--output",), dict(type=Path, metavar="PATH", help="write to this new file instead of stdout"))]),
     "backup": (backup, "an online, consistent copy of the database", DB, [
         (("path",), dict(help="a new file, or a folder (created if missing; a name ending in / "

@@ -40,10 +40,9 @@ EXAMPLE = ("currency EUR", "coffee 4.50 croissant 3", "budget food 15", "lunch 1
 class SendApiStandIn:
     """A local HTTP server playing the Graph API's Send API: plain calls and batch requests.
 
-    Records every request (method, path, query, headers, body, parsed `json` or `form`, arrival
-    time `at`) in `requests`, and what it accepted, in the order answered, in `delivered` (Send API
-    bodies) and `sent` (their messages, a queue the demo reads). Answers 200 after `delay` seconds
-    (Meta takes 0.1-0.3 s). The tests' stand-in (tests/standins.py) answers as they script it.
+    Keeps every request in `requests` (see record), what it accepted, in the order answered, in
+    `delivered` (Send API bodies) and `sent` (their messages, a queue the demo reads). Answers 200
+    after `delay` seconds (Meta takes 0.1-0.3 s); tests/standins.py's stand-in as the tests script it.
     """
 
     def __init__(self, delay: float = 0.0):
@@ -117,7 +116,8 @@ class SendApiStandIn:
         with self.lock:
             self.delivered.append(body)
         self.sent.put(body.get("message", {}))
-        return 200, json.dumps({"recipient_id": body["recipient"]["id"], "message_id": f"m_{uuid.uuid4().hex}"}).encode()
+        answer = {"recipient_id": body["recipient"]["id"], "message_id": f"m_{uuid.uuid4().hex}"}
+        return 200, json.dumps(answer).encode()
 
     @staticmethod
     def reply(handler, status: int, payload: bytes, headers: dict | None = None) -> None:
@@ -145,7 +145,6 @@ class Demo:
     service: Service
     stand_in: SendApiStandIn
     server: waitress.server.BaseWSGIServer
-
     now: Callable[[], dt.datetime]
 
     @classmethod

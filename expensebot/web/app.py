@@ -26,7 +26,6 @@ from expensebot.ingest.spool import SpoolError
 from expensebot.ingest.write import Ingest
 from expensebot.logs import log_event
 from expensebot.replies.outbox import Addresses
-from expensebot.settings import Settings
 from expensebot.web import privacy, report
 from expensebot.web.reads import database_required
 
@@ -67,8 +66,11 @@ def create_app(config: Config, db: Database, ingest: Ingest,
         if not webhook.verify_signature(config.fb_app_secret, body, _header("X-Hub-Signature-256")):
             log_event(logger, "signature_rejected", level=logging.WARNING, bytes=len(body))
             raise bottle.HTTPError(403, "missing or wrong X-Hub-Signature-256")
-        payload = _json_object(body)
-        if payload is None:
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
+            payload = None
+        if not isinstance(payload, dict):
             raise bottle.HTTPError(400, "body is not a JSON object")
         # The injected clock: event times are judged against it (more than a day ahead is garbage).
         delivery = webhook.read_delivery(payload, hash_psid, int(now().timestamp() * 1000))
@@ -115,7 +117,7 @@ def create_app(config: Config, db: Database, ingest: Ingest,
         if period not in summary.PERIODS:
             raise bottle.HTTPError(400, f"period must be one of {', '.join(summary.PERIODS)}")
         with db.connection() as conn:
-            zone = store.settings_of(conn, psid_hash, Settings(config.currency, config.tz)).zone
+            zone = store.settings_of(conn, psid_hash, config.defaults).zone
             computed = summary.summarize(conn, psid_hash, period, now(), zone)
         return _json({"psid_hash": psid_hash, **computed.as_json()})
 
@@ -178,14 +180,6 @@ def _read_body(request: bottle.BaseRequest) -> bytes | None:
     stream = request.environ["wsgi.input"]
     body = stream.read(length if length >= 0 else webhook.MAX_BODY_BYTES + 1)
     return None if len(body) > webhook.MAX_BODY_BYTES else body
-
-
-def _json_object(body: bytes) -> dict | None:
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    return payload if isinstance(payload, dict) else None
 
 
 def _require_ops_token(config: Config) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
-from typing import TextIO
 
 from expensebot.money import format_amount
 
@@ -22,13 +21,9 @@ def safe_cell(value) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def write_expenses(file: TextIO, rows: Iterable) -> None:
-    """Write expense rows (store.expenses_of) as RFC 4180 CSV with a header line."""
-    file.writelines(expense_chunks(rows))
-
-
 def expense_chunks(rows: Iterable) -> Iterator[str]:
-    """The CSV of write_expenses in pieces of ROWS_PER_CHUNK rows, never the whole of a long month at once."""
+    """Expense rows (store.expenses_of) as RFC 4180 CSV with a header line, in pieces of ROWS_PER_CHUNK rows:
+    never the whole of a long month at once."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)

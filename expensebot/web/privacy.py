@@ -55,19 +55,14 @@ AI_ON = ("To sort expenses into categories, the item texts of your expenses are 
 AI_OFF = "No AI service is used: no one else sees your texts."
 
 
-def privacy_page(config: Config) -> str:
-    """The privacy page for this configuration; every configured value is HTML-escaped."""
+def install_privacy(app: bottle.Bottle, config: Config) -> None:
+    """Add GET /privacy to app: the page for this configuration, every configured value HTML-escaped."""
     ai = AI_ON.format(provider=html.escape(_host(config.ai_url) or "the configured AI service")) \
         if config.ai_enabled else AI_OFF
-    return PRIVACY.format(name=html.escape(config.operator or "expensebot"),
+    page = PRIVACY.format(name=html.escape(config.operator or "expensebot"),
                           operator=html.escape(config.operator or "the person who set it up"),
                           contact=html.escape(config.contact or "through the Page that runs this bot"),
                           ai=ai)
-
-
-def install_privacy(app: bottle.Bottle, config: Config) -> None:
-    """Add GET /privacy to app."""
-    page = privacy_page(config)
 
     @app.get("/privacy")
     def privacy():

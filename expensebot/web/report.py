@@ -1,6 +1,6 @@
 """A person's report page: signed, expiring links; the month drawn from the rows as HTML and SVG.
 
-The token's layout and every check on it: docs/REPORT.md.
+The token's layout and every check on it, the rate limit's client address, heavy months: docs/REPORT.md.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import bottle
 
-from expensebot import settings, store, times
+from expensebot import store, times
 from expensebot.config import Config
 from expensebot.db import Database
 from expensebot.limits import RateLimiter
@@ -34,8 +34,7 @@ from expensebot.web.reads import database_required
 
 LINK_LIFETIME = dt.timedelta(hours=24)
 CLOCK_SKEW = dt.timedelta(minutes=5)  # a token "made" this far in the future still counts
-# psid_hash is HMAC-SHA256(PSID_HASH_KEY, the PSID's UTF-8) and is not secret, so the key's message
-# starts with 0xFF, a byte no UTF-8 text has: no psid_hash can ever equal the links' key.
+# 0xFF first, a byte no UTF-8 text has: no psid_hash can ever equal the links' key (docs/REPORT.md).
 KEY_PURPOSE = b"\xffexpensebot report links v1"
 TOKEN_VERSION = 1
 _TOKEN = struct.Struct(">B32sII")  # version, psid_hash (32 bytes), made, expires (Unix seconds)
@@ -99,8 +98,7 @@ def read_token(key: bytes, token: str, now: dt.datetime) -> Link | None:
     moment = now.timestamp()
     if version != TOKEN_VERSION or made > moment + CLOCK_SKEW.total_seconds() or moment >= expires:
         return None
-    # The key signs what the bot made, but the bound is checked here too: a token may never say
-    # it lasts longer than LINK_LIFETIME from when it was made.
+    # Even one signed with the right key may not last longer than LINK_LIFETIME.
     if expires - made > LINK_LIFETIME.total_seconds():
         return None
     return Link(psid_hash.hex(), made)
@@ -113,11 +111,6 @@ def link_for(config: Config, psid_hash: str, now: dt.datetime) -> str | None:
     return f"{config.public_url}/report/{make_token(link_key(config.psid_hash_key), psid_hash, now)}/"
 
 
-def person_settings(conn: sqlite3.Connection, psid_hash: str, config: Config) -> settings.Settings:
-    """The person's settings; the bot's own where theirs are unset or unusable."""
-    return store.settings_of(conn, psid_hash, settings.Settings(config.currency, config.tz))
-
-
 def trusted_peers(config: Config) -> frozenset:
     """The addresses of EXPENSEBOT_TRUSTED_PROXIES, as client_address compares them."""
     return frozenset(_unmapped(ipaddress.ip_address(value)) for value in config.trusted_proxies)
@@ -125,11 +118,7 @@ def trusted_peers(config: Config) -> frozenset:
 
 class RenderTurns:
     """At most `at_once` pages or CSVs drawn at once; `waiting` more requests wait up to `patience`
-    seconds for a turn, and any beyond those are turned away at once.
-
-    So report requests hold at most RENDER_THREADS request threads, whatever the load: the rest
-    stay free for webhooks (server.SERVER_THREADS).
-    """
+    seconds for a turn, and any beyond those are turned away at once."""
 
     def __init__(self, at_once: int = RENDERS_AT_ONCE, waiting: int = RENDERS_WAITING,
                  patience: float = RENDER_PATIENCE):
@@ -155,13 +144,8 @@ class RenderTurns:
 
 
 def client_address(environ: dict, trusted: frozenset = frozenset()) -> str:
-    """The address to rate-limit: the peer, or what a reverse proxy the operator named says it saw.
-
-    Only a peer in `trusted` (trusted_peers) is believed, and only the last X-Forwarded-For entry:
-    the one that proxy appended. Earlier entries are whatever the client chose to send. An IPv4
-    address that arrives IPv6-mapped (::ffff:a.b.c.d, from a dual-stack socket) counts as the
-    IPv4 address.
-    """
+    """The address to rate-limit: the peer, or the last X-Forwarded-For entry when the peer is `trusted`
+    (trusted_peers): the one that proxy appended. An IPv4-mapped address counts as the IPv4 address."""
     peer = environ.get("REMOTE_ADDR", "")
     try:
         address = _unmapped(ipaddress.ip_address(peer))
@@ -175,11 +159,7 @@ def client_address(environ: dict, trusted: frozenset = frozenset()) -> str:
 
 
 def limit_key(address: str) -> str:
-    """What the limiter counts by: an IPv4 address, or the /64 block of an IPv6 address.
-
-    One IPv6 subscriber usually holds a whole /64 and can pick a new address in it for every
-    request, so counting single IPv6 addresses would not limit anyone.
-    """
+    """What the limiter counts by: an IPv4 address, or the /64 block of an IPv6 address (one subscriber's)."""
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:
@@ -261,11 +241,6 @@ def parse_month(value: str | None, today: dt.date) -> dt.date | None:
 
 def next_month(first: dt.date) -> dt.date:
     return (first + dt.timedelta(days=32)).replace(day=1)
-
-
-def month_bounds(first: dt.date, zone: dt.tzinfo) -> tuple[str, str]:
-    """The UTC bounds [start, end) of the month starting `first` in zone."""
-    return day_bounds(first, zone)[0], day_bounds(next_month(first), zone)[0]
 
 
 def month_page(conn: sqlite3.Connection, psid_hash: str, first: dt.date, today: dt.date, currency: str,
@@ -407,7 +382,7 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
             psid_hash = person(conn, token)
             if psid_hash is None:
                 return error_page(403)
-            own = person_settings(conn, psid_hash, config)
+            own = store.settings_of(conn, psid_hash, config.defaults)
             today = now().astimezone(own.zone).date()
             first = parse_month(bottle.request.query.get("month"), today)
             if first is None:
@@ -429,13 +404,14 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
             psid_hash = person(conn, token)
             if psid_hash is None:
                 return error_page(403)
-            zone = person_settings(conn, psid_hash, config).zone
+            zone = store.settings_of(conn, psid_hash, config.defaults).zone
             first = parse_month(bottle.request.query.get("month"), now().astimezone(zone).date())
             if first is None:
                 return error_page(400)
             if not held.enter_context(turns.turn()):
                 return error_page(503, BUSY_RETRY_AFTER)
-            rows = store.expenses_between(conn, psid_hash, *month_bounds(first, zone))
+            start, end = day_bounds(first, zone)[0], day_bounds(next_month(first), zone)[0]
+            rows = store.expenses_between(conn, psid_hash, start, end)
             _secure("text/csv; charset=utf-8")
             bottle.response.set_header("Content-Disposition", f'attachment; filename="expenses-{first:%Y-%m}.csv"')
             # The connection and the turn go with the rows, and are let go once they are sent.

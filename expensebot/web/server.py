@@ -1,4 +1,7 @@
-"""The one way waitress is built: `serve`, the demo and the tests all run the app through make_server."""
+"""The one way waitress is built: `serve`, the demo and the tests all run the app through make_server.
+
+Why each setting has its value: docs/OPERATIONS.md, "How the server is set up, and why".
+"""
 
 from __future__ import annotations
 
@@ -14,17 +17,10 @@ from expensebot.config import Config
 from expensebot.ingest import webhook
 from expensebot.web import report
 
-# Report pages hold at most report.RENDER_THREADS request threads (drawing, or waiting a moment
-# for a turn), however many people reload them: the others are always there for a signed webhook.
-# Two are enough: a webhook takes milliseconds, writes take turns on one lock anyway, and every
-# thread more takes turns on Python's lock too (bench/bench_throughput.py: with 12 threads, fewer
-# webhooks a second than with 6).
+# Report pages hold at most report.RENDER_THREADS request threads, so these are always free for a webhook.
 WEBHOOK_THREADS = 2
 SERVER_THREADS = report.RENDER_THREADS + WEBHOOK_THREADS
-# Open connections at once; more wait in the kernel's accept queue. A connection gets a request
-# thread only once its request is whole, and an idle one costs waitress about 4 KB, so room for
-# a thousand means that 64 slow clients, or 200 idle keep-alive ones, never keep a webhook out.
-CONNECTION_LIMIT = 1000
+CONNECTION_LIMIT = 1000  # open connections at once; more wait in the kernel's accept queue
 
 
 def make_server(app: bottle.Bottle, config: Config,
@@ -40,28 +36,18 @@ def make_server(app: bottle.Bottle, config: Config,
         app,
         **where,
         threads=SERVER_THREADS,
-        # waitress answers 413 itself to a body this size or more, counting a chunked body's framing
-        # too (about 7 bytes a chunk: 64 KiB covers 1 MiB in chunks of 100 bytes or more); the app
-        # then refuses exactly what is over 1 MiB (app._read_body).
+        # waitress counts a chunked body's framing too (about 7 bytes a chunk); the app then refuses
+        # exactly what is over 1 MiB (app._read_body).
         max_request_body_size=webhook.MAX_BODY_BYTES + 64 * 1024,
-        # What one unfinished request may hold in memory, so a thousand of them hold at most ~100 MB:
-        # its header (nginx's own default limit is 32 KB as well; Meta's headers are about 1 KB), and
-        # the part of its body kept in memory (the rest of a body up to 1 MiB waits in a temporary file).
         max_request_header_size=32 * 1024,
         inbuf_overflow=64 * 1024,
-        # A connection that sends nothing at all for 10 s, between requests or inside one, is closed
-        # (looked at every 2 s), so an idle keep-alive client gives its place back. A client that
-        # trickles a byte now and then stays: connection_limit keeps such clients from filling the server.
         channel_timeout=10,
         cleanup_interval=2,
         connection_limit=CONNECTION_LIMIT,
-        # select() cannot watch a descriptor numbered 1024 or more, and CONNECTION_LIMIT
-        # connections take more than that; poll() has no such bound.
-        asyncore_use_poll=True,
+        asyncore_use_poll=True,  # select() cannot watch a descriptor numbered 1024 or more
         ident="expensebot",
-        # waitress can trust one proxy address, not a list: it keeps X-Forwarded-For only when
-        # EXPENSEBOT_TRUSTED_PROXIES names some, and report.client_address believes the header only
-        # from those. With none named no route ever sees the header.
+        # waitress can trust one proxy address, not a list: with proxies named it keeps X-Forwarded-For
+        # and report.client_address decides; with none named no route ever sees the header.
         clear_untrusted_proxy_headers=not config.trusted_proxies,
     )
 
@@ -69,9 +55,7 @@ def make_server(app: bottle.Bottle, config: Config,
 def allow_open_files(wanted: int) -> None:
     """Raise this process' soft limit of open files to `wanted`, or as far as its hard limit allows.
 
-    The soft limit (often 1024, systemd's default) is kept low for programs that use select(); the
-    hard limit (systemd: 524288) is what a program using poll() may ask for. At the soft limit,
-    accept() fails and waitress would try again and again, logging each time.
+    At the soft limit (often 1024), accept() fails and waitress would try again and again, logging each time.
     """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     ceiling = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
