@@ -62,8 +62,8 @@ def time_period(database: db.Database, period: str, repeat: int) -> tuple[list[f
     for _ in range(repeat):
         started = time.perf_counter()
         with database.connection() as conn:
-            zone = store.settings_of(conn, PERSON, Settings("USD", "Europe/Berlin")).zone
-            result = summary.summarize(conn, PERSON, period, NOW, zone)
+            settings = store.settings_of(conn, PERSON, Settings("USD", "Europe/Berlin"))
+            result = summary.summarize(conn, PERSON, period, NOW, settings)
         timings.append((time.perf_counter() - started) * 1000)
     return timings, result.count
 

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import bottle  # noqa: E402
 import waitress  # noqa: E402
 
-from expensebot import db, store, summary, times  # noqa: E402
+from expensebot import db, rates, store, summary, times  # noqa: E402
 from expensebot.chat import meaning, rules  # noqa: E402
 from expensebot.identity import PsidHasher  # noqa: E402
 from expensebot.ingest import webhook  # noqa: E402
@@ -83,15 +83,17 @@ def store_one(conn, message):
     message_id = store.insert_message(conn, message, received_at, sent_at)
     if message_id is None:
         return None
-    reading = meaning.read(message.text, settings_from(person["currency"], person["timezone"], DEFAULTS),
-                           message.sent_ms)
+    own = settings_from(person["currency"], person["timezone"], DEFAULTS)
+    reading = meaning.read(message.text, own, message.sent_ms)
+    now = dt.datetime.now(dt.timezone.utc)
     rows = []
     for line, e in enumerate(reading.expenses):
         category = e.category or rules.categorize(e.description)
         occurred_at = sent_at if e.date == reading.today else times.iso_from_datetime(
             dt.datetime.combine(e.date, dt.time(12), reading.settings.zone))
         rows.append((line, e.amount_minor, e.currency, e.description, category,
-                     ("user" if e.category else "rule") if category else None, occurred_at))
+                     ("user" if e.category else "rule") if category else None, occurred_at,
+                     *rates.convert_for(conn, e.amount_minor, e.currency, occurred_at, own, now).columns))
     expense_ids = store.insert_expenses(conn, message_id, message, rows, received_at)
     store.queue_job(conn, message_id, received_at, "skipped")
     return message, reading, expense_ids

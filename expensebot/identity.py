@@ -56,7 +56,8 @@ class Sealer:
         return base64.urlsafe_b64encode(sealed + self._tag(sealed, psid_hash)).decode("ascii")
 
     def open(self, token: str, psid_hash: str) -> str | None:
-        """The PSID a sealed token holds; None when it was not sealed with this key for this psid_hash, or was changed."""
+        """The PSID a sealed token holds; None when it was not sealed with this key for this psid_hash,
+        or was changed."""
         try:
             raw = base64.urlsafe_b64decode(token.encode("ascii"))
         except (ValueError, UnicodeEncodeError):

@@ -54,6 +54,11 @@ class Conversion:
     def pending(self) -> bool:
         return self.source is None
 
+    @property
+    def columns(self) -> tuple:
+        """converted_minor, converted_currency, rate, rate_day, rate_source, as stored (all NULL while pending)."""
+        return self.minor, None if self.pending else self.currency, self.rate, self.day, self.source
+
 
 # ---- the ECB's files -----------------------------------------------------------------------------
 
@@ -136,19 +141,24 @@ def newest_day(conn: sqlite3.Connection) -> str | None:
 # ---- the rule ------------------------------------------------------------------------------------
 
 def convert_expenses(conn: sqlite3.Connection, ids: list[int], defaults: Settings, now: dt.datetime) -> int:
-    """Convert these expenses to their person's currency by the table (a lookup, no fetch); return how many changed.
+    """Convert these expenses to their person's currency by the table; return how many changed.
 
-    One function for the write path (a message's new expenses) and the background (what waits).
+    The background's (what waits); the write path converts its new expenses as it inserts them.
     """
     changed = 0
     newest = newest_day(conn)
     for row in store.expenses_for_conversion(conn, ids):
         own = settings_from(row["own_currency"], row["own_timezone"], defaults)
-        local_day = times.local_date(times.ms_from_iso(row["occurred_at"]), own.zone)
-        today = now.astimezone(own.zone).date()
-        conversion = convert(conn, row["amount_minor"], row["currency"], own.currency, local_day, today, newest)
+        conversion = convert_for(conn, row["amount_minor"], row["currency"], row["occurred_at"], own, now, newest)
         changed += store.set_conversion(conn, row["id"], conversion)
     return changed
+
+
+def convert_for(conn: sqlite3.Connection, amount_minor: int, currency: str, occurred_at: str, own: Settings,
+                now: dt.datetime, newest: str | None = None) -> Conversion:
+    """An expense's conversion to its person's currency, its date and today taken in their zone."""
+    local_day = times.local_date(times.ms_from_iso(occurred_at), own.zone)
+    return convert(conn, amount_minor, currency, own.currency, local_day, now.astimezone(own.zone).date(), newest)
 
 
 def convert(conn: sqlite3.Connection, amount_minor: int, currency: str, target: str, local_day: dt.date,

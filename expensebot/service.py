@@ -87,10 +87,10 @@ class Service:
             rate = RateLimiter(config.ai_rate_per_minute, RATE_KEYS)
             enricher = Enricher(db, ai, rate, poll_interval=enrich_interval).start()
             exits.callback(enricher.stop)
-            replier = Replier(now=now, ai=ai, rate=rate,
+            replier = Replier(now=now, ai=ai, rate=rate, converting=config.rates_url != "off",
                               report_link=lambda psid_hash: link_for(config, psid_hash, now()))
-            outbox = Outbox(replier, send_api, db, sealer=Sealer(config.psid_hash_key) if config.psid_hash_key else None,
-                            backoff=reply_backoff).start()
+            sealer = Sealer(config.psid_hash_key) if config.psid_hash_key else None
+            outbox = Outbox(replier, send_api, db, sealer=sealer, backoff=reply_backoff).start()
             exits.callback(outbox.close)
 
             exchange = Exchange(db, http, config.rates_url, config.defaults, now=now).start()
@@ -104,7 +104,7 @@ class Service:
                     wal.scrub()
 
             ingest = Ingest(db, spool, config.defaults, after_commit=after_commit,
-                            ai_enabled=ai is not None, replay_interval=replay_interval)
+                            ai_enabled=ai is not None, replay_interval=replay_interval, now=now)
             ingest.replayer.start()
             exits.callback(ingest.replayer.stop)
             app = create_app(config, db, ingest, now, addresses=outbox.addresses, wal=wal)

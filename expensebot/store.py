@@ -39,13 +39,14 @@ def apply_edit(conn: sqlite3.Connection, message: Message) -> sqlite3.Row | None
 
 def insert_expenses(conn: sqlite3.Connection, message_id: int, message: Message,
                     rows: Iterable[tuple], created_at: str) -> list[int]:
-    """Insert (line, amount_minor, currency, description, category, category_source, occurred_at) rows."""
+    """Insert (line, amount_minor, currency, description, category, category_source, occurred_at,
+    converted_minor, converted_currency, rate, rate_day, rate_source) rows."""
     return [
         conn.execute(
             "INSERT INTO expenses"
-            " (message_id, psid_hash, mid, line, amount_minor, currency, description,"
-            "  category, category_source, occurred_at, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " (message_id, psid_hash, mid, line, amount_minor, currency, description, category, category_source,"
+            "  occurred_at, converted_minor, converted_currency, rate, rate_day, rate_source, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (message_id, message.psid_hash, message.mid, *row, created_at),
         ).lastrowid
         for row in rows
@@ -97,39 +98,48 @@ def counts(conn: sqlite3.Connection) -> dict:
 _EARLIEST, _LATEST = "", "~"
 
 
-def day_totals(conn: sqlite3.Connection, psid_hash: str, start: str, end: str, upto: int) -> list[tuple[str, int]]:
-    """The person's expenses in [start, end) per currency, (currency, total_minor), most used first,
-    counting only those stored by the time expense `upto` was (ids only grow: AUTOINCREMENT)."""
-    return [tuple(row) for row in conn.execute(
-        "SELECT currency, sum(amount_minor)"
-        " FROM expenses"
-        " WHERE psid_hash = ?"
-        " AND occurred_at >= ?"
-        " AND occurred_at < ?"
-        " AND id <= ?"
-        " GROUP BY currency"
-        " ORDER BY count(*) DESC, currency",
+def day_totals(conn: sqlite3.Connection, psid_hash: str, start: str, end: str, upto: int) -> list[tuple]:
+    """The person's expenses in [start, end) per currency, (currency, total_minor, converted_currency,
+    converted_minor), most used first, counting only those stored by the time expense `upto` was (ids
+    only grow: AUTOINCREMENT); the converted sum is None unless every one of them has one, in one currency."""
+    return [tuple(row)[:4] for row in conn.execute(
+        "SELECT currency, total_minor, iif(whole, converted_currency, NULL), iif(whole, converted_minor, NULL), count"
+        " FROM (SELECT currency, sum(amount_minor) AS total_minor, count(*) AS count,"
+        "       max(converted_currency) AS converted_currency, sum(converted_minor) AS converted_minor,"
+        "       count(DISTINCT converted_currency) = 1 AND count(converted_minor) = count(*) AS whole"
+        "       FROM expenses"
+        "       WHERE psid_hash = ?"
+        "       AND occurred_at >= ?"
+        "       AND occurred_at < ?"
+        "       AND id <= ?"
+        "       GROUP BY currency)"
+        " ORDER BY count DESC, currency",
         (psid_hash, start, end, upto),
     )]
 
 
 def category_totals(conn: sqlite3.Connection, psid_hash: str, start: str | None, end: str | None) -> list:
-    """Sum one person's expenses in [start, end) per currency and category, largest first: whole UTC
-    days come from expense_days, and only the rows of the part-days at the ends are read."""
+    """Sum one person's expenses in [start, end) per currency, category and the currency they are
+    converted to ('' while waiting), largest first: whole UTC days come from expense_days, and only
+    the rows of the part-days at the ends are read."""
     first_day, last_day, before, after = _split(start or _EARLIEST, end or _LATEST)
     return conn.execute(
-        "SELECT currency, nullif(category, '') AS category, sum(total_minor) AS total_minor, sum(count) AS count"
-        " FROM (SELECT currency, category, total_minor, count"
+        "SELECT currency, nullif(category, '') AS category, converted_currency,"
+        " sum(total_minor) AS total_minor, sum(count) AS count,"
+        " sum(converted_minor) AS converted_minor, sum(converted_count) AS converted_count"
+        " FROM (SELECT currency, category, converted_currency, total_minor, count, converted_minor, converted_count"
         "       FROM expense_days"
         "       WHERE psid_hash = :who"
         "       AND day >= :first_day"
         "       AND day < :last_day"
         "       UNION ALL"
-        "       SELECT currency, coalesce(category, ''), amount_minor, 1"
+        "       SELECT currency, coalesce(category, ''), coalesce(converted_currency, ''), amount_minor, 1,"
+        "              coalesce(converted_minor, 0), converted_minor IS NOT NULL"
         "       FROM expenses"
         "       WHERE psid_hash = :who"
-        "       AND ((occurred_at >= :start AND occurred_at < :before) OR (occurred_at >= :after AND occurred_at < :end)))"
-        " GROUP BY currency, category"
+        "       AND ((occurred_at >= :start AND occurred_at < :before)"
+        "            OR (occurred_at >= :after AND occurred_at < :end)))"
+        " GROUP BY currency, category, converted_currency"
         " ORDER BY total_minor DESC, category",
         {"who": psid_hash, "first_day": first_day, "last_day": last_day, "start": start or _EARLIEST,
          "before": before, "after": after, "end": end or _LATEST},
@@ -353,7 +363,7 @@ def reread_expense(conn: sqlite3.Connection, message_id: int, line: int, descrip
     """
     return conn.execute(
         "UPDATE expenses"
-        " SET amount_minor = ?, currency = ?, occurred_at = ?, rate_source = NULL"
+        " SET amount_minor = ?, currency = ?, occurred_at = ?, rate_source = NULL"  # converted again (background)
         " WHERE message_id = ?"
         " AND line = ?"
         " AND description = ?"
@@ -469,16 +479,18 @@ def term_totals(conn: sqlite3.Connection, psid_hash: str, start: str | None, end
                 term: str) -> list:
     """Sum one person's expenses in [start, end) whose category is term or whose description has
     the word term or its plural with 's' (term: lower-case letters, digits and '-' only), per
-    currency: currency, total_minor, count."""
+    currency and converted currency, as category_totals does."""
     return conn.execute(
-        "SELECT currency, sum(amount_minor) AS total_minor, count(*) AS count"
+        "SELECT currency, NULL AS category, coalesce(converted_currency, '') AS converted_currency,"
+        " sum(amount_minor) AS total_minor, count(*) AS count,"
+        " sum(coalesce(converted_minor, 0)) AS converted_minor, count(converted_minor) AS converted_count"
         " FROM expenses"
         " WHERE psid_hash = ?"
         " AND occurred_at >= ?"
         " AND occurred_at < ?"
         " AND (category = ? OR ' ' || " + _WORDS_OF_DESCRIPTION + " || ' ' LIKE '% ' || ? || ' %'"
         "      OR ' ' || " + _WORDS_OF_DESCRIPTION + " || ' ' LIKE '% ' || ? || 's %')"
-        " GROUP BY currency"
+        " GROUP BY currency, converted_currency"
         " ORDER BY count(*) DESC, currency",
         (psid_hash, start or _EARLIEST, end or _LATEST, term, term, term),
     ).fetchall()
@@ -554,7 +566,8 @@ def expenses_between(conn: sqlite3.Connection, psid_hash: str, start: str, end: 
     """One person's expenses in [start, end), oldest first, with the columns of expenses_of: a cursor,
     for reading a long month in chunks (fetchmany)."""
     return conn.execute(
-        "SELECT id, occurred_at, amount_minor, currency, description, category, category_source, mid"
+        "SELECT id, occurred_at, amount_minor, currency, description, category, category_source, mid,"
+        " converted_minor, converted_currency, rate, rate_day, rate_source"
         " FROM expenses"
         " WHERE psid_hash = ?"
         " AND occurred_at >= ?"
@@ -566,14 +579,17 @@ def expenses_between(conn: sqlite3.Connection, psid_hash: str, start: str, end: 
 
 # ---- conversions (docs/CURRENCIES.md) -------------------------------------------------------------
 
-def expenses_to_convert(conn: sqlite3.Connection, after: tuple[str, int] | None, limit: int) -> list[tuple[str, int]]:
-    """(psid_hash, id) of expenses waiting for a rate or converted provisionally, after `after`, in order."""
+def expenses_to_convert(conn: sqlite3.Connection, after: tuple[str, int] | None, limit: int,
+                        psid_hash: str | None = None) -> list[tuple[str, int]]:
+    """(psid_hash, id) of expenses waiting for a rate or converted provisionally, after `after`, in
+    order; only one person's with psid_hash."""
     return [tuple(row) for row in conn.execute(
         "SELECT psid_hash, id FROM expenses"
         " WHERE (rate_source IS NULL OR rate_source = 'ecb-provisional')"
         " AND (psid_hash, id) > (?, ?)"
+        " AND (? IS NULL OR psid_hash = ?)"
         " ORDER BY psid_hash, id LIMIT ?",
-        (*(after or ("", 0)), limit))]
+        (*(after or (psid_hash or "", 0)), psid_hash, psid_hash, limit))]
 
 
 def expenses_for_conversion(conn: sqlite3.Connection, ids: Iterable[int]) -> list:
@@ -586,10 +602,18 @@ def expenses_for_conversion(conn: sqlite3.Connection, ids: Iterable[int]) -> lis
         (json.dumps(list(ids)),)).fetchall()
 
 
+def conversions_of(conn: sqlite3.Connection, ids: Iterable[int]) -> list:
+    """The conversion of each of these expenses, in the order of the ids (one message's, by line)."""
+    ids = list(ids)
+    rows = {row["id"]: row for row in conn.execute(
+        "SELECT id, converted_minor, converted_currency, rate, rate_day, rate_source FROM expenses"
+        " WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(ids),))}
+    return [rows.get(i) for i in ids]
+
+
 def set_conversion(conn: sqlite3.Connection, expense_id: int, conversion) -> int:
     """Store an expense's conversion (all NULL while it waits); 1 if that changed anything."""
-    values = (conversion.minor, None if conversion.pending else conversion.currency, conversion.rate,
-              conversion.day, conversion.source)
+    values = conversion.columns
     return conn.execute(
         "UPDATE expenses SET converted_minor = ?, converted_currency = ?, rate = ?, rate_day = ?, rate_source = ?"
         " WHERE id = ? AND (converted_minor, converted_currency, rate, rate_day, rate_source) IS NOT (?, ?, ?, ?, ?)",

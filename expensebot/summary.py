@@ -8,6 +8,7 @@ import sqlite3
 
 from expensebot import store
 from expensebot.chat import periods
+from expensebot.settings import Settings
 
 PERIODS = periods.NAMED  # what GET /summary and the CLI take
 
@@ -28,12 +29,29 @@ class CurrencyTotal:
 
 
 @dataclasses.dataclass(frozen=True)
+class Converted:
+    """The period's expenses in the person's currency, at each one's own rate (docs/CURRENCIES.md)."""
+
+    currency: str
+    total_minor: int
+    count: int                    # the expenses in the total
+    pending: int = 0              # waiting for their rate: not in the total
+    unconverted: tuple[str, ...] = ()  # currencies the ECB publishes no rate for: never in the total
+
+
+@dataclasses.dataclass(frozen=True)
 class Summary:
     period: str
     start: str | None  # ISO-8601 UTC, inclusive; None for "all"
     end: str | None    # exclusive
     currencies: tuple[CurrencyTotal, ...]  # largest count first
     label: str = ""    # how a reply names the period: 'This month', 'November 2026'
+    converted: Converted | None = None
+
+    @property
+    def mixed(self) -> bool:
+        """More than one currency, or one that is not the person's: then the converted total is said."""
+        return self.converted is not None and any(t.currency != self.converted.currency for t in self.currencies)
 
     @property
     def count(self) -> int:
@@ -57,6 +75,7 @@ class Summary:
                 }
                 for total in self.currencies
             },
+            **({"converted": dataclasses.asdict(self.converted)} if self.converted else {}),
         }
 
 
@@ -66,30 +85,56 @@ def day_bounds(day: dt.date, zone: dt.tzinfo) -> tuple[str, str]:
 
 
 def summarize(conn: sqlite3.Connection, psid_hash: str, period: str | periods.Period,
-              now: dt.datetime, zone: dt.tzinfo) -> Summary:
+              now: dt.datetime, settings: Settings) -> Summary:
     """Aggregate one person's expenses of a period (a name of PERIODS, or any Period) from the rows."""
     if isinstance(period, str):
-        period = periods.named(period, now.astimezone(zone).date())
-    start, end = period.bounds(zone)
-    categories: dict[str, list[CategoryTotal]] = {}
-    for row in store.category_totals(conn, psid_hash, start, end):
-        categories.setdefault(row["currency"], []).append(
-            CategoryTotal(row["category"], row["total_minor"], row["count"]))
+        period = periods.named(period, now.astimezone(settings.zone).date())
+    start, end = period.bounds(settings.zone)
+    rows = store.category_totals(conn, psid_hash, start, end)
+    categories: dict[str, dict[str | None, list[int]]] = {}
+    for row in rows:
+        total = categories.setdefault(row["currency"], {}).setdefault(row["category"], [0, 0])
+        total[0] += row["total_minor"]
+        total[1] += row["count"]
     # Currency totals are the sums of their categories' SQL sums: one pass over the rows.
-    totals = sorted(
-        (CurrencyTotal(currency, sum(c.total_minor for c in parts), sum(c.count for c in parts), tuple(parts))
-         for currency, parts in categories.items()),
-        key=lambda total: (-total.count, total.currency))
-    return Summary(period.key, start, end, tuple(totals), period.label)
+    totals = []
+    for currency, parts in categories.items():
+        ordered = tuple(sorted((CategoryTotal(category, minor, count) for category, (minor, count) in parts.items()),
+                               key=lambda c: (-c.total_minor, c.category or "")))
+        totals.append(CurrencyTotal(currency, sum(c.total_minor for c in ordered), sum(c.count for c in ordered),
+                                    ordered))
+    totals.sort(key=lambda total: (-total.count, total.currency))
+    return Summary(period.key, start, end, tuple(totals), period.label, converted(rows, settings.currency))
 
 
-def term_summary(conn: sqlite3.Connection, psid_hash: str, period: periods.Period, zone: dt.tzinfo,
+def term_summary(conn: sqlite3.Connection, psid_hash: str, period: periods.Period, settings: Settings,
                  term: str) -> Summary:
     """Totals of the expenses of a period in one category or with one word ('food', 'coffee')."""
-    start, end = period.bounds(zone)
-    totals = tuple(CurrencyTotal(row["currency"], row["total_minor"], row["count"], ())
-                   for row in store.term_totals(conn, psid_hash, start, end, term))
-    return Summary(period.key, start, end, totals, period.label)
+    start, end = period.bounds(settings.zone)
+    rows = store.term_totals(conn, psid_hash, start, end, term)
+    totals: dict[str, list[int]] = {}
+    for row in rows:
+        total = totals.setdefault(row["currency"], [0, 0])
+        total[0] += row["total_minor"]
+        total[1] += row["count"]
+    currencies = sorted((CurrencyTotal(currency, minor, count, ()) for currency, (minor, count) in totals.items()),
+                        key=lambda total: (-total.count, total.currency))
+    return Summary(period.key, start, end, tuple(currencies), period.label, converted(rows, settings.currency))
+
+
+def converted(rows, currency: str) -> Converted:
+    """The converted total of rows of store.category_totals or store.term_totals, in `currency`."""
+    total = count = pending = 0
+    unconverted = set()
+    for row in rows:
+        if row["converted_currency"] != currency:
+            pending += row["count"]  # not converted yet, or to the person's currency before this one
+            continue
+        total += row["converted_minor"]
+        count += row["converted_count"]
+        if row["converted_count"] < row["count"]:
+            unconverted.add(row["currency"])
+    return Converted(currency, total, count, pending, tuple(sorted(unconverted)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,10 +157,14 @@ def budget_use(conn: sqlite3.Connection, psid_hash: str, today: dt.date, zone: d
     start, end = periods.named("month", today).bounds(zone)
     spent: dict[tuple[str, str], int] = {}
     for row in store.category_totals(conn, psid_hash, start, end):
-        # Every expense counts toward the budget for everything (''), and toward its category's.
-        for category in {"", row["category"] or ""}:
-            key = (row["currency"], category)
-            spent[key] = spent.get(key, 0) + row["total_minor"]
+        # An expense counts in a budget's currency at its converted amount when it was converted to
+        # that currency, else as it is when it was spent in it; toward the budget for everything
+        # (''), and toward its category's.
+        amounts = {row["converted_currency"]: row["converted_minor"]} if row["converted_currency"] else {}
+        amounts.setdefault(row["currency"], row["total_minor"])
+        for code, amount in amounts.items():
+            for category in {"", row["category"] or ""}:
+                spent[code, category] = spent.get((code, category), 0) + amount
     return [BudgetUse(b["category"], spent.get((b["currency"], b["category"]), 0), b["amount_minor"], b["currency"])
             for b in budgets]
 

@@ -7,18 +7,23 @@ import datetime as dt
 import re
 from pathlib import Path
 
-from conftest import Client, delivery, make_config
+import pytest
+from conftest import Client, delivery, make_config, query, wait_for
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "CHAT.md"
 NOW = dt.datetime(2026, 11, 29, 8, 0, tzinfo=dt.timezone.utc)  # the day the tables were written
+TRIP_HEADING = "\n## Other currencies: a trip abroad\n"
+TRIP_NOW = dt.datetime(2026, 10, 30, 20, 0, tzinfo=dt.timezone.utc)  # within the packaged ECB history
 _ROW = re.compile(r"^\| `([^`]+)`[^|]* \| (.*) \|$")
 _CODE = re.compile(r"`([^`]*)`")
 
 
-def doc_rows() -> list[tuple[str, list[str], bool]]:
-    """(what you send, the lines the bot answers, whether more lines may follow) for each table row."""
+def doc_rows(trip: bool = False) -> list[tuple[str, list[str], bool]]:
+    """(what you send, the lines the bot answers, whether more lines may follow) for each table row:
+    of the main conversation, or of the trip abroad (the last section, a conversation of its own)."""
     rows = []
-    for line in DOC.read_text(encoding="utf-8").splitlines():
+    text = DOC.read_text(encoding="utf-8").split(TRIP_HEADING)[1 if trip else 0]
+    for line in text.splitlines():
         match = _ROW.match(line)
         if match is None:
             continue
@@ -41,14 +46,17 @@ def test_the_doc_has_a_conversation():
     assert len(doc_rows()) >= 30
 
 
-def test_every_reply_in_the_chat_doc_is_what_the_bot_answers(tmp_path, graph, open_service):
-    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url)
-    service = open_service(config, replay_interval=0.05, now=lambda: NOW,
+@pytest.mark.parametrize("trip", [False, True], ids=["conversation", "trip-abroad"])
+def test_every_reply_in_the_chat_doc_is_what_the_bot_answers(tmp_path, graph, ecb, open_service, trip):
+    now = TRIP_NOW if trip else NOW
+    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url, rates_url=ecb.url)
+    service = open_service(config, replay_interval=0.05, now=lambda: now,
                            reply_backoff=(0, 0, 0))
+    assert wait_for(lambda: query(service, "SELECT count(*) FROM rate_refreshes") == [(1,)], 30)  # as the demo
     client = Client(service)
     wrong = []
-    for n, (you, lines, more) in enumerate(doc_rows()):
-        ms = int(NOW.timestamp() * 1000) + n * 1000
+    for n, (you, lines, more) in enumerate(doc_rows(trip)):
+        ms = int(now.timestamp() * 1000) + n * 1000
         event = {"sender": {"id": "42"}, "recipient": {"id": "1"}, "timestamp": ms,
                  "message": {"mid": f"m_doc_{n}", "text": you}}
         sent_before = len(graph.requests)
@@ -61,14 +69,18 @@ def test_every_reply_in_the_chat_doc_is_what_the_bot_answers(tmp_path, graph, op
     assert not wrong, "\n".join(wrong)
 
 
-def test_the_documented_demo_line_replays_the_first_table_on_any_day(tmp_path):
+@pytest.mark.parametrize("trip", [False, True], ids=["first-table", "trip-abroad"])
+def test_the_documented_demo_line_replays_the_first_table_on_any_day(tmp_path, trip):
     """What CHAT.md tells a reader to run: the demo, its clock at the tables' moment."""
     import subprocess
     import sys
 
-    rows = doc_rows()[:6]  # the first table: expenses, a currency word asked about, a line not split
+    # The first table (expenses, a currency word asked about, a line not split), or the trip abroad.
+    rows = doc_rows(trip) if trip else doc_rows()[:6]
     says = [word for you, _, _ in rows for word in ("--say", you)]
-    result = subprocess.run([sys.executable, str(DOC.parent.parent / "run.py"), "demo", "--at", "2026-11-29T08:00:00Z",
+    at = f"{(TRIP_NOW if trip else NOW):%Y-%m-%dT%H:%M:%SZ}"
+    assert f"run.py demo --at {at} --db" in DOC.read_text(encoding="utf-8")
+    result = subprocess.run([sys.executable, str(DOC.parent.parent / "run.py"), "demo", "--at", at,
                              "--db", str(tmp_path / "chat.db"), *says], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     replies = [block.split("\n     [")[0].replace("\n     ", "\n") for block in result.stdout.split("bot> ")[1:]]

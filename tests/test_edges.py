@@ -505,7 +505,7 @@ def test_run_py_export_neutralises_formula_cells(tmp_path, description, open_ser
         message = Message(psid_hash("111"), "m_1", "message", "x", T0, T0, "{}")
         message_id = store.insert_message(conn, message, "2025-11-25T13:00:00.000Z", "2025-11-25T13:00:00.000Z")
         store.insert_expenses(conn, message_id, message, [
-            (0, 100, "USD", description, "food", "user", "2025-11-25T13:00:00.000Z")],
+            (0, 100, "USD", description, "food", "user", "2025-11-25T13:00:00.000Z", *(None,) * 5)],
             "2025-11-25T13:00:00.000Z")
     service.close()  # stopped before the command reads its files
     result = subprocess.run([sys.executable, str(ROOT / "run.py"), "export", "--psid-hash", psid_hash("111")],

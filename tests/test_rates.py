@@ -12,13 +12,14 @@ import zipfile
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 import pytest
-from conftest import ROOT, Client, delivery, make_config, message_event, psid_hash, query, wait_for
+from conftest import OPS_TOKEN, ROOT, Client, delivery, make_config, message_event, psid_hash, query, wait_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from expensebot import db, money, rates
+from expensebot import db, money, rates, store
 from expensebot.background import exchange
 from expensebot.ops.ecb import daily_xml, packaged_history
+from expensebot.web import export
 
 HISTORY = packaged_history()
 FOUND = rates.parse_history(HISTORY)
@@ -300,3 +301,43 @@ def test_rates_off_never_fetches(tmp_path, open_service, ecb, caplog):
     Client(service).post_webhook(delivery(message_event("111", "m_1", "sushi 500 JPY")))
     time.sleep(0.2)
     assert ecb.requests == [] and not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_a_trip_abroad_end_to_end(tmp_path, graph, ecb, open_service):
+    """Replies, summary, GET /summary and the CSV all show one converted total, from the rows."""
+    service = open_bot(tmp_path, open_service, ecb, fb_page_access_token="test-page-token", fb_graph_url=graph.url)
+    assert wait_for(lambda: query(service, "SELECT count(*) FROM rates") != [(0,)], 30)
+    client = Client(service)
+    texts = ["coffee 3", "sushi 500 JPY", "taxi 2000 yen 2026-10-25", "pho 100000 VND", "summary"]
+    for n, text in enumerate(texts):
+        client.post_webhook(delivery(message_event("111", f"m_{n}", text, timestamp=T_NOW + n)))
+    sushi, _ = by_the_rule(500, "JPY", "EUR", dt.date(2026, 10, 30))
+    taxi, _ = by_the_rule(2000, "JPY", "EUR", dt.date(2026, 10, 23))  # a Sunday: Friday's rate
+    replies = graph.texts
+    assert replies[1].startswith(f"sushi — 500 JPY ≈ {money.format_amount(sushi, 'EUR')} (ECB 2026-10-30), today")
+    assert replies[2].startswith(f"taxi — 2000 JPY ≈ {money.format_amount(taxi, 'EUR')} (ECB 2026-10-23), 2026-10-25")
+    assert replies[3].startswith("pho — 100000 VND (no ECB rate for it: not converted), today")
+    total = 300 + sushi + taxi
+    assert f"≈ {money.format_amount(total, 'EUR')} in all (3 expenses at the ECB rate of their day)" in replies[4]
+    assert "VND is not in the total: the ECB publishes no rate for it." in replies[4]
+    body = client.get(f"/summary?psid_hash={psid_hash('111')}&period=month", token=OPS_TOKEN).json()
+    assert body["converted"] == {"currency": "EUR", "total_minor": total, "count": 3, "pending": 0,
+                                 "unconverted": ["VND"]}
+    with service.db.connection() as conn:
+        text = "".join(export.expense_chunks(store.expenses_of(conn, psid_hash("111"))))
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert sum(int(row["converted_minor"] or 0) for row in rows) == total
+    assert [row["rate_source"] for row in rows] == ["ecb", "same", "ecb", "none"]  # by when they were spent
+
+
+def test_a_new_currency_shows_every_total_in_it(tmp_path, graph, ecb, open_service):
+    service = open_bot(tmp_path, open_service, ecb, fb_page_access_token="test-page-token", fb_graph_url=graph.url)
+    assert wait_for(lambda: query(service, "SELECT count(*) FROM rates") != [(0,)], 30)
+    client = Client(service)
+    for n, text in enumerate(["coffee 3", "sushi 500 JPY", "currency USD"]):
+        client.post_webhook(delivery(message_event("111", f"m_{n}", text, timestamp=T_NOW + n)))
+    assert wait_for(lambda: query(service, "SELECT count(*) FROM expenses WHERE converted_currency = 'USD'") == [(2,)])
+    client.post_webhook(delivery(message_event("111", "m_9", "summary", timestamp=T_NOW + 9)))
+    coffee, _ = by_the_rule(300, "EUR", "USD", dt.date(2026, 10, 30))
+    sushi, _ = by_the_rule(500, "JPY", "USD", dt.date(2026, 10, 30))
+    assert f"≈ {money.format_amount(coffee + sushi, 'USD')} in all (2 expenses" in graph.texts[-1]

@@ -148,7 +148,7 @@ def test_a_written_period_sums_the_same_rows_as_sql(manila):
     conn = sqlite3.connect(service.config.db_path)
     conn.row_factory = sqlite3.Row
     try:
-        computed = summarize(conn, h, period, NOW, service.config.defaults.zone)
+        computed = summarize(conn, h, period, NOW, service.config.defaults)
     finally:
         conn.close()
     got = {t.currency: (t.total_minor, t.count) for t in computed.currencies}
@@ -174,7 +174,9 @@ ROW = st.tuples(MOMENT, st.sampled_from(["USD", "EUR"]), st.sampled_from([None, 
                 st.integers(1, 10_000))
 CHANGE = st.one_of(st.tuples(st.just("delete"), st.integers(0, 30)),
                    st.tuples(st.just("move"), st.integers(0, 30), MOMENT),
-                   st.tuples(st.just("categorize"), st.integers(0, 30), st.sampled_from(["fun", None])))
+                   st.tuples(st.just("categorize"), st.integers(0, 30), st.sampled_from(["fun", None])),
+                   st.tuples(st.just("convert"), st.integers(0, 30), st.sampled_from(["EUR", "USD", None]),
+                             st.one_of(st.none(), st.integers(1, 10_000))))
 ZONE = st.sampled_from(["UTC", "Asia/Manila", "America/St_Johns", "Asia/Kathmandu", "Europe/Berlin"])
 
 
@@ -198,16 +200,20 @@ def test_period_totals_equal_the_sums_of_the_rows_through_inserts_deletes_and_up
             elif change[0] == "move":
                 conn.execute("UPDATE expenses SET occurred_at = ? WHERE message_id = ?",
                              (times.iso_from_datetime(change[2]), change[1]))
-            else:
+            elif change[0] == "categorize":
                 conn.execute("UPDATE expenses SET category = ? WHERE message_id = ?", (change[2], change[1]))
+            else:  # a conversion made, changed or taken back (a new currency, a rate that came)
+                conn.execute("UPDATE expenses SET converted_currency = ?, converted_minor = ? WHERE message_id = ?",
+                             (change[2], change[3] if change[2] else None, change[1]))
         local = zoneinfo.ZoneInfo(zone)
         start_day = dt.date(2026, 3, 24) + dt.timedelta(days=first)
         period = Period("span", "span", start_day, start_day + dt.timedelta(days=length)) if named == "span" \
             else Period("all", "All time", None, None)
         start, end = period.bounds(local)
         naive = conn.execute(
-            "SELECT currency, category, sum(amount_minor), count(*) FROM expenses"
-            " WHERE psid_hash = 'p' AND occurred_at >= ? AND occurred_at < ? GROUP BY currency, category",
+            "SELECT currency, category, coalesce(converted_currency, ''), sum(amount_minor), count(*),"
+            " sum(coalesce(converted_minor, 0)), count(converted_minor) FROM expenses"
+            " WHERE psid_hash = 'p' AND occurred_at >= ? AND occurred_at < ? GROUP BY 1, 2, 3",
             (start or "", end or "~")).fetchall()
         assert sorted(map(tuple, store.category_totals(conn, "p", start, end)), key=str) == sorted(map(tuple, naive), key=str)
     finally:

@@ -44,7 +44,8 @@ def run(conn: sqlite3.Connection, message: Message, command: Command | None) -> 
             rows = store.delete_latest_expenses(conn, psid_hash, command.count, sent_at)
             return Outcome(undone=tuple(dict(row) for row in rows))
         case "currency_set" | "timezone_set":
-            setting, value = ("currency", command.currency) if command.name == "currency_set" else ("timezone", command.tz)
+            setting = "currency" if command.name == "currency_set" else "timezone"
+            value = command.currency if setting == "currency" else command.tz
             latest = store.set_setting(conn, psid_hash, setting, value, sent_at, received_at)
             if latest:  # conversions follow the person's currency, and the day of their zone
                 store.convert_again(conn, psid_hash)

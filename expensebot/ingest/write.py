@@ -32,6 +32,9 @@ from expensebot.periodic import Periodic
 from expensebot.settings import Settings, settings_from
 
 logger = logging.getLogger(__name__)
+# Expenses converted again in the transaction of a new currency or zone; a person with more has the
+# rest converted by the background within seconds (each waits, counted as pending, until then).
+CONVERT_AT_ONCE = 1000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,12 +61,13 @@ class Person:
 class Ingest:
     def __init__(self, db: Database, spool: Spool, defaults: Settings, *,
                  after_commit: Callable[[list[Saved]], None] | None = None, ai_enabled: bool = False,
-                 replay_interval: float = 0.5):
+                 replay_interval: float = 0.5, now: Callable[[], dt.datetime] = times.utc_now):
         self.db = db
         self.spool = spool
         self.defaults = defaults  # what a person who never set their own currency or zone gets
         self.after_commit = after_commit or (lambda saved: None)
         self.ai_enabled = ai_enabled
+        self.now = now  # for conversions: whether today's rate may stand in provisionally
         self.journal = Journal(db.path)
         # Spool files written into the database that could not be removed (an immutable folder).
         self._done: set[Path] = set()
@@ -214,12 +218,15 @@ class Ingest:
         if message_id is None:
             return None
         reading = self.read(message, self._settings_at(conn, message.psid_hash, sent_at, person))
-        saved = self._save_expenses(conn, message, message_id, reading, message.sent_ms)
+        saved = self._save_expenses(conn, message, message_id, reading, message.sent_ms, person.settings)
         if message.kind == "edit" and reading.command is not None:  # an edit never runs a command
             return dataclasses.replace(saved, outcome=Outcome(not_carried_out=True))
         outcome = effects.run(conn, message, reading.command)
         if reading.changes_settings or outcome.erased:
             outcome = dataclasses.replace(outcome, reread=self._read_again_after(conn, message.psid_hash, sent_at))
+        if reading.changes_settings:  # converted again to the new currency: most people's at once, here
+            waiting = store.expenses_to_convert(conn, None, CONVERT_AT_ONCE, psid_hash=message.psid_hash)
+            rates.convert_expenses(conn, [i for _, i in waiting], self.defaults, self.now())
         return dataclasses.replace(saved, outcome=outcome)
 
     def _edit(self, conn: sqlite3.Connection, message: Message, person: Person, edited: sqlite3.Row) -> Saved:
@@ -229,16 +236,20 @@ class Ingest:
         if reading.command is not None:  # commands run once, when sent: the rows stay
             return Saved(message, message_id, (), reading, Outcome(not_carried_out=True))
         store.delete_expenses_of_message(conn, message_id)
-        return self._save_expenses(conn, message, message_id, reading, sent_ms)
+        return self._save_expenses(conn, message, message_id, reading, sent_ms, person.settings)
 
     def _save_expenses(self, conn: sqlite3.Connection, message: Message, message_id: int, reading: Reading,
-                       sent_ms: int) -> Saved:
+                       sent_ms: int, own: Settings) -> Saved:
         """Insert a message's expenses and queue its enrichment job: pending when the model has an
         expense to categorise, else skipped at once (AI off, or nothing for it)."""
-        received_at = times.iso_utc(message.received_ms)
+        received_at, now = times.iso_utc(message.received_ms), self.now()
         rows = _expense_rows(reading, sent_ms)
-        expense_ids = store.insert_expenses(conn, message_id, message, rows, received_at)
-        rates.convert_expenses(conn, expense_ids, self.defaults, times.utc_now())  # what cannot be yet waits
+        # Converted to the person's currency now, from the rates table (what cannot be yet waits).
+        converted = [rates.convert_for(conn, amount, currency, occurred_at, own, now).columns
+                     for _, amount, currency, *_, occurred_at in rows]
+        expense_ids = store.insert_expenses(conn, message_id, message,
+                                            [(*row, *conversion) for row, conversion in zip(rows, converted)],
+                                            received_at)
         uncategorised = any(category is None for _, _, _, _, category, *_ in rows)
         job = "pending" if self.ai_enabled and uncategorised else "skipped"
         store.queue_job(conn, message_id, received_at, job)

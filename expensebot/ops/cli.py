@@ -6,6 +6,7 @@ each problem one line naming its variable or path; exit status 2 for configurati
 
 from __future__ import annotations
 
+import dataclasses
 import argparse
 import contextlib
 import datetime as dt
@@ -135,8 +136,10 @@ def hash_psid(config: Config, args) -> int:
 def print_summary(config: Config, args) -> int:
     """Print a person's totals for a period, computed from the rows, as JSON."""
     with _database(config).connection() as conn:
-        zone = store.settings_of(conn, args.psid_hash, config.defaults).zone
-        computed = summary.summarize(conn, args.psid_hash, args.period, times.utc_now(), zone)
+        settings = store.settings_of(conn, args.psid_hash, config.defaults)
+        computed = summary.summarize(conn, args.psid_hash, args.period, times.utc_now(), settings)
+    if config.rates_url == "off":
+        computed = dataclasses.replace(computed, converted=None)
     print(json.dumps({"psid_hash": args.psid_hash, **computed.as_json()}, indent=2))
     return 0
 

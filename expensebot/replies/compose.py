@@ -51,15 +51,17 @@ class Replier:
     """
 
     def __init__(self, *, now: Callable[[], dt.datetime] = times.utc_now, ai: AiClient | None = None,
-                 rate=None, report_link: Callable[[str], str | None] = lambda psid_hash: None):
+                 rate=None, report_link: Callable[[str], str | None] = lambda psid_hash: None,
+                 converting: bool = False):
         self.now = now
         self.ai = ai
         self.rate = rate
         self.report_link = report_link
+        self.converting = converting  # RATES_URL is not off: replies show converted amounts
 
     def without_model(self) -> Replier:
         """The same replier, with the model left out: summaries in their plain words."""
-        return Replier(now=self.now, report_link=self.report_link)
+        return Replier(now=self.now, report_link=self.report_link, converting=self.converting)
 
     def needs_model(self, record: Saved) -> bool:
         """Whether composing this reply may wait for the model (up to AI_TIMEOUT)."""
@@ -83,13 +85,15 @@ class Replier:
             if ask is not None:
                 return Reply(*words.which_currency_reply(ask))
             return Reply(words.hint_reply(rejected))
-        totals, budgets = self._day_and_budgets(record, conn)
+        conversions = store.conversions_of(conn, record.expense_ids) if self.converting else ()
+        totals, budgets = self._day_and_budgets(record, conn, conversions)
         text = words.expenses_reply(list(reading.expenses), rejected, totals, reading.today,
-                                    edited=record.message.kind == "edit", budgets=budgets)
+                                    edited=record.message.kind == "edit", budgets=budgets, conversions=conversions)
         return Reply(text, words.which_currency_reply(ask)[1] if ask is not None else ())
 
-    def _day_and_budgets(self, record: Saved, conn: sqlite3.Connection) -> tuple[list, list]:
-        """The day's totals as of the message's own commit, and the month's use of its budgets."""
+    def _day_and_budgets(self, record: Saved, conn: sqlite3.Connection, conversions=()) -> tuple[list, list]:
+        """The day's totals as of the message's own commit, and the month's use of its budgets (in
+        an expense's currency, or the one it was converted to)."""
         reading, psid_hash = record.reading, record.message.psid_hash
         try:
             bounds = summary.day_bounds(reading.today, reading.settings.zone)
@@ -102,15 +106,20 @@ class Replier:
             return totals, []
         categories = {"", *store.message_categories(conn, record.message_id)}
         currencies = {expense.currency for expense in reading.expenses}
+        currencies |= {row["converted_currency"] for row in conversions if row and row["converted_minor"] is not None}
         return totals, [use for use in uses if use.category in categories and use.currency in currencies]
 
     def _summary(self, record: Saved, conn: sqlite3.Connection) -> Reply:
         command, psid_hash = record.reading.command, record.message.psid_hash
-        zone = record.reading.settings_after.zone
+        # The period in the zone as of the question; conversions are to the person's currency now.
+        own = store.settings_of(conn, psid_hash, record.reading.settings_after)
+        settings = dataclasses.replace(record.reading.settings_after, currency=own.currency)
         if command.category:
-            computed = summary.term_summary(conn, psid_hash, command.period, zone, command.category)
+            computed = summary.term_summary(conn, psid_hash, command.period, settings, command.category)
         else:
-            computed = summary.summarize(conn, psid_hash, command.period, self.now(), zone)
+            computed = summary.summarize(conn, psid_hash, command.period, self.now(), settings)
+        if not self.converting:
+            computed = dataclasses.replace(computed, converted=None)
         if command.name == "question":
             return Reply(words.question_reply(computed, command.category))
         return Reply(self._rephrased(psid_hash, words.summary_reply(computed)))

@@ -74,12 +74,14 @@ class QuickReply:
 
 
 def expenses_reply(expenses: list, rejected: list, today_totals: list, today: dt.date, edited: bool,
-                   budgets: list[BudgetUse] = ()) -> str:
-    """Say how each line was read, the day's running total and the month's use of its budgets."""
-    lines = [("Updated: " if edited else "") + _expense_line(e, today) for e in expenses]
+                   budgets: list[BudgetUse] = (), conversions: list = ()) -> str:
+    """Say how each line was read (and converted), the day's running total and the month's use of its budgets."""
+    conversions = list(conversions) or [None] * len(expenses)
+    lines = [("Updated: " if edited else "") + _expense_line(e, today, c) for e, c in zip(expenses, conversions)]
     lines += [_asked(r) if r.choices else f"Line {r.line + 1} not read: {r.reason}." for r in rejected]
     if today_totals:
-        lines.append("Today: " + ", ".join(format_amount(total, currency) for currency, total in today_totals))
+        lines.append("Today: " + ", ".join(format_amount(total, currency) for currency, total, *_ in today_totals)
+                     + _day_converted(today_totals if conversions else []))
     lines += [budget_line(use) for use in budgets]
     return fit(lines)
 
@@ -122,7 +124,22 @@ def summary_reply(summary: Summary) -> str:
         top = [f"{c.category or 'uncategorized'} {format_amount(c.total_minor, total.currency)}"
                for c in total.categories[:3]]
         lines.append("Top: " + ", ".join(top))
-    return fit(lines)
+    return fit(lines + converted_lines(summary))
+
+
+def converted_lines(summary: Summary) -> list[str]:
+    """With other currencies than the person's: the converted total, and what it leaves out and why."""
+    converted = summary.converted
+    if not summary.mixed:
+        return []
+    lines = [f"≈ {format_amount(converted.total_minor, converted.currency)} in all"
+             f" ({_expenses(converted.count)} at the ECB rate of their day)"] if converted.count else []
+    if converted.pending:
+        waits = "waits" if converted.pending == 1 else "wait"
+        lines.append(f"{_expenses(converted.pending)} {waits} for their rate, and will be added when it is published.")
+    for code in converted.unconverted:
+        lines.append(f"{code} is not in the total: the ECB publishes no rate for it.")
+    return lines
 
 
 def undo_reply(undone: list) -> str:
@@ -140,7 +157,7 @@ def question_reply(summary: Summary, term: str | None) -> str:
     if not summary.currencies:
         return f"{summary.label}: nothing on {term}."
     return fit([f"{summary.label}, {term}: {format_amount(t.total_minor, t.currency)} in {_expenses(t.count)}"
-                for t in summary.currencies])
+                for t in summary.currencies] + converted_lines(summary))
 
 
 def edited_command_reply(text: str) -> str:
@@ -256,9 +273,31 @@ def _expenses(count: int) -> str:
     return f"{count} expense" if count == 1 else f"{count} expenses"
 
 
-def _expense_line(expense, today: dt.date) -> str:
+def _expense_line(expense, today: dt.date, conversion=None) -> str:
     when = "today" if expense.date == today else (
         "yesterday" if expense.date == today - dt.timedelta(days=1) else expense.date.isoformat())
     tag = f" #{expense.category}" if expense.category else ""
     what = expense.description or "expense"
-    return f"{what} — {format_amount(expense.amount_minor, expense.currency)}, {when}{tag}"
+    return f"{what} — {format_amount(expense.amount_minor, expense.currency)}{_converted(conversion)}, {when}{tag}"
+
+
+def _day_converted(today_totals: list) -> str:
+    """' ≈ 24.35 EUR in all' after a day's totals in several currencies, once all of them are converted."""
+    targets = {target for _, _, target, _ in today_totals}
+    if len(today_totals) < 2 or len(targets) != 1 or None in targets:
+        return ""
+    return f" ≈ {format_amount(sum(minor for *_, minor in today_totals), targets.pop())} in all"
+
+
+def _converted(row) -> str:
+    """' ≈ 3.07 EUR (ECB 2026-12-04)' after an amount in another currency than the person's."""
+    if row is None or row["rate_source"] == "same":
+        return ""
+    if row["rate_source"] is None:
+        return " (rate pending)"
+    if row["rate_source"] == "none":
+        return " (no ECB rate for it: not converted)"
+    amount = format_amount(row["converted_minor"], row["converted_currency"])
+    source = {"ecb": f"ECB {row['rate_day']}", "ecb-provisional": f"ECB {row['rate_day']}, provisional",
+              "person": f"your rate {row['rate']}"}[row["rate_source"]]
+    return f" ≈ {amount} ({source})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import hmac
@@ -117,8 +118,10 @@ def create_app(config: Config, db: Database, ingest: Ingest,
         if period not in summary.PERIODS:
             raise bottle.HTTPError(400, f"period must be one of {', '.join(summary.PERIODS)}")
         with db.connection() as conn:
-            zone = store.settings_of(conn, psid_hash, config.defaults).zone
-            computed = summary.summarize(conn, psid_hash, period, now(), zone)
+            settings = store.settings_of(conn, psid_hash, config.defaults)
+            computed = summary.summarize(conn, psid_hash, period, now(), settings)
+        if config.rates_url == "off":
+            computed = dataclasses.replace(computed, converted=None)
         return _json({"psid_hash": psid_hash, **computed.as_json()})
 
     @app.get("/ops/stats")

@@ -9,7 +9,8 @@ from collections.abc import Iterable, Iterator
 from expensebot.money import format_amount
 
 COLUMNS = ("id", "occurred_at", "amount", "currency", "amount_minor", "description",
-           "category", "category_source", "mid")
+           "category", "category_source", "mid",
+           "converted_amount", "converted_currency", "converted_minor", "rate", "rate_day", "rate_source")
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 ROWS_PER_CHUNK = 1_000  # rows written at a time when streaming (about 100 KB of CSV)
@@ -38,6 +39,10 @@ def expense_chunks(rows: Iterable) -> Iterator[str]:
 
 def _cells(row) -> list:
     amount = format_amount(row["amount_minor"], row["currency"]).split(" ")[0]
+    converted = row["converted_minor"]
+    converted_amount = "" if converted is None else format_amount(converted, row["converted_currency"]).split(" ")[0]
     return [row["id"], row["occurred_at"], amount, row["currency"], row["amount_minor"],
             safe_cell(row["description"]), safe_cell(row["category"]),
-            row["category_source"] or "", safe_cell(row["mid"])]
+            row["category_source"] or "", safe_cell(row["mid"]),
+            converted_amount, row["converted_currency"] or "", "" if converted is None else converted,
+            row["rate"] or "", row["rate_day"] or "", row["rate_source"] or "pending"]
