@@ -626,6 +626,23 @@ def convert_again(conn: sqlite3.Connection, psid_hash: str) -> int:
                         (psid_hash,)).rowcount
 
 
+_DEFAULT_CURRENCY_PEOPLE = "psid_hash NOT IN (SELECT psid_hash FROM people WHERE currency IS NOT NULL)"
+
+
+def default_currency_changed(conn: sqlite3.Connection, currency: str) -> bool:
+    """Whether expenses of people without their own currency are converted to another one than `currency`."""
+    return conn.execute(
+        "SELECT 1 FROM expense_days WHERE converted_currency NOT IN ('', ?) AND " + _DEFAULT_CURRENCY_PEOPLE
+        + " LIMIT 1", (currency,)).fetchone() is not None
+
+
+def convert_again_by_default(conn: sqlite3.Connection, currency: str) -> int:
+    """The bot's currency changed: the expenses of everyone in it are converted again (in the background)."""
+    return conn.execute(
+        "UPDATE expenses SET rate_source = NULL WHERE rate_source IS NOT NULL AND converted_currency IS NOT ? AND "
+        + _DEFAULT_CURRENCY_PEOPLE, (currency,)).rowcount
+
+
 def note_rate_refresh(conn: sqlite3.Connection, at: str, url: str, outcome: str, newest: str | None,
                       changed: int) -> None:
     conn.execute("INSERT INTO rate_refreshes (at, url, outcome, newest_day, changed) VALUES (?, ?, ?, ?, ?)",

@@ -341,3 +341,19 @@ def test_a_new_currency_shows_every_total_in_it(tmp_path, graph, ecb, open_servi
     coffee, _ = by_the_rule(300, "EUR", "USD", dt.date(2026, 10, 30))
     sushi, _ = by_the_rule(500, "JPY", "USD", dt.date(2026, 10, 30))
     assert f"≈ {money.format_amount(coffee + sushi, 'USD')} in all (2 expenses" in graph.texts[-1]
+
+
+def test_a_new_default_currency_converts_the_expenses_of_everyone_in_it(tmp_path, open_service, ecb, caplog):
+    service = open_bot(tmp_path, open_service, ecb)
+    assert wait_for(lambda: query(service, "SELECT count(*) FROM rates") != [(0,)], 30)
+    client = Client(service)
+    client.post_webhook(delivery(message_event("111", "m_1", "sushi 500 JPY", timestamp=T_NOW),
+                                 message_event("222", "m_2", "currency GBP", timestamp=T_NOW),
+                                 message_event("222", "m_3", "tea 3 EUR", timestamp=T_NOW + 1)))
+    service.close()
+    service = open_bot(tmp_path, open_service, ecb, currency="USD")  # EXPENSEBOT_CURRENCY changed
+    sushi, _ = by_the_rule(500, "JPY", "USD", dt.date(2026, 10, 30))
+    tea, _ = by_the_rule(300, "EUR", "GBP", dt.date(2026, 10, 30))
+    assert wait_for(lambda: [row[3:5] for row in conversions(service)] == [(sushi, "USD"), (tea, "GBP")], 10)
+    [restarted] = [r.fields for r in caplog.records if r.getMessage() == "conversions_restarted"]
+    assert restarted == {"currency": "USD", "expenses": 1}

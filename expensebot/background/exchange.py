@@ -45,6 +45,7 @@ class Exchange:
         self.now = now
         self.next_fetch = 0.0  # monotonic; 0: at the first turn
         self.failures = 0
+        self.default_checked = False
         self.loop = Periodic("exchange", interval, self.turn)
 
     def start(self) -> Exchange:
@@ -60,6 +61,9 @@ class Exchange:
         self.loop.wake()
 
     def turn(self) -> None:
+        if not self.default_checked:
+            self._follow_the_default_currency()
+            self.default_checked = True
         if self.fetching and time.monotonic() >= self.next_fetch:
             self.refresh()
         self.convert_waiting()
@@ -107,6 +111,16 @@ class Exchange:
         if converted:
             log_event(logger, "expenses_converted", expenses=converted)
         return converted
+
+    def _follow_the_default_currency(self) -> None:
+        """EXPENSEBOT_CURRENCY changed since the last run: the expenses of everyone who never set
+        their own currency are converted again, to the new one (checked once, at start)."""
+        with self.db.connection() as conn:
+            changed = store.default_currency_changed(conn, self.defaults.currency)
+        if changed:
+            with self.db.transaction() as conn:
+                count = store.convert_again_by_default(conn, self.defaults.currency)
+            log_event(logger, "conversions_restarted", currency=self.defaults.currency, expenses=count)
 
     def _until_published(self) -> float:
         """Seconds until the next fetch: today's publication if it is still to come, else tomorrow's."""
