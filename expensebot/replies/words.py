@@ -135,8 +135,8 @@ def converted_lines(summary: Summary) -> list[str]:
     lines = [f"≈ {format_amount(converted.total_minor, converted.currency)} in all"
              f" ({_expenses(converted.count)} at the ECB rate of their day)"] if converted.count else []
     if converted.pending:
-        waits = "waits" if converted.pending == 1 else "wait"
-        lines.append(f"{_expenses(converted.pending)} {waits} for their rate, and will be added when it is published.")
+        waits = "waits for its rate" if converted.pending == 1 else "wait for their rate"
+        lines.append(f"{_expenses(converted.pending)} {waits}, and will be added when it is published.")
     for code in converted.unconverted:
         lines.append(f"{code} is not in the total: the ECB publishes no rate for it.")
     return lines
