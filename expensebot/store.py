@@ -648,3 +648,35 @@ def note_rate_refresh(conn: sqlite3.Connection, at: str, url: str, outcome: str,
     conn.execute("INSERT INTO rate_refreshes (at, url, outcome, newest_day, changed) VALUES (?, ?, ?, ?, ?)",
                  (at, url, outcome, newest, changed))
     conn.execute("DELETE FROM rate_refreshes WHERE id <= (SELECT max(id) FROM rate_refreshes) - 100")
+
+
+# ---- what `expensebot rates` shows ---------------------------------------------------------------
+
+def rates_held(conn: sqlite3.Connection) -> sqlite3.Row:
+    """The newest ECB day held (None when none), how many rates in all, how many currencies on that day."""
+    return conn.execute(
+        "SELECT newest_day, (SELECT count(*) FROM rates) AS rates,"
+        " (SELECT count(*) FROM rates WHERE day = newest_day) AS currencies"
+        " FROM (SELECT max(day) AS newest_day FROM rates)").fetchone()
+
+
+def last_rate_refresh(conn: sqlite3.Connection) -> sqlite3.Row | None:
+    """The latest fetch of the rates, whatever came of it; None when there was none."""
+    return conn.execute(
+        "SELECT at, url, outcome, newest_day, changed FROM rate_refreshes ORDER BY id DESC LIMIT 1").fetchone()
+
+
+def last_rate_success_at(conn: sqlite3.Connection) -> str | None:
+    """When the latest fetch that succeeded was (among the last 100 kept); None when none did."""
+    row = conn.execute("SELECT at FROM rate_refreshes WHERE outcome = 'ok' ORDER BY id DESC LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
+def conversion_counts(conn: sqlite3.Connection) -> dict:
+    """Expenses waiting for a rate, converted at a provisional one, and never convertible."""
+    row = conn.execute(
+        "SELECT count(*) FILTER (WHERE rate_source IS NULL) AS pending,"
+        " count(*) FILTER (WHERE rate_source = 'ecb-provisional') AS provisional,"
+        " count(*) FILTER (WHERE rate_source = 'none') AS not_convertible"
+        " FROM expenses").fetchone()
+    return dict(row)

@@ -74,6 +74,8 @@ CASES = [
     ("export, no db", {}, ["export", "--psid-hash", HASH], {"EXPENSEBOT_DB": "{tmp}/typo.db"}, 2,
      "EXPENSEBOT_DB: {tmp}/typo.db does not exist"),
     ("jobs, no db", {}, ["jobs"], {"EXPENSEBOT_DB": "{tmp}/typo.db"}, 2, "EXPENSEBOT_DB: {tmp}/typo.db does not exist"),
+    ("rates, no db", {}, ["rates"], {"EXPENSEBOT_DB": "{tmp}/typo.db"}, 2,
+     "EXPENSEBOT_DB: {tmp}/typo.db does not exist"),
     ("replay, no db", {}, ["replay-spool"], {"EXPENSEBOT_DB": "{tmp}/typo.db"}, 2,
      "EXPENSEBOT_DB: {tmp}/typo.db does not exist"),
     ("backup, no db", {}, ["backup", "{tmp}/b.db"], {"EXPENSEBOT_DB": "{tmp}/typo.db"}, 2,
@@ -388,7 +390,8 @@ def test_a_read_only_file_of_the_bot_user_is_told_to_chmod_not_chown(tmp_path):
 
     # and the read-only commands still read it, from a folder nobody may write in
     folder.chmod(0o555)
-    for command in (["summary", "--psid-hash", HASH], ["export", "--psid-hash", HASH], ["jobs"], ["rejected"]):
+    for command in (["summary", "--psid-hash", HASH], ["export", "--psid-hash", HASH], ["jobs"], ["rejected"],
+                    ["rates"]):
         read = subprocess.run(as_user([sys.executable, str(ROOT / "run.py"), *command]), env=env, cwd=ROOT,
                               capture_output=True, text=True, timeout=60)
         assert read.returncode == 0, read.stdout + read.stderr

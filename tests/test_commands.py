@@ -18,6 +18,8 @@ from conftest import (
     make_config,
     message_event,
     psid_hash,
+    query,
+    wait_for,
 )
 
 
@@ -207,3 +209,57 @@ def test_cli_summary_counts_days_in_the_persons_zone(tmp_path, open_service):
     result = run_py("summary", "--psid-hash", psid_hash("111"), "--period", "today", env=env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["from"] in (before, local_midnight())  # 10:00 UTC the day before
+
+
+def rates_of(env: dict) -> dict:
+    result = run_py("rates", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout)  # stdout is the one JSON object, nothing else
+
+
+def test_rates_command_shows_what_is_held_the_last_fetch_and_what_waits(tmp_path, ecb, open_service):
+    import datetime as dt
+    monday = dt.datetime(2026, 11, 2, 20, 0, tzinfo=dt.timezone.utc)  # Monday's ECB rate not in yet
+    sent = int(dt.datetime(2026, 11, 2, 12, 0, tzinfo=dt.timezone.utc).timestamp() * 1000)
+    config = make_config(tmp_path, currency="EUR", rates_url=ecb.url)
+    service = open_service(config, replay_interval=0.05, now=lambda: monday)
+    assert wait_for(lambda: query(service, "SELECT count(*) FROM rate_refreshes") == [(1,)], 30)
+    Client(service).post_webhook(delivery(
+        message_event("111", "m_1", "sushi 500 JPY", timestamp=sent),             # today: Friday's rate, provisionally
+        message_event("111", "m_2", "ramen 800 JPY 2026-11-04", timestamp=sent),  # a day still to come: waits
+        message_event("111", "m_3", "pho 100000 VND", timestamp=sent),            # no ECB rate, ever
+        message_event("111", "m_4", "coffee 3", timestamp=sent)))                 # EUR already
+    service.close()
+    ecb.behave("down")  # the next start's fetch fails: the last refresh is not the last success
+    service = open_service(config, replay_interval=0.05, now=lambda: monday)
+    assert wait_for(lambda: query(service, "SELECT count(*) FROM rate_refreshes") == [(2,)], 30)
+    env = {"EXPENSEBOT_DB": str(config.db_path), "RATES_URL": ecb.url}
+    while_running = rates_of(env)  # beside the bot, read-only
+    service.close()  # stopped before the command reads its files
+    shown = rates_of(env)
+    assert shown == while_running
+
+    [(newest, held)] = query(service, "SELECT max(day), count(*) FROM rates")
+    [(on_newest,)] = query(service, "SELECT count(*) FROM rates WHERE day = ?", newest)
+    refreshes = query(service, "SELECT at, url, outcome, newest_day, changed FROM rate_refreshes ORDER BY id")
+    assert refreshes[0][2] == "ok" and refreshes[1][2].startswith("failed: ")
+    assert shown == {
+        "newest_day": newest, "rates": held, "currencies": on_newest,
+        "last_refresh": dict(zip(["at", "url", "outcome", "newest_day", "changed"], refreshes[1])),
+        "last_success_at": refreshes[0][0],
+        "pending": 1, "provisional": 1, "not_convertible": 1,
+        "rates_url": ecb.url.rstrip("/")}
+    assert newest == "2026-10-30" and on_newest > 25 and held > 100_000  # the ECB's own history, served
+    assert query(service, "SELECT description, rate_source FROM expenses ORDER BY id") == [
+        ("sushi", "ecb-provisional"), ("ramen", None), ("pho", "none"), ("coffee", "same")]
+    assert shown["last_refresh"]["url"].startswith(ecb.url) and shown["last_refresh"]["newest_day"] is None
+
+
+def test_rates_command_with_rates_off_and_nothing_fetched(tmp_path, open_service):
+    config = make_config(tmp_path)  # rates_url="off": never fetched
+    service = open_service(config)
+    Client(service).post_webhook(delivery(message_event("111", "m_1", "sushi 500 JPY")))
+    service.close()
+    shown = rates_of({"EXPENSEBOT_DB": str(config.db_path), "RATES_URL": "off"})
+    assert shown == {"newest_day": None, "rates": 0, "currencies": 0, "last_refresh": None, "last_success_at": None,
+                     "pending": 1, "provisional": 0, "not_convertible": 0, "rates_url": "off"}

@@ -279,6 +279,21 @@ def rejected(config: Config, args) -> int:
     return 0
 
 
+def print_rates(config: Config, args) -> int:
+    """Print the state of the exchange rates as one JSON object: what is held, the last fetch, what waits."""
+    with _database(config).connection() as conn:
+        conn.execute("BEGIN")  # one snapshot: the counts agree with the fetch they follow
+        held = store.rates_held(conn)
+        last = store.last_rate_refresh(conn)
+        state = {"newest_day": held["newest_day"], "rates": held["rates"], "currencies": held["currencies"],
+                 "last_refresh": dict(last) if last is not None else None,
+                 "last_success_at": store.last_rate_success_at(conn), **store.conversion_counts(conn),
+                 "rates_url": config.rates_url or "off"}
+        conn.execute("COMMIT")
+    print(json.dumps(state, indent=2))
+    return 0
+
+
 def _database(config: Config, write: bool = False) -> Database:
     """The existing database, for reading (and small writes when asked); never created here."""
     _require(checks.database_problems(config.db_path, must_exist=True, write=False)
@@ -348,6 +363,8 @@ COMMANDS = {
     "rejected": (rejected, "events that can never be stored, with the reason, as JSON lines", DB, [
         (("--limit",), dict(type=_positive, default=100, metavar="N", help="the newest N (default 100)")),
         (("--events",), dict(action="store_true", help="include each event as received"))]),
+    "rates": (print_rates, "the exchange rates held, the last fetch and the expenses waiting, as JSON",
+              DB + ("RATES_URL",), []),
     "replay-spool": (replay_spool, "write spooled events into the database now",
                      DB + ("EXPENSEBOT_SPOOL", "EXPENSEBOT_TZ", "EXPENSEBOT_CURRENCY", "AI_ENABLED"), []),
     "setup-page": (setup_page, "set the Page's Get Started button, greeting, menu and ice breakers",
