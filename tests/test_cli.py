@@ -406,3 +406,21 @@ def test_export_to_a_file_is_readable_by_its_owner_only(tmp_path):
     result = expensebot("export", "--psid-hash", HASH, "--output", out, env={"EXPENSEBOT_DB": str(path)})
     assert result.returncode == 0, result.stderr
     assert out.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_file_the_new_release_has_not_upgraded_yet_is_backed_up_but_not_read(tmp_path):
+    """Between `pip install` of a new release and its first start: read commands say what to do."""
+    from test_database_file import first_schema_file
+    path = first_schema_file(tmp_path / "old.db")
+    env = {"EXPENSEBOT_DB": str(path), "PSID_HASH_KEY": HASH_KEY}
+    for command in (["summary", "--psid-hash", "a" * 64], ["rates"], ["export", "--psid-hash", "a" * 64]):
+        result = expensebot(*command, env=env)
+        assert result.returncode == 2
+        assert problems_of(result) == [f"EXPENSEBOT_DB: {path} has schema version 1, older than this release's "
+                                       f"{db.SCHEMA_VERSION}; start the bot once (it upgrades the file), then run "
+                                       "this again"]
+    backed_up = expensebot("backup", tmp_path / "backups/", env=env)
+    assert backed_up.returncode == 0, backed_up.stdout + backed_up.stderr
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1  # nothing upgraded it
+    conn.close()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from expensebot import __version__, logs, store, summary, times
 from expensebot.config import VARIABLES, Config, ConfigError, unknown_names
-from expensebot.db import Database
+from expensebot.db import SCHEMA_VERSION, Database
 from expensebot.errors import DatabaseUnavailable, is_unavailable
 from expensebot.identity import PsidHasher, is_psid_hash
 from expensebot.ingest.spool import Spool
@@ -175,7 +175,7 @@ def export(config: Config, args) -> int:
 
 def backup(config: Config, args) -> int:
     """Copy the database with SQLite's online backup API: consistent while the bot runs."""
-    database = _database(config)
+    database = _database(config, current=False)  # any version: a backup is taken before an upgrade
     target = _backup_target(args.path)
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
@@ -294,11 +294,23 @@ def print_rates(config: Config, args) -> int:
     return 0
 
 
-def _database(config: Config, write: bool = False) -> Database:
-    """The existing database, for reading (and small writes when asked); never created here."""
+def _database(config: Config, write: bool = False, current: bool = True) -> Database:
+    """The existing database, for reading (and small writes when asked); never created here.
+
+    `current`: the command reads this release's tables, so a file the bot has not upgraded yet
+    (a new release installed, not yet started) is refused with one line saying what to do.
+    """
     _require(checks.database_problems(config.db_path, must_exist=True, write=False)
              + checks.owner_problems(config.db_path))
-    return Database(config.db_path, read_only=not write)
+    database = Database(config.db_path, read_only=not write)
+    if current:
+        with database.connection() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if 0 < version < SCHEMA_VERSION:  # 0: not ours at all, said when a table is missing
+            raise ConfigError(f"EXPENSEBOT_DB: {config.db_path} has schema version {version}, older than this "
+                              f"release's {SCHEMA_VERSION}; start the bot once (it upgrades the file), then run "
+                              "this again")
+    return database
 
 
 def _require(problems: list[str]) -> None:
