@@ -32,7 +32,7 @@ QUANTITY_ONLY = "a weight, volume or count is a quantity, not a price"
 # A person's own rate, 'sushi 500 JPY @ 0.0062': what may be refused (docs/CHAT.md, A person's own rate).
 RATE_OWN_CURRENCY = "a rate after @ is for an amount in another currency than yours"
 MAX_RATE_DIGITS = 12
-BAD_RATE = f"a rate must be a positive number of at most {MAX_RATE_DIGITS} digits"
+BAD_RATE = f"a rate must be a positive number with at most {MAX_RATE_DIGITS} significant digits and decimals"
 RATE_ONE_EXPENSE = "a rate after @ goes on a line with one expense"
 _RATE = re.compile(r"([0-9]+)(?:[.,]([0-9]+))?")
 # Words after a number that make it a quantity: 'rice 2 kg 10' is 10.00 for 2 kg of rice.
@@ -292,14 +292,15 @@ def _take_rate(words: list[str], bares: list[str], tokens: list[_Token], numbers
 
 
 def _read_rate(word: str) -> str:
-    """A rate as decimal text ('0,0062' is '0.0062'), or raise _Rejected: positive, at most MAX_RATE_DIGITS digits."""
+    """A rate as decimal text ('0,0062' is '0.0062'), or raise _Rejected: positive, with at most
+    MAX_RATE_DIGITS significant digits and as many decimals."""
     match = _RATE.fullmatch(word)
     if match is None:
         raise _Rejected(BAD_RATE)
     whole, fraction = match[1], match[2] or ""
     rate = Decimal(f"{whole}.{fraction}" if fraction else whole)
     significant = (whole + fraction).lstrip("0")
-    if rate <= 0 or len(significant) > MAX_RATE_DIGITS:
+    if rate <= 0 or len(significant) > MAX_RATE_DIGITS or len(fraction) > MAX_RATE_DIGITS:
         raise _Rejected(BAD_RATE)
     return format(rate, "f")
 
