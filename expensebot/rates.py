@@ -193,6 +193,13 @@ def convert(conn: sqlite3.Connection, amount_minor: int, currency: str, target: 
                       PROVISIONAL if provisional else ECB)
 
 
+def by_person(amount_minor: int, currency: str, target: str, rate: str, day: dt.date) -> Conversion:
+    """An expense converted at the rate its person wrote ('@ 0.0062': units of target per one unit of
+    currency), by the same rule as the ECB's: exact, rounded half to even once. Its day is the expense's."""
+    return Conversion(target, converted_minor(amount_minor, currency, target, Fraction(rate)), rate,
+                      day.isoformat(), PERSON)
+
+
 def converted_minor(amount_minor: int, currency: str, target: str, rate: Fraction) -> int:
     """amount × rate in target's minor units, rounded half to even once, at the end."""
     return round(amount_minor * rate * Fraction(10) ** (minor_digits(target) - minor_digits(currency)))

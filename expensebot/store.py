@@ -496,6 +496,25 @@ def term_totals(conn: sqlite3.Connection, psid_hash: str, start: str | None, end
     ).fetchall()
 
 
+def own_rate_counts(conn: sqlite3.Connection, psid_hash: str, start: str | None, end: str | None, currency: str,
+                    term: str | None = None) -> dict[str, int]:
+    """How many of one person's expenses in [start, end) (with term: as term_totals finds them) are
+    converted to `currency` at their own rate ('@ 0.0062'), per currency spent."""
+    matches = ("" if term is None else
+               " AND (category = :term OR ' ' || " + _WORDS_OF_DESCRIPTION + " || ' ' LIKE '% ' || :term || ' %'"
+               "      OR ' ' || " + _WORDS_OF_DESCRIPTION + " || ' ' LIKE '% ' || :term || 's %')")
+    return dict(conn.execute(
+        "SELECT currency, count(*) FROM expenses"
+        " WHERE psid_hash = :who"
+        " AND occurred_at >= :start"
+        " AND occurred_at < :end"
+        " AND rate_source = 'person'"
+        " AND converted_currency = :target" + matches +
+        " GROUP BY currency",
+        {"who": psid_hash, "start": start or _EARLIEST, "end": end or _LATEST, "target": currency, "term": term},
+    ).fetchall())
+
+
 def message_categories(conn: sqlite3.Connection, message_id: int) -> list[str]:
     """The categories of one message's expenses (uncategorized ones left out)."""
     return [row[0] for row in conn.execute(

@@ -37,6 +37,9 @@ class Converted:
     count: int                    # the expenses in the total
     pending: int = 0              # waiting for their rate: not in the total
     unconverted: tuple[str, ...] = ()  # currencies the ECB publishes no rate for: never in the total
+    at_own_rate: int = 0          # of `count`, converted at the person's own rate ('@ 0.0062'), not the ECB's
+    # Of `unconverted`, those whose expenses with the person's own rate are in the total.
+    own_rate_only: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +107,8 @@ def summarize(conn: sqlite3.Connection, psid_hash: str, period: str | periods.Pe
         totals.append(CurrencyTotal(currency, sum(c.total_minor for c in ordered), sum(c.count for c in ordered),
                                     ordered))
     totals.sort(key=lambda total: (-total.count, total.currency))
-    return Summary(period.key, start, end, tuple(totals), period.label, converted(rows, settings.currency))
+    own = store.own_rate_counts(conn, psid_hash, start, end, settings.currency)
+    return Summary(period.key, start, end, tuple(totals), period.label, converted(rows, settings.currency, own))
 
 
 def term_summary(conn: sqlite3.Connection, psid_hash: str, period: periods.Period, settings: Settings,
@@ -119,11 +123,14 @@ def term_summary(conn: sqlite3.Connection, psid_hash: str, period: periods.Perio
         total[1] += row["count"]
     currencies = sorted((CurrencyTotal(currency, minor, count, ()) for currency, (minor, count) in totals.items()),
                         key=lambda total: (-total.count, total.currency))
-    return Summary(period.key, start, end, tuple(currencies), period.label, converted(rows, settings.currency))
+    own = store.own_rate_counts(conn, psid_hash, start, end, settings.currency, term)
+    return Summary(period.key, start, end, tuple(currencies), period.label, converted(rows, settings.currency, own))
 
 
-def converted(rows, currency: str) -> Converted:
-    """The converted total of rows of store.category_totals or store.term_totals, in `currency`."""
+def converted(rows, currency: str, own_rates: dict[str, int] | None = None) -> Converted:
+    """The converted total of rows of store.category_totals or store.term_totals, in `currency`;
+    own_rates: how many of them are at the person's own rate, per currency (store.own_rate_counts)."""
+    own_rates = own_rates or {}
     total = count = pending = 0
     unconverted = set()
     for row in rows:
@@ -134,7 +141,8 @@ def converted(rows, currency: str) -> Converted:
         count += row["converted_count"]
         if row["converted_count"] < row["count"]:
             unconverted.add(row["currency"])
-    return Converted(currency, total, count, pending, tuple(sorted(unconverted)))
+    return Converted(currency, total, count, pending, tuple(sorted(unconverted)), sum(own_rates.values()),
+                     tuple(sorted(unconverted & set(own_rates))))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,6 +5,7 @@ import random
 import pytest
 
 from expensebot.chat.parser import (
+    BAD_RATE,
     MAX_EXPENSES_PER_MESSAGE,
     MAX_LINE_LENGTH,
     TOO_MANY,
@@ -544,3 +545,69 @@ def test_a_three_letter_code_is_a_currency_only_where_it_stands_as_one(line, def
     outcomes = expected if isinstance(expected, list) else [expected]
     assert result.expenses == tuple(
         dataclasses.replace(expected_line(0, outcome), item=item) for item, outcome in enumerate(outcomes))
+
+
+# A person's own rate: '<amount> <CURRENCY> @ <rate>' at the end of a line, in units of the
+# person's currency per one unit of the expense's. Any other '@' is read as before.
+@pytest.mark.parametrize(("line", "expected"), [
+    ("sushi 500 JPY @ 0.0062", ok(500, "JPY", "sushi")),
+    ("sushi 500 jpy @ 0.0062", ok(500, "JPY", "sushi")),
+    ("sushi 500 yen @ 0,0062", ok(500, "JPY", "sushi")),
+    ("sushi ¥500 @0.0062", ok(500, "JPY", "sushi")),
+    ("sushi 500JPY @ 0.0062 #food", ok(500, "JPY", "sushi", "food")),
+    ("sushi 500 JPY @ 0.0062 yesterday", ok(500, "JPY", "sushi", date=YESTERDAY)),
+    ("sushi 500 JPY @ 0.0062.", ok(500, "JPY", "sushi")),
+    ("sushi 500 JPY @ 000.0062", ok(500, "JPY", "sushi")),
+])
+def test_a_persons_own_rate_is_read_off_the_end_of_the_line(line, expected):
+    result = parse_line(line, default_currency="EUR", today=TODAY)
+
+    assert result == dataclasses.replace(expected_line(0, expected), rate="0.0062")
+
+
+@pytest.mark.parametrize(("line", "rate"), [
+    ("pho 100000 VND @ 0.000036", "0.000036"),  # a currency the ECB has no rate for
+    ("hotel 90 USD @ 1", "1"),
+    ("flight 300 GBP @ 1.15", "1.15"),
+    ("gift 1 JPY @ 1234567890.12", "1234567890.12"),  # 12 digits
+    ("tea 3 USD @ 0.000000000001", "0.000000000001"),  # 12 decimals
+])
+def test_a_rate_is_kept_as_the_decimal_written(line, rate):
+    assert parse_line(line, default_currency="EUR", today=TODAY).rate == rate
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    ("coffee 2 EUR @ 3", "a rate after @ is for an amount in another currency than yours"),
+    ("coffee €2 @ 3", "a rate after @ is for an amount in another currency than yours"),
+    ("sushi 500 JPY @ 0", BAD_RATE),
+    ("sushi 500 JPY @ 0.000", BAD_RATE),
+    ("sushi 500 JPY @ -0.0062", BAD_RATE),
+    ("sushi 500 JPY @ 1234567890123", BAD_RATE),
+    ("sushi 500 JPY @ 1.234567890123", BAD_RATE),
+    ("sushi 500 JPY @ 1,000.5", BAD_RATE),
+    ("sushi 500 JPY @ 0.0062EUR", BAD_RATE),
+    ("sushi 500 JPY @ 1.5k", BAD_RATE),
+    ("sushi 500 JPY @ 0.0000000000001", BAD_RATE),  # 13 decimals
+    ("coffee 3 EUR sushi 500 JPY @ 0.0062", "a rate after @ goes on a line with one expense"),
+    ("coffee 3 sushi 500 JPY @ 0.0062", "some amounts have a currency and some don't"),
+    ("car 999999999 JPY @ 999999", TOO_LARGE),
+    # not the shape: as before, a pair whose item is '@' makes the line impossible to split
+    ("coffee 2 @ 3", "several amounts"),
+    ("coffee 2 @ 0.5", "several amounts"),
+    ("sushi 500 JPY @ 0.0062 lunch 3", "several amounts"),
+    ("sushi 500 @ 0.0062", "several amounts"),
+])
+def test_a_rate_that_cant_be_taken_is_refused_with_the_reason(line, reason):
+    result = parse_line(line, default_currency="EUR", today=TODAY)
+
+    assert (type(result), result.reason) == (RejectedLine, reason)
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("lunch 20 JPY @ home", ok(20, "JPY", "lunch @ home")),  # a place, not a rate
+    ("coffee @ cafe 3", ok(300, "EUR", "coffee @ cafe")),
+])
+def test_an_at_sign_before_a_word_is_part_of_the_description(line, expected):
+    result = parse_line(line, default_currency="EUR", today=TODAY)
+
+    assert result == expected_line(0, expected) and result.rate is None

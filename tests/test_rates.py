@@ -230,6 +230,7 @@ def test_a_failed_first_load_changes_nothing_and_expenses_wait_then_convert(tmp_
     assert wait_for(lambda: any(r.getMessage() == "rates_failed" for r in caplog.records), 10)
     assert query(service, "SELECT count(*) FROM rates") == [(0,)]
     assert query(service, "SELECT outcome LIKE 'failed: %' FROM rate_refreshes") == [(1,)]
+    monkeypatch.setitem(exchange.DEADLINE, exchange.HISTORY, 60.0)  # the retry, with the time a busy machine needs
     service.exchange.next_fetch = 0  # the backoff's retry, brought forward
     service.exchange.wake()
     expected, _ = by_the_rule(500, "JPY", "EUR", dt.date(2026, 10, 29))
@@ -322,7 +323,7 @@ def test_a_trip_abroad_end_to_end(tmp_path, graph, ecb, open_service):
     assert "VND is not in the total: the ECB publishes no rate for it." in replies[4]
     body = client.get(f"/summary?psid_hash={psid_hash('111')}&period=month", token=OPS_TOKEN).json()
     assert body["converted"] == {"currency": "EUR", "total_minor": total, "count": 3, "pending": 0,
-                                 "unconverted": ["VND"]}
+                                 "unconverted": ["VND"], "at_own_rate": 0, "own_rate_only": []}
     with service.db.connection() as conn:
         text = "".join(export.expense_chunks(store.expenses_of(conn, psid_hash("111"))))
     rows = list(csv.DictReader(io.StringIO(text)))
@@ -357,3 +358,104 @@ def test_a_new_default_currency_converts_the_expenses_of_everyone_in_it(tmp_path
     assert wait_for(lambda: [row[3:5] for row in conversions(service)] == [(sushi, "USD"), (tea, "GBP")], 10)
     [restarted] = [r.fields for r in caplog.records if r.getMessage() == "conversions_restarted"]
     assert restarted == {"currency": "USD", "expenses": 1}
+
+
+# ---- a person's own rate: 'sushi 500 JPY @ 0.0062' ----------------------------------------------
+
+def own_rate_bot(tmp_path, graph, ecb, open_service):
+    service = open_bot(tmp_path, open_service, ecb, fb_page_access_token="test-page-token", fb_graph_url=graph.url)
+    assert wait_for(lambda: query(service, "SELECT count(*) FROM rates") != [(0,)], 30)
+    return service
+
+
+def send(service, *texts, start=0):
+    client = Client(service)
+    for n, text in enumerate(texts, start):
+        assert client.post_webhook(delivery(message_event("111", f"m_{n}", text, timestamp=T_NOW + n))).status == 200
+
+
+def stored_rates(service):
+    return query(service, "SELECT description, amount_minor, currency, converted_minor, converted_currency, rate,"
+                          " rate_day, rate_source FROM expenses ORDER BY id")
+
+
+def test_a_persons_own_rate_is_stored_said_and_kept(tmp_path, graph, ecb, open_service):
+    service = own_rate_bot(tmp_path, graph, ecb, open_service)
+    send(service, "sushi 500 JPY @ 0.0062", "taxi 2000 yen 2026-10-25 @ 0,0062", "pho 100000 VND @ 0.000036")
+    # 500 × 0.0062 = 3.10 exactly; 2000 × 0.0062 = 12.40; 100000 × 0.000036 = 3.60: each on its own date.
+    assert stored_rates(service) == [("sushi", 500, "JPY", 310, "EUR", "0.0062", "2026-10-30", "person"),
+                                     ("taxi", 2000, "JPY", 1240, "EUR", "0.0062", "2026-10-25", "person"),
+                                     ("pho", 100000, "VND", 360, "EUR", "0.000036", "2026-10-30", "person")]
+    assert graph.texts[0].split("\n")[0] == "sushi — 500 JPY ≈ 3.10 EUR (your rate 0.0062), today"
+    assert graph.texts[1].split("\n")[0] == "taxi — 2000 JPY ≈ 12.40 EUR (your rate 0.0062), 2026-10-25"
+    # The background converts only what waits or is provisional: a refresh leaves the person's rate.
+    with service.db.connection() as conn:
+        assert store.expenses_to_convert(conn, None, 100) == []
+    service.exchange.next_fetch = 0
+    service.exchange.wake()
+    assert wait_for(lambda: query(service, "SELECT count(*) FROM rate_refreshes") == [(2,)], 10)
+    assert [row[3:] for row in stored_rates(service)] == [
+        (310, "EUR", "0.0062", "2026-10-30", "person"), (1240, "EUR", "0.0062", "2026-10-25", "person"),
+        (360, "EUR", "0.000036", "2026-10-30", "person")]
+
+
+def test_the_summary_adds_a_persons_own_rate_to_the_converted_total(tmp_path, graph, ecb, open_service):
+    service = own_rate_bot(tmp_path, graph, ecb, open_service)
+    send(service, "coffee 3", "sushi 500 JPY", "ramen 1201 JPY @ 0.0062", "pho 100000 VND @ 0.000036",
+         "banh mi 30000 VND", "summary")
+    sushi, _ = by_the_rule(500, "JPY", "EUR", dt.date(2026, 10, 30))
+    ramen = 745  # 1201 × 0.0062 = 7.4462: 7.45, rounded once
+    total = 300 + sushi + ramen + 360
+    assert (f"≈ {money.format_amount(total, 'EUR')} in all (4 expenses: 2 at the ECB rate of their day,"
+            " 2 at your own rate)") in graph.texts[-1]
+    assert "VND is in the total only at your own rate: the ECB publishes no rate for it." in graph.texts[-1]
+    body = Client(service).get(f"/summary?psid_hash={psid_hash('111')}&period=month", token=OPS_TOKEN).json()
+    assert body["converted"] == {"currency": "EUR", "total_minor": total, "count": 4, "pending": 0,
+                                 "unconverted": ["VND"], "at_own_rate": 2, "own_rate_only": ["VND"]}
+    send(service, "how much on food this month?", start=10)
+    assert graph.texts[-1].endswith("(3 expenses: 2 at the ECB rate of their day, 1 at your own rate)")
+
+
+BAD_RATE_REPLY = "Not saved: a rate must be a positive number with at most 12 significant digits and decimals."
+
+
+@pytest.mark.parametrize("text, reply", [
+    ("wine 20 EUR @ 1.1", "Not saved: a rate after @ is for an amount in another currency than yours."),
+    ("wine €20 @ 1.1", "Not saved: a rate after @ is for an amount in another currency than yours."),
+    ("bento 800 JPY @ 0", BAD_RATE_REPLY),
+    ("bento 800 JPY @ 0.0000000000001", BAD_RATE_REPLY),
+    ("bento 800 JPY @ -0.006", BAD_RATE_REPLY),
+    ("tea 3 EUR bento 800 JPY @ 0.0062", "Not saved: a rate after @ goes on a line with one expense."),
+    ("coffee 2 @ 3", "Not saved: I see more than one amount and can't tell which goes with what."),
+])
+def test_a_rate_that_cant_be_taken_saves_nothing_and_says_why(tmp_path, graph, ecb, open_service, text, reply):
+    service = own_rate_bot(tmp_path, graph, ecb, open_service)
+    send(service, text)
+    assert stored_rates(service) == []
+    assert graph.texts[-1].split("\n")[0] == reply
+
+
+def test_a_new_currency_converts_a_persons_own_rate_again_from_the_ecb(tmp_path, graph, ecb, open_service):
+    service = own_rate_bot(tmp_path, graph, ecb, open_service)
+    send(service, "sushi 500 JPY @ 0.0062 2026-10-29", "currency USD")
+    expected, day = by_the_rule(500, "JPY", "USD", dt.date(2026, 10, 29))
+    assert wait_for(lambda: [row[3:5] + row[6:] for row in stored_rates(service)] == [
+        (expected, "USD", day, "ecb")], 10)
+    assert graph.texts[-1].startswith("Your currency is now USD")
+
+
+def test_an_edit_reads_the_rate_again(tmp_path, graph, ecb, open_service):
+    service = own_rate_bot(tmp_path, graph, ecb, open_service)
+    send(service, "sushi 500 JPY @ 0.0062")
+    client = Client(service)
+
+    def edit(text, n):
+        return {"sender": {"id": "111"}, "recipient": {"id": "1"}, "timestamp": T_NOW + n,
+                "message_edit": {"mid": "m_0", "text": text, "num_edit": n}}
+
+    assert client.post_webhook(delivery(edit("sushi 500 JPY @ 0.0064", 1))).status == 200
+    assert stored_rates(service) == [("sushi", 500, "JPY", 320, "EUR", "0.0064", "2026-10-30", "person")]
+    assert client.post_webhook(delivery(edit("sushi 500 JPY", 2))).status == 200
+    sushi, _ = by_the_rule(500, "JPY", "EUR", dt.date(2026, 10, 30))
+    assert stored_rates(service) == [("sushi", 500, "JPY", sushi, "EUR", stored_rates(service)[0][5], "2026-10-30",
+                                      "ecb")]

@@ -5,7 +5,9 @@ be read with certainty is no expense, and says why. What a line may hold: docs/C
 """
 import datetime
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from fractions import Fraction
 from typing import NamedTuple
 
 from expensebot.money import (
@@ -27,6 +29,12 @@ TOO_MANY = f"more than {MAX_EXPENSES_PER_MESSAGE} expenses in one message"
 # after every real one as text).
 EARLIEST_DATE = datetime.date(2004, 1, 1)
 QUANTITY_ONLY = "a weight, volume or count is a quantity, not a price"
+# A person's own rate, 'sushi 500 JPY @ 0.0062': what may be refused (docs/CHAT.md, A person's own rate).
+RATE_OWN_CURRENCY = "a rate after @ is for an amount in another currency than yours"
+MAX_RATE_DIGITS = 12
+BAD_RATE = f"a rate must be a positive number with at most {MAX_RATE_DIGITS} significant digits and decimals"
+RATE_ONE_EXPENSE = "a rate after @ goes on a line with one expense"
+_RATE = re.compile(r"([0-9]+)(?:[.,]([0-9]+))?")
 # Words after a number that make it a quantity: 'rice 2 kg 10' is 10.00 for 2 kg of rice.
 _UNITS = frozenset({
     "kg", "kgs", "kilo", "kilos", "kilogram", "kilograms", "g", "gram", "grams", "lb", "lbs", "pound", "pounds",
@@ -74,6 +82,9 @@ class ParsedExpense:
     category: str | None
     date: datetime.date
     item: int = 0  # its place among the expenses of its line ('coffee 4.50 lunch 12' has two)
+    # The person's own rate ('@ 0.0062'): units of their currency per one unit of `currency`, as
+    # decimal text; None to convert at the ECB's.
+    rate: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,9 +223,11 @@ def _read_expense(
     if len(dates) > 1:
         raise _Rejected("ambiguous date")
     date = dates.pop() if dates else today
+    rate = None
     if numbers:
         _codes_in_place(bares, tokens)
         _read_currency_words(text, bares, tokens, default_currency, date)
+        rate = _take_rate(words, bares, tokens, numbers, default_currency)
         _take_out_quantities(bares, tokens, numbers)
     segments = _segments(tokens)
     if len(segments) > 1 and any(all(tokens[i] is not None or bares[i].lower() in _JOINERS for i in segment)
@@ -240,7 +253,67 @@ def _read_expense(
     if None in named and named - {None, default_currency}:
         # 'lunch 12 EUR tip 2': the tip in the default currency would be a guess.
         raise _Rejected(MIXED_CURRENCIES)
+    if rate is not None:
+        return (_with_rate(expenses, rate, default_currency),)
     return tuple(expenses)
+
+
+def _take_rate(words: list[str], bares: list[str], tokens: list[_Token], numbers: list[int],
+               default_currency: str) -> str | None:
+    """Take a person's own rate off the end of a line, '<amount> <CURRENCY> @ <rate>'; its text, or None.
+
+    Only that shape: the amount with its currency right before the '@' ('500 JPY', '500 yen', '¥500')
+    and the rate last (a date or #category may follow, they are read apart). Any other '@' stays a
+    word, so 'coffee 2 @ 3' is still a line that can't be split with certainty.
+    """
+    if len(tokens) >= 2 and bares[-1][:1] == "@" and bares[-1][1:2].isdigit():  # '@0.0062'
+        rate_word, before = bares[-1][1:], len(tokens) - 2
+    elif len(tokens) >= 3 and bares[-2] == "@":
+        rate_word, before = bares[-1], len(tokens) - 3
+    else:
+        return None
+    if rate_word[:1] not in _NUMBER_START and rate_word[:1] not in ".,":
+        return None  # 'lunch 20 EUR @ home': a place, not a rate
+    priced = tokens[before]
+    if type(priced) is str:  # '500 JPY @': the code must be the amount's, right after it
+        if before == 0 or not _is_bare(tokens[before - 1]):
+            return None
+    elif type(priced) is not _Money or priced.currency is None:
+        return None  # 'coffee 2 @ 3': no currency named before the '@'
+    currency = priced if type(priced) is str else priced.currency
+    if currency == default_currency:
+        raise _Rejected(RATE_OWN_CURRENCY)
+    rate = _read_rate(rate_word)
+    cut = before + 1
+    for part in (words, bares, tokens):
+        del part[cut:]
+    numbers[:] = [i for i in numbers if i < cut]
+    return rate
+
+
+def _read_rate(word: str) -> str:
+    """A rate as decimal text ('0,0062' is '0.0062'), or raise _Rejected: positive, with at most
+    MAX_RATE_DIGITS significant digits and as many decimals."""
+    match = _RATE.fullmatch(word)
+    if match is None:
+        raise _Rejected(BAD_RATE)
+    whole, fraction = match[1], match[2] or ""
+    rate = Decimal(f"{whole}.{fraction}" if fraction else whole)
+    significant = (whole + fraction).lstrip("0")
+    if rate <= 0 or len(significant) > MAX_RATE_DIGITS or len(fraction) > MAX_RATE_DIGITS:
+        raise _Rejected(BAD_RATE)
+    return format(rate, "f")
+
+
+def _with_rate(expenses: list[ParsedExpense], rate: str, default_currency: str) -> ParsedExpense:
+    """The line's one expense with the person's rate; refused when the line holds several or it would be too large."""
+    if len(expenses) != 1:
+        raise _Rejected(RATE_ONE_EXPENSE)
+    [expense] = expenses
+    scale = Fraction(10) ** (minor_digits(default_currency) - minor_digits(expense.currency))
+    if expense.amount_minor * Fraction(rate) * scale > MAX_AMOUNT_MINOR:
+        raise _Rejected("amount too large")
+    return replace(expense, rate=rate)
 
 
 def _codes_in_place(bares: list[str], tokens: list[_Token]) -> None:

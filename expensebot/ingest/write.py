@@ -244,9 +244,10 @@ class Ingest:
         expense to categorise, else skipped at once (AI off, or nothing for it)."""
         received_at, now = times.iso_utc(message.received_ms), self.now()
         rows = _expense_rows(reading, sent_ms)
-        # Converted to the person's currency now, from the rates table (what cannot be yet waits).
-        converted = [rates.convert_for(conn, amount, currency, occurred_at, own, now).columns
-                     for _, amount, currency, *_, occurred_at in rows]
+        # Converted to the person's currency now: at their own rate when they wrote one, else from the
+        # rates table (what cannot be yet waits).
+        converted = [_conversion(conn, expense, row, reading, own, now).columns
+                     for expense, row in zip(reading.expenses, rows)]
         expense_ids = store.insert_expenses(conn, message_id, message,
                                             [(*row, *conversion) for row, conversion in zip(rows, converted)],
                                             received_at)
@@ -322,6 +323,17 @@ def _expense_rows(reading: Reading, sent_ms: int) -> list[tuple]:
         (position, e.amount_minor, e.currency, e.description, *_category(e), _occurred_at(e.date, reading, sent_ms))
         for position, e in enumerate(reading.expenses)
     ]
+
+
+def _conversion(conn: sqlite3.Connection, expense, row: tuple, reading: Reading, own: Settings,
+                now: dt.datetime) -> rates.Conversion:
+    """An expense's conversion to the person's currency, from its row for store.insert_expenses."""
+    _, amount, currency, *_, occurred_at = row
+    # A rate is written in the currency the message was read in: one set since makes it no longer apply.
+    if expense.rate is not None and reading.settings.currency == own.currency:
+        local_day = times.local_date(times.ms_from_iso(occurred_at), own.zone)
+        return rates.by_person(amount, currency, own.currency, expense.rate, local_day)
+    return rates.convert_for(conn, amount, currency, occurred_at, own, now)
 
 
 def _occurred_at(date: dt.date, reading: Reading, sent_ms: int) -> str:

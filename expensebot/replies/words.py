@@ -11,7 +11,15 @@ import zoneinfo
 
 from expensebot.chat import rules
 from expensebot.chat.meaning import DELETE_CANCEL, DELETE_CONFIRM
-from expensebot.chat.parser import MIXED_CURRENCIES, PER_ONE_OR_ALL, QUANTITY_ONLY, with_date
+from expensebot.chat.parser import (
+    BAD_RATE,
+    MIXED_CURRENCIES,
+    PER_ONE_OR_ALL,
+    QUANTITY_ONLY,
+    RATE_ONE_EXPENSE,
+    RATE_OWN_CURRENCY,
+    with_date,
+)
 from expensebot.money import format_amount, minor_digits
 from expensebot.settings import Settings
 from expensebot.summary import BudgetUse, Summary
@@ -64,6 +72,10 @@ _ADVICE = {
     MIXED_CURRENCIES: "Write the currency on each amount (\"lunch 12 EUR tip 2 EUR\") or one expense per line.",
     PER_ONE_OR_ALL: "Write the total after the count: \"2 coffees 6\".",
     QUANTITY_ONLY: "Write the price too: \"rice 2 kg 10\".",
+    RATE_OWN_CURRENCY: "Write the currency you paid in before the @ (\"sushi 500 JPY @ 0.0062\"), "
+                       "or leave the rate out.",
+    BAD_RATE: "Write how much of your currency one unit of the other costs: \"sushi 500 JPY @ 0.0062\".",
+    RATE_ONE_EXPENSE: "Write the expense with its rate on a line of its own.",
 }
 
 
@@ -133,13 +145,26 @@ def converted_lines(summary: Summary) -> list[str]:
     if not summary.mixed:
         return []
     lines = [f"≈ {format_amount(converted.total_minor, converted.currency)} in all"
-             f" ({_expenses(converted.count)} at the ECB rate of their day)"] if converted.count else []
+             f" ({_at_which_rate(converted)})"] if converted.count else []
     if converted.pending:
         waits = "waits for its rate" if converted.pending == 1 else "wait for their rate"
         lines.append(f"{_expenses(converted.pending)} {waits}, and will be added when it is published.")
     for code in converted.unconverted:
-        lines.append(f"{code} is not in the total: the ECB publishes no rate for it.")
+        if code in converted.own_rate_only:
+            lines.append(f"{code} is in the total only at your own rate: the ECB publishes no rate for it.")
+        else:
+            lines.append(f"{code} is not in the total: the ECB publishes no rate for it.")
     return lines
+
+
+def _at_which_rate(converted) -> str:
+    """'3 expenses at the ECB rate of their day', or how many of them are at the person's own rate."""
+    ecb, own = converted.count - converted.at_own_rate, converted.at_own_rate
+    if not own:
+        return f"{_expenses(ecb)} at the ECB rate of their day"
+    if not ecb:
+        return f"{_expenses(own)} at your own rate"
+    return f"{_expenses(converted.count)}: {ecb} at the ECB rate of their day, {own} at your own rate"
 
 
 def undo_reply(undone: list) -> str:
