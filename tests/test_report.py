@@ -431,7 +431,7 @@ def test_a_month_in_several_currencies_shows_one_converted_total_by_the_rows(tmp
     page = Client(service).get(page_path(service, ALICE, made=ABROAD)).text
     text = page_text(page)
     assert f"\u2248 {format_amount(total, 'EUR')} in all, at the ECB rate of each expense\u2019s day" in text
-    assert "3 expenses converted" in text
+    assert "3 expenses in the total" in text
     assert "VND is not in the total: the ECB publishes no rate for it." in text
     assert "wait for" not in text and "rate pending" not in text
     source = f'<a href="{report.RATES_SOURCE_URL}" rel="noopener noreferrer">ECB euro reference rates</a>'
@@ -465,7 +465,7 @@ def test_an_expense_whose_rate_is_not_published_yet_is_pending_not_in_the_total(
     page = client.get(page_path(service, ALICE, made=clock.moment)).text
     text = page_text(page)
     assert query(service, "SELECT rate_source FROM expenses WHERE description = 'taxi'") == [(None,)]
-    assert "\u2248 3.00 EUR in all" in text and "1 expense converted" in text
+    assert "\u2248 3.00 EUR in all" in text and "1 expense in the total" in text
     assert "1 expense waits for its rate, and will be added when it is published." in text
     assert '2000 JPY<span class="note">rate pending</span>' in page
     assert "Converted amounts:" not in text  # no expense listed with a converted amount

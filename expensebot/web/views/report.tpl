@@ -48,7 +48,7 @@
 % number, code = converted.total.rsplit(" ", 1)
 <p class="converted-total"><span class="sum">&asymp; {{number}} <span class="code">{{code}}</span></span>
 in all, at the ECB rate of each expense’s day</p>
-<p class="caption">{{converted.count}} {{"expense" if converted.count == 1 else "expenses"}} converted</p>
+<p class="caption">{{converted.count}} {{"expense" if converted.count == 1 else "expenses"}} in the total</p>
 % end
 % if converted.pending:
 % waits = "expense waits for its" if converted.pending == 1 else "expenses wait for their"
