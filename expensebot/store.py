@@ -568,9 +568,11 @@ def day_sums(conn: sqlite3.Connection, psid_hash: str, day_starts: list[str]) ->
 
 
 def latest_expenses_between(conn: sqlite3.Connection, psid_hash: str, start: str, end: str, limit: int) -> list:
-    """One person's newest `limit` expenses in [start, end), newest first, with the columns of expenses_of."""
+    """One person's newest `limit` expenses in [start, end), newest first, with the columns of
+    expenses_between (their conversions too)."""
     return conn.execute(
-        "SELECT id, occurred_at, amount_minor, currency, description, category, category_source, mid"
+        "SELECT id, occurred_at, amount_minor, currency, description, category, category_source, mid,"
+        " converted_minor, converted_currency, rate, rate_day, rate_source"
         " FROM expenses"
         " WHERE psid_hash = ?"
         " AND occurred_at >= ?"

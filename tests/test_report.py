@@ -7,10 +7,12 @@ import csv
 import datetime as dt
 import hashlib
 import hmac
+import html
 import io
 import ipaddress
 import json
 import logging
+import re
 import sqlite3
 
 import pytest
@@ -23,12 +25,15 @@ from conftest import (
     make_config,
     message_event,
     psid_hash,
+    query,
+    wait_for,
 )
 
 from expensebot import logs
 from expensebot.chat import meaning
 from expensebot.config import Config, ConfigError
 from expensebot.identity import PsidHasher
+from expensebot.money import format_amount
 from expensebot.ops import demo
 from expensebot.replies import words
 from expensebot.service import Service
@@ -388,6 +393,98 @@ def test_budgets_show_their_progress(bot, client):
     assert "110% used, over by 10.00 USD" in page
     assert "<span><bdi>food</bdi></span> <span class=\"num\">90.00 USD of 95.00 USD</span>" in page
     assert '<p class="caption near">94% used</p>' in page
+
+
+# ---- Other currencies ----
+
+ABROAD = dt.datetime(2026, 10, 30, 20, 0, tzinfo=dt.timezone.utc)  # the packaged ECB history ends that day
+TRIP = [("coffee 3.20 #coffee", 0), ("sushi 500 JPY #food", 1), ("<b>ramen</b> 1200 JPY #a&b", 2),
+        ("pho 100000 VND #food", 3), ("bánh mì 30000 VND", 4)]
+
+
+def converting_bot(tmp_path, open_service, clock, rates_url: str):
+    """A EUR person's bot, converting when rates_url is the ECB stand-in's, its rates loaded."""
+    config = make_config(tmp_path, public_url=PUBLIC_URL, currency="EUR", rates_url=rates_url)
+    service = open_service(config, replay_interval=0.05, now=clock)
+    if rates_url != "off":
+        assert wait_for(lambda: query(service, "SELECT count(*) FROM rates") != [(0,)], 30)
+    return service
+
+
+def spend_abroad(service: Service) -> None:
+    client = Client(service)
+    for text, minutes in TRIP:
+        say(client, ALICE, text, ABROAD - dt.timedelta(minutes=10 - minutes))
+
+
+def page_text(page: str) -> str:
+    """The page as a reader sees it: tags gone, entities read, runs of white space as one space."""
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
+
+
+def test_a_month_in_several_currencies_shows_one_converted_total_by_the_rows(tmp_path, ecb, open_service):
+    service = converting_bot(tmp_path, open_service, Clock(ABROAD), ecb.url)
+    spend_abroad(service)
+    [(total, count)] = query(service, "SELECT sum(converted_minor), count(converted_minor) FROM expenses"
+                                      " WHERE converted_currency = 'EUR'")
+    assert count == 3  # the coffee as it is, both JPY at the ECB rate; VND has no ECB rate
+    page = Client(service).get(page_path(service, ALICE, made=ABROAD)).text
+    text = page_text(page)
+    assert f"\u2248 {format_amount(total, 'EUR')} in all, at the ECB rate of each expense\u2019s day" in text
+    assert "3 expenses in the total" in text
+    assert "VND is not in the total: the ECB publishes no rate for it." in text
+    assert "wait for" not in text and "rate pending" not in text
+    source = f'<a href="{report.RATES_SOURCE_URL}" rel="noopener noreferrer">ECB euro reference rates</a>'
+    assert page.count(source) == 3  # the total, the converted categories, the list
+    # The existing blocks stay, one per currency, and one more chart of categories in EUR.
+    assert page.count('<svg class="chart bars"') == 4 and page.count('<svg class="chart days"') == 3
+
+
+def test_converted_categories_and_each_expense_come_from_its_own_conversion(tmp_path, ecb, open_service):
+    service = converting_bot(tmp_path, open_service, Clock(ABROAD), ecb.url)
+    spend_abroad(service)
+    page = Client(service).get(page_path(service, ALICE, made=ABROAD)).text
+    for category, minor in query(service, "SELECT coalesce(category, 'uncategorized'), sum(converted_minor)"
+                                          " FROM expenses WHERE converted_minor IS NOT NULL GROUP BY 1"):
+        assert f"<tr><td>{html.escape(category)}</td><td>{format_amount(minor, 'EUR')}</td></tr>" in page
+    [(sushi, day)] = query(service, "SELECT converted_minor, rate_day FROM expenses WHERE description = 'sushi'")
+    assert day == "2026-10-30"
+    assert f'500 JPY<span class="note">\u2248 {format_amount(sushi, "EUR")} (ECB 2026-10-30)</span>' in page
+    assert '100000 VND<span class="note">no ECB rate: not converted</span>' in page
+    assert '3.20 EUR</td>' in page  # the person's own currency: nothing to convert
+    assert "&lt;b&gt;ramen&lt;/b&gt; #a&amp;b" in page and "<b>" not in page and "a&b" not in page
+
+
+def test_an_expense_whose_rate_is_not_published_yet_is_pending_not_in_the_total(tmp_path, ecb, open_service):
+    clock = Clock(ABROAD)
+    service = converting_bot(tmp_path, open_service, clock, ecb.url)
+    client = Client(service)
+    clock.moment = dt.datetime(2026, 11, 5, 12, tzinfo=dt.timezone.utc)  # after the history's last day
+    say(client, ALICE, "taxi 2000 JPY", clock.moment)
+    say(client, ALICE, "coffee 3 EUR", clock.moment + dt.timedelta(minutes=1))
+    page = client.get(page_path(service, ALICE, made=clock.moment)).text
+    text = page_text(page)
+    assert query(service, "SELECT rate_source FROM expenses WHERE description = 'taxi'") == [(None,)]
+    assert "\u2248 3.00 EUR in all" in text and "1 expense in the total" in text
+    assert "1 expense waits for its rate, and will be added when it is published." in text
+    assert '2000 JPY<span class="note">rate pending</span>' in page
+    assert "Converted amounts:" not in text  # no expense listed with a converted amount
+
+
+def test_with_rates_off_the_page_has_no_converted_money(tmp_path, open_service):
+    service = converting_bot(tmp_path, open_service, Clock(ABROAD), "off")
+    spend_abroad(service)
+    page = Client(service).get(page_path(service, ALICE, made=ABROAD)).text
+    assert page.count('<svg class="chart bars"') == 3  # EUR, JPY, VND as before
+    assert "in all" not in page and "converted" not in page and "ecb.europa.eu" not in page
+    assert "rate pending" not in page and 'class="note"' not in page and "&asymp;" not in page
+
+
+def test_a_month_only_in_the_persons_currency_has_no_converted_section(tmp_path, ecb, open_service):
+    service = converting_bot(tmp_path, open_service, Clock(ABROAD), ecb.url)
+    say(Client(service), ALICE, "coffee 3.20 #coffee", ABROAD - dt.timedelta(minutes=5))
+    page = Client(service).get(page_path(service, ALICE, made=ABROAD)).text
+    assert "coffee" in page and "in all" not in page and "ecb.europa.eu" not in page and 'class="note"' not in page
 
 
 # ---- Escaping ----

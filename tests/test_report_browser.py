@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import waitress
-from conftest import Client, delivery, make_config, message_event, psid_hash
+from conftest import Client, delivery, make_config, message_event, psid_hash, query, wait_for
 
 from expensebot.service import Service
 from expensebot.web import report
@@ -76,6 +76,31 @@ def report_server(tmp_path, open_service):
     thread.join(timeout=10)
 
 
+ABROAD = dt.datetime(2026, 10, 30, 20, 0, tzinfo=dt.timezone.utc)  # the packaged ECB history ends that day
+TRIP = [(28, "groceries 42.10 #groceries"), (29, "sushi 3200 JPY #food"), (29, "train 14500 JPY #transport"),
+        (30, "pho 95000 VND #food"), (30, "coffee 3.40 #coffee")]
+
+
+@pytest.fixture
+def converting_server(tmp_path, ecb, open_service):
+    """A EUR person's trip abroad on real waitress, converted by the ECB stand-in's rates; yields the page URL."""
+    config = make_config(tmp_path, currency="EUR", rates_url=ecb.url)
+    service = open_service(config, replay_interval=0.05, now=lambda: ABROAD)
+    assert wait_for(lambda: query(service, "SELECT count(*) FROM rates") != [(0,)], 30)
+    client = Client(service)
+    for number, (day, text) in enumerate(TRIP):
+        moment = dt.datetime(2026, 10, day, 12, 30, tzinfo=dt.timezone.utc)
+        event = message_event(PSID, f"m_trip_{number}", text, timestamp=int(moment.timestamp() * 1000))
+        assert client.post_webhook(delivery(event)).status == 200
+    server = waitress.create_server(service.app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    token = report.make_token(report.link_key(service.config.psid_hash_key), psid_hash(PSID), ABROAD)
+    yield f"http://127.0.0.1:{server.effective_port}/report/{token}/?month=2026-10"
+    server.close()
+    thread.join(timeout=10)
+
+
 def open_in_chromium(url: str, width: int, height: int, workdir: Path) -> tuple[str, list[str], Path]:
     """Load url headless at width x height: (the DOM as rendered, console lines, the screenshot)."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -108,6 +133,17 @@ def test_the_page_renders_its_charts_without_a_console_error(report_server, tmp_
         # The month in one picture: the same page, taller (the list runs on below it).
         tall = open_in_chromium(report_server, width, 1500, tmp_path / "tall")[2]
         shutil.copyfile(tall, os.environ["REPORT_SCREENSHOT"])
+
+
+@needs_chromium
+@pytest.mark.parametrize("width, height", [(414, 900), (1280, 800)])
+def test_converted_money_renders_with_its_source_without_a_console_error(converting_server, tmp_path, width, height):
+    dom, console, _ = open_in_chromium(converting_server, width, height, tmp_path / "browser")
+    assert console == []
+    assert "in all, at the ECB rate of each expense" in dom
+    assert "VND is not in the total" in dom and "ECB euro reference rates</a>" in dom
+    assert len(re.findall(r'<svg class="chart bars"', dom)) == 4   # EUR converted, then EUR, JPY, VND
+    assert len(re.findall(r'<span class="note">\u2248 [0-9.]+ EUR \(ECB 2026-10-(29|30)\)</span>', dom)) == 2
 
 
 class _BadPage(http.server.BaseHTTPRequestHandler):

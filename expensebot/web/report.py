@@ -28,6 +28,7 @@ from expensebot.config import Config
 from expensebot.db import Database
 from expensebot.limits import RateLimiter
 from expensebot.money import format_amount
+from expensebot.summary import converted as converted_total
 from expensebot.summary import day_bounds
 from expensebot.web import export
 from expensebot.web.reads import database_required
@@ -52,6 +53,10 @@ RENDERS_WAITING = 2      # requests that may wait for a turn (each holds a threa
 RENDER_PATIENCE = 2.0    # seconds one waits before it is answered 503 with Retry-After
 RENDER_THREADS = RENDERS_AT_ONCE + RENDERS_WAITING  # request threads report pages can hold at most
 BUSY_RETRY_AFTER = 5     # seconds, the Retry-After of that 503
+# Shown wherever the page shows converted money: the ECB asks its reference rates to be attributed.
+RATES_SOURCE = "ECB euro reference rates"
+RATES_SOURCE_URL = ("https://www.ecb.europa.eu/stats/policy_and_exchange_rates/"
+                    "euro_reference_exchange_rates/html/index.en.html")
 # One list for every call: bottle.template caches a compiled template by this list's id.
 VIEWS = [str(Path(__file__).resolve().parent / "views")]
 HEADERS = {
@@ -217,13 +222,27 @@ class BudgetLine:
 
 
 @dataclasses.dataclass(frozen=True)
+class ConvertedBlock:
+    """The month in the person's currency, each expense at its own day's rate (docs/REPORT.md)."""
+
+    currency: str
+    total: str                        # formatted, e.g. "24.35 EUR"
+    count: int                        # expenses in the total
+    pending: int                      # waiting for their rate: not in the total yet
+    unconverted: tuple[str, ...]      # currencies with no ECB rate: never in the total
+    categories: tuple[Bar, ...]       # from the converted amounts
+
+
+@dataclasses.dataclass(frozen=True)
 class Listed:
     date: str
     description: str
     category: str
     amount: str
+    converted: str = ""  # '≈ 2.85 EUR (ECB 2026-10-30)', 'rate pending', ...; '' in the person's currency
 
 
+APPROX = "\u2248"  # before a converted amount: rounded, and at one day's rate
 DAY_CHART_HEIGHT = 120  # pixels of the tallest day's bar
 DAY_CHART_TOP = 8
 
@@ -244,9 +263,10 @@ def next_month(first: dt.date) -> dt.date:
 
 
 def month_page(conn: sqlite3.Connection, psid_hash: str, first: dt.date, today: dt.date, currency: str,
-               zone: dt.tzinfo) -> dict:
+               zone: dt.tzinfo, converting: bool = False) -> dict:
     """Everything the page template shows: the month in the person's zone summed by SQLite per category
-    and per day, and its newest expenses (integers until formatted)."""
+    and per day, and its newest expenses (integers until formatted). `converting` (RATES_URL is not
+    "off") adds the month converted to `currency` when it has money in any other currency."""
     before = (first - dt.timedelta(days=1)).replace(day=1)
     after = next_month(first)
     day_starts = [day_bounds(first + dt.timedelta(days=number), zone)[0]
@@ -254,7 +274,8 @@ def month_page(conn: sqlite3.Connection, psid_hash: str, first: dt.date, today: 
     start, end = day_starts[0], day_starts[-1]
     categories: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     counts: dict[str, int] = collections.Counter()
-    for row in store.category_totals(conn, psid_hash, start, end):
+    sums = store.category_totals(conn, psid_hash, start, end)  # a few rows per category, not per expense
+    for row in sums:
         categories[row["currency"]][row["category"] or ""] += row["total_minor"]
         counts[row["currency"]] += row["count"]
     per_day: dict[str, dict[int, int]] = collections.defaultdict(dict)
@@ -263,6 +284,9 @@ def month_page(conn: sqlite3.Connection, psid_hash: str, first: dt.date, today: 
     # The person's own currency first, then the most used.
     order = sorted(counts, key=lambda code: (code != currency, -counts[code], code))
     count = sum(counts.values())
+    converting = converting and any(code != currency for code in counts)
+    listed = [_listed(row, zone, currency if converting else None)
+              for row in store.latest_expenses_between(conn, psid_hash, start, end, MAX_LISTED)]
     return {
         "title": f"{first:%B %Y}",
         "month": f"{first:%Y-%m}",
@@ -271,9 +295,12 @@ def month_page(conn: sqlite3.Connection, psid_hash: str, first: dt.date, today: 
         "next": f"{after:%Y-%m}" if after <= today.replace(day=1) else "",
         "next_label": _step_label(after, first),
         "blocks": [_currency_block(code, categories[code], counts[code], per_day[code], first) for code in order],
+        "converted": _converted_block(sums, currency) if converting else None,
+        "rates_source": RATES_SOURCE,
+        "rates_source_url": RATES_SOURCE_URL,
         "budgets": _budget_lines(store.budgets_of(conn, psid_hash), categories),
-        "listed": [_listed(row, zone)
-                   for row in store.latest_expenses_between(conn, psid_hash, start, end, MAX_LISTED)],
+        "listed": listed,
+        "listed_converted": any(item.converted.startswith(APPROX) for item in listed),  # then the source too
         "count": count,
         "unlisted": max(0, count - MAX_LISTED),
         "day_chart_bottom": DAY_CHART_TOP + DAY_CHART_HEIGHT,
@@ -282,15 +309,6 @@ def month_page(conn: sqlite3.Connection, psid_hash: str, first: dt.date, today: 
 
 def _currency_block(currency: str, totals: dict[str, int], count: int, per_day: dict[int, int],
                     first: dt.date) -> CurrencyBlock:
-    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
-    largest = ranked[0][1] if ranked else 1
-    categories = []
-    for index, (category, total) in enumerate(ranked):
-        name = category or "uncategorized"
-        # The chart's label leaves room for the amount beside it; the table keeps the whole name.
-        label = name if len(name) <= 24 else name[:23] + "\u2026"
-        categories.append(Bar(name, label, format_amount(total, currency), _share(total, largest),
-                              f"tone{index % 8}" if category else "tone-none"))
     length = (next_month(first) - first).days
     highest = max(per_day.values(), default=0)
     slot = 100 / length
@@ -302,8 +320,34 @@ def _currency_block(currency: str, totals: dict[str, int], count: int, per_day: 
         days.append(DayColumn(day, format_amount(amount, currency), round((day - 1) * slot + slot * 0.15, 3),
                               round(slot * 0.7, 3), DAY_CHART_TOP + DAY_CHART_HEIGHT - height, height))
     ticks = tuple((day, round((day - 0.5) * slot, 3)) for day in sorted({1, 8, 15, 22, length}))
-    return CurrencyBlock(currency, format_amount(sum(totals.values()), currency), count, tuple(categories),
-                         tuple(days), ticks, format_amount(highest, currency))
+    return CurrencyBlock(currency, format_amount(sum(totals.values()), currency), count,
+                         _category_bars(totals, currency), tuple(days), ticks, format_amount(highest, currency))
+
+
+def _category_bars(totals: dict[str, int], currency: str) -> tuple[Bar, ...]:
+    """One bar per category, largest first, each as long as its share of the largest."""
+    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+    largest = ranked[0][1] if ranked else 1
+    bars = []
+    for index, (category, total) in enumerate(ranked):
+        name = category or "uncategorized"
+        # The chart's label leaves room for the amount beside it; the table keeps the whole name.
+        label = name if len(name) <= 24 else name[:23] + "\u2026"
+        bars.append(Bar(name, label, format_amount(total, currency), _share(total, largest),
+                        f"tone{index % 8}" if category else "tone-none"))
+    return tuple(bars)
+
+
+def _converted_block(sums: list, currency: str) -> ConvertedBlock:
+    """The month's converted total and categories, from the SQL sums of store.category_totals: only
+    what was converted to the person's current currency counts (the rest waits, or never converts)."""
+    total = converted_total(sums, currency)
+    per_category: dict[str, int] = collections.Counter()
+    for row in sums:
+        if row["converted_currency"] == currency and row["converted_count"]:
+            per_category[row["category"] or ""] += row["converted_minor"]
+    return ConvertedBlock(currency, format_amount(total.total_minor, currency), total.count, total.pending,
+                          total.unconverted, _category_bars(per_category, currency))
 
 
 def _budget_lines(budgets: list, categories: dict[str, dict[str, int]]) -> list[BudgetLine]:
@@ -320,10 +364,24 @@ def _budget_lines(budgets: list, categories: dict[str, dict[str, int]]) -> list[
     return lines
 
 
-def _listed(row, zone: dt.tzinfo) -> Listed:
+def _listed(row, zone: dt.tzinfo, converting_to: str | None) -> Listed:
     when = dt.datetime.fromisoformat(row["occurred_at"]).astimezone(zone)
+    note = _conversion_note(row, converting_to) if converting_to and row["currency"] != converting_to else ""
     return Listed(f"{when:%b} {when.day}", row["description"] or "expense", row["category"] or "",
-                  format_amount(row["amount_minor"], row["currency"]))
+                  format_amount(row["amount_minor"], row["currency"]), note)
+
+
+def _conversion_note(row, currency: str) -> str:
+    """What an expense in another currency comes to in the person's: '≈ 2.85 EUR (ECB 2026-10-30)',
+    or why it does not (yet). One converted to a currency the person had before waits to be redone."""
+    source = row["rate_source"]
+    if source is None or row["converted_currency"] != currency:
+        return "rate pending"
+    if source == "none":
+        return "no ECB rate: not converted"
+    day = {"ecb": f"ECB {row['rate_day']}", "ecb-provisional": f"ECB {row['rate_day']}, provisional",
+           "person": f"your rate {row['rate']}"}.get(source, source)
+    return f"{APPROX} {format_amount(row['converted_minor'], currency)} ({day})"
 
 
 def _step_label(month: dt.date, shown: dt.date) -> str:
@@ -390,7 +448,8 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
             with turns.turn() as started:
                 if not started:
                     return error_page(503, BUSY_RETRY_AFTER)
-                html = _render("report", **month_page(conn, psid_hash, first, today, own.currency, own.zone))
+                html = _render("report", **month_page(conn, psid_hash, first, today, own.currency, own.zone,
+                                                      converting=config.rates_url != "off"))
         _secure("text/html; charset=utf-8")
         return html
 

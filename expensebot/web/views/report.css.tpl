@@ -53,6 +53,9 @@ a { color: var(--accent); }
 .num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 .list th.num { text-align: right; }
 .tag { display: inline-block; color: var(--muted); font-size: 0.85rem; }
+.list .note { display: block; white-space: normal; color: var(--muted); font-size: 0.85rem; }
+.converted-total { margin: 4px 0 0; }
+.source a { color: inherit; }
 footer { padding-bottom: 28px; }
 .button { display: inline-block; padding: 11px 18px; border-radius: 10px; background: var(--accent); color: #fff;
           font-weight: 600; text-decoration: none; }

@@ -40,6 +40,50 @@
 </section>
 <p class="actions"><a class="button" href="expenses.csv?month={{month}}" download>Download CSV</a></p>
 % end
+% if converted:
+<div class="pair">
+<section class="card" aria-label="All of it in {{converted.currency}}">
+<h2>In {{converted.currency}} <span class="muted">converted</span></h2>
+% if converted.count:
+% number, code = converted.total.rsplit(" ", 1)
+<p class="converted-total"><span class="sum">&asymp; {{number}} <span class="code">{{code}}</span></span>
+in all, at the ECB rate of each expense’s day</p>
+<p class="caption">{{converted.count}} {{"expense" if converted.count == 1 else "expenses"}} in the total</p>
+% end
+% if converted.pending:
+% waits = "expense waits for its" if converted.pending == 1 else "expenses wait for their"
+<p class="caption">{{converted.pending}} {{waits}} rate, and will be added when it is published.</p>
+% end
+% for unconverted in converted.unconverted:
+<p class="caption">{{unconverted}} is not in the total: the ECB publishes no rate for it.</p>
+% end
+<p class="caption source">Source: <a href="{{rates_source_url}}" rel="noopener noreferrer">{{rates_source}}</a></p>
+</section>
+% if converted.categories:
+<section class="card">
+<h2>By category <span class="muted">{{converted.currency}}, converted</span></h2>
+<svg class="chart bars" width="100%" height="{{len(converted.categories) * 44}}" aria-hidden="true" focusable="false">
+% for row, bar in enumerate(converted.categories):
+<text x="0" y="{{row * 44 + 15}}" class="label">{{bar.label}}</text>
+<text x="100%" y="{{row * 44 + 15}}" class="amount" text-anchor="end">{{bar.amount}}</text>
+<rect x="0" y="{{row * 44 + 22}}" width="100%" height="12" rx="6" class="track"/>
+<rect x="0" y="{{row * 44 + 22}}" width="{{bar.percent}}%" height="12" rx="6" class="{{bar.tone}}"/>
+% end
+</svg>
+<table class="sr-only">
+<caption>Spending by category converted to {{converted.currency}}, {{title}}</caption>
+<thead><tr><th scope="col">Category</th><th scope="col">Amount</th></tr></thead>
+<tbody>
+% for bar in converted.categories:
+<tr><td>{{bar.name}}</td><td>{{bar.amount}}</td></tr>
+% end
+</tbody>
+</table>
+<p class="caption source">Source: <a href="{{rates_source_url}}" rel="noopener noreferrer">{{rates_source}}</a></p>
+</section>
+% end
+</div>
+% end
 % for block in blocks:
 <div class="pair">
 <section class="card">
@@ -116,10 +160,17 @@
 % if item.category:
 <span class="tag">#<bdi>{{item.category}}</bdi></span>
 % end
-</td><td class="num">{{item.amount}}</td></tr>
+</td><td class="num">{{item.amount}}\\
+% if item.converted:
+<span class="note">{{item.converted}}</span>\\
+% end
+</td></tr>
 % end
 </tbody>
 </table>
+% if listed_converted:
+<p class="caption source">Converted amounts: <a href="{{rates_source_url}}" rel="noopener noreferrer">{{rates_source}}</a></p>
+% end
 % if unlisted:
 <p class="caption">{{unlisted}} earlier expenses are in the CSV.</p>
 % end
