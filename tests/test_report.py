@@ -29,7 +29,7 @@ from conftest import (
     wait_for,
 )
 
-from expensebot import logs
+from expensebot import logs, summary
 from expensebot.chat import meaning
 from expensebot.config import Config, ConfigError
 from expensebot.identity import PsidHasher
@@ -856,3 +856,17 @@ def test_the_demo_prints_a_local_link_that_opens_the_page_and_its_csv(tmp_path):
     assert fetched["page"].headers["Cache-Control"] == "no-store"
     rows = list(csv.DictReader(io.StringIO(fetched["csv"].text)))
     assert sorted(row["amount_minor"] for row in rows) == ["200", "450"]
+
+
+def test_a_budget_on_the_page_counts_a_converted_expense_as_the_chat_does(tmp_path, ecb, open_service):
+    service = converting_bot(tmp_path, open_service, Clock(ABROAD), ecb.url)
+    client = Client(service)
+    say(client, ALICE, "budget food 10", ABROAD - dt.timedelta(minutes=20))
+    spend_abroad(service)
+    [(food,)] = query(service, "SELECT sum(converted_minor) FROM expenses WHERE category = 'food'"
+                               " AND converted_currency = 'EUR'")  # the sushi; the pho has no ECB rate
+    page = client.get(page_path(service, ALICE, made=ABROAD)).text
+    assert f"{format_amount(food, 'EUR')} of 10.00 EUR" in page
+    with service.db.connection() as conn:
+        [use] = summary.budget_use(conn, psid_hash(ALICE), ABROAD.date(), dt.timezone.utc)
+    assert use.spent_minor == food

@@ -23,13 +23,11 @@ from pathlib import Path
 
 import bottle
 
-from expensebot import store, times
+from expensebot import store, summary, times
 from expensebot.config import Config
 from expensebot.db import Database
 from expensebot.limits import RateLimiter
 from expensebot.money import format_amount
-from expensebot.summary import converted as converted_total
-from expensebot.summary import day_bounds
 from expensebot.web import export
 from expensebot.web.reads import database_required
 
@@ -269,7 +267,7 @@ def month_page(conn: sqlite3.Connection, psid_hash: str, first: dt.date, today: 
     "off") adds the month converted to `currency` when it has money in any other currency."""
     before = (first - dt.timedelta(days=1)).replace(day=1)
     after = next_month(first)
-    day_starts = [day_bounds(first + dt.timedelta(days=number), zone)[0]
+    day_starts = [summary.day_bounds(first + dt.timedelta(days=number), zone)[0]
                   for number in range((after - first).days + 1)]
     start, end = day_starts[0], day_starts[-1]
     categories: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
@@ -298,7 +296,7 @@ def month_page(conn: sqlite3.Connection, psid_hash: str, first: dt.date, today: 
         "converted": _converted_block(sums, currency) if converting else None,
         "rates_source": RATES_SOURCE,
         "rates_source_url": RATES_SOURCE_URL,
-        "budgets": _budget_lines(store.budgets_of(conn, psid_hash), categories),
+        "budgets": _budget_lines(summary.budget_use(conn, psid_hash, first, zone)),
         "listed": listed,
         "listed_converted": any(item.converted.startswith(APPROX) for item in listed),  # then the source too
         "count": count,
@@ -341,7 +339,7 @@ def _category_bars(totals: dict[str, int], currency: str) -> tuple[Bar, ...]:
 def _converted_block(sums: list, currency: str) -> ConvertedBlock:
     """The month's converted total and categories, from the SQL sums of store.category_totals: only
     what was converted to the person's current currency counts (the rest waits, or never converts)."""
-    total = converted_total(sums, currency)
+    total = summary.converted(sums, currency)
     per_category: dict[str, int] = collections.Counter()
     for row in sums:
         if row["converted_currency"] == currency and row["converted_count"]:
@@ -350,12 +348,11 @@ def _converted_block(sums: list, currency: str) -> ConvertedBlock:
                           total.unconverted, _category_bars(per_category, currency))
 
 
-def _budget_lines(budgets: list, categories: dict[str, dict[str, int]]) -> list[BudgetLine]:
+def _budget_lines(uses: list[summary.BudgetUse]) -> list[BudgetLine]:
+    """The month's budgets as the chat counts them (an expense converted to a budget's currency counts in it)."""
     lines = []
-    for budget in budgets:
-        category, limit, currency = budget["category"], budget["amount_minor"], budget["currency"]
-        totals = categories.get(currency, {})
-        spent = totals.get(category, 0) if category else sum(totals.values())
+    for use in uses:
+        category, limit, currency, spent = use.category, use.amount_minor, use.currency, use.spent_minor
         used = spent * 100 // limit
         lines.append(BudgetLine(category or "Everything", format_amount(spent, currency),
                                 format_amount(limit, currency), min(100.0, _share(spent, limit)), used,
@@ -469,7 +466,7 @@ def install_report(app: bottle.Bottle, config: Config, db: Database,
                 return error_page(400)
             if not held.enter_context(turns.turn()):
                 return error_page(503, BUSY_RETRY_AFTER)
-            start, end = day_bounds(first, zone)[0], day_bounds(next_month(first), zone)[0]
+            start, end = summary.day_bounds(first, zone)[0], summary.day_bounds(next_month(first), zone)[0]
             rows = store.expenses_between(conn, psid_hash, start, end)
             _secure("text/csv; charset=utf-8")
             bottle.response.set_header("Content-Disposition", f'attachment; filename="expenses-{first:%Y-%m}.csv"')
