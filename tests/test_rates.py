@@ -15,6 +15,7 @@ import pytest
 from conftest import OPS_TOKEN, ROOT, Client, delivery, make_config, message_event, psid_hash, query, wait_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from standins import ScriptedEcb
 
 from expensebot import db, money, rates, store
 from expensebot.background import exchange
@@ -459,3 +460,43 @@ def test_an_edit_reads_the_rate_again(tmp_path, graph, ecb, open_service):
     sushi, _ = by_the_rule(500, "JPY", "EUR", dt.date(2026, 10, 30))
     assert stored_rates(service) == [("sushi", 500, "JPY", sushi, "EUR", stored_rates(service)[0][5], "2026-10-30",
                                       "ecb")]
+
+
+# ---- the rule through the app: random expenses over the years, every ECB currency -------------------
+
+@pytest.fixture(scope="module")
+def converting_service(tmp_path_factory, open_module_service):
+    stand_in = ScriptedEcb()
+    config = make_config(tmp_path_factory.mktemp("converting"), rates_url=stand_in.url)
+    service = open_module_service(config, replay_interval=0.05, now=lambda: NOW)
+    assert wait_for(lambda: query(service, "SELECT count(*) FROM rates") != [(0,)], 30)
+    yield service
+    stand_in.close()
+
+
+PEOPLE = iter(range(10**6, 10**7))
+AN_EXPENSE = st.tuples(st.integers(1, 10**9), st.sampled_from(CONVERTIBLE + ["VND", "TWD"]),
+                       st.dates(dt.date(2004, 1, 1), dt.date.fromisoformat(NEWEST)))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(own=st.sampled_from(CONVERTIBLE), spent=st.lists(AN_EXPENSE, min_size=1, max_size=6))
+def test_stored_conversions_follow_the_rule_and_the_summary_is_the_sum_of_the_csv(converting_service, own, spent):
+    service, person = converting_service, str(next(PEOPLE))
+    client = Client(service)
+    texts = [f"currency {own}"] + [f"item {money.format_amount(amount, code)} {day}" for amount, code, day in spent]
+    for n, text in enumerate(texts):
+        client.post_webhook(delivery(message_event(person, f"m_{person}_{n}", text, timestamp=T_NOW + n)))
+    rows = query(service, "SELECT amount_minor, currency, converted_minor, rate_day, rate_source FROM expenses"
+                          " WHERE psid_hash = ? ORDER BY id", psid_hash(person))
+    assert [row[:2] for row in rows] == [(amount, code) for amount, code, _ in spent]
+    for (amount, code, day), (_, _, minor, rate_day, source) in zip(spent, rows):
+        expected = by_the_rule(amount, code, own, day) if code != own else (amount, None)
+        assert (minor, rate_day) == (expected or (None, None)), (amount, code, own, day)
+        assert source == ("same" if code == own else "ecb" if expected else "none")
+    body = client.get(f"/summary?psid_hash={psid_hash(person)}&period=all", token=OPS_TOKEN).json()
+    with service.db.connection() as conn:
+        text = "".join(export.expense_chunks(store.expenses_of(conn, psid_hash(person))))
+    csv_rows = list(csv.DictReader(io.StringIO(text)))
+    assert body["converted"]["total_minor"] == sum(int(row["converted_minor"] or 0) for row in csv_rows)
+    assert body["converted"]["pending"] == 0
