@@ -67,6 +67,9 @@ CREATE TABLE IF NOT EXISTS expenses (
 CREATE INDEX IF NOT EXISTS expenses_psid_hash_occurred_at
     ON expenses (psid_hash, occurred_at, currency, category, amount_minor, converted_currency, converted_minor);
 
+-- The few expenses at a person's own rate ('@ 0.0062'), which a summary counts apart.
+CREATE INDEX IF NOT EXISTS expenses_own_rates ON expenses (psid_hash, occurred_at) WHERE rate_source = 'person';
+
 -- What the converter looks at: expenses waiting for their rate, or converted provisionally.
 CREATE INDEX IF NOT EXISTS expenses_to_convert ON expenses (psid_hash)
     WHERE rate_source IS NULL OR rate_source = 'ecb-provisional';
