@@ -567,35 +567,28 @@ def day_sums(conn: sqlite3.Connection, psid_hash: str, day_starts: list[str]) ->
     ).fetchall()
 
 
+# One person's expenses in [start, end), with what the CSV and the report list show of each.
+_EXPENSES_BETWEEN = (
+    "SELECT id, occurred_at, amount_minor, currency, description, category, category_source, mid,"
+    " converted_minor, converted_currency, rate, rate_day, rate_source"
+    " FROM expenses"
+    " WHERE psid_hash = ?"
+    " AND occurred_at >= ?"
+    " AND occurred_at < ?"
+)
+
+
 def latest_expenses_between(conn: sqlite3.Connection, psid_hash: str, start: str, end: str, limit: int) -> list:
     """One person's newest `limit` expenses in [start, end), newest first, with the columns of
     expenses_between (their conversions too)."""
-    return conn.execute(
-        "SELECT id, occurred_at, amount_minor, currency, description, category, category_source, mid,"
-        " converted_minor, converted_currency, rate, rate_day, rate_source"
-        " FROM expenses"
-        " WHERE psid_hash = ?"
-        " AND occurred_at >= ?"
-        " AND occurred_at < ?"
-        " ORDER BY occurred_at DESC, id DESC"
-        " LIMIT ?",
-        (psid_hash, start, end, limit),
-    ).fetchall()
+    return conn.execute(_EXPENSES_BETWEEN + " ORDER BY occurred_at DESC, id DESC LIMIT ?",
+                        (psid_hash, start, end, limit)).fetchall()
 
 
 def expenses_between(conn: sqlite3.Connection, psid_hash: str, start: str, end: str) -> sqlite3.Cursor:
     """One person's expenses in [start, end), oldest first, with the columns of expenses_of: a cursor,
     for reading a long month in chunks (fetchmany)."""
-    return conn.execute(
-        "SELECT id, occurred_at, amount_minor, currency, description, category, category_source, mid,"
-        " converted_minor, converted_currency, rate, rate_day, rate_source"
-        " FROM expenses"
-        " WHERE psid_hash = ?"
-        " AND occurred_at >= ?"
-        " AND occurred_at < ?"
-        " ORDER BY occurred_at, id",
-        (psid_hash, start, end),
-    )
+    return conn.execute(_EXPENSES_BETWEEN + " ORDER BY occurred_at, id", (psid_hash, start, end))
 
 
 # ---- conversions (docs/CURRENCIES.md) -------------------------------------------------------------
