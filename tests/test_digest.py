@@ -122,6 +122,17 @@ def test_digest_off_stops_it_and_digest_on_brings_it_back(chat):
     assert chat.say("1", "digest", "2026-11-01T11:00:00Z").startswith("Did you mean the monthly digest?")
 
 
+def test_a_digest_setting_that_arrives_after_a_later_one_does_not_override_it(chat):
+    chat.say("1", "lunch 12", "2026-10-20T12:00:00Z")
+    on, off = chat.event("1", "digest on", ms("2026-10-21T12:00:00Z")), chat.event("1", "digest off", ms(
+        "2026-10-21T13:00:00Z"))
+    chat.send(off)
+    [late] = chat.send(on)
+    assert late == "That change reached me after a later one about the digest, so the later one stands."
+    assert query(chat.client.service, "SELECT digest FROM people") == [(0,)]
+    assert HEADING not in chat.say("1", "coffee 3", "2026-11-01T08:00:00Z")
+
+
 def test_nobody_gets_a_digest_of_a_month_without_expenses(chat):
     chat.say("1", "lunch 12", "2026-09-20T12:00:00Z")  # September only
     chat.say("2", "coffee 3", "2026-10-20T12:00:00Z")
