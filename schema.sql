@@ -200,14 +200,29 @@ JOIN messages_raw ON messages_raw.id = jobs.message_id;
 --   timezone     IANA zone name
 --   currency_at  when the message that set it was sent (a message sent earlier never overrides it)
 --   timezone_at  likewise
+--   digest       0: 'digest off' (no monthly digest); NULL or 1: on
+--   digest_at    when the message that set it was sent (one sent earlier never overrides it)
 CREATE TABLE IF NOT EXISTS people (
     psid_hash TEXT PRIMARY KEY,
     currency TEXT,
     timezone TEXT,
     updated_at TEXT NOT NULL,
     currency_at TEXT,
-    timezone_at TEXT
+    timezone_at TEXT,
+    digest INTEGER,
+    digest_at TEXT
 );
+
+-- digests: the monthly digests given, one per person and month (the month summed up, 'YYYY-MM' in
+-- the person's zone), written with INSERT OR IGNORE in the transaction of the message whose reply
+-- carries it: exactly once, however often that message is redelivered.
+--   sent_at  when that message was sent (an erasure removes the mark like the message)
+CREATE TABLE IF NOT EXISTS digests (
+    psid_hash TEXT NOT NULL,
+    month TEXT NOT NULL,
+    sent_at TEXT NOT NULL,
+    PRIMARY KEY (psid_hash, month)
+) WITHOUT ROWID;
 
 -- settings_log: every change of a person's settings, by when its message was sent, so that a
 -- message is read with the settings of its own time however late it arrives (people holds the

@@ -103,6 +103,15 @@ MIGRATIONS: tuple[str, ...] = (
                count(*), 0, 0
         FROM expenses GROUP BY 1, 2, 3, 4;
     """,
+    # 4: the monthly digest: whether a person wants it ('digest off'), and which months' digests
+    #    were given, one row each, written in the transaction of the message whose reply carries it.
+    """
+    ALTER TABLE people ADD COLUMN digest INTEGER;
+    ALTER TABLE people ADD COLUMN digest_at TEXT;
+    CREATE TABLE digests (
+        psid_hash TEXT NOT NULL, month TEXT NOT NULL, sent_at TEXT NOT NULL,
+        PRIMARY KEY (psid_hash, month)) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 

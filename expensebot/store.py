@@ -177,10 +177,12 @@ def erase_person(conn: sqlite3.Connection, psid_hash: str, erased_at: str) -> tu
     conn.execute(f"DELETE FROM jobs WHERE message_id IN ({sent})", who)
     expenses = conn.execute(f"DELETE FROM expenses WHERE message_id IN ({sent})", who).rowcount
     messages = conn.execute("DELETE FROM messages_raw WHERE psid_hash = :who AND sent_at <= :at", who).rowcount
-    for setting in ("currency", "timezone"):
+    for setting in ("currency", "timezone", "digest"):
         conn.execute(f"UPDATE people SET {setting} = NULL, {setting}_at = NULL"
                      f" WHERE psid_hash = :who AND {setting}_at <= :at", who)
-    conn.execute("DELETE FROM people WHERE psid_hash = :who AND currency IS NULL AND timezone IS NULL", who)
+    conn.execute("DELETE FROM people WHERE psid_hash = :who AND currency IS NULL AND timezone IS NULL"
+                 " AND digest IS NULL", who)
+    conn.execute("DELETE FROM digests WHERE psid_hash = :who AND sent_at <= :at", who)
     conn.execute("DELETE FROM settings_log WHERE psid_hash = :who AND set_at <= :at", who)
     conn.execute("DELETE FROM budgets WHERE psid_hash = :who AND updated_at <= :at", who)
     conn.execute("DELETE FROM rejected_events WHERE psid_hash = :who AND coalesce(sent_at, '') <= :at", who)
@@ -411,6 +413,37 @@ def set_setting(conn: sqlite3.Connection, psid_hash: str, setting: str, value: s
         f" WHERE coalesce({column}_at, '') <= excluded.{column}_at",
         (psid_hash, value, sent_at, now),
     ).rowcount == 1
+
+
+def set_digest(conn: sqlite3.Connection, psid_hash: str, on: bool, sent_at: str, now: str) -> bool:
+    """Turn the person's monthly digest on or off as of sent_at unless a message sent later set it; tell whether."""
+    return conn.execute(
+        "INSERT INTO people (psid_hash, digest, digest_at, updated_at)"
+        " VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (psid_hash) DO UPDATE"
+        " SET digest = excluded.digest, digest_at = excluded.digest_at, updated_at = excluded.updated_at"
+        " WHERE coalesce(digest_at, '') <= excluded.digest_at",
+        (psid_hash, int(on), sent_at, now),
+    ).rowcount == 1
+
+
+def digest_on(conn: sqlite3.Connection, psid_hash: str) -> bool:
+    """Whether the person wants the monthly digest (on unless they sent 'digest off')."""
+    return bool(conn.execute(
+        "SELECT coalesce((SELECT digest FROM people WHERE psid_hash = ?), 1)", (psid_hash,)).fetchone()[0])
+
+
+def mark_digest(conn: sqlite3.Connection, psid_hash: str, month: str, start: str, end: str, sent_at: str) -> bool:
+    """Give the person the digest of `month` ('YYYY-MM', [start, end) in UTC) with the reply to a message
+    sent at sent_at, when they want it, had expenses then and got none for that month yet; tell whether."""
+    if not digest_on(conn, psid_hash):
+        return False
+    if conn.execute("SELECT 1 FROM digests WHERE psid_hash = ? AND month = ?", (psid_hash, month)).fetchone():
+        return False
+    if not category_totals(conn, psid_hash, start, end):  # what a summary of that month would count
+        return False
+    return conn.execute("INSERT OR IGNORE INTO digests (psid_hash, month, sent_at) VALUES (?, ?, ?)",
+                        (psid_hash, month, sent_at)).rowcount == 1
 
 
 def set_budget(conn: sqlite3.Connection, psid_hash: str, category: str, amount_minor: int | None,

@@ -292,6 +292,7 @@ def graph():
     stand_in = ScriptedSendApi()
     yield stand_in
     stand_in.close()
+    assert stand_in.not_responses == [], "a Send API body without messaging_type RESPONSE"
 
 
 @pytest.fixture

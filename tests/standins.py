@@ -24,6 +24,9 @@ class ScriptedSendApi(SendApiStandIn):
         self.script: list[tuple[int, bytes, dict]] = []  # (status, body, headers) answers to give first
         self.item_errors: dict[str, list[tuple[int, int | None, str | None]]] = {}  # psid -> errors to give
         self.behaviour: list[str] = []  # broken answers to give first, in order
+        # Bodies that were no RESPONSE: outside the 24-hour window Messenger takes no automated message,
+        # so every reply, the monthly digest's too, answers the person's own message (the fixture checks).
+        self.not_responses: list[dict] = []
 
     def error(self, code: int, subcode: int | None = None, status: int = 400) -> None:
         """Answer the next request with a Graph error of this code."""
@@ -55,6 +58,10 @@ class ScriptedSendApi(SendApiStandIn):
         self.deliver_all(handler, record)
 
     def deliver(self, body: dict) -> tuple[int, bytes]:
+        if body.get("messaging_type") != "RESPONSE":
+            with self.lock:
+                self.not_responses.append(body)
+            return 400, graph_error(100, None, "messaging_type must be RESPONSE")
         with self.lock:
             errors = self.item_errors.get(body["recipient"]["id"])
             failing = errors.pop(0) if errors else None

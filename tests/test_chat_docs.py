@@ -14,20 +14,41 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "CHAT.md"
 NOW = dt.datetime(2026, 11, 29, 8, 0, tzinfo=dt.timezone.utc)  # the day the tables were written
 TRIP_HEADING = "\n## Other currencies: a trip abroad\n"
 TRIP_NOW = dt.datetime(2026, 10, 30, 20, 0, tzinfo=dt.timezone.utc)  # within the packaged ECB history
-_ROW = re.compile(r"^\| `([^`]+)`[^|]* \| (.*) \|$")
+# The monthly digest: a conversation over three months, each row at its own moment ('(sent ...)').
+DIGEST_HEADING = "\n## Monthly digest\n"
+_ROW = re.compile(r"^\| `([^`]+)`([^|]*) \| (.*) \|$")
+_SENT = re.compile(r"\(sent (\d{4}-\d\d-\d\d \d\d:\d\d) UTC\)")
 _CODE = re.compile(r"`([^`]*)`")
 
 
-def doc_rows(trip: bool = False) -> list[tuple[str, list[str], bool]]:
+def _section(trip: bool | str) -> str:
+    """The main conversation, the trip abroad, or the monthly digest (each a conversation of its own)."""
+    main, rest = DOC.read_text(encoding="utf-8").split(TRIP_HEADING)
+    trip_text, digest = rest.split(DIGEST_HEADING)
+    return digest if trip == "digest" else trip_text if trip else main
+
+
+def row_moments(trip: bool | str, start: dt.datetime) -> list[int]:
+    """When each row of a section is sent (ms): the moment its row names, else a second after the one before."""
+    moments, at = [], int(start.timestamp() * 1000) - 1000
+    for line in _section(trip).splitlines():
+        if (match := _ROW.match(line)) is None:
+            continue
+        sent = _SENT.search(match[2])
+        at = int(dt.datetime.fromisoformat(f"{sent[1]}+00:00").timestamp() * 1000) if sent else at + 1000
+        moments.append(at)
+    return moments
+
+
+def doc_rows(trip: bool | str = False) -> list[tuple[str, list[str], bool]]:
     """(what you send, the lines the bot answers, whether more lines may follow) for each table row:
-    of the main conversation, or of the trip abroad (the last section, a conversation of its own)."""
+    of the main conversation, of the trip abroad, or of the monthly digest ("digest")."""
     rows = []
-    text = DOC.read_text(encoding="utf-8").split(TRIP_HEADING)[1 if trip else 0]
-    for line in text.splitlines():
+    for line in _section(trip).splitlines():
         match = _ROW.match(line)
         if match is None:
             continue
-        you, bot = match.groups()
+        you, _, bot = match.groups()
         parts = [part.strip() for part in bot.split(" / ")]
         lines = [_CODE.match(part)[1] for part in parts if _CODE.match(part)]
         more = any(part.startswith("...") for part in parts)
@@ -46,17 +67,20 @@ def test_the_doc_has_a_conversation():
     assert len(doc_rows()) >= 30
 
 
-@pytest.mark.parametrize("trip", [False, True], ids=["conversation", "trip-abroad"])
+@pytest.mark.parametrize("trip", [False, True, "digest"], ids=["conversation", "trip-abroad", "monthly-digest"])
 def test_every_reply_in_the_chat_doc_is_what_the_bot_answers(tmp_path, graph, ecb, open_service, trip):
-    now = TRIP_NOW if trip else NOW
+    moments = row_moments(trip, TRIP_NOW if trip is True else NOW)
+    clock = [dt.datetime.fromtimestamp(moments[0] / 1000, dt.timezone.utc)]  # the bot's: each row's moment
     config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url, rates_url=ecb.url)
-    service = open_service(config, replay_interval=0.05, now=lambda: now,
+    service = open_service(config, replay_interval=0.05, now=lambda: clock[0],
                            reply_backoff=(0, 0, 0))
     assert wait_for(lambda: query(service, "SELECT count(*) FROM rate_refreshes") == [(1,)], 30)  # as the demo
     client = Client(service)
     wrong = []
     for n, (you, lines, more) in enumerate(doc_rows(trip)):
-        ms = int(now.timestamp() * 1000) + n * 1000
+        ms = moments[n]
+        if trip == "digest":  # months apart: the bot's clock at each message (the others keep the tables' moment)
+            clock[0] = dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc)
         event = {"sender": {"id": "42"}, "recipient": {"id": "1"}, "timestamp": ms,
                  "message": {"mid": f"m_doc_{n}", "text": you}}
         sent_before = len(graph.requests)

@@ -299,7 +299,9 @@ def test_day_and_month_follow_the_persons_zone(zoned_bot, graph, zone):
     converse(bot, graph, ["book 2", "taxi 4 yesterday", "summary", "summary november", "summary today"], start=after)
     assert graph.texts[1:] == [
         "coffee — 1.00 USD, today\nToday: 1.00 USD",
-        "book — 2.00 USD, today\nToday: 2.00 USD",                     # a new day there: the coffee is yesterday's
+        # A new day there: the coffee is yesterday's; and a new month, so November's digest comes along.
+        "book — 2.00 USD, today\nToday: 2.00 USD\n\nYour digest of November 2025:\nNovember 2025: 1.00 USD in 1 expense"
+        "\nTop: food 1.00 USD\nChange: first month (no expenses in October 2025).\n(\"digest off\" stops these.)",
         "taxi — 4.00 USD, yesterday\nToday: 2.00 USD",
         "This month: 2.00 USD in 1 expense\nTop: education 2.00 USD",  # December there
         "November 2025: 5.00 USD in 2 expenses\nTop: transport 4.00 USD, food 1.00 USD",

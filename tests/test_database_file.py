@@ -135,6 +135,8 @@ def test_check_passes_on_a_file_with_a_row_in_every_table(tmp_path, ecb, open_se
              "lunch 12 #food", "coffee 3"]
     for n, text in enumerate(texts):
         assert client.post_webhook(delivery(message_event("111", f"m_{n}", text, timestamp=T0 + n))).status == 200
+    next_month = T0 + 10 * 24 * 3600 * 1000
+    client.post_webhook(delivery(message_event("111", "m_next_month", "tea 2", timestamp=next_month)))  # digests
     huge_edit = {"sender": {"id": "222"}, "recipient": {"id": "1"}, "timestamp": T0,
                  "message_edit": {"mid": "m_x", "text": "tea 3", "num_edit": 2**64}}
     client.post_webhook(delivery(huge_edit))  # rejected_events

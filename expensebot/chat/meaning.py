@@ -59,7 +59,7 @@ _REGIONS = ("Africa", "America", "Antarctica", "Asia", "Atlantic", "Australia", 
 # Every command a message can be; each has its reply (replies/compose.py).
 COMMAND_NAMES = ("summary", "undo", "help", "delete_request", "delete_confirm", "delete_cancel", "welcome",
                  "report", "settings", "currency_set", "currency_ask", "timezone_set", "timezone_show",
-                 "budget_set", "budget_off", "budgets", "question", "did_you_mean")
+                 "budget_set", "budget_off", "budgets", "question", "did_you_mean", "digest_on", "digest_off")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,6 +263,11 @@ def _without_month(words: list[str]) -> list[str]:
     return [word for word in words if word != "for"]
 
 
+def _digest(arguments: str, settings: Settings, today: dt.date) -> Command | None:
+    words = _words(arguments)
+    return Command(f"digest_{words[0]}") if words in (["on"], ["off"]) else None
+
+
 def _category(word: str) -> str | None:
     """The category a word names, '' for everything ('all', 'stuff'), None for no category."""
     word = word.lower()
@@ -274,7 +279,7 @@ def _category(word: str) -> str | None:
 
 _COMMANDS = {"summary": _summary, "undo": _undo, "help": _help, "delete": _delete, "currency": _currency,
              "timezone": _timezone, "tz": _timezone, "budget": _budget, "budgets": _alone("budgets"),
-             "settings": _alone("settings"), "report": _alone("report")}
+             "settings": _alone("settings"), "report": _alone("report"), "digest": _digest}
 COMMAND_WORDS = frozenset(_COMMANDS)  # a message whose first word is one of these is that command
 
 

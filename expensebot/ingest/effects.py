@@ -54,6 +54,9 @@ def run(conn: sqlite3.Connection, message: Message, command: Command | None) -> 
             latest = store.set_budget(conn, psid_hash, command.category, command.amount_minor,
                                       command.currency, sent_at)
             return Outcome(late=not latest)
+        case "digest_on" | "digest_off":
+            latest = store.set_digest(conn, psid_hash, command.name == "digest_on", sent_at, received_at)
+            return Outcome(late=not latest)
         case "budget_off":
             return Outcome(removed=store.turn_budget_off(conn, psid_hash, command.category, sent_at))
     return NOTHING  # the other commands only read, for their reply

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from expensebot import rates, store, times
-from expensebot.chat import meaning, rules
+from expensebot.chat import meaning, periods, rules
 from expensebot.chat.meaning import Reading
 from expensebot.db import Database
 from expensebot.errors import DatabaseUnavailable, EventRejected, classify, describe
@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 # Expenses converted again in the transaction of a new currency or zone; a person with more has the
 # rest converted by the background within seconds (each waits, counted as pending, until then).
 CONVERT_AT_ONCE = 1000
+# Replies that never carry the monthly digest: the question before an erasure, and its answers.
+NO_DIGEST = ("delete_request", "delete_confirm", "delete_cancel")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Saved:
     reading: Reading
     outcome: Outcome = effects.NOTHING
     job: str | None = None  # the status its enrichment job was given: pending, or skipped at once
+    digest: str | None = None  # 'YYYY-MM': its reply carries that month's digest (given once, with this message)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,7 +230,7 @@ class Ingest:
         if reading.changes_settings:  # converted again to the new currency: most people's at once, here
             waiting = store.expenses_to_convert(conn, None, CONVERT_AT_ONCE, psid_hash=message.psid_hash)
             rates.convert_expenses(conn, [i for _, i in waiting], self.defaults, self.now())
-        return dataclasses.replace(saved, outcome=outcome)
+        return dataclasses.replace(saved, outcome=outcome, digest=_digest(conn, message, reading))
 
     def _edit(self, conn: sqlite3.Connection, message: Message, person: Person, edited: sqlite3.Row) -> Saved:
         """Read an edited message again, on the original's day, and replace its expenses."""
@@ -315,6 +318,21 @@ class Ingest:
             self._done.add(path)
             name = f"{path.name} (left in place: {rename_error.strerror or rename_error})"
         log_event(logger, "spool_file_rejected", level=logging.ERROR, file=name, reason=describe(exc))
+
+
+def _digest(conn: sqlite3.Connection, message: Message, reading: Reading) -> str | None:
+    """The month whose digest the reply to this new message carries, if any: the month before the
+    message's own (in the person's zone when it was sent), given with the first message of the month
+    stored while the person had expenses in it and wants digests (docs/CHAT.md, Monthly digest)."""
+    if reading.command is not None and reading.command.name in NO_DIGEST:
+        return None
+    try:
+        last = periods.previous("month", reading.today)
+        start, end = last.bounds(reading.settings.zone)
+    except (OverflowError, ValueError):  # a message from the first month of year 1
+        return None
+    given = store.mark_digest(conn, message.psid_hash, last.key, start, end, times.iso_utc(message.sent_ms))
+    return last.key if given else None
 
 
 def _expense_rows(reading: Reading, sent_ms: int) -> list[tuple]:

@@ -15,11 +15,12 @@ from collections.abc import Callable
 
 from expensebot import money, store, summary, times
 from expensebot.ai import AiClient, AiError
-from expensebot.chat import meaning
+from expensebot.chat import meaning, periods
 from expensebot.ingest.write import Saved
 from expensebot.logs import log_event
 from expensebot.replies import words
 from expensebot.replies.faithful import rephrasing_is_faithful
+from expensebot.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,34 @@ class Replier:
         if record.outcome.not_carried_out:
             return Reply(words.edited_command_reply(record.message.text or ""))
         command = record.reading.command
-        return REPLIES[command.name if command else None](self, record, conn)
+        reply = REPLIES[command.name if command else None](self, record, conn)
+        return self._with_digest(reply, record, conn) if record.digest else reply
+
+    def _with_digest(self, reply: Reply, record: Saved, conn: sqlite3.Connection) -> Reply:
+        """The reply with the digest of the month its message was given (write.py decided it, once):
+        that month summed by summary.summarize, as `summary <month>` would, in the zone of the message's
+        time and the person's currency now; with the report button when reports are set up."""
+        psid_hash = record.message.psid_hash
+        own = store.settings_of(conn, psid_hash, record.reading.settings)
+        settings = dataclasses.replace(record.reading.settings, currency=own.currency)
+        month = periods.month(*map(int, record.digest.split("-")))
+        last_day = month.start - dt.timedelta(days=1)
+        before = periods.month(last_day.year, last_day.month)
+        computed, previous = (self._month_summary(conn, psid_hash, period, settings) for period in (month, before))
+        over = [use for use in summary.budget_use(conn, psid_hash, month.start, settings.zone) if use.over]
+        lines = [reply.text, "", *words.digest_reply(computed, previous, over)]
+        if reply.buttons:  # the report's own button: its text must stay within a button template's
+            return dataclasses.replace(reply, text=words.fit(lines, words.MAX_BUTTON_TEXT))
+        text, buttons = words.fit(lines), ()
+        # The report button goes where a button template can hold the whole text (and no quick replies wait).
+        if not reply.quick_replies and len(text) <= words.MAX_BUTTON_TEXT and (url := self.report_link(psid_hash)):
+            buttons = (("Open report", url),)
+        return dataclasses.replace(reply, text=text, buttons=buttons)
+
+    def _month_summary(self, conn: sqlite3.Connection, psid_hash: str, period: periods.Period,
+                       settings: Settings) -> summary.Summary:
+        computed = summary.summarize(conn, psid_hash, period, self.now(), settings)
+        return computed if self.converting else dataclasses.replace(computed, converted=None)
 
     def _expenses(self, record: Saved, conn: sqlite3.Connection) -> Reply:
         """How the lines were read, the day's total and the budgets they count toward; or a hint."""
@@ -215,6 +243,8 @@ REPLIES: dict[str | None, Callable[[Replier, Saved, sqlite3.Connection], Reply]]
         record.reading.command.choices, record.reading.settings.currency))),
     "settings": _text(lambda record: Reply(words.settings_reply(record.reading.settings))),
     "timezone_show": _text(lambda record: Reply(words.settings_reply(record.reading.settings))),
+    "digest_on": _text(lambda record: Reply(words.digest_set_reply(True, record.outcome.late))),
+    "digest_off": _text(lambda record: Reply(words.digest_set_reply(False, record.outcome.late))),
     "budget_off": _text(lambda record: Reply(words.budget_off_reply(
         record.reading.command.category, record.outcome.removed))),
 }

@@ -26,6 +26,7 @@ from expensebot.summary import BudgetUse, Summary
 
 MAX_REPLY_CHARS = 1990  # the Send API refuses 2000 and more
 MAX_QUICK_REPLIES = 13  # and more than 13 quick replies
+MAX_BUTTON_TEXT = 640  # and a button template's text of more than 640
 HELP = (
     "Text me what you spent, one expense per line:\n"
     "  coffee 4.50\n"
@@ -37,7 +38,7 @@ HELP = (
     "\"how much on food this month?\"\n"
     "Budgets: budget food 300, budget 1500, budgets, budget food off\n"
     "Settings: currency EUR, timezone Manila, settings\n"
-    "Also: undo (or undo 2), report, delete my data."
+    "Also: undo (or undo 2), report, digest off (or on: last month's digest), delete my data."
 )
 KEPT = "Kept. Nothing was deleted."
 HINT = "I couldn't find an amount in that. Try \"coffee 4.50\" — or \"help\"."
@@ -64,6 +65,7 @@ DID_YOU_MEAN = {
               "budget food off. Budgets are in your own currency.",
     "budgets": "Did you mean budgets? Send \"budgets\" to see them.",
     "report": "Did you mean report? Send \"report\".",
+    "digest": "Did you mean the monthly digest? Send \"digest off\" to stop it, \"digest on\" to have it again.",
     "question": "I couldn't read that question. Try: \"how much on food this month?\", "
                 "\"how much did I spend this week?\", \"coffee this year?\".",
 }
@@ -283,13 +285,51 @@ def late_budget_reply(category: str) -> str:
     return f"That budget reached me after a later one for {_budget_name(category)}, so the later one stands."
 
 
-def fit(lines: list[str]) -> str:
+def digest_reply(month: Summary, before: Summary, over: list[BudgetUse]) -> list[str]:
+    """The lines of a month's digest: its totals and top categories as `summary` words them, the change
+    against the month before, and the budgets it went over. Every number comes from the Summaries."""
+    lines = [f"Your digest of {month.label}:", *summary_reply(month).split("\n"), _change(month, before)]
+    return lines + [budget_line(use) for use in over] + ["(\"digest off\" stops these.)"]
+
+
+def _change(month: Summary, before: Summary) -> str:
+    """Against the month before: in all, in the person's currency, when both months are wholly converted;
+    else per currency."""
+    if not before.currencies:
+        return f"Change: first month (no expenses in {before.label})."
+    now, then = month.converted, before.converted
+    if now is not None and then is not None and not (now.pending or now.unconverted or then.pending
+                                                     or then.unconverted):
+        in_all = " in all" if month.mixed or before.mixed else ""
+        changes = [_signed(now.total_minor - then.total_minor, now.currency) + in_all]
+    else:
+        totals = {t.currency: t.total_minor for t in month.currencies}  # in the summary's order
+        for total in before.currencies:
+            totals[total.currency] = totals.get(total.currency, 0) - total.total_minor
+        changes = [_signed(minor, currency) for currency, minor in totals.items()]
+    return f"Change against {before.label}: {', '.join(changes)}"
+
+
+def _signed(minor: int, currency: str) -> str:
+    return ("+" if minor > 0 else "") + format_amount(minor, currency)
+
+
+def digest_set_reply(on: bool, late: bool) -> str:
+    if late:
+        return "That change reached me after a later one about the digest, so the later one stands."
+    if on:
+        return ("Monthly digest on: my first reply in a new month sums up the month before "
+                "(when you had expenses in it).")
+    return "Monthly digest off. Send \"digest on\" to have it again."
+
+
+def fit(lines: list[str], limit: int = MAX_REPLY_CHARS) -> str:
     """Join lines, cutting whole lines so the reply stays under the Send API's limit."""
     text = ""
     for line in lines:
         candidate = f"{text}\n{line}" if text else line
-        if len(candidate) > MAX_REPLY_CHARS:
-            return (text + "\n…") if text else line[:MAX_REPLY_CHARS - 1] + "…"
+        if len(candidate) > limit:
+            return (text + "\n…") if text else line[:limit - 1] + "…"
         text = candidate
     return text
 
