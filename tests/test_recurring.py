@@ -350,3 +350,21 @@ def test_kill_9_during_a_catch_up_then_restart_makes_each_date_once(tmp_path, se
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         conn.close()
+
+
+def test_the_report_page_and_its_csv_mark_occurrences_as_recurring(tmp_path, graph, open_service):
+    from conftest import psid_hash
+
+    from expensebot.web import report
+    public = "https://bot.example/expenses"
+    clock = Clock(NOON)
+    config = make_config(tmp_path, public_url=public, fb_page_access_token="t", fb_graph_url=graph.url)
+    service = open_service(config, now=clock, reply_backoff=(0, 0, 0))
+    person = Person(service, clock, "78")
+    person.say("gym 30 weekly since 2026-11-01")
+    person.say("coffee 3")
+    path = report.link_for(config, psid_hash("78"), NOON).removeprefix(public)
+    page = person.client.get(path).text
+    assert page.count('<span class="tag">weekly</span>') == 5
+    csv_text = person.client.get(path + "expenses.csv?month=2026-11").text
+    assert [line.rsplit(",", 1)[1] for line in csv_text.splitlines()[1:]] == ["weekly"] * 5 + [""]
