@@ -368,3 +368,35 @@ def test_the_report_page_and_its_csv_mark_occurrences_as_recurring(tmp_path, gra
     assert page.count('<span class="tag">weekly</span>') == 5
     csv_text = person.client.get(path + "expenses.csv?month=2026-11").text
     assert [line.rsplit(",", 1)[1] for line in csv_text.splitlines()[1:]] == ["weekly"] * 5 + [""]
+
+
+def test_an_older_file_is_upgraded_by_step_4_and_keeps_each_due_date_once(tmp_path):
+    from test_database_file import first_schema_file
+
+    from expensebot import db
+    path = first_schema_file(tmp_path / "old.db")
+    db.Database(path).open()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION >= 4
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(expenses)")}
+        assert {"rule_id", "due_date", "announced_by"} <= columns
+        assert conn.execute("SELECT id, amount_minor, rule_id FROM expenses").fetchall() == [(3, 500, None)]
+        insert = ("INSERT OR IGNORE INTO expenses (message_id, psid_hash, mid, line, amount_minor, currency,"
+                  " description, occurred_at, created_at, rule_id, due_date)"
+                  " VALUES (7, 'h', 'm_7', ?, 1, 'USD', 'x', 'a', 'b', 1, '2026-01-01')")
+        assert [conn.execute(insert, (line,)).rowcount for line in (1, 2)] == [1, 0]  # the key holds
+    finally:
+        conn.close()
+
+
+def test_a_rule_in_another_currency_is_converted_like_any_expense(tmp_path, graph, ecb, open_service):
+    clock = Clock(dt.datetime(2026, 10, 30, 20, 0, tzinfo=dt.timezone.utc))  # within the ECB history served
+    config = make_config(tmp_path, fb_page_access_token="t", fb_graph_url=graph.url, rates_url=ecb.url)
+    service = open_service(config, now=clock, reply_backoff=(0, 0, 0))
+    assert wait_for(lambda: query(service, "SELECT count(*) FROM rate_refreshes") == [(1,)], 30)
+    person = Person(service, clock, "79")
+    person.say("rent 1000 EUR monthly since 2026-09-01")
+    rows = query(service, "SELECT due_date, converted_currency, rate_source, rate_day, converted_minor > 100000"
+                          " FROM expenses ORDER BY due_date")
+    assert rows == [("2026-09-01", "USD", "ecb", "2026-09-01", 1), ("2026-10-01", "USD", "ecb", "2026-10-01", 1)]
