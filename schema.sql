@@ -41,6 +41,9 @@ CREATE INDEX IF NOT EXISTS messages_raw_psid_hash_sent_at ON messages_raw (psid_
 --     the ECB's day rate_day; rate_source ecb | ecb-provisional (today's rate not published yet) |
 --     person (their own @ rate) | same (already in their currency) | none (the ECB publishes no
 --     rate for it: never converted); all NULL while the expense waits for its rate.
+--   rule_id, due_date  an occurrence of a recurring rule (recurring_rules.id) and its due day
+--     (YYYY-MM-DD, the person's zone); NULL for an expense a person wrote
+--   announced_by       the messages_raw.id whose reply listed this occurrence ("Added: ...")
 CREATE TABLE IF NOT EXISTS expenses (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     message_id INTEGER NOT NULL,
@@ -59,8 +62,52 @@ CREATE TABLE IF NOT EXISTS expenses (
     rate TEXT,
     rate_day TEXT,
     rate_source TEXT,
+    rule_id INTEGER,
+    due_date TEXT,
+    announced_by INTEGER,
     UNIQUE (message_id, line)
 );
+
+-- Exactly once: each due date of each recurring rule is one expense, however often the scheduler
+-- runs, crashes or catches up.
+CREATE UNIQUE INDEX IF NOT EXISTS expenses_rule_id_due_date ON expenses (rule_id, due_date)
+    WHERE rule_id IS NOT NULL;
+
+-- What the next reply of a person announces: occurrences no reply has listed yet.
+CREATE INDEX IF NOT EXISTS expenses_to_announce ON expenses (psid_hash)
+    WHERE rule_id IS NOT NULL AND announced_by IS NULL;
+
+-- recurring_rules: a person's recurring expenses ('rent 1200 monthly'), one per message that made
+-- one (message_id: a redelivered message makes no second rule). Each due date becomes one row of
+-- expenses (rule_id, due_date; line: its number), dated noon of the due day in the person's zone.
+--   period        daily | weekly | monthly | yearly
+--   start_date    'since', else the day the message was sent (the person's zone), YYYY-MM-DD
+--   anchor_day    the day of the month of a monthly or yearly rule (shorter months: their last day)
+--   next_number   the number of the first due date not made yet (0: the first); next_due its date
+--   created_at    when the message that made it was sent
+--   stopped_on    the person's day of 'stop': due dates after it are never made; NULL while active
+CREATE TABLE IF NOT EXISTS recurring_rules (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    psid_hash TEXT NOT NULL,
+    message_id INTEGER NOT NULL UNIQUE,
+    mid TEXT NOT NULL,
+    description TEXT NOT NULL,
+    amount_minor INTEGER NOT NULL CHECK (amount_minor > 0 AND amount_minor <= 1000000000000),
+    currency TEXT NOT NULL,
+    category TEXT,
+    category_source TEXT,
+    period TEXT NOT NULL,
+    start_date TEXT NOT NULL,
+    anchor_day INTEGER NOT NULL,
+    next_number INTEGER NOT NULL DEFAULT 0,
+    next_due TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    stopped_on TEXT,
+    stopped_at TEXT
+);
+
+CREATE INDEX IF NOT EXISTS recurring_rules_next_due ON recurring_rules (next_due);
+CREATE INDEX IF NOT EXISTS recurring_rules_psid_hash ON recurring_rules (psid_hash);
 
 -- Summaries read one person's rows in a time range; the index holds every column they sum,
 -- so a summary never visits the table (flat latency as the table grows).

@@ -112,6 +112,20 @@ MIGRATIONS: tuple[str, ...] = (
         psid_hash TEXT NOT NULL, month TEXT NOT NULL, sent_at TEXT NOT NULL,
         PRIMARY KEY (psid_hash, month)) WITHOUT ROWID;
     """,
+    # 5: recurring expenses: the rules, and on each expense the rule and due date it was made for
+    #    (UNIQUE in schema.sql: each due date once) and the message whose reply announced it.
+    """
+    CREATE TABLE IF NOT EXISTS recurring_rules (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, psid_hash TEXT NOT NULL, message_id INTEGER NOT NULL UNIQUE,
+        mid TEXT NOT NULL, description TEXT NOT NULL,
+        amount_minor INTEGER NOT NULL CHECK (amount_minor > 0 AND amount_minor <= 1000000000000),
+        currency TEXT NOT NULL, category TEXT, category_source TEXT, period TEXT NOT NULL,
+        start_date TEXT NOT NULL, anchor_day INTEGER NOT NULL, next_number INTEGER NOT NULL DEFAULT 0,
+        next_due TEXT NOT NULL, created_at TEXT NOT NULL, stopped_on TEXT, stopped_at TEXT);
+    ALTER TABLE expenses ADD COLUMN rule_id INTEGER;
+    ALTER TABLE expenses ADD COLUMN due_date TEXT;
+    ALTER TABLE expenses ADD COLUMN announced_by INTEGER;
+    """,
 )
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 

@@ -20,6 +20,7 @@ from expensebot import outbound
 from expensebot.ai import AiClient
 from expensebot.background.enrich import Enricher
 from expensebot.background.exchange import Exchange
+from expensebot.background.schedule import Schedule
 from expensebot.background.wal import WAL_LIMIT, WalKeeper
 from expensebot.config import Config, ConfigError
 from expensebot.db import Database
@@ -53,11 +54,13 @@ class Service:
     exchange: Exchange
     app: bottle.Bottle
     exits: contextlib.ExitStack
+    schedule: Schedule
 
     @classmethod
     def open(cls, config: Config, *, replay_interval: float = 0.5, send_api: GraphClient | None = None,
              now: Callable[[], dt.datetime] = utc_now, enrich_interval: float = 1.0,
-             reply_backoff: tuple[float, ...] = BACKOFF, wal_limit: int = WAL_LIMIT) -> Service:
+             reply_backoff: tuple[float, ...] = BACKOFF, wal_limit: int = WAL_LIMIT,
+             schedule_interval: float = 60.0) -> Service:
         """Open the database and spool, start the background threads, build the app.
 
         A `send_api` given here is the caller's to close.
@@ -95,11 +98,17 @@ class Service:
 
             exchange = Exchange(db, http, config.rates_url, config.defaults, now=now).start()
             exits.callback(exchange.stop)
+            # Recurring expenses: due dates made at start (a catch-up), every minute, and after a new rule.
+            schedule = Schedule(db, config.defaults, interval=schedule_interval, now=now,
+                                on_created=exchange.wake).start()
+            exits.callback(schedule.stop)
 
             def after_commit(saved):
                 outbox.submit(saved)
                 enricher.wake()
                 exchange.wake()
+                if any(record.outcome.rule for record in saved):
+                    schedule.wake()  # the rest of a rule's catch-up ('since' long ago)
                 if any(record.outcome.erased for record in saved):
                     wal.scrub()
 
@@ -108,7 +117,7 @@ class Service:
             ingest.replayer.start()
             exits.callback(ingest.replayer.stop)
             app = create_app(config, db, ingest, now, addresses=outbox.addresses, wal=wal)
-            return cls(config, db, wal, ingest, outbox, enricher, exchange, app, exits.pop_all())
+            return cls(config, db, wal, ingest, outbox, enricher, exchange, app, exits.pop_all(), schedule)
 
     def close(self) -> None:
         """Stop taking replies and background work, send what can go in a few seconds, close everything."""

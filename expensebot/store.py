@@ -185,6 +185,8 @@ def erase_person(conn: sqlite3.Connection, psid_hash: str, erased_at: str) -> tu
     conn.execute("DELETE FROM digests WHERE psid_hash = :who AND sent_at <= :at", who)
     conn.execute("DELETE FROM settings_log WHERE psid_hash = :who AND set_at <= :at", who)
     conn.execute("DELETE FROM budgets WHERE psid_hash = :who AND updated_at <= :at", who)
+    # Their occurrences went with the rule's message above; the rule makes no more.
+    conn.execute("DELETE FROM recurring_rules WHERE psid_hash = :who AND created_at <= :at", who)
     conn.execute("DELETE FROM rejected_events WHERE psid_hash = :who AND coalesce(sent_at, '') <= :at", who)
     conn.execute("DELETE FROM pending_replies WHERE psid_hash = :who AND sent_at <= :at", who)
     conn.execute(
@@ -487,6 +489,7 @@ def delete_latest_expenses(conn: sqlite3.Connection, psid_hash: str, count: int,
         " JOIN expenses ON expenses.message_id = messages_raw.id"
         " WHERE messages_raw.psid_hash = ?"
         " AND messages_raw.sent_at <= ?"
+        " AND expenses.rule_id IS NULL"  # an occurrence goes only with its rule (undo_rule)
         " ORDER BY messages_raw.sent_at DESC, messages_raw.id DESC, expenses.line DESC"
         " LIMIT ?",
         (psid_hash, sent_at, count),
@@ -600,10 +603,13 @@ def day_sums(conn: sqlite3.Connection, psid_hash: str, day_starts: list[str]) ->
     ).fetchall()
 
 
+# The period of the rule an expense is an occurrence of ('' for one a person wrote): CSV and report.
+_RECURRING = " coalesce((SELECT period FROM recurring_rules WHERE recurring_rules.id = rule_id), '') AS recurring"
+
 # One person's expenses in [start, end), with what the CSV and the report list show of each.
 _EXPENSES_BETWEEN = (
     "SELECT id, occurred_at, amount_minor, currency, description, category, category_source, mid,"
-    " converted_minor, converted_currency, rate, rate_day, rate_source"
+    " converted_minor, converted_currency, rate, rate_day, rate_source," + _RECURRING +
     " FROM expenses"
     " WHERE psid_hash = ?"
     " AND occurred_at >= ?"
@@ -727,3 +733,116 @@ def conversion_counts(conn: sqlite3.Connection) -> dict:
         " count(*) FILTER (WHERE rate_source = 'none') AS not_convertible"
         " FROM expenses").fetchone()
     return dict(row)
+
+
+# ---- recurring expenses (docs/CHAT.md, Recurring expenses) -------------------------------------------
+
+_RULE_COLUMNS = ("id, psid_hash, message_id, mid, description, amount_minor, currency, category, category_source,"
+                 " period, start_date, anchor_day, next_number, next_due, created_at, stopped_on")
+
+
+def insert_rule(conn: sqlite3.Connection, psid_hash: str, message_id: int, mid: str, rule, category: str | None,
+                category_source: str | None, next_due: str, created_at: str) -> int | None:
+    """Store a recurring rule made by one message (none when that message made one already); its id."""
+    cursor = conn.execute(
+        "INSERT OR IGNORE INTO recurring_rules"
+        " (psid_hash, message_id, mid, description, amount_minor, currency, category, category_source,"
+        "  period, start_date, anchor_day, next_due, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (psid_hash, message_id, mid, rule.description, rule.amount_minor, rule.currency, category, category_source,
+         rule.period, rule.start.isoformat(), rule.anchor_day, next_due, created_at))
+    return cursor.lastrowid if cursor.rowcount == 1 else None
+
+
+def rule_by_id(conn: sqlite3.Connection, rule_id: int) -> sqlite3.Row | None:
+    return conn.execute(f"SELECT {_RULE_COLUMNS} FROM recurring_rules WHERE id = ?", (rule_id,)).fetchone()
+
+
+def rule_of_message(conn: sqlite3.Connection, message_id: int) -> bool:
+    """Whether a message made a recurring rule (an edit of it never replaces what the rule made)."""
+    return conn.execute("SELECT EXISTS (SELECT 1 FROM recurring_rules WHERE message_id = ?)",
+                        (message_id,)).fetchone()[0] == 1
+
+
+def active_rules(conn: sqlite3.Connection, psid_hash: str) -> list:
+    """A person's rules not stopped, oldest first: the numbers of `recurring` and `stop 2`."""
+    return conn.execute(
+        f"SELECT {_RULE_COLUMNS} FROM recurring_rules"
+        " WHERE psid_hash = ?"
+        " AND stopped_on IS NULL"
+        " ORDER BY id",
+        (psid_hash,)).fetchall()
+
+
+def rules_due_by(conn: sqlite3.Connection, day: str) -> list[int]:
+    """Ids of the rules with a due date on or before `day` still to make (a stopped rule's only up to its stop)."""
+    return [row[0] for row in conn.execute(
+        "SELECT id FROM recurring_rules"
+        " WHERE next_due <= ?"
+        " AND (stopped_on IS NULL OR next_due <= stopped_on)"
+        " ORDER BY next_due, id",
+        (day,))]
+
+
+def insert_occurrence(conn: sqlite3.Connection, rule: sqlite3.Row, number: int, due_date: str, occurred_at: str,
+                      conversion: tuple, created_at: str) -> int:
+    """Make due date `number` of a rule an expense unless it is one already (UNIQUE (rule_id, due_date)):
+    1 when made, 0 when it was there."""
+    return conn.execute(
+        "INSERT OR IGNORE INTO expenses"
+        " (message_id, psid_hash, mid, line, amount_minor, currency, description, category, category_source,"
+        "  occurred_at, converted_minor, converted_currency, rate, rate_day, rate_source, created_at,"
+        "  rule_id, due_date)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (rule["message_id"], rule["psid_hash"], rule["mid"], number, rule["amount_minor"], rule["currency"],
+         rule["description"], rule["category"], rule["category_source"], occurred_at, *conversion, created_at,
+         rule["id"], due_date)).rowcount
+
+
+def advance_rule(conn: sqlite3.Connection, rule_id: int, next_number: int, next_due: str) -> None:
+    conn.execute("UPDATE recurring_rules SET next_number = ?, next_due = ? WHERE id = ?",
+                 (next_number, next_due, rule_id))
+
+
+def stop_rule(conn: sqlite3.Connection, rule_id: int, stopped_on: str, stopped_at: str) -> None:
+    """Stop a rule: due dates after stopped_on are never made; its expenses stay."""
+    conn.execute("UPDATE recurring_rules SET stopped_on = ?, stopped_at = ? WHERE id = ? AND stopped_on IS NULL",
+                 (stopped_on, stopped_at, rule_id))
+
+
+def newest_undoable_rule(conn: sqlite3.Connection, psid_hash: str, sent_at: str) -> sqlite3.Row | None:
+    """The person's active rule made by a message sent at or before sent_at, when no expense they wrote
+    was sent after it: what `undo` takes back then."""
+    return conn.execute(
+        f"SELECT {_RULE_COLUMNS} FROM recurring_rules AS r"
+        " WHERE psid_hash = :who"
+        " AND stopped_on IS NULL"
+        " AND created_at <= :at"
+        " AND NOT EXISTS (SELECT 1 FROM messages_raw JOIN expenses ON expenses.message_id = messages_raw.id"
+        "                 WHERE messages_raw.psid_hash = :who AND expenses.rule_id IS NULL"
+        "                 AND (messages_raw.sent_at, messages_raw.id) > (r.created_at, r.message_id)"
+        "                 AND messages_raw.sent_at <= :at)"
+        " ORDER BY created_at DESC, id DESC"
+        " LIMIT 1",
+        {"who": psid_hash, "at": sent_at}).fetchone()
+
+
+def delete_rule(conn: sqlite3.Connection, rule_id: int) -> int:
+    """Delete a rule and every expense it made; return how many expenses."""
+    expenses = conn.execute("DELETE FROM expenses WHERE rule_id = ?", (rule_id,)).rowcount
+    conn.execute("DELETE FROM recurring_rules WHERE id = ?", (rule_id,))
+    return expenses
+
+
+def announce_occurrences(conn: sqlite3.Connection, psid_hash: str, message_id: int) -> list:
+    """Mark the person's occurrences no reply has listed yet as listed by this message's reply; return
+    them, oldest first, with their rule's period."""
+    rows = conn.execute(
+        "UPDATE expenses SET announced_by = ?"
+        " WHERE psid_hash = ?"
+        " AND rule_id IS NOT NULL"
+        " AND announced_by IS NULL"
+        " RETURNING id, description, amount_minor, currency, due_date,"
+        " (SELECT period FROM recurring_rules WHERE recurring_rules.id = rule_id) AS period",
+        (message_id, psid_hash)).fetchall()
+    return sorted(rows, key=lambda row: (row["due_date"], row["id"]))

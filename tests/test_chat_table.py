@@ -348,7 +348,7 @@ def test_budgets_equal_sql_sums_over_the_persons_month(zoned_bot, graph):
 
 
 # Written out here, not taken from meaning.COMMAND_WORDS, so that a word dropped there fails.
-COMMAND_WORDS = "summary undo help delete currency timezone tz settings budget budgets report".split()
+COMMAND_WORDS = "summary undo help delete currency timezone tz settings budget budgets report recurring stop".split()
 command_words = st.sampled_from(COMMAND_WORDS).flatmap(
     lambda word: st.sampled_from([word, word.upper(), word.capitalize()]))
 rests = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)

@@ -132,7 +132,7 @@ def test_check_passes_on_a_file_with_a_row_in_every_table(tmp_path, ecb, open_se
     assert wait_for(lambda: query(service, "SELECT count(*) FROM rate_refreshes") == [(1,)], 30)  # rates loaded
     client = Client(service)
     texts = ["currency EUR", "timezone Asia/Manila", "budget food 300", "budget fun 20", "budget fun off",
-             "lunch 12 #food", "coffee 3"]
+             "lunch 12 #food", "coffee 3", "rent 100 monthly"]
     for n, text in enumerate(texts):
         assert client.post_webhook(delivery(message_event("111", f"m_{n}", text, timestamp=T0 + n))).status == 200
     next_month = T0 + 10 * 24 * 3600 * 1000

@@ -14,7 +14,7 @@ import re
 import zoneinfo
 
 from expensebot import money, times
-from expensebot.chat import parser, periods, rules
+from expensebot.chat import parser, periods, recurring, rules
 from expensebot.settings import Settings
 
 DELETE_CONFIRM = "DELETE_MY_DATA_CONFIRM"
@@ -59,7 +59,8 @@ _REGIONS = ("Africa", "America", "Antarctica", "Asia", "Atlantic", "Australia", 
 # Every command a message can be; each has its reply (replies/compose.py).
 COMMAND_NAMES = ("summary", "undo", "help", "delete_request", "delete_confirm", "delete_cancel", "welcome",
                  "report", "settings", "currency_set", "currency_ask", "timezone_set", "timezone_show",
-                 "budget_set", "budget_off", "budgets", "question", "did_you_mean", "digest_on", "digest_off")
+                 "budget_set", "budget_off", "budgets", "question", "did_you_mean", "digest_on", "digest_off",
+                 "recurring_set", "recurring_list", "recurring_stop")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +76,8 @@ class Command:
     amount_minor: int | None = None      # budget_set
     choices: tuple[str, ...] = ()        # currency_ask: the codes to offer
     topic: str = ""                      # did_you_mean: the command word that was meant
+    rule: recurring.Rule | None = None   # recurring_set
+    target: str = ""                     # recurring_stop: the rule's number in the list, or its name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +123,8 @@ def read(text: str | None, settings: Settings, sent_ms: int, button: bool = Fals
     # Pasted text may carry zero-width characters: '\u200bsummary 2026' is still a summary.
     words = text.translate(_INVISIBLE)
     try:
-        command = read_command(words, settings, today, button) or read_question(words, today)
+        command = (read_command(words, settings, today, button) or read_question(words, today)
+                   or read_rule(words, settings, today))
     except (OverflowError, ValueError):  # a period that would end after year 9999
         command = Command("did_you_mean", topic="question" if not starts_with_command_word(words) else "summary")
     if command is not None:
@@ -156,6 +160,25 @@ def read_command(text: str, settings: Settings, today: dt.date, button: bool = F
     if "\n" in arguments or "\r" in arguments:
         return Command("did_you_mean", topic=word)
     return _COMMANDS[word](arguments, settings, today) or Command("did_you_mean", topic=word)
+
+
+def read_rule(text: str, settings: Settings, today: dt.date) -> Command | None:
+    """A recurring expense ('rent 1200 monthly'); a did-you-mean when the line is shaped like one but
+    cannot be; None for an ordinary line."""
+    rule = recurring.read(text, settings.currency, today)
+    if isinstance(rule, recurring.Refused):
+        return Command("did_you_mean", topic=f"recurring_{rule.reason}")
+    return Command("recurring_set", rule=rule) if rule else None
+
+
+def _recurring(arguments: str, settings: Settings, today: dt.date) -> Command | None:
+    return Command("recurring_list") if not _words(arguments) else None
+
+
+def _stop(arguments: str, settings: Settings, today: dt.date) -> Command | None:
+    """'stop rent', 'stop 2': the rule by its name or its number in the list of 'recurring'."""
+    words = _words(arguments)
+    return Command("recurring_stop", target=" ".join(words)) if words and len(words) <= 5 else None
 
 
 def _without_verb(text: str) -> str:
@@ -279,7 +302,8 @@ def _category(word: str) -> str | None:
 
 _COMMANDS = {"summary": _summary, "undo": _undo, "help": _help, "delete": _delete, "currency": _currency,
              "timezone": _timezone, "tz": _timezone, "budget": _budget, "budgets": _alone("budgets"),
-             "settings": _alone("settings"), "report": _alone("report"), "digest": _digest}
+             "settings": _alone("settings"), "report": _alone("report"), "digest": _digest,
+             "recurring": _recurring, "stop": _stop}
 COMMAND_WORDS = frozenset(_COMMANDS)  # a message whose first word is one of these is that command
 
 

@@ -9,11 +9,18 @@ and a setting never overrides one sent later (Meta delivers out of order after f
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import sqlite3
 
-from expensebot import store, times
-from expensebot.chat.meaning import Command
+from expensebot import occurrences, store, times
+from expensebot.chat import recurring, rules
+from expensebot.chat.meaning import Command, Reading
 from expensebot.events import Message
+from expensebot.settings import Settings
+
+# Due dates a new rule makes in its own message's transaction ('since' a while ago); the scheduler,
+# woken after the commit, makes the rest in its own transactions.
+AT_ONCE = 31
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,13 +33,21 @@ class Outcome:
     reread: int = 0                        # a setting that arrived late: expenses sent after it, read again
     removed: bool = False                  # budget_off: there was a budget to remove
     not_carried_out: bool = False          # an edit that reads as a command: commands run once, when sent
+    rule: dict | None = None               # recurring_set: the rule made; recurring_stop: the rule stopped;
+                                           # undo: the rule taken back (with 'expenses': how many it had made)
+    too_many_rules: bool = False           # recurring_set: the person has MAX_RULES already
 
 
 NOTHING = Outcome()
 
 
-def run(conn: sqlite3.Connection, message: Message, command: Command | None) -> Outcome:
-    """Do a command's writes on conn (inside the caller's transaction); say what was done."""
+def run(conn: sqlite3.Connection, message: Message, command: Command | None, reading: Reading | None = None,
+        own: Settings | None = None, now: dt.datetime | None = None, message_id: int = 0) -> Outcome:
+    """Do a command's writes on conn (inside the caller's transaction); say what was done.
+
+    `reading`, `own` (the person's settings now), `now` and the message's row id: what a recurring
+    rule and its first due dates need.
+    """
     if command is None:
         return NOTHING
     psid_hash, sent_at = message.psid_hash, times.iso_utc(message.sent_ms)
@@ -41,6 +56,9 @@ def run(conn: sqlite3.Connection, message: Message, command: Command | None) -> 
         case "delete_confirm":
             return Outcome(erased=store.erase_person(conn, psid_hash, sent_at))
         case "undo":
+            rule = store.newest_undoable_rule(conn, psid_hash, sent_at)
+            if rule is not None:  # right after making a rule: undo takes the rule back, with what it made
+                return Outcome(rule=dict(rule) | {"expenses": store.delete_rule(conn, rule["id"])})
             rows = store.delete_latest_expenses(conn, psid_hash, command.count, sent_at)
             return Outcome(undone=tuple(dict(row) for row in rows))
         case "currency_set" | "timezone_set":
@@ -59,4 +77,34 @@ def run(conn: sqlite3.Connection, message: Message, command: Command | None) -> 
             return Outcome(late=not latest)
         case "budget_off":
             return Outcome(removed=store.turn_budget_off(conn, psid_hash, command.category, sent_at))
+        case "recurring_set":
+            return _make_rule(conn, message, message_id, command.rule, own or reading.settings,
+                              now or times.utc_now())
+        case "recurring_stop":
+            rule = _rule_named(store.active_rules(conn, psid_hash), command.target)
+            if rule is not None:
+                store.stop_rule(conn, rule["id"], reading.today.isoformat(), sent_at)
+            return Outcome(rule=dict(rule) if rule else None)
     return NOTHING  # the other commands only read, for their reply
+
+
+def _make_rule(conn: sqlite3.Connection, message: Message, message_id: int, rule: recurring.Rule, own: Settings,
+               now: dt.datetime) -> Outcome:
+    """Store a rule and make its due dates up to today (at most AT_ONCE of them here)."""
+    if len(store.active_rules(conn, message.psid_hash)) >= recurring.MAX_RULES:
+        return Outcome(too_many_rules=True)
+    category, source = (rule.category, "user") if rule.category else (rules.categorize(rule.description), "rule")
+    first = recurring.due_date(rule.period, rule.start, rule.anchor_day, 0)
+    rule_id = store.insert_rule(conn, message.psid_hash, message_id, message.mid, rule, category,
+                                source if category else None, first.isoformat(), times.iso_utc(message.sent_ms))
+    stored = store.rule_by_id(conn, rule_id)
+    occurrences.create_due(conn, stored, own, now, AT_ONCE)
+    return Outcome(rule=dict(stored))
+
+
+def _rule_named(active: list, target: str) -> sqlite3.Row | None:
+    """The rule `stop` names: by its number in the list, else by its name (the first that has it)."""
+    if target.isascii() and target.isdigit():
+        number = int(target)
+        return active[number - 1] if 1 <= number <= len(active) else None
+    return next((rule for rule in active if rule["description"].lower() == target), None)

@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 CONVERT_AT_ONCE = 1000
 # Replies that never carry the monthly digest: the question before an erasure, and its answers.
 NO_DIGEST = ("delete_request", "delete_confirm", "delete_cancel")
+ANNOUNCED = 3  # recurring expenses a reply lists one by one ("and N more" after them)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +51,10 @@ class Saved:
     outcome: Outcome = effects.NOTHING
     job: str | None = None  # the status its enrichment job was given: pending, or skipped at once
     digest: str | None = None  # 'YYYY-MM': its reply carries that month's digest (given once, with this message)
+    # Recurring expenses made since the person's last message, which this message's reply lists (each
+    # is marked as listed by it in its own transaction, so it is listed once): the first few, and how many.
+    added: tuple[dict, ...] = ()
+    added_count: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,19 +229,22 @@ class Ingest:
         saved = self._save_expenses(conn, message, message_id, reading, message.sent_ms, person.settings)
         if message.kind == "edit" and reading.command is not None:  # an edit never runs a command
             return dataclasses.replace(saved, outcome=Outcome(not_carried_out=True))
-        outcome = effects.run(conn, message, reading.command)
+        outcome = effects.run(conn, message, reading.command, reading, person.settings, self.now(), message_id)
         if reading.changes_settings or outcome.erased:
             outcome = dataclasses.replace(outcome, reread=self._read_again_after(conn, message.psid_hash, sent_at))
         if reading.changes_settings:  # converted again to the new currency: most people's at once, here
             waiting = store.expenses_to_convert(conn, None, CONVERT_AT_ONCE, psid_hash=message.psid_hash)
             rates.convert_expenses(conn, [i for _, i in waiting], self.defaults, self.now())
-        return dataclasses.replace(saved, outcome=outcome, digest=_digest(conn, message, reading))
+        added = store.announce_occurrences(conn, message.psid_hash, message_id)
+        return dataclasses.replace(saved, outcome=outcome, digest=_digest(conn, message, reading),
+                                   added=tuple(dict(row) for row in added[:ANNOUNCED]), added_count=len(added))
 
     def _edit(self, conn: sqlite3.Connection, message: Message, person: Person, edited: sqlite3.Row) -> Saved:
         """Read an edited message again, on the original's day, and replace its expenses."""
         message_id, sent_ms = edited["id"], times.ms_from_iso(edited["sent_at"])
         reading = self.read(message, self._settings_at(conn, message.psid_hash, edited["sent_at"], person), sent_ms)
-        if reading.command is not None:  # commands run once, when sent: the rows stay
+        if reading.command is not None or store.rule_of_message(conn, message_id):
+            # commands run once, when sent: the rows stay (a recurring rule, and what it made, too)
             return Saved(message, message_id, (), reading, Outcome(not_carried_out=True))
         store.delete_expenses_of_message(conn, message_id)
         return self._save_expenses(conn, message, message_id, reading, sent_ms, person.settings)

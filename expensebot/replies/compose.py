@@ -13,7 +13,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 
-from expensebot import money, store, summary, times
+from expensebot import money, occurrences, store, summary, times
 from expensebot.ai import AiClient, AiError
 from expensebot.chat import meaning, periods
 from expensebot.ingest.write import Saved
@@ -73,9 +73,13 @@ class Replier:
     def compose(self, record: Saved, conn: sqlite3.Connection) -> Reply:
         """Build the reply from the message's reading and the rows, read on conn."""
         if record.outcome.not_carried_out:
-            return Reply(words.edited_command_reply(record.message.text or ""))
-        command = record.reading.command
-        reply = REPLIES[command.name if command else None](self, record, conn)
+            reply = Reply(words.edited_command_reply(record.message.text or ""))
+        else:
+            command = record.reading.command
+            reply = REPLIES[command.name if command else None](self, record, conn)
+        if record.added_count:  # recurring expenses made since the person's last message
+            added = words.added_lines(list(record.added), record.added_count)
+            reply = dataclasses.replace(reply, text=words.fit([reply.text, *added]))
         return self._with_digest(reply, record, conn) if record.digest else reply
 
     def _with_digest(self, reply: Reply, record: Saved, conn: sqlite3.Connection) -> Reply:
@@ -103,6 +107,19 @@ class Replier:
                        settings: Settings) -> summary.Summary:
         computed = summary.summarize(conn, psid_hash, period, self.now(), settings)
         return computed if self.converting else dataclasses.replace(computed, converted=None)
+
+    def _recurring(self, record: Saved, conn: sqlite3.Connection) -> Reply:
+        """A rule made, listed or stopped; each with its next due date after the message's day."""
+        command, outcome, today = record.reading.command, record.outcome, record.reading.today
+        if command.name == "recurring_list":
+            rules = store.active_rules(conn, record.message.psid_hash)
+            return Reply(words.rules_reply([words.rule_line(dict(rule), occurrences.next_after(rule, today))
+                                            for rule in rules]))
+        if command.name == "recurring_stop":
+            return Reply(words.rule_stopped_reply(outcome.rule, command.target))
+        if outcome.too_many_rules:
+            return Reply(words.TOO_MANY_RULES)
+        return Reply(words.rule_set_reply(outcome.rule, occurrences.next_after(outcome.rule, today), today))
 
     def _expenses(self, record: Saved, conn: sqlite3.Connection) -> Reply:
         """How the lines were read, the day's total and the budgets they count toward; or a hint."""
@@ -234,7 +251,11 @@ REPLIES: dict[str | None, Callable[[Replier, Saved, sqlite3.Connection], Reply]]
     "timezone_set": Replier._setting,
     "help": _text(lambda record: Reply(words.HELP)),
     "welcome": _text(lambda record: Reply(words.WELCOME, words.currency_choices(money.COMMON_CURRENCIES))),
-    "undo": _text(lambda record: Reply(words.undo_reply(list(record.outcome.undone)))),
+    "undo": _text(lambda record: Reply(words.rule_undone_reply(record.outcome.rule) if record.outcome.rule
+                                       else words.undo_reply(list(record.outcome.undone)))),
+    "recurring_set": Replier._recurring,
+    "recurring_list": Replier._recurring,
+    "recurring_stop": Replier._recurring,
     "delete_request": _text(lambda record: Reply(*words.delete_request_reply())),
     "delete_confirm": _text(lambda record: Reply(
         words.deleted_reply(*record.outcome.erased) if record.outcome.erased else words.KEPT)),

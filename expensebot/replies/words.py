@@ -37,6 +37,7 @@ HELP = (
     "Ask: summary [today|week|month|year|all|2026|november|2026-11|last 7 days], "
     "\"how much on food this month?\"\n"
     "Budgets: budget food 300, budget 1500, budgets, budget food off\n"
+    "Recurring: rent 1200 monthly, netflix 15.99 monthly on 15, gym 30 weekly, recurring, stop rent\n"
     "Settings: currency EUR, timezone Manila, settings\n"
     "Also: undo (or undo 2), report, digest off (or on: last month's digest), delete my data."
 )
@@ -66,6 +67,15 @@ DID_YOU_MEAN = {
     "budgets": "Did you mean budgets? Send \"budgets\" to see them.",
     "report": "Did you mean report? Send \"report\".",
     "digest": "Did you mean the monthly digest? Send \"digest off\" to stop it, \"digest on\" to have it again.",
+    "recurring": "Did you mean your recurring expenses? Send \"recurring\" to see them.",
+    "stop": "Did you mean to stop a recurring expense? Try: stop rent, stop 2 (its number in \"recurring\").",
+    "recurring_not_one_expense": "Not saved: a recurring expense is one item and its amount, then how often: "
+                                 "\"rent 1200 monthly\", \"netflix 15.99 monthly on 15\", "
+                                 "\"gym 30 weekly since 2026-01-05\".",
+    "recurring_too_early": "Not saved: a recurring expense starts in 2004 or later.",
+    "recurring_too_late": "Not saved: a recurring expense starts at most a year from today.",
+    "recurring_bad_day": "Not saved: \"on\" takes a day of the month, 1 to 31, after \"monthly\": "
+                         "\"netflix 15.99 monthly on 15\".",
     "question": "I couldn't read that question. Try: \"how much on food this month?\", "
                 "\"how much did I spend this week?\", \"coffee this year?\".",
 }
@@ -175,6 +185,45 @@ def undo_reply(undone: list) -> str:
         return "Nothing to undo."
     return fit([f"Removed: {row['description'] or 'expense'} — {format_amount(row['amount_minor'], row['currency'])}."
                 for row in undone])
+
+
+def rule_line(rule: dict, next_date: dt.date | None = None) -> str:
+    """'rent — 1200.00 EUR monthly', and its next due date when given."""
+    amount = format_amount(rule["amount_minor"], rule["currency"])
+    line = f"{rule['description'] or 'expense'} — {amount} {rule['period']}"
+    return f"{line}, next {next_date.isoformat()}" if next_date else line
+
+
+def rule_set_reply(rule: dict, next_date: dt.date, today: dt.date) -> str:
+    since = f", since {rule['start_date']}" if rule["start_date"] != today.isoformat() else ""
+    return f"Recurring: {rule_line(rule)}{since}. Next: {next_date.isoformat()}."
+
+
+TOO_MANY_RULES = ("Not saved: you have 50 recurring expenses, as many as I keep. "
+                  "Stop one first (\"recurring\" lists them).")
+
+
+def rules_reply(lines: list[str]) -> str:
+    if not lines:
+        return "You have no recurring expenses. Write one like \"rent 1200 monthly\"."
+    return fit(["Your recurring expenses:", *(f"{number}. {line}" for number, line in enumerate(lines, start=1))])
+
+
+def rule_stopped_reply(rule: dict | None, target: str) -> str:
+    if rule is None:
+        return f"No recurring expense \"{target[:60]}\". Send \"recurring\" to see yours."
+    return f"Stopped: {rule_line(rule)}. The expenses it added stay."
+
+
+def rule_undone_reply(rule: dict) -> str:
+    return f"Removed: the recurring {rule_line(rule)}, and the {_expenses(rule['expenses'])} it added."
+
+
+def added_lines(added: list[dict], count: int) -> list[str]:
+    """The recurring expenses made since the person's last message: a few, then how many more."""
+    lines = [f"Added: {row['description'] or 'expense'} {format_amount(row['amount_minor'], row['currency'])}"
+             f" on {row['due_date']} ({row['period']})" for row in added]
+    return lines + ([f"and {count - len(added)} more"] if count > len(added) else [])
 
 
 def question_reply(summary: Summary, term: str | None) -> str:

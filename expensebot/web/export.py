@@ -10,7 +10,8 @@ from expensebot.money import format_amount
 
 COLUMNS = ("id", "occurred_at", "amount", "currency", "amount_minor", "description",
            "category", "category_source", "mid",
-           "converted_amount", "converted_currency", "converted_minor", "rate", "rate_day", "rate_source")
+           "converted_amount", "converted_currency", "converted_minor", "rate", "rate_day", "rate_source",
+           "recurring")  # recurring: the period of the rule an expense was made by ('' for one written)
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 ROWS_PER_CHUNK = 1_000  # rows written at a time when streaming (about 100 KB of CSV)
@@ -45,4 +46,4 @@ def _cells(row) -> list:
             safe_cell(row["description"]), safe_cell(row["category"]),
             row["category_source"] or "", safe_cell(row["mid"]),
             converted_amount, row["converted_currency"] or "", "" if converted is None else converted,
-            row["rate"] or "", row["rate_day"] or "", row["rate_source"] or "pending"]
+            row["rate"] or "", row["rate_day"] or "", row["rate_source"] or "pending", row["recurring"]]

@@ -238,6 +238,7 @@ class Listed:
     category: str
     amount: str
     converted: str = ""  # '≈ 2.85 EUR (ECB 2026-10-30)', 'rate pending', ...; '' in the person's currency
+    recurring: str = ""  # the period of the recurring rule that added it ('monthly'); '' for one written
 
 
 APPROX = "\u2248"  # before a converted amount: rounded, and at one day's rate
@@ -365,7 +366,7 @@ def _listed(row, zone: dt.tzinfo, converting_to: str | None) -> Listed:
     when = dt.datetime.fromisoformat(row["occurred_at"]).astimezone(zone)
     note = _conversion_note(row, converting_to) if converting_to and row["currency"] != converting_to else ""
     return Listed(f"{when:%b} {when.day}", row["description"] or "expense", row["category"] or "",
-                  format_amount(row["amount_minor"], row["currency"]), note)
+                  format_amount(row["amount_minor"], row["currency"]), note, row["recurring"])
 
 
 def _conversion_note(row, currency: str) -> str:

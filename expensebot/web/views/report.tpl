@@ -160,6 +160,9 @@ in all, at the ECB rate of each expense’s day</p>
 % if item.category:
 <span class="tag">#<bdi>{{item.category}}</bdi></span>
 % end
+% if item.recurring:
+<span class="tag">{{item.recurring}}</span>
+% end
 </td><td class="num">{{item.amount}}\\
 % if item.converted:
 <span class="note">{{item.converted}}</span>\\
