@@ -22,7 +22,7 @@ from expensebot.periodic import Periodic
 from expensebot.settings import Settings
 
 logger = logging.getLogger(__name__)
-BATCH = 300  # due dates made in one transaction
+BATCH = 50  # due dates made in one transaction
 
 
 class Schedule:
