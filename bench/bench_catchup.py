@@ -9,9 +9,9 @@ The real Service on real waitress (port 0), replies logged, not sent. --people p
 bot stops; it starts again a month later (a clock moved on), so every rule is a month behind and
 the scheduler catches up at start. Printed: how long the restart's catch-up takes and how many
 expenses a second it makes; single-event webhook ack times (median, p99, max) while it runs and
-again once it is done, from one client posting one after another. Target: the ack p99 during the
-catch-up < 100 ms (Meta waits 5 s; the ratio to the p99 after it is printed too). Exit 0 when met,
-1 when not.
+again once it is done, from one client posting one after another. Targets: acks as fast during
+the catch-up as after it (median and p99 within 1.5x of the after figures, which allows this
+shared machine's noise) and p99 < 100 ms (Meta waits 5 s). Exit 0 when met, 1 when not.
 """
 
 from __future__ import annotations
@@ -127,10 +127,13 @@ def main(argv=None) -> int:
     print(f"webhook acks during the catch-up: {describe(during)}")
     print(f"webhook acks after it:            {describe(after)}")
     p99 = lambda times: sorted(times)[min(len(times) - 1, int(len(times) * 0.99))] if times else 0.0  # noqa: E731
-    met = bool(during) and p99(during) < 0.1
-    print(f"{'PASS' if met else 'FAIL'}  ack p99 during the catch-up < 100 ms "
-          f"({p99(during) * 1000:.1f} ms; {p99(during) / max(p99(after), 1e-9):.1f}x the p99 after it)")
-    return 0 if met else 1
+    median_ratio = statistics.median(during) / statistics.median(after) if during else 0.0
+    p99_ratio = p99(during) / p99(after) if during else 0.0
+    unchanged = bool(during) and median_ratio <= 1.5 and p99_ratio <= 1.5
+    print(f"{'PASS' if unchanged else 'FAIL'}  acks as fast during the catch-up as after it: median "
+          f"{median_ratio:.2f}x, p99 {p99_ratio:.2f}x (target <= 1.5x)")
+    print(f"{'PASS' if p99(during) < 0.1 else 'FAIL'}  ack p99 during the catch-up < 100 ms ({p99(during) * 1000:.1f} ms)")
+    return 0 if unchanged and p99(during) < 0.1 else 1
 
 
 if __name__ == "__main__":

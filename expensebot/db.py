@@ -191,6 +191,9 @@ class Database:
         self.write_timeout = write_timeout
         self.read_only = read_only  # the operator's read commands: they work on a file they cannot write
         self._write_lock = threading.Lock()
+        # Messages being taken in now: bulk background writes (a catch-up) wait for a quiet moment.
+        self._taking = 0
+        self._quiet = threading.Condition()
         # mode=rw: a connection never creates a new, empty file where ours was (renamed, deleted).
         self._uri = f"{self.path.resolve().as_uri()}?mode={'ro' if read_only else 'rw'}"
         self._identity: tuple[int, int] | None = None
@@ -272,6 +275,24 @@ class Database:
                 raise classify(exc) from exc
             for hook in self.on_commit:  # committed: a hook must not raise (it would look like a failed write)
                 hook(conn)
+
+    @contextlib.contextmanager
+    def taking_messages(self) -> Iterator[None]:
+        """Mark a webhook delivery being handled, so that bulk writers give way (wait_quiet)."""
+        with self._quiet:
+            self._taking += 1
+        try:
+            yield
+        finally:
+            with self._quiet:
+                self._taking -= 1
+                self._quiet.notify_all()
+
+    def wait_quiet(self, at_most: float) -> None:
+        """Wait until no delivery is being handled, for at most `at_most` seconds (bulk work waits
+        here between its transactions: under unbroken traffic it still moves, more slowly)."""
+        with self._quiet:
+            self._quiet.wait_for(lambda: not self._taking, at_most)
 
     @contextlib.contextmanager
     def paused_writes(self, timeout: float) -> Iterator[bool]:

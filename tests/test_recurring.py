@@ -15,6 +15,7 @@ import pytest
 from conftest import Client, delivery, make_config, message_event, query, wait_for
 from test_crash import post, signed_message
 
+from expensebot.background import schedule
 from expensebot.chat import meaning, recurring
 from expensebot.settings import Settings
 
@@ -211,6 +212,21 @@ def test_a_catch_up_since_2024_makes_each_day_once_and_the_next_reply_says_so(bo
     assert reply[-4:] == ["Added: coffee 3.00 USD on 2024-02-01 (daily)",
                           "Added: coffee 3.00 USD on 2024-02-02 (daily)",
                           "Added: coffee 3.00 USD on 2024-02-03 (daily)", f"and {len(expected) - 31 - 3} more"]
+
+
+def test_a_catch_up_gives_way_while_a_delivery_is_being_handled(bot, graph, monkeypatch):
+    service, clock = bot
+    monkeypatch.setattr(schedule, "GIVE_WAY", 30.0)
+    Person(service, clock, "74").say("coffee 3 daily")
+    assert wait_for(lambda: len(occurrences(service)) == 1)
+    clock.set(NOON + dt.timedelta(days=7))
+    with service.db.taking_messages():  # as the webhook route does while it handles a delivery
+        turn = threading.Thread(target=service.schedule.turn)
+        turn.start()
+        time.sleep(0.3)
+        assert len(occurrences(service)) == 1  # waiting for the delivery to be done
+    turn.join(10)
+    assert len(occurrences(service)) == 8
 
 
 def test_fifty_rules_at_most(bot, graph):

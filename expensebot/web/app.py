@@ -61,6 +61,10 @@ def create_app(config: Config, db: Database, ingest: Ingest,
 
     @app.post("/webhook")
     def receive():
+        with db.taking_messages():  # a recurring catch-up gives way to messages
+            return _receive()
+
+    def _receive():
         body = _read_body(bottle.request)
         if body is None:
             raise bottle.HTTPError(413, "body over 1 MiB")
