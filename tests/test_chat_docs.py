@@ -16,6 +16,7 @@ TRIP_HEADING = "\n## Other currencies: a trip abroad\n"
 TRIP_NOW = dt.datetime(2026, 10, 30, 20, 0, tzinfo=dt.timezone.utc)  # within the packaged ECB history
 # The monthly digest: a conversation over three months, each row at its own moment ('(sent ...)').
 DIGEST_HEADING = "\n## Monthly digest\n"
+AWAY_HEADING = "\n## A month away: a catch-up and a digest\n"
 _ROW = re.compile(r"^\| `([^`]+)`([^|]*) \| (.*) \|$")
 _SENT = re.compile(r"\(sent (\d{4}-\d\d-\d\d \d\d:\d\d) UTC\)")
 _CODE = re.compile(r"`([^`]*)`")
@@ -24,8 +25,9 @@ _CODE = re.compile(r"`([^`]*)`")
 def _section(trip: bool | str) -> str:
     """The main conversation, the trip abroad, or the monthly digest (each a conversation of its own)."""
     main, rest = DOC.read_text(encoding="utf-8").split(TRIP_HEADING)
-    trip_text, digest = rest.split(DIGEST_HEADING)
-    return digest if trip == "digest" else trip_text if trip else main
+    trip_text, rest = rest.split(DIGEST_HEADING)
+    digest, away = rest.split(AWAY_HEADING)
+    return {"digest": digest, "away": away}.get(trip) or (trip_text if trip else main)
 
 
 def row_moments(trip: bool | str, start: dt.datetime) -> list[int]:
@@ -110,3 +112,22 @@ def test_the_documented_demo_line_replays_the_first_table_on_any_day(tmp_path, t
     replies = [block.split("\n     [")[0].replace("\n     ", "\n") for block in result.stdout.split("bot> ")[1:]]
     replies = [reply.split("\nyou> ")[0].rstrip("\n") for reply in replies]
     assert [matches(lines, more, reply) for (_, lines, more), reply in zip(rows, replies)] == [True] * len(rows)
+
+
+def test_the_month_away_replays_through_the_demo_with_its_clock_moved(tmp_path):
+    """The last section: a rule, the clock moved on a month (`/clock`), the catch-up and the digest."""
+    import subprocess
+    import sys
+
+    rows = doc_rows("away")
+    assert "run.py demo --at 2026-10-30T08:00:00Z --db away.db" in _section("away")
+    says = [word for you, _, _ in rows for word in ("--say", you)]
+    result = subprocess.run([sys.executable, str(DOC.parent.parent / "run.py"), "demo", "--at", "2026-10-30T08:00:00Z",
+                             "--db", str(tmp_path / "away.db"), *says], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    expected = []
+    for you, lines, _ in rows:
+        expected.append(f"you> {you}")
+        expected += lines if you.startswith("/clock") else ["bot> " + "\n     ".join(lines)]
+    printed = [line for line in result.stdout.splitlines() if not line.startswith("     [")]  # the report button
+    assert "\n".join(printed) == "\n".join(expected)

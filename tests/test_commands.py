@@ -67,6 +67,13 @@ def test_interactive_demo_reads_the_terminal_until_eof(tmp_path):
     assert "Done: I erased your 3 messages and 1 expenses." in process.stdout
 
 
+def test_demo_clock_refuses_what_is_not_a_time_and_a_message_is_still_answered(tmp_path):
+    result = run_py("demo", "--db", str(tmp_path / "demo.db"), "--say", "/clock next week", "--say", "tea 3")
+    assert result.returncode == 0, result.stderr
+    assert "(not a time: 'next week'; /clock 2026-12-01T09:00:00Z sets the bot's clock)" in result.stdout
+    assert "bot> tea — 3.00 USD, today" in result.stdout
+
+
 @pytest.fixture
 def seeded(tmp_path, open_service):
     """A database with six expenses of one person and one of another, the bot stopped; (config, env)."""

