@@ -337,3 +337,40 @@ CREATE TABLE IF NOT EXISTS pending_replies (
     sent_at TEXT NOT NULL,
     queued_at TEXT NOT NULL
 );
+
+-- receipt_drafts: a photo of a receipt, from the message that brought it to what the person decided
+-- (docs/CHAT.md, Receipt photos). One per photo message (message_id); the image itself is never kept.
+--   status     pending (waiting to be read) | proposed (read; Save, Fix or Drop offered) | saved |
+--              dropped (by the person, or 7 days unanswered) | unreadable (see reason)
+--   url        where the photo is, until it is read (then NULL)
+--   attempts, run_after  reading: tried again after a failed download or a crash
+--   ocr_text   the text read, kept only while the draft is proposed (NULL after it is decided)
+--   merchant, amount_minor, currency, receipt_date  what was read (receipt_date YYYY-MM-DD)
+--   expense_id the expense Save made (expenses.message_id is the photo's message: once)
+--   sent_at    when the photo was sent (an erasure removes it like the message)
+--   told_at    when what was read went to the person: at once, or (the bot restarted in between and
+--              no longer knew whom to answer) with the reply to their next message
+CREATE TABLE IF NOT EXISTS receipt_drafts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    psid_hash TEXT NOT NULL,
+    message_id INTEGER NOT NULL UNIQUE,
+    mid TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'proposed', 'saved', 'dropped', 'unreadable')),
+    url TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    run_after TEXT NOT NULL,
+    reason TEXT,
+    ocr_text TEXT,
+    merchant TEXT,
+    amount_minor INTEGER,
+    currency TEXT,
+    receipt_date TEXT,
+    expense_id INTEGER,
+    sent_at TEXT NOT NULL,
+    read_at TEXT,
+    told_at TEXT,
+    decided_at TEXT
+);
+
+CREATE INDEX IF NOT EXISTS receipt_drafts_waiting ON receipt_drafts (run_after) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS receipt_drafts_psid_hash ON receipt_drafts (psid_hash);

@@ -94,7 +94,7 @@ def store_one(conn, message):
         rows.append((line, e.amount_minor, e.currency, e.description, category,
                      ("user" if e.category else "rule") if category else None, occurred_at,
                      *rates.convert_for(conn, e.amount_minor, e.currency, occurred_at, own, now).columns))
-    expense_ids = store.insert_expenses(conn, message_id, message, rows, received_at)
+    expense_ids = store.insert_expenses(conn, message_id, message.psid_hash, message.mid, rows, received_at)
     store.queue_job(conn, message_id, received_at, "skipped")
     return message, reading, expense_ids
 

@@ -32,6 +32,11 @@ REPHRASE_PROMPT = (
     "Rewrite this expense summary for a chat message, friendlier and short. Keep every number exactly "
     "as written; add no numbers, percentages or calculations of your own. Answer with the text only."
 )
+RECEIPT_PROMPT = (
+    "You read the text of a shop receipt as OCR gave it, line by line. Answer with a JSON object "
+    '{"merchant": "<the shop>", "total": "<the amount paid, exactly as printed>", "date": "<YYYY-MM-DD>", '
+    '"currency": "<ISO 4217 code>"} and nothing else; null for what the text does not say.'
+)
 
 
 class AiError(Exception):
@@ -92,6 +97,13 @@ class AiClient:
         if category not in CATEGORIES:
             raise AiError("answer names an unknown category")
         return category
+
+    def read_receipt(self, text: str) -> dict:
+        """Ask for a receipt's fields from its OCR text; raise AiError. The caller checks each against the text."""
+        answer = _parse_json(self.complete(RECEIPT_PROMPT, text, json_object=True))
+        if not isinstance(answer, dict):
+            raise AiError("answer is not a JSON object")
+        return answer
 
     def rephrase(self, plain_summary: str) -> str:
         """Ask for a friendlier wording of a computed summary (rephrasing_is_faithful judges it)."""

@@ -16,6 +16,7 @@ from expensebot.settings import Settings
 
 DEFAULT_GRAPH_URL = "https://graph.facebook.com/v25.0"
 DEFAULT_RATES_URL = "https://www.ecb.europa.eu/stats/eurofxref"
+DEFAULT_RECEIPT_HOSTS = ("fbcdn.net", "fbsbx.com")  # Meta's CDNs, where Messenger's photo URLs point
 MAX_AI_TIMEOUT = 3.0
 REQUIRED_TO_SERVE = ("FB_APP_SECRET", "FB_VERIFY_TOKEN", "PSID_HASH_KEY")
 # Shortest value accepted for each secret. PSID_HASH_KEY keys every person's identity for good:
@@ -30,7 +31,8 @@ VARIABLES = ("EXPENSEBOT_DB", "EXPENSEBOT_HOST", "EXPENSEBOT_PORT", "EXPENSEBOT_
              "EXPENSEBOT_CURRENCY", "FB_APP_SECRET", "FB_VERIFY_TOKEN", "FB_PAGE_ACCESS_TOKEN",
              "FB_GRAPH_URL", "PSID_HASH_KEY", "AI_ENABLED", "AI_URL", "AI_API_KEY", "AI_MODEL",
              "AI_TIMEOUT", "AI_RATE_PER_MINUTE", "OPS_TOKEN", "EXPENSEBOT_PUBLIC_URL",
-             "EXPENSEBOT_OPERATOR", "EXPENSEBOT_CONTACT", "EXPENSEBOT_TRUSTED_PROXIES", "RATES_URL")
+             "EXPENSEBOT_OPERATOR", "EXPENSEBOT_CONTACT", "EXPENSEBOT_TRUSTED_PROXIES", "RATES_URL",
+             "RECEIPT_HOSTS")
 
 
 class ConfigError(ValueError):
@@ -66,6 +68,8 @@ class Config:
     contact: str = ""      # how to reach them, shown on /privacy
     trusted_proxies: tuple[str, ...] = ()  # IP addresses whose X-Forwarded-For is believed
     rates_url: str = DEFAULT_RATES_URL  # where the ECB's rate files are; "off": never fetched
+    # Where a receipt photo may be downloaded from: host names (https, subdomains too) or exact origins.
+    receipt_hosts: tuple[str, ...] = DEFAULT_RECEIPT_HOSTS
 
     def __post_init__(self):
         object.__setattr__(self, "db_path", Path(self.db_path))
@@ -129,6 +133,8 @@ class Config:
             operator=get("EXPENSEBOT_OPERATOR", ""),
             contact=get("EXPENSEBOT_CONTACT", ""),
             rates_url=(get("RATES_URL") or DEFAULT_RATES_URL).rstrip("/"),
+            receipt_hosts=tuple(part.strip().lower().rstrip("/") for part in get("RECEIPT_HOSTS", "").split(",")
+                                if part.strip()) or DEFAULT_RECEIPT_HOSTS,
             trusted_proxies=tuple(part.strip() for part in get("EXPENSEBOT_TRUSTED_PROXIES", "").split(",")
                                   if part.strip()),
         )
@@ -162,6 +168,9 @@ class Config:
             problems.append(f"EXPENSEBOT_TRUSTED_PROXIES: {', '.join(map(repr, not_addresses))} "
                             f"{'is not an IP address' if len(not_addresses) == 1 else 'are not IP addresses'}"
                             f" (comma-separated addresses of the reverse proxies in front, e.g. 127.0.0.1)")
+        for host in self.receipt_hosts:
+            if problem := _receipt_host_problem(host):
+                problems.append(f"RECEIPT_HOSTS: {host!r} {problem}")
         return problems
 
     def serving_problems(self) -> list[str]:
@@ -252,6 +261,20 @@ def _is_ip_address(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _receipt_host_problem(host: str) -> str | None:
+    """Why an entry of RECEIPT_HOSTS is neither a host name nor an origin (scheme://host[:port]); None if it is one."""
+    if "://" not in host:
+        return None if re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", host) else "is not a host name (like fbcdn.net)"
+    parts = urllib.parse.urlsplit(host)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query or not port_ok:
+        return "is not an origin (like http://127.0.0.1:8099, no path)"
+    return None
 
 
 def _public_url_problem(url: str) -> str | None:

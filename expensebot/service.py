@@ -20,6 +20,7 @@ from expensebot import outbound
 from expensebot.ai import AiClient
 from expensebot.background.enrich import Enricher
 from expensebot.background.exchange import Exchange
+from expensebot.background.receipts import ReceiptReader
 from expensebot.background.schedule import Schedule
 from expensebot.background.wal import WAL_LIMIT, WalKeeper
 from expensebot.config import Config, ConfigError
@@ -30,6 +31,7 @@ from expensebot.ingest.write import Ingest
 from expensebot.journal import Journal
 from expensebot.limits import RateLimiter
 from expensebot.logs import log_event
+from expensebot.receipts import ocr
 from expensebot.replies.compose import Replier
 from expensebot.replies.graph import GraphClient
 from expensebot.replies.outbox import BACKOFF, Outbox
@@ -55,12 +57,13 @@ class Service:
     app: bottle.Bottle
     exits: contextlib.ExitStack
     schedule: Schedule
+    receipts: ReceiptReader | None  # None: receipts not set up (the extra not installed)
 
     @classmethod
     def open(cls, config: Config, *, replay_interval: float = 0.5, send_api: GraphClient | None = None,
              now: Callable[[], dt.datetime] = utc_now, enrich_interval: float = 1.0,
              reply_backoff: tuple[float, ...] = BACKOFF, wal_limit: int = WAL_LIMIT,
-             schedule_interval: float = 60.0) -> Service:
+             schedule_interval: float = 60.0, receipts_interval: float = 5.0) -> Service:
         """Open the database and spool, start the background threads, build the app.
 
         A `send_api` given here is the caller's to close.
@@ -103,8 +106,17 @@ class Service:
                                 on_created=exchange.wake).start()
             exits.callback(schedule.stop)
 
+            # Receipt photos: read when the optional extra is installed ('expensebot[receipts]').
+            receipts = None
+            if ocr.available():
+                receipts = ReceiptReader(db, http, config.receipt_hosts, config.defaults, outbox, ai=ai,
+                                         interval=receipts_interval, now=now).start()
+                exits.callback(receipts.stop)
+
             def after_commit(saved):
                 outbox.submit(saved)
+                if receipts is not None and any(record.outcome.receipt for record in saved):
+                    receipts.wake()
                 enricher.wake()
                 exchange.wake()
                 if any(record.outcome.rule for record in saved):
@@ -113,11 +125,12 @@ class Service:
                     wal.scrub()
 
             ingest = Ingest(db, spool, config.defaults, after_commit=after_commit,
-                            ai_enabled=ai is not None, replay_interval=replay_interval, now=now)
+                            ai_enabled=ai is not None, replay_interval=replay_interval, now=now,
+                            receipt_hosts=config.receipt_hosts if receipts is not None else None)
             ingest.replayer.start()
             exits.callback(ingest.replayer.stop)
             app = create_app(config, db, ingest, now, addresses=outbox.addresses, wal=wal)
-            return cls(config, db, wal, ingest, outbox, enricher, exchange, app, exits.pop_all(), schedule)
+            return cls(config, db, wal, ingest, outbox, enricher, exchange, app, exits.pop_all(), schedule, receipts)
 
     def close(self) -> None:
         """Stop taking replies and background work, send what can go in a few seconds, close everything."""

@@ -37,7 +37,7 @@ def apply_edit(conn: sqlite3.Connection, message: Message) -> sqlite3.Row | None
     ).fetchone()
 
 
-def insert_expenses(conn: sqlite3.Connection, message_id: int, message: Message,
+def insert_expenses(conn: sqlite3.Connection, message_id: int, psid_hash: str, mid: str,
                     rows: Iterable[tuple], created_at: str) -> list[int]:
     """Insert (line, amount_minor, currency, description, category, category_source, occurred_at,
     converted_minor, converted_currency, rate, rate_day, rate_source) rows."""
@@ -47,7 +47,7 @@ def insert_expenses(conn: sqlite3.Connection, message_id: int, message: Message,
             " (message_id, psid_hash, mid, line, amount_minor, currency, description, category, category_source,"
             "  occurred_at, converted_minor, converted_currency, rate, rate_day, rate_source, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (message_id, message.psid_hash, message.mid, *row, created_at),
+            (message_id, psid_hash, mid, *row, created_at),
         ).lastrowid
         for row in rows
     ]
@@ -189,6 +189,7 @@ def erase_person(conn: sqlite3.Connection, psid_hash: str, erased_at: str) -> tu
     conn.execute("DELETE FROM recurring_rules WHERE psid_hash = :who AND created_at <= :at", who)
     conn.execute("DELETE FROM rejected_events WHERE psid_hash = :who AND coalesce(sent_at, '') <= :at", who)
     conn.execute("DELETE FROM pending_replies WHERE psid_hash = :who AND sent_at <= :at", who)
+    conn.execute("DELETE FROM receipt_drafts WHERE psid_hash = :who AND sent_at <= :at", who)
     conn.execute(
         "INSERT INTO erasures (psid_hash, erased_at)"
         " VALUES (?, ?)"
@@ -846,3 +847,90 @@ def announce_occurrences(conn: sqlite3.Connection, psid_hash: str, message_id: i
         " (SELECT period FROM recurring_rules WHERE recurring_rules.id = rule_id) AS period",
         (message_id, psid_hash)).fetchall()
     return sorted(rows, key=lambda row: (row["due_date"], row["id"]))
+
+
+# ---- receipt drafts (receipts/: the photo read in the background; the person decides) -------------
+
+def insert_draft(conn: sqlite3.Connection, psid_hash: str, message_id: int, mid: str, url: str | None,
+                 status: str, reason: str | None, sent_at: str, now: str) -> int:
+    return conn.execute(
+        "INSERT INTO receipt_drafts (psid_hash, message_id, mid, status, url, reason, run_after, sent_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (psid_hash, message_id, mid, status, url, reason, now, sent_at),
+    ).lastrowid
+
+
+def drafts_waiting(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM receipt_drafts WHERE status = 'pending'").fetchone()[0]
+
+
+def draft(conn: sqlite3.Connection, draft_id: int, psid_hash: str) -> sqlite3.Row | None:
+    """One of a person's drafts (a button's id is input: another person's draft is none)."""
+    return conn.execute("SELECT * FROM receipt_drafts WHERE id = ? AND psid_hash = ?", (draft_id, psid_hash)).fetchone()
+
+
+def claim_draft(conn: sqlite3.Connection, now: str, retry_at: str) -> sqlite3.Row | None:
+    """Take the oldest draft waiting to be read, and put it back for `retry_at` (a crash while reading it
+    leaves it to be tried again then)."""
+    return conn.execute(
+        "UPDATE receipt_drafts SET attempts = attempts + 1, run_after = ?"
+        " WHERE id = (SELECT id FROM receipt_drafts WHERE status = 'pending' AND run_after <= ? ORDER BY run_after, id"
+        "             LIMIT 1)"
+        " RETURNING *",
+        (retry_at, now),
+    ).fetchone()
+
+
+def postpone_draft(conn: sqlite3.Connection, draft_id: int, run_after: str, reason: str) -> None:
+    conn.execute("UPDATE receipt_drafts SET run_after = ?, reason = ? WHERE id = ? AND status = 'pending'",
+                 (run_after, reason, draft_id))
+
+
+def propose_draft(conn: sqlite3.Connection, draft_id: int, fields, text: str, now: str, told_at: str | None) -> bool:
+    """Keep what was read (the photo's URL forgotten); False when the draft is gone (erased) or decided."""
+    return conn.execute(
+        "UPDATE receipt_drafts SET status = 'proposed', url = NULL, reason = NULL, ocr_text = ?, merchant = ?,"
+        " amount_minor = ?, currency = ?, receipt_date = ?, read_at = ?, told_at = ?"
+        " WHERE id = ? AND status = 'pending'",
+        (text, fields.merchant, fields.total_minor, fields.currency,
+         fields.date.isoformat() if fields.date else None, now, told_at, draft_id),
+    ).rowcount == 1
+
+
+def draft_unreadable(conn: sqlite3.Connection, draft_id: int, reason: str, now: str, told_at: str | None) -> bool:
+    return conn.execute(
+        "UPDATE receipt_drafts SET status = 'unreadable', url = NULL, reason = ?, read_at = ?, told_at = ?"
+        " WHERE id = ? AND status = 'pending'",
+        (reason, now, told_at, draft_id),
+    ).rowcount == 1
+
+
+def tell_drafts(conn: sqlite3.Connection, psid_hash: str, told_at: str) -> list:
+    """The person's drafts read but never told (a restart forgot whom to answer), marked told now: the
+    reply to their message carries them."""
+    return conn.execute(
+        "UPDATE receipt_drafts SET told_at = ?"
+        " WHERE psid_hash = ? AND status IN ('proposed', 'unreadable') AND read_at IS NOT NULL AND told_at IS NULL"
+        " RETURNING *",
+        (told_at, psid_hash),
+    ).fetchall()
+
+
+def decide_draft(conn: sqlite3.Connection, draft_id: int, status: str, decided_at: str,
+                 expense_id: int | None = None) -> None:
+    """Save or drop a proposed draft; the text read goes with the decision."""
+    conn.execute(
+        "UPDATE receipt_drafts SET status = ?, expense_id = ?, decided_at = ?, ocr_text = NULL"
+        " WHERE id = ? AND status = 'proposed'",
+        (status, expense_id, decided_at, draft_id),
+    )
+
+
+def drop_stale_drafts(conn: sqlite3.Connection, sent_before: str, now: str) -> int:
+    """Drop drafts nobody answered: proposed, or never read, and sent before `sent_before`."""
+    return conn.execute(
+        "UPDATE receipt_drafts SET status = 'dropped', url = NULL, ocr_text = NULL, decided_at = ?,"
+        " reason = coalesce(reason, 'not answered in 7 days')"
+        " WHERE status IN ('pending', 'proposed') AND sent_at < ?",
+        (now, sent_before),
+    ).rowcount

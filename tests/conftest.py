@@ -19,7 +19,7 @@ import wsgiref.util
 from pathlib import Path
 
 import pytest
-from standins import ScriptedEcb, ScriptedSendApi
+from standins import ScriptedEcb, ScriptedPhotos, ScriptedSendApi
 
 from expensebot import logs
 from expensebot.config import Config
@@ -293,6 +293,14 @@ def graph():
     yield stand_in
     stand_in.close()
     assert stand_in.not_responses == [], "a Send API body without messaging_type RESPONSE"
+
+
+@pytest.fixture
+def photos():
+    """Messenger's photo CDN: a real local server, its origin what a test's RECEIPT_HOSTS names."""
+    stand_in = ScriptedPhotos()
+    yield stand_in
+    stand_in.close()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The tests' Send API: the demo's stand-in, answering as each test scripts it."""
+"""The tests' Send API, ECB and photo CDN: the demo's stand-ins, answering as each test scripts them."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import random
 
 from expensebot.ops.demo import SendApiStandIn
 from expensebot.ops.ecb import EcbStandIn
+from expensebot.ops.photos import PhotoStandIn
 
 
 class ScriptedSendApi(SendApiStandIn):
@@ -126,3 +127,47 @@ class ScriptedEcb(EcbStandIn):
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
         handler.wfile.write(body)
+
+
+class ScriptedPhotos(PhotoStandIn):
+    """Messenger's photo CDN on a real local server, with hostile answers on request.
+
+    `redirect(location)`: a URL answered 302 to location; `endless()`: a URL whose body never ends
+    (no Content-Length, 64 KB chunks until the client hangs up); `down()`: a URL answered 503.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.special: dict[str, tuple[str, str]] = {}
+
+    def redirect(self, location: str) -> str:
+        return self._special("redirect", location)
+
+    def endless(self) -> str:
+        return self._special("endless", "")
+
+    def down(self) -> str:
+        return self._special("down", "")
+
+    def _special(self, how: str, argument: str) -> str:
+        url = self.put(b"", f"{how}.jpg")
+        self.special[url.removeprefix(self.origin)] = (how, argument)
+        return url
+
+    def answer(self, handler) -> None:
+        how, argument = self.special.get(handler.path, ("", ""))
+        if how == "redirect":
+            return self.reply(handler, 302, b"", headers={"Location": argument})
+        if how == "down":
+            return self.reply(handler, 503, b"Service Unavailable")
+        if how == "endless":
+            handler.send_response(200)
+            handler.send_header("Content-Type", "image/jpeg")
+            handler.end_headers()
+            chunk = b"\xff" * 65536
+            try:
+                while True:
+                    handler.wfile.write(chunk)
+            except OSError:
+                return
+        return super().answer(handler)

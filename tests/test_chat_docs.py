@@ -17,6 +17,7 @@ TRIP_NOW = dt.datetime(2026, 10, 30, 20, 0, tzinfo=dt.timezone.utc)  # within th
 # The monthly digest: a conversation over three months, each row at its own moment ('(sent ...)').
 DIGEST_HEADING = "\n## Monthly digest\n"
 AWAY_HEADING = "\n## A month away: a catch-up and a digest\n"
+RECEIPTS_HEADING = "\n## Receipt photos\n"
 _ROW = re.compile(r"^\| `([^`]+)`([^|]*) \| (.*) \|$")
 _SENT = re.compile(r"\(sent (\d{4}-\d\d-\d\d \d\d:\d\d) UTC\)")
 _CODE = re.compile(r"`([^`]*)`")
@@ -26,8 +27,9 @@ def _section(trip: bool | str) -> str:
     """The main conversation, the trip abroad, or the monthly digest (each a conversation of its own)."""
     main, rest = DOC.read_text(encoding="utf-8").split(TRIP_HEADING)
     trip_text, rest = rest.split(DIGEST_HEADING)
-    digest, away = rest.split(AWAY_HEADING)
-    return {"digest": digest, "away": away}.get(trip) or (trip_text if trip else main)
+    digest, rest = rest.split(AWAY_HEADING)
+    away, receipts = rest.split(RECEIPTS_HEADING)
+    return {"digest": digest, "away": away, "receipts": receipts}.get(trip) or (trip_text if trip else main)
 
 
 def row_moments(trip: bool | str, start: dt.datetime) -> list[int]:
@@ -131,3 +133,25 @@ def test_the_month_away_replays_through_the_demo_with_its_clock_moved(tmp_path):
         expected += lines if you.startswith("/clock") else ["bot> " + "\n     ".join(lines)]
     printed = [line for line in result.stdout.splitlines() if not line.startswith("     [")]  # the report button
     assert "\n".join(printed) == "\n".join(expected)
+
+
+def test_the_receipt_photo_transcript_is_what_the_demo_prints(tmp_path):
+    """The receipts section's commands, run as written: the receipt drawn, sent, read and saved."""
+    import subprocess
+    import sys
+
+    from expensebot.receipts import ocr
+
+    if not ocr.available():
+        pytest.skip("the receipts extra is not installed (pip install -e '.[receipts]')")
+    section = _section("receipts")
+    transcript = section.split("```text\n")[1].split("```")[0]
+    root = DOC.parent.parent
+    assert ".venv/bin/python tests/receipt_images.py 8 receipt.jpg" in section
+    assert ".venv/bin/python run.py demo --photo receipt.jpg --say 1" in section
+    subprocess.run([sys.executable, str(root / "tests" / "receipt_images.py"), "8", "receipt.jpg"], cwd=tmp_path,
+                   check=True, timeout=60)
+    result = subprocess.run([sys.executable, str(root / "run.py"), "demo", "--photo", "receipt.jpg", "--say", "1"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == transcript

@@ -504,7 +504,7 @@ def test_run_py_export_neutralises_formula_cells(tmp_path, description, open_ser
     with service.db.transaction() as conn:
         message = Message(psid_hash("111"), "m_1", "message", "x", T0, T0, "{}")
         message_id = store.insert_message(conn, message, "2025-11-25T13:00:00.000Z", "2025-11-25T13:00:00.000Z")
-        store.insert_expenses(conn, message_id, message, [
+        store.insert_expenses(conn, message_id, message.psid_hash, message.mid, [
             (0, 100, "USD", description, "food", "user", "2025-11-25T13:00:00.000Z", *(None,) * 5)],
             "2025-11-25T13:00:00.000Z")
     service.close()  # stopped before the command reads its files

@@ -90,10 +90,16 @@ def test_unparseable_text_gets_a_hint_and_is_stored(bot, graph, text, reply):
     assert query(bot, "SELECT count(*) FROM expenses") == [(0,)]
 
 
-def test_attachment_only_message_gets_a_hint(bot, graph):
-    event = message_event("111", "m_img", None, attachments=[{"type": "image", "payload": {"url": "https://x/y.png"}}])
-    Client(bot).post_webhook(delivery(event))
-    assert graph.texts == [words.HINT]
+def test_attachment_only_message_gets_a_hint_and_a_photo_is_a_receipt(bot, graph):
+    from expensebot.receipts import ocr
+
+    audio = message_event("111", "m_audio", None, attachments=[{"type": "audio", "payload": {"url": "https://x/a.mp4"}}])
+    Client(bot).post_webhook(delivery(audio))
+    image = message_event("111", "m_img", None, attachments=[{"type": "image", "payload": {"url": "https://x/y.png"}}])
+    Client(bot).post_webhook(delivery(image))
+    receipt = words.receipt_unreadable("the photo is not on Messenger's servers") if ocr.available() \
+        else words.RECEIPTS_OFF
+    assert graph.texts == [words.HINT, receipt]
 
 
 def test_help_lists_examples(bot, graph):

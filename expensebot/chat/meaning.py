@@ -19,6 +19,8 @@ from expensebot.settings import Settings
 
 DELETE_CONFIRM = "DELETE_MY_DATA_CONFIRM"
 DELETE_CANCEL = "DELETE_MY_DATA_CANCEL"
+# A receipt draft's quick replies: RECEIPT_SAVE:<draft id>, RECEIPT_FIX:..., RECEIPT_DROP:...
+RECEIPT_BUTTON = re.compile(r"RECEIPT_(SAVE|FIX|DROP):([0-9]{1,18})")
 # Postback payloads of the Get Started button and the persistent menu, as the command they are.
 POSTBACKS = {"GET_STARTED": "welcome", "MENU_SUMMARY": "summary", "MENU_UNDO": "undo",
              "MENU_HELP": "help", "MENU_REPORT": "report"}
@@ -60,7 +62,8 @@ _REGIONS = ("Africa", "America", "Antarctica", "Asia", "Atlantic", "Australia", 
 COMMAND_NAMES = ("summary", "undo", "help", "delete_request", "delete_confirm", "delete_cancel", "welcome",
                  "report", "settings", "currency_set", "currency_ask", "timezone_set", "timezone_show",
                  "budget_set", "budget_off", "budgets", "question", "did_you_mean", "digest_on", "digest_off",
-                 "recurring_set", "recurring_list", "recurring_stop")
+                 "recurring_set", "recurring_list", "recurring_stop",
+                 "receipt_photo", "receipt_save", "receipt_fix", "receipt_drop")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +80,8 @@ class Command:
     choices: tuple[str, ...] = ()        # currency_ask: the codes to offer
     topic: str = ""                      # did_you_mean: the command word that was meant
     rule: recurring.Rule | None = None   # recurring_set
-    target: str = ""                     # recurring_stop: the rule's number in the list, or its name
+    target: str = ""                     # recurring_stop: the rule's number in the list, or its name;
+                                         # receipt_save/fix/drop: the draft's id
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,6 +151,8 @@ def read_command(text: str, settings: Settings, today: dt.date, button: bool = F
         return _COMMANDS[name]("", settings, today) if name in _COMMANDS else Command(name)
     if button and stripped in (DELETE_CONFIRM, DELETE_CANCEL):
         return Command("delete_confirm" if stripped == DELETE_CONFIRM else "delete_cancel")
+    if button and (receipt := RECEIPT_BUTTON.fullmatch(stripped)):
+        return Command(f"receipt_{receipt[1].lower()}", target=receipt[2])
     if stripped == "?":
         return Command("help")
     stripped = _without_verb(stripped)

@@ -12,8 +12,9 @@ import dataclasses
 import datetime as dt
 import sqlite3
 
-from expensebot import occurrences, store, times
+from expensebot import occurrences, rates, store, times
 from expensebot.chat import recurring, rules
+from expensebot.receipts import download
 from expensebot.chat.meaning import Command, Reading
 from expensebot.events import Message
 from expensebot.settings import Settings
@@ -21,6 +22,8 @@ from expensebot.settings import Settings
 # Due dates a new rule makes in its own message's transaction ('since' a while ago); the scheduler,
 # woken after the commit, makes the rest in its own transactions.
 AT_ONCE = 31
+# Receipt photos waiting to be read, at most: a burst beyond it is answered plainly, not queued.
+MAX_WAITING_PHOTOS = 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,17 +39,21 @@ class Outcome:
     rule: dict | None = None               # recurring_set: the rule made; recurring_stop: the rule stopped;
                                            # undo: the rule taken back (with 'expenses': how many it had made)
     too_many_rules: bool = False           # recurring_set: the person has MAX_RULES already
+    receipt: dict | None = None            # receipt_*: the draft as this message left it
+    receipt_was: str = ""                  # receipt_save/fix/drop: the draft's status before it
 
 
 NOTHING = Outcome()
 
 
 def run(conn: sqlite3.Connection, message: Message, command: Command | None, reading: Reading | None = None,
-        own: Settings | None = None, now: dt.datetime | None = None, message_id: int = 0) -> Outcome:
+        own: Settings | None = None, now: dt.datetime | None = None, message_id: int = 0,
+        receipt_hosts: tuple[str, ...] | None = None) -> Outcome:
     """Do a command's writes on conn (inside the caller's transaction); say what was done.
 
     `reading`, `own` (the person's settings now), `now` and the message's row id: what a recurring
-    rule and its first due dates need.
+    rule and its first due dates need, and a receipt saved. `receipt_hosts`: where photos may be
+    downloaded from; None when receipts are not set up.
     """
     if command is None:
         return NOTHING
@@ -85,7 +92,59 @@ def run(conn: sqlite3.Connection, message: Message, command: Command | None, rea
             if rule is not None:
                 store.stop_rule(conn, rule["id"], reading.today.isoformat(), sent_at)
             return Outcome(rule=dict(rule) if rule else None)
-    return NOTHING  # the other commands only read, for their reply
+        case "receipt_photo":
+            return _photo(conn, message, message_id, receipt_hosts, received_at)
+        case "receipt_save" | "receipt_fix" | "receipt_drop":
+            return _decide(conn, message, command, own or reading.settings, now or times.utc_now())
+    return NOTHING
+
+
+def _photo(conn: sqlite3.Connection, message: Message, message_id: int, hosts: tuple[str, ...] | None,
+           received_at: str) -> Outcome:
+    """Keep a photo's draft, to be read in the background; or, when it never can be, say why at once."""
+    if hosts is None:
+        return Outcome(receipt={"status": "off"})
+    url = download.photo_url(message.event)
+    status, reason = "pending", None
+    if not download.allowed(url, hosts):
+        status, reason = "unreadable", download.NOT_MESSENGER
+    elif store.drafts_waiting(conn) >= MAX_WAITING_PHOTOS:
+        status, reason = "unreadable", "too many photos are waiting to be read right now"
+    draft_id = store.insert_draft(conn, message.psid_hash, message_id, message.mid, url if status == "pending" else None,
+                                  status, reason, times.iso_utc(message.sent_ms), received_at)
+    return Outcome(receipt=dict(store.draft(conn, draft_id, message.psid_hash)))
+
+
+def _decide(conn: sqlite3.Connection, message: Message, command: Command, own: Settings, now: dt.datetime) -> Outcome:
+    """Save, fix or drop a proposed draft, once: a second tap finds it decided and changes nothing."""
+    draft = store.draft(conn, int(command.target), message.psid_hash)
+    if draft is None or draft["status"] != "proposed":
+        return Outcome(receipt=dict(draft) if draft else None, receipt_was=draft["status"] if draft else "")
+    decided_at = times.iso_utc(message.sent_ms)
+    if command.name == "receipt_save":
+        store.decide_draft(conn, draft["id"], "saved", decided_at, _save_receipt(conn, draft, own, now))
+    else:  # Fix: the person types the line instead, as an expense of its own
+        store.decide_draft(conn, draft["id"], "dropped", decided_at)
+    return Outcome(receipt=dict(store.draft(conn, draft["id"], message.psid_hash)), receipt_was="proposed")
+
+
+def _save_receipt(conn: sqlite3.Connection, draft: sqlite3.Row, own: Settings, now: dt.datetime) -> int:
+    """The draft as an expense of the photo's message (line 0: UNIQUE, so once), dated on the receipt's
+    day (noon there, as a written date is) or, without one, when the photo was sent."""
+    sent_ms = times.ms_from_iso(draft["sent_at"])
+    day = dt.date.fromisoformat(draft["receipt_date"]) if draft["receipt_date"] else None
+    if day is None or day == times.local_date(sent_ms, own.zone):
+        occurred_at = draft["sent_at"]
+    else:
+        occurred_at = times.iso_from_datetime(dt.datetime.combine(day, dt.time(12), own.zone))
+    description = draft["merchant"] or "receipt"
+    category = rules.categorize(description)
+    currency = draft["currency"] or own.currency
+    conversion = rates.convert_for(conn, draft["amount_minor"], currency, occurred_at, own, now).columns
+    row = (0, draft["amount_minor"], currency, description, category, "rule" if category else None, occurred_at,
+           *conversion)
+    return store.insert_expenses(conn, draft["message_id"], draft["psid_hash"], draft["mid"], [row],
+                                 times.iso_from_datetime(now))[0]  # the other commands only read, for their reply
 
 
 def _make_rule(conn: sqlite3.Connection, message: Message, message_id: int, rule: recurring.Rule, own: Settings,

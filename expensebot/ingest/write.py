@@ -29,6 +29,7 @@ from expensebot.ingest.spool import Spool, SpoolError
 from expensebot.journal import Journal
 from expensebot.logs import Incident, log_event
 from expensebot.periodic import Periodic
+from expensebot.receipts import download
 from expensebot.settings import Settings, settings_from
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ class Saved:
     # is marked as listed by it in its own transaction, so it is listed once): the first few, and how many.
     added: tuple[dict, ...] = ()
     added_count: int = 0
+    # Receipt drafts read while the bot did not know whom to answer (a restart): this reply tells them.
+    receipts: tuple[dict, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,13 +72,15 @@ class Person:
 class Ingest:
     def __init__(self, db: Database, spool: Spool, defaults: Settings, *,
                  after_commit: Callable[[list[Saved]], None] | None = None, ai_enabled: bool = False,
-                 replay_interval: float = 0.5, now: Callable[[], dt.datetime] = times.utc_now):
+                 replay_interval: float = 0.5, now: Callable[[], dt.datetime] = times.utc_now,
+                 receipt_hosts: tuple[str, ...] | None = None):
         self.db = db
         self.spool = spool
         self.defaults = defaults  # what a person who never set their own currency or zone gets
         self.after_commit = after_commit or (lambda saved: None)
         self.ai_enabled = ai_enabled
         self.now = now  # for conversions: whether today's rate may stand in provisionally
+        self.receipt_hosts = receipt_hosts  # where a receipt photo may come from; None: receipts not set up
         self.journal = Journal(db.path)
         # Spool files written into the database that could not be removed (an immutable folder).
         self._done: set[Path] = set()
@@ -196,9 +201,13 @@ class Ingest:
         return None
 
     def read(self, message: Message, settings: Settings, sent_ms: int | None = None) -> Reading:
-        """Read a message's text as a command or as expenses, on its own date (an edit: the original's)."""
-        return meaning.read(message.text, settings, message.sent_ms if sent_ms is None else sent_ms,
-                            button=message.kind in ("quick_reply", "postback"))
+        """Read a message's text as a command or as expenses, on its own date (an edit: the original's);
+        a photo without text is a receipt to read."""
+        reading = meaning.read(message.text, settings, message.sent_ms if sent_ms is None else sent_ms,
+                               button=message.kind in ("quick_reply", "postback"))
+        if message.kind == "message" and not message.text and download.photo_url(message.event):
+            return dataclasses.replace(reading, command=meaning.Command("receipt_photo"))
+        return reading
 
     def _person(self, conn: sqlite3.Connection, psid_hash: str) -> Person:
         row = store.person_state(conn, psid_hash)
@@ -229,15 +238,18 @@ class Ingest:
         saved = self._save_expenses(conn, message, message_id, reading, message.sent_ms, person.settings)
         if message.kind == "edit" and reading.command is not None:  # an edit never runs a command
             return dataclasses.replace(saved, outcome=Outcome(not_carried_out=True))
-        outcome = effects.run(conn, message, reading.command, reading, person.settings, self.now(), message_id)
+        outcome = effects.run(conn, message, reading.command, reading, person.settings, self.now(), message_id,
+                              self.receipt_hosts)
         if reading.changes_settings or outcome.erased:
             outcome = dataclasses.replace(outcome, reread=self._read_again_after(conn, message.psid_hash, sent_at))
         if reading.changes_settings:  # converted again to the new currency: most people's at once, here
             waiting = store.expenses_to_convert(conn, None, CONVERT_AT_ONCE, psid_hash=message.psid_hash)
             rates.convert_expenses(conn, [i for _, i in waiting], self.defaults, self.now())
         added = store.announce_occurrences(conn, message.psid_hash, message_id)
+        receipts = store.tell_drafts(conn, message.psid_hash, received_at)
         return dataclasses.replace(saved, outcome=outcome, digest=_digest(conn, message, reading),
-                                   added=tuple(dict(row) for row in added[:ANNOUNCED]), added_count=len(added))
+                                   added=tuple(dict(row) for row in added[:ANNOUNCED]), added_count=len(added),
+                                   receipts=tuple(dict(row) for row in receipts))
 
     def _edit(self, conn: sqlite3.Connection, message: Message, person: Person, edited: sqlite3.Row) -> Saved:
         """Read an edited message again, on the original's day, and replace its expenses."""
@@ -259,7 +271,7 @@ class Ingest:
         # rates table (what cannot be yet waits).
         converted = [_conversion(conn, expense, row, reading, own, now).columns
                      for expense, row in zip(reading.expenses, rows)]
-        expense_ids = store.insert_expenses(conn, message_id, message,
+        expense_ids = store.insert_expenses(conn, message_id, message.psid_hash, message.mid,
                                             [(*row, *conversion) for row, conversion in zip(rows, converted)],
                                             received_at)
         uncategorised = any(category is None for _, _, _, _, category, *_ in rows)

@@ -107,6 +107,8 @@ def run_demo(config: Config, args) -> int:
     so that running it twice prints the same; typing keeps expensebot-demo.db from one run to the next.
     """
     script = args.say or (demo.EXAMPLE if args.example else None)
+    if args.photo is not None:  # the photo first, then what is said about it ("--say 1" presses Save)
+        script = [f"{demo.PHOTO_COMMAND} {args.photo}", *(script or [])]
     logs.configure(open(f"{args.db or DEMO_DB}.log", "a", encoding="utf-8"))
     if args.db is None and script is not None:
         with tempfile.TemporaryDirectory(prefix="expensebot-demo-") as scratch:
@@ -354,7 +356,9 @@ COMMANDS = {
         (("--at",), dict(type=_moment, metavar="TIME", help="the demo's clock starts at TIME (2026-11-29T08:00:00Z), "
                                                            "to replay a documented conversation on another day")),
         (("--example",), dict(action="store_true", help="play the example conversation (currency, expenses, "
-                                                         "a budget, a question), then exit"))]),
+                                                         "a budget, a question), then exit")),
+        (("--photo",), dict(type=Path, metavar="FILE", help="send FILE as a photo of a receipt first (needs "
+                                                             "the receipts extra), then --say lines, then exit"))]),
     "hash-psid": (hash_psid, "print the psid_hash of a PSID", ("PSID_HASH_KEY",), [
         (("psid",), dict(type=_psid, help="the person's PSID (digits)"))]),
     "summary": (print_summary, "a person's totals, from the database, as JSON", DB + ("EXPENSEBOT_TZ",), [

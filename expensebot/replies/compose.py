@@ -80,6 +80,10 @@ class Replier:
         if record.added_count:  # recurring expenses made since the person's last message
             added = words.added_lines(list(record.added), record.added_count)
             reply = dataclasses.replace(reply, text=words.fit([reply.text, *added]))
+        for draft in record.receipts:  # read while the bot could not say so (a restart in between)
+            told = receipt_answer(draft)
+            reply = dataclasses.replace(reply, text=words.fit([reply.text, "", told.text]),
+                                        quick_replies=reply.quick_replies or told.quick_replies)
         return self._with_digest(reply, record, conn) if record.digest else reply
 
     def _with_digest(self, reply: Reply, record: Saved, conn: sqlite3.Connection) -> Reply:
@@ -233,6 +237,24 @@ class Replier:
         return rephrased
 
 
+def receipt_answer(draft: dict) -> Reply:
+    """What a photo was read as, with Save / Fix / Drop; or why it could not be read."""
+    if draft["status"] == "proposed":
+        return Reply(*words.receipt_proposal(draft))
+    return Reply(words.receipt_unreadable(draft["reason"]))
+
+
+def _receipt_photo(record: Saved) -> Reply:
+    """The answer to a photo: it is being read (what was read follows, from background/receipts.py),
+    or why it cannot be."""
+    draft = record.outcome.receipt
+    if draft["status"] == "off":
+        return Reply(words.RECEIPTS_OFF)
+    if draft["status"] == "unreadable":
+        return Reply(words.receipt_unreadable(draft["reason"]))
+    return Reply(words.RECEIPT_READING)
+
+
 def _text(make: Callable[[Saved], Reply]) -> Callable[[Replier, Saved, sqlite3.Connection], Reply]:
     """A reply that needs neither the rows nor the replier."""
     return lambda replier, record, conn: make(record)
@@ -268,4 +290,8 @@ REPLIES: dict[str | None, Callable[[Replier, Saved, sqlite3.Connection], Reply]]
     "digest_off": _text(lambda record: Reply(words.digest_set_reply(False, record.outcome.late))),
     "budget_off": _text(lambda record: Reply(words.budget_off_reply(
         record.reading.command.category, record.outcome.removed))),
+    "receipt_photo": _text(_receipt_photo),
+    **{name: _text(lambda record: Reply(words.receipt_decided(
+        record.outcome.receipt, record.outcome.receipt_was, record.reading.command.name)))
+       for name in ("receipt_save", "receipt_fix", "receipt_drop")},
 }

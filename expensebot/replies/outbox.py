@@ -118,6 +118,15 @@ class Outbox:
         self._enqueue([Job(record.message.psid_hash, record.message.mid, record.message.sent_ms,
                            self.addresses.get(record.message.psid_hash), record) for record in saved])
 
+    def send(self, psid_hash: str, mid: str, sent_ms: int, message: dict) -> bool:
+        """Queue a message worded elsewhere (a receipt that was read) as a reply to the person's message
+        `mid`; False when their PSID is not known here (kept in memory only: a restart forgot it)."""
+        psid = self.addresses.get(psid_hash)
+        if psid is None:
+            return False
+        self._enqueue([Job(psid_hash, mid, sent_ms, psid, message=message)])
+        return True
+
     def dispatch(self) -> None:
         """Hand batches of ready replies to free senders (the dispatcher's turn)."""
         while True:

@@ -415,3 +415,49 @@ def _converted(row) -> str:
     source = {"ecb": f"ECB {row['rate_day']}", "ecb-provisional": f"ECB {row['rate_day']}, provisional",
               "person": f"your rate {row['rate']}"}[row["rate_source"]]
     return f" ≈ {amount} ({source})"
+
+
+# ---- receipt photos (docs/CHAT.md, Receipt photos) ------------------------------------------------
+
+RECEIPTS_OFF = 'Receipt photos are not set up here. Type it instead, like "groceries 23.45".'
+RECEIPT_READING = "Got your photo. I'm reading the receipt and will tell you what I find in a moment."
+RECEIPT_GONE = "That receipt is no longer here. Type it if you want it saved, like \"groceries 23.45\"."
+
+
+def receipt_line(draft: dict) -> str:
+    """'Lidl — 23.45 EUR, 2026-12-05': what was read, as a line of an expense."""
+    amount = format_amount(draft["amount_minor"], draft["currency"])
+    day = draft["receipt_date"] or "no date (the photo's day)"
+    return f"{draft['merchant'] or 'Receipt'} — {amount}, {day}"
+
+
+def receipt_proposal(draft: dict) -> tuple[str, tuple[QuickReply, ...]]:
+    """What a photo was read as, with Save / Fix / Drop."""
+    text = f"From your receipt: {receipt_line(draft)}. Save it?"
+    return text, tuple(QuickReply(title, f"RECEIPT_{title.upper()}:{draft['id']}") for title in ("Save", "Fix", "Drop"))
+
+
+def receipt_unreadable(reason: str | None) -> str:
+    return (f"I could not read a receipt in that photo ({reason or 'no reason given'}). "
+            'Type it instead, like "groceries 23.45".')
+
+
+def receipt_decided(draft: dict | None, was: str, action: str) -> str:
+    """The answer to Save, Fix or Drop: what was done, or why nothing was (a second tap, a draft too old)."""
+    if draft is None:
+        return RECEIPT_GONE
+    if was != "proposed":
+        if was == "saved":
+            return f"That receipt is saved already: {receipt_line(draft)}."
+        if was == "pending":
+            return "I'm still reading that receipt; I'll tell you what I find in a moment."
+        return f"That receipt was {was} ({draft['reason'] or 'by you'}). " \
+               'Type it if you want it saved, like "groceries 23.45".'
+    if action == "receipt_save":
+        return f"Saved: {receipt_line(draft)}."
+    if action == "receipt_fix":
+        amount = format_amount(draft["amount_minor"], draft["currency"]).replace(",", "")
+        day = f" {draft['receipt_date']}" if draft["receipt_date"] else ""
+        name = (draft["merchant"] or "groceries").lower()
+        return f'Type it as it should be saved, for example "{name} {amount}{day}".'
+    return "Dropped: nothing was saved from that receipt."

@@ -28,6 +28,9 @@ and that cannot be turned back into it.</li>
 <li>The texts you send the bot, when they arrived, and the expenses read from them (item, amount,
 currency, date, category).</li>
 <li>Your settings, if you change them: currency, time zone and budgets.</li>
+<li>When you send a photo of a receipt: the text read from it, on this bot's own machine, until you
+save, fix or drop it (or for 7 days at most). The photo itself is not kept: it is read and
+forgotten.</li>
 </ul>
 <p>Your name, profile and contacts are never asked for or stored. Technical logs name people only by
 the keyed hash.</p>
@@ -44,14 +47,15 @@ soon as you erase your data.</p>
 limited number of days and then overwritten.</p>
 
 <h2>Erasing everything</h2>
-<p>Send the bot <strong>delete my data</strong> and confirm. Every expense, message, setting and budget
-of yours is deleted at once. An erasure is final: it cannot be undone. Only the time of the erasure is
+<p>Send the bot <strong>delete my data</strong> and confirm. Every expense, message, setting, budget
+and receipt of yours is deleted at once. An erasure is final: it cannot be undone. Only the time of the erasure is
 kept, under the keyed hash, so that an old message Messenger delivers again is not stored again.</p>
 </body>
 </html>
 """
 AI_ON = ("To sort expenses into categories, the item texts of your expenses are sent to an AI service "
-         "({provider}); it sees those texts, not who sent them.")
+         "({provider}); it sees those texts, not who sent them. The text read from a receipt photo (never "
+         "the photo) may be sent to it too, to find the total, date and shop.")
 AI_OFF = "No AI service is used: no one else sees your texts."
 
 
