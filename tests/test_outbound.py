@@ -313,7 +313,14 @@ def test_connections_are_kept_alive_and_reused(stand_in, client):
 def test_a_kept_connection_the_server_closed_is_replaced(stand_in, client):
     stand_in.will(closes_when_idle, answers_raw(200, b"{}"))
     assert call(client, stand_in.url) == b'{"ok": true}'
-    assert wait_for(lambda: call(client, stand_in.url) == b"{}", 5)
+
+    def answered() -> bool:
+        try:
+            return call(client, stand_in.url) == b"{}"
+        except OutboundError:  # the server's close raced this call (a loaded machine): the next takes a new one
+            return False
+
+    assert wait_for(answered, 5)
     assert len({r["client_port"] for r in stand_in.requests}) == 2
 
 

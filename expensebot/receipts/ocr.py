@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 MAX_PIXELS = 40_000_000
 # The longer side the engine sees: larger costs time and finds no more (bench/bench_receipts.py).
 MAX_SIDE = 2000
-DETECT_SIDE = 1280
 # onnxruntime threads for one read: the machine has 2 cores and reads take turns (one Reader, a lock).
 THREADS = 2
 FORMATS = ("JPEG", "PNG", "WEBP")
@@ -96,10 +95,10 @@ def _load_engine():
     from rapidocr_onnxruntime import RapidOCR
 
     engine = RapidOCR(intra_op_num_threads=THREADS, inter_op_num_threads=1)
-    # Find text on a copy at most DETECT_SIDE px a side (words are still read at full size): as
-    # accurate, and a quarter faster at 2000 px. Set here because RapidOCR 1.4.4's keyword arguments
-    # do not reach these two.
-    engine.text_det.limit_type, engine.text_det.limit_side_len = "max", DETECT_SIDE
+    # Find text at the photo's own size (at most MAX_SIDE), never enlarged: RapidOCR 1.4.4 by default
+    # scales a photo up until its shorter side is 736 px, which costs time and memory and finds no
+    # more. Set here because its keyword arguments do not reach this attribute.
+    engine.text_det.limit_type = "max"
     return engine
 
 
