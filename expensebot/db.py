@@ -10,6 +10,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -193,6 +194,7 @@ class Database:
         self._write_lock = threading.Lock()
         # Messages being taken in now: bulk background writes (a catch-up) wait for a quiet moment.
         self._taking = 0
+        self._last_taken = 0.0  # time.monotonic() when the last delivery was handled
         self._quiet = threading.Condition()
         # mode=rw: a connection never creates a new, empty file where ours was (renamed, deleted).
         self._uri = f"{self.path.resolve().as_uri()}?mode={'ro' if read_only else 'rw'}"
@@ -286,13 +288,18 @@ class Database:
         finally:
             with self._quiet:
                 self._taking -= 1
-                self._quiet.notify_all()
+                self._last_taken = time.monotonic()
 
-    def wait_quiet(self, at_most: float) -> None:
-        """Wait until no delivery is being handled, for at most `at_most` seconds (bulk work waits
-        here between its transactions: under unbroken traffic it still moves, more slowly)."""
+    def wait_quiet(self, quiet: float, at_most: float) -> None:
+        """Wait until no delivery has been handled for `quiet` seconds, for at most `at_most` seconds
+        (bulk work waits here between its transactions: under unbroken traffic it still moves, slowly)."""
+        ends = time.monotonic() + at_most
         with self._quiet:
-            self._quiet.wait_for(lambda: not self._taking, at_most)
+            while (now := time.monotonic()) < ends:
+                calm = now - self._last_taken
+                if not self._taking and calm >= quiet:
+                    return
+                self._quiet.wait(min(ends - now, quiet - calm if not self._taking else quiet))
 
     @contextlib.contextmanager
     def paused_writes(self, timeout: float) -> Iterator[bool]:
