@@ -74,6 +74,19 @@ def test_demo_clock_refuses_what_is_not_a_time_and_a_message_is_still_answered(t
     assert "bot> tea — 3.00 USD, today" in result.stdout
 
 
+def test_without_the_receipts_extra_a_photo_is_answered_plainly(tmp_path):
+    """The extra's absence, in a real process: its package made unimportable before the demo starts."""
+    (tmp_path / "receipt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not read anyway")
+    without = ("import runpy, sys; sys.modules['rapidocr_onnxruntime'] = None; "
+               "sys.argv = ['run.py', 'demo', '--db', 'demo.db', '--photo', 'receipt.jpg', '--say', 'tea 3']; "
+               f"runpy.run_path({str(ROOT / 'run.py')!r}, run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", without], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert ('bot> Receipt photos are not set up here. Type it instead, like "groceries 23.45".\n'
+            "you> tea 3\nbot> tea — 3.00 USD, today") in result.stdout
+    assert sqlite3.connect(tmp_path / "demo.db").execute("SELECT count(*) FROM receipt_drafts").fetchone() == (0,)
+
+
 @pytest.fixture
 def seeded(tmp_path, open_service):
     """A database with six expenses of one person and one of another, the bot stopped; (config, env)."""

@@ -108,8 +108,7 @@ class ReceiptReader:
         today = times.local_date(times.ms_from_iso(draft["sent_at"]), own.zone)
         found = fields.read_fields(lines, default_currency=own.currency, today=today)
         if found.total_minor is None:
-            return self._finish(draft, None, "no total found: it does not look like a receipt", started,
-                                text="\n".join(lines))
+            return self._finish(draft, None, "no total found: it does not look like a receipt", started)
         if self.ai is not None:
             found = self._checked_by_model(found, lines, today)
         return self._finish(draft, found, None, started, text="\n".join(lines))

@@ -14,9 +14,9 @@ import sqlite3
 
 from expensebot import occurrences, rates, store, times
 from expensebot.chat import recurring, rules
-from expensebot.receipts import download
 from expensebot.chat.meaning import Command, Reading
 from expensebot.events import Message
+from expensebot.receipts import download
 from expensebot.settings import Settings
 
 # Due dates a new rule makes in its own message's transaction ('since' a while ago); the scheduler,
@@ -96,7 +96,7 @@ def run(conn: sqlite3.Connection, message: Message, command: Command | None, rea
             return _photo(conn, message, message_id, receipt_hosts, received_at)
         case "receipt_save" | "receipt_fix" | "receipt_drop":
             return _decide(conn, message, command, own or reading.settings, now or times.utc_now())
-    return NOTHING
+    return NOTHING  # the other commands only read, for their reply
 
 
 def _photo(conn: sqlite3.Connection, message: Message, message_id: int, hosts: tuple[str, ...] | None,
@@ -144,7 +144,7 @@ def _save_receipt(conn: sqlite3.Connection, draft: sqlite3.Row, own: Settings, n
     row = (0, draft["amount_minor"], currency, description, category, "rule" if category else None, occurred_at,
            *conversion)
     return store.insert_expenses(conn, draft["message_id"], draft["psid_hash"], draft["mid"], [row],
-                                 times.iso_from_datetime(now))[0]  # the other commands only read, for their reply
+                                 times.iso_from_datetime(now))[0]
 
 
 def _make_rule(conn: sqlite3.Connection, message: Message, message_id: int, rule: recurring.Rule, own: Settings,
