@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import random
 import sqlite3
 import threading
 import time
@@ -351,13 +352,15 @@ def test_kill_9_during_a_catch_up_then_restart_makes_each_date_once(tmp_path, se
     today_utc = dt.datetime.now(dt.timezone.utc).date()
     per_rule = (today_utc - SINCE).days + 1  # the bot's zone is UTC
     total = RULES * per_rule
-    assert wait_for(lambda: count_made(db_path) >= total // 10, 120, interval=0.005)
-    server.kill()
-    made_before = count_made(db_path)
-    print(f"\nrecurring: killed with {made_before} of {total} dates made")
-    assert made_before < total, "the catch-up ended before the kill: make it longer"
-
-    server = server_process(RATES_URL="off")
+    rng = random.Random()
+    for kill in range(3):  # killed at three random points of the catch-up, each time restarted
+        at = count_made(db_path) + rng.randrange(total // 50, total // 5)
+        assert wait_for(lambda: count_made(db_path) >= at, 120, interval=0.005)
+        server.kill()
+        made_before = count_made(db_path)
+        print(f"\nrecurring: kill {kill + 1} with {made_before} of {total} dates made")
+        assert made_before < total, "the catch-up ended before the kill: make it longer"
+        server = server_process(RATES_URL="off")
     assert wait_for(lambda: count_made(db_path) >= total, 300)
     time.sleep(0.5)  # a turn that would make a date twice would have done so by now
     conn = sqlite3.connect(db_path)
