@@ -69,3 +69,21 @@ class Periodic:
             if self._stopping.is_set():
                 return
             self.run_once()
+
+
+class Background:
+    """A task on a `Periodic` of its own (`self.loop`, made by the subclass): started with a turn at
+    once, woken after a write that gives it work, stopped with the service."""
+
+    loop: Periodic
+
+    def start(self):
+        self.loop.start()
+        self.loop.wake()
+        return self
+
+    def stop(self) -> None:
+        self.loop.stop()
+
+    def wake(self) -> None:
+        self.loop.wake()

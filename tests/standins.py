@@ -7,6 +7,7 @@ import random
 
 from expensebot.ops.demo import SendApiStandIn
 from expensebot.ops.ecb import EcbStandIn
+from expensebot.ops import standin
 from expensebot.ops.photos import PhotoStandIn
 
 
@@ -122,11 +123,7 @@ class ScriptedEcb(EcbStandIn):
         status, body = {"down": (503, b"Service Unavailable"), "truncated": (200, body[:len(body) // 2]),
                         "html": (200, b"<!DOCTYPE html><html><body>Maintenance</body></html>"),
                         "malformed": (200, b"<gesmes:Envelope><Cube><Cube time='2026-12-04'>")}[how]
-        handler.send_response(status)
-        handler.send_header("Content-Type", kind)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
+        standin.reply(handler, status, body, kind)
 
 
 class ScriptedPhotos(PhotoStandIn):
@@ -157,9 +154,9 @@ class ScriptedPhotos(PhotoStandIn):
     def answer(self, handler) -> None:
         how, argument = self.special.get(handler.path, ("", ""))
         if how == "redirect":
-            return self.reply(handler, 302, b"", headers={"Location": argument})
+            return standin.reply(handler, 302, b"", headers={"Location": argument})
         if how == "down":
-            return self.reply(handler, 503, b"Service Unavailable")
+            return standin.reply(handler, 503, b"Service Unavailable")
         if how == "endless":
             handler.send_response(200)
             handler.send_header("Content-Type", "image/jpeg")

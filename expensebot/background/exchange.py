@@ -19,7 +19,7 @@ from expensebot import rates, store, times
 from expensebot.db import Database
 from expensebot.logs import log_event
 from expensebot.outbound import Client, OutboundError
-from expensebot.periodic import Periodic
+from expensebot.periodic import Background, Periodic
 from expensebot.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -33,8 +33,9 @@ FRANKFURT = zoneinfo.ZoneInfo("Europe/Berlin")
 BATCH = 500  # expenses converted in one transaction: a write never waits long for the lock
 
 
-class Exchange:
-    """Keep the rates table fresh and convert expenses that wait (a `Periodic`, woken by writes)."""
+class Exchange(Background):
+    """Keep the rates table fresh and convert expenses that wait (woken after a write left some unconverted,
+    or a currency changed)."""
 
     def __init__(self, db: Database, http: Client | None, url: str, defaults: Settings, *,
                  interval: float = 60.0, now: Callable[[], dt.datetime] = times.utc_now):
@@ -47,18 +48,6 @@ class Exchange:
         self.failures = 0
         self.default_checked = False
         self.loop = Periodic("exchange", interval, self.turn)
-
-    def start(self) -> Exchange:
-        self.loop.start()
-        self.loop.wake()
-        return self
-
-    def stop(self) -> None:
-        self.loop.stop()
-
-    def wake(self) -> None:
-        """Convert what waits now (after a write left expenses unconverted, or a currency changed)."""
-        self.loop.wake()
 
     def turn(self) -> None:
         if not self.default_checked:

@@ -22,7 +22,7 @@ from expensebot import money, outbound, store, times
 from expensebot.ai import AiClient, AiError
 from expensebot.db import Database
 from expensebot.logs import log_event
-from expensebot.periodic import Periodic
+from expensebot.periodic import Background, Periodic
 from expensebot.receipts import download, fields, ocr
 from expensebot.replies import compose
 from expensebot.replies.outbox import Outbox
@@ -35,7 +35,7 @@ RETRY = dt.timedelta(seconds=30)
 KEEP_DRAFTS = dt.timedelta(days=7)  # a draft not answered by then is dropped
 
 
-class ReceiptReader:
+class ReceiptReader(Background):
     """Read waiting receipt photos (a `Periodic`, woken when a photo is stored).
 
     The answer goes through `outbox` when it knows whom to answer; else (a restart forgot it) with the
@@ -54,16 +54,6 @@ class ReceiptReader:
         self.now = now
         self.reader = ocr.Reader()
         self.loop = Periodic("receipts", interval, self.turn)
-
-    def start(self) -> ReceiptReader:
-        self.loop.start()
-        return self
-
-    def stop(self) -> None:
-        self.loop.stop()
-
-    def wake(self) -> None:
-        self.loop.wake()
 
     def turn(self) -> int:
         """Drop drafts nobody answered in 7 days, then read every waiting photo; return how many were read."""

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from expensebot import occurrences, store, times
 from expensebot.db import Database
 from expensebot.logs import log_event
-from expensebot.periodic import Periodic
+from expensebot.periodic import Background, Periodic
 from expensebot.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ QUIET = 0.005
 GIVE_WAY = 0.1
 
 
-class Schedule:
+class Schedule(Background):
     """Make recurring rules' due dates expenses (a `Periodic`, woken after a rule is written)."""
 
     def __init__(self, db: Database, defaults: Settings, *, interval: float = 60.0,
@@ -40,17 +40,6 @@ class Schedule:
         self.now = now
         self.on_created = on_created  # the exchange converts what could not be at once
         self.loop = Periodic("recurring", interval, self.turn)
-
-    def start(self) -> Schedule:
-        self.loop.start()
-        self.loop.wake()
-        return self
-
-    def stop(self) -> None:
-        self.loop.stop()
-
-    def wake(self) -> None:
-        self.loop.wake()
 
     def turn(self) -> int:
         """Make every due date that is due now; return how many expenses were made."""

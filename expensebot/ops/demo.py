@@ -27,6 +27,7 @@ import waitress
 from expensebot import rates
 from expensebot.config import Config
 from expensebot.ingest import webhook
+from expensebot.ops import standin
 from expensebot.ops.ecb import EcbStandIn
 from expensebot.ops.photos import PhotoStandIn
 from expensebot.replies import words
@@ -130,13 +131,7 @@ class SendApiStandIn:
 
     @staticmethod
     def reply(handler, status: int, payload: bytes, headers: dict | None = None) -> None:
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(payload)))
-        for name, value in (headers or {}).items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(payload)
+        standin.reply(handler, status, payload, "application/json", headers)
 
 
 def _batch_item(item: dict) -> dict:

@@ -7,12 +7,12 @@ Production fetches both from RATES_URL (the ECB); only `demo` and the tests star
 
 from __future__ import annotations
 
-import http.server
 import importlib.resources
 import threading
 from xml.sax.saxutils import quoteattr
 
 from expensebot import rates
+from expensebot.ops import standin
 
 GESMES = ('<?xml version="1.0" encoding="UTF-8"?>\n<gesmes:Envelope '
           'xmlns:gesmes="http://www.gesmes.org/xml/2002-08-01" '
@@ -52,22 +52,8 @@ class EcbStandIn:
         self._xml: bytes | None = None
         self.requests: list[str] = []
         self.closing = threading.Event()
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self):
-                outer.requests.append(self.path)
-                outer.answer(self)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = standin.serve_gets(self.answer, self.requests)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/stats/eurofxref"
-        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
 
     def publish(self, recent: list[tuple[str, str, str]]) -> None:
         """Serve these rows as the 90-day XML from now on (a new day published)."""
@@ -81,11 +67,7 @@ class EcbStandIn:
 
     def answer(self, handler) -> None:
         body, kind = self.files().get(handler.path, (b"not found", "text/plain"))
-        handler.send_response(200 if kind != "text/plain" else 404)
-        handler.send_header("Content-Type", kind)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
+        standin.reply(handler, 200 if kind != "text/plain" else 404, body, kind)
 
     def close(self) -> None:
         self.closing.set()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import http.server
 import secrets
-import threading
+
+from expensebot.ops import standin
 
 
 class PhotoStandIn:
@@ -20,22 +21,8 @@ class PhotoStandIn:
     def __init__(self):
         self.photos: dict[str, bytes] = {}
         self.requests: list[str] = []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self):
-                outer.requests.append(self.path)
-                outer.answer(self)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = standin.serve_gets(self.answer, self.requests)
         self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     def put(self, data: bytes, name: str = "photo.jpg") -> str:
         """Serve data at a new URL, as the CDN does each photo; return the URL."""
@@ -46,18 +33,8 @@ class PhotoStandIn:
     def answer(self, handler: http.server.BaseHTTPRequestHandler) -> None:
         data = self.photos.get(handler.path.split("?")[0])
         if data is None:
-            return self.reply(handler, 404, b"not found")
-        self.reply(handler, 200, data, "image/jpeg")
-
-    @staticmethod
-    def reply(handler, status: int, body: bytes, content_type: str = "text/plain", headers: dict | None = None) -> None:
-        handler.send_response(status)
-        handler.send_header("Content-Type", content_type)
-        handler.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(body)
+            return standin.reply(handler, 404, b"not found")
+        standin.reply(handler, 200, data, "image/jpeg")
 
     def close(self) -> None:
         self.server.shutdown()
